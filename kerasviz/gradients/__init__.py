@@ -1,0 +1,1 @@
+"""Gradient-based methods: attribution maps and, later, input optimization."""

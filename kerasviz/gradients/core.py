@@ -1,0 +1,169 @@
+"""The shared machinery of the attribution methods.
+
+Every attribution method runs the same way: check the arguments once
+(`prepare`), build (once per model and static parameters) a compiled function
+that handles one chunk of at most `batch_size` model evaluations, loop over the
+chunks in Python, and reduce on the host. Memory is bounded by `batch_size`
+and results do not depend on it: per-sample randomness is seeded by the
+sample's global index, never by its position in a chunk.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import compiled, inputs, models, targets
+
+
+class Prepared:
+    """Validated arguments of an attribution call."""
+
+    def __init__(self, model, images, target, batch_size):
+        self.model = models.check_model(model)
+        self.images = inputs.check_images(model, images)
+        self.batch_size = inputs.check_batch_size(batch_size)
+        self.target, self.class_idx = targets.resolve(model, target, self.images)
+        self.capture = tuple(dict.fromkeys(self.target.layers()))
+
+    def key(self, method, *static):
+        """The compile-cache key: method, target structure, image shape, static parameters."""
+        return (method, self.target.key(), self.capture, self.images.shape[1:]) + static
+
+    def signature(self, *extra):
+        """Specs of `(images, class_idx, *extra)` with free batch dims."""
+        return [
+            tf.TensorSpec([None, *self.images.shape[1:]], tf.float32),
+            tf.TensorSpec([None, self.class_idx.shape[1]], tf.int32),
+            *extra,
+        ]
+
+
+def reduce_map(gradients):
+    """`[B, H, W, C]` signed values -> `[B, H, W]` map: max over channels of |value|.
+
+    Simonyan et al., 2013, section 3.1: "the maximum magnitude of w across all
+    colour channels".
+    """
+    return np.max(np.abs(gradients), axis=-1)
+
+
+def gradient_step(model, target, capture, *, guided=False, wrt_layer=None):
+    """The graph body shared by gradient methods: scores and their gradients.
+
+    Returns a function `(images, class_idx) -> (scores [B], gradients)` to be
+    called inside a `tf.function`. Gradients are taken with respect to the
+    input images, or to the output of `wrt_layer` (then the activation is
+    returned too: `(scores, gradients, activation)`).
+    """
+    capture = tuple(dict.fromkeys(capture + ((wrt_layer,) if wrt_layer else ())))
+
+    def step(images, class_idx):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            logits, activations = models.run(model, images, capture=capture, guided=guided)
+            scores = target.score(logits, activations, class_idx)
+        if wrt_layer is None:
+            return scores, tf.cast(tape.gradient(scores, images), tf.float32)
+        activation = activations[wrt_layer]
+        gradients = tape.gradient(scores, activation)
+        return scores, tf.cast(gradients, tf.float32), tf.cast(activation, tf.float32)
+
+    return step
+
+
+def input_gradients(prepared, *, guided=False):
+    """Gradients of the target score w.r.t. the images, `[B, H, W, C]` float32."""
+    model = prepared.model
+
+    def build(model_ref):
+        step = gradient_step(model_ref(), prepared.target, prepared.capture, guided=guided)
+
+        def gradients(images, class_idx):
+            return step(images, class_idx)[1]
+
+        return gradients
+
+    function = compiled.compiled_function(
+        model, prepared.key("input_gradients", guided), build, prepared.signature()
+    )
+    results = run_chunks(function, prepared, prepared.images, prepared.class_idx)
+    if guided:
+        warn_once_unreached(function, model, prepared)
+    return results
+
+
+_WARNED = set()
+
+
+def warn_once_unreached(function, model, prepared):
+    """Warns (once per compiled function) about ReLUs guided backprop could not reach."""
+    if id(function) in _WARNED:
+        return
+    _WARNED.add(id(function))
+    models.warn_unreached_relus(function.get_concrete_function(), model)
+
+
+def run_chunks(function, prepared, *arrays):
+    """Calls `function` on consecutive chunks of `arrays` (sliced on axis 0); concatenates."""
+    n = len(arrays[0])
+    outputs = []
+    for start, stop in inputs.batches(n, prepared.batch_size):
+        chunk = [tf.convert_to_tensor(a[start:stop]) for a in arrays]
+        outputs.append(_to_numpy(function(*chunk)))
+    if isinstance(outputs[0], tuple):
+        return tuple(np.concatenate(parts, axis=0) for parts in zip(*outputs))
+    return np.concatenate(outputs, axis=0)
+
+
+def _to_numpy(result):
+    if isinstance(result, (tuple, list)):
+        return tuple(np.asarray(r) for r in result)
+    return np.asarray(result)
+
+
+def predicted_classes(prepared):
+    """Fills the `-1` (predicted class) entries of `prepared.class_idx` from a forward pass.
+
+    Methods that evaluate perturbed copies of an image (SmoothGrad, Integrated
+    Gradients, occlusion, the faithfulness metrics) must explain the class
+    predicted for the *clean* image, not whatever each copy predicts. Costs one
+    forward pass per image, and none when every class is given.
+    """
+    class_idx = prepared.class_idx.copy()
+    if not prepared.target.class_terms() or not (class_idx < 0).any():
+        return class_idx
+    probs = model_outputs(prepared, prepared.images)[0]
+    predicted = np.argmax(probs, axis=-1).astype(np.int32)
+    return np.where(class_idx < 0, predicted[:, None], class_idx)
+
+
+def model_outputs(prepared, images):
+    """`(probabilities, logits)` of the model for `images`, compiled and chunked."""
+    model = prepared.model
+
+    def build(model_ref):
+        activation = models.output_activation(model_ref())
+
+        def forward(images):
+            logits, _ = models.run(model_ref(), images)
+            return models.probabilities(logits, activation), logits
+
+        return forward
+
+    signature = [tf.TensorSpec([None, *prepared.images.shape[1:]], tf.float32)]
+    function = compiled.compiled_function(
+        model, ("forward", prepared.images.shape[1:]), build, signature
+    )
+    return run_chunks(function, prepared, images)
+
+
+def sample_seeds(seed, sample_ids):
+    """Per-sample stateless seeds `[S, 2]` from a global seed and global sample ids."""
+    sample_ids = tf.cast(sample_ids, tf.int64)
+    return tf.stack([tf.fill(tf.shape(sample_ids), tf.cast(seed, tf.int64)), sample_ids], axis=1)
+
+
+def sample_normal(seed, sample_ids, shape):
+    """Standard normal noise `[S, *shape]`; row `s` depends only on `(seed, sample_ids[s])`."""
+    return tf.vectorized_map(
+        lambda s: tf.random.stateless_normal(shape, s), sample_seeds(seed, sample_ids)
+    )

@@ -1,0 +1,366 @@
+"""Display helpers: normalization, colormaps, overlays, grids, sprites, PNG.
+
+Plain numpy + Pillow (no TensorFlow). Inputs may be numpy arrays or anything
+`np.asarray` accepts (lists, `tf.Tensor`s). Outputs are float32 in display
+space ([0, 1], or [-1, 1] for signed maps) unless stated otherwise.
+"""
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["COLORMAPS", "normalize", "colormap", "to_display", "overlay",
+           "resize_maps", "tile", "sprite", "to_uint8", "encode_png"]
+
+# Anchor colours (positions in [0, 1], RGB 0..255), hand-picked approximations of the
+# usual maps, linearly interpolated into 256-entry lookup tables.
+_Q = (0.0, 0.25, 0.5, 0.75, 1.0)
+_ANCHORS = {
+    "inferno": (_Q, [(0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164)]),
+    "viridis": (_Q, [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)]),
+    "jet": ((0.0, 0.125, 0.375, 0.625, 0.875, 1.0),
+            [(0, 0, 128), (0, 0, 255), (0, 255, 255), (255, 255, 0), (255, 0, 0), (128, 0, 0)]),
+    "gray": ((0.0, 1.0), [(0, 0, 0), (255, 255, 255)]),
+    "hot": ((0.0, 0.375, 0.75, 1.0), [(0, 0, 0), (255, 0, 0), (255, 255, 0), (255, 255, 255)]),
+    "coolwarm": (_Q, [(59, 76, 192), (141, 176, 254), (221, 221, 221), (244, 154, 123), (180, 4, 38)]),
+}
+COLORMAPS = tuple(_ANCHORS)
+_DIVERGING = ("coolwarm",)
+
+
+def _lut(pos, colors):
+    rgb, x = np.array(colors, dtype=np.float64) / 255.0, np.linspace(0.0, 1.0, 256)
+    return np.stack([np.interp(x, pos, rgb[:, k]) for k in range(3)], -1).astype(np.float32)
+
+
+_LUTS = {name: _lut(*anchors) for name, anchors in _ANCHORS.items()}
+
+
+def _invalid(name, value, expected):
+    text = f"array of shape {value.shape} and dtype {value.dtype}" if isinstance(value, np.ndarray) \
+        else repr(value)[:200]
+    return ValueError(f"Received an invalid value for `{name}`: {text}. Expected {expected}.")
+
+
+def _array(x, name, ranks, expected):
+    """Float array of one of `ranks`, finite; else ValueError/TypeError naming `name`."""
+    try:
+        a = np.asarray(x)
+    except Exception as e:
+        raise TypeError(f"Expected `{name}` to be array-like. Received: {type(x).__name__}") from e
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise TypeError(f"Expected `{name}` to be a numeric array. Received dtype: {a.dtype}")
+    if a.ndim not in ranks or a.size == 0:
+        raise _invalid(name, a, expected if a.ndim not in ranks else f"a non-empty array ({expected})")
+    a = a.astype(np.float32)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"Received an invalid value for `{name}`: an array of shape {a.shape} "
+                         "containing NaN or inf. Expected finite values.")
+    return a
+
+
+def _int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise _invalid(name, value, f"an int >= {minimum}")
+    return int(value)
+
+
+def _finite(value):
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    return number and math.isfinite(value)
+
+
+def _float(value, name, ok, expected):
+    if not (_finite(value) and ok(float(value))):
+        raise _invalid(name, value, expected)
+    return float(value)
+
+
+def normalize(maps, *, percentile: float = 99.5, signed: bool = False) -> np.ndarray:
+    """Scales each map for display, robust to a few extreme values.
+
+    Unsigned: `clip((x - min) / (p - min), 0, 1)`, `p` the `percentile`-th
+    percentile of the map, so outliers saturate at 1 (`percentile=100`: max).
+    Signed: `clip(x / q, -1, 1)`, `q` the `percentile`-th percentile of `|x|`.
+    If that percentile equals the floor (sparse maps) the max is used; constant
+    maps (all zeros too) give zeros, never NaN.
+
+    Args:
+        maps: `[H, W]`, `[B, H, W]` or `[B, H, W, C]` (each item on its own).
+        percentile: float in (0, 100], the value mapped to 1.
+        signed: keep the sign (output in [-1, 1]) instead of [0, 1].
+    Returns:
+        float32 array of the same shape.
+    Raises:
+        ValueError: wrong rank, NaN/inf, `percentile` out of range.
+        TypeError: non-numeric `maps`, non-bool `signed`.
+    Example:
+        >>> normalize(np.array([[0.0, 1.0], [2.0, 4.0]]), percentile=100)
+        array([[0.  , 0.25],
+               [0.5 , 1.  ]], dtype=float32)
+    """
+    a = _array(maps, "maps", (2, 3, 4), "a rank 2, 3 or 4 array ([H, W], [B, H, W] or [B, H, W, C])")
+    percentile = _float(percentile, "percentile", lambda v: 0 < v <= 100, "a float in (0, 100]")
+    if not isinstance(signed, (bool, np.bool_)):
+        raise TypeError(f"Expected `signed` to be a bool. Received: {signed!r}")
+    items = a.reshape(1 if a.ndim == 2 else a.shape[0], -1).astype(np.float64)
+    out = np.zeros_like(items)
+    for i, x in enumerate(items):
+        base = 0.0 if signed else x.min()
+        y = np.abs(x) if signed else x - base
+        span = np.percentile(y, percentile)
+        span = span if span > 0 else y.max()
+        if span > 0:
+            out[i] = np.clip((x - base) / span, -1.0 if signed else 0.0, 1.0)
+    return out.reshape(a.shape).astype(np.float32)
+
+
+def colormap(maps, name: str = "inferno") -> np.ndarray:
+    """Colours maps with a named colormap (256-entry lookup table).
+
+    Values are clipped to [0, 1] and looked up in a table interpolated
+    linearly between a few anchor colours. The diverging "coolwarm" expects
+    signed input in [-1, 1] (`normalize(..., signed=True)`), mapped to [0, 1]
+    by `(x + 1) / 2`, so 0 is its neutral middle.
+
+    Args:
+        maps: array of any shape `[...]`, finite.
+        name: one of `COLORMAPS` ("inferno", "viridis", "jet", "gray", "hot", "coolwarm").
+    Returns:
+        float32 RGB `[..., 3]` in [0, 1].
+    Raises:
+        ValueError: unknown `name`, NaN/inf in `maps`.
+    Example:
+        >>> colormap(np.zeros((2, 2)), "gray").shape
+        (2, 2, 3)
+    """
+    if not isinstance(name, str) or name not in _LUTS:
+        raise _invalid("name", name, f"one of {', '.join(COLORMAPS)}")
+    a = _array(maps, "maps", range(0, 33), "an array")
+    if name in _DIVERGING:
+        a = (a + 1.0) / 2.0
+    idx = np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.intp)
+    return _LUTS[name][idx]
+
+
+def to_display(images, value_range=(0.0, 1.0)) -> np.ndarray:
+    """Brings images from the model's input space to display space [0, 1].
+
+    With `value_range=(lo, hi)` pixels become `(x - lo) / (hi - lo)`, clipped;
+    with None each image is stretched from its min to its max (constant: 0.5).
+    Channels are kept (grayscale `[..., 1]` stays one channel).
+
+    Args:
+        images: `[B, H, W, C]`, `[H, W, C]` or `[H, W]` (rank 3 is one image).
+        value_range: the model's pixel range `(lo, hi)`, `lo < hi`, or None.
+    Returns:
+        float32 array of the same shape, in [0, 1].
+    Raises:
+        ValueError: wrong rank, NaN/inf, invalid `value_range`.
+    Example:
+        >>> to_display(np.array([[-1.0, 1.0]]), value_range=(-1, 1))
+        array([[0., 1.]], dtype=float32)
+    """
+    a = _array(images, "images", (2, 3, 4), "a rank 2, 3 or 4 array ([H, W], [H, W, C] or [B, H, W, C])")
+    if value_range is None:
+        items = a.reshape(a.shape[0] if a.ndim == 4 else 1, -1).astype(np.float64)
+        lo, span = items.min(1, keepdims=True), np.ptp(items, 1, keepdims=True)
+        out = np.where(span > 0, (items - lo) / np.maximum(span, 1e-300), 0.5)
+        return out.reshape(a.shape).astype(np.float32)
+    if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2
+            and all(_finite(v) for v in value_range) and value_range[0] < value_range[1]):
+        raise _invalid("value_range", value_range, "None or a pair (lo, hi) of finite floats, lo < hi")
+    lo, hi = float(value_range[0]), float(value_range[1])
+    return np.clip((a - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def resize_maps(maps, size: tuple[int, int]) -> np.ndarray:
+    """Resizes maps bilinearly to `size = (height, width)` with Pillow (mode "F").
+
+    Pillow's bilinear filter antialiases when shrinking; constants stay constant.
+
+    Args:
+        maps: `[B, h, w]` or `[h, w]`, finite.
+        size: `(height, width)`, positive ints (not Pillow's `(w, h)`).
+    Returns:
+        float32 `[B, height, width]` or `[height, width]`.
+    Raises:
+        ValueError: wrong rank, NaN/inf, invalid `size`.
+    Example:
+        >>> resize_maps(np.ones((2, 7, 7)), (224, 224)).shape
+        (2, 224, 224)
+    """
+    a = _array(maps, "maps", (2, 3), "a rank 2 or 3 array ([h, w] or [B, h, w])")
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size)):
+        raise _invalid("size", size, "a pair (height, width) of positive ints")
+    h, w = int(size[0]), int(size[1])
+    batch = a.reshape((-1,) + a.shape[-2:])
+    if batch.shape[1:] == (h, w):
+        return a.copy()
+    out = np.stack([np.asarray(Image.fromarray(m).resize((w, h), Image.Resampling.BILINEAR))
+                    for m in batch])
+    return out.reshape(a.shape[:-2] + (h, w)).astype(np.float32)
+
+
+def overlay(images, maps, *, alpha: float = 0.5, colormap_name: str = "inferno") -> np.ndarray:
+    """Blends coloured maps over images: `(1 - alpha) * image + alpha * colormap(map)`.
+
+    Maps of another spatial size are resized bilinearly (`resize_maps`);
+    grayscale images are broadcast to RGB.
+
+    Args:
+        images: display space [0, 1], `[B, H, W, C]` or `[H, W, C]`, C in {1, 3}.
+        maps: `[B, h, w]` or `[h, w]` matching `images`, in [0, 1] ([-1, 1] for "coolwarm").
+        alpha: float in [0, 1], the opacity of the map.
+        colormap_name: one of `COLORMAPS`.
+    Returns:
+        float32 RGB `[B, H, W, 3]` or `[H, W, 3]`.
+    Raises:
+        ValueError: mismatched ranks/batches, bad channels, `alpha` or colormap.
+    Example:
+        >>> overlay(np.zeros((2, 8, 8, 3)), np.ones((2, 4, 4)), alpha=0.4).shape
+        (2, 8, 8, 3)
+    """
+    alpha = _float(alpha, "alpha", lambda v: 0 <= v <= 1, "a float in [0, 1]")
+    if not isinstance(colormap_name, str) or colormap_name not in _LUTS:
+        raise _invalid("colormap_name", colormap_name, f"one of {', '.join(COLORMAPS)}")
+    img = _array(images, "images", (3, 4), "a rank 3 or 4 array ([H, W, C] or [B, H, W, C])")
+    if img.shape[-1] not in (1, 3):
+        raise _invalid("images", img, "1 or 3 channels on the last axis")
+    m = _array(maps, "maps", (img.ndim - 1,), f"a rank {img.ndim - 1} array to match `images` {img.shape}")
+    if img.ndim == 4 and m.shape[0] != img.shape[0]:
+        raise _invalid("maps", m, f"{img.shape[0]} maps to match `images` of shape {img.shape}")
+    m = resize_maps(m, img.shape[-3:-1])
+    rgb = np.broadcast_to(img, img.shape[:-1] + (3,))
+    return ((1.0 - alpha) * rgb + alpha * colormap(m, colormap_name)).astype(np.float32)
+
+
+def tile(images, *, cols: int | None = None, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
+    """Arranges images in one row-major grid, padded between tiles only.
+
+    Tile `k` goes to row `k // cols`, column `k % cols`; empty cells and
+    padding hold `pad_value`. Values are not rescaled.
+
+    Args:
+        images: `[N, H, W]` or `[N, H, W, C]`.
+        cols: columns, default `ceil(sqrt(N))`; rows are `ceil(N / cols)`.
+        pad: pixels between neighbouring tiles (none around the border), >= 0.
+        pad_value: value of the padding and of empty cells.
+    Returns:
+        float32 `[rows * (H + pad) - pad, cols * (W + pad) - pad(, C)]`.
+    Raises:
+        ValueError: wrong rank, NaN/inf, invalid `cols`, `pad`, `pad_value`.
+    Example:
+        >>> tile(np.zeros((5, 4, 4)), pad=1).shape  # 3 cols, 2 rows
+        (9, 14)
+    """
+    a = _array(images, "images", (3, 4), "a rank 3 or 4 array ([N, H, W] or [N, H, W, C])")
+    n, h, w = a.shape[:3]
+    cols = math.ceil(math.sqrt(n)) if cols is None else _int(cols, "cols", 1)
+    pad = _int(pad, "pad", 0)
+    pad_value = _float(pad_value, "pad_value", lambda v: True, "a finite float")
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad) + a.shape[3:],
+                   pad_value, dtype=np.float32)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        grid[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = a[k]
+    return grid
+
+
+def sprite(images, *, max_size: int = 8192) -> tuple[np.ndarray, tuple[int, int]]:
+    """Builds a TensorBoard projector sprite: thumbnails in a square grid.
+
+    Image `k` sits at row `k // n`, column `k % n` of an `n x n` grid,
+    `n = ceil(sqrt(N))`, unpadded (the projector's layout); empty cells are 0.
+    If the grid would exceed `max_size` pixels on a side, every thumbnail is
+    downscaled (Pillow bilinear, antialiased) to fit.
+
+    Args:
+        images: `[N, H, W]` or `[N, H, W, C]` in [0, 1] (clipped).
+        max_size: int > 0, the largest side of the sprite in pixels.
+    Returns:
+        `(sprite, (thumb_w, thumb_h))`: float32 `[n * thumb_h, n * thumb_w, C]`
+        (C = 1 for `[N, H, W]`) and `single_image_dim` for the projector config.
+    Raises:
+        ValueError: wrong rank, NaN/inf, non-positive `max_size`, or more
+            than `max_size ** 2` images.
+    Example:
+        >>> s, dim = sprite(np.zeros((10, 28, 28)))
+        >>> s.shape, dim
+        ((112, 112, 1), (28, 28))
+    """
+    a = _array(images, "images", (3, 4), "a rank 3 or 4 array ([N, H, W] or [N, H, W, C])")
+    max_size = _int(max_size, "max_size", 1)
+    if a.ndim == 3:
+        a = a[..., None]
+    a = np.clip(a, 0.0, 1.0)
+    num, h, w, c = a.shape
+    n = math.ceil(math.sqrt(num))
+    if n > max_size:
+        raise _invalid("max_size", max_size, f">= {n} to fit {num} images in a {n}x{n} grid")
+    if n * max(h, w) > max_size:
+        big = n * max(h, w)
+        th, tw = max(1, h * max_size // big), max(1, w * max_size // big)
+        a = np.stack([np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(img[..., k]))
+                                           .resize((tw, th), Image.Resampling.BILINEAR))
+                                for k in range(c)], -1) for img in a])
+        a = np.clip(a, 0.0, 1.0)
+    else:
+        th, tw = h, w
+    out = np.zeros((n * th, n * tw, c), dtype=np.float32)
+    for k in range(num):
+        r, col = divmod(k, n)
+        out[r * th:(r + 1) * th, col * tw:(col + 1) * tw] = a[k]
+    return out, (tw, th)
+
+
+def to_uint8(image) -> np.ndarray:
+    """Converts a [0, 1] float image to uint8 (`255 * x` rounded half up, clipped).
+
+    Args:
+        image: float array of any shape; uint8 input is returned as a copy.
+    Returns:
+        uint8 array of the same shape.
+    Raises:
+        ValueError: NaN/inf values.
+        TypeError: a dtype other than float or uint8.
+    Example:
+        >>> to_uint8(np.array([0.0, 0.5, 2.0]))
+        array([  0, 128, 255], dtype=uint8)
+    """
+    dtype = np.asarray(image).dtype
+    if dtype == np.uint8:
+        return np.asarray(image).copy()
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"Expected `image` to be a float array in [0, 1] or uint8. Received dtype: {dtype}")
+    a = _array(image, "image", range(0, 33), "an array")
+    return np.floor(np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def encode_png(image) -> bytes:
+    """Encodes one image as PNG bytes with Pillow.
+
+    Args:
+        image: `[H, W]` or `[H, W, 1]` (gray), `[H, W, 3]` (RGB), `[H, W, 4]`
+            (RGBA); float in [0, 1] (see `to_uint8`) or uint8.
+    Returns:
+        The PNG file as `bytes`.
+    Raises:
+        ValueError: wrong rank or channel count, NaN/inf.
+        TypeError: a dtype other than float or uint8.
+    Example:
+        >>> encode_png(np.zeros((4, 4, 3)))[:4]
+        b'\\x89PNG'
+    """
+    a = to_uint8(image)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (1, 3, 4)) or a.size == 0:
+        raise _invalid("image", a, "an image of shape [H, W], [H, W, 1], [H, W, 3] or [H, W, 4]")
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(a)).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,330 @@
+"""What to explain or maximize: a scalar score per image, computed inside the graph.
+
+Every method that takes `target=` accepts, with the same meaning everywhere:
+
+- `None`: the class the model predicts for each image;
+- an int: that class for every image;
+- a sequence of ints: one class per image;
+- a `Target` from this module: `ClassScore`, `Neuron`, `Channel`, `LayerL2`, or
+  a weighted sum of them (`ClassScore(3) + 0.5 * Channel("conv2", 7)`).
+
+Class scores are the pre-softmax logits (Simonyan et al., 2013): the softmax
+couples all classes, so its gradient mixes evidence for one class with evidence
+against the others. The per-image class indices are fed to the compiled
+function as a tensor, so explaining other classes never retraces it.
+"""
+
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import models
+
+
+class Target:
+    """Base class: a differentiable scalar score per image.
+
+    Subclasses define `score(logits, activations, class_idx)`, returning a
+    float32 `[B]` tensor, plus `layers()` (the layers whose outputs they read)
+    and `key()` (a hashable description of their static structure).
+    """
+
+    def layers(self):
+        return ()
+
+    def class_terms(self):
+        return []
+
+    def bind(self, model):
+        """A copy whose layer references are canonical paths of `model` (validated)."""
+        return self
+
+    def key(self):
+        raise NotImplementedError
+
+    def score(self, logits, activations, class_idx):
+        raise NotImplementedError
+
+    def __add__(self, other):
+        if isinstance(other, numbers.Number) and other == 0:
+            return self
+        if not isinstance(other, Target):
+            return NotImplemented
+        return Sum([(1.0, self), (1.0, other)])
+
+    __radd__ = __add__
+
+    def __mul__(self, weight):
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+            return NotImplemented
+        return Sum([(float(weight), self)])
+
+    __rmul__ = __mul__
+
+    def __neg__(self):
+        return -1.0 * self
+
+    def __sub__(self, other):
+        if not isinstance(other, Target):
+            return NotImplemented
+        return self + (-1.0) * other
+
+
+class ClassScore(Target):
+    """The logit of a class.
+
+    Args:
+        index: `None` (the predicted class of each image), an int (the same
+            class for every image) or a sequence of ints (one per image).
+    """
+
+    def __init__(self, index=None):
+        if index is not None and not isinstance(index, numbers.Integral):
+            index = np.asarray(index)
+            if index.ndim != 1 or index.dtype.kind not in "iu":
+                raise TypeError(
+                    "Expected a class index to be None, an int or a sequence of ints. "
+                    f"Received: {index!r}."
+                )
+        elif isinstance(index, bool):
+            raise TypeError(f"Expected a class index to be an int. Received: {index!r}.")
+        self.index = index
+
+    def class_terms(self):
+        return [self]
+
+    def key(self):
+        return ("class",)
+
+    def column(self, n_images, n_classes):
+        """The int32 `[B]` class indices of this term (-1 = predicted), validated."""
+        if self.index is None:
+            return np.full([n_images], -1, np.int32)
+        index = np.broadcast_to(np.asarray(self.index, np.int64), [n_images]) if np.ndim(self.index) == 0 else np.asarray(self.index)
+        if index.shape != (n_images,):
+            raise ValueError(
+                f"Received {index.shape[0]} class indices for `target` but {n_images} images: "
+                "pass one class per image, a single int, or None."
+            )
+        bad = index[(index < 0) | (index >= n_classes)]
+        if bad.size:
+            raise ValueError(
+                f"Received an invalid class index in `target`: {int(bad[0])}. The model has "
+                f"{n_classes} classes (0 to {n_classes - 1})."
+            )
+        return index.astype(np.int32)
+
+    def score(self, logits, activations, class_idx):
+        column = class_idx[:, 0]
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        column = tf.where(column < 0, predicted, column)
+        return tf.gather(logits, column, batch_dims=1)
+
+    def __repr__(self):
+        return f"ClassScore({'predicted' if self.index is None else self.index!r})"
+
+
+class _LayerTarget(Target):
+    kind = None
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def layers(self):
+        return (self.layer,)
+
+    def bind(self, model):
+        bound = object.__new__(type(self))
+        bound.__dict__.update(self.__dict__)
+        bound.layer = models.get_layer(model, self.layer, argname="layer")[0]
+        bound._check(model)
+        return bound
+
+    def _check(self, model):
+        pass
+
+    def _activation(self, activations):
+        return tf.cast(activations[self.layer], tf.float32)
+
+
+def _output_shape(model, path):
+    layer = models.get_layer(model, path)[1]
+    try:
+        return tuple(layer.output.shape[1:])
+    except (AttributeError, ValueError):
+        return None
+
+
+class Neuron(_LayerTarget):
+    """The activation of one unit of a layer.
+
+    Args:
+        layer: the layer (name, path, index or object).
+        index: an int for a flat layer `[B, units]`, or a tuple `(y, x, c)`
+            for a spatial layer `[B, H, W, C]`.
+    """
+
+    def __init__(self, layer, index):
+        super().__init__(layer)
+        self.index = (index,) if isinstance(index, numbers.Integral) else tuple(index)
+
+    def _check(self, model):
+        shape = _output_shape(model, self.layer)
+        if shape is None:
+            return
+        if len(self.index) != len(shape) or any(
+            d is not None and not 0 <= i < d for i, d in zip(self.index, shape)
+        ):
+            raise ValueError(
+                f"Received an invalid value for `index`: {self.index} does not address a "
+                f"unit of the layer {self.layer!r}, whose output shape is {shape}."
+            )
+
+    def key(self):
+        return ("neuron", self.layer, self.index)
+
+    def score(self, logits, activations, class_idx):
+        activation = self._activation(activations)
+        return activation[(slice(None),) + self.index]
+
+    def __repr__(self):
+        return f"Neuron({self.layer!r}, {self.index})"
+
+
+class Channel(_LayerTarget):
+    """The mean activation of one channel of a layer (over its spatial positions).
+
+    Args:
+        layer: the layer (name, path, index or object).
+        channel: the channel (last axis) index.
+    """
+
+    def __init__(self, layer, channel):
+        super().__init__(layer)
+        if isinstance(channel, bool) or not isinstance(channel, numbers.Integral):
+            raise TypeError(f"Expected `channel` to be an int. Received: channel={channel!r}.")
+        self.channel = int(channel)
+
+    def _check(self, model):
+        shape = _output_shape(model, self.layer)
+        if shape and shape[-1] is not None and not 0 <= self.channel < shape[-1]:
+            raise ValueError(
+                f"Received an invalid value for `channel`: {self.channel}. The layer "
+                f"{self.layer!r} has {shape[-1]} channels."
+            )
+
+    def key(self):
+        return ("channel", self.layer, self.channel)
+
+    def score(self, logits, activations, class_idx):
+        activation = self._activation(activations)[..., self.channel]
+        return tf.reduce_mean(tf.reshape(activation, [tf.shape(activation)[0], -1]), axis=1)
+
+    def __repr__(self):
+        return f"Channel({self.layer!r}, {self.channel})"
+
+
+class LayerL2(_LayerTarget):
+    """The mean squared activation of a layer: DeepDream's objective.
+
+    Its gradient with respect to the activation is proportional to the
+    activation itself, so ascending it amplifies whatever the layer already
+    sees (Mordvintsev et al., 2015, "Inceptionism").
+
+    Args:
+        layer: the layer (name, path, index or object).
+    """
+
+    def key(self):
+        return ("layer_l2", self.layer)
+
+    def score(self, logits, activations, class_idx):
+        activation = self._activation(activations)
+        flat = tf.reshape(activation, [tf.shape(activation)[0], -1])
+        return tf.reduce_mean(tf.square(flat), axis=1)
+
+    def __repr__(self):
+        return f"LayerL2({self.layer!r})"
+
+
+class Sum(Target):
+    """A weighted sum of targets; built by `+`, `-` and `*` on targets."""
+
+    def __init__(self, terms):
+        flat = []
+        for weight, target in terms:
+            if isinstance(target, Sum):
+                flat.extend((weight * w, t) for w, t in target.terms)
+            else:
+                flat.append((weight, target))
+        self.terms = flat
+
+    def layers(self):
+        return tuple(layer for _, t in self.terms for layer in t.layers())
+
+    def class_terms(self):
+        return [c for _, t in self.terms for c in t.class_terms()]
+
+    def bind(self, model):
+        return Sum([(w, t.bind(model)) for w, t in self.terms])
+
+    def key(self):
+        return ("sum", tuple((w, t.key()) for w, t in self.terms))
+
+    def score(self, logits, activations, class_idx):
+        total, column = 0.0, 0
+        for weight, target in self.terms:
+            n = len(target.class_terms())
+            total += weight * target.score(logits, activations, class_idx[:, column:column + n])
+            column += n
+        return total
+
+    def __repr__(self):
+        return " + ".join(f"{w:g} * {t!r}" for w, t in self.terms)
+
+
+def as_target(target):
+    """Turns a `target=` argument into a `Target` (see the module docstring)."""
+    if isinstance(target, Target):
+        return target
+    if target is None or isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        return ClassScore(target)
+    if isinstance(target, (list, tuple, np.ndarray)) or hasattr(target, "__array__"):
+        return ClassScore(np.asarray(target))
+    raise TypeError(
+        "Expected `target` to be None (the predicted class), an int class index, a sequence "
+        "of class indices (one per image) or a `kerasviz.targets.Target`. "
+        f"Received: target={target!r} of type {type(target).__name__}."
+    )
+
+
+def num_classes(model, image_shape):
+    """The size of the model's last output axis (1 for a single sigmoid unit).
+
+    Read from the model's symbolic outputs, or (subclassed models) from a
+    symbolic call on `image_shape` `(H, W, C)`.
+    """
+    try:
+        return int(model.outputs[0].shape[-1])
+    except (AttributeError, ValueError, TypeError, IndexError):
+        spec = model.compute_output_spec(keras.KerasTensor((1,) + tuple(image_shape)))
+        return int(spec.shape[-1])
+
+
+def resolve(model, target, images):
+    """Binds `target` to `model` and builds its class-index matrix.
+
+    Returns:
+        `(target, class_idx)` for the checked `images` `[B, H, W, C]`: the bound
+        `Target` and an int32 `[B, K]` array, one column per class term (-1 where the predicted class is meant); `K`
+        is at least 1 so that the compiled signature never changes.
+    """
+    n_images = len(images)
+    target = as_target(target).bind(model)
+    terms = target.class_terms()
+    if not terms:
+        return target, np.full([n_images, 1], -1, np.int32)
+    n_classes = num_classes(model, images.shape[1:])
+    return target, np.stack([t.column(n_images, n_classes) for t in terms], axis=1)
