@@ -5,15 +5,36 @@ functions, Keras callbacks and a TensorBoard dashboard. Importing kerasviz
 creates no TensorFlow ops and allocates no device memory.
 """
 
-import keras as _keras
+import json as _json
+import os as _os
 
-if _keras.backend.backend() != "tensorflow":
-    raise ImportError(
-        "kerasviz runs on Keras's TensorFlow backend, but Keras is set to the "
-        f"{_keras.backend.backend()!r} backend. Set the environment variable "
-        "KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in ~/.keras/keras.json) "
-        "before importing keras."
-    )
+
+def _configured_backend():
+    """The Keras backend asked for, read the way Keras reads it, before importing Keras."""
+    if "KERAS_BACKEND" in _os.environ:
+        return _os.environ["KERAS_BACKEND"]
+    home = _os.environ.get("KERAS_HOME", _os.path.join(_os.path.expanduser("~"), ".keras"))
+    try:
+        with open(_os.path.join(home, "keras.json")) as config:
+            return _json.load(config).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def _require_tensorflow_backend(backend):
+    if backend != "tensorflow":
+        raise ImportError(
+            "kerasviz runs on Keras's TensorFlow backend, but Keras is set to the "
+            f"{backend!r} backend. Set the environment variable KERAS_BACKEND=tensorflow "
+            '(or "backend": "tensorflow" in ~/.keras/keras.json) before importing keras.'
+        )
+
+
+_require_tensorflow_backend(_configured_backend())
+
+import keras as _keras  # noqa: E402
+
+_require_tensorflow_backend(_keras.backend.backend())
 
 from kerasviz import data, image, models, targets  # noqa: E402
 from kerasviz.gradients.saliency import guided_backprop, saliency  # noqa: E402

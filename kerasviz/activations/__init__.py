@@ -1,0 +1,1 @@
+"""Forward-only methods: filters, embeddings, maximally activating patches, occlusion."""

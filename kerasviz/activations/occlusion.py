@@ -1,0 +1,237 @@
+"""Occlusion sensitivity (Zeiler & Fergus, 2014)."""
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import compiled, inputs, models
+from kerasviz.gradients import core
+
+
+def occlusion_positions(size, patch, stride):
+    """Start coordinates of the occluder along one image axis of `size` pixels.
+
+    Every `stride` pixels from 0 while the patch fits, plus one final position
+    flush with the far border when the last regular one does not reach it, so
+    that every pixel is covered when `stride <= patch`.
+    """
+    starts = list(range(0, size - patch + 1, stride))
+    if starts[-1] + patch < size:
+        starts.append(size - patch)
+    return np.asarray(starts, np.int32)
+
+
+def _check_geometry(height, width, patch, stride):
+    patch = inputs.check_positive_int(patch, "patch")
+    if patch > min(height, width):
+        raise ValueError(
+            f"Received an invalid value for `patch`: {patch}. The occluder must fit in the "
+            f"image, which is {height} x {width} pixels."
+        )
+    stride = max(1, patch // 2) if stride is None else inputs.check_positive_int(stride, "stride")
+    return patch, stride
+
+
+def _fill_values(value, images):
+    """The occluder value per image and channel, `[B, C]` float32."""
+    n_images, channels = images.shape[0], images.shape[-1]
+    if value is None:
+        return images.mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise TypeError(
+            "Expected `value` to be None, a float or one float per channel. "
+            f"Received: value={value!r}."
+        )
+    if isinstance(value, numbers.Real):
+        array = np.full([channels], value, np.float64)
+    else:
+        try:
+            array = np.asarray(value, np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                "Expected `value` to be None, a float or one float per channel. "
+                f"Received: value={value!r}."
+            ) from None
+        if array.shape != (channels,):
+            raise ValueError(
+                f"Received an invalid value for `value`: {value!r} (shape {array.shape}). "
+                f"Expected a float or a sequence of {channels} floats, one per channel."
+            )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"Received NaN or inf in `value`: {value!r}.")
+    return np.broadcast_to(array.astype(np.float32), (n_images, channels)).copy()
+
+
+def _chunk_function(prepared):
+    """The compiled `(images, class_idx, fill, starts_y, starts_x, patch, pair_ids) -> scores`."""
+    model = prepared.model
+    with_classes = bool(prepared.target.class_terms())
+
+    def build(model_ref):
+        activation = models.output_activation(model_ref())
+
+        def scores(images, class_idx, fill, starts_y, starts_x, patch, pair_ids):
+            n_x = tf.size(starts_x, out_type=tf.int64)
+            n_positions = tf.size(starts_y, out_type=tf.int64) * n_x
+            image_ids = pair_ids // n_positions
+            position = pair_ids % n_positions
+            top = tf.gather(starts_y, position // n_x)[:, None]
+            left = tf.gather(starts_x, position % n_x)[:, None]
+            rows = tf.range(tf.shape(images)[1])[None, :]
+            cols = tf.range(tf.shape(images)[2])[None, :]
+            in_rows = (rows >= top) & (rows < top + patch)  # [n, H]
+            in_cols = (cols >= left) & (cols < left + patch)  # [n, W]
+            mask = in_rows[:, :, None, None] & in_cols[:, None, :, None]
+            occluded = tf.where(
+                mask, tf.gather(fill, image_ids)[:, None, None, :], tf.gather(images, image_ids)
+            )
+            logits, activations = models.run(model_ref(), occluded, capture=prepared.capture)
+            outputs = models.probabilities(logits, activation) if with_classes else logits
+            return prepared.target.score(outputs, activations, tf.gather(class_idx, image_ids))
+
+        return scores
+
+    channels = prepared.images.shape[-1]
+    signature = prepared.signature(
+        tf.TensorSpec([None, channels], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([], tf.int32),
+        tf.TensorSpec([None], tf.int64),
+    )
+    return compiled.compiled_function(model, prepared.key("occlusion"), build, signature)
+
+
+def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, batch_size=None):
+    """Occlusion sensitivity: the target's probability as a grey patch slides over the image.
+
+    A `patch x patch` square of every image is replaced by `value`, at every
+    position of a grid with step `stride`, and the model is run on each
+    occluded copy (Zeiler & Fergus, 2014, "Visualizing and Understanding
+    Convolutional Networks", section 4.2). Low values mark the regions the
+    prediction depends on. Class targets read the class *probability* (the
+    model's softmax, or sigmoid, applied to its logits); a target without
+    class terms (`Channel`, `Neuron`, `LayerL2`: a neuron-occlusion study)
+    reads its raw score; in a sum each term reads its own. With `target=None`
+    the class is the one predicted for the clean image. Occluded copies are
+    built inside the graph, at most `batch_size` at a time. Costs one forward
+    pass per image and occluder position (a 224 x 224 image with `patch=8`,
+    `stride=4` has 55 x 55 = 3,025 positions), plus one per image for the
+    predicted class.
+
+    Args:
+        model: a built Keras image model.
+        images: `[B, H, W, C]` in the model's own input space.
+        target: `None` (the predicted class), an int class, a sequence of
+            ints (one per image), or a `kerasviz.targets.Target`.
+        patch: the side of the square occluder, in pixels.
+        stride: the step between positions (default `patch // 2`). Along
+            each axis the positions are `0, stride, 2 * stride, ...` while the
+            patch fits, plus a last one flush with the border when those do
+            not reach it: `nY = (H - patch) // stride + 1`, plus one when
+            `(H - patch) % stride != 0` (`nX` likewise).
+        value: what the occluder is filled with, in the model's input space:
+            a float, one float per channel, or `None` (default) for each
+            image's own mean colour (its per-channel mean).
+        batch_size: at most this many occluded images per compiled call
+            (default 32); results do not depend on it.
+
+    Returns:
+        float32 `[B, nY, nX]`: the target's score with the occluder at each
+        position. `occlusion_to_input` brings it to `[B, H, W]`.
+
+    Raises:
+        ValueError: `patch` or `stride` not a positive int, `patch` larger
+            than the image, `value` of the wrong length or not finite;
+            invalid `images`, `target` or `batch_size`.
+        TypeError: `value` or `target` of the wrong type.
+
+    Example:
+
+    >>> heat = kerasviz.occlusion(model, images, patch=16, stride=8)
+    >>> maps = kerasviz.occlusion_to_input(heat, images.shape[1:3], patch=16, stride=8)
+    """
+    prepared = core.Prepared(model, images, target, batch_size)
+    n_images, height, width = prepared.images.shape[:3]
+    patch, stride = _check_geometry(height, width, patch, stride)
+    fill = _fill_values(value, prepared.images)
+    class_idx = core.predicted_classes(prepared)
+    starts_y = occlusion_positions(height, patch, stride)
+    starts_x = occlusion_positions(width, patch, stride)
+    function = _chunk_function(prepared)
+    constants = [
+        tf.convert_to_tensor(a)
+        for a in (prepared.images, class_idx, fill, starts_y, starts_x, np.int32(patch))
+    ]
+    n_pairs = n_images * len(starts_y) * len(starts_x)
+    scores = np.empty([n_pairs], np.float32)
+    for start, stop in inputs.batches(n_pairs, prepared.batch_size):
+        pair_ids = tf.convert_to_tensor(np.arange(start, stop, dtype=np.int64))
+        scores[start:stop] = function(*constants, pair_ids).numpy()
+    return scores.reshape(n_images, len(starts_y), len(starts_x))
+
+
+def _image_size(image_size):
+    if isinstance(image_size, numbers.Integral) and not isinstance(image_size, bool):
+        return int(image_size), int(image_size)
+    size = tuple(image_size) if isinstance(image_size, (tuple, list)) else None
+    if size is None or len(size) not in (2, 3) or not all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in size
+    ):
+        raise ValueError(
+            "Expected `image_size` to be an int or (height, width). "
+            f"Received: image_size={image_size!r}."
+        )
+    return int(size[0]), int(size[1])
+
+
+def occlusion_to_input(heatmap, image_size, patch, stride=None):
+    """Brings an occlusion heatmap to the input's size.
+
+    Each pixel gets the mean of the values of the occluder positions whose
+    patch covers it (the positions of `occlusion` for the same `patch` and
+    `stride`). A pixel no position covers (only when `stride > patch`) gets
+    the mean of its image's map: no evidence either way.
+
+    Args:
+        heatmap: `[B, nY, nX]` (or `[nY, nX]`) from `occlusion`.
+        image_size: the input's `(H, W)` (an int for a square image).
+        patch: the `patch` given to `occlusion`.
+        stride: the `stride` given to `occlusion` (default `patch // 2`).
+
+    Returns:
+        float32 `[B, H, W]` (or `[H, W]` for a 2-D heatmap).
+
+    Raises:
+        ValueError: the heatmap's shape does not match `image_size`, `patch`
+            and `stride`, or invalid `patch`, `stride`, `image_size`.
+
+    Example:
+
+    >>> maps = kerasviz.occlusion_to_input(heat, (224, 224), patch=8, stride=4)
+    """
+    height, width = _image_size(image_size)
+    patch, stride = _check_geometry(height, width, patch, stride)
+    heat = np.asarray(heatmap, np.float64)
+    single = heat.ndim == 2
+    heat = heat[None] if single else heat
+    starts_y = occlusion_positions(height, patch, stride)
+    starts_x = occlusion_positions(width, patch, stride)
+    if heat.ndim != 3 or heat.shape[1:] != (len(starts_y), len(starts_x)):
+        raise ValueError(
+            f"Received a `heatmap` of shape {np.shape(heatmap)}, but an image of {height} x "
+            f"{width} pixels with patch={patch} and stride={stride} has "
+            f"{len(starts_y)} x {len(starts_x)} occluder positions."
+        )
+
+    def cover(size, starts):
+        pixels = np.arange(size)[:, None]
+        return ((pixels >= starts[None]) & (pixels < starts[None] + patch)).astype(np.float64)
+
+    cover_y, cover_x = cover(height, starts_y), cover(width, starts_x)
+    total = np.einsum("yi,bij,xj->byx", cover_y, heat, cover_x)
+    count = cover_y.sum(axis=1)[:, None] * cover_x.sum(axis=1)[None, :]
+    uncovered = heat.mean(axis=(1, 2))[:, None, None]
+    maps = np.where(count > 0, total / np.maximum(count, 1), uncovered).astype(np.float32)
+    return maps[0] if single else maps

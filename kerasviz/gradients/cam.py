@@ -1,0 +1,154 @@
+"""Grad-CAM and guided Grad-CAM (Selvaraju et al., 2017)."""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import compiled, models
+from kerasviz.gradients import core
+
+
+def _static_shape(layer):
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _not_spatial(model, path, shape):
+    return ValueError(
+        f"Received an invalid value for `layer`: {path!r}, whose output has shape {shape}. "
+        "Grad-CAM needs a layer with a spatial output [B, h, w, K] (a conv layer or one "
+        f"after it). Spatial layers of the model {model.name!r}: "
+        f"{models.spatial_layers(model) or 'none'}."
+    )
+
+
+def cam_layer(model, layer):
+    """The canonical path of the Grad-CAM layer: `layer`, or the default last spatial layer.
+
+    Raises:
+        ValueError: the layer is not in the model, or its output is known and
+            not `[B, h, w, K]`.
+    """
+    if layer is None:
+        return models.default_layer(model, "last_conv")
+    path, found = models.get_layer(model, layer)
+    shape = _static_shape(found)
+    if shape is not None and len(shape) != 4:
+        raise _not_spatial(model, path, shape)
+    return path
+
+
+def class_activation_maps(prepared, path):
+    """Grad-CAM maps `[B, H, W]` float32 of `prepared` at the layer `path` (one compiled function)."""
+    model = prepared.model
+    height, width = prepared.images.shape[1:3]
+
+    def build(model_ref):
+        step = core.gradient_step(model_ref(), prepared.target, prepared.capture, wrt_layer=path)
+
+        def cam(images, class_idx):
+            _, gradients, activation = step(images, class_idx)
+            if activation.shape.rank != 4:
+                raise _not_spatial(model_ref(), path, tuple(activation.shape))
+            weights = tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)  # alpha_k, [B, 1, 1, K]
+            maps = tf.nn.relu(tf.reduce_sum(weights * activation, axis=-1, keepdims=True))
+            maps = tf.image.resize(maps, [height, width], method="bilinear")
+            return tf.cast(maps[..., 0], tf.float32)
+
+        return cam
+
+    function = compiled.compiled_function(
+        model, prepared.key("grad_cam", path), build, prepared.signature()
+    )
+    return core.run_chunks(function, prepared, prepared.images, prepared.class_idx)
+
+
+def grad_cam(model, images, target=None, *, layer=None, batch_size=None):
+    """Grad-CAM: where in the image a conv layer sees evidence for the target.
+
+    Each channel `A_k` of a spatial layer is weighted by the spatial mean of
+    the target score's gradient with respect to it, `alpha_k = mean_ij dS /
+    dA_k[i, j]`; the map is `relu(sum_k alpha_k A_k)`, upsampled bilinearly
+    (in the graph, `tf.image.resize`) from the layer's `h x w` to the input's
+    `H x W` (Selvaraju et al., 2017, "Grad-CAM: Visual Explanations from Deep
+    Networks via Gradient-based Localization", eqs. 1-2). The score is the
+    pre-softmax logit. Maps are not normalized: `kerasviz.image` does that for
+    display. Costs one forward and one backward pass (down to `layer` only
+    where the graph allows) per image.
+
+    Args:
+        model: a built Keras image model (Sequential, functional, nested or
+            subclassed; softmax at the end is bypassed).
+        images: `[B, H, W, C]` in the model's own input space (numpy array,
+            tensor or `tf.data.Dataset` of batches or `(images, labels)`).
+        target: `None` (the predicted class), an int class, a sequence of
+            ints (one per image), or a `kerasviz.targets.Target`.
+        layer: the layer to explain at: a name (searched at every depth), a
+            path into nested models (`"backbone/Conv_1"`), an int index into
+            `model.layers` or a layer object. Its output must be
+            `[B, h, w, K]`. Default: the last layer with a spatial output,
+            also inside a nested backbone (for a subclassed model, whose
+            layers have no symbolic outputs: the last layer with a 4-D kernel).
+        batch_size: at most this many images per compiled call (default 32);
+            results do not depend on it.
+
+    Returns:
+        float32 `[B, H, W]`, non-negative.
+
+    Raises:
+        ValueError: `layer` is not in the model or has no spatial output;
+            invalid `images`, `target` or `batch_size`.
+        TypeError: `layer` or `target` of the wrong type.
+
+    Example:
+
+    >>> maps = kerasviz.grad_cam(model, images, target=labels, layer="conv5_block3_out")
+    >>> maps.shape
+    (8, 224, 224)
+    """
+    prepared = core.Prepared(model, images, target, batch_size)
+    return class_activation_maps(prepared, cam_layer(prepared.model, layer))
+
+
+def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, signed=False):
+    """Guided Grad-CAM: guided backpropagation masked by the Grad-CAM map.
+
+    The guided-backpropagation gradient `[B, H, W, C]` (Springenberg et al.,
+    2015) multiplied pixelwise by the upsampled Grad-CAM map (Selvaraju et
+    al., 2017, section 3.1): fine detail from the former, class
+    discrimination from the latter. Costs two forward and two backward passes
+    per image: the Grad-CAM weights need the plain gradient at `layer` while
+    the pixel gradient is guided, so they come from two compiled functions
+    (the ones `grad_cam` and `guided_backprop` use, shared with them).
+
+    Caution: like guided backpropagation, guided Grad-CAM fails the
+    model-randomization sanity check (Adebayo et al., 2018): its maps stay
+    image-like when the upper layers' weights are randomized. Prefer plain
+    Grad-CAM to judge what the model uses.
+
+    Args:
+        model: a built Keras image model.
+        images: `[B, H, W, C]` in the model's own input space.
+        target: `None` (the predicted class), an int class, a sequence of
+            ints (one per image), or a `kerasviz.targets.Target`.
+        layer: the Grad-CAM layer (see `grad_cam`).
+        batch_size: at most this many images per compiled call (default 32).
+        signed: return the signed product `[B, H, W, C]` instead of the map
+            (maximum absolute value over channels).
+
+    Returns:
+        float32 `[B, H, W]` (or `[B, H, W, C]` with `signed=True`).
+
+    Raises:
+        ValueError: as `grad_cam`.
+
+    Example:
+
+    >>> maps = kerasviz.guided_grad_cam(model, images, layer="conv2")
+    """
+    prepared = core.Prepared(model, images, target, batch_size)
+    maps = class_activation_maps(prepared, cam_layer(prepared.model, layer))
+    gradients = core.input_gradients(prepared, guided=True)
+    product = (gradients * maps[..., None]).astype(np.float32)
+    return product if signed else core.reduce_map(product)

@@ -1,0 +1,291 @@
+"""Writing visualizations for TensorBoard: image tab, projector tab, our plugin's records.
+
+Three consumers, three formats:
+
+- **Images tab**: `tf.summary.image` under `kerasviz/<family>/<method>/...`,
+  e.g. a tile of the images over their coloured maps (`kerasviz.image`).
+- **Projector tab**: `write_embeddings` puts feature vectors (a TF
+  checkpoint), `metadata.tsv`-style labels, a sprite and
+  `projector_config.pbtxt` inside one run directory.
+- **The kerasviz dashboard**: `write_record` writes one record (see
+  `tb_plugin.metadata`) per step under `kerasviz/<family>/<method>`.
+  Attribution records (`write_attribution`) carry the header keys `family`,
+  `method`, `params`, `layer`, `target`, `class_names`, `labels`,
+  `predictions`, `true_probability`, `predicted_probability`, `value_range`
+  and the arrays `images` (uint8 `[N, H, W, C]`, display space) and `maps`
+  (float `[N, h, w]`: `[N, H, W]` for gradient maps, `[N, nY, nX]` for
+  occlusion, whose `params` then give `patch` and `stride`).
+
+The `tf.summary` writers (`write_record`, `write_attribution`) write to the
+default summary writer (`with writer.as_default(step):`) and do nothing,
+without encoding anything, when no writer records summaries.
+"""
+
+import os
+import re
+import threading
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorboard.plugins.projector import projector_config_pb2
+
+from kerasviz import image
+from tb_plugin import metadata
+
+PROJECTOR_FILENAME = "projector_config.pbtxt"
+MAX_SPRITE_SIZE = 8192
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_WRITERS = {}  # directory -> [writer, users]
+_WRITERS_LOCK = threading.Lock()
+
+
+def acquire_writer(logdir):
+    """The one `tf.summary` file writer of `logdir`, shared by every user of that directory.
+
+    Two writers in one directory write two event files, and TensorBoard reads
+    only the newest one as it grows: data is lost. Pair with `release_writer`.
+    """
+    key = logdir if "://" in str(logdir) else os.path.abspath(logdir)
+    with _WRITERS_LOCK:
+        entry = _WRITERS.get(key)
+        if entry is None:
+            entry = _WRITERS[key] = [tf.summary.create_file_writer(key), 0]
+        entry[1] += 1
+        return entry[0]
+
+
+def release_writer(logdir):
+    """Gives back a writer from `acquire_writer`; the last user closes it."""
+    key = logdir if "://" in str(logdir) else os.path.abspath(logdir)
+    with _WRITERS_LOCK:
+        entry = _WRITERS.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del _WRITERS[key]
+            entry[0].close()
+
+
+def recording():
+    """True when a default summary writer exists and records at this point."""
+    return bool(tf.summary.should_record_summaries())
+
+
+def write_record(family, method, header, arrays, step=None):
+    """Writes one kerasviz record (`tb_plugin.metadata`) for our dashboard.
+
+    The record is a rank-1 string tensor of two blobs (JSON header, npz
+    arrays) with blob-sequence summary metadata, under the tag
+    `kerasviz/<family>/<method>`. Nothing is encoded when no default writer
+    records (`tf.summary.should_record_summaries()` is false).
+
+    Args:
+        family: one of `tb_plugin.metadata.FAMILIES`.
+        method: the method's name (a tag component).
+        header: JSON-serializable dict; `family` and `method` are added.
+        arrays: `{name: numpy array}`.
+        step: the step; `None` uses `tf.summary.experimental.get_step()`.
+
+    Returns:
+        True when the record was written.
+    """
+    tag = metadata.tag_for(family, method)
+    if not recording():
+        return False
+    blobs = metadata.encode_record(dict(header, family=family, method=method), arrays)
+    return bool(tf.summary.write(
+        tag, tf.constant(blobs, dtype=tf.string), step=step,
+        metadata=metadata.create_summary_metadata(family, method)))
+
+
+def overlay_tile(images, maps, *, value_range=(0.0, 1.0), colormap="inferno", alpha=0.5):
+    """A `[H', W', 3]` float tile: the images on top, their normalized maps overlaid below."""
+    shown = image.to_display(images, value_range)
+    rgb = np.broadcast_to(shown, shown.shape[:-1] + (3,))
+    overlays = image.overlay(shown, image.normalize(maps), alpha=alpha, colormap_name=colormap)
+    return image.tile(np.concatenate([rgb, overlays]), cols=len(images), pad=2)
+
+
+def _as_list(values, cast):
+    return None if values is None else [cast(v) for v in np.asarray(values).reshape(-1)]
+
+
+def write_attribution(method, images, maps, *, step=None, params=None, layer=None,
+                      target="predicted class", class_names=None, labels=None,
+                      predictions=None, true_probability=None, predicted_probability=None,
+                      value_range=(0.0, 1.0), colormap="inferno", metrics=None):
+    """Writes an attribution method's maps: image tab, dashboard record, metric scalars.
+
+    Tags: `kerasviz/attribution/<method>/overlay` (image tab: images above,
+    maps overlaid below), `kerasviz/attribution/<method>` (record) and, for
+    each `metrics` entry, the scalar `kerasviz/attribution/<method>/<name>`.
+
+    Args:
+        method: the method's name.
+        images: `[N, H, W, C]` in the model's input space.
+        maps: `[N, h, w]` float maps (any spatial size, e.g. occlusion grids).
+        step: the step (`None`: the default step).
+        params, layer, target: what was computed (stored in the header).
+        class_names, labels, predictions: optional per-class names, int `[N]`.
+        true_probability, predicted_probability: optional float `[N]`.
+        value_range: the model's pixel range, for display.
+        colormap: one of `kerasviz.image.COLORMAPS` (image tab only).
+        metrics: optional `{name: float}` scalars (e.g. `deletion_auc`).
+
+    Returns:
+        True when something was written.
+    """
+    if not recording():
+        return False
+    images, maps = np.asarray(images), np.asarray(maps, np.float32)
+    prefix = metadata.tag_for("attribution", method)
+    tf.summary.image(prefix + "/overlay",
+                     image.to_uint8(overlay_tile(images, maps, value_range=value_range,
+                                                 colormap=colormap))[None], step=step, max_outputs=1)
+    for name, value in (metrics or {}).items():
+        tf.summary.scalar(f"{prefix}/{name}", float(value), step=step)
+    header = {
+        "params": dict(params or {}), "layer": layer, "target": str(target),
+        "class_names": None if class_names is None else [str(c) for c in class_names],
+        "labels": _as_list(labels, int), "predictions": _as_list(predictions, int),
+        "true_probability": _as_list(true_probability, float),
+        "predicted_probability": _as_list(predicted_probability, float),
+        "value_range": None if value_range is None else [float(v) for v in value_range],
+    }
+    arrays = {"images": image.to_uint8(image.to_display(images, value_range)), "maps": maps}
+    return write_record("attribution", method, header, arrays, step=step)
+
+
+def _escape(text):
+    return (str(text).replace("\\", "\\\\").replace("\t", "\\t")
+            .replace("\n", "\\n").replace("\r", "\\r"))
+
+
+def _column(values, argname, n, class_names):
+    values = np.asarray(values).reshape(-1) if not isinstance(values, (list, tuple)) else list(values)
+    if len(values) != n:
+        raise ValueError(f"Received {len(values)} values for `{argname}` but {n} feature vectors: "
+                         "pass one per vector.")
+    if class_names is None:
+        return [_escape(v) for v in values]
+    column = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) \
+                or not 0 <= v < len(class_names):
+            raise ValueError(f"Received an invalid value in `{argname}`: {v!r}. With `class_names`, "
+                             f"expected class indices 0 to {len(class_names) - 1}.")
+        column.append(_escape(class_names[int(v)]))
+    return column
+
+
+def _has_events(directory):
+    return any("tfevents" in f for f in tf.io.gfile.listdir(directory))
+
+
+def write_embeddings(logdir_of_run, features, labels, predictions=None, images=None,
+                     class_names=None, name="fc", step=None, *, value_range=(0.0, 1.0)):
+    """Writes feature vectors for TensorBoard's projector tab, inside one run directory.
+
+    Writes `<name>` as a TF checkpoint (tensor `<name>/.ATTRIBUTES/VARIABLE_VALUE`,
+    only the latest is kept: the projector has no time axis),
+    `metadata_<name>.tsv` (one label column, or a `label\\tprediction` header and
+    two columns; tabs, newlines and backslashes escaped), `sprite_<name>.png`
+    (thumbnails in a square grid, at most 8192 px a side) and merges the entry
+    into `projector_config.pbtxt`, all with paths relative to the run directory
+    (TensorBoard rejects paths leaving it). Other names' embeddings in the
+    same run are kept. An empty event file is created when the directory has
+    none, so that TensorBoard lists it as a run. Costs one pass over the data
+    on the host.
+
+    Args:
+        logdir_of_run: the run directory (created if missing).
+        features: float `[N, D]`, e.g. a dense layer's activations.
+        labels: `[N]` class indices (with `class_names`) or strings, or None.
+        predictions: optional `[N]`, like `labels`.
+        images: optional `[N, H, W, C]` (in `value_range`) for the sprite.
+        class_names: optional names for integer labels and predictions.
+        name: the embedding's name (letters, digits, `_.-`).
+        step: the checkpoint number (default: the next one).
+        value_range: the pixel range of `images`.
+
+    Returns:
+        The path of `projector_config.pbtxt`.
+
+    Raises:
+        ValueError: shapes that do not match, a bad `name`, labels outside `class_names`.
+
+    Example:
+
+    >>> write_embeddings("logs/kerasviz", fc_features, test.labels,
+    ...                  images=test.images, class_names=test.class_names)
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"Received an invalid value for `name`: {name!r}. Expected letters, digits, "
+                         "'_', '.' or '-', starting with a letter or '_'.")
+    vectors = np.asarray(features, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0:
+        raise ValueError(f"Expected `features` to be a non-empty [N, D] array. Received shape {vectors.shape}.")
+    if not np.all(np.isfinite(vectors)):
+        raise ValueError("Received NaN or inf values in `features`.")
+    n = len(vectors)
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+    columns = [(h, _column(v, h, n, class_names)) for h, v in (("label", labels), ("prediction", predictions))
+               if v is not None]
+    if images is not None:
+        images = np.asarray(images)
+        if images.ndim not in (3, 4) or len(images) != n:
+            raise ValueError(f"Expected `images` to be [N, H, W, C] with N = {n} (one per vector). "
+                             f"Received shape {images.shape}.")
+    tf.io.gfile.makedirs(logdir_of_run)
+    config_path = os.path.join(logdir_of_run, PROJECTOR_FILENAME)
+    config = projector_config_pb2.ProjectorConfig()
+    if tf.io.gfile.exists(config_path):
+        with tf.io.gfile.GFile(config_path, "r") as f:
+            text_format.Parse(f.read(), config)
+    tensor_name = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
+    keep = [e for e in config.embeddings if e.tensor_name != tensor_name]
+    del config.embeddings[:]
+    config.embeddings.extend(keep)
+    embedding = config.embeddings.add(tensor_name=tensor_name)
+    if columns:
+        lines = ["\t".join(h for h, _ in columns)] if len(columns) > 1 else []
+        lines += ["\t".join(row) for row in zip(*(c for _, c in columns))]
+        embedding.metadata_path = f"metadata_{name}.tsv"
+        with tf.io.gfile.GFile(os.path.join(logdir_of_run, embedding.metadata_path), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    if images is not None:
+        grid, (width, height) = image.sprite(image.to_display(images, value_range),
+                                             max_size=MAX_SPRITE_SIZE)
+        embedding.sprite.image_path = f"sprite_{name}.png"
+        embedding.sprite.single_image_dim.extend([width, height])
+        with tf.io.gfile.GFile(os.path.join(logdir_of_run, embedding.sprite.image_path), "wb") as f:
+            f.write(image.encode_png(grid))
+    _save_vectors(logdir_of_run, name, vectors, step)
+    config.ClearField("model_checkpoint_path")
+    with tf.io.gfile.GFile(config_path, "w") as f:
+        f.write(text_format.MessageToString(config))
+    if not _has_events(logdir_of_run):
+        writer = tf.summary.create_file_writer(logdir_of_run)
+        writer.flush()
+        writer.close()
+    return config_path
+
+
+def _save_vectors(directory, name, vectors, step):
+    """Saves `{name: vectors}` plus the other 2-D tensors of the latest checkpoint there."""
+    values = {}
+    latest = tf.train.latest_checkpoint(directory)
+    if latest:
+        reader = tf.train.load_checkpoint(latest)
+        for key, shape in reader.get_variable_to_shape_map().items():
+            other = key.split("/")[0]
+            if key == f"{other}/.ATTRIBUTES/VARIABLE_VALUE" and len(shape) == 2 and other != name:
+                values[other] = reader.get_tensor(key)
+    values[name] = vectors
+    checkpoint = tf.train.Checkpoint(**{k: tf.Variable(v, trainable=False) for k, v in values.items()})
+    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1, checkpoint_name="embeddings")
+    return manager.save(checkpoint_number=None if step is None else int(step))
+

@@ -1,0 +1,1 @@
+"""The kerasviz TensorBoard plugin (metadata shared with the writer, routes, dashboard)."""

@@ -1,0 +1,340 @@
+"""The kerasviz TensorBoard plugin: small, defensive routes over the data provider.
+
+Every read goes through `context.data_provider` (the Rust data server by
+default, the Python multiplexer with `--load_fast=false`), so the plugin works
+with both. Query arguments are validated (400 `text/plain`), missing or
+unreadable data answers 404, and the dashboard's static files are served from
+an allow-list. The route table is in `tb_plugin/README.md`.
+"""
+
+import collections
+import io
+import os
+import re
+import threading
+
+import numpy as np
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tb_plugin import metadata
+
+PLUGIN_NAME = metadata.PLUGIN_NAME
+# Records kept per time series when the user sets no `--samples_per_plugin kerasviz=N`
+# (TensorBoard's own default for blob sequences is 10: a 50-epoch run would lose epochs).
+DEFAULT_SAMPLES = 500
+_NO_LIMIT = 1_000_000  # what `--samples_per_plugin kerasviz=0` ("keep all") means when reading
+_SCALAR_PLUGINS = ("scalars", PLUGIN_NAME)  # where the AUC metrics may live
+_MAX_ARG_CHARS = 4096
+_MAX_JSON_ELEMENTS = 8_000_000  # larger arrays are listed, not sent
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INT = re.compile(r"^-?[0-9]{1,19}$")
+_ARRAY_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_STATIC = {  # route -> (file under static/, MIME type): the only files ever served
+    "/index.js": ("index.js", "text/javascript"),
+    "/style.css": ("style.css", "text/css"),
+    "/common.js": ("common.js", "text/javascript"),
+    "/colormaps.js": ("colormaps.js", "text/javascript"),
+    "/views/attribution.js": ("views/attribution.js", "text/javascript"),
+    "/views/generic.js": ("views/generic.js", "text/javascript"),
+}
+
+
+class _BadRequest(Exception):
+    """A query argument is missing or malformed (answered 400)."""
+
+
+def _arg(request, name, required=True):
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise _BadRequest(f"Received {len(values)} values for `{name}`; expected one.")
+    if not values:
+        if required:
+            raise _BadRequest(f"Missing query argument `{name}`.")
+        return None
+    value = values[0]
+    if not value or len(value) > _MAX_ARG_CHARS or _CONTROL.search(value):
+        raise _BadRequest(f"Received an invalid value for `{name}`: {value[:80]!r}.")
+    return value
+
+
+def _run_arg(request):
+    run = _arg(request, "run")
+    if ".." in re.split(r"[/\\]", run):
+        raise _BadRequest(f"Received an invalid value for `run`: {run[:80]!r} (no `..` components).")
+    return run
+
+
+def _int_arg(request, name, low, high, required=True):
+    value = _arg(request, name, required)
+    if value is None:
+        return None
+    if not _INT.match(value) or not low <= int(value) <= high:
+        raise _BadRequest(f"Received an invalid value for `{name}`: {value[:80]!r}; expected an integer in [{low}, {high}].")
+    return int(value)
+
+
+def _route(handler):
+    """Wraps a handler: 400 for bad arguments, 404 for missing or unreadable data."""
+
+    @wrappers.Request.application
+    def app(self, request):
+        try:
+            return handler(self, request)
+        except _BadRequest as error:
+            return http_util.Respond(request, str(error), "text/plain", code=400)
+        except (errors.NotFoundError, ValueError) as error:  # ValueError: damaged or unknown-version data
+            return http_util.Respond(request, f"Not found: {error}", "text/plain", code=404)
+        except errors.PublicError as error:  # e.g. the data server rejecting an argument
+            return http_util.Respond(request, str(error), "text/plain", code=error.http_code)
+
+    app.__name__ = handler.__name__
+    return app
+
+
+def _downsample_for(hints, name, default):
+    value = (hints or {}).get(name, default)
+    if value is None:
+        return default
+    return _NO_LIMIT if value == 0 else int(value)
+
+
+def _encode_array(array):
+    """A JSON-ready description of one array (maps are quantized to 8 bits per 2-D slice)."""
+    shape = list(array.shape)
+    out = {"shape": shape, "dtype": str(array.dtype)}
+    if _image_like(array):
+        out["encoding"] = "image"
+    elif array.size > _MAX_JSON_ELEMENTS:
+        out["encoding"] = "omitted"
+    elif array.dtype.kind == "f":
+        values = array.astype(np.float32)
+        finite = np.isfinite(values)
+        values = np.where(finite, values, np.nan)
+        flat = values.reshape((-1,) + tuple(shape[-2:])) if array.ndim >= 2 else values.reshape(1, -1)
+        with np.errstate(all="ignore"):
+            lo = np.nan_to_num(np.nanmin(flat, axis=(1, 2) if array.ndim >= 2 else 1), nan=0.0)
+            hi = np.nan_to_num(np.nanmax(flat, axis=(1, 2) if array.ndim >= 2 else 1), nan=0.0)
+        span = np.where(hi > lo, hi - lo, 1.0).reshape((-1,) + (1,) * (flat.ndim - 1))
+        scaled = (np.nan_to_num(flat, nan=0.0) - lo.reshape(span.shape)) / span
+        out.update(
+            encoding="uint8-linear",
+            lo=[float(v) for v in lo],
+            hi=[float(v) for v in hi],
+            nonfinite=int(array.size - finite.sum()),
+            data=np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8).ravel().tolist(),
+        )
+    elif array.dtype.kind in "iub":
+        out.update(encoding="raw", data=array.astype(np.int64).ravel().tolist())
+    else:
+        out["encoding"] = "unsupported"
+    return out
+
+
+def _image_like(array):
+    return array.dtype == np.uint8 and (array.ndim == 3 or (array.ndim == 4 and array.shape[-1] in (1, 3, 4)))
+
+
+class KerasvizPlugin(base_plugin.TBPlugin):
+    """Serves kerasviz records (tags `kerasviz/<family>/<method>`) to the dashboard."""
+
+    plugin_name = PLUGIN_NAME
+
+    def __init__(self, context):
+        self._provider = context.data_provider
+        self._downsample = _downsample_for(context.sampling_hints, PLUGIN_NAME, DEFAULT_SAMPLES)
+        self._scalar_downsample = {
+            name: _downsample_for(context.sampling_hints, name, 1000) for name in _SCALAR_PLUGINS
+        }
+        self._cache = collections.OrderedDict()  # arrays blob key -> decoded arrays
+        self._cache_lock = threading.Lock()
+
+    def get_plugin_apps(self):
+        apps = {
+            "/runs": self._serve_runs,
+            "/steps": self._serve_steps,
+            "/record": self._serve_record,
+            "/image": self._serve_image,
+            "/scalars": self._serve_scalars,
+        }
+        apps.update({route: _static_app(*spec) for route, spec in _STATIC.items()})
+        return apps
+
+    def is_active(self):
+        return False  # the data provider's `list_plugins` decides
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="kerasviz")
+
+    # ---------------------------------------------------------------- reading
+
+    def _series(self, ctx, eid, run, tag):
+        """`(metadata content dict, [BlobSequenceDatum])` of one series; NotFoundError when absent."""
+        listing = self._provider.list_blob_sequences(
+            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        series = listing.get(run, {}).get(tag)
+        if series is None:
+            raise errors.NotFoundError(f"no kerasviz series for run={run!r}, tag={tag!r}")
+        content = metadata.parse_plugin_content(series.plugin_content)
+        data = self._provider.read_blob_sequences(
+            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=self._downsample,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        return content, sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
+
+    def _record(self, request, with_arrays=True):
+        ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+        run, tag = _run_arg(request), _arg(request, "tag")
+        step = _int_arg(request, "step", -(2**63), 2**63 - 1)
+        content, data = self._series(ctx, eid, run, tag)
+        datum = next((d for d in data if d.step == step), None)
+        if datum is None:
+            raise errors.NotFoundError(f"no record at step {step} for run={run!r}, tag={tag!r}")
+        if len(datum.values) < 2:
+            raise ValueError(f"damaged kerasviz record at step {step}: {len(datum.values)} blob(s), expected 2")
+        header = metadata.decode_header(self._read_blob(ctx, datum.values[0].blob_key))
+        if header.get("family") != content.get("family") or header.get("method") != content.get("method"):
+            raise ValueError(f"record header at step {step} does not belong to {tag!r}")
+        arrays = self._arrays(ctx, datum.values[1].blob_key) if with_arrays else None
+        return run, tag, datum, header, arrays
+
+    def _read_blob(self, ctx, blob_key):
+        blob = self._provider.read_blob(ctx, blob_key=blob_key)
+        if not isinstance(blob, (bytes, bytearray)):
+            raise ValueError("unexpected blob type")
+        return bytes(blob)
+
+    def _arrays(self, ctx, blob_key):
+        with self._cache_lock:
+            if blob_key in self._cache:
+                self._cache.move_to_end(blob_key)
+                return self._cache[blob_key]
+        arrays = metadata.decode_arrays(self._read_blob(ctx, blob_key))
+        with self._cache_lock:
+            self._cache[blob_key] = arrays
+            while len(self._cache) > 16:
+                self._cache.popitem(last=False)
+        return arrays
+
+    # ---------------------------------------------------------------- routes
+
+    @_route
+    def _serve_runs(self, request):
+        ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+        runs = {}
+        listing = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME)
+        for run, tags in listing.items():
+            for tag, series in tags.items():
+                entry = {"tag": tag, "max_step": series.max_step, "display_name": series.display_name}
+                try:
+                    content = metadata.parse_plugin_content(series.plugin_content)
+                    entry.update(family=str(content.get("family", "")), method=str(content.get("method", "")))
+                except ValueError as error:
+                    entry["error"] = str(error)
+                runs.setdefault(run, {"tags": [], "scalars": []})["tags"].append(entry)
+        for plugin in _SCALAR_PLUGINS:
+            for run, tags in self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=plugin).items():
+                for tag in tags:
+                    parts = tag.split("/")
+                    if parts[0] + "/" != metadata.TAG_PREFIX or len(parts) < 4:
+                        continue
+                    scalar = {"tag": tag, "family": parts[1], "method": "/".join(parts[2:-1]), "metric": parts[-1]}
+                    runs.setdefault(run, {"tags": [], "scalars": []})["scalars"].append(scalar)
+        result = [
+            {"name": run, "tags": sorted(v["tags"], key=lambda e: e["tag"]),
+             "scalars": sorted(v["scalars"], key=lambda e: e["tag"])}
+            for run, v in sorted(runs.items())
+        ]
+        return http_util.Respond(request, {"runs": result}, "application/json")
+
+    @_route
+    def _serve_steps(self, request):
+        ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+        run, tag = _run_arg(request), _arg(request, "tag")
+        content, data = self._series(ctx, eid, run, tag)
+        steps = [{"step": d.step, "wall_time": d.wall_time} for d in data]
+        body = {"run": run, "tag": tag, "family": content.get("family"), "method": content.get("method"), "steps": steps}
+        return http_util.Respond(request, body, "application/json")
+
+    @_route
+    def _serve_record(self, request):
+        run, tag, datum, header, arrays = self._record(request)
+        body = {
+            "run": run, "tag": tag, "step": datum.step, "wall_time": datum.wall_time, "header": header,
+            "arrays": {name: _encode_array(array) for name, array in sorted(arrays.items())},
+        }
+        return http_util.Respond(request, body, "application/json")
+
+    @_route
+    def _serve_image(self, request):
+        from PIL import Image  # noqa: PLC0415 (Pillow only when an image is asked for)
+
+        index = _int_arg(request, "index", 0, 1_000_000)
+        name = _arg(request, "array", required=False) or "images"
+        if not _ARRAY_NAME.match(name):
+            raise _BadRequest(f"Received an invalid value for `array`: {name[:80]!r}.")
+        _, _, _, _, arrays = self._record(request)
+        array = arrays.get(name)
+        if array is None or not _image_like(array):
+            raise errors.NotFoundError(f"no image array {name!r} in this record")
+        if index >= array.shape[0]:
+            raise errors.NotFoundError(f"image index {index} out of range (record holds {array.shape[0]})")
+        image = array[index]
+        if image.ndim == 3 and image.shape[-1] == 1:
+            image = image[..., 0]
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
+        return http_util.Respond(request, buffer.getvalue(), "image/png")
+
+    @_route
+    def _serve_scalars(self, request):
+        ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+        run, tag = _run_arg(request), _arg(request, "tag")
+        if not tag.startswith(metadata.TAG_PREFIX):
+            raise errors.NotFoundError(f"{tag!r} is not a kerasviz metric")
+        for plugin in _SCALAR_PLUGINS:
+            data = self._provider.read_scalars(
+                ctx, experiment_id=eid, plugin_name=plugin, downsample=self._scalar_downsample[plugin],
+                run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+            )
+            points = data.get(run, {}).get(tag)
+            if points is not None:
+                body = [{"step": p.step, "wall_time": p.wall_time, "value": p.value} for p in points]
+                return http_util.Respond(request, {"run": run, "tag": tag, "points": body}, "application/json")
+        raise errors.NotFoundError(f"no kerasviz metric for run={run!r}, tag={tag!r}")
+
+
+def _static_app(name, mime):
+    """A WSGI app serving one allow-listed file of `static/`."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", *name.split("/"))
+
+    @wrappers.Request.application
+    def app(request):
+        with open(path, "rb") as handle:
+            return http_util.Respond(request, handle.read(), mime)
+
+    return app
+
+
+class KerasvizLoader(base_plugin.TBLoader):
+    """Loads `KerasvizPlugin` and keeps every record of a long run by default.
+
+    TensorBoard keeps 10 records per blob-sequence series unless told otherwise,
+    and sampling happens before any plugin reads. `fix_flags` runs before the
+    data ingester is built, so when the user set nothing for `kerasviz` in
+    `--samples_per_plugin`, it asks for `DEFAULT_SAMPLES` (500) per series.
+    `--samples_per_plugin kerasviz=0` keeps all; `kerasviz=N` keeps N.
+    """
+
+    def fix_flags(self, flags):
+        samples = getattr(flags, "samples_per_plugin", None)
+        if isinstance(samples, dict) and PLUGIN_NAME not in samples:
+            flags.samples_per_plugin = dict(samples, **{PLUGIN_NAME: DEFAULT_SAMPLES})
+
+    def load(self, context):
+        return KerasvizPlugin(context)
