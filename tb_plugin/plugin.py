@@ -33,14 +33,24 @@ _MAX_JSON_ELEMENTS = 8_000_000  # larger arrays are listed, not sent
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INT = re.compile(r"^-?[0-9]{1,19}$")
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-_STATIC = {  # route -> (file under static/, MIME type): the only files ever served
-    "/index.js": ("index.js", "text/javascript"),
-    "/style.css": ("style.css", "text/css"),
-    "/common.js": ("common.js", "text/javascript"),
-    "/colormaps.js": ("colormaps.js", "text/javascript"),
-    "/views/attribution.js": ("views/attribution.js", "text/javascript"),
-    "/views/generic.js": ("views/generic.js", "text/javascript"),
-}
+_STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+_MIME = {".js": "text/javascript", ".css": "text/css"}
+
+
+def _static_files():
+    """Route -> (path, MIME type) for every .js/.css file shipped in `static/`: the allow-list.
+
+    Built once from the package's own directory; a request only ever matches one
+    of these exact routes, so no part of a URL is joined into a file path.
+    """
+    files = {}
+    for folder, _, names in os.walk(_STATIC_DIR):
+        for name in names:
+            mime = _MIME.get(os.path.splitext(name)[1])
+            if mime:
+                path = os.path.join(folder, name)
+                files["/" + os.path.relpath(path, _STATIC_DIR).replace(os.sep, "/")] = (path, mime)
+    return files
 
 
 class _BadRequest(Exception):
@@ -160,7 +170,7 @@ class KerasvizPlugin(base_plugin.TBPlugin):
             "/image": self._serve_image,
             "/scalars": self._serve_scalars,
         }
-        apps.update({route: _static_app(*spec) for route, spec in _STATIC.items()})
+        apps.update({route: _static_app(*spec) for route, spec in _static_files().items()})
         return apps
 
     def is_active(self):
@@ -309,14 +319,17 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         raise errors.NotFoundError(f"no kerasviz metric for run={run!r}, tag={tag!r}")
 
 
-def _static_app(name, mime):
+def _static_app(path, mime):
     """A WSGI app serving one allow-listed file of `static/`."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", *name.split("/"))
 
     @wrappers.Request.application
     def app(request):
-        with open(path, "rb") as handle:
-            return http_util.Respond(request, handle.read(), mime)
+        try:
+            with open(path, "rb") as handle:
+                content = handle.read()
+        except OSError:
+            return http_util.Respond(request, "Not found", "text/plain", code=404)
+        return http_util.Respond(request, content, mime)
 
     return app
 

@@ -1,0 +1,120 @@
+"""Attribution throughput as a ratio to the model's own limit, measured in one run.
+
+For each model, first the limit: a compiled forward pass and a compiled
+forward+backward input gradient at batch 32 (images per second). Then every
+method, counted in the work it must do (SmoothGrad with N samples = N
+forward+backward passes per image; occlusion with P positions = P forward
+passes per image), and reported as
+
+    ratio = (passes per second achieved by the method) / (passes per second of the limit)
+
+A ratio of 1.0 means the method costs exactly its passes: no overhead.
+
+Usage:
+    python benchmarks/attributions.py                  # demo model and MobileNetV2 224x224
+    python benchmarks/attributions.py --models demo    # only the demo model
+    python benchmarks/attributions.py --repeats 5
+"""
+
+import argparse
+import os
+import resource
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import kerasviz  # noqa: E402
+from kerasviz import models, registry  # noqa: E402
+
+BATCH = 32
+
+
+def _best_time(function, repeats):
+    function()  # warm-up: tracing and first-call costs are not throughput
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def model_limits(model, images, repeats):
+    """Images per second of a compiled forward pass and of a forward+backward input gradient."""
+
+    @tf.function
+    def forward(x):
+        return models.run(model, x)[0]
+
+    @tf.function
+    def backward(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits = models.run(model, x)[0]
+            score = tf.reduce_sum(tf.reduce_max(logits, axis=-1))
+        return tape.gradient(score, x)
+
+    batch = tf.constant(images[:BATCH])
+    fwd = _best_time(lambda: forward(batch).numpy(), repeats)
+    bwd = _best_time(lambda: backward(batch).numpy(), repeats)
+    return len(batch) / fwd, len(batch) / bwd
+
+
+def method_cases(image_size):
+    """`(name, function, kwargs, passes per image, pass kind)` for every method."""
+    patch = max(4, image_size // 8)
+    stride = patch // 2
+    positions = ((image_size - patch) // stride + 1) ** 2
+    return [
+        ("saliency", registry.ATTRIBUTION_METHODS["saliency"], {}, 1, "backward"),
+        ("guided_backprop", registry.ATTRIBUTION_METHODS["guided_backprop"], {}, 1, "backward"),
+        ("smoothgrad (25)", registry.ATTRIBUTION_METHODS["smoothgrad"], {"samples": 25}, 25, "backward"),
+        ("integrated_gradients (32)", registry.ATTRIBUTION_METHODS["integrated_gradients"], {"steps": 32}, 32, "backward"),
+        ("grad_cam", registry.ATTRIBUTION_METHODS["grad_cam"], {}, 1, "backward"),
+        ("guided_grad_cam", registry.ATTRIBUTION_METHODS["guided_grad_cam"], {}, 2, "backward"),
+        (f"occlusion (patch {patch}, stride {stride})", registry.ATTRIBUTION_METHODS["occlusion"],
+         {"patch": patch, "stride": stride}, positions, "forward"),
+    ]
+
+
+def benchmark(name, model, images, n_images, repeats):
+    fwd_limit, bwd_limit = model_limits(model, images, repeats)
+    print(f"\n{name}: input {images.shape[1:]}, limit forward {fwd_limit:.1f} img/s, "
+          f"forward+backward {bwd_limit:.1f} img/s (batch {BATCH})")
+    print(f"{'method':36s} {'passes/img':>10s} {'time (s)':>9s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
+    rows = []
+    for label, method, kwargs, passes, kind in method_cases(images.shape[1]):
+        subset = images[:n_images] if passes > 1 else images[:BATCH]
+        seconds = _best_time(lambda: method(model, subset, batch_size=BATCH, **kwargs), repeats)
+        rate = passes * len(subset) / seconds
+        ratio = rate / (bwd_limit if kind == "backward" else fwd_limit)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rows.append((name, label, ratio))
+        print(f"{label:36s} {passes:10d} {seconds:9.3f} {rate:9.1f} {ratio:6.2f} {peak:11.0f}")
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["demo", "mobilenetv2"], choices=["demo", "mobilenetv2"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--images", type=int, default=4, help="images for the multi-pass methods")
+    args = parser.parse_args()
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
+    rng = np.random.default_rng(0)
+    if "demo" in args.models:
+        model = kerasviz.data.demo_model("shapes")
+        test = kerasviz.data.demo_data("shapes")[1]
+        benchmark("demo model (shapes)", model, test.images[:BATCH], args.images, args.repeats)
+    if "mobilenetv2" in args.models:
+        model = keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None)
+        images = rng.uniform(-1, 1, (BATCH, 224, 224, 3)).astype(np.float32)
+        benchmark("MobileNetV2 (weights=None)", model, images, args.images, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

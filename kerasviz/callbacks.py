@@ -1,0 +1,429 @@
+"""Keras callbacks that write visualizations to TensorBoard while a model trains.
+
+`VisualizationCallback` holds what every family's callback shares, following
+`keras.callbacks.TensorBoard`: its own run directory `<log_dir>/<run_name>`
+next to Keras's `train/` and `validation/`, one lazily created writer per
+directory (flushed after each write, closed at `on_train_end`), a frequency in
+epochs (or, on request, in batches), steps that never go backwards, errors
+while visualizing that warn once instead of ending the training, and writing
+on the chief only under `tf.distribute`. `AttributionCallback` writes
+attribution maps (`kerasviz.registry.ATTRIBUTION_METHODS`) for fixed images.
+"""
+
+import inspect
+import numbers
+import os
+import re
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import inputs, models, registry, summary
+from kerasviz.gradients import core
+
+DEFAULT_METHODS = ("saliency", "grad_cam")
+_LAYER_METHODS = ("grad_cam", "guided_grad_cam")
+_RESERVED_RUNS = ("train", "validation")
+
+
+def chief_of(resolver):
+    """True when the task described by a `tf.distribute` cluster resolver is the chief.
+
+    The chief is the `"chief"` task, or worker 0 of a cluster without one; a
+    resolver without a task (single machine) is the chief too.
+    """
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type or task_type == "chief":
+        return True
+    if task_type != "worker":
+        return False
+    return "chief" not in resolver.cluster_spec().jobs and int(resolver.task_id or 0) == 0
+
+
+def is_chief(strategy=None):
+    """True unless `strategy` (default: the current one) runs on a non-chief worker."""
+    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return True if resolver is None else chief_of(resolver)
+
+
+def _positive(value, argname, optional=False):
+    if optional and value is None:
+        return None
+    return inputs.check_positive_int(value, argname)
+
+
+def _check_run_dir(log_dir, run_name):
+    if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+        raise TypeError(f"Expected `log_dir` to be a non-empty path. Received: log_dir={log_dir!r}.")
+    parts = run_name.split("/") if isinstance(run_name, str) else None
+    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts) or run_name in _RESERVED_RUNS:
+        raise ValueError(
+            f"Received an invalid value for `run_name`: {run_name!r}. Expected a relative name "
+            f"such as 'kerasviz' (not {_RESERVED_RUNS}, Keras's own run directories).")
+    run_dir = os.path.join(os.fspath(log_dir), run_name)
+    if "://" in run_dir:
+        return run_dir
+    probe = os.path.abspath(run_dir)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        why = "is a file, not a directory" if not os.path.isdir(probe) else "is not writable"
+        raise ValueError(f"Received an invalid value for `log_dir`: {log_dir!r}. Cannot create the "
+                         f"run directory {run_dir!r}: {probe!r} {why}.")
+    return run_dir
+
+
+class VisualizationCallback(keras.callbacks.Callback):
+    """Base class of the kerasviz callbacks: run directory, frequency, steps, errors, chief.
+
+    Subclasses implement `configure(model)` (validate everything against the
+    model; raise `ValueError`/`TypeError` naming the argument) and
+    `visualize(step)` (compute and write with `self.write_scope(step)`; wrap
+    each independent piece in `self.guarded(what, step, fn, ...)`).
+
+    Steps are the epoch numbers Keras passes (so `initial_epoch` resumes line
+    up with `keras.callbacks.TensorBoard`'s `epoch_*` scalars); when a later
+    `fit` on the same callback restarts below the last step, steps continue
+    from the last step + 1. With `every_n_batches`, steps are the optimizer's
+    iteration count and the callback writes at batch ends only (this turns
+    off Keras's asynchronous batch dispatch, so it costs more).
+
+    Args:
+        log_dir: the TensorBoard log directory (the one given to
+            `keras.callbacks.TensorBoard`).
+        run_name: this callback's run directory under `log_dir`.
+        every: write every `every` epochs (epochs 0, every, 2 * every, ...).
+        every_n_batches: write every this many training batches instead.
+        on_error: `"warn"` (a failure while visualizing warns once per kind
+            and training goes on) or `"raise"`.
+    """
+
+    def __init__(self, log_dir, *, run_name="kerasviz", every=1, every_n_batches=None, on_error="warn"):
+        super().__init__()
+        self.run_dir = _check_run_dir(log_dir, run_name)
+        self.log_dir, self.run_name = os.fspath(log_dir), run_name
+        self.every = _positive(every, "every")
+        self.every_n_batches = _positive(every_n_batches, "every_n_batches", optional=True)
+        if on_error not in ("warn", "raise"):
+            raise ValueError(f"Received an invalid value for `on_error`: {on_error!r}. Expected 'warn' or 'raise'.")
+        self.on_error = on_error
+        self._writer = None
+        self._configured_for = None
+        self._chief = True
+        self._last_step = -1
+        self._offset = None
+        self._warned = set()
+        if self.every_n_batches is not None:
+            # An instance attribute: Keras sees an overridden batch hook only when asked for one.
+            self.on_train_batch_end = self._on_train_batch_end
+
+    # Subclass hooks.
+    def configure(self, model):
+        """Validates the configuration against `model` (called before the first step)."""
+
+    def visualize(self, step):
+        """Computes and writes the visualizations of one step."""
+        raise NotImplementedError
+
+    # Keras hooks.
+    def set_model(self, model):
+        super().set_model(model)
+        if getattr(model, "built", False):
+            self._configure(model)
+
+    def on_train_begin(self, logs=None):
+        self._configure(self.model)
+        self._offset = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._offset is None:
+            self._offset = max(0, self._last_step + 1 - int(epoch))
+        step = int(epoch) + self._offset
+        self._last_step = max(self._last_step, step)
+        if self.every_n_batches is None and step % self.every == 0:
+            self._run(step)
+
+    def _on_train_batch_end(self, batch, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        step = int(iterations.numpy()) if iterations is not None else self._last_step + 1
+        step = max(step, self._last_step + 1)
+        previous, self._last_step = self._last_step, step
+        if step // self.every_n_batches > max(previous, 0) // self.every_n_batches or previous < 0 \
+                and step % self.every_n_batches == 0:
+            self._run(step)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            summary.release_writer(self.run_dir)
+            self._writer = None
+
+    # Helpers.
+    def _configure(self, model):
+        if model is None or self._configured_for is model:
+            return
+        self._chief = is_chief(model.distribute_strategy)
+        self.configure(model)
+        self._configured_for = model
+
+    def _run(self, step):
+        if self._chief:
+            self.guarded("visualize", step, self.visualize, step)
+
+    @property
+    def writer(self):
+        """The run directory's summary writer, created on first use."""
+        if self._writer is None:
+            self._writer = summary.acquire_writer(self.run_dir)
+        return self._writer
+
+    def write_scope(self, step):
+        """`with self.write_scope(step):` makes this run's writer the default at `step`."""
+        return self.writer.as_default(step=step)
+
+    def guarded(self, what, step, fn, *args, **kwargs):
+        """Calls `fn`; on an `Exception` warns once per (type, what) or re-raises (`on_error`)."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:  # KeyboardInterrupt and SystemExit are not Exceptions.
+            if self.on_error == "raise":
+                raise
+            kind = (type(error).__name__, what)
+            if kind not in self._warned:
+                self._warned.add(kind)
+                warnings.warn(
+                    f"{type(self).__name__} could not visualize {what!r} at step {step}: "
+                    f"{type(error).__name__}: {error}. Training goes on; this warning is shown once "
+                    "per kind of failure (pass on_error='raise' to stop instead).",
+                    RuntimeWarning, stacklevel=2)
+            return None
+        finally:
+            if self._writer is not None:
+                self._writer.flush()
+
+
+def _method_entries(methods):
+    """`[(name, function, params)]` from names, callables and `(name or callable, params)` pairs."""
+    if isinstance(methods, (str, bytes)) or callable(methods) or not isinstance(methods, (list, tuple)):
+        raise TypeError(f"Expected `methods` to be a list or tuple of method names, callables or "
+                        f"(method, params) pairs. Received: methods={methods!r}.")
+    entries = []
+    for entry in methods:
+        method, params = entry if isinstance(entry, tuple) and len(entry) == 2 else (entry, {})
+        if not isinstance(params, dict):
+            raise TypeError(f"Expected the parameters of {method!r} in `methods` to be a dict. Received: {params!r}.")
+        if isinstance(method, str):
+            if method not in registry.ATTRIBUTION_METHODS:
+                raise ValueError(f"Received an unknown method in `methods`: {method!r}. Available: "
+                                 f"{sorted(registry.ATTRIBUTION_METHODS)} or any callable with the same call shape.")
+            name, function = method, registry.ATTRIBUTION_METHODS[method]
+        elif callable(method):
+            name, function = getattr(method, "__name__", type(method).__name__), method
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip("_") or "method"
+        else:
+            raise TypeError(f"Received an invalid entry in `methods`: {entry!r}. Expected a name, a callable "
+                            "or a (name or callable, params dict) pair.")
+        try:
+            inspect.signature(function).bind(None, None, target=None, batch_size=None, **params)
+        except TypeError as error:
+            raise TypeError(f"Received invalid parameters for {name!r} in `methods`: {params!r} ({error}).") from None
+        except ValueError:
+            pass  # Builtins without a signature: checked when called.
+        if name in [e[0] for e in entries]:
+            raise ValueError(f"Received the method {name!r} twice in `methods`.")
+        entries.append((name, function, dict(params)))
+    if not entries:
+        raise ValueError("Received an empty `methods`: pass at least one attribution method.")
+    return entries
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in list(value)]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
+def _host_arrays(images, labels, max_images):
+    if isinstance(images, tf.data.Dataset):
+        xs, ys = [], []
+        for element in images:
+            x, y = (element[0], element[1]) if isinstance(element, (tuple, list)) and len(element) > 1 else (element, None)
+            xs.append(np.asarray(x))
+            ys.append(None if y is None else np.asarray(y))
+            if sum(len(x) for x in xs) >= max_images:
+                break
+        if not xs:
+            raise ValueError("Received an empty dataset for `images`.")
+        images = np.concatenate(xs)
+        if labels is None and all(y is not None for y in ys):
+            labels = np.concatenate(ys)
+    images = np.asarray(images)[:max_images]
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.ndim == 2:  # one-hot
+            labels = labels.argmax(axis=-1)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ValueError(f"Expected `labels` to be int class indices [N] (or one-hot [N, K]). "
+                             f"Received an array of shape {labels.shape} and dtype {labels.dtype}.")
+        labels = labels[:max_images]
+        if len(labels) != len(images):
+            raise ValueError(f"Received {len(labels)} `labels` for {len(images)} `images`.")
+    return images, labels
+
+
+class AttributionCallback(VisualizationCallback):
+    """Writes attribution maps of fixed images to TensorBoard as the model trains.
+
+    At the end of every `every`-th epoch, runs each method of `methods` on
+    `images` with the live weights and writes, per method, a tile of the images
+    with their maps overlaid (images tab, `kerasviz/attribution/<method>/overlay`),
+    a record for the kerasviz dashboard (`kerasviz/attribution/<method>`:
+    images, float maps, labels, predictions and probabilities) and, with
+    `metrics=True`, the deletion and insertion AUCs as scalars. Each method's
+    function is traced once for the whole training. Costs per write: one
+    forward pass over `images`, plus each method's own cost (saliency and
+    Grad-CAM: one forward and backward pass per image; SmoothGrad and
+    Integrated Gradients: tens). Everything is checked before the first step.
+
+    Args:
+        log_dir: the TensorBoard log directory; writes go to `<log_dir>/<run_name>`.
+        images: `[N, H, W, C]` in the model's input space (or a `tf.data.Dataset`
+            of batches or `(images, labels)`); only the first `max_images` are used.
+        labels: optional int class indices `[N]` (or one-hot), shown and used for
+            the true class's probability.
+        methods: names in `kerasviz.registry.ATTRIBUTION_METHODS`, callables
+            `method(model, images, target=None, *, batch_size=None, **params)`,
+            or `(name or callable, params dict)` pairs. Default: saliency and
+            Grad-CAM (those of them that are registered).
+        target: what to explain, as for every method: `None` (the predicted
+            class), an int, one int per image (e.g. `target=labels`), or a
+            `kerasviz.targets.Target`.
+        class_names: optional names, one per class of the model.
+        every: write every `every` epochs (epochs 0, every, 2 * every, ...).
+        every_n_batches: write every this many batches instead (slower: turns
+            off Keras's asynchronous batch dispatch).
+        value_range: the model's pixel range `(lo, hi)` for display, or None.
+        metrics: also write the deletion/insertion AUCs (`kerasviz.metrics`).
+        run_name: the run directory's name under `log_dir`.
+        on_error: `"warn"` (default: a failing method warns once and training
+            goes on) or `"raise"`.
+        batch_size: the methods' `batch_size`.
+        max_images: at most this many images are visualized.
+        colormap: the images tab's colormap (`kerasviz.image.COLORMAPS`).
+
+    Raises:
+        ValueError, TypeError: a bad argument, in `__init__` or, for what
+            depends on the model (image shape, class index, layer), when
+            `fit` starts, before the first step.
+
+    Example:
+
+    >>> callback = kerasviz.callbacks.AttributionCallback(
+    ...     "logs", test.images[:8], test.labels[:8], class_names=test.class_names)
+    >>> model.fit(x, y, epochs=10, callbacks=[keras.callbacks.TensorBoard("logs"), callback])
+    """
+
+    def __init__(self, log_dir, images, labels=None, *, methods=None, target=None, class_names=None,
+                 every=1, every_n_batches=None, value_range=(0.0, 1.0), metrics=False, run_name="kerasviz",
+                 on_error="warn", batch_size=None, max_images=8, colormap="inferno"):
+        super().__init__(log_dir, run_name=run_name, every=every, every_n_batches=every_n_batches,
+                         on_error=on_error)
+        self.max_images = _positive(max_images, "max_images")
+        self.images, self.labels = _host_arrays(images, labels, self.max_images)
+        if methods is None:
+            methods = tuple(m for m in DEFAULT_METHODS if m in registry.ATTRIBUTION_METHODS)
+        self.methods = _method_entries(methods)
+        self.target = target
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        summary.image.to_display(np.zeros((1, 1, 1)), value_range)  # validates value_range
+        self.value_range = value_range
+        if colormap not in summary.image.COLORMAPS:
+            raise ValueError(f"Received an invalid value for `colormap`: {colormap!r}. "
+                             f"Expected one of {summary.image.COLORMAPS}.")
+        self.colormap = colormap
+        self.batch_size = inputs.check_batch_size(batch_size)
+        self.metrics = bool(metrics)
+        self._metrics_module = None
+        if self.metrics:
+            try:
+                from kerasviz import metrics as metrics_module
+            except ImportError as error:
+                raise ValueError("Received metrics=True, but kerasviz.metrics (deletion/insertion) "
+                                 f"is not available: {error}.") from None
+            self._metrics_module = metrics_module
+        self._prepared = None
+        self._layers = {}
+
+    def configure(self, model):
+        models.check_model(model)
+        prepared = core.Prepared(model, self.images, self.target, self.batch_size)
+        n_classes = core.targets.num_classes(model, prepared.images.shape[1:])
+        if self.labels is not None and ((self.labels < 0) | (self.labels >= max(n_classes, 2))).any():
+            raise ValueError(f"Received an invalid class index in `labels`: {self.labels.tolist()}. "
+                             f"The model has {n_classes} classes.")
+        if self.class_names is not None and len(self.class_names) != max(n_classes, 2 if n_classes == 1 else 0):
+            raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
+        layers = {}
+        for name, _, params in self.methods:
+            if params.get("layer") is not None:
+                layers[name] = models.get_layer(model, params["layer"], argname="layer")[0]
+            elif name in _LAYER_METHODS:
+                layers[name] = models.default_layer(model, "last_conv")
+        self._prepared, self._layers = prepared, layers
+
+    def _target_text(self):
+        if self.target is None:
+            return "predicted class"
+        if isinstance(self.target, numbers.Integral):
+            return f"class {int(self.target)}"
+        if isinstance(self.target, (list, tuple, np.ndarray)):
+            return "per-image classes"
+        return repr(self.target)
+
+    def visualize(self, step):
+        prepared = self._prepared
+        images = prepared.images
+        probs = np.asarray(core.model_outputs(prepared, images)[0], np.float64)
+        rows = np.arange(len(images))
+        if probs.shape[-1] == 1:  # a single sigmoid unit
+            predictions = (probs[:, 0] > 0.5).astype(np.int64)
+            probs = np.concatenate([1.0 - probs, probs], axis=-1)
+        else:
+            predictions = probs.argmax(axis=-1)
+        true_probability = None if self.labels is None else probs[rows, self.labels]
+        for name, function, params in self.methods:
+            self.guarded(name, step, self._one, name, function, params, step, predictions,
+                         probs[rows, predictions], true_probability)
+
+    def _one(self, name, function, params, step, predictions, predicted_probability, true_probability):
+        prepared = self._prepared
+        maps = np.asarray(function(self.model, prepared.images, self.target,
+                                   batch_size=self.batch_size, **params), np.float32)
+        if maps.ndim != 3 or len(maps) != len(prepared.images):
+            raise ValueError(f"The method {name!r} returned an array of shape {maps.shape}; expected "
+                             f"maps [{len(prepared.images)}, h, w].")
+        scalars = self._faithfulness(maps) if self.metrics else None
+        with self.write_scope(step):
+            summary.write_attribution(
+                name, prepared.images, maps, step=step, params=_jsonable(params),
+                layer=self._layers.get(name), target=self._target_text(), class_names=self.class_names,
+                labels=self.labels, predictions=predictions, true_probability=true_probability,
+                predicted_probability=predicted_probability, value_range=self.value_range,
+                colormap=self.colormap, metrics=scalars)
+
+    def _faithfulness(self, maps):
+        module, images = self._metrics_module, self._prepared.images
+        kwargs = dict(target=self.target, batch_size=self.batch_size)
+        return {
+            "deletion_auc": float(np.mean(module.deletion(self.model, images, maps, **kwargs).auc)),
+            "insertion_auc": float(np.mean(module.insertion(self.model, images, maps, **kwargs).auc)),
+        }
