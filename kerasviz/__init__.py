@@ -36,8 +36,12 @@ import keras as _keras  # noqa: E402
 
 _require_tensorflow_backend(_keras.backend.backend())
 
-from kerasviz import data, image, models, targets  # noqa: E402
+from kerasviz import data, image, metrics, models, targets  # noqa: E402
+from kerasviz.activations.occlusion import occlusion, occlusion_to_input  # noqa: E402
+from kerasviz.gradients.cam import grad_cam, guided_grad_cam  # noqa: E402
+from kerasviz.gradients.integrated import integrated_gradients  # noqa: E402
 from kerasviz.gradients.saliency import guided_backprop, saliency  # noqa: E402
+from kerasviz.gradients.smoothgrad import smoothgrad  # noqa: E402
 from kerasviz.targets import Channel, ClassScore, LayerL2, Neuron  # noqa: E402
 
 __version__ = "0.1.0"
@@ -48,9 +52,16 @@ __all__ = [
     "LayerL2",
     "Neuron",
     "data",
+    "grad_cam",
     "guided_backprop",
+    "guided_grad_cam",
     "image",
+    "integrated_gradients",
+    "metrics",
     "models",
+    "occlusion",
+    "occlusion_to_input",
     "saliency",
+    "smoothgrad",
     "targets",
 ]

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import inputs, models, registry, summary
+from kerasviz import image, inputs, models, registry, summary, targets
 from kerasviz.gradients import core
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
@@ -139,11 +139,13 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._offset = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.every_n_batches is not None:
+            return
         if self._offset is None:
             self._offset = max(0, self._last_step + 1 - int(epoch))
         step = int(epoch) + self._offset
         self._last_step = max(self._last_step, step)
-        if self.every_n_batches is None and step % self.every == 0:
+        if step % self.every == 0:
             self._run(step)
 
     def _on_train_batch_end(self, batch, logs=None):
@@ -151,9 +153,11 @@ class VisualizationCallback(keras.callbacks.Callback):
         iterations = getattr(optimizer, "iterations", None)
         step = int(iterations.numpy()) if iterations is not None else self._last_step + 1
         step = max(step, self._last_step + 1)
-        previous, self._last_step = self._last_step, step
-        if step // self.every_n_batches > max(previous, 0) // self.every_n_batches or previous < 0 \
-                and step % self.every_n_batches == 0:
+        self._last_step = step
+        if self._offset is None:  # the first batch of this fit: count multiples from here
+            self._offset = (step - 1) // self.every_n_batches
+        if step // self.every_n_batches > self._offset:  # crossed a multiple of every_n_batches
+            self._offset = step // self.every_n_batches
             self._run(step)
 
     def on_train_end(self, logs=None):
@@ -344,11 +348,11 @@ class AttributionCallback(VisualizationCallback):
         self.methods = _method_entries(methods)
         self.target = target
         self.class_names = None if class_names is None else [str(c) for c in class_names]
-        summary.image.to_display(np.zeros((1, 1, 1)), value_range)  # validates value_range
+        image.to_display(np.zeros((1, 1, 1)), value_range)  # validates value_range
         self.value_range = value_range
-        if colormap not in summary.image.COLORMAPS:
+        if colormap not in image.COLORMAPS:
             raise ValueError(f"Received an invalid value for `colormap`: {colormap!r}. "
-                             f"Expected one of {summary.image.COLORMAPS}.")
+                             f"Expected one of {image.COLORMAPS}.")
         self.colormap = colormap
         self.batch_size = inputs.check_batch_size(batch_size)
         self.metrics = bool(metrics)
@@ -366,11 +370,11 @@ class AttributionCallback(VisualizationCallback):
     def configure(self, model):
         models.check_model(model)
         prepared = core.Prepared(model, self.images, self.target, self.batch_size)
-        n_classes = core.targets.num_classes(model, prepared.images.shape[1:])
-        if self.labels is not None and ((self.labels < 0) | (self.labels >= max(n_classes, 2))).any():
+        n_classes = max(targets.num_classes(model, prepared.images.shape[1:]), 2)  # 1 sigmoid unit: 2
+        if self.labels is not None and ((self.labels < 0) | (self.labels >= n_classes)).any():
             raise ValueError(f"Received an invalid class index in `labels`: {self.labels.tolist()}. "
                              f"The model has {n_classes} classes.")
-        if self.class_names is not None and len(self.class_names) != max(n_classes, 2 if n_classes == 1 else 0):
+        if self.class_names is not None and len(self.class_names) != n_classes:
             raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
         layers = {}
         for name, _, params in self.methods:

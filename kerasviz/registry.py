@@ -1,8 +1,17 @@
 """Every method by name: what the callbacks, the CLI and the invariant tests iterate over."""
 
+from kerasviz.activations.occlusion import occlusion
+from kerasviz.gradients.cam import grad_cam, guided_grad_cam
+from kerasviz.gradients.integrated import integrated_gradients
 from kerasviz.gradients.saliency import guided_backprop, saliency
+from kerasviz.gradients.smoothgrad import smoothgrad
 
 ATTRIBUTION_METHODS = {
     "saliency": saliency,
     "guided_backprop": guided_backprop,
+    "smoothgrad": smoothgrad,
+    "integrated_gradients": integrated_gradients,
+    "grad_cam": grad_cam,
+    "guided_grad_cam": guided_grad_cam,
+    "occlusion": occlusion,
 }

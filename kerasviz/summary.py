@@ -232,7 +232,8 @@ def write_embeddings(logdir_of_run, features, labels, predictions=None, images=N
     n = len(vectors)
     if class_names is not None:
         class_names = [str(c) for c in class_names]
-    columns = [(h, _column(v, h, n, class_names)) for h, v in (("label", labels), ("prediction", predictions))
+    columns = [(h, _column(v, arg, n, class_names))
+               for h, arg, v in (("label", "labels", labels), ("prediction", "predictions", predictions))
                if v is not None]
     if images is not None:
         images = np.asarray(images)

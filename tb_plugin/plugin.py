@@ -96,8 +96,10 @@ def _route(handler):
             return handler(self, request)
         except _BadRequest as error:
             return http_util.Respond(request, str(error), "text/plain", code=400)
-        except (errors.NotFoundError, ValueError) as error:  # ValueError: damaged or unknown-version data
-            return http_util.Respond(request, f"Not found: {error}", "text/plain", code=404)
+        except errors.NotFoundError as error:
+            return http_util.Respond(request, str(error), "text/plain", code=404)
+        except ValueError as error:  # damaged data or a record version we cannot read
+            return http_util.Respond(request, f"Not found: unreadable record: {error}", "text/plain", code=404)
         except errors.PublicError as error:  # e.g. the data server rejecting an argument
             return http_util.Respond(request, str(error), "text/plain", code=error.http_code)
 

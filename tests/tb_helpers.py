@@ -37,26 +37,32 @@ def attribution_record(method, step, n=4, size=32, occlusion=False, classes=None
     """`(header, arrays)` of one attribution record whose maps move with `step`."""
     yy, xx = np.mgrid[:size, :size] / size
     grid = 4 if occlusion else size
-    maps = []
-    for i in range(n):
-        cy, cx = (0.2 + 0.15 * i + 0.05 * step) % 1.0, (0.3 + 0.1 * step) % 1.0
+
+    def blob(i, k):
+        cy, cx = (0.2 + 0.15 * i + 0.05 * step) % 1.0, (0.3 + 0.1 * step + 0.35 * k) % 1.0
         full = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) * 20)
-        maps.append(full[:: size // grid, :: size // grid] if occlusion else full)
-    maps = np.stack(maps).astype(np.float32)
-    if classes is not None:
-        maps = np.stack([maps * (k + 1) for k in range(len(classes))], axis=1)
+        return full[:: size // grid, :: size // grid] if occlusion else full
+
+    if classes is None:
+        maps = np.stack([blob(i, 0) for i in range(n)]).astype(np.float32)
+    else:
+        maps = np.stack([[blob(i, k) for k in range(len(classes))] for i in range(n)]).astype(np.float32)
     probabilities = np.full((n, len(CLASS_NAMES)), 0.1, np.float32)
+    labels = [i % len(CLASS_NAMES) for i in range(n)]
     predictions = [(i + step) % len(CLASS_NAMES) for i in range(n)]
     for i, p in enumerate(predictions):
         probabilities[i, p] = 0.7
     params = {"patch": size // grid, "stride": size // grid} if occlusion else {"samples": 8}
     header = {
-        "family": "attribution", "method": method, "params": params, "layer": None if not occlusion else "conv2",
-        "target": None, "class_names": CLASS_NAMES, "labels": [i % len(CLASS_NAMES) for i in range(n)],
-        "predictions": predictions, "probabilities": probabilities.tolist(), "value_range": [0.0, 1.0],
+        "family": "attribution", "method": method, "params": params, "layer": "conv2" if occlusion else None,
+        "class_names": CLASS_NAMES, "labels": labels, "predictions": predictions, "value_range": [0.0, 1.0],
     }
-    if classes is not None:
-        header["map_classes"] = list(classes)
+    if classes is None:  # as `kerasviz.summary.write_attribution` writes it
+        header.update(target="predicted class",
+                      true_probability=[float(probabilities[i, c]) for i, c in enumerate(labels)],
+                      predicted_probability=[float(probabilities[i, c]) for i, c in enumerate(predictions)])
+    else:  # maps for several classes, full probability vectors
+        header.update(target=None, map_classes=list(classes), probabilities=probabilities.tolist())
     return header, {"images": images(n, size), "maps": maps}
 
 

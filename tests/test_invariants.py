@@ -69,9 +69,11 @@ def test_traced_once_across_calls(name, images):
     keras.backend.clear_session()
     model = MODEL_FORMS["sequential"]()
     _call(name, model, images, target=0, batch_size=2)
+    _call(name, model, images, target=None, batch_size=2)  # may add the one forward pass for predictions
     count = kerasviz.compiled.tracing_count(model)
     _call(name, model, images[:3], target=[1, 2, 3], batch_size=1)
     _call(name, model, images, target=None, batch_size=4)
+    _call(name, model, images[:1], target=3, batch_size=7)
     assert kerasviz.compiled.tracing_count(model) == count
 
 

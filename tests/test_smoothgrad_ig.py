@@ -14,6 +14,12 @@ from kerasviz.gradients.smoothgrad import smoothgrad
 SHAPE = (4, 4, 3)
 
 
+@pytest.fixture(scope="module")
+def tiny():
+    """One tiny conv model shared by the argument-checking tests (they never trace it)."""
+    return sequential()
+
+
 @pytest.fixture
 def linear():
     """`logits = flatten(x) @ W + b`: every input gradient is a row of W, everywhere."""
@@ -50,7 +56,9 @@ def test_linear_model_closed_forms(linear, target):
     )
     baseline = np.random.default_rng(1).uniform(0, 255, SHAPE).astype(np.float32)
     for base in (0.0, 17.5, baseline, np.broadcast_to(baseline, images.shape)):
-        attributions = integrated_gradients(model, images, target, steps=7, baseline=base, signed=True)
+        attributions = integrated_gradients(
+            model, images, target, steps=7, baseline=base, signed=True
+        )
         assert attributions.dtype == np.float32 and attributions.shape == images.shape
         np.testing.assert_allclose(attributions, (images - base) * rows, rtol=1e-5, atol=1e-4)
 
@@ -62,7 +70,8 @@ def test_default_target_is_the_clean_prediction(linear):
     grads = smoothgrad(model, images, samples=8, noise=3.0, signed=True)
     np.testing.assert_allclose(grads, _rows(weights, predicted), rtol=1e-6, atol=1e-7)
     attributions = integrated_gradients(model, images, baseline=255.0, steps=3, signed=True)
-    np.testing.assert_allclose(attributions, (images - 255.0) * _rows(weights, predicted), rtol=1e-5, atol=1e-4)
+    expected = (images - 255.0) * _rows(weights, predicted)
+    np.testing.assert_allclose(attributions, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_smoothgrad_matches_analytic_quadratic():
@@ -76,9 +85,11 @@ def test_smoothgrad_matches_analytic_quadratic():
     model.layers[-1].set_weights([v, np.zeros(2, np.float32)])
     images = rng.uniform(-1, 3, (2, *SHAPE)).astype(np.float32)
     samples, noise, seed = 6, 0.1, 11
-    for value_range, spread in ((None, np.ptp(images.reshape(2, -1), axis=1)), ((-2, 2), np.array([4.0, 4.0]))):
+    own_ranges = np.ptp(images.reshape(2, -1), axis=1)
+    for value_range, spread in ((None, own_ranges), ((-2, 2), np.array([4.0, 4.0]))):
         grads = smoothgrad(
-            model, images, 1, samples=samples, noise=noise, seed=seed, value_range=value_range, signed=True
+            model, images, 1, samples=samples, noise=noise, seed=seed,
+            value_range=value_range, signed=True,
         )
         ids = np.arange(2 * samples)
         n = core.sample_normal(seed, tf.constant(ids), SHAPE).numpy().reshape(2, samples, *SHAPE)
@@ -110,7 +121,7 @@ def test_smoothgrad_matches_eager_tape_loop(images):
 
 
 def test_integrated_gradients_completeness():
-    """Signed attributions sum to logit(x) - logit(baseline); the Riemann error shrinks with steps."""
+    """Signed attributions sum to logit(x) - logit(x'); the Riemann error shrinks with steps."""
     keras.backend.clear_session()
     model = sequential()
     rng = np.random.default_rng(2)
@@ -138,12 +149,18 @@ def test_batch_size_independence_and_seeds(images):
     keras.backend.clear_session()
     model = sequential()
     images = images[:3]
-    sg = [smoothgrad(model, images, samples=5, seed=4, batch_size=b, signed=True) for b in (1, 7, 1000)]
-    ig = [integrated_gradients(model, images, steps=6, baseline=0.5, batch_size=b, signed=True) for b in (1, 7, 1000)]
+    sizes = (1, 7, 1000)
+    sg = [smoothgrad(model, images, samples=5, seed=4, batch_size=b, signed=True) for b in sizes]
+    ig = [
+        integrated_gradients(model, images, steps=6, baseline=0.5, batch_size=b, signed=True)
+        for b in sizes
+    ]
     for results in (sg, ig):
         for other in results[1:]:
-            np.testing.assert_allclose(other, results[0], rtol=1e-5, atol=1e-5 * np.abs(results[0]).max())
-    np.testing.assert_array_equal(smoothgrad(model, images, samples=5, seed=4, batch_size=7, signed=True), sg[1])
+            scale = np.abs(results[0]).max()
+            np.testing.assert_allclose(other, results[0], rtol=1e-5, atol=1e-5 * scale)
+    again = smoothgrad(model, images, samples=5, seed=4, batch_size=7, signed=True)
+    np.testing.assert_array_equal(again, sg[1])
     different = smoothgrad(model, images, samples=5, seed=5, signed=True)
     assert np.abs(different - sg[0]).max() > 1e-3 * np.abs(sg[0]).max()
     # Different images draw different noise even with one sample each.
@@ -160,8 +177,13 @@ def test_traced_once(images):
     count = compiled.tracing_count(model)
     for batch_size, target in ((1, 2), (7, [0, 1, 2, 3, 0]), (100, None)):
         smoothgrad(model, images, target, samples=5, noise=0.3, seed=9, batch_size=batch_size)
-        integrated_gradients(model, images, target, steps=4, baseline=images[0], batch_size=batch_size)
+        integrated_gradients(
+            model, images, target, steps=4, baseline=images[0], batch_size=batch_size
+        )
     assert compiled.tracing_count(model) == count
+
+
+_REFERENCE = {}
 
 
 def test_every_model_form(model_form, images):
@@ -172,14 +194,18 @@ def test_every_model_form(model_form, images):
     ig = integrated_gradients(model, images, steps=5, signed=True)
     maps = smoothgrad(model, images, samples=3), integrated_gradients(model, images, steps=5)
     assert_model_unchanged(model, *before)
-    for result, shape in ((sg, images.shape), (ig, images.shape), (maps[0], images.shape[:3]), (maps[1], images.shape[:3])):
+    for result, shape in zip((sg, ig, *maps), [images.shape] * 2 + [images.shape[:3]] * 2):
         assert result.dtype == np.float32 and result.shape == shape and np.all(np.isfinite(result))
     # Every form holds the same seeded weights: compare with the float32 Sequential.
-    reference = sequential()
-    tolerance = 0.05 if name == "mixed_float16" else 1e-5
-    for result, expected in ((sg, smoothgrad(reference, images, samples=3, signed=True)),
-                             (ig, integrated_gradients(reference, images, steps=5, signed=True))):
-        np.testing.assert_allclose(result, expected, atol=tolerance * np.abs(expected).max())
+    if not _REFERENCE:
+        reference = sequential()
+        _REFERENCE["sg"] = smoothgrad(reference, images, samples=3, signed=True)
+        _REFERENCE["ig"] = integrated_gradients(reference, images, steps=5, signed=True)
+    for result, expected in ((sg, _REFERENCE["sg"]), (ig, _REFERENCE["ig"])):
+        if name == "mixed_float16":  # float16 rounding flips a few ReLUs: compare in norm
+            assert np.linalg.norm(result - expected) < 0.05 * np.linalg.norm(expected)
+        else:
+            np.testing.assert_allclose(result, expected, atol=1e-5 * np.abs(expected).max())
 
 
 @pytest.mark.parametrize(
@@ -201,9 +227,8 @@ def test_every_model_form(model_form, images):
         (integrated_gradients, {"target": 9}, "target"),
     ],
 )
-def test_bad_arguments(images, method, kwargs, argname):
-    keras.backend.clear_session()
-    model = sequential()
+def test_bad_arguments(tiny, images, method, kwargs, argname):
+    model = tiny
     before = weights_snapshot(model), layer_state(model)
     with pytest.raises((ValueError, TypeError), match=f"`{argname}`"):
         method(model, images[:2], **kwargs)
@@ -211,9 +236,8 @@ def test_bad_arguments(images, method, kwargs, argname):
 
 
 @pytest.mark.parametrize("method", [smoothgrad, integrated_gradients])
-def test_nan_images_rejected(images, method):
-    keras.backend.clear_session()
-    model = sequential()
+def test_nan_images_rejected(tiny, images, method):
+    model = tiny
     images = images[:2].copy()
     images[0, 1, 2, 0] = np.nan
     with pytest.raises(ValueError, match="`images`"):

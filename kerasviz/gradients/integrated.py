@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from kerasviz import compiled, inputs
 from kerasviz.gradients import core
-from kerasviz.gradients.smoothgrad import pair_chunks
 
 
 def _check_baseline(baseline, images):
@@ -16,11 +15,14 @@ def _check_baseline(baseline, images):
     shape = images.shape
     if isinstance(baseline, bool):
         raise TypeError(
-            f"Expected `baseline` to be a float or an array of images. Received: baseline={baseline!r}."
+            "Expected `baseline` to be a float or an array of images. "
+            f"Received: baseline={baseline!r}."
         )
     if isinstance(baseline, numbers.Real):
         if not math.isfinite(baseline):
-            raise ValueError(f"Received an invalid value for `baseline`: {baseline!r}. Expected a finite float.")
+            raise ValueError(
+                f"Received an invalid value for `baseline`: {baseline!r}. Expected a finite float."
+            )
         return np.full(shape, baseline, np.float32)
     if isinstance(baseline, (tf.Tensor, tf.Variable)):
         baseline = baseline.numpy()
@@ -130,7 +132,7 @@ def integrated_gradients(
         prepared.model, prepared.key("integrated_gradients"), build, signature
     )
     sums = np.zeros(images.shape, np.float64)
-    for first, last, pair_ids, local in pair_chunks(len(images), steps, prepared.batch_size):
+    for first, last, pair_ids, local in core.pair_chunks(len(images), steps, prepared.batch_size):
         part = slice(first, last + 1)
         alphas = ((pair_ids % steps + 0.5) / steps).astype(np.float32)
         sums[part] += function(

@@ -10,24 +10,6 @@ from kerasviz import compiled, inputs
 from kerasviz.gradients import core
 
 
-def pair_chunks(n_images, per_image, batch_size):
-    """Splits the `(image, sample)` pairs of a batch into chunks of at most `batch_size`.
-
-    Pair `p` is image `p // per_image`, sample `p % per_image`; pair ids are
-    global, so whatever depends on them (the noise, the path point) does not
-    depend on `batch_size`.
-
-    Yields:
-        `(first, last, pair_ids, local)`: the images `first..last` (inclusive)
-        the chunk touches, the int64 global pair ids, and the int32 index of
-        each pair's image within `images[first:last + 1]`.
-    """
-    for start, stop in inputs.batches(n_images * per_image, batch_size):
-        pair_ids = np.arange(start, stop, dtype=np.int64)
-        first, last = start // per_image, (stop - 1) // per_image
-        yield first, last, pair_ids, (pair_ids // per_image - first).astype(np.int32)
-
-
 def _check_noise(noise):
     if (
         isinstance(noise, bool)
@@ -161,7 +143,7 @@ def smoothgrad(
     )
     seed_tensor = tf.constant(seed, tf.int64)
     sums = np.zeros(images.shape, np.float64)
-    for first, last, pair_ids, local in pair_chunks(len(images), samples, prepared.batch_size):
+    for first, last, pair_ids, local in core.pair_chunks(len(images), samples, prepared.batch_size):
         part = slice(first, last + 1)
         sums[part] += function(
             tf.constant(images[part]),

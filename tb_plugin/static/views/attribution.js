@@ -1,0 +1,390 @@
+// Attribution view: one row per image, one column per method; maps coloured
+// and blended over the image on the client (canvas), so colormap, opacity,
+// class and scale change without a request. Deletion / insertion AUC per
+// method over steps as small SVG line charts.
+
+import { el, svg, decodeArray, loadImage, whenVisible, className, fmt, routeURL, LRU } from "../common.js";
+import { COLORMAPS, colorize, colorbar } from "../colormaps.js";
+
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+const CELL = 136; // CSS pixels per image cell
+
+export default { family: "attribution", title: "Attribution", mount };
+
+function mount(host, api) {
+  const settings = { colormap: "inferno", opacity: 0.6, scale: "map", classIndex: 0, hidden: new Set() };
+  const records = new LRU(48); // "run|tag|step" -> record JSON
+  let selection = null;
+  let abort = null;
+  let painters = []; // redraw closures of the cells drawn so far
+  let chartKey = null;
+
+  const controls = el("div", { class: "kv-controls" });
+  const methodBox = el("div", { class: "kv-methods", id: "kv-methods" });
+  const classSelect = el("select", { id: "kv-class", "aria-label": "class" });
+  const cmapSelect = el("select", { id: "kv-colormap", "aria-label": "colormap" });
+  cmapSelect.append(...COLORMAPS.map((name) => el("option", { value: name }, name)));
+  const bar = el("span", { class: "kv-colorbar-box" });
+  const opacity = el("input", { id: "kv-opacity", type: "range", min: "0", max: "1", step: "0.05", value: "0.6", "aria-label": "opacity" });
+  const scale = el("select", { id: "kv-scale", "aria-label": "scale" });
+  scale.append(el("option", { value: "map" }, "each map"), el("option", { value: "method" }, "shared per method"));
+  controls.append(
+    methodBox,
+    el("label", { class: "kv-field", for: "kv-class" }, "Class"), classSelect,
+    el("label", { class: "kv-field", for: "kv-colormap" }, "Colormap"), cmapSelect, bar,
+    el("label", { class: "kv-field", for: "kv-opacity" }, "Opacity"), opacity,
+    el("label", { class: "kv-field", for: "kv-scale" }, "Scale"), scale,
+  );
+  const charts = el("div", { class: "kv-charts", id: "kv-charts" });
+  const grid = el("div", { class: "kv-grid-box" });
+  const main = el("div", { class: "kv-main" });
+  main.append(grid, charts);
+  host.append(controls, main);
+
+  const repaint = () => { for (const paint of painters) paint(); };
+  const refreshBar = () => bar.replaceChildren(colorbar(settings.colormap));
+  refreshBar();
+  cmapSelect.addEventListener("change", () => { settings.colormap = cmapSelect.value; refreshBar(); repaint(); });
+  opacity.addEventListener("input", () => { settings.opacity = Number(opacity.value); repaint(); });
+  scale.addEventListener("change", () => { settings.scale = scale.value; repaint(); });
+  classSelect.addEventListener("change", () => { settings.classIndex = Number(classSelect.value); showRecords(); });
+
+  function methodColor(tag) {
+    const tags = selection.series.map((s) => s.tag);
+    return PALETTE[Math.max(0, tags.indexOf(tag)) % PALETTE.length];
+  }
+
+  function buildMethodBox() {
+    methodBox.replaceChildren(...selection.series.map((series) => {
+      const box = el("input", { type: "checkbox", checked: !settings.hidden.has(series.method), dataset: { method: series.method } });
+      box.addEventListener("change", () => {
+        if (box.checked) settings.hidden.delete(series.method); else settings.hidden.add(series.method);
+        loadStep();
+        drawCharts();
+      });
+      const swatch = el("span", { class: "kv-swatch" });
+      swatch.style.background = methodColor(series.tag);
+      const label = el("label", { class: "kv-method" });
+      label.append(box, swatch, el("span", {}, series.method));
+      return label;
+    }));
+  }
+
+  function visibleSeries() {
+    return selection.series.filter((series) => !settings.hidden.has(series.method));
+  }
+
+  /** The step of `tag` to show: the selected one, or the latest before it. */
+  function stepFor(tag) {
+    const steps = selection.stepsByTag[tag] || [];
+    let best = null;
+    for (const s of steps) if (s <= selection.step && (best === null || s > best)) best = s;
+    return best;
+  }
+
+  async function loadStep() {
+    if (abort) abort.abort();
+    abort = new AbortController();
+    const signal = abort.signal;
+    const wanted = visibleSeries().map((series) => ({ series, step: stepFor(series.tag) }));
+    api.setStatus(`Loading step ${selection.step}…`);
+    const results = await Promise.allSettled(wanted.map(({ series, step }) => {
+      if (step === null) return Promise.resolve(null);
+      const key = `${selection.run}|${series.tag}|${step}`;
+      const cached = records.get(key);
+      if (cached) return Promise.resolve(cached);
+      return api.fetchJSON("record", { run: selection.run, tag: series.tag, step }, signal).then((record) => {
+        records.set(key, record);
+        return record;
+      });
+    }));
+    if (signal.aborted) return;
+    const errors = results.filter((r) => r.status === "rejected").map((r) => String(r.reason.message || r.reason));
+    api.setStatus(errors.join("\n"), errors.length ? "error" : "info");
+    current = wanted.map((w, k) => ({ ...w, record: results[k].status === "fulfilled" ? results[k].value : null }));
+    showRecords();
+  }
+
+  let current = [];
+
+  function mapClasses() {
+    const classes = new Map();
+    for (const { record } of current) {
+      const maps = record && record.arrays.maps;
+      const list = record && record.header.map_classes;
+      if (maps && maps.shape.length === 4 && Array.isArray(list)) list.forEach((k) => classes.set(k, record.header));
+    }
+    return [...classes.entries()];
+  }
+
+  function buildClassSelect() {
+    const classes = mapClasses();
+    if (!classes.length) {
+      classSelect.replaceChildren(el("option", { value: "0" }, "each image's target"));
+      classSelect.disabled = true;
+      settings.classIndex = 0;
+      return;
+    }
+    const keep = settings.classIndex;
+    classSelect.replaceChildren(...classes.map(([k, header], index) => el("option", { value: String(index) }, className(header, k))));
+    classSelect.disabled = false;
+    settings.classIndex = keep < classes.length ? keep : 0;
+    classSelect.value = String(settings.classIndex);
+  }
+
+  function showRecords() {
+    buildClassSelect();
+    painters = [];
+    const shown = current.filter((c) => c.record);
+    if (!shown.length) {
+      grid.replaceChildren(el("p", { class: "kv-empty" }, "No record of the chosen methods at or before this step."));
+      return;
+    }
+    const count = Math.max(...shown.map((c) => (c.record.arrays.images ? c.record.arrays.images.shape[0] : 0)));
+    const classes = mapClasses();
+    const chosenClass = classes.length ? classes[settings.classIndex][0] : null;
+    const table = el("table", { class: "kv-grid", id: "kv-grid" });
+    const head = el("tr");
+    head.append(el("th", {}, "input"));
+    for (const c of shown) head.append(columnHead(c));
+    const thead = el("thead");
+    thead.append(head);
+    table.append(thead);
+    const body = el("tbody");
+    table.append(body);
+    const reference = shown[0].record;
+    for (let i = 0; i < count; i++) {
+      const row = el("tr", { class: "kv-row", dataset: { index: String(i) } });
+      row.append(inputCell(reference, i));
+      for (const c of shown) row.append(mapCell(c, i, chosenClass));
+      body.append(row);
+    }
+    grid.replaceChildren(table);
+    drawCharts();
+  }
+
+  function columnHead({ series, step, record }) {
+    const th = el("th", { class: "kv-col", dataset: { method: series.method } });
+    const swatch = el("span", { class: "kv-swatch" });
+    swatch.style.background = methodColor(series.tag);
+    th.append(swatch, el("span", { class: "kv-col-name" }, series.method));
+    const notes = [];
+    if (step !== selection.step) notes.push(`from step ${step}`);
+    const header = record.header;
+    const params = header.params || {};
+    const maps = record.arrays.maps;
+    if (maps && params.patch !== undefined) {
+      const patch = Array.isArray(params.patch) ? params.patch.join("×") : `${params.patch}×${params.patch}`;
+      notes.push(`occluder ${patch} px, stride ${Array.isArray(params.stride) ? params.stride.join("×") : params.stride}`);
+      notes.push(`${maps.shape[maps.shape.length - 2]}×${maps.shape[maps.shape.length - 1]} positions`);
+    } else {
+      const text = Object.entries(params).slice(0, 4).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
+      if (text.length) notes.push(text.join(", "));
+    }
+    if (header.layer) notes.push(`layer ${header.layer}`);
+    for (const note of notes) th.append(el("div", { class: "kv-note" }, note));
+    return th;
+  }
+
+  function imageURL(record, i) {
+    return routeURL("image", { run: record.run, tag: record.tag, step: record.step, index: i });
+  }
+
+  function labelLines(header, i) {
+    const lines = [];
+    const label = at(header.labels, i), pred = at(header.predictions, i);
+    if (label !== null) lines.push(["kv-true", `true ${className(header, label)}${percent(probability(header, i, label))}`]);
+    if (pred !== null) lines.push(["kv-pred", `pred ${className(header, pred)}${percent(probability(header, i, pred))}`]);
+    return lines;
+  }
+
+  function at(list, i) {
+    return Array.isArray(list) && list[i] !== undefined && list[i] !== null ? list[i] : null;
+  }
+
+  function percent(p) {
+    return p === null ? "" : ` · ${(100 * p).toFixed(1)}%`;
+  }
+
+  /** The probability of class `cls` for image i, from whatever the record holds. */
+  function probability(header, i, cls) {
+    const probs = at(header.probabilities, i);
+    if (Array.isArray(probs)) return typeof probs[cls] === "number" ? probs[cls] : null;
+    if (typeof probs === "number" && cls === at(header.predictions, i)) return probs;
+    if (cls === at(header.predictions, i) && typeof at(header.predicted_probability, i) === "number") return header.predicted_probability[i];
+    if (cls === at(header.labels, i) && typeof at(header.true_probability, i) === "number") return header.true_probability[i];
+    return null;
+  }
+
+  /** The class a map explains: the chosen class, the record's target, or the prediction. */
+  function targetOf(header, i, chosenClass, hasClasses) {
+    if (hasClasses) return chosenClass;
+    const t = header.target;
+    if (Array.isArray(t)) return at(t, i);
+    if (typeof t === "number") return t;
+    if (typeof t === "string") {
+      const match = /^class (\d+)$/.exec(t);
+      if (match) return Number(match[1]);
+      if (t !== "predicted class") return t; // described in words by the writer
+    }
+    return at(header.predictions, i);
+  }
+
+  function inputCell(record, i) {
+    const td = el("td", { class: "kv-cell kv-input" });
+    if (!record.arrays.images || i >= record.arrays.images.shape[0]) return td;
+    const canvas = el("canvas", { class: "kv-canvas", width: CELL, height: CELL });
+    td.append(canvas);
+    for (const [cls, text] of labelLines(record.header, i)) td.append(el("div", { class: `kv-label ${cls}` }, text));
+    const paint = async () => {
+      const image = await loadImage(imageURL(record, i));
+      sizeCanvas(canvas, image);
+      const context = canvas.getContext("2d");
+      context.imageSmoothingEnabled = image.naturalWidth > CELL / 2;
+      context.drawImage(image, 0, 0, canvas.width, canvas.height);
+    };
+    whenVisible(td, () => { paint().catch(() => {}); });
+    return td;
+  }
+
+  function sizeCanvas(canvas, image) {
+    const ratio = window.devicePixelRatio || 1;
+    const aspect = image.naturalHeight / image.naturalWidth || 1;
+    canvas.width = Math.round(CELL * ratio);
+    canvas.height = Math.round(CELL * aspect * ratio);
+    canvas.style.width = `${CELL}px`;
+    canvas.style.height = `${Math.round(CELL * aspect)}px`;
+  }
+
+  function mapCell({ series, record }, i, chosenClass) {
+    const td = el("td", { class: "kv-cell kv-map", dataset: { method: series.method } });
+    const images = record.arrays.images;
+    const maps = decodeArray(record.arrays.maps);
+    if (!maps || maps.unavailable || !images || i >= images.shape[0]) {
+      td.append(el("div", { class: "kv-note" }, maps && maps.unavailable ? `maps ${maps.unavailable}` : "no map"));
+      return td;
+    }
+    const header = record.header;
+    const hasClasses = maps.shape.length === 4 && Array.isArray(header.map_classes);
+    const k = hasClasses ? Math.max(0, header.map_classes.indexOf(chosenClass)) : 0;
+    const [h, w] = maps.shape.slice(-2);
+    const slice = hasClasses ? i * maps.shape[1] + k : i;
+    const canvas = el("canvas", { class: "kv-canvas", width: CELL, height: CELL });
+    const target = targetOf(header, i, chosenClass, hasClasses);
+    const p = typeof target === "number" ? probability(header, i, target) : null;
+    const explains = typeof target === "string" ? target : className(header, target);
+    const readout = el("div", { class: "kv-readout" }, "\u00a0");
+    td.append(canvas, el("div", { class: "kv-label kv-explains" }, `explains ${explains}${p === null ? "" : ` · p ${fmt(p, 2)}`}`), readout);
+
+    const offscreen = document.createElement("canvas");
+    offscreen.width = w; offscreen.height = h;
+    let image = null;
+    const paint = () => {
+      if (!image) return;
+      let remap = null;
+      if (settings.scale === "method") {
+        const count = maps.lo.length;
+        const lo = Math.min(...maps.lo.slice(0, count)), hi = Math.max(...maps.hi.slice(0, count));
+        const a = maps.lo[slice], b = maps.hi[slice];
+        const span = hi > lo ? hi - lo : 1;
+        remap = (q) => Math.round(Math.min(255, Math.max(0, ((a + (q / 255) * (b - a) - lo) / span) * 255)));
+      }
+      offscreen.getContext("2d").putImageData(colorize(maps.q, slice * h * w, w, h, settings.colormap, remap), 0, 0);
+      const context = canvas.getContext("2d");
+      context.globalAlpha = 1;
+      context.imageSmoothingEnabled = image.naturalWidth > CELL / 2;
+      context.drawImage(image, 0, 0, canvas.width, canvas.height);
+      context.globalAlpha = settings.opacity;
+      context.imageSmoothingEnabled = !(header.params && header.params.patch !== undefined) && w > 8;
+      context.drawImage(offscreen, 0, 0, canvas.width, canvas.height);
+      context.globalAlpha = 1;
+    };
+    painters.push(paint);
+    whenVisible(td, () => {
+      loadImage(imageURL(record, i)).then((loaded) => { image = loaded; sizeCanvas(canvas, image); paint(); }).catch(() => {});
+    });
+    canvas.addEventListener("mousemove", (event) => {
+      const box = canvas.getBoundingClientRect();
+      const x = Math.min(w - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * w)));
+      const y = Math.min(h - 1, Math.max(0, Math.floor(((event.clientY - box.top) / box.height) * h)));
+      readout.textContent = `(${x}, ${y}) = ${fmt(maps.value(slice * h * w + y * w + x))}`;
+    });
+    canvas.addEventListener("mouseleave", () => { readout.textContent = "\u00a0"; });
+    return td;
+  }
+
+  // ---------------------------------------------------------------- charts
+
+  const scalarCache = new Map(); // "run|tag" -> points
+
+  async function drawCharts() {
+    const scalars = selection.scalars.filter((s) => !settings.hidden.has(s.method));
+    const metrics = [...new Set(scalars.map((s) => s.metric))].sort();
+    const missing = scalars.filter((s) => !scalarCache.has(`${selection.run}|${s.tag}`));
+    await Promise.allSettled(missing.map((s) => api.fetchJSON("scalars", { run: selection.run, tag: s.tag })
+      .then((body) => scalarCache.set(`${selection.run}|${s.tag}`, body.points))));
+    charts.replaceChildren(...metrics.map((metric) => chart(metric, scalars.filter((s) => s.metric === metric))));
+  }
+
+  function chart(metric, scalars) {
+    const W = 300, H = 120, L = 38, R = 8, T = 18, B = 20;
+    const lines = scalars.map((s) => ({ s, points: scalarCache.get(`${selection.run}|${s.tag}`) || [] }));
+    const all = lines.flatMap((l) => l.points);
+    const figure = el("figure", { class: "kv-chart", dataset: { metric } });
+    const hint = metric.startsWith("deletion") ? " (lower is better)" : metric.startsWith("insertion") ? " (higher is better)" : "";
+    figure.append(el("figcaption", {}, metric.replace(/_/g, " ") + hint));
+    const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img" });
+    figure.append(root);
+    if (!all.length) return figure;
+    const xs = all.map((p) => p.step), ys = all.map((p) => p.value);
+    const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
+    let y0 = Math.min(...ys), y1 = Math.max(...ys);
+    if (y1 - y0 < 1e-6) { y0 -= 0.05; y1 += 0.05; }
+    const X = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
+    const Y = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
+    root.append(
+      svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "kv-axis" }),
+      svg("line", { x1: L, y1: T, x2: L, y2: H - B, class: "kv-axis" }),
+      svg("text", { x: L - 4, y: Y(y1) + 4, "text-anchor": "end", class: "kv-tick" }, fmt(y1, 2)),
+      svg("text", { x: L - 4, y: Y(y0) + 4, "text-anchor": "end", class: "kv-tick" }, fmt(y0, 2)),
+      svg("text", { x: L, y: H - 6, "text-anchor": "start", class: "kv-tick" }, String(x0)),
+      svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "kv-tick" }, String(x1)),
+    );
+    if (selection.step >= x0 && selection.step <= x1) {
+      root.append(svg("line", { x1: X(selection.step), y1: T, x2: X(selection.step), y2: H - B, class: "kv-cursor" }));
+    }
+    for (const { s, points } of lines) {
+      if (!points.length) continue;
+      const sorted = [...points].sort((a, b) => a.step - b.step);
+      const d = sorted.map((p, k) => `${k ? "L" : "M"}${X(p.step).toFixed(1)},${Y(p.value).toFixed(1)}`).join("");
+      const path = svg("path", { d, fill: "none", stroke: colorForMethod(s.method), "stroke-width": 1.5, class: "kv-line", "data-method": s.method });
+      path.append(svg("title", {}, s.method));
+      root.append(path);
+      const at = sorted.find((p) => p.step === selection.step);
+      if (at) root.append(svg("circle", { cx: X(at.step), cy: Y(at.value), r: 2.5, fill: colorForMethod(s.method) }));
+    }
+    return figure;
+  }
+
+  function colorForMethod(method) {
+    const series = selection.series.find((s) => s.method === method);
+    return series ? methodColor(series.tag) : "#888";
+  }
+
+  return {
+    update(next) {
+      const key = [next.run, next.steps.length, ...next.series.map((s) => s.tag)].join("\u0000");
+      selection = next;
+      if (key !== chartKey) { // another run, or a reload brought new steps
+        scalarCache.clear();
+        chartKey = key;
+        buildMethodBox();
+      }
+      loadStep();
+    },
+    destroy() {
+      if (abort) abort.abort();
+      host.replaceChildren();
+    },
+  };
+}
