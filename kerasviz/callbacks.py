@@ -21,10 +21,13 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import image, inputs, models, registry, summary, targets
-from kerasviz.gradients import core
+from kerasviz.activations import occlusion as occlusion_module
+from kerasviz.gradients import cam, core
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
 _LAYER_METHODS = ("grad_cam", "guided_grad_cam")
+_LOWER_IS_IMPORTANT = ("occlusion",)  # maps of scores under occlusion: low = the region matters
+_CALL_ARGUMENTS = ("model", "images", "target", "batch_size")
 _RESERVED_RUNS = ("train", "validation")
 
 
@@ -88,8 +91,9 @@ class VisualizationCallback(keras.callbacks.Callback):
     up with `keras.callbacks.TensorBoard`'s `epoch_*` scalars); when a later
     `fit` on the same callback restarts below the last step, steps continue
     from the last step + 1. With `every_n_batches`, steps are the optimizer's
-    iteration count and the callback writes at batch ends only (this turns
-    off Keras's asynchronous batch dispatch, so it costs more).
+    iteration count and the callback writes at batch ends only: only then is
+    `on_train_batch_end` overridden (Keras dispatches batch hooks
+    asynchronously only when no callback overrides them).
 
     Args:
         log_dir: the TensorBoard log directory (the one given to
@@ -230,15 +234,22 @@ def _method_entries(methods):
         else:
             raise TypeError(f"Received an invalid entry in `methods`: {entry!r}. Expected a name, a callable "
                             "or a (name or callable, params dict) pair.")
+        effective = dict(params)
         try:
-            inspect.signature(function).bind(None, None, target=None, batch_size=None, **params)
+            signature = inspect.signature(function)
+            signature.bind(None, None, target=None, batch_size=None, **params)
         except TypeError as error:
             raise TypeError(f"Received invalid parameters for {name!r} in `methods`: {params!r} ({error}).") from None
         except ValueError:
-            pass  # Builtins without a signature: checked when called.
+            signature = None  # Builtins without a signature: checked when called.
+        if signature is not None:  # record the defaults too, so a record says what was computed
+            effective = {k: p.default for k, p in signature.parameters.items()
+                         if k not in _CALL_ARGUMENTS and p.default is not inspect.Parameter.empty} | effective
+        if name in _LOWER_IS_IMPORTANT and effective.get("patch") is not None and effective.get("stride") is None:
+            effective["stride"] = max(1, int(effective["patch"]) // 2)  # occlusion's documented default
         if name in [e[0] for e in entries]:
             raise ValueError(f"Received the method {name!r} twice in `methods`.")
-        entries.append((name, function, dict(params)))
+        entries.append((name, function, dict(params), effective))
     if not entries:
         raise ValueError("Received an empty `methods`: pass at least one attribution method.")
     return entries
@@ -260,10 +271,10 @@ def _host_arrays(images, labels, max_images):
     if isinstance(images, tf.data.Dataset):
         xs, ys = [], []
         for element in images:
-            x, y = (element[0], element[1]) if isinstance(element, (tuple, list)) and len(element) > 1 else (element, None)
-            xs.append(np.asarray(x))
-            ys.append(None if y is None else np.asarray(y))
-            if sum(len(x) for x in xs) >= max_images:
+            pair = isinstance(element, (tuple, list)) and len(element) > 1
+            xs.append(np.asarray(element[0] if pair else element))
+            ys.append(np.asarray(element[1]) if pair else None)
+            if sum(map(len, xs)) >= max_images:
                 break
         if not xs:
             raise ValueError("Received an empty dataset for `images`.")
@@ -313,8 +324,8 @@ class AttributionCallback(VisualizationCallback):
             `kerasviz.targets.Target`.
         class_names: optional names, one per class of the model.
         every: write every `every` epochs (epochs 0, every, 2 * every, ...).
-        every_n_batches: write every this many batches instead (slower: turns
-            off Keras's asynchronous batch dispatch).
+        every_n_batches: write every this many batches instead (steps are
+            then the optimizer's iteration count; a Python call per batch).
         value_range: the model's pixel range `(lo, hi)` for display, or None.
         metrics: also write the deletion/insertion AUCs (`kerasviz.metrics`).
         run_name: the run directory's name under `log_dir`.
@@ -346,6 +357,8 @@ class AttributionCallback(VisualizationCallback):
         if methods is None:
             methods = tuple(m for m in DEFAULT_METHODS if m in registry.ATTRIBUTION_METHODS)
         self.methods = _method_entries(methods)
+        if isinstance(target, (list, tuple, np.ndarray)) or tf.is_tensor(target):
+            target = np.asarray(target)[:len(self.images)] if np.ndim(target) else target  # as images
         self.target = target
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         image.to_display(np.zeros((1, 1, 1)), value_range)  # validates value_range
@@ -377,21 +390,26 @@ class AttributionCallback(VisualizationCallback):
         if self.class_names is not None and len(self.class_names) != n_classes:
             raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
         layers = {}
-        for name, _, params in self.methods:
-            if params.get("layer") is not None:
+        for name, _, params, _ in self.methods:
+            if name in _LAYER_METHODS:
+                layers[name] = cam.cam_layer(model, params.get("layer"))
+            elif params.get("layer") is not None:
                 layers[name] = models.get_layer(model, params["layer"], argname="layer")[0]
-            elif name in _LAYER_METHODS:
-                layers[name] = models.default_layer(model, "last_conv")
+        if self.metrics and not isinstance(prepared.target, targets.ClassScore):
+            raise ValueError(f"Received metrics=True with target={self.target!r}: the deletion and "
+                             "insertion metrics measure class probabilities (use a class target).")
         self._prepared, self._layers = prepared, layers
 
-    def _target_text(self):
-        if self.target is None:
+    def _target_json(self):
+        """The header's `target`: "predicted class", an int, one int per image, or a description."""
+        target = self.target.index if isinstance(self.target, targets.ClassScore) else self.target
+        if target is None:
             return "predicted class"
-        if isinstance(self.target, numbers.Integral):
-            return f"class {int(self.target)}"
-        if isinstance(self.target, (list, tuple, np.ndarray)):
-            return "per-image classes"
-        return repr(self.target)
+        if isinstance(target, numbers.Integral):
+            return int(target)
+        if isinstance(target, (list, tuple, np.ndarray)):
+            return np.broadcast_to(np.asarray(target, np.int64), [len(self.images)]).tolist()
+        return repr(target)
 
     def visualize(self, step):
         prepared = self._prepared
@@ -404,25 +422,37 @@ class AttributionCallback(VisualizationCallback):
         else:
             predictions = probs.argmax(axis=-1)
         true_probability = None if self.labels is None else probs[rows, self.labels]
-        for name, function, params in self.methods:
-            self.guarded(name, step, self._one, name, function, params, step, predictions,
+        for name, function, params, effective in self.methods:
+            self.guarded(name, step, self._one, name, function, params, effective, step, predictions,
                          probs[rows, predictions], true_probability)
 
-    def _one(self, name, function, params, step, predictions, predicted_probability, true_probability):
+    def _one(self, name, function, params, effective, step, predictions, predicted_probability,
+             true_probability):
         prepared = self._prepared
         maps = np.asarray(function(self.model, prepared.images, self.target,
                                    batch_size=self.batch_size, **params), np.float32)
         if maps.ndim != 3 or len(maps) != len(prepared.images):
             raise ValueError(f"The method {name!r} returned an array of shape {maps.shape}; expected "
                              f"maps [{len(prepared.images)}, h, w].")
-        scalars = self._faithfulness(maps) if self.metrics else None
+        lower = name in _LOWER_IS_IMPORTANT
+        scalars = self._faithfulness(self._pixel_maps(maps, effective, lower)) if self.metrics else None
         with self.write_scope(step):
             summary.write_attribution(
-                name, prepared.images, maps, step=step, params=_jsonable(params),
-                layer=self._layers.get(name), target=self._target_text(), class_names=self.class_names,
+                name, prepared.images, maps, step=step, params=_jsonable(effective),
+                layer=self._layers.get(name), target=self._target_json(), class_names=self.class_names,
                 labels=self.labels, predictions=predictions, true_probability=true_probability,
                 predicted_probability=predicted_probability, value_range=self.value_range,
-                colormap=self.colormap, metrics=scalars)
+                colormap=self.colormap, metrics=scalars, lower_is_important=lower)
+
+    def _pixel_maps(self, maps, effective, lower):
+        """`[N, H, W]` maps where larger means more important, as the faithfulness metrics rank them."""
+        size = self._prepared.images.shape[1:3]
+        if maps.shape[1:] != size:
+            if lower and effective.get("patch") is not None:
+                maps = occlusion_module.occlusion_to_input(maps, size, effective["patch"], effective.get("stride"))
+            else:
+                maps = image.resize_maps(maps, size)
+        return -maps if lower else maps
 
     def _faithfulness(self, maps):
         module, images = self._metrics_module, self._prepared.images

@@ -11,8 +11,8 @@ level; scikit-learn, Pillow and Keras are imported inside the functions.
 from __future__ import annotations
 
 import os
-import uuid
 import typing
+import uuid
 import warnings
 
 import numpy as np
@@ -20,14 +20,7 @@ import numpy as np
 if typing.TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = [
-    "DemoData",
-    "load_digits",
-    "load_shapes",
-    "sample_images",
-    "demo_data",
-    "demo_model",
-]
+__all__ = ["DemoData", "load_digits", "load_shapes", "sample_images", "demo_data", "demo_model"]
 
 #: Bump whenever `_build_model` or the training recipe changes: it is part of
 #: the cache file name, so stale cached models are never loaded.
@@ -42,17 +35,10 @@ _TEST_FRACTION = 0.2
 
 # Saturated colours: each has a channel near 0 and one near 1, so it stands
 # out from the grey-ish backgrounds whatever the background's brightness.
+# Red, green, blue, yellow, magenta, cyan, orange, purple.
 _PALETTE = np.array(
-    [
-        [0.90, 0.10, 0.10],  # red
-        [0.10, 0.80, 0.15],  # green
-        [0.10, 0.25, 0.95],  # blue
-        [0.95, 0.90, 0.10],  # yellow
-        [0.90, 0.10, 0.85],  # magenta
-        [0.10, 0.85, 0.90],  # cyan
-        [1.00, 0.55, 0.00],  # orange
-        [0.55, 0.05, 0.90],  # purple
-    ],
+    [[0.9, 0.1, 0.1], [0.1, 0.8, 0.15], [0.1, 0.25, 0.95], [0.95, 0.9, 0.1],
+     [0.9, 0.1, 0.85], [0.1, 0.85, 0.9], [1.0, 0.55, 0.0], [0.55, 0.05, 0.9]],
     dtype=np.float32,
 )
 

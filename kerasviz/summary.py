@@ -11,7 +11,8 @@ Three consumers, three formats:
   `tb_plugin.metadata`) per step under `kerasviz/<family>/<method>`.
   Attribution records (`write_attribution`) carry the header keys `family`,
   `method`, `params`, `layer`, `target`, `class_names`, `labels`,
-  `predictions`, `true_probability`, `predicted_probability`, `value_range`
+  `predictions`, `true_probability`, `predicted_probability`, `value_range`,
+  `lower_is_important` (true for occlusion scores)
   and the arrays `images` (uint8 `[N, H, W, C]`, display space) and `maps`
   (float `[N, h, w]`: `[N, H, W]` for gradient maps, `[N, nY, nX]` for
   occlusion, whose `params` then give `patch` and `stride`).
@@ -100,10 +101,12 @@ def write_record(family, method, header, arrays, step=None):
         metadata=metadata.create_summary_metadata(family, method)))
 
 
-def overlay_tile(images, maps, *, value_range=(0.0, 1.0), colormap="inferno", alpha=0.5):
+def overlay_tile(images, maps, *, value_range=(0.0, 1.0), colormap="inferno", alpha=0.5,
+                 lower_is_important=False):
     """A `[H', W', 3]` float tile: the images on top, their normalized maps overlaid below."""
     shown = image.to_display(images, value_range)
     rgb = np.broadcast_to(shown, shown.shape[:-1] + (3,))
+    maps = -maps if lower_is_important else maps
     overlays = image.overlay(shown, image.normalize(maps), alpha=alpha, colormap_name=colormap)
     return image.tile(np.concatenate([rgb, overlays]), cols=len(images), pad=2)
 
@@ -115,7 +118,8 @@ def _as_list(values, cast):
 def write_attribution(method, images, maps, *, step=None, params=None, layer=None,
                       target="predicted class", class_names=None, labels=None,
                       predictions=None, true_probability=None, predicted_probability=None,
-                      value_range=(0.0, 1.0), colormap="inferno", metrics=None):
+                      value_range=(0.0, 1.0), colormap="inferno", metrics=None,
+                      lower_is_important=False):
     """Writes an attribution method's maps: image tab, dashboard record, metric scalars.
 
     Tags: `kerasviz/attribution/<method>/overlay` (image tab: images above,
@@ -127,12 +131,16 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
         images: `[N, H, W, C]` in the model's input space.
         maps: `[N, h, w]` float maps (any spatial size, e.g. occlusion grids).
         step: the step (`None`: the default step).
-        params, layer, target: what was computed (stored in the header).
+        params, layer: what was computed (stored in the header).
+        target: what the maps explain, as JSON: `"predicted class"`, an int,
+            one int per image, or a description.
         class_names, labels, predictions: optional per-class names, int `[N]`.
         true_probability, predicted_probability: optional float `[N]`.
         value_range: the model's pixel range, for display.
         colormap: one of `kerasviz.image.COLORMAPS` (image tab only).
         metrics: optional `{name: float}` scalars (e.g. `deletion_auc`).
+        lower_is_important: the map's low values mark what matters (occlusion
+            scores): the image tab shows `-maps`; the header says so.
 
     Returns:
         True when something was written.
@@ -143,11 +151,13 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
     prefix = metadata.tag_for("attribution", method)
     tf.summary.image(prefix + "/overlay",
                      image.to_uint8(overlay_tile(images, maps, value_range=value_range,
-                                                 colormap=colormap))[None], step=step, max_outputs=1)
+                                                 colormap=colormap, lower_is_important=lower_is_important))[None],
+                     step=step, max_outputs=1)
     for name, value in (metrics or {}).items():
         tf.summary.scalar(f"{prefix}/{name}", float(value), step=step)
     header = {
-        "params": dict(params or {}), "layer": layer, "target": str(target),
+        "params": dict(params or {}), "layer": layer, "target": target,
+        "lower_is_important": bool(lower_is_important),
         "class_names": None if class_names is None else [str(c) for c in class_names],
         "labels": _as_list(labels, int), "predictions": _as_list(predictions, int),
         "true_probability": _as_list(true_probability, float),

@@ -79,6 +79,36 @@ def test_writes_expected_tags_steps_and_records(tmp_path, build):
     np.testing.assert_array_equal(arrays["images"], kerasviz.image.to_uint8(X[:3]))
 
 
+def test_metrics_occlusion_and_grad_cam(tmp_path):
+    model = compiled_model()
+    callback = callbacks.AttributionCallback(str(tmp_path), X[:2], Y[:2], target=Y, metrics=True, on_error="raise",
+                                             methods=(("occlusion", {"patch": 8}), "grad_cam"))
+    fit(model, callback, epochs=1)
+    events = read_events(str(tmp_path / "kerasviz"))
+    assert steps(events) == {f"kerasviz/attribution/{m}{suffix}": [0] for m in ("occlusion", "grad_cam")
+                             for suffix in ("", "/overlay", "/deletion_auc", "/insertion_auc")}
+    headers = {}
+    for name in ("occlusion", "grad_cam"):
+        blobs = tf.make_ndarray(events[f"kerasviz/attribution/{name}"][0][1].tensor)
+        headers[name], maps = metadata.decode_header(blobs[0]), metadata.decode_arrays(blobs[1])["maps"]
+        assert headers[name]["target"] == Y[:2].tolist()
+        assert maps.shape == ((2, 3, 3) if name == "occlusion" else (2, SIZE, SIZE))
+    assert headers["occlusion"]["params"] == {"patch": 8, "stride": 4, "value": None}
+    assert headers["occlusion"]["lower_is_important"] and not headers["grad_cam"]["lower_is_important"]
+    assert headers["grad_cam"]["layer"] == "relu2" and headers["grad_cam"]["params"] == {"layer": None}
+    cam_maps = kerasviz.grad_cam(model, X[:2], Y[:2])
+    for curve in ("deletion", "insertion"):
+        expected = getattr(kerasviz.metrics, curve)(model, X[:2], cam_maps, Y[:2]).auc.mean()
+        written = float(tf.make_ndarray(events[f"kerasviz/attribution/grad_cam/{curve}_auc"][0][1].tensor))
+        assert written == pytest.approx(expected, abs=1e-5)
+    heat = kerasviz.occlusion(model, X[:2], Y[:2], patch=8)
+    pixels = -kerasviz.occlusion_to_input(heat, (SIZE, SIZE), patch=8, stride=4)
+    expected = kerasviz.metrics.deletion(model, X[:2], pixels, Y[:2]).auc.mean()
+    written = float(tf.make_ndarray(events["kerasviz/attribution/occlusion/deletion_auc"][0][1].tensor))
+    assert written == pytest.approx(expected, abs=1e-5)
+    assert [m[0] for m in callbacks.AttributionCallback(str(tmp_path), X[:1]).methods] == ["saliency", "grad_cam"]
+
+
 def _misconfigured():
     cases = [
         (dict(methods=("no_such_method",)), ValueError, "`methods`.*no_such_method"),
@@ -101,11 +131,9 @@ def _misconfigured():
         (dict(value_range=(1, 0)), ValueError, "`value_range`"),
         (dict(colormap="rainbow"), ValueError, "`colormap`"),
         (dict(batch_size=0), ValueError, "`batch_size`"),
+        (dict(methods=(("grad_cam", {"layer": "fc"}),)), ValueError, "`layer`.*'fc'"),
+        (dict(metrics=True, target=kerasviz.Channel("conv2", 0)), ValueError, "metrics=True"),
     ]
-    try:
-        import kerasviz.metrics  # noqa: F401
-    except ImportError:
-        cases.append((dict(metrics=True), ValueError, "metrics"))
     return cases
 
 

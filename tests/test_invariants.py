@@ -115,3 +115,17 @@ def test_model_unchanged_after_a_call_that_raises(name, images):
         _Tripwire.armed = False
     assert_model_unchanged(model, weights, state)
     assert np.allclose(np.asarray(model(images)).sum(-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_the_cache_does_not_keep_models_alive(name, images):
+    import gc
+    import weakref
+
+    keras.backend.clear_session()
+    model = MODEL_FORMS["sequential"]()
+    _call(name, model, images, target=None)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None, "a compiled function keeps the model alive"

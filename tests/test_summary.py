@@ -78,7 +78,7 @@ def test_write_attribution_writes_image_tab_record_and_scalars(tmp_path):
                 "occlusion", images, maps, step=step, params={"patch": 4, "stride": 2}, target="class 1",
                 class_names=["a", "b"], labels=[0, 1, 1], predictions=[1, 1, 0],
                 true_probability=[0.2, 0.7, 0.4], predicted_probability=[0.8, 0.7, 0.6],
-                value_range=(-1, 1), metrics={"deletion_auc": 0.25, "insertion_auc": 0.75})
+                value_range=(-1, 1), metrics={"deletion_auc": 0.25, "insertion_auc": 0.75}, lower_is_important=True)
     writer.close()
     events = read_events(str(tmp_path))
     prefix = "kerasviz/attribution/occlusion"
@@ -93,7 +93,7 @@ def test_write_attribution_writes_image_tab_record_and_scalars(tmp_path):
     assert (int(width), int(height)) == (3 * 8 + 2 * 2, 2 * 8 + 2) and tile.shape == (18, 28, 3)
     shown = image.to_uint8(image.to_display(images, (-1, 1)))
     np.testing.assert_array_equal(tile[:8, 10:18], shown[1])
-    expected = image.to_uint8(image.overlay(image.to_display(images, (-1, 1)), image.normalize(maps)))
+    expected = image.to_uint8(image.overlay(image.to_display(images, (-1, 1)), image.normalize(-maps)))
     np.testing.assert_array_equal(tile[10:, 20:28], expected[2])
     # The record: raw data for the dashboard.
     blobs = tf.make_ndarray(events[prefix][1][1].tensor)
@@ -102,7 +102,7 @@ def test_write_attribution_writes_image_tab_record_and_scalars(tmp_path):
         "version": 1, "family": "attribution", "method": "occlusion", "params": {"patch": 4, "stride": 2},
         "layer": None, "target": "class 1", "class_names": ["a", "b"], "labels": [0, 1, 1],
         "predictions": [1, 1, 0], "true_probability": [0.2, 0.7, 0.4],
-        "predicted_probability": [0.8, 0.7, 0.6], "value_range": [-1.0, 1.0]}
+        "predicted_probability": [0.8, 0.7, 0.6], "value_range": [-1.0, 1.0], "lower_is_important": True}
     np.testing.assert_array_equal(arrays["images"], shown)
     np.testing.assert_allclose(arrays["maps"], maps, atol=1e-3)
 

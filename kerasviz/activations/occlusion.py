@@ -65,8 +65,8 @@ def _fill_values(value, images):
 
 def _chunk_function(prepared):
     """The compiled `(images, class_idx, fill, starts_y, starts_x, patch, pair_ids) -> scores`."""
-    model = prepared.model
-    with_classes = bool(prepared.target.class_terms())
+    model, target, capture = prepared.model, prepared.target, prepared.capture
+    with_classes = bool(target.class_terms())
 
     def build(model_ref):
         activation = models.output_activation(model_ref())
@@ -86,9 +86,9 @@ def _chunk_function(prepared):
             occluded = tf.where(
                 mask, tf.gather(fill, image_ids)[:, None, None, :], tf.gather(images, image_ids)
             )
-            logits, activations = models.run(model_ref(), occluded, capture=prepared.capture)
+            logits, activations = models.run(model_ref(), occluded, capture=capture)
             outputs = models.probabilities(logits, activation) if with_classes else logits
-            return prepared.target.score(outputs, activations, tf.gather(class_idx, image_ids))
+            return target.score(outputs, activations, tf.gather(class_idx, image_ids))
 
         return scores
 

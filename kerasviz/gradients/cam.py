@@ -1,6 +1,5 @@
 """Grad-CAM and guided Grad-CAM (Selvaraju et al., 2017)."""
 
-import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, models
@@ -39,22 +38,27 @@ def cam_layer(model, layer):
     return path
 
 
+def _cam_graph(model, step, path, images, class_idx, size):
+    """Inside a graph: Grad-CAM maps `[B, H, W]` from a `core.gradient_step` at `path`."""
+    _, gradients, activation = step(images, class_idx)
+    if activation.shape.rank != 4:
+        raise _not_spatial(model, path, tuple(activation.shape))
+    weights = tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)  # alpha_k, [B, 1, 1, K]
+    maps = tf.nn.relu(tf.reduce_sum(weights * activation, axis=-1, keepdims=True))
+    maps = tf.image.resize(maps, size, method="bilinear")
+    return tf.cast(maps[..., 0], tf.float32)
+
+
 def class_activation_maps(prepared, path):
     """Grad-CAM maps `[B, H, W]` float32 of `prepared` at the layer `path` (one compiled function)."""
     model = prepared.model
     height, width = prepared.images.shape[1:3]
 
     def build(model_ref):
-        step = core.gradient_step(model_ref(), prepared.target, prepared.capture, wrt_layer=path)
+        step = core.gradient_step(model_ref, prepared.target, prepared.capture, wrt_layer=path)
 
         def cam(images, class_idx):
-            _, gradients, activation = step(images, class_idx)
-            if activation.shape.rank != 4:
-                raise _not_spatial(model_ref(), path, tuple(activation.shape))
-            weights = tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)  # alpha_k, [B, 1, 1, K]
-            maps = tf.nn.relu(tf.reduce_sum(weights * activation, axis=-1, keepdims=True))
-            maps = tf.image.resize(maps, [height, width], method="bilinear")
-            return tf.cast(maps[..., 0], tf.float32)
+            return _cam_graph(model_ref(), step, path, images, class_idx, (height, width))
 
         return cam
 
@@ -119,8 +123,7 @@ def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, 
     al., 2017, section 3.1): fine detail from the former, class
     discrimination from the latter. Costs two forward and two backward passes
     per image: the Grad-CAM weights need the plain gradient at `layer` while
-    the pixel gradient is guided, so they come from two compiled functions
-    (the ones `grad_cam` and `guided_backprop` use, shared with them).
+    the pixel gradient is guided; both run in one compiled function.
 
     Caution: like guided backpropagation, guided Grad-CAM fails the
     model-randomization sanity check (Adebayo et al., 2018): its maps stay
@@ -148,7 +151,23 @@ def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, 
     >>> maps = kerasviz.guided_grad_cam(model, images, layer="conv2")
     """
     prepared = core.Prepared(model, images, target, batch_size)
-    maps = class_activation_maps(prepared, cam_layer(prepared.model, layer))
-    gradients = core.input_gradients(prepared, guided=True)
-    product = (gradients * maps[..., None]).astype(np.float32)
-    return product if signed else core.reduce_map(product)
+    path = cam_layer(prepared.model, layer)
+    size = prepared.images.shape[1:3]
+
+    def build(model_ref):
+        plain = core.gradient_step(model_ref, prepared.target, prepared.capture, wrt_layer=path)
+        guided = core.gradient_step(model_ref, prepared.target, prepared.capture, guided=True)
+
+        def guided_cam(images, class_idx):
+            maps = _cam_graph(model_ref(), plain, path, images, class_idx, size)
+            product = guided(images, class_idx)[1] * maps[..., None]
+            return product if signed else core.reduce_map_graph(product)
+
+        return guided_cam
+
+    function = compiled.compiled_function(
+        prepared.model, prepared.key("guided_grad_cam", path, signed), build, prepared.signature()
+    )
+    result = core.run_chunks(function, prepared, prepared.images, prepared.class_idx)
+    core.warn_once_unreached(function, prepared.model, prepared)
+    return result

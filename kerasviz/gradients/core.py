@@ -46,10 +46,12 @@ def reduce_map(gradients):
     return np.max(np.abs(gradients), axis=-1)
 
 
-def gradient_step(model, target, capture, *, guided=False, wrt_layer=None):
+def gradient_step(model_ref, target, capture, *, guided=False, wrt_layer=None):
     """The graph body shared by gradient methods: scores and their gradients.
 
-    Returns a function `(images, class_idx) -> (scores [B], gradients)` to be
+    `model_ref` is the weak reference `compiled_function` hands to builders:
+    the step must not keep the model alive from inside the cache. Returns a
+    function `(images, class_idx) -> (scores [B], gradients)` to be
     called inside a `tf.function`. Gradients are taken with respect to the
     input images, or to the output of `wrt_layer` (then the activation is
     returned too: `(scores, gradients, activation)`).
@@ -59,7 +61,7 @@ def gradient_step(model, target, capture, *, guided=False, wrt_layer=None):
     def step(images, class_idx):
         with tf.GradientTape() as tape:
             tape.watch(images)
-            logits, activations = models.run(model, images, capture=capture, guided=guided)
+            logits, activations = models.run(model_ref(), images, capture=capture, guided=guided)
             scores = target.score(logits, activations, class_idx)
         if wrt_layer is None:
             return scores, tf.cast(tape.gradient(scores, images), tf.float32)
@@ -70,25 +72,35 @@ def gradient_step(model, target, capture, *, guided=False, wrt_layer=None):
     return step
 
 
-def input_gradients(prepared, *, guided=False):
-    """Gradients of the target score w.r.t. the images, `[B, H, W, C]` float32."""
+def input_gradients(prepared, *, guided=False, reduce=False):
+    """Gradients of the target score w.r.t. the images, float32.
+
+    `[B, H, W, C]`, or with `reduce=True` the map `[B, H, W]` of `reduce_map`,
+    computed in the graph (cheaper than on the host, and less to copy back).
+    """
     model = prepared.model
 
     def build(model_ref):
-        step = gradient_step(model_ref(), prepared.target, prepared.capture, guided=guided)
+        step = gradient_step(model_ref, prepared.target, prepared.capture, guided=guided)
 
         def gradients(images, class_idx):
-            return step(images, class_idx)[1]
+            values = step(images, class_idx)[1]
+            return reduce_map_graph(values) if reduce else values
 
         return gradients
 
     function = compiled.compiled_function(
-        model, prepared.key("input_gradients", guided), build, prepared.signature()
+        model, prepared.key("input_gradients", guided, reduce), build, prepared.signature()
     )
     results = run_chunks(function, prepared, prepared.images, prepared.class_idx)
     if guided:
         warn_once_unreached(function, model, prepared)
     return results
+
+
+def reduce_map_graph(values):
+    """`reduce_map` inside a graph."""
+    return tf.reduce_max(tf.abs(values), axis=-1)
 
 
 _WARNED = set()

@@ -112,7 +112,7 @@ def integrated_gradients(
     class_idx = core.predicted_classes(prepared)
 
     def build(model_ref):
-        step = core.gradient_step(model_ref(), prepared.target, prepared.capture)
+        step = core.gradient_step(model_ref, prepared.target, prepared.capture)
 
         def path_gradient_sums(images, class_idx, baselines, alphas, local):
             start = tf.gather(baselines, local)

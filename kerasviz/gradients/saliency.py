@@ -36,8 +36,8 @@ def saliency(model, images, target=None, *, batch_size=None, signed=False):
     >>> maps.shape
     (8, 64, 64)
     """
-    gradients = core.input_gradients(core.Prepared(model, images, target, batch_size))
-    return gradients if signed else core.reduce_map(gradients)
+    prepared = core.Prepared(model, images, target, batch_size)
+    return core.input_gradients(prepared, reduce=not signed)
 
 
 def guided_backprop(model, images, target=None, *, batch_size=None, signed=False):
@@ -76,5 +76,4 @@ def guided_backprop(model, images, target=None, *, batch_size=None, signed=False
     >>> maps = kerasviz.guided_backprop(model, images)
     """
     prepared = core.Prepared(model, images, target, batch_size)
-    gradients = core.input_gradients(prepared, guided=True)
-    return gradients if signed else core.reduce_map(gradients)
+    return core.input_gradients(prepared, guided=True, reduce=not signed)

@@ -121,7 +121,7 @@ def smoothgrad(
     image_shape = images.shape[1:]
 
     def build(model_ref):
-        step = core.gradient_step(model_ref(), prepared.target, prepared.capture)
+        step = core.gradient_step(model_ref, prepared.target, prepared.capture)
 
         def noisy_gradient_sums(images, class_idx, sigmas, pair_ids, local, seed):
             noise = core.sample_normal(seed, pair_ids, image_shape)

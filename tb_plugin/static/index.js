@@ -141,11 +141,14 @@ async function selectFamily(family) {
     state.stepsByTag[series[k].tag] = result.value.steps.map((s) => s.step);
     for (const s of result.value.steps) all.add(s.step);
   });
+  // Follow the latest step when the slider was at the end (also after a reload);
+  // otherwise keep the same step, to compare runs at one epoch.
+  const atEnd = Number(ui.step.value) >= state.steps.length - 1;
   const previous = state.steps[Number(ui.step.value)];
   state.steps = [...all].sort((a, b) => a - b);
   ui.step.max = String(Math.max(0, state.steps.length - 1));
   ui.step.disabled = state.steps.length < 2;
-  const keep = state.steps.indexOf(previous);
+  const keep = atEnd ? -1 : state.steps.indexOf(previous);
   ui.step.value = String(keep >= 0 ? keep : state.steps.length - 1);
   showStepLabel();
   setStatus(state.steps.length ? "" : "No steps readable for this family.", state.steps.length ? "info" : "empty");

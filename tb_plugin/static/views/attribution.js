@@ -36,7 +36,7 @@ function mount(host, api) {
     el("label", { class: "kv-field", for: "kv-scale" }, "Scale"), scale,
   );
   const charts = el("div", { class: "kv-charts", id: "kv-charts" });
-  const grid = el("div", { class: "kv-grid-box" });
+  const grid = el("div", { class: "kv-grid-box", id: "kv-grid-box" });
   const main = el("div", { class: "kv-main" });
   main.append(grid, charts);
   host.append(controls, main);
@@ -160,6 +160,7 @@ function mount(host, api) {
       body.append(row);
     }
     grid.replaceChildren(table);
+    grid.dataset.key = `${selection.run}|${selection.step}|${chosenClass}`; // what is shown (tests wait on it)
     drawCharts();
   }
 
@@ -242,6 +243,7 @@ function mount(host, api) {
       const context = canvas.getContext("2d");
       context.imageSmoothingEnabled = image.naturalWidth > CELL / 2;
       context.drawImage(image, 0, 0, canvas.width, canvas.height);
+      canvas.dataset.painted = "image";
     };
     whenVisible(td, () => { paint().catch(() => {}); });
     return td;
@@ -298,6 +300,7 @@ function mount(host, api) {
       context.imageSmoothingEnabled = !(header.params && header.params.patch !== undefined) && w > 8;
       context.drawImage(offscreen, 0, 0, canvas.width, canvas.height);
       context.globalAlpha = 1;
+      canvas.dataset.painted = `${settings.colormap}|${settings.opacity}|${settings.scale}`;
     };
     painters.push(paint);
     whenVisible(td, () => {

@@ -1,0 +1,298 @@
+"""The kerasviz dashboard in a real browser, inside a real TensorBoard.
+
+Starts `tensorboard --logdir D --host 127.0.0.1 --port P` with our plugin (the
+default Rust data server reads the data), loads `#kerasviz` in headless
+Chromium driven by Playwright, interacts with it and asserts on what is shown.
+Screenshots go to `$KERASVIZ_SCREENSHOTS` (default: a temporary directory).
+Skipped only when /usr/bin/chromium or the `playwright` package is missing.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import pytest
+import tb_helpers
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+XSS_RUN = "run \u00e9 " + tb_helpers.XSS
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SERVER = """
+import sys
+from tensorboard import default, program
+from tb_plugin.plugin import KerasvizLoader
+plugins = [p for p in default.get_plugins() if p is not KerasvizLoader]
+tensorboard = program.TensorBoard(plugins=plugins + [KerasvizLoader])
+tensorboard.configure(["tensorboard"] + sys.argv[1:])
+sys.exit(tensorboard.main())
+"""
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    sync_playwright = None
+
+_MISSING = ("/usr/bin/chromium is missing" if not os.path.exists(CHROMIUM) else
+            "the `playwright` package is missing" if sync_playwright is None else None)
+if _MISSING:
+    print(f"test_dashboard: skipped: {_MISSING}", file=sys.stderr)
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(_MISSING), reason=f"browser tests need it: {_MISSING}")]
+
+TRAIN_STEPS, IMAGES = 30, 10
+
+
+@pytest.fixture(scope="module")
+def screenshots():
+    folder = os.environ.get("KERASVIZ_SCREENSHOTS") or tempfile.mkdtemp(prefix="kerasviz_screenshots_")
+    os.makedirs(folder, exist_ok=True)
+    print(f"screenshots in {folder}", file=sys.stderr)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("dashboard"))
+    tb_helpers.write_run(os.path.join(root, "train"), steps=TRAIN_STEPS, n=IMAGES)
+    tb_helpers.write_run(os.path.join(root, "classes"), steps=2, methods=("gradcam", "saliency"), classes=(0, 2, 3))
+    tb_helpers.write_run(os.path.join(root, XSS_RUN), steps=2, methods=("saliency",))
+    return root
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _runs(base):
+    with urllib.request.urlopen(base + "/data/plugin/kerasviz/runs", timeout=5) as response:
+        return {run["name"]: run for run in json.load(response)["runs"]}
+
+
+@pytest.fixture(scope="module")
+def server(logdir, request):
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    log = open(os.path.join(logdir, "..", "tensorboard.log"), "w")
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
+         "--reload_interval", "1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def stop():
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+    request.addfinalizer(stop)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:  # answering, and every series loaded by the data server
+        assert process.poll() is None, "tensorboard exited; see tensorboard.log next to the logdir"
+        try:
+            runs = _runs(base)
+            if len(runs) == 3 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1 \
+                    and len(runs["train"]["scalars"]) == 6:
+                return base
+        except OSError:
+            pass
+        assert time.time() < deadline, "tensorboard did not answer within 60 s"
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def dashboard(server, screenshots):
+    """(page, frame, events): TensorBoard's page at #kerasviz and our plugin's iframe."""
+    profile = tempfile.mkdtemp(prefix="kerasviz_chromium_")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1366, "height": 768})
+        events = {"dialogs": [], "errors": [], "requests": []}
+        page = context.new_page()
+        page.on("dialog", lambda dialog: (events["dialogs"].append(dialog.message), dialog.dismiss()))
+        page.on("pageerror", lambda error: events["errors"].append(str(error)))
+        page.on("request", lambda req: events["requests"].append(req.url))
+        page.goto(server + "/#kerasviz")
+        frame = None
+        deadline = time.time() + 30
+        while frame is None:
+            frame = next((f for f in page.frames if "plugin_entry.html?name=kerasviz" in f.url), None)
+            assert time.time() < deadline, "TensorBoard did not open the kerasviz iframe"
+            page.wait_for_timeout(100)
+        wait_shown(frame)
+        try:
+            yield page, frame, events
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def choose_run(frame, name):
+    if frame.eval_on_selector("#kv-run", "s => s.value") != name:
+        frame.select_option("#kv-run", name)
+    wait_shown(frame, run=name)
+
+
+def set_range(frame, selector, value):
+    frame.eval_on_selector(selector, "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", str(value))
+
+
+def wait_shown(frame, run=None, step=None, cls=None, painted=""):
+    """Waits until the grid shows (run, step, class) and its first map canvas was painted with `painted` settings."""
+    frame.wait_for_function(
+        """([run, step, cls, painted]) => {
+            const grid = document.getElementById('kv-grid-box');
+            if (!grid || !grid.dataset.key) return false;
+            const [r, s, c] = grid.dataset.key.split('|');
+            if ((run !== null && r !== run) || (step !== null && s !== step) || (cls !== null && c !== cls)) return false;
+            const canvas = grid.querySelector('td.kv-map canvas');
+            return !!canvas && !!canvas.dataset.painted && canvas.dataset.painted !== 'image'
+                && canvas.dataset.painted.startsWith(painted);
+        }""", arg=[run, None if step is None else str(step), None if cls is None else str(cls), painted])
+
+
+def pixels(frame, selector="#kv-grid td.kv-map canvas"):
+    """RGB values of the first canvas matching `selector`, as a flat list."""
+    return frame.eval_on_selector(selector, "c => Array.from(c.getContext('2d')"
+                                  ".getImageData(0, 0, c.width, c.height).data).filter((_, i) => i % 4 !== 3)")
+
+
+def shot(page, screenshots, name):
+    path = os.path.join(screenshots, name)
+    page.screenshot(path=path)
+    assert os.path.getsize(path) > 10_000
+    return path
+
+
+def test_tab_shows_runs_methods_and_charts(dashboard, screenshots):
+    page, frame, events = dashboard
+    choose_run(frame, "train")
+    options = frame.eval_on_selector_all("#kv-run option", "os => os.map(o => o.textContent)")
+    assert sorted(options) == sorted(["train", "classes", XSS_RUN])
+    heads = frame.eval_on_selector_all("#kv-grid th .kv-col-name", "hs => hs.map(h => h.textContent)")
+    assert heads == ["gradcam", "occlusion", "saliency"]
+    assert frame.locator("#kv-grid tbody tr").count() == IMAGES
+    assert "occluder 8×8 px, stride 8" in frame.inner_text("#kv-grid th[data-method='occlusion']")
+    assert frame.locator("#kv-charts figure").count() == 2
+    assert frame.locator("#kv-charts path.kv-line").count() == 6
+    assert frame.inner_text("#kv-step-label").startswith(f"step {TRAIN_STEPS - 1}")
+    shot(page, screenshots, "overview.png")
+    assert not events["errors"] and not events["dialogs"]
+
+
+def test_step_slider_changes_label_and_maps(dashboard, screenshots):
+    page, frame, events = dashboard
+    choose_run(frame, "train")
+    before = pixels(frame)
+    set_range(frame, "#kv-step", 3)
+    assert frame.inner_text("#kv-step-label").startswith("step 3 ")  # at once, before the data comes
+    wait_shown(frame, "train", 3)
+    assert pixels(frame) != before
+    assert frame.locator("#kv-charts circle").count() == 6  # the current step marked on each line
+    shot(page, screenshots, "step3.png")
+
+
+def test_slider_fetches_one_step_at_a_time(dashboard):
+    page, frame, events = dashboard
+    choose_run(frame, "train")
+    start = len(events["requests"])
+    for step in range(TRAIN_STEPS - 1, 11, -1):  # sweeping the slider quickly down to step 12
+        set_range(frame, "#kv-step", step)
+    wait_shown(frame, "train", 12)
+    page.wait_for_timeout(500)
+    records = [url for url in events["requests"][start:] if "/data/plugin/kerasviz/record?" in url]
+    assert 0 < len(records) <= 2 * 3, records  # the records of step 12 (3 methods), not of all 18 steps
+
+
+def test_colormap_and_opacity_apply_on_the_client(dashboard, screenshots):
+    page, frame, events = dashboard
+    choose_run(frame, "train")
+    set_range(frame, "#kv-opacity", 1)
+    start = len(events["requests"])
+    frame.select_option("#kv-colormap", "gray")
+    wait_shown(frame, painted="gray|1|")
+    gray = pixels(frame)
+    assert all(gray[i] == gray[i + 1] == gray[i + 2] for i in range(0, len(gray), 3))
+    frame.select_option("#kv-colormap", "jet")
+    wait_shown(frame, painted="jet|1|")
+    jet = pixels(frame)
+    assert jet != gray and any(jet[i] != jet[i + 2] for i in range(0, len(jet), 3))
+    shot(page, screenshots, "jet_opaque.png")
+    frame.select_option("#kv-colormap", "viridis")
+    wait_shown(frame, painted="viridis|1|")
+    assert pixels(frame) not in (gray, jet)
+    set_range(frame, "#kv-opacity", 0)
+    wait_shown(frame, painted="viridis|0|")
+    plain = pixels(frame)  # the input image alone
+    assert plain == pixels(frame, "#kv-grid td.kv-input canvas")
+    assert not [url for url in events["requests"][start:] if "/record?" in url]  # no refetch
+    set_range(frame, "#kv-opacity", 0.6)
+    frame.select_option("#kv-colormap", "inferno")
+    wait_shown(frame, painted="inferno|0.6|")
+
+
+def test_hover_shows_the_map_value(dashboard):
+    page, frame, events = dashboard
+    choose_run(frame, "train")
+    canvas = frame.locator("#kv-grid td.kv-map[data-method='saliency'] canvas").first
+    canvas.hover(position={"x": 60, "y": 70})
+    readout = frame.locator("#kv-grid td.kv-map[data-method='saliency'] .kv-readout").first
+    assert readout.inner_text().startswith("(")
+    text = readout.inner_text()
+    assert "=" in text and float(text.split("=")[1]) >= 0
+
+
+def test_class_chooser_switches_maps_and_names_stay_text(dashboard, screenshots):
+    page, frame, events = dashboard
+    choose_run(frame, "classes")
+    assert frame.is_enabled("#kv-class")
+    names = frame.eval_on_selector_all("#kv-class option", "os => os.map(o => o.textContent)")
+    assert names == ["0: cat", "2: " + tb_helpers.XSS, "3: ship \u00e9\u6f22"]
+    before = pixels(frame)
+    frame.select_option("#kv-class", "1")
+    wait_shown(frame, "classes", cls=2)
+    assert pixels(frame) != before
+    assert tb_helpers.XSS in frame.inner_text("#kv-grid td.kv-map")
+    shot(page, screenshots, "classes.png")
+
+
+def test_markup_in_names_is_shown_as_text_and_never_runs(dashboard, screenshots):
+    page, frame, events = dashboard
+    choose_run(frame, XSS_RUN)
+    assert frame.eval_on_selector("#kv-run", "s => s.selectedOptions[0].textContent") == XSS_RUN
+    labels = frame.eval_on_selector_all(".kv-label", "ls => ls.map(l => l.textContent)")
+    assert any(tb_helpers.XSS in label for label in labels)
+    assert frame.locator("img").count() == 0 and page.locator("img[src='x']").count() == 0
+    page.wait_for_timeout(300)
+    assert events["dialogs"] == [] and events["errors"] == []
+    shot(page, screenshots, "xss_as_text.png")
+
+
+def test_images_load_lazily_and_the_page_fits_a_laptop_screen(dashboard, screenshots):
+    page, frame, events = dashboard
+    choose_run(frame, "train")
+    set_range(frame, "#kv-step", 5)
+    wait_shown(frame, "train", 5)
+    page.wait_for_timeout(300)
+    step5 = [url for url in events["requests"] if "/image?" in url and "step=5" in url]
+    assert step5 and not [url for url in step5 if f"index={IMAGES - 1}" in url]  # last row not loaded yet
+    width = frame.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width  # no horizontal scrolling at 1366 x 768
+    for selector in ("#kv-run", "#kv-step", "#kv-colormap", "#kv-opacity", "#kv-class"):
+        box = frame.locator(selector).bounding_box()
+        assert box and box["y"] + box["height"] < 768 and box["x"] + box["width"] < 1366, selector
+    frame.locator(f"#kv-grid tbody tr[data-index='{IMAGES - 1}']").scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    assert [url for url in events["requests"] if "/image?" in url and "step=5" in url and f"index={IMAGES - 1}" in url]
+    shot(page, screenshots, "scrolled.png")
