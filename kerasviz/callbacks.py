@@ -179,7 +179,11 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def _run(self, step):
         if self._chief:
-            self.guarded("visualize", step, self.visualize, step)
+            try:
+                self.guarded("visualize", step, self.visualize, step)
+            finally:
+                if self._writer is not None:
+                    self._writer.flush()
 
     @property
     def writer(self):
@@ -208,9 +212,6 @@ class VisualizationCallback(keras.callbacks.Callback):
                     "per kind of failure (pass on_error='raise' to stop instead).",
                     RuntimeWarning, stacklevel=2)
             return None
-        finally:
-            if self._writer is not None:
-                self._writer.flush()
 
 
 def _method_entries(methods):

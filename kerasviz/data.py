@@ -394,7 +394,7 @@ def _cache_path(name, seed, epochs, cache_dir):
     return os.path.join(os.fspath(cache_dir), fname)
 
 
-def _train(name, seed, epochs, verbose):
+def _train(name, seed, epochs, verbose, callbacks=None):
     import keras
 
     train, test = demo_data(name)
@@ -405,6 +405,7 @@ def _train(name, seed, epochs, verbose):
     model.fit(
         x, y, batch_size=_BATCH_SIZE, epochs=epochs, shuffle=False,
         validation_data=(test.images, test.labels), verbose=verbose,
+        callbacks=callbacks,
     )
     return model
 
@@ -428,6 +429,7 @@ def demo_model(
     epochs: int | None = None,
     cache_dir: str | None = None,
     verbose: int = 0,
+    callbacks: list | None = None,
 ) -> keras.Model:
     """Returns a small ConvNet trained on a demo dataset, cached on disk.
 
@@ -457,6 +459,10 @@ def demo_model(
             `KERASVIZ_CACHE_DIR` environment variable, else
             `~/.cache/kerasviz`.
         verbose: verbosity passed to `Model.fit`.
+        callbacks: Keras callbacks to attach to the training run (for
+            example `kerasviz.callbacks` to watch it learn). When given, the
+            model is trained even if a cached copy exists, so that the
+            callbacks see every epoch; the result still replaces the cache.
 
     Returns:
         A `keras.Model` whose output is class probabilities, compiled with
@@ -485,7 +491,7 @@ def demo_model(
     import keras
 
     path = _cache_path(name, seed, epochs, cache_dir)
-    if os.path.exists(path):
+    if os.path.exists(path) and not callbacks:
         try:
             return _compile(keras.models.load_model(path, compile=False))
         except Exception as e:  # A damaged file: train again and replace it.
@@ -494,6 +500,6 @@ def demo_model(
                 "training it again.",
                 stacklevel=2,
             )
-    model = _train(name, seed, epochs, verbose)
+    model = _train(name, seed, epochs, verbose, callbacks)
     _save_atomically(model, path)
     return model

@@ -25,6 +25,7 @@ import keras
 import tensorflow as tf
 
 GUIDED_SCOPE = "kerasviz_guided"
+PLAIN_SCOPE = "kerasviz_plain"  # a pass meant to keep plain gradients, beside a guided one
 _RELU_OP_TYPES = ("Relu", "Relu6", "LeakyRelu")
 
 
@@ -386,7 +387,7 @@ def unreached_relus(graph):
     return [
         op.name
         for op in graph.get_operations()
-        if op.type in _RELU_OP_TYPES and GUIDED_SCOPE not in op.name
+        if op.type in _RELU_OP_TYPES and GUIDED_SCOPE not in op.name and PLAIN_SCOPE not in op.name
     ]
 
 

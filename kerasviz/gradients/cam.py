@@ -159,7 +159,8 @@ def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, 
         guided = core.gradient_step(model_ref, prepared.target, prepared.capture, guided=True)
 
         def guided_cam(images, class_idx):
-            maps = _cam_graph(model_ref(), plain, path, images, class_idx, size)
+            with tf.name_scope(models.PLAIN_SCOPE):
+                maps = _cam_graph(model_ref(), plain, path, images, class_idx, size)
             product = guided(images, class_idx)[1] * maps[..., None]
             return product if signed else core.reduce_map_graph(product)
 

@@ -12,7 +12,7 @@ const CELL = 136; // CSS pixels per image cell
 export default { family: "attribution", title: "Attribution", mount };
 
 function mount(host, api) {
-  const settings = { colormap: "inferno", opacity: 0.6, scale: "map", classIndex: 0, hidden: new Set() };
+  const settings = { colormap: "inferno", opacity: 0.6, scale: "map", classIndex: 0, hidden: new Set(), invert: new Map() };
   const records = new LRU(48); // "run|tag|step" -> record JSON
   let selection = null;
   let abort = null;
@@ -179,12 +179,47 @@ function mount(host, api) {
       notes.push(`occluder ${patch} px, stride ${Array.isArray(params.stride) ? params.stride.join("×") : params.stride}`);
       notes.push(`${maps.shape[maps.shape.length - 2]}×${maps.shape[maps.shape.length - 1]} positions`);
     } else {
-      const text = Object.entries(params).slice(0, 4).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
+      const text = Object.entries(params).filter(([, v]) => v !== null && v !== undefined).slice(0, 4)
+        .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
       if (text.length) notes.push(text.join(", "));
     }
     if (header.layer) notes.push(`layer ${header.layer}`);
     for (const note of notes) th.append(el("div", { class: "kv-note" }, note));
+    const invert = el("input", { type: "checkbox", class: "kv-invert", checked: inverted(series.method, header) });
+    invert.addEventListener("change", () => { settings.invert.set(series.method, invert.checked); repaint(); });
+    const label = el("label", { class: "kv-note kv-invert-box", title: isOcclusion(header)
+      ? "Occlusion maps hold the score with the occluder: low means important. Inverted, bright means important."
+      : "Swap the colormap's ends." });
+    label.append(invert, el("span", {}, isOcclusion(header) ? "invert (low score = important)" : "invert"));
+    th.append(label);
     return th;
+  }
+
+  function isOcclusion(header) {
+    return !!header.params && header.params.patch !== undefined && header.params.patch !== null;
+  }
+
+  /** Occlusion maps start inverted (their low scores mark what matters); the user may flip any column. */
+  function inverted(method, header) {
+    return settings.invert.has(method) ? settings.invert.get(method) : isOcclusion(header);
+  }
+
+  /**
+   * Where a map lies on its image, as fractions [x0, y0, width, height]. An occlusion
+   * grid cell is drawn around its occluder's centre: position k covers
+   * [k * stride + (patch - stride) / 2, + stride) pixels.
+   */
+  function placement(header, mapShape, imageShape) {
+    if (!isOcclusion(header) || !imageShape) return [0, 0, 1, 1];
+    const pair = (v) => (Array.isArray(v) ? [Number(v[0]), Number(v[1])] : [Number(v), Number(v)]);
+    const [ph, pw] = pair(header.params.patch);
+    const [sh, sw] = header.params.stride === undefined || header.params.stride === null
+      ? [Math.max(1, Math.floor(ph / 2)), Math.max(1, Math.floor(pw / 2))] : pair(header.params.stride);
+    const [nY, nX] = mapShape.slice(-2);
+    const [H, W] = imageShape.slice(1, 3);
+    if (![ph, pw, sh, sw].every((v) => v > 0 && isFinite(v))) return [0, 0, 1, 1];
+    const y0 = (ph - sh) / 2, x0 = (pw - sw) / 2;
+    return [x0 / W, y0 / H, Math.min(nX * sw, W - x0) / W, Math.min(nY * sh, H - y0) / H];
   }
 
   function imageURL(record, i) {
@@ -276,7 +311,8 @@ function mount(host, api) {
     const p = typeof target === "number" ? probability(header, i, target) : null;
     const explains = typeof target === "string" ? target : className(header, target);
     const readout = el("div", { class: "kv-readout" }, "\u00a0");
-    td.append(canvas, el("div", { class: "kv-label kv-explains" }, `explains ${explains}${p === null ? "" : ` · p ${fmt(p, 2)}`}`), readout);
+    td.append(canvas, el("div", { class: "kv-label kv-explains" }, `explains ${explains}${percent(p)}`), readout);
+    const [fx, fy, fw, fh] = placement(header, maps.shape, images.shape);
 
     const offscreen = document.createElement("canvas");
     offscreen.width = w; offscreen.height = h;
@@ -285,11 +321,14 @@ function mount(host, api) {
       if (!image) return;
       let remap = null;
       if (settings.scale === "method") {
-        const count = maps.lo.length;
-        const lo = Math.min(...maps.lo.slice(0, count)), hi = Math.max(...maps.hi.slice(0, count));
+        const lo = Math.min(...maps.lo), hi = Math.max(...maps.hi);
         const a = maps.lo[slice], b = maps.hi[slice];
         const span = hi > lo ? hi - lo : 1;
         remap = (q) => Math.round(Math.min(255, Math.max(0, ((a + (q / 255) * (b - a) - lo) / span) * 255)));
+      }
+      if (inverted(series.method, header)) {
+        const inner = remap;
+        remap = inner ? (q) => 255 - inner(q) : (q) => 255 - q;
       }
       offscreen.getContext("2d").putImageData(colorize(maps.q, slice * h * w, w, h, settings.colormap, remap), 0, 0);
       const context = canvas.getContext("2d");
@@ -297,10 +336,10 @@ function mount(host, api) {
       context.imageSmoothingEnabled = image.naturalWidth > CELL / 2;
       context.drawImage(image, 0, 0, canvas.width, canvas.height);
       context.globalAlpha = settings.opacity;
-      context.imageSmoothingEnabled = !(header.params && header.params.patch !== undefined) && w > 8;
-      context.drawImage(offscreen, 0, 0, canvas.width, canvas.height);
+      context.imageSmoothingEnabled = !isOcclusion(header) && w > 8;
+      context.drawImage(offscreen, fx * canvas.width, fy * canvas.height, fw * canvas.width, fh * canvas.height);
       context.globalAlpha = 1;
-      canvas.dataset.painted = `${settings.colormap}|${settings.opacity}|${settings.scale}`;
+      canvas.dataset.painted = `${settings.colormap}|${settings.opacity}|${settings.scale}|${inverted(series.method, header)}`;
     };
     painters.push(paint);
     whenVisible(td, () => {
@@ -308,8 +347,8 @@ function mount(host, api) {
     });
     canvas.addEventListener("mousemove", (event) => {
       const box = canvas.getBoundingClientRect();
-      const x = Math.min(w - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * w)));
-      const y = Math.min(h - 1, Math.max(0, Math.floor(((event.clientY - box.top) / box.height) * h)));
+      const x = Math.min(w - 1, Math.max(0, Math.floor((((event.clientX - box.left) / box.width - fx) / fw) * w)));
+      const y = Math.min(h - 1, Math.max(0, Math.floor((((event.clientY - box.top) / box.height - fy) / fh) * h)));
       readout.textContent = `(${x}, ${y}) = ${fmt(maps.value(slice * h * w + y * w + x))}`;
     });
     canvas.addEventListener("mouseleave", () => { readout.textContent = "\u00a0"; });
