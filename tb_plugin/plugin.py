@@ -115,31 +115,28 @@ def _downsample_for(hints, name, default):
 
 
 def _encode_array(array):
-    """A JSON-ready description of one array (maps are quantized to 8 bits per 2-D slice)."""
+    """A JSON-ready description of one array; float arrays are quantized to 8 bits per 2-D slice.
+
+    `uint8-linear`: value = lo[s] + q / 255 * (hi[s] - lo[s]) for slice s (the
+    last two axes; one slice for arrays of rank < 2); non-finite values get q = 0.
+    """
     shape = list(array.shape)
     out = {"shape": shape, "dtype": str(array.dtype)}
     if _image_like(array):
         out["encoding"] = "image"
     elif array.size > _MAX_JSON_ELEMENTS:
         out["encoding"] = "omitted"
-    elif array.dtype.kind == "f":
-        values = array.astype(np.float32)
-        finite = np.isfinite(values)
-        values = np.where(finite, values, np.nan)
-        flat = values.reshape((-1,) + tuple(shape[-2:])) if array.ndim >= 2 else values.reshape(1, -1)
-        with np.errstate(all="ignore"):
-            lo = np.nan_to_num(np.nanmin(flat, axis=(1, 2) if array.ndim >= 2 else 1), nan=0.0)
-            hi = np.nan_to_num(np.nanmax(flat, axis=(1, 2) if array.ndim >= 2 else 1), nan=0.0)
-        span = np.where(hi > lo, hi - lo, 1.0).reshape((-1,) + (1,) * (flat.ndim - 1))
-        scaled = (np.nan_to_num(flat, nan=0.0) - lo.reshape(span.shape)) / span
-        out.update(
-            encoding="uint8-linear",
-            lo=[float(v) for v in lo],
-            hi=[float(v) for v in hi],
-            nonfinite=int(array.size - finite.sum()),
-            data=np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8).ravel().tolist(),
-        )
-    elif array.dtype.kind in "iub":
+    elif array.dtype.kind == "f" and array.size:
+        flat = array.astype(np.float32).reshape((-1, int(np.prod(shape[-2:]))) if array.ndim >= 2 else (1, -1))
+        finite = np.isfinite(flat)
+        lo = np.where(finite, flat, np.inf).min(axis=1)
+        hi = np.where(finite, flat, -np.inf).max(axis=1)
+        lo, hi = np.where(lo <= hi, lo, 0.0), np.where(lo <= hi, hi, 0.0)  # all non-finite: 0
+        span = np.where(hi > lo, hi - lo, 1.0)
+        q = np.where(finite, np.round((np.where(finite, flat, 0.0) - lo[:, None]) / span[:, None] * 255), 0)
+        out.update(encoding="uint8-linear", lo=lo.tolist(), hi=hi.tolist(), nonfinite=int((~finite).sum()),
+                   data=np.clip(q, 0, 255).astype(np.uint8).ravel().tolist())
+    elif array.dtype.kind in "iub" or not array.size:
         out.update(encoding="raw", data=array.astype(np.int64).ravel().tolist())
     else:
         out["encoding"] = "unsupported"

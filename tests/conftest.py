@@ -146,3 +146,11 @@ def assert_model_unchanged(model, before_weights, before_state):
     for a, b in zip(after, before_weights):
         np.testing.assert_array_equal(a, b)
     assert layer_state(model) == before_state
+
+
+@pytest.fixture(scope="session")
+def shapes_model():
+    """The trained demo model on the shapes dataset (cached on disk across runs) and its test split."""
+    import kerasviz
+
+    return kerasviz.data.demo_model("shapes"), kerasviz.data.demo_data("shapes")[1]

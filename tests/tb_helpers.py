@@ -122,3 +122,13 @@ def write_damaged(logdir):
     size = os.path.getsize(event_file)
     with open(event_file, "r+b") as handle:
         handle.truncate(size - size // 5)
+
+
+def write_other_family(run_dir, steps=2):
+    """Records of a family without a dedicated view (shown by the generic view)."""
+    writer = tf.summary.create_file_writer(run_dir)
+    for step in range(steps):
+        header = {"family": "activations", "method": "filters", "layer": "conv1", "note": XSS}
+        arrays = {"images": images(6, 8, seed=step), "weights": np.linspace(0, 1, 12).reshape(3, 4)}
+        write_record(writer, metadata.tag_for("activations", "filters"), step, header, arrays, family="activations")
+    writer.close()

@@ -63,6 +63,7 @@ def logdir(tmp_path_factory):
     tb_helpers.write_run(os.path.join(root, "train"), steps=TRAIN_STEPS, n=IMAGES)
     tb_helpers.write_run(os.path.join(root, "classes"), steps=2, methods=("gradcam", "saliency"), classes=(0, 2, 3))
     tb_helpers.write_run(os.path.join(root, XSS_RUN), steps=2, methods=("saliency",))
+    tb_helpers.write_other_family(os.path.join(root, "filters"))
     return root
 
 
@@ -102,7 +103,7 @@ def server(logdir, request):
         assert process.poll() is None, "tensorboard exited; see tensorboard.log next to the logdir"
         try:
             runs = _runs(base)
-            if len(runs) == 3 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1 \
+            if len(runs) == 4 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1 \
                     and len(runs["train"]["scalars"]) == 6:
                 return base
         except OSError:
@@ -179,7 +180,7 @@ def test_tab_shows_runs_methods_and_charts(dashboard, screenshots):
     page, frame, events = dashboard
     choose_run(frame, "train")
     options = frame.eval_on_selector_all("#kv-run option", "os => os.map(o => o.textContent)")
-    assert sorted(options) == sorted(["train", "classes", XSS_RUN])
+    assert sorted(options) == sorted(["train", "classes", "filters", XSS_RUN])
     heads = frame.eval_on_selector_all("#kv-grid th .kv-col-name", "hs => hs.map(h => h.textContent)")
     assert heads == ["gradcam", "occlusion", "saliency"]
     assert frame.locator("#kv-grid tbody tr").count() == IMAGES
@@ -296,3 +297,15 @@ def test_images_load_lazily_and_the_page_fits_a_laptop_screen(dashboard, screens
     page.wait_for_timeout(800)
     assert [url for url in events["requests"] if "/image?" in url and "step=5" in url and f"index={IMAGES - 1}" in url]
     shot(page, screenshots, "scrolled.png")
+
+
+def test_a_family_without_its_own_view_gets_the_generic_one(dashboard, screenshots):
+    page, frame, events = dashboard
+    frame.select_option("#kv-run", "filters")
+    frame.wait_for_function("() => document.querySelectorAll('.kv-record img.kv-thumb').length === 6 && "
+                            "Array.from(document.querySelectorAll('img.kv-thumb')).every(i => i.complete && i.naturalWidth === 8)")
+    assert frame.eval_on_selector_all(".kv-tab", "ts => ts.map(t => t.textContent)") == ["activations"]
+    text = frame.inner_text(".kv-record")
+    assert tb_helpers.XSS in text and "weights: float16 [3, 4]" in text
+    shot(page, screenshots, "generic_view.png")
+    assert events["dialogs"] == [] and page.locator("img[src='x']").count() == 0

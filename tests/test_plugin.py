@@ -7,6 +7,8 @@ werkzeug test client. Damaged logdirs and hostile query strings must never
 make a route answer 500.
 """
 
+import configparser
+import importlib
 import importlib.metadata
 import io
 import json
@@ -339,6 +341,15 @@ def test_zero_samples_hint_means_no_limit(logdir):
     client = _client(_python_provider(logdir), logdir, sampling_hints={"kerasviz": 0, "scalars": 0})
     assert len(get_json(client, "steps", run="long", tag=SAL)["steps"]) == LONG_STEPS
     assert len(get_json(client, "scalars", run="long", tag=SAL + "/deletion_auc")["points"]) == LONG_STEPS
+
+
+def test_setup_cfg_registers_the_loader_as_a_tensorboard_plugin():
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.cfg"))
+    lines = [line.strip() for line in parser["options.entry_points"]["tensorboard_plugins"].splitlines() if line.strip()]
+    assert lines == ["kerasviz = tb_plugin.plugin:KerasvizLoader"]
+    module, name = lines[0].split("=")[1].strip().split(":")
+    assert getattr(importlib.import_module(module), name) is plugin.KerasvizLoader
 
 
 def test_entry_point_names_the_loader():
