@@ -271,6 +271,35 @@ def tile(images, *, cols: int | None = None, pad: int = 1, pad_value: float = 1.
     return grid
 
 
+def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno", pad: int = 2) -> np.ndarray:
+    """One picture comparing methods: a row per image, the image then one overlay per method.
+
+    Args:
+        images: display space [0, 1], `[B, H, W, C]`, C in {1, 3}.
+        maps: `{method name: [B, h, w] maps}` (raw: each is `normalize`d here;
+            maps of another size, e.g. occlusion's, are resized).
+        alpha: opacity of the maps.
+        colormap_name: one of `COLORMAPS`.
+        pad: pixels between tiles.
+    Returns:
+        float32 RGB `[B * (H + pad) - pad, (1 + M) * (W + pad) - pad, 3]`.
+    Raises:
+        ValueError: as `overlay` and `tile`; `maps` empty or not a dict.
+    Example:
+        >>> compare(np.zeros((2, 8, 8, 3)), {"saliency": np.ones((2, 8, 8))}).shape
+        (18, 18, 3)
+    """
+    if not isinstance(maps, dict) or not maps:
+        raise _invalid("maps", maps, "a non-empty dict {method name: maps}")
+    img = _array(images, "images", (4,), "a rank 4 array [B, H, W, C]")
+    rgb = np.broadcast_to(img, img.shape[:-1] + (3,)).astype(np.float32)
+    columns = [rgb] + [
+        overlay(rgb, normalize(m), alpha=alpha, colormap_name=colormap_name) for m in maps.values()
+    ]
+    cells = np.stack(columns, axis=1).reshape((-1,) + rgb.shape[1:])
+    return tile(cells, cols=len(columns), pad=pad)
+
+
 def sprite(images, *, max_size: int = 8192) -> tuple[np.ndarray, tuple[int, int]]:
     """Builds a TensorBoard projector sprite: thumbnails in a square grid.
 

@@ -22,6 +22,7 @@ import grpc
 import numpy as np
 import pytest
 import tb_helpers
+import tensorflow as tf
 from PIL import Image
 from tensorboard import default, program
 from tensorboard.backend import application
@@ -47,6 +48,12 @@ def logdir(tmp_path_factory):
     tb_helpers.write_run(os.path.join(root, XSS_RUN), steps=1, methods=("saliency",))
     tb_helpers.write_run(os.path.join(root, "long"), steps=LONG_STEPS, methods=("saliency",), n=1, size=8)
     tb_helpers.write_damaged(root)
+    header, arrays = tb_helpers.attribution_record("saliency", 0, n=2, size=8)
+    arrays["maps"][0] = np.nan  # a map of NaN, and one with an infinity
+    arrays["maps"][1, 0, 0] = np.inf
+    writer = tf.summary.create_file_writer(os.path.join(root, "nonfinite"))
+    tb_helpers.write_record(writer, SAL, 0, header, arrays)
+    writer.close()
     return root
 
 
@@ -86,7 +93,7 @@ def _rust_provider(logdir, request, samples="kerasviz=all"):
         scalars = provider.list_scalars(None, experiment_id="", plugin_name="scalars")
         snapshot = sorted((run, tag, ts.max_step) for listing in (series, scalars)
                           for run, tags in listing.items() for tag, ts in tags.items())
-        if len(snapshot) == 9 + 12 and snapshot == previous:  # 9 record series, 12 metrics
+        if len(snapshot) == 10 + 12 and snapshot == previous:  # 10 record series, 12 metrics
             return provider
         assert time.time() < deadline, "the Rust data server did not load the logdir"
         previous = snapshot
@@ -128,7 +135,7 @@ def dequantize(encoded):
 
 def test_runs_lists_series_families_methods_and_metrics(client):
     runs = {run["name"]: run for run in get_json(client, "runs")["runs"]}
-    assert set(runs) == {"train", "classes", XSS_RUN, "long", "future", "garbage", "truncated"}
+    assert set(runs) == {"train", "classes", XSS_RUN, "long", "future", "garbage", "truncated", "nonfinite"}
     train = runs["train"]
     assert [(t["tag"], t["family"], t["method"], t["max_step"]) for t in train["tags"]] == [
         (CAM, "attribution", "gradcam", 2), (OCC, "attribution", "occlusion", 2), (SAL, "attribution", "saliency", 2)]
@@ -165,6 +172,12 @@ def test_record_with_maps_for_several_classes(client):
     assert body["header"]["map_classes"] == [0, 2, 3]
     assert body["arrays"]["maps"]["shape"] == [4, 3, 32, 32]
     assert len(body["arrays"]["maps"]["lo"]) == 12  # one range per 2-D map
+
+
+def test_non_finite_maps_are_counted_not_sent(client):
+    maps = get_json(client, "record", run="nonfinite", tag=SAL, step=0)["arrays"]["maps"]
+    assert maps["nonfinite"] == 64 + 1 and maps["lo"][0] == maps["hi"][0] == 0
+    assert all(0 <= q <= 255 for q in maps["data"]) and maps["data"][64] == 0
 
 
 def test_image_is_the_recorded_image_as_png(client):

@@ -13,6 +13,7 @@ from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins import base_plugin
+from tensorboard.plugins.image.images_plugin import ImagesPlugin
 from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
 from werkzeug import test as werkzeug_test
 
@@ -104,6 +105,29 @@ def test_write_attribution_writes_image_tab_record_and_scalars(tmp_path):
         "predicted_probability": [0.8, 0.7, 0.6], "value_range": [-1.0, 1.0], "lower_is_important": True}
     np.testing.assert_array_equal(arrays["images"], shown)
     np.testing.assert_allclose(arrays["maps"], maps, atol=1e-3)
+
+
+def test_image_tab_served_by_the_real_images_plugin(tmp_path):
+    images = np.random.default_rng(3).uniform(0, 1, (2, 6, 5, 3)).astype(np.float32)
+    writer = tf.summary.create_file_writer(str(tmp_path / "run"))
+    with writer.as_default():
+        for step in (0, 1):
+            summary.write_attribution("saliency", images, np.ones((2, 6, 5)) * step, step=step)
+    writer.close()
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(tmp_path))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
+    plugin = ImagesPlugin(base_plugin.TBContext(data_provider=provider, logdir=str(tmp_path)))
+    client = werkzeug_test.Client(application.TensorBoardWSGI([plugin], data_provider=provider))
+    tags = json.loads(client.get("/data/plugin/images/tags").data)
+    assert list(tags) == ["run"] and list(tags["run"]) == ["kerasviz/attribution/saliency/overlay"]
+    response = client.get("/data/plugin/images/images?run=run&tag=kerasviz/attribution/saliency/overlay&sample=0")
+    entries = json.loads(response.data)
+    assert [e["step"] for e in entries] == [0, 1]
+    png = client.get("/data/plugin/images/individualImage?" + entries[1]["query"])
+    assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
+    assert np.asarray(Image.open(io.BytesIO(png.data))).shape == (6, 12, 3)
 
 
 def test_shared_writer_per_directory(tmp_path):

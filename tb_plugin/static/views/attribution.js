@@ -3,8 +3,10 @@
 // class and scale change without a request. Deletion / insertion AUC per
 // method over steps as small SVG line charts.
 
-import { el, svg, decodeArray, loadImage, whenVisible, className, fmt, routeURL, LRU } from "../common.js";
+import { el, decodeArray, loadImage, whenVisible, className, fmt, routeURL, LRU } from "../common.js";
 import { COLORMAPS, colorize, colorbar } from "../colormaps.js";
+import { lineChart } from "../charts.js";
+import { describe, isOcclusion, placement, labelLines, percent, probability, targetOf } from "./attribution_parts.js";
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 const CELL = 136; // CSS pixels per image cell
@@ -169,21 +171,9 @@ function mount(host, api) {
     const swatch = el("span", { class: "kv-swatch" });
     swatch.style.background = methodColor(series.tag);
     th.append(swatch, el("span", { class: "kv-col-name" }, series.method));
-    const notes = [];
-    if (step !== selection.step) notes.push(`from step ${step}`);
     const header = record.header;
-    const params = header.params || {};
-    const maps = record.arrays.maps;
-    if (maps && params.patch !== undefined) {
-      const patch = Array.isArray(params.patch) ? params.patch.join("×") : `${params.patch}×${params.patch}`;
-      notes.push(`occluder ${patch} px, stride ${Array.isArray(params.stride) ? params.stride.join("×") : params.stride}`);
-      notes.push(`${maps.shape[maps.shape.length - 2]}×${maps.shape[maps.shape.length - 1]} positions`);
-    } else {
-      const text = Object.entries(params).filter(([, v]) => v !== null && v !== undefined).slice(0, 4)
-        .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
-      if (text.length) notes.push(text.join(", "));
-    }
-    if (header.layer) notes.push(`layer ${header.layer}`);
+    const notes = step !== selection.step ? [`from step ${step}`] : [];
+    notes.push(...describe(header, record.arrays.maps));
     for (const note of notes) th.append(el("div", { class: "kv-note" }, note));
     const invert = el("input", { type: "checkbox", class: "kv-invert", checked: inverted(series.method, header) });
     invert.addEventListener("change", () => { settings.invert.set(series.method, invert.checked); repaint(); });
@@ -195,75 +185,13 @@ function mount(host, api) {
     return th;
   }
 
-  function isOcclusion(header) {
-    return !!header.params && header.params.patch !== undefined && header.params.patch !== null;
-  }
-
   /** Occlusion maps start inverted (their low scores mark what matters); the user may flip any column. */
   function inverted(method, header) {
     return settings.invert.has(method) ? settings.invert.get(method) : isOcclusion(header);
   }
 
-  /**
-   * Where a map lies on its image, as fractions [x0, y0, width, height]. An occlusion
-   * grid cell is drawn around its occluder's centre: position k covers
-   * [k * stride + (patch - stride) / 2, + stride) pixels.
-   */
-  function placement(header, mapShape, imageShape) {
-    if (!isOcclusion(header) || !imageShape) return [0, 0, 1, 1];
-    const pair = (v) => (Array.isArray(v) ? [Number(v[0]), Number(v[1])] : [Number(v), Number(v)]);
-    const [ph, pw] = pair(header.params.patch);
-    const [sh, sw] = header.params.stride === undefined || header.params.stride === null
-      ? [Math.max(1, Math.floor(ph / 2)), Math.max(1, Math.floor(pw / 2))] : pair(header.params.stride);
-    const [nY, nX] = mapShape.slice(-2);
-    const [H, W] = imageShape.slice(1, 3);
-    if (![ph, pw, sh, sw].every((v) => v > 0 && isFinite(v))) return [0, 0, 1, 1];
-    const y0 = (ph - sh) / 2, x0 = (pw - sw) / 2;
-    return [x0 / W, y0 / H, Math.min(nX * sw, W - x0) / W, Math.min(nY * sh, H - y0) / H];
-  }
-
   function imageURL(record, i) {
     return routeURL("image", { run: record.run, tag: record.tag, step: record.step, index: i });
-  }
-
-  function labelLines(header, i) {
-    const lines = [];
-    const label = at(header.labels, i), pred = at(header.predictions, i);
-    if (label !== null) lines.push(["kv-true", `true ${className(header, label)}${percent(probability(header, i, label))}`]);
-    if (pred !== null) lines.push(["kv-pred", `pred ${className(header, pred)}${percent(probability(header, i, pred))}`]);
-    return lines;
-  }
-
-  function at(list, i) {
-    return Array.isArray(list) && list[i] !== undefined && list[i] !== null ? list[i] : null;
-  }
-
-  function percent(p) {
-    return p === null ? "" : ` · ${(100 * p).toFixed(1)}%`;
-  }
-
-  /** The probability of class `cls` for image i, from whatever the record holds. */
-  function probability(header, i, cls) {
-    const probs = at(header.probabilities, i);
-    if (Array.isArray(probs)) return typeof probs[cls] === "number" ? probs[cls] : null;
-    if (typeof probs === "number" && cls === at(header.predictions, i)) return probs;
-    if (cls === at(header.predictions, i) && typeof at(header.predicted_probability, i) === "number") return header.predicted_probability[i];
-    if (cls === at(header.labels, i) && typeof at(header.true_probability, i) === "number") return header.true_probability[i];
-    return null;
-  }
-
-  /** The class a map explains: the chosen class, the record's target, or the prediction. */
-  function targetOf(header, i, chosenClass, hasClasses) {
-    if (hasClasses) return chosenClass;
-    const t = header.target;
-    if (Array.isArray(t)) return at(t, i);
-    if (typeof t === "number") return t;
-    if (typeof t === "string") {
-      const match = /^class (\d+)$/.exec(t);
-      if (match) return Number(match[1]);
-      if (t !== "predicted class") return t; // described in words by the writer
-    }
-    return at(header.predictions, i);
   }
 
   function inputCell(record, i) {
@@ -369,43 +297,15 @@ function mount(host, api) {
   }
 
   function chart(metric, scalars) {
-    const W = 300, H = 120, L = 38, R = 8, T = 18, B = 20;
-    const lines = scalars.map((s) => ({ s, points: scalarCache.get(`${selection.run}|${s.tag}`) || [] }));
-    const all = lines.flatMap((l) => l.points);
-    const figure = el("figure", { class: "kv-chart", dataset: { metric } });
     const hint = metric.startsWith("deletion") ? " (lower is better)" : metric.startsWith("insertion") ? " (higher is better)" : "";
-    figure.append(el("figcaption", {}, metric.replace(/_/g, " ") + hint));
-    const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img" });
-    figure.append(root);
-    if (!all.length) return figure;
-    const xs = all.map((p) => p.step), ys = all.map((p) => p.value);
-    const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
-    let y0 = Math.min(...ys), y1 = Math.max(...ys);
-    if (y1 - y0 < 1e-6) { y0 -= 0.05; y1 += 0.05; }
-    const X = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
-    const Y = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
-    root.append(
-      svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "kv-axis" }),
-      svg("line", { x1: L, y1: T, x2: L, y2: H - B, class: "kv-axis" }),
-      svg("text", { x: L - 4, y: Y(y1) + 4, "text-anchor": "end", class: "kv-tick" }, fmt(y1, 2)),
-      svg("text", { x: L - 4, y: Y(y0) + 4, "text-anchor": "end", class: "kv-tick" }, fmt(y0, 2)),
-      svg("text", { x: L, y: H - 6, "text-anchor": "start", class: "kv-tick" }, String(x0)),
-      svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "kv-tick" }, String(x1)),
-    );
-    if (selection.step >= x0 && selection.step <= x1) {
-      root.append(svg("line", { x1: X(selection.step), y1: T, x2: X(selection.step), y2: H - B, class: "kv-cursor" }));
-    }
-    for (const { s, points } of lines) {
-      if (!points.length) continue;
-      const sorted = [...points].sort((a, b) => a.step - b.step);
-      const d = sorted.map((p, k) => `${k ? "L" : "M"}${X(p.step).toFixed(1)},${Y(p.value).toFixed(1)}`).join("");
-      const path = svg("path", { d, fill: "none", stroke: colorForMethod(s.method), "stroke-width": 1.5, class: "kv-line", "data-method": s.method });
-      path.append(svg("title", {}, s.method));
-      root.append(path);
-      const at = sorted.find((p) => p.step === selection.step);
-      if (at) root.append(svg("circle", { cx: X(at.step), cy: Y(at.value), r: 2.5, fill: colorForMethod(s.method) }));
-    }
-    return figure;
+    return lineChart({
+      key: metric,
+      title: metric.replace(/_/g, " ") + hint,
+      cursor: selection.step,
+      lines: scalars.map((s) => ({
+        name: s.method, color: colorForMethod(s.method), points: scalarCache.get(`${selection.run}|${s.tag}`) || [],
+      })),
+    });
   }
 
   function colorForMethod(method) {

@@ -1,0 +1,83 @@
+// Reading attribution records: labels, probabilities, targets, parameters and
+// where a map lies on its image. Pure functions, no DOM.
+
+import { className } from "../common.js";
+
+export function isOcclusion(header) {
+  return !!header.params && header.params.patch !== undefined && header.params.patch !== null;
+}
+
+/**
+ * Where a map lies on its image, as fractions [x0, y0, width, height]. An occlusion
+ * grid cell is drawn around its occluder's centre: position k covers
+ * [k * stride + (patch - stride) / 2, + stride) pixels.
+ */
+export function placement(header, mapShape, imageShape) {
+  if (!isOcclusion(header) || !imageShape) return [0, 0, 1, 1];
+  const pair = (v) => (Array.isArray(v) ? [Number(v[0]), Number(v[1])] : [Number(v), Number(v)]);
+  const [ph, pw] = pair(header.params.patch);
+  const [sh, sw] = header.params.stride === undefined || header.params.stride === null
+    ? [Math.max(1, Math.floor(ph / 2)), Math.max(1, Math.floor(pw / 2))] : pair(header.params.stride);
+  const [nY, nX] = mapShape.slice(-2);
+  const [H, W] = imageShape.slice(1, 3);
+  if (![ph, pw, sh, sw].every((v) => v > 0 && isFinite(v))) return [0, 0, 1, 1];
+  const y0 = (ph - sh) / 2, x0 = (pw - sw) / 2;
+  return [x0 / W, y0 / H, Math.min(nX * sw, W - x0) / W, Math.min(nY * sh, H - y0) / H];
+}
+
+export function labelLines(header, i) {
+  const lines = [];
+  const label = at(header.labels, i), pred = at(header.predictions, i);
+  if (label !== null) lines.push(["kv-true", `true ${className(header, label)}${percent(probability(header, i, label))}`]);
+  if (pred !== null) lines.push(["kv-pred", `pred ${className(header, pred)}${percent(probability(header, i, pred))}`]);
+  return lines;
+}
+
+export function at(list, i) {
+  return Array.isArray(list) && list[i] !== undefined && list[i] !== null ? list[i] : null;
+}
+
+export function percent(p) {
+  return p === null ? "" : ` · ${(100 * p).toFixed(1)}%`;
+}
+
+/** The probability of class `cls` for image i, from whatever the record holds. */
+export function probability(header, i, cls) {
+  const probs = at(header.probabilities, i);
+  if (Array.isArray(probs)) return typeof probs[cls] === "number" ? probs[cls] : null;
+  if (typeof probs === "number" && cls === at(header.predictions, i)) return probs;
+  if (cls === at(header.predictions, i) && typeof at(header.predicted_probability, i) === "number") return header.predicted_probability[i];
+  if (cls === at(header.labels, i) && typeof at(header.true_probability, i) === "number") return header.true_probability[i];
+  return null;
+}
+
+/** The class a map explains: the chosen class, the record's target, or the prediction. */
+export function targetOf(header, i, chosenClass, hasClasses) {
+  if (hasClasses) return chosenClass;
+  const t = header.target;
+  if (Array.isArray(t)) return at(t, i);
+  if (typeof t === "number") return t;
+  if (typeof t === "string") {
+    const match = /^class (\d+)$/.exec(t);
+    if (match) return Number(match[1]);
+    if (t !== "predicted class") return t; // described in words by the writer
+  }
+  return at(header.predictions, i);
+}
+
+/** Short notes on how a map was computed (occluder size and stride, parameters, layer). */
+export function describe(header, maps) {
+  const notes = [];
+  const params = header.params || {};
+  if (maps && isOcclusion(header)) {
+    const patch = Array.isArray(params.patch) ? params.patch.join("×") : `${params.patch}×${params.patch}`;
+    notes.push(`occluder ${patch} px, stride ${Array.isArray(params.stride) ? params.stride.join("×") : params.stride}`);
+    notes.push(`${maps.shape[maps.shape.length - 2]}×${maps.shape[maps.shape.length - 1]} positions`);
+  } else {
+    const text = Object.entries(params).filter(([, v]) => v !== null && v !== undefined).slice(0, 4)
+      .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
+    if (text.length) notes.push(text.join(", "));
+  }
+  if (header.layer) notes.push(`layer ${header.layer}`);
+  return notes;
+}

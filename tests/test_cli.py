@@ -1,0 +1,53 @@
+"""The `kerasviz` command and the example scripts, run as a user runs them."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import MODEL_FORMS, SIZE
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, cwd, timeout=300):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_the_commands(tmp_path):
+    out = _run([sys.executable, "-m", "kerasviz.cli", "--help"], tmp_path)
+    assert out.returncode == 0
+    assert "demo" in out.stdout and "attribute" in out.stdout
+
+
+def test_attribute_on_a_saved_model_and_image_files(tmp_path):
+    MODEL_FORMS["functional"]().save(tmp_path / "model.keras")
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(tmp_path / f"img{i}.png")
+    out = _run([sys.executable, "-m", "kerasviz.cli", "attribute", "model.keras", "img0.png", "img1.png",
+                "--methods", "saliency", "grad_cam", "occlusion", "--target", "2", "--out", "out"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    figure = Image.open(tmp_path / "out" / "attributions.png")
+    assert figure.size == (4 * (SIZE + 2) - 2, 2 * (SIZE + 2) - 2)
+    maps = np.load(tmp_path / "out" / "attributions.npz")
+    assert sorted(maps.files) == ["grad_cam", "occlusion", "saliency"]
+    assert maps["saliency"].shape == (2, SIZE, SIZE)
+
+
+def test_attribute_rejects_unknown_methods(tmp_path):
+    MODEL_FORMS["sequential"]().save(tmp_path / "model.keras")
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "x.png")
+    out = _run([sys.executable, "-m", "kerasviz.cli", "attribute", "model.keras", "x.png", "--methods", "magic"], tmp_path)
+    assert out.returncode != 0 and "unknown method" in out.stderr
+
+
+def test_example_script_runs(tmp_path, shapes_model):
+    out = _run([sys.executable, os.path.join(REPO, "examples", "attributions.py"), "--out", "fig.png"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "deletion AUC of saliency" in out.stdout
+    assert (tmp_path / "fig.png").stat().st_size > 1000
