@@ -126,11 +126,15 @@ def check_positive_int(value, argname):
 
 
 def check_seed(seed):
-    """`None` or an int; returns a numpy `Generator`-ready int (0 for None is NOT implied)."""
+    """`None` (a fresh random seed) or an int in `[0, 2**63)`; returns an int."""
     if seed is None:
-        return int(np.random.SeedSequence().entropy % (2**31))
+        return int(np.random.SeedSequence().entropy % (2**63))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"Expected `seed` to be an int or None. Received: seed={seed!r}.")
+    if not 0 <= seed < 2**63:
+        raise ValueError(
+            f"Received an invalid value for `seed`: {seed}. Expected an int in [0, 2**63)."
+        )
     return int(seed)
 
 

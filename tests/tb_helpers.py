@@ -58,7 +58,7 @@ def attribution_record(method, step, n=4, size=32, occlusion=False, classes=None
         "class_names": CLASS_NAMES, "labels": labels, "predictions": predictions, "value_range": [0.0, 1.0],
     }
     if classes is None:  # as `kerasviz.summary.write_attribution` writes it
-        header.update(target="predicted class",
+        header.update(target="predicted class", lower_is_important=occlusion,
                       true_probability=[float(probabilities[i, c]) for i, c in enumerate(labels)],
                       predicted_probability=[float(probabilities[i, c]) for i, c in enumerate(predictions)])
     else:  # maps for several classes, full probability vectors

@@ -388,18 +388,23 @@ def test_logdir_written_by_the_attribution_callback(tmp_path):
     model = sequential()
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     callback = callbacks.AttributionCallback(
-        str(tmp_path), x[:3], y[:3], methods=("saliency",), class_names=["a", "b", tb_helpers.XSS, "d"],
+        str(tmp_path), x[:3], y[:3], methods=("saliency", ("occlusion", {"patch": 4, "stride": 4})),
+        class_names=["a", "b", tb_helpers.XSS, "d"],
         metrics=True, on_error="raise")
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[callback])
 
     client = _client(_python_provider(str(tmp_path)), str(tmp_path))
     (run,) = get_json(client, "runs")["runs"]
-    assert [t["tag"] for t in run["tags"]] == [SAL]
-    assert {s["metric"] for s in run["scalars"]} == {"deletion_auc", "insertion_auc"}
+    assert [t["tag"] for t in run["tags"]] == [OCC, SAL]
+    assert {(s["method"], s["metric"]) for s in run["scalars"]} == {
+        (m, k) for m in ("occlusion", "saliency") for k in ("deletion_auc", "insertion_auc")}
     assert [s["step"] for s in get_json(client, "steps", run=run["name"], tag=SAL)["steps"]] == [0, 1]
     body = get_json(client, "record", run=run["name"], tag=SAL, step=1)
     assert body["arrays"]["maps"]["shape"] == [3, SIZE, SIZE]
     assert body["header"]["labels"] == y[:3].tolist() and tb_helpers.XSS in body["header"]["class_names"]
+    occlusion = get_json(client, "record", run=run["name"], tag=OCC, step=1)
+    assert occlusion["arrays"]["maps"]["shape"] == [3, SIZE // 4, SIZE // 4]
+    assert occlusion["header"]["params"]["patch"] == 4 and occlusion["header"]["lower_is_important"] is True
     png = get(client, "image", run=run["name"], tag=SAL, step=1, index=2)
     assert Image.open(io.BytesIO(png.get_data())).size == (SIZE, SIZE)
     assert len(get_json(client, "scalars", run=run["name"], tag=SAL + "/deletion_auc")["points"]) == 2

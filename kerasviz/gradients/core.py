@@ -186,14 +186,22 @@ def pair_chunks(n_images, per_image, batch_size):
         yield first, last, pair_ids, (pair_ids // per_image - first).astype(np.int32)
 
 
-def sample_seeds(seed, sample_ids):
-    """Per-sample stateless seeds `[S, 2]` from a global seed and global sample ids."""
-    sample_ids = tf.cast(sample_ids, tf.int64)
-    return tf.stack([tf.fill(tf.shape(sample_ids), tf.cast(seed, tf.int64)), sample_ids], axis=1)
-
-
 def sample_normal(seed, sample_ids, shape):
-    """Standard normal noise `[S, *shape]`; row `s` depends only on `(seed, sample_ids[s])`."""
-    return tf.vectorized_map(
-        lambda s: tf.random.stateless_normal(shape, s), sample_seeds(seed, sample_ids)
+    """Standard normal noise `[S, *shape]` for consecutive global sample ids.
+
+    Row `s` depends only on `(seed, sample_ids[s])`, never on how the ids are
+    chunked: one Philox stream keyed by `seed` is laid out row after row
+    (rows padded to a multiple of 4 values, Philox's block), and a chunk
+    starts reading it at its first id's offset. `sample_ids` must be
+    consecutive (as `pair_chunks` makes them).
+    """
+    size = int(np.prod(shape))
+    padded = -(-size // 4) * 4
+    key = tf.reshape(tf.cast(seed, tf.uint64), [1])
+    first = tf.cast(sample_ids[0], tf.uint64)
+    counter = tf.stack([first * (padded // 4), tf.constant(0, tf.uint64)])
+    rows = tf.size(sample_ids)
+    noise = tf.raw_ops.StatelessRandomNormalV2(
+        shape=tf.stack([rows, padded]), key=key, counter=counter, alg=1  # 1 = Philox
     )
+    return tf.reshape(noise[:, :size], tf.concat([[rows], tf.constant(shape, tf.int32)], axis=0))

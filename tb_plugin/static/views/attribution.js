@@ -6,7 +6,7 @@
 import { el, decodeArray, loadImage, whenVisible, className, fmt, routeURL, LRU } from "../common.js";
 import { COLORMAPS, colorize, colorbar } from "../colormaps.js";
 import { lineChart } from "../charts.js";
-import { describe, isOcclusion, placement, labelLines, percent, probability, targetOf } from "./attribution_parts.js";
+import { describe, isOcclusion, lowerIsImportant, placement, labelLines, percent, probability, targetOf } from "./attribution_parts.js";
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 const CELL = 136; // CSS pixels per image cell
@@ -177,17 +177,18 @@ function mount(host, api) {
     for (const note of notes) th.append(el("div", { class: "kv-note" }, note));
     const invert = el("input", { type: "checkbox", class: "kv-invert", checked: inverted(series.method, header) });
     invert.addEventListener("change", () => { settings.invert.set(series.method, invert.checked); repaint(); });
-    const label = el("label", { class: "kv-note kv-invert-box", title: isOcclusion(header)
-      ? "Occlusion maps hold the score with the occluder: low means important. Inverted, bright means important."
+    const lower = lowerIsImportant(header);
+    const label = el("label", { class: "kv-note kv-invert-box", title: lower
+      ? "Low values of this map mark what matters (e.g. the score with the occluder). Inverted, bright means important."
       : "Swap the colormap's ends." });
-    label.append(invert, el("span", {}, isOcclusion(header) ? "invert (low score = important)" : "invert"));
+    label.append(invert, el("span", {}, lower ? "invert (low = important)" : "invert"));
     th.append(label);
     return th;
   }
 
-  /** Occlusion maps start inverted (their low scores mark what matters); the user may flip any column. */
+  /** Maps whose low values matter (occlusion scores) start inverted; the user may flip any column. */
   function inverted(method, header) {
-    return settings.invert.has(method) ? settings.invert.get(method) : isOcclusion(header);
+    return settings.invert.has(method) ? settings.invert.get(method) : lowerIsImportant(header);
   }
 
   function imageURL(record, i) {

@@ -7,6 +7,11 @@ export function isOcclusion(header) {
   return !!header.params && header.params.patch !== undefined && header.params.patch !== null;
 }
 
+/** Whether the map's low values mark what matters (the writer says so; occlusion scores otherwise). */
+export function lowerIsImportant(header) {
+  return typeof header.lower_is_important === "boolean" ? header.lower_is_important : isOcclusion(header);
+}
+
 /**
  * Where a map lies on its image, as fractions [x0, y0, width, height]. An occlusion
  * grid cell is drawn around its occluder's centre: position k covers
