@@ -196,7 +196,8 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         )
         return content, sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
 
-    def _record(self, request, with_arrays=True):
+    def _record(self, request):
+        """`(run, tag, datum, header, arrays)` of the record a request names; checks it is ours."""
         ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
         run, tag = _run_arg(request), _arg(request, "tag")
         step = _int_arg(request, "step", -(2**63), 2**63 - 1)
@@ -209,8 +210,7 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         header = metadata.decode_header(self._read_blob(ctx, datum.values[0].blob_key))
         if header.get("family") != content.get("family") or header.get("method") != content.get("method"):
             raise ValueError(f"record header at step {step} does not belong to {tag!r}")
-        arrays = self._arrays(ctx, datum.values[1].blob_key) if with_arrays else None
-        return run, tag, datum, header, arrays
+        return run, tag, datum, header, self._arrays(ctx, datum.values[1].blob_key)
 
     def _read_blob(self, ctx, blob_key):
         blob = self._provider.read_blob(ctx, blob_key=blob_key)
