@@ -1,8 +1,8 @@
 """Attribution throughput as a ratio to the model's own limit, measured in one run.
 
-For each model, first the limit: a compiled forward pass and a compiled
-forward+backward input gradient at batch 32 (images per second). Then every
-method, counted in the work it must do (SmoothGrad with N samples = N
+For each method, the model's limit is measured right before it: a compiled
+forward pass or a compiled forward+backward input gradient at batch 32 (images
+per second). The method is counted in the work it must do (SmoothGrad with N samples = N
 forward+backward passes per image; occlusion with P positions = P forward
 passes per image), and reported as
 
@@ -43,8 +43,8 @@ def _best_time(function, repeats):
     return min(times)
 
 
-def model_limits(model, images, repeats):
-    """Images per second of a compiled forward pass and of a forward+backward input gradient."""
+def model_limits(model, images):
+    """Compiled limit functions: a forward pass, and a forward+backward input gradient."""
 
     @tf.function
     def forward(x):
@@ -59,9 +59,10 @@ def model_limits(model, images, repeats):
         return tape.gradient(score, x)
 
     batch = tf.constant(images[:BATCH])
-    fwd = _best_time(lambda: forward(batch).numpy(), repeats)
-    bwd = _best_time(lambda: backward(batch).numpy(), repeats)
-    return len(batch) / fwd, len(batch) / bwd
+    return {
+        "forward": lambda: forward(batch).numpy(),
+        "backward": lambda: backward(batch).numpy(),
+    }
 
 
 def method_cases(image_size):
@@ -82,19 +83,20 @@ def method_cases(image_size):
 
 
 def benchmark(name, model, images, n_images, repeats):
-    fwd_limit, bwd_limit = model_limits(model, images, repeats)
-    print(f"\n{name}: input {images.shape[1:]}, limit forward {fwd_limit:.1f} img/s, "
-          f"forward+backward {bwd_limit:.1f} img/s (batch {BATCH})")
-    print(f"{'method':36s} {'passes/img':>10s} {'time (s)':>9s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
+    limits = model_limits(model, images)
+    print(f"\n{name}: input {images.shape[1:]}, batch {BATCH}; the limit is timed right before each "
+          "method, best of the repeats, so both see the same machine state")
+    print(f"{'method':36s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
     rows = []
     for label, method, kwargs, passes, kind in method_cases(images.shape[1]):
         subset = images[:n_images] if passes > 1 else images[:BATCH]
+        limit = BATCH / _best_time(limits[kind], repeats)
         seconds = _best_time(lambda: method(model, subset, batch_size=BATCH, **kwargs), repeats)
         rate = passes * len(subset) / seconds
-        ratio = rate / (bwd_limit if kind == "backward" else fwd_limit)
+        ratio = rate / limit
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rows.append((name, label, ratio))
-        print(f"{label:36s} {passes:10d} {seconds:9.3f} {rate:9.1f} {ratio:6.2f} {peak:11.0f}")
+        print(f"{label:36s} {passes:10d} {limit:11.1f} {rate:9.1f} {ratio:6.2f} {peak:11.0f}", flush=True)
     return rows
 
 

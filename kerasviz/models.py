@@ -244,12 +244,13 @@ def _set_attr(layer, name, value, undo):
         undo.append(lambda: object.__delattr__(layer, name))
 
 
-def _guided(forward, derivative):
+def _guided(forward, backward):
     """Wraps an elementwise activation so its gradient is guided.
 
-    Forward: unchanged. Backward: `relu(dy) * f'(x)`, i.e. the signal passes
-    only where the upstream gradient is positive *and* the unit is active
-    (Springenberg et al., 2015, eq. for "guided backpropagation").
+    Forward: unchanged. Backward: `backward(relu(dy), x)`, the activation's
+    own gradient applied to the positive part of the upstream signal: it
+    passes only where the upstream gradient is positive *and* the unit is
+    active (Springenberg et al., 2015, section 3.4, "guided backpropagation").
     """
     def apply(x, *args, **kwargs):
         @tf.custom_gradient
@@ -259,7 +260,7 @@ def _guided(forward, derivative):
 
             def grad(dy):
                 with tf.name_scope(GUIDED_SCOPE):
-                    return tf.nn.relu(dy) * tf.cast(derivative(x), dy.dtype)
+                    return backward(tf.nn.relu(dy), x)
 
             return y, grad
 
@@ -268,19 +269,29 @@ def _guided(forward, derivative):
     return apply
 
 
-def _relu_derivative(negative_slope=0.0, max_value=None, threshold=0.0):
-    def derivative(x):
+def _relu_backward(negative_slope=0.0, max_value=None, threshold=0.0):
+    """The gradient of Keras's `relu(x, negative_slope, max_value, threshold)` applied to `g`.
+
+    The plain ReLU and ReLU6 use TensorFlow's fused gradient kernels (one pass
+    over the tensor); other settings use the derivative written out.
+    """
+    if negative_slope == 0 and threshold == 0 and max_value is None:
+        return lambda g, x: tf.raw_ops.ReluGrad(gradients=g, features=x)
+    if negative_slope == 0 and threshold == 0 and max_value == 6:
+        return lambda g, x: tf.raw_ops.Relu6Grad(gradients=g, features=x)
+
+    def backward(g, x):
         slope = tf.where(x > threshold, tf.ones_like(x), tf.fill(tf.shape(x), tf.cast(negative_slope, x.dtype)))
         if max_value is not None:
             slope = slope * tf.cast(x < max_value, x.dtype)
-        return slope
+        return g * tf.cast(slope, g.dtype)
 
-    return derivative
+    return backward
 
 
 _GUIDED_ACTIVATIONS = {
-    keras.activations.relu: _relu_derivative(),
-    keras.activations.relu6: _relu_derivative(max_value=6.0),
+    keras.activations.relu: _relu_backward(),
+    keras.activations.relu6: _relu_backward(max_value=6.0),
 }
 
 
@@ -291,8 +302,8 @@ def _patch_guided(layer, undo):
         _set_attr(layer, "activation", _guided(activation, _GUIDED_ACTIVATIONS[activation]), undo)
         return True
     if isinstance(layer, keras.layers.ReLU):
-        derivative = _relu_derivative(layer.negative_slope, layer.max_value, layer.threshold)
-        _set_attr(layer, "call", _guided(layer.call, derivative), undo)
+        backward = _relu_backward(layer.negative_slope, layer.max_value, layer.threshold)
+        _set_attr(layer, "call", _guided(layer.call, backward), undo)
         return True
     return False
 

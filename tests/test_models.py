@@ -292,3 +292,20 @@ def test_other_backends_are_refused_clearly():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "KERAS_BACKEND=tensorflow" in out.stderr
+
+
+def test_guided_leaky_relu_with_threshold_uses_its_own_derivative():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.ReLU(negative_slope=0.1, threshold=0.5, max_value=3.0)])
+    x = tf.constant([[-1.0, 1.0, 4.0, 2.0]])
+    upstream = tf.constant([[1.0, 1.0, 1.0, -1.0]])
+
+    @tf.function
+    def grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y, _ = models.run(model, x, guided=True)
+            s = tf.reduce_sum(y * upstream)
+        return tape.gradient(s, x)
+
+    # slope 0.1 below the threshold, 1 between threshold and max, 0 above max; negative upstream blocked.
+    np.testing.assert_allclose(grad(x), [[0.1, 1.0, 0.0, 0.0]], rtol=1e-6)
