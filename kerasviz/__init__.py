@@ -36,7 +36,7 @@ import keras as _keras  # noqa: E402
 
 _require_tensorflow_backend(_keras.backend.backend())
 
-from kerasviz import data, image, metrics, models, targets  # noqa: E402
+from kerasviz import callbacks, data, image, metrics, models, summary, targets  # noqa: E402
 from kerasviz.activations.occlusion import occlusion, occlusion_to_input  # noqa: E402
 from kerasviz.gradients.cam import grad_cam, guided_grad_cam  # noqa: E402
 from kerasviz.gradients.integrated import integrated_gradients  # noqa: E402
@@ -51,6 +51,7 @@ __all__ = [
     "ClassScore",
     "LayerL2",
     "Neuron",
+    "callbacks",
     "data",
     "grad_cam",
     "guided_backprop",
@@ -63,5 +64,6 @@ __all__ = [
     "occlusion_to_input",
     "saliency",
     "smoothgrad",
+    "summary",
     "targets",
 ]

@@ -10,7 +10,10 @@ written as a blob sequence of exactly two blobs:
   whatever the family needs (class names, labels, predictions, scores, the
   method's parameters, the layer);
 - blob 1: an `.npz` archive (`numpy.savez_compressed`) of named arrays, e.g.
-  `images` (uint8 `[N, H, W, C]`, display space) and `maps` (float16).
+  `images` (uint8 `[N, H, W, C]`, display space) and `maps`. Float arrays are
+  stored as float16 after dividing each item (index on axis 0) by its largest
+  magnitude, kept as float32 in `<name>__scale`: gradients of 1e-6 keep their
+  relative precision, and nothing overflows.
 
 The summary metadata's `plugin_data.content` is a small JSON object
 `{"version": SCHEMA_VERSION, "family": ..., "method": ...}` so the plugin can
@@ -28,6 +31,7 @@ SCHEMA_VERSION = 1
 TAG_PREFIX = "kerasviz/"
 FAMILIES = ("attribution", "activations", "synthesis")
 MAX_HEADER_BYTES = 4 * 1024 * 1024
+_SCALE = "__scale"
 
 
 def tag_for(family, method, suffix=None):
@@ -76,8 +80,13 @@ def encode_record(header, arrays):
     stored = {}
     for name, array in arrays.items():
         array = np.asarray(array)
-        if array.dtype.kind == "f":
-            array = array.astype(np.float16)
+        if array.dtype.kind == "f" and array.ndim >= 1:
+            flat = np.abs(array.reshape(len(array), -1).astype(np.float64))
+            flat[~np.isfinite(flat)] = 0.0  # non-finite values stay what they are
+            scale = flat.max(axis=1, initial=0.0) if flat.size else np.zeros(len(array))
+            scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+            stored[name + _SCALE] = scale
+            array = (array / scale.reshape((-1,) + (1,) * (array.ndim - 1))).astype(np.float16)
         stored[name] = array
     np.savez_compressed(buffer, **stored)
     return [json.dumps(header, sort_keys=True).encode("utf-8"), buffer.getvalue()]
@@ -95,6 +104,17 @@ def decode_arrays(blob):
     """`{name: numpy array}` from a record's npz blob (no pickles); ValueError when damaged."""
     try:
         with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
+            stored = {name: archive[name] for name in archive.files}
     except Exception as error:  # zipfile/numpy raise many kinds on damaged input
         raise ValueError(f"Damaged kerasviz record arrays: {type(error).__name__}: {error}") from None
+    arrays = {}
+    for name, array in stored.items():
+        if name.endswith(_SCALE):
+            continue
+        scale = stored.get(name + _SCALE)
+        if scale is not None:
+            if scale.shape != (len(array),):
+                raise ValueError(f"Damaged kerasviz record arrays: bad scale for {name!r}")
+            array = array.astype(np.float32) * scale.reshape((-1,) + (1,) * (array.ndim - 1))
+        arrays[name] = array
+    return arrays
