@@ -1,0 +1,9 @@
+"""Keras callbacks that write visualizations to TensorBoard while a model trains.
+
+Every family's callback builds on `VisualizationCallback` (`base.py`).
+"""
+
+from kerasviz.callbacks.attribution import DEFAULT_METHODS, AttributionCallback
+from kerasviz.callbacks.base import VisualizationCallback, chief_of, is_chief
+
+__all__ = ["AttributionCallback", "DEFAULT_METHODS", "VisualizationCallback", "chief_of", "is_chief"]

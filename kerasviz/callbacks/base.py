@@ -1,0 +1,202 @@
+"""The base of every kerasviz callback: run directory, frequency, steps, errors, chief.
+
+`VisualizationCallback` follows `keras.callbacks.TensorBoard`: its own run
+directory `<log_dir>/<run_name>` next to Keras's `train/` and `validation/`,
+one lazily created writer per directory (flushed after each write, closed at
+`on_train_end`), a frequency in epochs (or, on request, in batches), steps that
+never go backwards, errors while visualizing that warn once instead of ending
+the training, and writing on the chief only under `tf.distribute`.
+"""
+
+import os
+import warnings
+
+import keras
+import tensorflow as tf
+
+from kerasviz import inputs, summary
+
+_RESERVED_RUNS = ("train", "validation")
+
+
+def chief_of(resolver):
+    """True when the task described by a `tf.distribute` cluster resolver is the chief.
+
+    The chief is the `"chief"` task, or worker 0 of a cluster without one; a
+    resolver without a task (single machine) is the chief too.
+    """
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type or task_type == "chief":
+        return True
+    if task_type != "worker":
+        return False
+    return "chief" not in resolver.cluster_spec().jobs and int(resolver.task_id or 0) == 0
+
+
+def is_chief(strategy=None):
+    """True unless `strategy` (default: the current one) runs on a non-chief worker."""
+    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return True if resolver is None else chief_of(resolver)
+
+
+def _positive(value, argname, optional=False):
+    if optional and value is None:
+        return None
+    return inputs.check_positive_int(value, argname)
+
+
+def _check_run_dir(log_dir, run_name):
+    if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+        raise TypeError(f"Expected `log_dir` to be a non-empty path. Received: log_dir={log_dir!r}.")
+    parts = run_name.split("/") if isinstance(run_name, str) else None
+    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts) or run_name in _RESERVED_RUNS:
+        raise ValueError(
+            f"Received an invalid value for `run_name`: {run_name!r}. Expected a relative name "
+            f"such as 'kerasviz' (not {_RESERVED_RUNS}, Keras's own run directories).")
+    run_dir = os.path.join(os.fspath(log_dir), run_name)
+    if "://" in run_dir:
+        return run_dir
+    probe = os.path.abspath(run_dir)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        why = "is a file, not a directory" if not os.path.isdir(probe) else "is not writable"
+        raise ValueError(f"Received an invalid value for `log_dir`: {log_dir!r}. Cannot create the "
+                         f"run directory {run_dir!r}: {probe!r} {why}.")
+    return run_dir
+
+
+class VisualizationCallback(keras.callbacks.Callback):
+    """Base class of the kerasviz callbacks: run directory, frequency, steps, errors, chief.
+
+    Subclasses implement `configure(model)` (validate everything against the
+    model; raise `ValueError`/`TypeError` naming the argument) and
+    `visualize(step)` (compute and write with `self.write_scope(step)`; wrap
+    each independent piece in `self.guarded(what, step, fn, ...)`).
+
+    Steps are the epoch numbers Keras passes (so `initial_epoch` resumes line
+    up with `keras.callbacks.TensorBoard`'s `epoch_*` scalars); when a later
+    `fit` on the same callback restarts below the last step, steps continue
+    from the last step + 1. With `every_n_batches`, steps are the optimizer's
+    iteration count and the callback writes at batch ends only: only then is
+    `on_train_batch_end` overridden (Keras dispatches batch hooks
+    asynchronously only when no callback overrides them).
+
+    Args:
+        log_dir: the TensorBoard log directory (the one given to
+            `keras.callbacks.TensorBoard`).
+        run_name: this callback's run directory under `log_dir`.
+        every: write every `every` epochs (epochs 0, every, 2 * every, ...).
+        every_n_batches: write every this many training batches instead.
+        on_error: `"warn"` (a failure while visualizing warns once per kind
+            and training goes on) or `"raise"`.
+    """
+
+    def __init__(self, log_dir, *, run_name="kerasviz", every=1, every_n_batches=None, on_error="warn"):
+        super().__init__()
+        self.run_dir = _check_run_dir(log_dir, run_name)
+        self.log_dir, self.run_name = os.fspath(log_dir), run_name
+        self.every = _positive(every, "every")
+        self.every_n_batches = _positive(every_n_batches, "every_n_batches", optional=True)
+        if on_error not in ("warn", "raise"):
+            raise ValueError(f"Received an invalid value for `on_error`: {on_error!r}. Expected 'warn' or 'raise'.")
+        self.on_error = on_error
+        self._writer = None
+        self._configured_for = None
+        self._chief = True
+        self._last_step = -1
+        self._offset = None
+        self._warned = set()
+        if self.every_n_batches is not None:
+            # An instance attribute: Keras sees an overridden batch hook only when asked for one.
+            self.on_train_batch_end = self._on_train_batch_end
+
+    # Subclass hooks.
+    def configure(self, model):
+        """Validates the configuration against `model` (called before the first step)."""
+
+    def visualize(self, step):
+        """Computes and writes the visualizations of one step."""
+        raise NotImplementedError
+
+    # Keras hooks.
+    def set_model(self, model):
+        super().set_model(model)
+        if getattr(model, "built", False):
+            self._configure(model)
+
+    def on_train_begin(self, logs=None):
+        self._configure(self.model)
+        self._offset = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_n_batches is not None:
+            return
+        if self._offset is None:
+            self._offset = max(0, self._last_step + 1 - int(epoch))
+        step = int(epoch) + self._offset
+        self._last_step = max(self._last_step, step)
+        if step % self.every == 0:
+            self._run(step)
+
+    def _on_train_batch_end(self, batch, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        step = int(iterations.numpy()) if iterations is not None else self._last_step + 1
+        step = max(step, self._last_step + 1)
+        self._last_step = step
+        if self._offset is None:  # the first batch of this fit: count multiples from here
+            self._offset = (step - 1) // self.every_n_batches
+        if step // self.every_n_batches > self._offset:  # crossed a multiple of every_n_batches
+            self._offset = step // self.every_n_batches
+            self._run(step)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            summary.release_writer(self.run_dir)
+            self._writer = None
+
+    # Helpers.
+    def _configure(self, model):
+        if model is None or self._configured_for is model:
+            return
+        self._chief = is_chief(model.distribute_strategy)
+        self.configure(model)
+        self._configured_for = model
+
+    def _run(self, step):
+        if self._chief:
+            try:
+                self.guarded("visualize", step, self.visualize, step)
+            finally:
+                if self._writer is not None:
+                    self._writer.flush()
+
+    @property
+    def writer(self):
+        """The run directory's summary writer, created on first use."""
+        if self._writer is None:
+            self._writer = summary.acquire_writer(self.run_dir)
+        return self._writer
+
+    def write_scope(self, step):
+        """`with self.write_scope(step):` makes this run's writer the default at `step`."""
+        return self.writer.as_default(step=step)
+
+    def guarded(self, what, step, fn, *args, **kwargs):
+        """Calls `fn`; on an `Exception` warns once per (type, what) or re-raises (`on_error`)."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:  # KeyboardInterrupt and SystemExit are not Exceptions.
+            if self.on_error == "raise":
+                raise
+            kind = (type(error).__name__, what)
+            if kind not in self._warned:
+                self._warned.add(kind)
+                warnings.warn(
+                    f"{type(self).__name__} could not visualize {what!r} at step {step}: "
+                    f"{type(error).__name__}: {error}. Training goes on; this warning is shown once "
+                    "per kind of failure (pass on_error='raise' to stop instead).",
+                    RuntimeWarning, stacklevel=2)
+            return None
