@@ -96,11 +96,15 @@ def check_images(model, images, argname="images"):
                     f"Received images of the wrong {what} for `{argname}`: shape {array.shape}, "
                     f"but the model {model.name!r} expects [B, {', '.join(str(d) for d in expected)}]."
                 )
-    array = array.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(array)):
+    return check_finite(array.astype(np.float32, copy=False), argname)
+
+
+def check_finite(array, argname):
+    """Raises a ValueError naming `argname` when `array` holds NaN or inf; returns it."""
+    finite = np.isfinite(array)
+    if not np.all(finite):
         raise ValueError(
-            f"Received NaN or inf values in `{argname}` "
-            f"({int(np.sum(~np.isfinite(array)))} of {array.size} values)."
+            f"Received NaN or inf values in `{argname}` ({int(np.sum(~finite))} of {array.size} values)."
         )
     return array
 

@@ -58,12 +58,7 @@ def _check_maps(maps, images):
             f"Expected `maps` of shape [B, H, W] = {images.shape[:3]} (one value per pixel of "
             f"`images`). Received shape {array.shape}."
         )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(
-            f"Received NaN or inf values in `maps` ({int(np.sum(~np.isfinite(array)))} of "
-            f"{array.size} values)."
-        )
-    return array.astype(np.float64)
+    return inputs.check_finite(array, "maps").astype(np.float64)
 
 
 def pixel_ranks(maps):
@@ -114,8 +109,7 @@ def _baseline(baseline, images):
             f"Received an invalid value for `baseline`: expected 'blur', a float or an array "
             f"broadcastable to the images' shape {images.shape}. Received: {baseline!r:.200}."
         ) from None
-    if not np.all(np.isfinite(array)):
-        raise ValueError("Received NaN or inf values in `baseline`.")
+    inputs.check_finite(array, "baseline")
     return array
 
 

@@ -35,7 +35,7 @@ from PIL import Image
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.projector import projector_config_pb2
 
-from kerasviz import image
+from kerasviz import image, inputs
 from tb_plugin import metadata
 
 PROJECTOR_FILENAME = "projector_config.pbtxt"
@@ -260,8 +260,7 @@ def write_embeddings(logdir_of_run, features, labels, predictions=None, images=N
     vectors = np.asarray(features, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0:
         raise ValueError(f"Expected `features` to be a non-empty [N, D] array. Received shape {vectors.shape}.")
-    if not np.all(np.isfinite(vectors)):
-        raise ValueError("Received NaN or inf values in `features`.")
+    inputs.check_finite(vectors, "features")
     n = len(vectors)
     if class_names is not None:
         class_names = [str(c) for c in class_names]

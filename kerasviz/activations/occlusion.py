@@ -58,8 +58,7 @@ def _fill_values(value, images):
                 f"Received an invalid value for `value`: {value!r} (shape {array.shape}). "
                 f"Expected a float or a sequence of {channels} floats, one per channel."
             )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"Received NaN or inf in `value`: {value!r}.")
+    inputs.check_finite(array, "value")
     return np.broadcast_to(array.astype(np.float32), (n_images, channels)).copy()
 
 

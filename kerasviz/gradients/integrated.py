@@ -42,11 +42,7 @@ def _check_baseline(baseline, images):
             f"Received a `baseline` of the wrong shape: {array.shape}. Expected a float, an array "
             f"[H, W, C] = {shape[1:]} or [B, H, W, C] = {shape} matching `images`."
         )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(
-            f"Received NaN or inf values in `baseline` ({int(np.sum(~np.isfinite(array)))} of "
-            f"{array.size} values)."
-        )
+    inputs.check_finite(array, "baseline")
     return np.ascontiguousarray(np.broadcast_to(array.astype(np.float32), shape))
 
 
