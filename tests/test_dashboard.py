@@ -306,6 +306,6 @@ def test_a_family_without_its_own_view_gets_the_generic_one(dashboard, screensho
                             "Array.from(document.querySelectorAll('img.kv-thumb')).every(i => i.complete && i.naturalWidth === 8)")
     assert frame.eval_on_selector_all(".kv-tab", "ts => ts.map(t => t.textContent)") == ["activations"]
     text = frame.inner_text(".kv-record")
-    assert tb_helpers.XSS in text and "weights: float16 [3, 4]" in text
+    assert tb_helpers.XSS in text and "weights: float32 [3, 4]" in text
     shot(page, screenshots, "generic_view.png")
     assert events["dialogs"] == [] and page.locator("img[src='x']").count() == 0
