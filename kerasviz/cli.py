@@ -9,6 +9,7 @@ import os
 import sys
 
 DEMO_IMAGES = 8
+EMBEDDED_IMAGES = 300
 
 
 def _load_images(paths, model, value_range):
@@ -87,20 +88,20 @@ def demo(args):
     probe = slice(0, DEMO_IMAGES)
     print(f"kerasviz demo: training a small ConvNet on {len(train.images)} procedural shapes "
           f"({', '.join(train.class_names)}), logging to {os.path.abspath(args.logdir)}", flush=True)
-    attribution = callbacks.AttributionCallback(
-        args.logdir,
-        test.images[probe],
-        test.labels[probe],
-        methods=tuple(registry.ATTRIBUTION_METHODS),
-        class_names=test.class_names,
-        metrics=True,
-    )
-    model = kerasviz.data.demo_model(
-        "shapes",
-        epochs=args.epochs,
-        verbose=2,
-        callbacks=[keras.callbacks.TensorBoard(args.logdir), attribution],
-    )
+    watchers = [
+        keras.callbacks.TensorBoard(args.logdir),
+        callbacks.AttributionCallback(
+            args.logdir, test.images[probe], test.labels[probe],
+            methods=tuple(registry.ATTRIBUTION_METHODS), class_names=test.class_names, metrics=True,
+        ),
+        callbacks.FilterCallback(args.logdir, layers=["conv1", "conv2"]),
+        callbacks.EmbeddingCallback(
+            args.logdir, test.images[:EMBEDDED_IMAGES], test.labels[:EMBEDDED_IMAGES],
+            class_names=test.class_names,
+        ),
+        callbacks.PatchesCallback(args.logdir, test.images, layer="conv3", channels=range(8)),
+    ]
+    model = kerasviz.data.demo_model("shapes", epochs=args.epochs, verbose=2, callbacks=watchers)
     loss, accuracy = model.evaluate(test.images, test.labels, verbose=0)
     print(f"Test accuracy {accuracy:.3f} on {len(test.images)} held-out images.")
 
@@ -110,7 +111,54 @@ def demo(args):
     figure = os.path.join(args.logdir, "attributions.png")
     _write_figure(figure, display, maps)
     print(f"Wrote {figure} (rows: test images; columns: image, {', '.join(maps)})")
+    _write_activation_figures(args.logdir, model, test.images, patches_layer="conv3")
     _serve(args)
+
+
+def _write_activation_figures(directory, model, images, value_range=(0.0, 1.0), *, patches_layer=None,
+                              channels=8):
+    """The activations family's pictures: filters, neighbours, a t-SNE (or PCA) grid, top patches."""
+    import numpy as np
+
+    import kerasviz
+    from kerasviz.activations import embeddings, filters, patches
+
+    def save(name, picture):
+        factor = max(1, -(-256 // max(picture.shape[:2])))  # small pictures (3x3 filters) enlarged, pixelated
+        picture = np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+        path = os.path.join(directory, name)
+        with open(path, "wb") as f:
+            f.write(kerasviz.image.encode_png(picture))
+        return path
+
+    os.makedirs(directory, exist_ok=True)
+    written = [save("filters.png", filters.filter_grid(model).image)]
+    subset = images[:EMBEDDED_IMAGES]
+    display = kerasviz.image.to_display(subset, value_range)
+    codes = embeddings.features(model, subset)
+    if len(subset) >= 3:
+        queries = np.arange(min(8, len(subset)))
+        k = min(6, len(subset) - 1)
+        indices, _ = embeddings.nearest_neighbors(codes, queries, k, exclude_self=True)
+        written.append(save("neighbors.png", embeddings.neighbors_figure(display, indices, query_images=display[queries])))
+        projection = "tsne" if len(subset) > 100 else "pca"
+        coords = embeddings.project(codes, projection, seed=0)
+        written.append(save(f"{projection}_grid.png", embeddings.embedding_grid(display, coords).image))
+    layer = patches_layer or kerasviz.models.default_layer(model, "last_conv")
+    n_channels = kerasviz.models.get_layer(model, layer)[1].output.shape[-1]
+    top = patches.top_patches(model, images, layer, list(range(min(channels, n_channels))), k=8)
+    written.append(save("top_patches.png", patches.patches_grid(top, value_range=value_range)))
+    print("Wrote " + ", ".join(written))
+
+
+def activations(args):
+    """Filters, neighbours, an embedding grid and top patches of your model on your images."""
+    import keras
+
+    model = keras.models.load_model(args.model, compile=False)
+    images = _load_images(args.images, model, args.value_range)
+    _write_activation_figures(args.out, model, images, tuple(args.value_range), patches_layer=args.layer,
+                              channels=args.channels)
 
 
 def _serve(args):
@@ -152,6 +200,16 @@ def build_parser():
                    help="the model's input range that pixels 0..255 map to (default: 0 1)")
     p.add_argument("--out", default="kerasviz-out", help="output directory (default: kerasviz-out)")
     p.set_defaults(run=attribute)
+
+    p = commands.add_parser("activations", help="filters, neighbours, embedding grid, top patches")
+    p.add_argument("model", help="a saved Keras model (.keras)")
+    p.add_argument("images", nargs="+", help="image files (resized to the model's input size)")
+    p.add_argument("--layer", default=None, help="spatial layer for top patches (default: the last)")
+    p.add_argument("--channels", type=int, default=8, help="channels shown in top patches (default: 8)")
+    p.add_argument("--value-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"),
+                   help="the model's input range that pixels 0..255 map to (default: 0 1)")
+    p.add_argument("--out", default="kerasviz-out", help="output directory (default: kerasviz-out)")
+    p.set_defaults(run=activations)
     return parser
 
 

@@ -78,7 +78,7 @@ def recording():
     return bool(tf.summary.should_record_summaries())
 
 
-def write_record(family, method, header, arrays, step=None):
+def write_record(family, method, header, arrays, step=None, suffix=None):
     """Writes one kerasviz record (`tb_plugin.metadata`) for our dashboard.
 
     The record is a rank-1 string tensor of two blobs (JSON header, npz
@@ -92,11 +92,13 @@ def write_record(family, method, header, arrays, step=None):
         header: JSON-serializable dict; `family` and `method` are added.
         arrays: `{name: numpy array}`.
         step: the step; `None` uses `tf.summary.experimental.get_step()`.
+        suffix: a last tag component (e.g. the layer, "/" written "__"), so
+            that one method has a series per layer.
 
     Returns:
         True when the record was written.
     """
-    tag = metadata.tag_for(family, method)
+    tag = metadata.tag_for(family, method, suffix)
     if not recording():
         return False
     blobs = metadata.encode_record(dict(header, family=family, method=method), arrays)

@@ -3,7 +3,17 @@
 Every family's callback builds on `VisualizationCallback` (`base.py`).
 """
 
+from kerasviz.callbacks.activations import EmbeddingCallback, FilterCallback, PatchesCallback
 from kerasviz.callbacks.attribution import DEFAULT_METHODS, AttributionCallback
 from kerasviz.callbacks.base import VisualizationCallback, chief_of, is_chief
 
-__all__ = ["AttributionCallback", "DEFAULT_METHODS", "VisualizationCallback", "chief_of", "is_chief"]
+__all__ = [
+    "AttributionCallback",
+    "DEFAULT_METHODS",
+    "EmbeddingCallback",
+    "FilterCallback",
+    "PatchesCallback",
+    "VisualizationCallback",
+    "chief_of",
+    "is_chief",
+]
