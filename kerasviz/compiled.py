@@ -41,6 +41,9 @@ def compiled_function(model, key, build, signature=None):
                 function = tf.function(
                     function, input_signature=signature, reduce_retracing=signature is None
                 )
+                # Each cached function is traced once, but many are built from the same Python
+                # code (one per model and layer): TensorFlow would warn of "frequent retracing".
+                function._omit_frequent_tracing_warning = True
             per_model[key] = function
         return function
 
