@@ -37,7 +37,17 @@ import keras as _keras  # noqa: E402
 _require_tensorflow_backend(_keras.backend.backend())
 
 from kerasviz import callbacks, data, image, metrics, models, summary, targets  # noqa: E402
+from kerasviz.activations.embeddings import (  # noqa: E402
+    embedding_grid,
+    features,
+    nearest_neighbors,
+    neighbors_figure,
+    project,
+)
+from kerasviz.activations.filters import filter_grid  # noqa: E402
 from kerasviz.activations.occlusion import occlusion, occlusion_to_input  # noqa: E402
+from kerasviz.activations.patches import patches_grid, top_patches  # noqa: E402
+from kerasviz.activations.receptive_field import receptive_field  # noqa: E402
 from kerasviz.gradients.cam import grad_cam, guided_grad_cam  # noqa: E402
 from kerasviz.gradients.integrated import integrated_gradients  # noqa: E402
 from kerasviz.gradients.saliency import guided_backprop, saliency  # noqa: E402
@@ -53,6 +63,9 @@ __all__ = [
     "Neuron",
     "callbacks",
     "data",
+    "embedding_grid",
+    "features",
+    "filter_grid",
     "grad_cam",
     "guided_backprop",
     "guided_grad_cam",
@@ -60,10 +73,16 @@ __all__ = [
     "integrated_gradients",
     "metrics",
     "models",
+    "nearest_neighbors",
+    "neighbors_figure",
     "occlusion",
     "occlusion_to_input",
+    "patches_grid",
+    "project",
+    "receptive_field",
     "saliency",
     "smoothgrad",
     "summary",
     "targets",
+    "top_patches",
 ]
