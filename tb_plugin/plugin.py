@@ -33,6 +33,7 @@ _MAX_JSON_ELEMENTS = 8_000_000  # larger arrays are listed, not sent
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INT = re.compile(r"^-?[0-9]{1,19}$")
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_MAX_SPRITE_SIDE = 8192  # pixels per side of a /sprite or /picture answer (the projector's limit)
 _STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 _MIME = {".js": "text/javascript", ".css": "text/css"}
 
@@ -124,6 +125,8 @@ def _encode_array(array):
     out = {"shape": shape, "dtype": str(array.dtype)}
     if _image_like(array):
         out["encoding"] = "image"
+    elif array.dtype == np.uint8 and array.ndim >= 5 and array.shape[-1] in (1, 3, 4):
+        out["encoding"] = "sprite"  # images in a grid of axes (e.g. crops [C, k, h, w, ch]): pixels via /sprite
     elif array.size > _MAX_JSON_ELEMENTS:
         out["encoding"] = "omitted"
     elif array.dtype.kind == "f" and array.size:
@@ -168,6 +171,8 @@ class KerasvizPlugin(base_plugin.TBPlugin):
             "/record": self._serve_record,
             "/image": self._serve_image,
             "/scalars": self._serve_scalars,
+            "/picture": self._serve_picture,
+            "/sprite": self._serve_sprite,
         }
         apps.update({route: _static_app(*spec) for route, spec in _static_files().items()})
         return apps
@@ -300,6 +305,62 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
         return http_util.Respond(request, buffer.getvalue(), "image/png")
 
+    def _image_array(self, request):
+        """`(name, array)`: the uint8 array named by the `array` argument, in the requested record."""
+        name = _arg(request, "array")
+        if not _ARRAY_NAME.match(name):
+            raise _BadRequest(f"Received an invalid value for `array`: {name[:80]!r}.")
+        _, _, _, _, arrays = self._record(request)
+        array = arrays.get(name)
+        if array is None or array.dtype != np.uint8:
+            raise errors.NotFoundError(f"no uint8 array {name!r} in this record")
+        return name, array
+
+    @_route
+    def _serve_picture(self, request):
+        """The whole uint8 array `[H, W]` or `[H, W, C]` (C = 1, 3, 4) as one PNG (e.g. a filter grid)."""
+        name, array = self._image_array(request)
+        if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4))):
+            raise errors.NotFoundError(f"array {name!r} of shape {list(array.shape)} is not one image [H, W(, C)]")
+        if max(array.shape[:2]) > _MAX_SPRITE_SIDE or min(array.shape[:2]) < 1:
+            raise errors.NotFoundError(f"array {name!r} of shape {list(array.shape)} is too large to draw")
+        return http_util.Respond(request, _png(array), "image/png")
+
+    @_route
+    def _serve_sprite(self, request):
+        """Many images of one uint8 array tiled row-major into one PNG, without gaps.
+
+        The array is `[..., h, w, C]` (rank >= 4, C = 1, 3, 4) or `[..., h, w]`
+        (rank >= 3); its leading axes are flattened into a list of images, after
+        taking item `index` of axis 0 when given. `columns` (default ceil(sqrt(n)))
+        images per row; image i sits at column i % columns, row i // columns.
+        """
+        index = _int_arg(request, "index", 0, 1_000_000, required=False)
+        columns = _int_arg(request, "columns", 1, _MAX_SPRITE_SIDE, required=False)
+        name, array = self._image_array(request)
+        image_rank = 3 if array.ndim >= 4 and array.shape[-1] in (1, 3, 4) else 2
+        if array.ndim < image_rank + 1:
+            raise errors.NotFoundError(f"array {name!r} of shape {list(array.shape)} is not a list of images")
+        if index is not None:
+            if index >= array.shape[0]:
+                raise errors.NotFoundError(f"index {index} out of range (array {name!r} holds {array.shape[0]})")
+            array = array[index : index + 1] if array.ndim == image_rank + 1 else array[index]
+        if not array.size:
+            raise errors.NotFoundError(f"array {name!r} holds no pixels")
+        items = array.reshape((-1,) + array.shape[array.ndim - image_rank:])
+        count, (h, w) = len(items), items.shape[1:3]
+        columns = min(columns or int(np.ceil(np.sqrt(count))), count)
+        rows = -(-count // columns)
+        if rows * h > _MAX_SPRITE_SIDE or columns * w > _MAX_SPRITE_SIDE:
+            raise _BadRequest(
+                f"A sprite of {count} images of {h}x{w} in {columns} columns would be {columns * w}x{rows * h} px "
+                f"(at most {_MAX_SPRITE_SIDE} per side): ask for one `index` at a time or other `columns`.")
+        sheet = np.zeros((rows * h, columns * w) + items.shape[3:], np.uint8)
+        for i, item in enumerate(items):
+            row, column = divmod(i, columns)
+            sheet[row * h : (row + 1) * h, column * w : (column + 1) * w] = item
+        return http_util.Respond(request, _png(sheet), "image/png")
+
     @_route
     def _serve_scalars(self, request):
         ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
@@ -316,6 +377,17 @@ class KerasvizPlugin(base_plugin.TBPlugin):
                 body = [{"step": p.step, "wall_time": p.wall_time, "value": p.value} for p in points]
                 return http_util.Respond(request, {"run": run, "tag": tag, "points": body}, "application/json")
         raise errors.NotFoundError(f"no kerasviz metric for run={run!r}, tag={tag!r}")
+
+
+def _png(array):
+    """PNG bytes of a uint8 `[H, W]` or `[H, W, C]` array (C = 1, 3, 4); fast compression."""
+    from PIL import Image  # noqa: PLC0415 (Pillow only when an image is asked for)
+
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def _static_app(path, mime):

@@ -128,7 +128,163 @@ def write_other_family(run_dir, steps=2):
     """Records of a family without a dedicated view (shown by the generic view)."""
     writer = tf.summary.create_file_writer(run_dir)
     for step in range(steps):
-        header = {"family": "activations", "method": "filters", "layer": "conv1", "note": XSS}
+        header = {"family": "synthesis", "method": "class_visualization", "layer": "conv1", "note": XSS}
         arrays = {"images": images(6, 8, seed=step), "weights": np.linspace(0, 1, 12).reshape(3, 4)}
-        write_record(writer, metadata.tag_for("activations", "filters"), step, header, arrays, family="activations")
+        write_record(writer, metadata.tag_for("synthesis", "class_visualization"), step, header, arrays,
+                     family="synthesis")
+    writer.close()
+
+
+# ---------------------------------------------------------------- activations records
+# Tags `kerasviz/activations/<method>/<layer with "/" replaced by "__">` (see tb_plugin/README.md).
+
+SHAPE_NAMES = ["disk", "square", "triangle", "cross"]
+
+
+def activations_tag(method, layer):
+    """`kerasviz/activations/<method>/<layer, "/" -> "__">`: one series per method and layer."""
+    return metadata.tag_for("activations", method, layer.replace("/", "__"))
+
+
+def shape_images(labels, size=24, seed=0):
+    """uint8 `[n, size, size, 3]`: class k drawn as SHAPE_NAMES[k % 4] in a random colour on dark noise."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((len(labels), size, size, 3), np.uint8)
+    for i, label in enumerate(labels):
+        cy, cx = rng.uniform(0.4, 0.6, 2) * size
+        r = rng.uniform(0.22, 0.32) * size
+        yy, xx = np.mgrid[:size, :size] - np.array([cy, cx])[:, None, None]
+        mask = [yy**2 + xx**2 < r * r,
+                np.maximum(abs(yy), abs(xx)) < r * 0.85,
+                (yy < r * 0.7) & (abs(xx) < (yy + r) * 0.6),
+                (np.minimum(abs(yy), abs(xx)) < r * 0.3) & (np.maximum(abs(yy), abs(xx)) < r)][int(label) % 4]
+        out[i] = rng.integers(15, 45, (size, size, 1))
+        out[i][mask] = rng.integers(90, 256, 3)
+    return out
+
+
+def filters_record(step, steps=3, layer="conv1", filters=16, kernel=3, channels=3):
+    """`(header, arrays)`: the layer's filters as a grid (1-px gaps) that turns from noise into edges over steps."""
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(filters, kernel, kernel, channels))
+    yy, xx = np.mgrid[:kernel, :kernel] - (kernel - 1) / 2
+    angles = np.linspace(0, np.pi, filters, endpoint=False)
+    edges = np.stack([np.cos(a) * xx + np.sin(a) * yy for a in angles])[..., None]
+    edges = edges * rng.normal(size=(filters, 1, 1, channels))
+    mix = min(1.0, step / max(1, steps - 1))
+    weights = (1 - mix) * noise + mix * edges
+    weights = weights / np.abs(weights).max()
+    columns = int(np.ceil(np.sqrt(filters)))
+    rows = -(-filters // columns)
+    shown = channels if channels == 3 else 1
+    grid = np.full((rows * (kernel + 1) + 1, columns * (kernel + 1) + 1, shown), 255, np.uint8)
+    for f in range(filters):
+        r, c = divmod(f, columns)
+        tile = weights[f] if shown == 3 else weights[f].mean(axis=-1, keepdims=True)
+        grid[1 + r * (kernel + 1):(r + 1) * (kernel + 1), 1 + c * (kernel + 1):(c + 1) * (kernel + 1)] = \
+            np.round(127.5 + 127.5 * tile).astype(np.uint8)
+    header = {
+        "family": "activations", "method": "filters", "layer": layer,
+        "kernel_shape": [kernel, kernel, channels, filters],
+        "description": f"{filters} filters of {kernel}x{kernel}x{channels}"
+                       + (", RGB: grey is 0" if shown == 3 else ", mean over input channels: grey is 0"),
+    }
+    return header, {"grid": grid}
+
+
+def embeddings_record(step, steps=3, n=48, k=5, layer="fc", class_names=None, projection="pca",
+                      projector_run="projector", size=24):
+    """`(header, arrays)`: n points whose class clusters separate over steps, with neighbours in feature space."""
+    class_names = list(SHAPE_NAMES if class_names is None else class_names)
+    classes = len(class_names)
+    rng = np.random.default_rng(2)
+    labels = np.arange(n) % classes
+    centers = rng.normal(size=(classes, 8)) * 2.5
+    noise = rng.normal(size=(n, 8))
+    spread = 0.15 + 0.85 * min(1.0, step / max(1, steps - 1))
+    features = spread * centers[labels] + noise
+    centered = features - features.mean(axis=0)
+    _, _, vt = np.linalg.svd(centered, full_matrices=False)
+    coords = (centered @ vt[:2].T).astype(np.float32)
+    distances = ((features[:, None] - features[None]) ** 2).sum(-1)
+    np.fill_diagonal(distances, np.inf)
+    neighbors = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    wrong = rng.random(n) < 0.5 * (1 - spread)
+    predictions = np.where(wrong, (labels + 1) % classes, labels)
+    probabilities = np.round(0.4 + 0.55 * rng.random(n) * spread, 3)
+    header = {
+        "family": "activations", "method": "embeddings", "layer": layer, "projection": projection,
+        "class_names": class_names, "labels": labels.tolist(), "predictions": predictions.tolist(),
+        "probabilities": probabilities.tolist(), "projector_run": projector_run,
+    }
+    arrays = {"coords": coords, "thumbnails": shape_images(labels, size, seed=3),
+              "neighbors": neighbors.astype(np.int32)}
+    return header, arrays
+
+
+def patches_record(step, layer="conv2", channels=(0, 3, 5, 7), k=6, size=11, stride=2, images_count=20):
+    """`(header, arrays)`: for each channel the k crops (size x size, zero-padded at borders) that excite it most."""
+    rng = np.random.default_rng(4 + step)
+    source = shape_images(np.arange(images_count) % 4, 32, seed=5)
+    pad = size // 2
+    padded = np.pad(source, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    count = len(channels)
+    patches = np.zeros((count, k, size, size, 3), np.uint8)
+    boxes = np.zeros((count, k, 4), np.int32)
+    index = rng.integers(0, images_count, (count, k)).astype(np.int32)
+    for c in range(count):
+        for j in range(k):
+            y, x = (rng.integers(0, 32 // stride, 2) * stride).tolist()
+            patches[c, j] = padded[index[c, j], y:y + size, x:x + size]
+            boxes[c, j] = [y - pad, x - pad, y - pad + size, x - pad + size]
+    scores = np.sort(rng.uniform(0.5, 4.0, (count, k)), axis=1)[:, ::-1] * (1 + step)
+    header = {
+        "family": "activations", "method": "top_patches", "layer": layer, "channels": [int(c) for c in channels],
+        "receptive_field": {"size": [size, size], "stride": [stride, stride]},
+    }
+    return header, {"patches": patches, "scores": scores.astype(np.float32), "boxes": boxes, "image_index": index}
+
+
+def write_activations_run(run_dir, steps=3, filter_layers=("conv1", "block/conv2"), embeddings=True, patches=True,
+                          class_names=None, n=48, k=5):
+    """A run with filters of each layer, embeddings of `fc` and top patches of `conv2`, one record per step each."""
+    writer = tf.summary.create_file_writer(run_dir)
+    for step in range(steps):
+        for layer in filter_layers:
+            channels = 3 if layer == filter_layers[0] else 8
+            header, arrays = filters_record(step, steps, layer, filters=16 if channels == 3 else 12, channels=channels)
+            write_record(writer, activations_tag("filters", layer), step, header, arrays, family="activations")
+        if embeddings:
+            header, arrays = embeddings_record(step, steps, n=n, k=k, class_names=class_names)
+            write_record(writer, activations_tag("embeddings", "fc"), step, header, arrays, family="activations")
+        if patches:
+            header, arrays = patches_record(step)
+            write_record(writer, activations_tag("top_patches", "conv2"), step, header, arrays, family="activations")
+    writer.close()
+
+
+def write_damaged_activations(run_dir):
+    """Activations records that must never make a route answer 500 (nor break a view).
+
+    filters/conv1: step 0 fine, step 1 a float grid, step 2 garbage arrays;
+    embeddings/fc: step 0 fine, step 1 labels shorter than coords and neighbours out of range;
+    top_patches/conv2: step 0 patches of rank 3 (not crops).
+    """
+    writer = tf.summary.create_file_writer(run_dir)
+    header, arrays = filters_record(0)
+    write_record(writer, activations_tag("filters", "conv1"), 0, header, arrays, family="activations")
+    write_record(writer, activations_tag("filters", "conv1"), 1, header, {"grid": arrays["grid"] / 255.0},
+                 family="activations")
+    blobs = metadata.encode_record(header, arrays)
+    with writer.as_default():
+        tf.summary.write(activations_tag("filters", "conv1"), tf.constant([blobs[0], b"PK\x03\x04garbage"]), 2,
+                         metadata=metadata.create_summary_metadata("activations", "filters"))
+    header, arrays = embeddings_record(0, n=12, k=3)
+    write_record(writer, activations_tag("embeddings", "fc"), 0, header, arrays, family="activations")
+    header = dict(header, labels=header["labels"][:5])
+    arrays = dict(arrays, neighbors=np.full_like(arrays["neighbors"], 99))
+    write_record(writer, activations_tag("embeddings", "fc"), 1, header, arrays, family="activations")
+    header, arrays = patches_record(0)
+    arrays["patches"] = arrays["patches"][:, :, :, 0, 0]
+    write_record(writer, activations_tag("top_patches", "conv2"), 0, header, arrays, family="activations")
     writer.close()
