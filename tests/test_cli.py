@@ -51,3 +51,25 @@ def test_example_script_runs(tmp_path, shapes_model):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "deletion AUC of saliency" in out.stdout
     assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
+def test_activations_on_a_saved_model_and_image_files(tmp_path):
+    MODEL_FORMS["functional"]().save(tmp_path / "model.keras")
+    rng = np.random.default_rng(1)
+    names = []
+    for i in range(5):
+        names.append(f"img{i}.png")
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / names[-1])
+    out = _run([sys.executable, "-m", "kerasviz.cli", "activations", "model.keras", *names, "--channels", "3",
+                "--out", "act"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    written = sorted(os.listdir(tmp_path / "act"))
+    assert written == ["filters.png", "neighbors.png", "pca_grid.png", "top_patches.png"]
+    assert max(Image.open(tmp_path / "act" / "filters.png").size) >= 256  # small filters are enlarged
+
+
+def test_activations_example_runs(tmp_path, shapes_model):
+    out = _run([sys.executable, os.path.join(REPO, "examples", "activations.py"), "--out", "act"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "neighbours in feature space sharing the query's class" in out.stdout
+    assert sorted(os.listdir(tmp_path / "act")) == ["filters.png", "neighbors.png", "top_patches.png", "tsne_grid.png"]

@@ -4,8 +4,7 @@ Same harness as `test_dashboard.py` (whose server script, Chromium flags and
 helpers are reused): `tensorboard` with our plugin over a logdir of
 activations records written by `tb_helpers`, headless Chromium driven by
 Playwright. Screenshots go to `$KERASVIZ_SCREENSHOTS` (default: a temporary
-directory); with `KERASVIZ_UPDATE_DOCS=1` the embeddings screenshot is also
-copied to `docs/embeddings.png`.
+directory).
 """
 
 import os
@@ -247,9 +246,7 @@ def test_embeddings_hover_shows_classes_and_click_shows_neighbours(dashboard, sc
     frame.wait_for_function("() => Array.from(document.querySelectorAll('#kv-emb-panel canvas'))"
                             ".every(c => c.dataset.painted === '1')")
     assert "misclassified" in frame.inner_text("#kv-emb-tip")
-    path = shot(page, screenshots, "activations_embeddings_step1.png")
-    if os.environ.get("KERASVIZ_UPDATE_DOCS"):
-        shutil.copy(path, os.path.join(base.ROOT, "docs", "embeddings.png"))
+    shot(page, screenshots, "activations_embeddings_step1.png")
     base.set_range(frame, "#kv-step", STEPS - 1)
     wait_plot(frame, "acts", STEPS - 1)
     assert not events["errors"] and not events["dialogs"]
