@@ -48,10 +48,14 @@ from kerasviz.activations.filters import filter_grid  # noqa: E402
 from kerasviz.activations.occlusion import occlusion, occlusion_to_input  # noqa: E402
 from kerasviz.activations.patches import patches_grid, top_patches  # noqa: E402
 from kerasviz.activations.receptive_field import receptive_field  # noqa: E402
+from kerasviz.gradients.adversarial import fgsm, fooling_image  # noqa: E402
 from kerasviz.gradients.cam import grad_cam, guided_grad_cam  # noqa: E402
+from kerasviz.gradients.class_visualization import class_visualization  # noqa: E402
 from kerasviz.gradients.integrated import integrated_gradients  # noqa: E402
+from kerasviz.gradients.inversion import invert_features  # noqa: E402
 from kerasviz.gradients.saliency import guided_backprop, saliency  # noqa: E402
 from kerasviz.gradients.smoothgrad import smoothgrad  # noqa: E402
+from kerasviz.gradients.synthesis import optimize  # noqa: E402
 from kerasviz.targets import Channel, ClassScore, LayerL2, Neuron  # noqa: E402
 
 __version__ = "0.1.0"
@@ -62,21 +66,26 @@ __all__ = [
     "LayerL2",
     "Neuron",
     "callbacks",
+    "class_visualization",
     "data",
     "embedding_grid",
     "features",
+    "fgsm",
     "filter_grid",
+    "fooling_image",
     "grad_cam",
     "guided_backprop",
     "guided_grad_cam",
     "image",
     "integrated_gradients",
+    "invert_features",
     "metrics",
     "models",
     "nearest_neighbors",
     "neighbors_figure",
     "occlusion",
     "occlusion_to_input",
+    "optimize",
     "patches_grid",
     "project",
     "receptive_field",

@@ -26,6 +26,11 @@ PUBLIC = {
     "patches_grid": "(result, *, value_range=(0.0, 1.0), pad=2)",
     "top_patches": "(model, data, layer=None, channels=0, *, k=9, batch_size=None)",
     "receptive_field": "(model, layer=None, *, input_shape=None, method='auto')",
+    "class_visualization": "(model, target, *, init=None, image_shape=None, steps=100, learning_rate=None, l2=0.001, blur_every=10, blur_sigma=0.5, jitter=None, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0)",
+    "fooling_image": "(model, image, target_class, *, max_steps=100, learning_rate=None, value_range=(0.0, 1.0))",
+    "fgsm": "(model, images, target=None, *, target_class=None, epsilon=0.007, value_range=(0.0, 1.0), batch_size=None)",
+    "invert_features": "(model, image_or_features, layer, *, steps=200, learning_rate=None, tv=0.05, l2=0.0, value_range=(0.0, 1.0), init=None, seed=0, callback=None, verbose=0)",
+    "optimize": "(model, objective, init, *, layers=None, extras=(), objective_key=None, steps=100, learning_rate=0.01, value_range=(0.0, 1.0), l2=0.0, tv=0.0, jitter=0, blur_every=0, blur_sigma=0.5, normalize_gradient=True, seed=0, callback=None, verbose=0, stop=None)",
 }
 MODULES = ["callbacks", "data", "image", "metrics", "models", "summary", "targets"]
 

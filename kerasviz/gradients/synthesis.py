@@ -1,0 +1,359 @@
+"""The one input-optimization loop: gradient ascent on an image, with regularizers.
+
+Class visualization, fooling images, FGSM, feature inversion (and the art
+family: DeepDream, texture, style) all change an image to raise a score. They
+share `optimize`: one compiled step (traced once per model, objective
+structure, image shape and static settings; everything else, from the image to
+the learning rate, is a tensor argument) looped in Python.
+"""
+
+import math
+import numbers
+import typing
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import compiled, inputs, models, targets
+from kerasviz.gradients import core
+
+NORMALIZATIONS = ("mean_abs", "l2", "sign")
+
+
+class Synthesis(typing.NamedTuple):
+    """The result of `optimize`.
+
+    Attributes:
+        image: float32 `[B, H, W, C]`, in the model's input space.
+        losses: float32 `[steps]`: the objective (without the regularizers),
+            averaged over the batch, at each step, measured on the (jittered)
+            image the step started from.
+        steps: the number of updates applied (fewer than asked when `stop`
+            ended the run).
+    """
+
+    image: np.ndarray
+    losses: np.ndarray
+    steps: int
+
+
+def check_value_range(value_range):
+    """`None` or a `(low, high)` pair of finite floats with `low < high`."""
+    if value_range is None:
+        return None
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and high > low):
+        raise ValueError(
+            f"Received an invalid value for `value_range`: {value_range!r}. Expected None "
+            "or a pair (min, max) of finite numbers with min < max, e.g. (0, 255)."
+        )
+    return low, high
+
+
+def check_non_negative(value, argname, integer=False):
+    kinds = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"Received an invalid value for `{argname}`: {value!r}. Expected a non-negative "
+            f"{'int' if integer else 'number'}."
+        )
+    return int(value) if integer else float(value)
+
+
+def check_learning_rate(learning_rate):
+    if callable(learning_rate):
+        return learning_rate
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, numbers.Real)
+        or not math.isfinite(learning_rate)
+        or learning_rate <= 0
+    ):
+        raise ValueError(
+            f"Received an invalid value for `learning_rate`: {learning_rate!r}. Expected a "
+            "positive number or a callable `schedule(step) -> float`."
+        )
+    return lambda step: learning_rate
+
+
+def _check_normalization(normalize_gradient):
+    if normalize_gradient is True:
+        return "mean_abs"
+    if normalize_gradient is False or normalize_gradient is None:
+        return "none"
+    if normalize_gradient in NORMALIZATIONS:
+        return normalize_gradient
+    raise ValueError(
+        f"Received an invalid value for `normalize_gradient`: {normalize_gradient!r}. Expected "
+        f"True (= 'mean_abs'), False, or one of {NORMALIZATIONS}."
+    )
+
+
+def gaussian_blur(images, sigma):
+    """Blurs `[B, H, W, C]` with a Gaussian of `sigma` pixels (reflected borders), in a graph."""
+    radius = max(1, int(math.ceil(4 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = (taps / taps.sum()).astype(np.float32)
+    channels = images.shape[-1]
+    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    rows = tf.constant(np.tile(taps.reshape(-1, 1, 1, 1), (1, 1, channels, 1)))
+    cols = tf.reshape(rows, [1, -1, channels, 1])
+    out = tf.nn.depthwise_conv2d(padded, rows, [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(out, cols, [1, 1, 1, 1], "VALID")
+
+
+def total_variation(images, span):
+    """Mean squared difference of neighbouring pixels per image, in units of `span` (beta = 2).
+
+    Mahendran & Vedaldi, 2015, eq. 4 with beta = 2, normalized by the number
+    of pixels and the value range as in their section 3.3.
+    """
+    dy = images[:, 1:, :-1, :] - images[:, :-1, :-1, :]
+    dx = images[:, :-1, 1:, :] - images[:, :-1, :-1, :]
+    return tf.reduce_mean(tf.square(dx) + tf.square(dy), axis=[1, 2, 3]) / (span * span)
+
+
+def _normalize(gradients, mode):
+    if mode == "none":
+        return gradients
+    if mode == "sign":
+        return tf.sign(gradients)
+    axes = [1, 2, 3]
+    if mode == "l2":  # unit RMS: the step's L2 norm is learning_rate * sqrt(pixels)
+        scale = tf.sqrt(tf.reduce_mean(tf.square(gradients), axis=axes, keepdims=True))
+    else:
+        scale = tf.reduce_mean(tf.abs(gradients), axis=axes, keepdims=True)
+    return gradients / (scale + 1e-12)
+
+
+def _build_step(model_ref, score, capture, mode, blur_sigma, clip):
+    """The compiled body: one regularized, normalized ascent step on a batch of images."""
+
+    def step(images, class_idx, index, seed, learning_rate, l2, tv, jitter, blur_every, low, high, *extras):
+        shift = tf.random.stateless_uniform(
+            [2], tf.stack([seed, index]), minval=-jitter, maxval=jitter + 1, dtype=tf.int32
+        )
+        x = tf.roll(images, shift, axis=[1, 2])
+        centre = (low + high) / 2.0
+        span = high - low
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits, activations = models.run(model_ref(), x, capture=capture)
+            objective = tf.cast(score(logits, activations, class_idx, *extras), tf.float32)
+            penalty = l2 * tf.reduce_sum(tf.square(x - centre), axis=[1, 2, 3])
+            penalty += tv * total_variation(x, span)
+            total = tf.reduce_sum(objective - penalty)
+        gradients = tf.roll(tape.gradient(total, x), -shift, axis=[1, 2])
+        updated = images + learning_rate * _normalize(gradients, mode)
+        if blur_sigma > 0:
+            blur = tf.logical_and(blur_every > 0, tf.math.floormod(index + 1, tf.maximum(blur_every, 1)) == 0)
+            updated = tf.cond(blur, lambda: gaussian_blur(updated, blur_sigma), lambda: updated)
+        if clip:
+            updated = tf.clip_by_value(updated, low, high)
+        return updated, objective, logits
+
+    return step
+
+
+def _objective(model, objective, layers, objective_key, images):
+    """`(score(logits, activations, class_idx, *extras), capture, key, class_idx)`."""
+    if callable(objective) and not isinstance(objective, targets.Target):
+        if layers is None:
+            raise ValueError(
+                "Received a callable `objective` without `layers`: pass `layers=` (a tuple of "
+                "layer names, possibly empty) naming the activations it reads."
+            )
+        if isinstance(layers, (str, int, keras.layers.Layer)):
+            layers = (layers,)
+        capture = tuple(dict.fromkeys(models.get_layer(model, l, argname="layers")[0] for l in layers))
+
+        def score(logits, activations, class_idx, *extras):
+            return objective(logits, activations, *extras)
+
+        key = ("custom", objective if objective_key is None else objective_key)
+        return score, capture, key, np.full([len(images), 1], -1, np.int32)
+    if layers is not None:
+        raise ValueError(
+            f"Received `layers={layers!r}` with a `Target` objective: a target names its own "
+            "layers; `layers` is only for a callable objective."
+        )
+    prepared = core.Prepared(model, images, objective, None)
+    class_idx = core.predicted_classes(prepared)  # "the predicted class" is fixed at the start
+    return prepared.target.score, prepared.capture, ("target", prepared.target.key()), class_idx
+
+
+def optimize(
+    model,
+    objective,
+    init,
+    *,
+    layers=None,
+    extras=(),
+    objective_key=None,
+    steps=100,
+    learning_rate=0.01,
+    value_range=(0.0, 1.0),
+    l2=0.0,
+    tv=0.0,
+    jitter=0,
+    blur_every=0,
+    blur_sigma=0.5,
+    normalize_gradient=True,
+    seed=0,
+    callback=None,
+    verbose=0,
+    stop=None,
+) -> Synthesis:
+    """Changes images by gradient ascent on an objective, with image priors.
+
+    Each step rolls the images by a random shift of at most `jitter` pixels
+    (drawn from `seed` and the step index), computes the gradient of
+    `objective - l2 * ||x - centre||^2 - tv * TV(x)` per image (the centre being
+    the middle of `value_range`; `TV` as in `total_variation`), rolls it back,
+    normalizes it per image (by its mean absolute value, its RMS, or its sign),
+    adds `learning_rate` times it, blurs the result every `blur_every` steps
+    (Yosinski et al., 2015, "Understanding Neural Networks Through Deep
+    Visualization", section 3), and clips to `value_range`. The gradient
+    ascent with a normalized step is Simonyan et al., 2013's class model
+    visualization as set in CS231n's assignment 3. Costs one forward and one
+    backward pass per image and step; the whole batch is one compiled call.
+    The step is traced once per (model, objective structure, image shape,
+    normalization, `blur_sigma`, clipping on or off); everything else is
+    passed as tensors.
+
+    Args:
+        model: a built Keras image model (softmax at the end is bypassed:
+            class scores are logits).
+        objective: what to maximize: anything `target=` accepts (an int
+            class, a sequence of classes, a `kerasviz.targets.Target`), or a
+            callable `objective(logits, activations, *extras) -> [B]` with
+            `layers=` naming the layers whose outputs land in `activations`
+            (a dict keyed by layer path). To minimize a loss, return its
+            negative.
+        init: the starting images `[B, H, W, C]`, in the model's input space.
+        layers: for a callable objective only: the layers it reads.
+        extras: for a callable objective only: arrays `[B, ...]` passed to it
+            as tensors (reference features, labels), so new values never
+            retrace the step.
+        objective_key: for a callable objective: a hashable naming its
+            structure. Steps are cached per key; two callables with the same
+            key must compute the same function of their arguments. Default:
+            the callable itself.
+        steps: the maximum number of updates.
+        learning_rate: the step size in input units (the mean absolute
+            per-pixel change for `normalize_gradient=True`), or a callable
+            `schedule(step) -> float`.
+        value_range: `(min, max)` of valid inputs: images are clipped to it
+            after every step, and its centre is where `l2` pulls. `None`: no
+            clipping, `l2` pulls to 0.
+        l2: weight of the squared L2 distance to the centre (summed over
+            pixels, as in CS231n).
+        tv: weight of the total variation (a per-pixel mean, in units of the
+            value range: Mahendran & Vedaldi, 2015).
+        jitter: the largest random shift in pixels (0: none).
+        blur_every: blur after every `blur_every`-th step (0: never).
+        blur_sigma: the blur's standard deviation in pixels.
+        normalize_gradient: `True` or `"mean_abs"` (divide by the mean
+            absolute value per image), `"l2"` (by the RMS), `"sign"` (FGSM),
+            or `False` (raw gradient).
+        seed: an int (or `None`) seeding the jitter.
+        callback: `callback(step, image, loss)` after each update (numpy).
+        verbose: 1 shows a `keras.utils.Progbar`.
+        stop: `stop(step, image, logits) -> bool`, called before each update
+            with the current images and their logits (numpy; the logits of
+            the jittered images when `jitter > 0`); `True` ends the run and
+            returns those images.
+
+    Returns:
+        A `Synthesis(image, losses, steps)`.
+
+    Raises:
+        ValueError, TypeError: an argument is invalid (its name is in the message).
+
+    Example:
+
+    >>> result = optimize(model, targets.Channel("conv3", 5), start, steps=50,
+    ...                   jitter=4, blur_every=10)
+    >>> result.image.shape
+    (1, 64, 64, 3)
+    """
+    models.check_model(model)
+    images = inputs.check_images(model, init, "init")
+    steps = inputs.check_positive_int(steps, "steps")
+    schedule = check_learning_rate(learning_rate)
+    value_range = check_value_range(value_range)
+    l2 = check_non_negative(l2, "l2")
+    tv = check_non_negative(tv, "tv")
+    jitter = check_non_negative(jitter, "jitter", integer=True)
+    blur_every = check_non_negative(blur_every, "blur_every", integer=True)
+    blur_sigma = check_non_negative(blur_sigma, "blur_sigma")
+    mode = _check_normalization(normalize_gradient)
+    seed = inputs.check_seed(seed)
+    for name, fn in (("callback", callback), ("stop", stop)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"Expected `{name}` to be callable or None. Received: {name}={fn!r}.")
+    if jitter >= min(images.shape[1:3]):
+        raise ValueError(
+            f"Received an invalid value for `jitter`: {jitter}. Expected fewer pixels than the "
+            f"image's height and width {images.shape[1:3]}."
+        )
+    extras = tuple(np.asarray(e) for e in extras)
+    if extras and (not callable(objective) or isinstance(objective, targets.Target)):
+        raise ValueError("Received `extras` with a `Target` objective: they are for a callable objective.")
+    for e in extras:
+        if e.ndim == 0 or len(e) != len(images):
+            raise ValueError(
+                f"Received an invalid value for `extras`: an array of shape {e.shape}; each "
+                f"needs one row per image ({len(images)})."
+            )
+    score, capture, objective_id, class_idx = _objective(model, objective, layers, objective_key, images)
+    clip = value_range is not None
+    if clip:
+        low, high = value_range
+    else:  # centre 0 for `l2`; TV is measured in units of the images' own spread
+        spread = float(images.max() - images.min()) or 1.0
+        low, high = -spread / 2, spread / 2
+    blur_sigma = blur_sigma if blur_every else 0.0
+    key = ("synthesis", objective_id, capture, images.shape[1:], mode, blur_sigma, clip,
+           tuple((e.shape[1:], e.dtype.str) for e in extras))
+    scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
+    signature = [
+        tf.TensorSpec([None, *images.shape[1:]], tf.float32),
+        tf.TensorSpec([None, class_idx.shape[1]], tf.int32),
+        scalar(tf.int64), scalar(tf.int64), scalar(tf.float32), scalar(tf.float32), scalar(tf.float32),
+        scalar(tf.int32), scalar(tf.int64), scalar(tf.float32), scalar(tf.float32),
+    ] + [tf.TensorSpec([None, *e.shape[1:]], tf.as_dtype(e.dtype)) for e in extras]
+    function = compiled.compiled_function(
+        model, key, lambda ref: _build_step(ref, score, capture, mode, blur_sigma, clip), signature
+    )
+    constants = [tf.constant(class_idx)]
+    fixed = [tf.constant(v, d) for v, d in (
+        (l2, tf.float32), (tv, tf.float32), (jitter, tf.int32),
+        (blur_every, tf.int64), (low, tf.float32), (high, tf.float32))]
+    extras = [tf.constant(e) for e in extras]
+    seed_tensor = tf.constant(seed % (2**63), tf.int64)
+    progbar = keras.utils.Progbar(steps) if verbose else None
+    image = tf.constant(images)
+    losses = []
+    for index in range(steps):
+        rate = float(schedule(index))
+        updated, objective_value, logits = function(
+            image, *constants, tf.constant(index, tf.int64), seed_tensor,
+            tf.constant(rate, tf.float32), *fixed, *extras,
+        )
+        if stop is not None and stop(index, image.numpy(), logits.numpy()):
+            break
+        image = updated
+        losses.append(objective_value)  # kept on the device: no host sync per step unless asked
+        if callback is not None or progbar is not None:
+            loss = float(np.mean(objective_value.numpy()))
+            if callback is not None:
+                callback(index, image.numpy(), loss)
+            if progbar is not None:
+                progbar.update(index + 1, values=[("objective", loss)])
+    means = [float(np.mean(v.numpy())) for v in losses]
+    return Synthesis(image.numpy().astype(np.float32), np.asarray(means, np.float32), len(means))
