@@ -4,6 +4,7 @@ Every public method funnels its `images`, `batch_size` and `seed` through
 here, so the rules (and the messages) are the same everywhere.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -107,6 +108,22 @@ def check_finite(array, argname):
             f"Received NaN or inf values in `{argname}` ({int(np.sum(~finite))} of {array.size} values)."
         )
     return array
+
+
+def check_value_range(value_range):
+    """`None` or a `(low, high)` pair of finite floats with `low < high`: the model's pixel range."""
+    if value_range is None:
+        return None
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and high > low):
+        raise ValueError(
+            f"Received an invalid value for `value_range`: {value_range!r}. Expected None "
+            "or a pair (min, max) of finite numbers with min < max, e.g. (0, 255)."
+        )
+    return low, high
 
 
 def check_batch_size(batch_size, default=DEFAULT_BATCH_SIZE):

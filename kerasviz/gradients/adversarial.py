@@ -103,7 +103,7 @@ def fooling_image(
     original = inputs.check_images(model, image, "image")
     classes = _classes(model, original, target_class, "target_class")
     max_steps = inputs.check_positive_int(max_steps, "max_steps")
-    value_range = synthesis.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range)
     if learning_rate is None:
         span = value_range[1] - value_range[0] if value_range else float(np.ptp(original)) or 1.0
         learning_rate = FOOLING_RMS_STEP * span
@@ -183,7 +183,7 @@ def fgsm(
         )
     if isinstance(target, targets.Target) and not isinstance(target, targets.ClassScore):
         raise TypeError(f"Expected `target` to be None, an int or a sequence of ints. Received: target={target!r}.")
-    value_range = synthesis.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range)
     prepared = core.Prepared(model, images, target, batch_size)
     images = prepared.images
     if target_class is not None:

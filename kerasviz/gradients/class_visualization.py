@@ -115,7 +115,7 @@ def class_visualization(
         raise ValueError(
             "Received target=None: class visualization needs the class (or a `Target`) to maximize."
         )
-    value_range = synthesis.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     start = _start(model, target, init, image_shape, value_range, seed)
     span = value_range[1] - value_range[0] if value_range is not None else float(np.ptp(start)) or 1.0

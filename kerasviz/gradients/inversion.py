@@ -102,7 +102,7 @@ def invert_features(
     """
     models.check_model(model)
     path, layer_object = models.get_layer(model, layer)
-    value_range = synthesis.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     steps = inputs.check_positive_int(steps, "steps")
     given = np.asarray(image_or_features.numpy() if hasattr(image_or_features, "numpy") else image_or_features)

@@ -25,21 +25,6 @@ def _check_noise(noise):
     return float(noise)
 
 
-def _check_value_range(value_range):
-    if value_range is None:
-        return None
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        low = high = math.nan
-    if not (math.isfinite(low) and math.isfinite(high) and high > low):
-        raise ValueError(
-            f"Received an invalid value for `value_range`: {value_range!r}. Expected None "
-            "or a pair (min, max) of finite numbers with min < max, e.g. (0, 255)."
-        )
-    return low, high
-
-
 def _sigmas(images, noise, value_range):
     """Noise standard deviation per image: `noise * (max - min)`."""
     if value_range is not None:
@@ -112,7 +97,7 @@ def smoothgrad(
     """
     samples = inputs.check_positive_int(samples, "samples")
     noise = _check_noise(noise)
-    value_range = _check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     prepared = core.Prepared(model, images, target, batch_size)
     images = prepared.images

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from kerasviz import compiled, inputs, models, targets
 from kerasviz.gradients import core
+from kerasviz.inputs import check_value_range  # noqa: F401  (recipes' older import path)
 
 NORMALIZATIONS = ("mean_abs", "l2", "sign")
 
@@ -36,22 +37,6 @@ class Synthesis(typing.NamedTuple):
     image: np.ndarray
     losses: np.ndarray
     steps: int
-
-
-def check_value_range(value_range):
-    """`None` or a `(low, high)` pair of finite floats with `low < high`."""
-    if value_range is None:
-        return None
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        low = high = math.nan
-    if not (math.isfinite(low) and math.isfinite(high) and high > low):
-        raise ValueError(
-            f"Received an invalid value for `value_range`: {value_range!r}. Expected None "
-            "or a pair (min, max) of finite numbers with min < max, e.g. (0, 255)."
-        )
-    return low, high
 
 
 def check_non_negative(value, argname, integer=False):
@@ -285,7 +270,7 @@ def optimize(
     images = inputs.check_images(model, init, "init")
     steps = inputs.check_positive_int(steps, "steps")
     schedule = check_learning_rate(learning_rate)
-    value_range = check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range)
     l2 = check_non_negative(l2, "l2")
     tv = check_non_negative(tv, "tv")
     jitter = check_non_negative(jitter, "jitter", integer=True)
