@@ -112,7 +112,37 @@ def demo(args):
     _write_figure(figure, display, maps)
     print(f"Wrote {figure} (rows: test images; columns: image, {', '.join(maps)})")
     _write_activation_figures(args.logdir, model, test.images, patches_layer="conv3")
+    _write_synthesis_figures(args.logdir, model, test)
     _serve(args)
+
+
+def _write_synthesis_figures(directory, model, data):
+    """The synthesis family's pictures: class visualizations, a fooling image, an inversion series."""
+    import numpy as np
+
+    import kerasviz
+
+    def save(name, pictures):
+        path = os.path.join(directory, name)
+        tiles = np.stack([np.broadcast_to(p, pictures[0].shape) for p in pictures])
+        with open(path, "wb") as f:
+            f.write(kerasviz.image.encode_png(np.kron(kerasviz.image.tile(tiles, cols=len(tiles), pad=2),
+                                                      np.ones((2, 2, 1)))))
+        return path
+
+    classes = list(range(len(data.class_names)))
+    dreams = kerasviz.class_visualization(model, classes, steps=150)
+    written = [save("class_visualizations.png", list(dreams.image))]
+    original = data.images[:1]
+    source = int(data.labels[0])
+    fooled = kerasviz.fooling_image(model, original, (source + 1) % len(classes))
+    written.append(save("fooling.png", [original[0], fooled.magnified_perturbation[0], fooled.image[0]]))
+    series = [original[0]] + [kerasviz.invert_features(model, original, layer, steps=150).image[0]
+                              for layer in ("conv1", "conv2", "conv3")]
+    written.append(save("inversion.png", series))
+    print("Wrote " + ", ".join(written) + f" (class visualizations of {', '.join(data.class_names)}; "
+          f"a {data.class_names[source]} made into a {data.class_names[(source + 1) % len(classes)]} "
+          f"in {fooled.steps} steps; inversions from conv1, conv2, conv3)")
 
 
 def _write_activation_figures(directory, model, images, value_range=(0.0, 1.0), *, patches_layer=None,
