@@ -37,6 +37,8 @@ import keras as _keras  # noqa: E402
 _require_tensorflow_backend(_keras.backend.backend())
 
 from kerasviz import callbacks, data, image, metrics, models, summary, targets  # noqa: E402
+from kerasviz.art.deepdream import deep_dream  # noqa: E402
+from kerasviz.art.style import style_transfer, texture_synthesis  # noqa: E402
 from kerasviz.activations.embeddings import (  # noqa: E402
     embedding_grid,
     features,
@@ -68,6 +70,7 @@ __all__ = [
     "callbacks",
     "class_visualization",
     "data",
+    "deep_dream",
     "embedding_grid",
     "features",
     "fgsm",
@@ -91,7 +94,9 @@ __all__ = [
     "receptive_field",
     "saliency",
     "smoothgrad",
+    "style_transfer",
     "summary",
     "targets",
+    "texture_synthesis",
     "top_patches",
 ]

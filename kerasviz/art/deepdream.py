@@ -1,0 +1,190 @@
+"""DeepDream: amplify what a layer already sees, over several octaves."""
+
+import functools
+import operator
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import inputs, models, targets
+from kerasviz.gradients import synthesis
+
+# Layers that give good dreams on `keras.applications` models, by architecture. An entry is used when
+# all its names exist in the model; VGG19 comes before VGG16 (it has VGG16's names too).
+DEFAULT_LAYERS = (
+    ("vgg19", ("block4_conv4",)),
+    ("vgg16", ("block4_conv3",)),
+    ("inception_v3", ("mixed3", "mixed5")),  # the TensorFlow DeepDream tutorial's choice
+    ("mobilenet_v2", ("block_10_expand_relu",)),
+    ("resnet50", ("conv4_block3_out",)),
+)
+
+
+def _has_layers(model, names):
+    try:
+        for name in names:
+            models.get_layer(model, name)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def default_dream_layers(model):
+    """The default DeepDream layers of `model`: a known architecture's, else a spatial layer at ~2/3 depth.
+
+    Layers in the middle of a network respond to textures and object parts,
+    which is what makes dreams interesting (Mordvintsev et al., 2015);
+    the last layers give object-like blobs, the first ones strokes.
+    """
+    for _, names in DEFAULT_LAYERS:
+        if _has_layers(model, names):
+            return tuple(models.get_layer(model, name)[0] for name in names)
+    spatial = models.spatial_layers(model)
+    if not spatial:
+        raise ValueError(
+            f"The model {model.name!r} has no layer with a spatial output [B, H, W, C]; pass `layers=`."
+        )
+    return (spatial[int(round(0.67 * (len(spatial) - 1)))],)
+
+
+def _resize(images, size):
+    return tf.image.resize(images, size, method="bilinear", antialias=True).numpy()
+
+
+def deep_dream(
+    model,
+    image,
+    layers=None,
+    *,
+    octaves=3,
+    octave_scale=1.4,
+    steps_per_octave=10,
+    learning_rate=None,
+    jitter=None,
+    value_range=(0.0, 1.0),
+    seed=0,
+    callback=None,
+    verbose=0,
+) -> synthesis.Synthesis:
+    """Amplifies the patterns that layers already see in an image (DeepDream).
+
+    Gradient ascent on the mean squared activation of `layers`
+    (`kerasviz.targets.LayerL2`, summed over layers: its gradient is the
+    activation itself, so the image drifts toward what the layers detect),
+    with a step normalized by the gradient's mean absolute value and random
+    jitter (Mordvintsev, Olah & Tyka, 2015, "Inceptionism: Going Deeper into
+    Neural Networks", and their `deepdream` notebook). The image is processed
+    from a small octave up: at each octave the original is resized to the
+    octave's size, the detail dreamt so far (the dreamt image minus the
+    resized original) is upscaled and added to it, and `steps_per_octave`
+    steps run. The result has the input's size. Costs `octaves *
+    steps_per_octave` forward and backward passes per image, at up to the full
+    size; the step is traced once per octave size.
+
+    Octaves need a model that takes any image size: build it with
+    `input_shape=(None, None, 3)` (e.g. `keras.applications.InceptionV3(
+    weights="imagenet", include_top=False, input_shape=(None, None, 3))`;
+    loading the weights is the user's part). With a fixed input size only
+    `octaves=1` is accepted: resizing around each octave would dream at one
+    scale anyway, so we raise instead of pretending.
+
+    Args:
+        model: a built Keras image model.
+        image: images `[B, H, W, C]` in the model's input space.
+        layers: the layer(s) to amplify (names, paths, indices or objects).
+            Default: per architecture, VGG16 `block4_conv3`, VGG19
+            `block4_conv4`, InceptionV3 `mixed3` + `mixed5`, MobileNetV2
+            `block_10_expand_relu`, ResNet50 `conv4_block3_out`; otherwise the
+            spatial layer at about 2/3 of the depth.
+        octaves: the number of scales (the notebook uses 4; 3 by default here
+            for speed).
+        octave_scale: the size ratio between octaves (1.4, the notebook's).
+        steps_per_octave: ascent steps per octave (10, the notebook's).
+        learning_rate: the mean absolute per-pixel step; default `1.5 / 255`
+            of the value range (the notebook's step of 1.5 on 0-255 images).
+        jitter: the largest random shift in pixels; default 32 (the
+            notebook's), capped at a quarter of each octave's smaller side.
+        value_range: `(min, max)` of the input space; images are clipped to
+            it. `None`: no clipping.
+        seed: an int seeding the jitter (octave `k` uses `seed + k`).
+        callback: `callback(step, image, loss)` after each step (the step
+            counted over all octaves; the image at the octave's size).
+        verbose: 1 shows a progress bar per octave.
+
+    Returns:
+        A `Synthesis(image, losses, steps)`: `image` float32 of the input's
+        shape, `losses` the objective at every step of every octave (each
+        octave at its own size), `steps` their number.
+
+    Raises:
+        ValueError, TypeError: an invalid argument (named in the message).
+
+    Example:
+
+    >>> model = keras.applications.InceptionV3(weights="imagenet", include_top=False,
+    ...                                        input_shape=(None, None, 3))
+    >>> dream = deep_dream(model, photo[None], octaves=4, value_range=(-1, 1))
+    """
+    models.check_model(model)
+    images = inputs.check_images(model, image, "image")
+    octaves = inputs.check_positive_int(octaves, "octaves")
+    steps_per_octave = inputs.check_positive_int(steps_per_octave, "steps_per_octave")
+    scale = synthesis.check_non_negative(octave_scale, "octave_scale")
+    if scale <= 1.0:
+        raise ValueError(f"Received an invalid value for `octave_scale`: {octave_scale!r}. Expected a number > 1.")
+    value_range = synthesis.check_value_range(value_range)
+    seed = inputs.check_seed(seed)
+    if jitter is not None:
+        jitter = synthesis.check_non_negative(jitter, "jitter", integer=True)
+    if layers is None:
+        layers = default_dream_layers(model)
+    elif isinstance(layers, (str, int)) or not isinstance(layers, (list, tuple)):
+        layers = (layers,)
+    if not layers:
+        raise ValueError(f"Received an invalid value for `layers`: {layers!r}. Expected at least one layer.")
+    paths = tuple(dict.fromkeys(models.get_layer(model, l, argname="layers")[0] for l in layers))
+    objective = functools.reduce(operator.add, [targets.LayerL2(p) for p in paths])
+    expected = inputs.model_input_shape(model)
+    if octaves > 1 and expected is not None and (expected[0] is not None or expected[1] is not None):
+        raise ValueError(
+            f"Received `octaves={octaves}` for the model {model.name!r}, whose input size is fixed "
+            f"({expected}). Octaves need a model that takes any size: build it with "
+            "`input_shape=(None, None, 3)` (and `include_top=False`), or pass `octaves=1`."
+        )
+    height, width = images.shape[1:3]
+    sizes = [
+        (max(1, int(round(height / scale**k))), max(1, int(round(width / scale**k))))
+        for k in reversed(range(octaves))
+    ]
+    if min(sizes[0]) < 4:
+        raise ValueError(
+            f"Received `octaves={octaves}` and `octave_scale={octave_scale}` for images of size "
+            f"{(height, width)}: the smallest octave would be {sizes[0]}; use fewer octaves."
+        )
+    if value_range is not None:
+        low, high = value_range
+    else:
+        low, high = 0.0, float(images.max() - images.min()) or 1.0
+    rate = synthesis.check_learning_rate((1.5 / 255.0) * (high - low) if learning_rate is None else learning_rate)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"Expected `callback` to be callable or None. Received: callback={callback!r}.")
+    detail = np.zeros((len(images), *sizes[0], images.shape[3]), np.float32)
+    losses = []
+    for k, size in enumerate(sizes):
+        base = images if size == (height, width) else _resize(images, size)
+        start = base + (detail if detail.shape[1:3] == size else _resize(detail, size))
+        if value_range is not None:
+            start = np.clip(start, low, high)
+        offset = k * steps_per_octave
+        result = synthesis.optimize(
+            model, objective, start.astype(np.float32), steps=steps_per_octave,
+            learning_rate=lambda step, offset=offset: rate(step + offset),
+            value_range=value_range,
+            jitter=min(32, min(size) // 4) if jitter is None else jitter,
+            seed=(seed + k) % 2**63, normalize_gradient="mean_abs", verbose=verbose,
+            callback=None if callback is None else (lambda s, im, loss, o=offset: callback(s + o, im, loss)),
+        )
+        detail = result.image - base
+        losses.append(result.losses)
+    losses = np.concatenate(losses).astype(np.float32)
+    return synthesis.Synthesis(result.image, losses, len(losses))

@@ -1,0 +1,290 @@
+"""Gram matrices: texture synthesis and neural style transfer (Gatys et al.)."""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import compiled, inputs, models
+from kerasviz.gradients import synthesis
+
+VGG_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+VGG_CONTENT_LAYER = "block4_conv2"
+
+
+def gram_matrix(activations):
+    """The Gram matrices of feature maps: `G[b, i, j] = sum_xy F[b, x, y, i] F[b, x, y, j] / (H * W)`.
+
+    The feature correlations of Gatys, Ecker & Bethge, 2015 ("Texture
+    Synthesis Using Convolutional Neural Networks", eq. 1), divided by the
+    number of positions so that images of any size compare.
+
+    Args:
+        activations: `[B, H, W, C]` (numpy array or tensor).
+
+    Returns:
+        `[B, C, C]` float32: a tensor for a tensor, else a numpy array.
+    """
+    is_tensor = isinstance(activations, (tf.Tensor, tf.Variable))
+    features = tf.cast(activations, tf.float32)
+    if features.shape.rank != 4:
+        raise ValueError(
+            f"Received an invalid value for `activations`: shape {features.shape}. Expected [B, H, W, C]."
+        )
+    shape = tf.shape(features)
+    gram = tf.einsum("bhwi,bhwj->bij", features, features)
+    gram = gram / tf.cast(shape[1] * shape[2], tf.float32)
+    return gram if is_tensor else gram.numpy()
+
+
+def _features(model, paths, images):
+    """The activations of the layers `paths` for `images`, compiled once per (model, layers, shape)."""
+
+    def build(model_ref):
+        def forward(x):
+            captured = models.run(model_ref(), x, capture=paths)[1]
+            return tuple(tf.cast(captured[p], tf.float32) for p in paths)
+
+        return forward
+
+    signature = [tf.TensorSpec([None, *images.shape[1:]], tf.float32)]
+    function = compiled.compiled_function(model, ("art_features", paths, images.shape[1:]), build, signature)
+    chunks = [function(tf.constant(images[a:b])) for a, b in inputs.batches(len(images), 32)]
+    return [np.concatenate([c[i].numpy() for c in chunks]) for i in range(len(paths))]
+
+
+def _paths(model, layers, argname):
+    if isinstance(layers, (str, int)) or not isinstance(layers, (list, tuple)):
+        layers = (layers,)
+    if not layers:
+        raise ValueError(f"Received an invalid value for `{argname}`: {layers!r}. Expected at least one layer.")
+    return tuple(dict.fromkeys(models.get_layer(model, l, argname=argname)[0] for l in layers))
+
+
+def _spread(model, count):
+    spatial = models.spatial_layers(model)
+    if not spatial:
+        raise ValueError(f"The model {model.name!r} has no layer with a spatial output [B, H, W, C].")
+    picks = np.linspace(0, len(spatial) - 1, min(count, len(spatial)))
+    return tuple(dict.fromkeys(spatial[int(round(i))] for i in picks))
+
+
+def default_style_layers(model):
+    """VGG's conv1_1 ... conv5_1 (Gatys et al., 2016), else 5 spatial layers spread over the depth."""
+    try:
+        return tuple(models.get_layer(model, name)[0] for name in VGG_STYLE_LAYERS)
+    except ValueError:
+        return _spread(model, 5)
+
+
+def default_content_layer(model):
+    """VGG's conv4_2 (Gatys et al., 2016), else the spatial layer at about 60% of the depth."""
+    try:
+        return models.get_layer(model, VGG_CONTENT_LAYER)[0]
+    except ValueError:
+        spatial = _spread(model, 1000)
+        return spatial[int(round(0.6 * (len(spatial) - 1)))]
+
+
+def _gram_loss(activations, paths, grams):
+    """Per image: `mean_l ||G_l(x) - A_l||^2 / ||A_l||^2` (Gatys et al. 2015, eq. 4-5 with w_l = 1/L)."""
+    total = 0.0
+    for path, target in zip(paths, grams):
+        gram = gram_matrix(tf.cast(activations[path], tf.float32))
+        distance = tf.reduce_sum(tf.square(gram - target), axis=[1, 2])
+        total += distance / (tf.reduce_sum(tf.square(target), axis=[1, 2]) + 1e-12)
+    return total / len(paths)
+
+
+class _Texture:
+    def __init__(self, paths):
+        self.paths = paths
+
+    def __call__(self, logits, activations, *grams):
+        return -_gram_loss(activations, self.paths, grams)
+
+
+class _Style:
+    def __init__(self, content_path, style_paths, content_weight, style_weight):
+        self.content_path, self.style_paths = content_path, style_paths
+        self.content_weight, self.style_weight = content_weight, style_weight
+
+    def __call__(self, logits, activations, content, *grams):
+        phi = tf.cast(activations[self.content_path], tf.float32)
+        axes = [1, 2, 3]
+        content_loss = tf.reduce_sum(tf.square(phi - content), axis=axes) / (
+            tf.reduce_sum(tf.square(content), axis=axes) + 1e-12)
+        style_loss = _gram_loss(activations, self.style_paths, grams)
+        return -(self.content_weight * content_loss + self.style_weight * style_loss)
+
+
+def _tile(array, count, argname):
+    if len(array) == count:
+        return array
+    if len(array) == 1:
+        return np.repeat(array, count, axis=0)
+    raise ValueError(
+        f"Received {len(array)} images for `{argname}`; expected 1 or {count} (one per output image)."
+    )
+
+
+def _range(value_range, images):
+    if value_range is not None:
+        return value_range
+    return float(images.min()), float(images.max()) if images.max() > images.min() else float(images.min()) + 1.0
+
+
+def _noise(value_range, shape, seed):
+    low, high = value_range
+    return np.random.default_rng(seed).uniform(low, high, shape).astype(np.float32)
+
+
+def _schedule(learning_rate, low, high, steps):
+    rate = synthesis.check_learning_rate(0.01 * (high - low) if learning_rate is None else learning_rate)
+    return lambda step: rate(step) * (1.0 - 0.9 * step / steps)
+
+
+def texture_synthesis(
+    model, texture, layers=None, *, init=None, steps=200, learning_rate=None,
+    value_range=(0.0, 1.0), seed=0, callback=None, verbose=0,
+) -> synthesis.Synthesis:
+    """Synthesizes a new image with the texture of a given one (Gram matrix matching).
+
+    Descends `mean_l ||G_l(x) - G_l(t)||^2 / ||G_l(t)||^2` over `layers`,
+    `G_l` being the Gram matrix of layer `l` (`gram_matrix`), from seeded
+    white noise (Gatys, Ecker & Bethge, 2015, "Texture Synthesis Using
+    Convolutional Neural Networks", eq. 4-5 with equal weights w_l = 1/L;
+    the normalization by `||G_l(t)||^2` replaces their `1 / (4 N^2 M^2)` so
+    that layers and value ranges weigh alike). Their optimizer is L-BFGS; here
+    it is the engine's normalized gradient step, its rate decaying linearly to
+    10%. Even random conv filters give textures (Ustyuzhaninov et al., 2016);
+    a pretrained VGG (`keras.applications.VGG19(weights="imagenet",
+    include_top=False, input_shape=(None, None, 3))`, weights loaded by the
+    user, images in its caffe input space with a matching `value_range`)
+    gives the paper's. Costs one forward pass for the texture plus `steps`
+    forward and backward passes per image.
+
+    Args:
+        model: a built Keras image model.
+        texture: the texture images `[B or 1, H, W, C]` in the model's input space.
+        layers: the layers whose Gram matrices to match; default VGG's
+            `block1_conv1` ... `block5_conv1` (Gatys et al.), else 5 spatial
+            layers spread over the depth.
+        init: starting images `[B, H', W', C]` (any size the model takes);
+            default white noise, uniform over `value_range` (Gatys et al.),
+            of the texture's shape, from `seed`.
+        steps: the number of descent steps (200, as CS231n's style transfer).
+        learning_rate: the mean absolute per-pixel step at the start; default
+            1% of the value range.
+        value_range: `(min, max)` of the input space; images are clipped to it.
+        seed: an int seeding the start noise.
+        callback: `callback(step, image, loss)` after each step.
+        verbose: 1 shows a progress bar.
+
+    Returns:
+        A `Synthesis(image, losses, steps)`; `losses` are the negative Gram
+        losses (they rise toward 0).
+
+    Raises:
+        ValueError, TypeError: an invalid argument (named in the message).
+
+    Example:
+
+    >>> result = texture_synthesis(model, bricks[None], steps=300)
+    """
+    models.check_model(model)
+    textures = inputs.check_images(model, texture, "texture")
+    value_range = synthesis.check_value_range(value_range)
+    seed = inputs.check_seed(seed)
+    steps = inputs.check_positive_int(steps, "steps")
+    paths = default_style_layers(model) if layers is None else _paths(model, layers, "layers")
+    low, high = _range(value_range, textures)
+    if init is None:
+        init = _noise((low, high), textures.shape, seed)
+    init = inputs.check_images(model, init, "init")
+    grams = [_tile(gram_matrix(f), len(init), "texture") for f in _features(model, paths, textures)]
+    return synthesis.optimize(
+        model, _Texture(paths), init, layers=paths, extras=grams, objective_key=("texture", paths),
+        steps=steps, learning_rate=_schedule(learning_rate, low, high, steps), value_range=value_range,
+        seed=seed, callback=callback, verbose=verbose,
+    )
+
+
+def style_transfer(
+    model, content, style, content_layer=None, style_layers=None, *, content_weight=1.0,
+    style_weight=10.0, tv_weight=0.01, init="content", steps=200, learning_rate=None,
+    value_range=(0.0, 1.0), seed=0, callback=None, verbose=0,
+) -> synthesis.Synthesis:
+    """Paints the content of one image in the style of another (neural style transfer).
+
+    Descends `content_weight * ||F(x) - F(c)||^2 / ||F(c)||^2 + style_weight
+    * mean_l ||G_l(x) - G_l(s)||^2 / ||G_l(s)||^2 + tv_weight * TV(x)`:
+    features `F` at `content_layer`, Gram matrices `G_l` at `style_layers`
+    (Gatys, Ecker & Bethge, 2016, "Image Style Transfer Using Convolutional
+    Neural Networks", eq. 1, 4-7, with the losses normalized by their
+    targets' norms instead of fixed constants; the total-variation term as in
+    CS231n's assignment 3, here the engine's per-pixel TV in units of the
+    value range). Their `alpha / beta` ratio is `content_weight /
+    style_weight`; our defaults (1 and 10, normalized units) and `tv_weight`
+    are starting points of ours, not the papers'. Use a pretrained VGG for
+    the paper's results: `keras.applications.VGG19(weights="imagenet",
+    include_top=False, input_shape=(None, None, 3))` (loading the weights is
+    the user's part; images in its caffe input space, with a matching
+    `value_range`). Costs a forward pass for each of `content` and `style`
+    plus `steps` forward and backward passes per image.
+
+    Args:
+        model: a built Keras image model.
+        content: the content images `[B, H, W, C]`; the result has their shape.
+        style: the style images `[B or 1, H', W', C]` (any size the model takes).
+        content_layer: default VGG's `block4_conv2` (conv4_2, Gatys et al.),
+            else the spatial layer at about 60% of the depth.
+        style_layers: default VGG's `block1_conv1` ... `block5_conv1`, else 5
+            spatial layers spread over the depth.
+        content_weight: the content loss weight (alpha).
+        style_weight: the style loss weight (beta).
+        tv_weight: the total variation weight (0: none, as in Gatys et al.).
+        init: `"content"` (start from the content image, as CS231n) or
+            `"noise"` (white noise uniform over `value_range`, from `seed`).
+        steps: the number of descent steps (200, as CS231n).
+        learning_rate: the mean absolute per-pixel step at the start; default
+            1% of the value range, decaying linearly to 10%.
+        value_range: `(min, max)` of the input space; images are clipped to it.
+        seed: an int seeding the start noise.
+        callback: `callback(step, image, loss)` after each step.
+        verbose: 1 shows a progress bar.
+
+    Returns:
+        A `Synthesis(image, losses, steps)`; `losses` are the negative
+        weighted content + style losses (without the TV term).
+
+    Raises:
+        ValueError, TypeError: an invalid argument (named in the message).
+
+    Example:
+
+    >>> result = style_transfer(vgg, photo[None], starry_night[None], steps=300)
+    """
+    models.check_model(model)
+    contents = inputs.check_images(model, content, "content")
+    styles = inputs.check_images(model, style, "style")
+    value_range = synthesis.check_value_range(value_range)
+    seed = inputs.check_seed(seed)
+    steps = inputs.check_positive_int(steps, "steps")
+    content_weight = synthesis.check_non_negative(content_weight, "content_weight")
+    style_weight = synthesis.check_non_negative(style_weight, "style_weight")
+    tv_weight = synthesis.check_non_negative(tv_weight, "tv_weight")
+    if init not in ("content", "noise"):
+        raise ValueError(f"Received an invalid value for `init`: {init!r}. Expected 'content' or 'noise'.")
+    content_path = (default_content_layer(model) if content_layer is None
+                    else _paths(model, content_layer, "content_layer")[0])
+    style_paths = default_style_layers(model) if style_layers is None else _paths(model, style_layers, "style_layers")
+    low, high = _range(value_range, contents)
+    start = contents.copy() if init == "content" else _noise((low, high), contents.shape, seed)
+    reference = _features(model, (content_path,), contents)[0]
+    grams = [_tile(gram_matrix(f), len(contents), "style") for f in _features(model, style_paths, styles)]
+    objective = _Style(content_path, style_paths, content_weight, style_weight)
+    return synthesis.optimize(
+        model, objective, start, layers=(content_path, *style_paths), extras=(reference, *grams),
+        objective_key=("style", content_path, style_paths, content_weight, style_weight),
+        steps=steps, learning_rate=_schedule(learning_rate, low, high, steps), value_range=value_range,
+        tv=tv_weight, seed=seed, callback=callback, verbose=verbose,
+    )
