@@ -140,9 +140,10 @@ def _write_synthesis_figures(directory, model, data):
     series = [original[0]] + [kerasviz.invert_features(model, original, layer, steps=150).image[0]
                               for layer in ("conv1", "conv2", "conv3")]
     written.append(save("inversion.png", series))
+    written.append(_write_dream(directory, model))
     print("Wrote " + ", ".join(written) + f" (class visualizations of {', '.join(data.class_names)}; "
           f"a {data.class_names[source]} made into a {data.class_names[(source + 1) % len(classes)]} "
-          f"in {fooled.steps} steps; inversions from conv1, conv2, conv3)")
+          f"in {fooled.steps} steps; inversions from conv1, conv2, conv3; a DeepDream of a sample photo)")
 
 
 def _write_activation_figures(directory, model, images, value_range=(0.0, 1.0), *, patches_layer=None,
@@ -189,6 +190,86 @@ def activations(args):
     images = _load_images(args.images, model, args.value_range)
     _write_activation_figures(args.out, model, images, tuple(args.value_range), patches_layer=args.layer,
                               channels=args.channels)
+
+
+def synthesize(args):
+    """Class visualizations (tiled), a fooling image or a feature inversion of your model, as PNGs."""
+    import keras
+    import numpy as np
+
+    import kerasviz
+
+    value_range = tuple(args.value_range)
+    if value_range[0] >= value_range[1]:
+        raise SystemExit(f"kerasviz: --value-range needs LOW < HIGH; received {value_range}.")
+    if args.fool is not None and args.target_class is None:
+        raise SystemExit("kerasviz: --fool needs --target-class N.")
+    if args.invert is not None and args.layer is None:
+        raise SystemExit("kerasviz: --invert needs --layer L.")
+    model = keras.models.load_model(args.model, compile=False)
+    os.makedirs(args.out, exist_ok=True)
+    written = []
+
+    def save(name, pictures, cols=None):
+        """`pictures` [N, H, W, C] in [0, 1], tiled in one row (small ones enlarged, pixelated)."""
+        picture = kerasviz.image.tile(np.asarray(pictures, np.float32), cols=cols or len(pictures), pad=2)
+        factor = max(1, -(-256 // max(picture.shape[:2])))
+        picture = np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+        path = os.path.join(args.out, name)
+        with open(path, "wb") as f:
+            f.write(kerasviz.image.encode_png(picture))
+        written.append(path)
+
+    def shown(images):
+        return kerasviz.image.to_display(np.asarray(images, np.float32), value_range)
+
+    steps = {} if args.steps is None else {"steps": args.steps}
+    if args.classes is not None:
+        result = kerasviz.class_visualization(model, list(args.classes), value_range=value_range, **steps)
+        save("class_visualization.png", shown(result.image))
+        print(f"class visualization of classes {list(args.classes)}: mean class score "
+              f"{result.losses[0]:.3f} -> {result.losses[-1]:.3f} over {result.steps} steps")
+    elif args.fool is not None:
+        original = _load_images([args.fool], model, value_range)
+        result = kerasviz.fooling_image(model, original, args.target_class, value_range=value_range,
+                                        **({"max_steps": args.steps} if args.steps else {}))
+        save("fooling.png", np.concatenate([shown(original), result.magnified_perturbation, shown(result.image)]))
+        print(f"fooling image: {'fooled' if result.fooled else 'NOT fooled'} into class {args.target_class} "
+              f"after {result.steps} steps (original, perturbation magnified, fooled image)")
+    else:
+        original = _load_images([args.invert], model, value_range)
+        result = kerasviz.invert_features(model, original, args.layer, value_range=value_range, **steps)
+        save("inversion.png", np.concatenate([shown(original), shown(result.image)]))
+        print(f"feature inversion at layer {args.layer!r}: loss {result.losses[0]:.3f} -> "
+              f"{result.losses[-1]:.3f} over {result.steps} steps (original, reconstruction)")
+    print("Wrote " + ", ".join(written))
+
+
+def _write_dream(directory, model):
+    """DeepDream of a scikit-learn sample photo through the demo's trained conv layers.
+
+    The demo model takes 64x64 inputs only; octaves need other sizes, so the
+    dream runs on a fully convolutional model made of the same (trained) conv
+    and pooling layers. This reuses the demo's own layers; never do it to a
+    model that is not yours to change (calling layers on new inputs adds
+    nodes to them).
+    """
+    import keras
+    import numpy as np
+
+    import kerasviz
+
+    inputs = keras.Input((None, None, 3))
+    x = inputs
+    for name in ("conv1", "pool1", "conv2", "pool2", "conv3"):
+        x = model.get_layer(name)(x)
+    convs = keras.Model(inputs, x, name="demo_convs")
+    photo = kerasviz.data.sample_images(size=192)["china"][None]
+    dream = kerasviz.deep_dream(convs, photo, ["conv3"], octaves=3, steps_per_octave=20)
+    path = os.path.join(directory, "deep_dream.png")
+    with open(path, "wb") as f:
+        f.write(kerasviz.image.encode_png(np.concatenate([photo[0], dream.image[0]], axis=1)))
+    return path
 
 
 def _serve(args):
@@ -240,6 +321,22 @@ def build_parser():
                    help="the model's input range that pixels 0..255 map to (default: 0 1)")
     p.add_argument("--out", default="kerasviz-out", help="output directory (default: kerasviz-out)")
     p.set_defaults(run=activations)
+
+    p = commands.add_parser("synthesize", help="class visualizations, fooling images, feature inversion")
+    p.add_argument("model", help="a saved Keras model (.keras)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--class", dest="classes", type=int, nargs="+", metavar="N",
+                      help="classes to visualize (one image each, tiled)")
+    what.add_argument("--fool", metavar="IMAGE", help="an image file to turn into --target-class")
+    what.add_argument("--invert", metavar="IMAGE", help="an image file to reconstruct from --layer's features")
+    p.add_argument("--target-class", type=int, default=None, metavar="N", help="the class --fool aims for")
+    p.add_argument("--layer", default=None, help="the layer --invert matches")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimization steps (default: the method's; the most steps for --fool)")
+    p.add_argument("--value-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"),
+                   help="the model's input range that pixels 0..255 map to (default: 0 1)")
+    p.add_argument("--out", default="kerasviz-out", help="output directory (default: kerasviz-out)")
+    p.set_defaults(run=synthesize)
     return parser
 
 
