@@ -132,7 +132,7 @@ def deep_dream(
     scale = synthesis.check_non_negative(octave_scale, "octave_scale")
     if scale <= 1.0:
         raise ValueError(f"Received an invalid value for `octave_scale`: {octave_scale!r}. Expected a number > 1.")
-    value_range = synthesis.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     if jitter is not None:
         jitter = synthesis.check_non_negative(jitter, "jitter", integer=True)

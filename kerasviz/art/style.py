@@ -192,7 +192,7 @@ def texture_synthesis(
     """
     models.check_model(model)
     textures = inputs.check_images(model, texture, "texture")
-    value_range = synthesis.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     steps = inputs.check_positive_int(steps, "steps")
     paths = default_style_layers(model) if layers is None else _paths(model, layers, "layers")
@@ -266,7 +266,7 @@ def style_transfer(
     models.check_model(model)
     contents = inputs.check_images(model, content, "content")
     styles = inputs.check_images(model, style, "style")
-    value_range = synthesis.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     steps = inputs.check_positive_int(steps, "steps")
     content_weight = synthesis.check_non_negative(content_weight, "content_weight")
