@@ -100,6 +100,9 @@ def demo(args):
             class_names=test.class_names,
         ),
         callbacks.PatchesCallback(args.logdir, test.images, layer="conv3", channels=range(8)),
+        callbacks.ClassVisualizationCallback(
+            args.logdir, list(range(len(test.class_names))), class_names=test.class_names, steps=60,
+        ),
     ]
     model = kerasviz.data.demo_model("shapes", epochs=args.epochs, verbose=2, callbacks=watchers)
     loss, accuracy = model.evaluate(test.images, test.labels, verbose=0)

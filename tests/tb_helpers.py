@@ -128,8 +128,50 @@ def write_other_family(run_dir, steps=2):
     """Records of a family without a dedicated view (shown by the generic view)."""
     writer = tf.summary.create_file_writer(run_dir)
     for step in range(steps):
-        header = {"family": "synthesis", "method": "class_visualization", "layer": "conv1", "note": XSS}
+        header = {"family": "experimental", "method": "probe", "layer": "conv1", "note": XSS}
         arrays = {"images": images(6, 8, seed=step), "weights": np.linspace(0, 1, 12).reshape(3, 4)}
+        write_record(writer, metadata.TAG_PREFIX + "experimental/probe", step, header, arrays,
+                     family="experimental")
+    writer.close()
+
+
+# ---------------------------------------------------------------- synthesis records
+# Tag `kerasviz/synthesis/<method>[/<suffix>]`; header {method, target, classes, class_names, params,
+# value_range, steps, snapshot_every}; arrays {images uint8 [N,H,W,C], losses [N or 1, steps],
+# snapshots uint8 [S,H,W,C] (optional)}, as `kerasviz.callbacks.ClassVisualizationCallback` writes them.
+
+
+def synthesis_record(step, classes=(0, 2, 3), size=16, opt_steps=20, snapshots=4, per_image_losses=False):
+    """`(header, arrays)` of one class visualization record whose images change with `step`."""
+    n = len(classes)
+    yy, xx = np.mgrid[:size, :size] / size
+    pictures = np.zeros((n, size, size, 3), np.uint8)
+    for i, c in enumerate(classes):
+        phase = 2 + 3 * c + step
+        pictures[i, ..., 0] = 127 + 120 * np.sin(phase * xx * np.pi)
+        pictures[i, ..., 1] = 127 + 120 * np.cos(phase * yy * np.pi)
+        pictures[i, ..., 2] = (40 * step + 60 * i) % 256
+    t = np.arange(1, opt_steps + 1, dtype=np.float32)
+    rows = [(1 + k + step) * np.log1p(t) for k in range(n)] if per_image_losses else [(1 + step) * np.log1p(t)]
+    header = {
+        "family": "synthesis", "method": "class_visualization", "classes": list(classes),
+        "class_names": CLASS_NAMES, "target": "classes " + ", ".join(str(c) for c in classes),
+        "params": {"steps": opt_steps, "seed": 0}, "value_range": [0.0, 1.0], "steps": opt_steps,
+        "snapshot_every": opt_steps // snapshots if snapshots else 0,
+    }
+    arrays = {"images": pictures, "losses": np.stack(rows).astype(np.float32)}
+    if snapshots:
+        frames = [np.concatenate(list((pictures * ((s + 1) / snapshots)).astype(np.uint8)), axis=1)
+                  for s in range(snapshots)]
+        arrays["snapshots"] = np.stack(frames)
+    return header, arrays
+
+
+def write_synthesis_run(run_dir, steps=3, **kwargs):
+    """A run with one class visualization record per step."""
+    writer = tf.summary.create_file_writer(run_dir)
+    for step in range(steps):
+        header, arrays = synthesis_record(step, **kwargs)
         write_record(writer, metadata.tag_for("synthesis", "class_visualization"), step, header, arrays,
                      family="synthesis")
     writer.close()

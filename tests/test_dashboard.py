@@ -304,7 +304,7 @@ def test_a_family_without_its_own_view_gets_the_generic_one(dashboard, screensho
     frame.select_option("#kv-run", "filters")
     frame.wait_for_function("() => document.querySelectorAll('.kv-record img.kv-thumb').length === 6 && "
                             "Array.from(document.querySelectorAll('img.kv-thumb')).every(i => i.complete && i.naturalWidth === 8)")
-    assert frame.eval_on_selector_all(".kv-tab", "ts => ts.map(t => t.textContent)") == ["synthesis"]
+    assert frame.eval_on_selector_all(".kv-tab", "ts => ts.map(t => t.textContent)") == ["experimental"]
     text = frame.inner_text(".kv-record")
     assert tb_helpers.XSS in text and "weights: float32 [3, 4]" in text
     shot(page, screenshots, "generic_view.png")

@@ -6,9 +6,11 @@ Every family's callback builds on `VisualizationCallback` (`base.py`).
 from kerasviz.callbacks.activations import EmbeddingCallback, FilterCallback, PatchesCallback
 from kerasviz.callbacks.attribution import DEFAULT_METHODS, AttributionCallback
 from kerasviz.callbacks.base import VisualizationCallback, chief_of, is_chief
+from kerasviz.callbacks.synthesis import ClassVisualizationCallback
 
 __all__ = [
     "AttributionCallback",
+    "ClassVisualizationCallback",
     "DEFAULT_METHODS",
     "EmbeddingCallback",
     "FilterCallback",

@@ -17,7 +17,6 @@ import tensorflow as tf
 
 from kerasviz import compiled, inputs, models, targets
 from kerasviz.gradients import core
-from kerasviz.inputs import check_value_range  # noqa: F401  (recipes' older import path)
 
 NORMALIZATIONS = ("mean_abs", "l2", "sign")
 

@@ -8,6 +8,7 @@
 import { el, fetchJSON, routeURL, debounce } from "./common.js";
 import attribution from "./views/attribution.js";
 import activations from "./views/activations.js";
+import synthesis from "./views/synthesis.js";
 import generic from "./views/generic.js";
 
 // The view registry. A view is a module exporting
@@ -17,7 +18,7 @@ import generic from "./views/generic.js";
 // step, steps, stepsByTag: {tag: [steps]} } and `api` = { fetchJSON, routeURL, setStatus }.
 // Adding a family (filters, embeddings, patches, generated images) means writing
 // views/<family>.js and adding it to this list; families without a view get the generic one.
-const VIEWS = [attribution, activations];
+const VIEWS = [attribution, activations, synthesis];
 
 export function viewFor(family) {
   return VIEWS.find((view) => view.family === family) || generic;

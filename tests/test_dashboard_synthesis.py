@@ -1,0 +1,171 @@
+"""The synthesis view (class visualizations over epochs) in a real browser, inside a real TensorBoard.
+
+Same harness as `test_dashboard.py` (whose server script, Chromium flags and
+helpers are reused) over a logdir of synthesis records written by
+`tb_helpers.write_synthesis_run`. Screenshots go to `$KERASVIZ_SCREENSHOTS`
+(default: a temporary directory).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import tb_helpers
+import test_dashboard as base
+
+pytestmark = base.pytestmark
+sync_playwright = base.sync_playwright
+
+STEPS, CLASSES = 3, (0, 2, 3)
+TAG = "kerasviz/synthesis/class_visualization"
+
+
+@pytest.fixture(scope="module")
+def screenshots():
+    folder = os.environ.get("KERASVIZ_SCREENSHOTS") or tempfile.mkdtemp(prefix="kerasviz_screenshots_")
+    os.makedirs(folder, exist_ok=True)
+    print(f"screenshots in {folder}", file=sys.stderr)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("synthesis_dashboard"))
+    tb_helpers.write_synthesis_run(os.path.join(root, "classvis"), steps=STEPS, classes=CLASSES)
+    tb_helpers.write_synthesis_run(os.path.join(root, "plain"), steps=1, classes=(1, 3), snapshots=0,
+                                   per_image_losses=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(logdir, request):
+    port = base._free_port()
+    env = dict(os.environ, PYTHONPATH=base.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    log = open(os.path.join(logdir, "..", "tensorboard_synthesis.log"), "w")
+    process = subprocess.Popen(
+        [sys.executable, "-c", base.SERVER, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
+         "--reload_interval", "1"], cwd=base.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def stop():
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+    request.addfinalizer(stop)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        assert process.poll() is None, "tensorboard exited; see tensorboard_synthesis.log next to the logdir"
+        try:
+            runs = base._runs(url)
+            if len(runs) == 2 and runs["classvis"]["tags"] and runs["plain"]["tags"] \
+                    and runs["classvis"]["tags"][0]["max_step"] == STEPS - 1:
+                return url
+        except OSError:
+            pass
+        assert time.time() < deadline, "tensorboard did not answer within 60 s"
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def dashboard(server, screenshots):
+    """(page, frame, events): TensorBoard's page at #kerasviz and our plugin's iframe."""
+    profile = tempfile.mkdtemp(prefix="kerasviz_chromium_")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=base.CHROMIUM, headless=True, args=base.FLAGS,
+            viewport={"width": 1366, "height": 768})
+        events = {"dialogs": [], "errors": [], "requests": []}
+        page = context.new_page()
+        page.on("dialog", lambda dialog: (events["dialogs"].append(dialog.message), dialog.dismiss()))
+        page.on("pageerror", lambda error: events["errors"].append(str(error)))
+        page.on("request", lambda req: events["requests"].append(req.url))
+        page.goto(server + "/#kerasviz")
+        frame = None
+        deadline = time.time() + 30
+        while frame is None:
+            frame = next((f for f in page.frames if "plugin_entry.html?name=kerasviz" in f.url), None)
+            assert time.time() < deadline, "TensorBoard did not open the kerasviz iframe"
+            page.wait_for_timeout(100)
+        frame.wait_for_selector(".kv-synth-record")
+        try:
+            yield page, frame, events
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_record(frame, run, step):
+    """Waits until the record of `run` at `step` is shown with every image loaded."""
+    frame.wait_for_function(
+        """key => { const s = document.querySelector('.kv-synth-record');
+            return s && s.dataset.shown === key
+                && Array.from(s.querySelectorAll('img')).every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=f"{run}|{TAG}|{step}")
+
+
+def choose_run(frame, run):
+    if frame.eval_on_selector("#kv-run", "s => s.value") != run:
+        frame.select_option("#kv-run", run)
+
+
+def image_pixels(frame, selector):
+    """RGBA values of an <img> at its natural size."""
+    return frame.eval_on_selector(selector, """img => { const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight; const x = c.getContext('2d');
+        x.drawImage(img, 0, 0); return Array.from(x.getImageData(0, 0, c.width, c.height).data); }""")
+
+
+def test_renders_images_losses_and_snapshots_and_the_slider_moves_them(dashboard, screenshots):
+    page, frame, events = dashboard
+    choose_run(frame, "classvis")
+    assert frame.eval_on_selector(".kv-tab[aria-selected='true']", "t => t.textContent") == "Synthesis"
+    wait_record(frame, "classvis", STEPS - 1)  # the shell follows the latest step
+    captions = frame.eval_on_selector_all(".kv-synth-image figcaption", "fs => fs.map(f => f.textContent)")
+    assert captions == [f"{c}: {tb_helpers.CLASS_NAMES[c]}" for c in CLASSES]
+    assert frame.locator(".kv-synth-snapshots img").count() == 4
+    assert frame.eval_on_selector_all(".kv-synth-snapshots figcaption", "fs => fs.map(f => f.textContent)") == \
+        ["step 5", "step 10", "step 15", "step 20"]
+    assert frame.locator(".kv-synth-record svg path.kv-line").count() == 1  # the mean loss
+    _, expected = tb_helpers.synthesis_record(STEPS - 1, classes=CLASSES)
+    shown = np.array(image_pixels(frame, ".kv-synth-image img")).reshape(16, 16, 4)[..., :3]
+    np.testing.assert_array_equal(shown, expected["images"][0])
+    base.shot(page, screenshots, "synthesis_view.png")
+
+    base.set_range(frame, "#kv-step", 0)
+    wait_record(frame, "classvis", 0)
+    _, first = tb_helpers.synthesis_record(0, classes=CLASSES)
+    after = np.array(image_pixels(frame, ".kv-synth-image img")).reshape(16, 16, 4)[..., :3]
+    np.testing.assert_array_equal(after, first["images"][0])
+    assert not np.array_equal(after, shown)
+    assert events["errors"] == []
+
+
+def test_xss_class_name_stays_text(dashboard):
+    page, frame, events = dashboard
+    choose_run(frame, "classvis")
+    wait_record(frame, "classvis", frame.evaluate("() => Number(document.getElementById('kv-step').value)"))
+    text = frame.inner_text(".kv-synth-images")
+    assert tb_helpers.XSS in text
+    assert events["dialogs"] == [] and page.locator("img[src='x']").count() == 0
+    assert frame.locator("img[src='x']").count() == 0
+
+
+def test_per_image_losses_and_no_snapshots(dashboard, screenshots):
+    page, frame, events = dashboard
+    choose_run(frame, "plain")
+    wait_record(frame, "plain", 0)
+    assert frame.locator(".kv-synth-snapshots").count() == 0
+    names = frame.eval_on_selector_all(".kv-synth-record path.kv-line", "ps => ps.map(p => p.dataset.name)")
+    assert names == [f"1: {tb_helpers.CLASS_NAMES[1]}", f"3: {tb_helpers.CLASS_NAMES[3]}"]
+    base.shot(page, screenshots, "synthesis_plain.png")
+    assert events["errors"] == []
