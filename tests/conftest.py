@@ -154,3 +154,15 @@ def shapes_model():
     import kerasviz
 
     return kerasviz.data.demo_model("shapes"), kerasviz.data.demo_data("shapes")[1]
+
+
+@pytest.fixture(scope="module")
+def screenshots():
+    """Where browser tests save their screenshots: `$KERASVIZ_SCREENSHOTS` or a temporary directory."""
+    import sys
+    import tempfile
+
+    folder = os.environ.get("KERASVIZ_SCREENSHOTS") or tempfile.mkdtemp(prefix="kerasviz_screenshots_")
+    os.makedirs(folder, exist_ok=True)
+    print(f"screenshots in {folder}", file=sys.stderr)
+    return folder

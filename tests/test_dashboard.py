@@ -7,6 +7,7 @@ Screenshots go to `$KERASVIZ_SCREENSHOTS` (default: a temporary directory).
 Skipped only when /usr/bin/chromium or the `playwright` package is missing.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -50,14 +51,6 @@ TRAIN_STEPS, IMAGES = 30, 10
 
 
 @pytest.fixture(scope="module")
-def screenshots():
-    folder = os.environ.get("KERASVIZ_SCREENSHOTS") or tempfile.mkdtemp(prefix="kerasviz_screenshots_")
-    os.makedirs(folder, exist_ok=True)
-    print(f"screenshots in {folder}", file=sys.stderr)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("dashboard"))
     tb_helpers.write_run(os.path.join(root, "train"), steps=TRAIN_STEPS, n=IMAGES)
@@ -78,11 +71,15 @@ def _runs(base):
         return {run["name"]: run for run in json.load(response)["runs"]}
 
 
-@pytest.fixture(scope="module")
-def server(logdir, request):
+def start_tensorboard(logdir, request, ready, log_name="tensorboard.log"):
+    """Starts TensorBoard with our plugin on a free loopback port; returns its URL once `ready(runs)`.
+
+    `runs` is our `/runs` route's answer by run name; the server is stopped by
+    `request`'s finalizer, and its output goes to `log_name` next to `logdir`.
+    """
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    log = open(os.path.join(logdir, "..", "tensorboard.log"), "w")
+    log = open(os.path.join(logdir, "..", log_name), "w")
     process = subprocess.Popen(
         [sys.executable, "-c", SERVER, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
          "--reload_interval", "1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -97,24 +94,22 @@ def server(logdir, request):
         log.close()
 
     request.addfinalizer(stop)
-    base = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:  # answering, and every series loaded by the data server
-        assert process.poll() is None, "tensorboard exited; see tensorboard.log next to the logdir"
+        assert process.poll() is None, f"tensorboard exited; see {log_name} next to the logdir"
         try:
-            runs = _runs(base)
-            if len(runs) == 4 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1 \
-                    and len(runs["train"]["scalars"]) == 6:
-                return base
+            if ready(_runs(url)):
+                return url
         except OSError:
             pass
         assert time.time() < deadline, "tensorboard did not answer within 60 s"
         time.sleep(0.3)
 
 
-@pytest.fixture(scope="module")
-def dashboard(server, screenshots):
-    """(page, frame, events): TensorBoard's page at #kerasviz and our plugin's iframe."""
+@contextlib.contextmanager
+def open_dashboard(server):
+    """(page, frame, events): TensorBoard's page at #kerasviz in headless Chromium, and our iframe."""
     profile = tempfile.mkdtemp(prefix="kerasviz_chromium_")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -131,12 +126,25 @@ def dashboard(server, screenshots):
             frame = next((f for f in page.frames if "plugin_entry.html?name=kerasviz" in f.url), None)
             assert time.time() < deadline, "TensorBoard did not open the kerasviz iframe"
             page.wait_for_timeout(100)
-        wait_shown(frame)
         try:
             yield page, frame, events
         finally:
             context.close()
             shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(logdir, request):
+    return start_tensorboard(logdir, request, lambda runs: (
+        len(runs) == 4 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1
+        and len(runs["train"]["scalars"]) == 6))
+
+
+@pytest.fixture(scope="module")
+def dashboard(server, screenshots):
+    with open_dashboard(server) as (page, frame, events):
+        wait_shown(frame)
+        yield page, frame, events
 
 
 def choose_run(frame, name):

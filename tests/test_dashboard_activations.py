@@ -8,18 +8,12 @@ directory).
 """
 
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 
 import pytest
 import tb_helpers
 import test_dashboard as base
 
 pytestmark = base.pytestmark
-sync_playwright = base.sync_playwright
 
 STEPS, N, K = 4, 48, 5
 XSS_N, XSS_K = 12, 3
@@ -27,14 +21,6 @@ FILTERS = tb_helpers.activations_tag("filters", "conv1")
 FILTERS2 = tb_helpers.activations_tag("filters", "block/conv2")
 EMB = tb_helpers.activations_tag("embeddings", "fc")
 PATCHES = tb_helpers.activations_tag("top_patches", "conv2")
-
-
-@pytest.fixture(scope="module")
-def screenshots():
-    folder = os.environ.get("KERASVIZ_SCREENSHOTS") or tempfile.mkdtemp(prefix="kerasviz_screenshots_")
-    os.makedirs(folder, exist_ok=True)
-    print(f"screenshots in {folder}", file=sys.stderr)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -49,65 +35,17 @@ def logdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(logdir, request):
-    port = base._free_port()
-    env = dict(os.environ, PYTHONPATH=base.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    log = open(os.path.join(logdir, "..", "tensorboard.log"), "w")
-    process = subprocess.Popen(
-        [sys.executable, "-c", base.SERVER, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
-         "--reload_interval", "1"], cwd=base.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def stop():
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-    request.addfinalizer(stop)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:  # answering, and every series of every run loaded by the data server
-        assert process.poll() is None, "tensorboard exited; see tensorboard.log next to the logdir"
-        try:
-            runs = base._runs(url)
-            if len(runs) == 3 and len(runs["acts"]["tags"]) == 4 and len(runs["damaged"]["tags"]) == 3 \
-                    and all(t["max_step"] == STEPS - 1 for t in runs["acts"]["tags"]) \
-                    and {t["max_step"] for t in runs["damaged"]["tags"]} == {0, 1, 2}:
-                return url
-        except OSError:
-            pass
-        assert time.time() < deadline, "tensorboard did not answer within 60 s"
-        time.sleep(0.3)
+    return base.start_tensorboard(logdir, request, lambda runs: (
+        len(runs) == 3 and len(runs["acts"]["tags"]) == 4 and len(runs["damaged"]["tags"]) == 3
+        and all(t["max_step"] == STEPS - 1 for t in runs["acts"]["tags"])
+        and {t["max_step"] for t in runs["damaged"]["tags"]} == {0, 1, 2}))
 
 
 @pytest.fixture(scope="module")
 def dashboard(server, screenshots):
-    """(page, frame, events): TensorBoard's page at #kerasviz and our plugin's iframe."""
-    profile = tempfile.mkdtemp(prefix="kerasviz_chromium_")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=base.CHROMIUM, headless=True, args=base.FLAGS,
-            viewport={"width": 1366, "height": 768})
-        events = {"dialogs": [], "errors": [], "requests": []}
-        page = context.new_page()
-        page.on("dialog", lambda dialog: (events["dialogs"].append(dialog.message), dialog.dismiss()))
-        page.on("pageerror", lambda error: events["errors"].append(str(error)))
-        page.on("request", lambda req: events["requests"].append(req.url))
-        page.goto(server + "/#kerasviz")
-        frame = None
-        deadline = time.time() + 30
-        while frame is None:
-            frame = next((f for f in page.frames if "plugin_entry.html?name=kerasviz" in f.url), None)
-            assert time.time() < deadline, "TensorBoard did not open the kerasviz iframe"
-            page.wait_for_timeout(100)
+    with base.open_dashboard(server) as (page, frame, events):
         frame.wait_for_selector("#kv-act-methods .kv-subtab")
-        try:
-            yield page, frame, events
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+        yield page, frame, events
 
 
 def open_method(frame, run, method):

@@ -7,11 +7,6 @@ helpers are reused) over a logdir of synthesis records written by
 """
 
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 
 import numpy as np
 import pytest
@@ -19,18 +14,9 @@ import tb_helpers
 import test_dashboard as base
 
 pytestmark = base.pytestmark
-sync_playwright = base.sync_playwright
 
 STEPS, CLASSES = 3, (0, 2, 3)
 TAG = "kerasviz/synthesis/class_visualization"
-
-
-@pytest.fixture(scope="module")
-def screenshots():
-    folder = os.environ.get("KERASVIZ_SCREENSHOTS") or tempfile.mkdtemp(prefix="kerasviz_screenshots_")
-    os.makedirs(folder, exist_ok=True)
-    print(f"screenshots in {folder}", file=sys.stderr)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -44,64 +30,16 @@ def logdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(logdir, request):
-    port = base._free_port()
-    env = dict(os.environ, PYTHONPATH=base.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    log = open(os.path.join(logdir, "..", "tensorboard_synthesis.log"), "w")
-    process = subprocess.Popen(
-        [sys.executable, "-c", base.SERVER, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
-         "--reload_interval", "1"], cwd=base.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def stop():
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-    request.addfinalizer(stop)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        assert process.poll() is None, "tensorboard exited; see tensorboard_synthesis.log next to the logdir"
-        try:
-            runs = base._runs(url)
-            if len(runs) == 2 and runs["classvis"]["tags"] and runs["plain"]["tags"] \
-                    and runs["classvis"]["tags"][0]["max_step"] == STEPS - 1:
-                return url
-        except OSError:
-            pass
-        assert time.time() < deadline, "tensorboard did not answer within 60 s"
-        time.sleep(0.3)
+    return base.start_tensorboard(logdir, request, lambda runs: (
+        len(runs) == 2 and runs["classvis"]["tags"] and runs["plain"]["tags"]
+        and runs["classvis"]["tags"][0]["max_step"] == STEPS - 1), "tensorboard_synthesis.log")
 
 
 @pytest.fixture(scope="module")
 def dashboard(server, screenshots):
-    """(page, frame, events): TensorBoard's page at #kerasviz and our plugin's iframe."""
-    profile = tempfile.mkdtemp(prefix="kerasviz_chromium_")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=base.CHROMIUM, headless=True, args=base.FLAGS,
-            viewport={"width": 1366, "height": 768})
-        events = {"dialogs": [], "errors": [], "requests": []}
-        page = context.new_page()
-        page.on("dialog", lambda dialog: (events["dialogs"].append(dialog.message), dialog.dismiss()))
-        page.on("pageerror", lambda error: events["errors"].append(str(error)))
-        page.on("request", lambda req: events["requests"].append(req.url))
-        page.goto(server + "/#kerasviz")
-        frame = None
-        deadline = time.time() + 30
-        while frame is None:
-            frame = next((f for f in page.frames if "plugin_entry.html?name=kerasviz" in f.url), None)
-            assert time.time() < deadline, "TensorBoard did not open the kerasviz iframe"
-            page.wait_for_timeout(100)
+    with base.open_dashboard(server) as (page, frame, events):
         frame.wait_for_selector(".kv-synth-record")
-        try:
-            yield page, frame, events
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+        yield page, frame, events
 
 
 def wait_record(frame, run, step):
