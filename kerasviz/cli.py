@@ -239,13 +239,102 @@ def synthesize(args):
         save("fooling.png", np.concatenate([shown(original), result.magnified_perturbation, shown(result.image)]))
         print(f"fooling image: {'fooled' if result.fooled else 'NOT fooled'} into class {args.target_class} "
               f"after {result.steps} steps (original, perturbation magnified, fooled image)")
-    else:
+    elif args.invert is not None:
         original = _load_images([args.invert], model, value_range)
         result = kerasviz.invert_features(model, original, args.layer, value_range=value_range, **steps)
         save("inversion.png", np.concatenate([shown(original), shown(result.image)]))
         print(f"feature inversion at layer {args.layer!r}: loss {result.losses[0]:.3f} -> "
               f"{result.losses[-1]:.3f} over {result.steps} steps (original, reconstruction)")
+    else:
+        written.append(_synthesize_art(args, model, value_range))
     print("Wrote " + ", ".join(written))
+
+
+def _load_any_size(path, model, value_range):
+    """One image file -> `[1, H, W, C]` in the model's input space, at its own size unless the model's is fixed."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from kerasviz import inputs
+
+    shape = inputs.model_input_shape(model)
+    channels = 3 if shape is None or shape[2] is None else shape[2]
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            if shape is not None and shape[0] is not None and shape[1] is not None:
+                image = image.resize((shape[1], shape[0]), Image.BILINEAR)
+            array = np.asarray(image, np.float32) / 255.0
+    except (OSError, UnidentifiedImageError) as error:
+        raise SystemExit(f"kerasviz: cannot read the image {path!r}: {error}") from None
+    low, high = value_range
+    return (array.reshape(*array.shape[:2], channels) * (high - low) + low)[None]
+
+
+def _side_by_side(pictures, pad=2):
+    """Display images `[H_i, W_i, C]` in [0, 1] in one row, bottoms padded white to the tallest."""
+    import numpy as np
+
+    height = max(p.shape[0] for p in pictures)
+    row = []
+    for picture in pictures:
+        filled = np.ones((height, picture.shape[1], picture.shape[2]), np.float32)
+        filled[:picture.shape[0]] = picture
+        row += [filled, np.ones((height, pad, picture.shape[2]), np.float32)]
+    return np.concatenate(row[:-1], axis=1)
+
+
+def _synthesize_art(args, model, value_range):
+    """`--dream`, `--texture` or `--style`: runs the art method, writes the inputs and the result side by side."""
+    import numpy as np
+
+    import kerasviz
+    from kerasviz import inputs
+
+    steps = {} if args.steps is None else {"steps": args.steps}
+    try:
+        if args.dream is not None:
+            name, image = "deep_dream.png", _load_any_size(args.dream, model, value_range)
+            shape = inputs.model_input_shape(model)
+            fixed = shape is not None and (shape[0] is not None or shape[1] is not None)
+            octaves = args.octaves if args.octaves is not None else (1 if fixed else 3)
+            result = kerasviz.deep_dream(
+                model, image, args.layers, octaves=octaves, value_range=value_range,
+                **({} if args.steps is None else {"steps_per_octave": args.steps}))
+            sources = [image]
+            summary = (f"DeepDream with {octaves} octave(s): objective {result.losses[0]:.3f} -> "
+                       f"{result.losses[-1]:.3f} over {result.steps} steps (original, dream)")
+        elif args.texture is not None:
+            name, image = "texture.png", _load_any_size(args.texture, model, value_range)
+            result = kerasviz.texture_synthesis(model, image, args.layers, value_range=value_range, **steps)
+            sources = [image]
+            summary = (f"texture synthesis: Gram loss {-result.losses[0]:.3f} -> {-result.losses[-1]:.3f} "
+                       f"over {result.steps} steps (texture, synthesized)")
+        else:
+            content = _load_any_size(args.style[0], model, value_range)
+            style = _load_any_size(args.style[1], model, value_range)
+            name = "style_transfer.png"
+            result = kerasviz.style_transfer(model, content, style, args.content_layer, args.style_layers,
+                                             value_range=value_range, **steps)
+            sources = [content, style]
+            summary = (f"style transfer: loss {-result.losses[0]:.3f} -> {-result.losses[-1]:.3f} "
+                       f"over {result.steps} steps (content, style, result)")
+    except (ValueError, TypeError) as error:
+        hint = ""
+        if args.dream is not None and "input size is fixed" in str(error):
+            hint = " Hint: pass --octaves 1, or save the model with input_shape=(None, None, 3)."
+        raise SystemExit(f"kerasviz: {error}{hint}") from None
+    pictures = [kerasviz.image.to_display(np.asarray(p, np.float32), value_range)[0]
+                for p in [*sources, result.image]]
+    picture = _side_by_side(pictures)
+    factor = max(1, -(-256 // max(picture.shape[:2])))
+    picture = np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, name)
+    with open(path, "wb") as f:
+        f.write(kerasviz.image.encode_png(picture))
+    print(summary)
+    return path
 
 
 def _write_dream(directory, model):
@@ -325,17 +414,29 @@ def build_parser():
     p.add_argument("--out", default="kerasviz-out", help="output directory (default: kerasviz-out)")
     p.set_defaults(run=activations)
 
-    p = commands.add_parser("synthesize", help="class visualizations, fooling images, feature inversion")
+    p = commands.add_parser("synthesize", help="class visualizations, fooling images, feature inversion, "
+                            "DeepDream, textures, style transfer")
     p.add_argument("model", help="a saved Keras model (.keras)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--class", dest="classes", type=int, nargs="+", metavar="N",
                       help="classes to visualize (one image each, tiled)")
     what.add_argument("--fool", metavar="IMAGE", help="an image file to turn into --target-class")
     what.add_argument("--invert", metavar="IMAGE", help="an image file to reconstruct from --layer's features")
+    what.add_argument("--dream", metavar="IMAGE", help="an image file to DeepDream (amplifies --layers)")
+    what.add_argument("--texture", metavar="IMAGE", help="an image file whose texture to synthesize anew")
+    what.add_argument("--style", nargs=2, metavar=("CONTENT", "STYLE"),
+                      help="two image files: paint CONTENT in the style of STYLE")
     p.add_argument("--target-class", type=int, default=None, metavar="N", help="the class --fool aims for")
     p.add_argument("--layer", default=None, help="the layer --invert matches")
+    p.add_argument("--layers", nargs="+", default=None, metavar="L",
+                   help="layers for --dream (to amplify) or --texture (Gram matrices); default: the method's")
+    p.add_argument("--octaves", type=int, default=None, metavar="N",
+                   help="--dream's scales (default: 3 if the model takes any image size, else 1)")
+    p.add_argument("--content-layer", default=None, metavar="L", help="--style's content layer")
+    p.add_argument("--style-layers", nargs="+", default=None, metavar="L", help="--style's Gram layers")
     p.add_argument("--steps", type=int, default=None,
-                   help="optimization steps (default: the method's; the most steps for --fool)")
+                   help="optimization steps (default: the method's; the most steps for --fool; "
+                   "per octave for --dream)")
     p.add_argument("--value-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"),
                    help="the model's input range that pixels 0..255 map to (default: 0 1)")
     p.add_argument("--out", default="kerasviz-out", help="output directory (default: kerasviz-out)")
