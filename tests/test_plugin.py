@@ -64,8 +64,11 @@ def _python_provider(logdir, size_guidance=None):
     return multiplexer_provider.MultiplexerDataProvider(multiplexer, logdir)
 
 
-def _rust_provider(logdir, request, samples="kerasviz=all"):
-    """The Rust data server, started the way TensorBoard starts it, stopped by the test's finalizer."""
+def _rust_provider(logdir, request, samples="kerasviz=all", expected=10 + 12):
+    """The Rust data server, started the way TensorBoard starts it, stopped by the test's finalizer.
+
+    Returns once `expected` time series (our records plus scalars) are loaded and stable.
+    """
     binary = server_ingester.get_server_binary()
     port_file = os.path.join(tempfile.mkdtemp(prefix="kerasviz_rust_"), "port")
     process = subprocess.Popen(
@@ -93,7 +96,7 @@ def _rust_provider(logdir, request, samples="kerasviz=all"):
         scalars = provider.list_scalars(None, experiment_id="", plugin_name="scalars")
         snapshot = sorted((run, tag, ts.max_step) for listing in (series, scalars)
                           for run, tags in listing.items() for tag, ts in tags.items())
-        if len(snapshot) == 10 + 12 and snapshot == previous:  # 10 record series, 12 metrics
+        if len(snapshot) == expected and snapshot == previous:  # default: 10 record series, 12 metrics
             return provider
         assert time.time() < deadline, "the Rust data server did not load the logdir"
         previous = snapshot

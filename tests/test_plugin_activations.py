@@ -11,24 +11,15 @@ import io
 import json
 import math
 import os
-import subprocess
-import tempfile
-import time
 
-import grpc
 import numpy as np
 import pytest
 import tb_helpers
+import test_plugin as base
 import tensorflow as tf
 from PIL import Image
-from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_provider as multiplexer_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.data import grpc_provider, server_ingester
-from tensorboard.plugins import base_plugin
-from werkzeug import test as werkzeug_test
 
-from tb_plugin import metadata, plugin
+from tb_plugin import plugin
 
 STEPS, N, K = 3, 48, 5
 FILTERS = tb_helpers.activations_tag("filters", "conv1")
@@ -51,51 +42,13 @@ def logdir(tmp_path_factory):
     return root
 
 
-def _rust_provider(logdir, request):
-    """The Rust data server as TensorBoard starts it; waits until every series is loaded."""
-    binary = server_ingester.get_server_binary()
-    port_file = os.path.join(tempfile.mkdtemp(prefix="kerasviz_rust_"), "port")
-    process = subprocess.Popen(
-        [binary.path, f"--logdir={logdir}", "--reload=once", "--samples-per-plugin=kerasviz=all", "--host=127.0.0.1",
-         "--port=0", f"--port-file={port_file}", "--die-after-stdin"],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stop():
-        process.stdin.close()
-        process.terminate()
-        process.wait(10)
-
-    request.addfinalizer(stop)
-    deadline = time.time() + 20
-    while not (os.path.exists(port_file) and open(port_file).read().endswith("\n")):
-        assert process.poll() is None and time.time() < deadline, "the Rust data server did not start"
-        time.sleep(0.05)
-    address = f"127.0.0.1:{int(open(port_file).read())}"
-    channel = grpc.insecure_channel(address)
-    request.addfinalizer(channel.close)
-    provider = grpc_provider.GrpcDataProvider(address, grpc_provider.make_stub(channel))
-    previous = None
-    while True:
-        listing = provider.list_blob_sequences(None, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
-        snapshot = sorted((run, tag, ts.max_step) for run, tags in listing.items() for tag, ts in tags.items())
-        if len(snapshot) == SERIES and snapshot == previous:
-            return provider
-        assert time.time() < deadline, "the Rust data server did not load the logdir"
-        previous = snapshot
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module", params=["python", "rust"])
 def client(request, logdir):
     if request.param == "python":
-        multiplexer = plugin_event_multiplexer.EventMultiplexer()
-        multiplexer.AddRunsFromDirectory(logdir)
-        multiplexer.Reload()
-        provider = multiplexer_provider.MultiplexerDataProvider(multiplexer, logdir)
+        provider = base._python_provider(logdir)
     else:
-        provider = _rust_provider(logdir, request)
-    loaded = plugin.KerasvizLoader().load(base_plugin.TBContext(data_provider=provider, logdir=logdir))
-    return werkzeug_test.Client(application.TensorBoardWSGI([loaded], data_provider=provider))
+        provider = base._rust_provider(logdir, request, expected=SERIES)
+    return base._client(provider, logdir)
 
 
 def get(client, route, **params):
