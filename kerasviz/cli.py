@@ -34,8 +34,10 @@ def _load_images(paths, model, value_range):
 
 
 def _importance(name, maps):
-    """Maps for display, bright = important: occlusion's probabilities become the drop below their top."""
-    if name == "occlusion":
+    """Maps for display, bright = important: scores under occlusion become the drop below their top."""
+    from kerasviz import registry
+
+    if name in registry.LOWER_IS_IMPORTANT:
         return maps.max(axis=(1, 2), keepdims=True) - maps
     return maps
 

@@ -15,3 +15,6 @@ ATTRIBUTION_METHODS = {
     "guided_grad_cam": guided_grad_cam,
     "occlusion": occlusion,
 }
+
+# Methods whose maps are scores under perturbation: LOW values mark the regions that matter.
+LOWER_IS_IMPORTANT = frozenset({"occlusion"})

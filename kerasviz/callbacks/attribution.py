@@ -14,7 +14,6 @@ from kerasviz.gradients import cam, core
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
 _LAYER_METHODS = ("grad_cam", "guided_grad_cam")
-_LOWER_IS_IMPORTANT = ("occlusion",)  # maps of scores under occlusion: low = the region matters
 _CALL_ARGUMENTS = ("model", "images", "target", "batch_size")
 
 
@@ -50,7 +49,7 @@ def _method_entries(methods):
         if signature is not None:  # record the defaults too, so a record says what was computed
             effective = {k: p.default for k, p in signature.parameters.items()
                          if k not in _CALL_ARGUMENTS and p.default is not inspect.Parameter.empty} | effective
-        if name in _LOWER_IS_IMPORTANT and effective.get("patch") is not None and effective.get("stride") is None:
+        if name == "occlusion" and effective.get("patch") is not None and effective.get("stride") is None:
             effective["stride"] = max(1, int(effective["patch"]) // 2)  # occlusion's documented default
         if name in [e[0] for e in entries]:
             raise ValueError(f"Received the method {name!r} twice in `methods`.")
@@ -239,7 +238,7 @@ class AttributionCallback(VisualizationCallback):
         if maps.ndim != 3 or len(maps) != len(prepared.images):
             raise ValueError(f"The method {name!r} returned an array of shape {maps.shape}; expected "
                              f"maps [{len(prepared.images)}, h, w].")
-        lower = name in _LOWER_IS_IMPORTANT
+        lower = name in registry.LOWER_IS_IMPORTANT
         scalars = self._faithfulness(self._pixel_maps(maps, effective, lower)) if self.metrics else None
         with self.write_scope(step):
             summary.write_attribution(
