@@ -135,3 +135,18 @@ export function fmt(value, digits = 3) {
   if (value !== 0 && (Math.abs(value) >= 1e4 || Math.abs(value) < 1e-3)) return value.toExponential(2);
   return value.toFixed(digits).replace(/\.?0+$/, "") || "0";
 }
+
+/** One request at a time: `next()` cancels the previous one and returns the new one's signal. */
+export function latestRequest() {
+  let controller = null;
+  return {
+    next() {
+      if (controller) controller.abort();
+      controller = new AbortController();
+      return controller.signal;
+    },
+    cancel() {
+      if (controller) controller.abort();
+    },
+  };
+}

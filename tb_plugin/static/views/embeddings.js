@@ -6,7 +6,7 @@
 // slider moves the points over training, which the projector (latest
 // checkpoint only) cannot; the projector keeps the 3-D view.
 
-import { el, svg, routeURL, loadImage, className, debounce } from "../common.js";
+import { el, svg, routeURL, loadImage, className, debounce, latestRequest } from "../common.js";
 import { layerChooser, stepFor, Records, showError } from "./activation_parts.js";
 import { classColor, decodeEmbeddings, pointLines, projectionName } from "./embeddings_parts.js";
 
@@ -19,7 +19,7 @@ function mount(host, api) {
   const records = new Records(api);
   const settings = { colorBy: "label", thumbs: null, focus: null, selected: null };
   let selection = null;
-  let abort = null;
+  const requests = latestRequest();
   let data = null; // the decoded record shown
   let points = []; // <g> per point, reused across steps while N stays
   let built = null; // "tag|N" of the points built
@@ -72,9 +72,7 @@ function mount(host, api) {
   }
 
   async function show() {
-    if (abort) abort.abort();
-    abort = new AbortController();
-    const signal = abort.signal;
+    const signal = requests.next();
     const series = layers.set(selection.series);
     if (!series) return;
     const step = stepFor(selection, series.tag);
@@ -322,7 +320,7 @@ function mount(host, api) {
   return {
     update(next) { selection = next; show(); },
     destroy() {
-      if (abort) abort.abort();
+      requests.cancel();
       document.removeEventListener("keydown", onKey);
       window.removeEventListener("resize", onResize);
       host.replaceChildren();

@@ -3,7 +3,7 @@
 // kernels stay visible; move the step slider to watch them form over training.
 // Records without a `grid` image are shown by the generic view.
 
-import { el, routeURL, loadImage } from "../common.js";
+import { el, routeURL, loadImage, latestRequest } from "../common.js";
 import generic from "./generic.js";
 import { layerChooser, stepFor, Records, showError } from "./activation_parts.js";
 
@@ -14,7 +14,7 @@ const ZOOMS = ["fit", 1, 2, 4, 8, 16, 32];
 function mount(host, api) {
   const records = new Records(api);
   let selection = null;
-  let abort = null;
+  const requests = latestRequest();
   let fallback = null; // the generic view, for records that are not filter grids
   let natural = null; // [width, height] of the grid shown
 
@@ -59,9 +59,7 @@ function mount(host, api) {
   }
 
   async function show() {
-    if (abort) abort.abort();
-    abort = new AbortController();
-    const signal = abort.signal;
+    const signal = requests.next();
     const series = layers.set(selection.series);
     if (!series) return;
     const step = stepFor(selection, series.tag);
@@ -117,7 +115,7 @@ function mount(host, api) {
   return {
     update(next) { selection = next; show(); },
     destroy() {
-      if (abort) abort.abort();
+      requests.cancel();
       if (fallback) fallback.destroy();
       window.removeEventListener("resize", resize);
       host.replaceChildren();

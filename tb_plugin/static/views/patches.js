@@ -4,7 +4,7 @@
 // `boxes` [C, k, 4] as (y0, x0, y1, x1) in the input image; `image_index`
 // [C, k]). Crops come as one sprite (or one per channel when too large).
 
-import { el, routeURL, decodeArray, loadImage, whenVisible, fmt } from "../common.js";
+import { el, routeURL, decodeArray, loadImage, whenVisible, fmt, latestRequest } from "../common.js";
 import { layerChooser, stepFor, Records, showError, pair } from "./activation_parts.js";
 
 export default { family: "activations", method: "top_patches", title: "Top patches", mount };
@@ -16,7 +16,7 @@ function mount(host, api) {
   const records = new Records(api);
   const settings = { channel: "all", size: 72 };
   let selection = null;
-  let abort = null;
+  const requests = latestRequest();
   let data = null;
   let stopObservers = [];
 
@@ -59,9 +59,7 @@ function mount(host, api) {
   }
 
   async function show() {
-    if (abort) abort.abort();
-    abort = new AbortController();
-    const signal = abort.signal;
+    const signal = requests.next();
     const series = layers.set(selection.series);
     if (!series) return;
     const step = stepFor(selection, series.tag);
@@ -164,7 +162,7 @@ function mount(host, api) {
   return {
     update(next) { selection = next; show(); },
     destroy() {
-      if (abort) abort.abort();
+      requests.cancel();
       for (const stop of stopObservers) stop();
       host.replaceChildren();
     },

@@ -5,7 +5,7 @@
 // snapshots strip (array `snapshots`, uint8 [S, H, W, C]) when present. The
 // shell's step slider picks the epoch. Names go in as text, never as HTML.
 
-import { el, routeURL, decodeArray, className } from "../common.js";
+import { el, routeURL, decodeArray, className, latestRequest } from "../common.js";
 import { lineChart } from "../charts.js";
 import { stepFor, Records, showError } from "./activation_parts.js";
 
@@ -55,7 +55,7 @@ function mount(host, api) {
   const records = new Records(api);
   const box = el("div", { class: "kv-synth", id: "kv-synth" });
   host.append(box);
-  let abort = null;
+  const requests = latestRequest();
 
   async function block(selection, series, signal) {
     const section = el("section", { class: "kv-synth-record", dataset: { method: series.method, tag: series.tag } });
@@ -120,9 +120,7 @@ function mount(host, api) {
   }
 
   async function update(selection) {
-    if (abort) abort.abort();
-    abort = new AbortController();
-    const signal = abort.signal;
+    const signal = requests.next();
     const blocks = await Promise.all(selection.series.map((series) => block(selection, series, signal)));
     if (!signal.aborted) box.replaceChildren(...blocks);
   }
@@ -130,7 +128,7 @@ function mount(host, api) {
   return {
     update,
     destroy() {
-      if (abort) abort.abort();
+      requests.cancel();
       host.replaceChildren();
     },
   };
