@@ -58,12 +58,20 @@ def test_get_layer_errors_name_the_argument(spec, error, words):
         assert word in str(info.value)
 
 
-def test_ambiguous_name_asks_for_a_path():
+def test_a_unique_name_is_found_at_any_depth():
     inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")], name="inner")
     model = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2, name="top")])
-    model.layers[1].name  # the nested model
     outer = keras.Sequential([keras.Input((4,)), model], name="outer")
     assert models.get_layer(outer, "d")[0].endswith("inner/d")
+
+
+def test_ambiguous_name_asks_for_a_path():
+    first = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")], name="first")
+    second = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")], name="second")
+    model = keras.Sequential([keras.Input((4,)), first, second])
+    with pytest.raises(ValueError, match=r"ambiguous.*'first/d'.*'second/d'.*full path"):
+        models.get_layer(model, "d")
+    assert models.get_layer(model, "second/d")[1] is second.layers[0]
 
 
 @pytest.mark.parametrize("form", sorted(MODEL_FORMS))
