@@ -85,7 +85,8 @@ class EmbeddingCallback(VisualizationCallback):
     neighbours of every point in feature space, and the predictions; the
     dashboard shows the map moving over epochs (the projector keeps only the
     latest vectors, written too, with labels, predictions and a sprite).
-    Costs one forward pass over `images`.
+    Costs two forward passes over `images` (features, then predictions),
+    plus the projection.
 
     Args:
         log_dir: the TensorBoard log directory; writes go to `<log_dir>/<run_name>`.
