@@ -9,26 +9,11 @@ import numpy as np
 
 from kerasviz import image, inputs, models, summary, targets
 from kerasviz.activations import embeddings, filters, patches
-from kerasviz.callbacks.base import VisualizationCallback
+from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 
 
 def _layer_suffix(path):
     return path.replace("/", "__")
-
-
-def _probe_arrays(images, labels, max_images):
-    """The first `max_images` images (and labels) on the host, in their own dtype."""
-    images = np.asarray(images)[:max_images]
-    if images.ndim != 4 or len(images) == 0:
-        raise ValueError(f"Expected `images` to be a non-empty batch [N, H, W, C]. Received shape {images.shape}.")
-    inputs.check_finite(images.astype(np.float32, copy=False), "images")
-    if labels is None:
-        return images, None
-    labels = np.asarray(labels)
-    labels = labels.argmax(axis=-1) if labels.ndim == 2 else labels
-    if labels.shape[0] < len(images) or labels.dtype.kind not in "iu":
-        raise ValueError(f"Expected `labels` to be int class indices, one per image. Received shape {labels.shape}.")
-    return images, labels[:len(images)].astype(np.int64)
 
 
 class FilterCallback(VisualizationCallback):
@@ -106,7 +91,10 @@ class EmbeddingCallback(VisualizationCallback):
                  on_error="warn", batch_size=None, seed=0):
         super().__init__(log_dir, run_name=run_name, every=every, on_error=on_error)
         self.max_images = inputs.check_positive_int(max_images, "max_images")
-        self.images, self.labels = _probe_arrays(images, labels, self.max_images)
+        self.images, self.labels = probe_arrays(images, labels, self.max_images)
+        if self.images.ndim != 4 or len(self.images) == 0:
+            raise ValueError(f"Expected `images` to be a non-empty batch [N, H, W, C]. Received shape {self.images.shape}.")
+        inputs.check_finite(self.images.astype(np.float32, copy=False), "images")
         if projection not in ("pca", "tsne"):
             raise ValueError(f"Received an invalid value for `projection`: {projection!r}. Expected 'pca' or 'tsne'.")
         self.k = inputs.check_positive_int(k, "k")

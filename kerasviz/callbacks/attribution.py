@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from kerasviz import image, inputs, models, registry, summary, targets
 from kerasviz.activations import occlusion as occlusion_module
-from kerasviz.callbacks.base import VisualizationCallback
+from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from kerasviz.gradients import cam, core
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
@@ -71,34 +71,6 @@ def _jsonable(value):
     return repr(value)
 
 
-def _host_arrays(images, labels, max_images):
-    if isinstance(images, tf.data.Dataset):
-        xs, ys = [], []
-        for element in images:
-            pair = isinstance(element, (tuple, list)) and len(element) > 1
-            xs.append(np.asarray(element[0] if pair else element))
-            ys.append(np.asarray(element[1]) if pair else None)
-            if sum(map(len, xs)) >= max_images:
-                break
-        if not xs:
-            raise ValueError("Received an empty dataset for `images`.")
-        images = np.concatenate(xs)
-        if labels is None and all(y is not None for y in ys):
-            labels = np.concatenate(ys)
-    images = np.asarray(images)[:max_images]
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.ndim == 2:  # one-hot
-            labels = labels.argmax(axis=-1)
-        if labels.ndim != 1 or labels.dtype.kind not in "iu":
-            raise ValueError(f"Expected `labels` to be int class indices [N] (or one-hot [N, K]). "
-                             f"Received an array of shape {labels.shape} and dtype {labels.dtype}.")
-        labels = labels[:max_images]
-        if len(labels) != len(images):
-            raise ValueError(f"Received {len(labels)} `labels` for {len(images)} `images`.")
-    return images, labels
-
-
 class AttributionCallback(VisualizationCallback):
     """Writes attribution maps of fixed images to TensorBoard as the model trains.
 
@@ -157,7 +129,7 @@ class AttributionCallback(VisualizationCallback):
         super().__init__(log_dir, run_name=run_name, every=every, every_n_batches=every_n_batches,
                          on_error=on_error)
         self.max_images = inputs.check_positive_int(max_images, "max_images")
-        self.images, self.labels = _host_arrays(images, labels, self.max_images)
+        self.images, self.labels = probe_arrays(images, labels, self.max_images)
         if methods is None:
             methods = tuple(m for m in DEFAULT_METHODS if m in registry.ATTRIBUTION_METHODS)
         self.methods = _method_entries(methods)

@@ -12,6 +12,7 @@ import os
 import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kerasviz import inputs, summary
@@ -200,3 +201,37 @@ class VisualizationCallback(keras.callbacks.Callback):
                     "per kind of failure (pass on_error='raise' to stop instead).",
                     RuntimeWarning, stacklevel=2)
             return None
+
+
+def probe_arrays(images, labels, max_images):
+    """The first `max_images` probe images (and int labels) on the host.
+
+    `images` may be an array, a tensor or a `tf.data.Dataset` of batches or
+    `(images, labels)` (read only as far as needed); one-hot labels become
+    indices.
+    """
+    if isinstance(images, tf.data.Dataset):
+        xs, ys = [], []
+        for element in images:
+            pair = isinstance(element, (tuple, list)) and len(element) > 1
+            xs.append(np.asarray(element[0] if pair else element))
+            ys.append(np.asarray(element[1]) if pair else None)
+            if sum(map(len, xs)) >= max_images:
+                break
+        if not xs:
+            raise ValueError("Received an empty dataset for `images`.")
+        images = np.concatenate(xs)
+        if labels is None and all(y is not None for y in ys):
+            labels = np.concatenate(ys)
+    images = np.asarray(images)[:max_images]
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.ndim == 2:  # one-hot
+            labels = labels.argmax(axis=-1)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ValueError(f"Expected `labels` to be int class indices [N] (or one-hot [N, K]). "
+                             f"Received an array of shape {labels.shape} and dtype {labels.dtype}.")
+        labels = labels[:max_images]
+        if len(labels) != len(images):
+            raise ValueError(f"Received {len(labels)} `labels` for {len(images)} `images`.")
+    return images, labels
