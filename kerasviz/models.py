@@ -9,12 +9,16 @@ with three temporary patches:
 - **logits**: a softmax (or sigmoid) fused into the output layer, or standing
   as its own layer, is bypassed so that gradient methods use the pre-softmax
   class score (Simonyan et al., 2013, section 2);
-- **guided**: ReLUs get the guided-backpropagation gradient of Springenberg et
-  al., 2015 ("Striving for Simplicity"), via `tf.custom_gradient`.
+- **guided**: rectifiers get the guided-backpropagation gradient of
+  Springenberg et al., 2015 ("Striving for Simplicity"), via
+  `tf.custom_gradient`.
 
-Patches are instance attributes set only while `run` executes (that is, while
-one of our `tf.function`s is traced) and removed in `finally`; the user's model,
-its weights and its own compiled functions are never touched.
+The patches act only for the thread that traces, only while `run` executes
+(that is, while one of our `tf.function`s is traced), and are gone when the
+last trace that needed them ends (`kerasviz.patching`): the user's model, its
+weights and its own compiled functions are never touched, and another thread's
+`model(x)` or `fit` computes what it always computes. Safe to call from
+several threads.
 """
 
 import contextlib
@@ -24,8 +28,8 @@ import warnings
 import keras
 import tensorflow as tf
 
-GUIDED_SCOPE = "kerasviz_guided"
-PLAIN_SCOPE = "kerasviz_plain"  # a pass meant to keep plain gradients, beside a guided one
+from kerasviz import patching
+from kerasviz.patching import GUIDED_SCOPE, PLAIN_SCOPE
 _RELU_OP_TYPES = ("Relu", "Relu6", "LeakyRelu")
 
 
@@ -226,136 +230,106 @@ def output_activation(model):
     layer = _output_layer(model)
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
-    return _PROBABILITY_ACTIVATIONS.get(getattr(layer, "activation", None))
+    return _PROBABILITY_ACTIVATIONS.get(patching.original(layer, "activation"))
 
 
-def _linear(x):
+def _identity_call(call, inputs, *args, **kwargs):
+    return inputs
+
+
+def _identity_activation(activation, x, *args, **kwargs):
     return x
 
 
-def _set_attr(layer, name, value, undo):
-    """Sets an instance attribute on `layer` and records how to restore it."""
-    had = name in vars(layer)
-    old = vars(layer).get(name)
-    object.__setattr__(layer, name, value)
-    if had:
-        undo.append(lambda: object.__setattr__(layer, name, old))
-    else:
-        undo.append(lambda: object.__delattr__(layer, name))
-
-
-def _guided(forward, backward):
-    """Wraps an elementwise activation so its gradient is guided.
-
-    Forward: unchanged. Backward: `backward(relu(dy), x)`, the activation's
-    own gradient applied to the positive part of the upstream signal: it
-    passes only where the upstream gradient is positive *and* the unit is
-    active (Springenberg et al., 2015, section 3.4, "guided backpropagation").
-    """
-    def apply(x, *args, **kwargs):
-        @tf.custom_gradient
-        def guided(x):
-            with tf.name_scope(GUIDED_SCOPE):
-                y = forward(x, *args, **kwargs)
-
-            def grad(dy):
-                with tf.name_scope(GUIDED_SCOPE):
-                    return backward(tf.nn.relu(dy), x)
-
-            return y, grad
-
-        return guided(x)
-
-    return apply
-
-
-def _relu_backward(negative_slope=0.0, max_value=None, threshold=0.0):
-    """The gradient of Keras's `relu(x, negative_slope, max_value, threshold)` applied to `g`.
-
-    The plain ReLU and ReLU6 use TensorFlow's fused gradient kernels (one pass
-    over the tensor); other settings use the derivative written out.
-    """
-    if negative_slope == 0 and threshold == 0 and max_value is None:
-        return lambda g, x: tf.raw_ops.ReluGrad(gradients=g, features=x)
-    if negative_slope == 0 and threshold == 0 and max_value == 6:
-        return lambda g, x: tf.raw_ops.Relu6Grad(gradients=g, features=x)
-
-    def backward(g, x):
-        slope = tf.where(x > threshold, tf.ones_like(x), tf.fill(tf.shape(x), tf.cast(negative_slope, x.dtype)))
-        if max_value is not None:
-            slope = slope * tf.cast(x < max_value, x.dtype)
-        return g * tf.cast(slope, g.dtype)
-
-    return backward
-
-
-_GUIDED_ACTIVATIONS = {
-    keras.activations.relu: _relu_backward(),
-    keras.activations.relu6: _relu_backward(max_value=6.0),
-}
-
-
-def _patch_guided(layer, undo):
-    """Gives `layer`'s ReLU a guided gradient; returns True when it had one."""
-    activation = getattr(layer, "activation", None)
-    if activation in _GUIDED_ACTIVATIONS:
-        _set_attr(layer, "activation", _guided(activation, _GUIDED_ACTIVATIONS[activation]), undo)
-        return True
+def _guided_layer_backward(layer):
+    """The guided-backprop derivative of a rectifier *layer* (`ReLU`, `LeakyReLU`, `ELU`), or None."""
     if isinstance(layer, keras.layers.ReLU):
-        backward = _relu_backward(layer.negative_slope, layer.max_value, layer.threshold)
-        _set_attr(layer, "call", _guided(layer.call, backward), undo)
-        return True
-    return False
+        return patching.relu_backward(layer.negative_slope, layer.max_value, layer.threshold)
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return patching.relu_backward(negative_slope=layer.negative_slope)
+    if isinstance(layer, keras.layers.ELU):
+        alpha = layer.alpha
+        return patching.derivative_backward(lambda x: keras.activations.elu(x, alpha))
+    return None
 
 
-def _patch_capture(layer, path, captured, undo):
-    original = layer.call
+def _add_guided(frame, layer):
+    activation = patching.original(layer, "activation")
+    guided_fn = patching.guided_activation(activation) if activation is not None else None
+    if guided_fn is not None:
+        frame.add(layer, "activation", lambda fn, x, *args, **kwargs: guided_fn(x, *args, **kwargs))
+    backward = _guided_layer_backward(layer)
+    if backward is not None:
+        frame.add(layer, "call", lambda call, *args, **kwargs: patching.guided(call, backward)(*args, **kwargs))
 
-    def call(*args, **kwargs):
-        outputs = original(*args, **kwargs)
+
+def _add_capture(frame, layer, path, captured):
+    def capture(call, *args, **kwargs):
+        outputs = call(*args, **kwargs)
         captured[path] = outputs
         return outputs
 
-    _set_attr(layer, "call", call, undo)
+    frame.add(layer, "call", capture)
 
 
-def _patch_logits(model, undo):
+def _add_record(frame, layer, path, record):
+    def remember(call, *args, **kwargs):
+        outputs = call(*args, **kwargs)
+        record.append((path, layer, tf.nest.flatten((args, kwargs)), tf.nest.flatten(outputs)))
+        return outputs
+
+    frame.add(layer, "call", remember)
+
+
+def _add_logits(frame, model):
     layer = _output_layer(model)
     if layer is None:
         return
     if isinstance(layer, keras.layers.Softmax):
-        _set_attr(layer, "call", lambda inputs, *args, **kwargs: inputs, undo)
-    elif getattr(layer, "activation", None) in _PROBABILITY_ACTIVATIONS:
-        _set_attr(layer, "activation", _linear, undo)
+        frame.add(layer, "call", _identity_call)
+    elif patching.original(layer, "activation") in _PROBABILITY_ACTIVATIONS:
+        frame.add(layer, "activation", _identity_activation)
 
 
-@contextlib.contextmanager
-def patched(model, *, capture=(), guided=False, logits=True):
-    """Temporarily patches `model` (see the module docstring); restores it on exit.
+def patched(model, *, capture=(), guided=False, logits=True, record=None):
+    """Patches `model` for the calling thread's kerasviz trace only (see `kerasviz.patching`).
+
+    Every other thread, and this thread outside the block, keeps computing
+    exactly what the model computes; the layers are as they were once the
+    last block that needed them exits, whatever the interleaving.
 
     Args:
         model: a built Keras model.
         capture: paths of layers whose outputs to record (from `get_layer`).
-        guided: give every reachable ReLU a guided-backprop gradient.
+        guided: give every reachable rectifier a guided-backprop gradient.
         logits: bypass a final softmax/sigmoid.
+        record: a list to which every layer call is appended as
+            `(path, layer, flat input tensors, flat output tensors)`, in call
+            order (what `layer_graph` reads a subclassed model from).
 
-    Yields:
-        A dict `{path: output tensor}` filled while the model runs.
+    Returns:
+        A context manager yielding a dict `{path: output tensor}` filled while
+        the model runs.
     """
-    undo = []
     captured = {}
-    try:
+
+    def build(frame):
         if logits:
-            _patch_logits(model, undo)
+            _add_logits(frame, model)
         for path, layer in iter_layers(model):
             if guided:
-                _patch_guided(layer, undo)
+                _add_guided(frame, layer)
             if path in capture:
-                _patch_capture(layer, path, captured, undo)
-        yield captured
-    finally:
-        for restore in reversed(undo):
-            restore()
+                _add_capture(frame, layer, path, captured)
+            if record is not None:
+                _add_record(frame, layer, path, record)
+
+    @contextlib.contextmanager
+    def block():
+        with patching.frame(build):
+            yield captured
+
+    return block()
 
 
 def run(model, images, *, capture=(), guided=False, logits=True):
@@ -402,15 +376,49 @@ def unreached_relus(graph):
     ]
 
 
-def warn_unreached_relus(concrete_function, model):
-    """Warns when a guided trace still holds plain ReLU ops (e.g. `tf.nn.relu` in a subclassed `call`)."""
-    names = unreached_relus(concrete_function.graph)
-    if names:
+def unguided_layers(model):
+    """`[(path, activation name)]` of the layers whose nonlinearity guided backprop cannot guide.
+
+    Known rectifiers (the ReLU family, ELU/SELU, GELU, swish/SiLU, hard-swish,
+    mish, softplus) are guided; gates and squashing functions (sigmoid, tanh,
+    softmax) keep their plain gradient by design and are not listed. Listed are
+    what is neither: custom activation functions and learned ones (`PReLU`).
+    """
+    found = []
+    for path, layer in iter_layers(model):
+        if isinstance(layer, keras.layers.PReLU):
+            found.append((path, "PReLU"))
+            continue
+        activation = patching.original(layer, "activation")
+        if not callable(activation) or isinstance(layer, keras.Model):
+            continue
+        if activation not in patching.GUIDED_ACTIVATIONS and activation not in patching.UNGUIDED_ACTIVATIONS:
+            found.append((path, getattr(activation, "__name__", repr(activation))))
+    return found
+
+
+def warn_unguided(concrete_function, model):
+    """Warns when a guided trace left nonlinearities unguided.
+
+    Two kinds: plain ReLU ops in the traced graph (e.g. `tf.nn.relu` inside a
+    subclassed `call`, which no layer exposes), and layers whose activation is
+    not a known rectifier (`unguided_layers`). Returns the names warned about.
+    """
+    ops = unreached_relus(concrete_function.graph)
+    layers = [f"{path} ({name})" for path, name in unguided_layers(model)]
+    if ops:
         warnings.warn(
-            f"Guided backpropagation could not reach {len(names)} ReLU op(s) of the model "
-            f"{model.name!r} (e.g. {names[:3]}): they are not Keras ReLU layers or fused "
+            f"Guided backpropagation could not reach {len(ops)} ReLU op(s) of the model "
+            f"{model.name!r} (e.g. {ops[:3]}): they are not Keras ReLU layers or fused "
             "'relu'/'relu6' activations, so their gradient stays the plain one. Use "
             "`keras.layers.ReLU()` or `activation='relu'` for them to be guided.",
             stacklevel=3,
         )
-    return names
+    if layers:
+        warnings.warn(
+            f"Guided backpropagation left {len(layers)} nonlinearity(ies) of the model {model.name!r} "
+            f"with their plain gradient: {_short_list(layers, 6)}. Only Keras's rectifiers (ReLU "
+            "family, ELU/SELU, GELU, swish/SiLU, hard-swish, mish, softplus) are guided.",
+            stacklevel=3,
+        )
+    return ops + layers

@@ -111,7 +111,7 @@ def warn_once_unreached(function, model, prepared):
     if id(function) in _WARNED:
         return
     _WARNED.add(id(function))
-    models.warn_unreached_relus(function.get_concrete_function(), model)
+    models.warn_unguided(function.get_concrete_function(), model)
 
 
 def run_chunks(function, prepared, *arrays):
