@@ -18,9 +18,12 @@ from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
+from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
 from tb_plugin import metadata
+
+logger = tb_logging.get_logger()
 
 PLUGIN_NAME = metadata.PLUGIN_NAME
 # Records kept per time series when the user sets no `--samples_per_plugin kerasviz=N`
@@ -29,7 +32,8 @@ DEFAULT_SAMPLES = 500
 _NO_LIMIT = 1_000_000  # what `--samples_per_plugin kerasviz=0` ("keep all") means when reading
 _SCALAR_PLUGINS = ("scalars", PLUGIN_NAME)  # where the AUC metrics may live
 _MAX_ARG_CHARS = 4096
-_MAX_JSON_ELEMENTS = 8_000_000  # larger arrays are listed, not sent
+_MAX_JSON_ELEMENTS = 8_000_000  # array elements sent per /record answer; arrays beyond are listed, not sent
+_CACHE_BYTES = 256 * 1024 * 1024  # decoded arrays kept between requests
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INT = re.compile(r"^-?[0-9]{1,19}$")
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -89,7 +93,12 @@ def _int_arg(request, name, low, high, required=True):
 
 
 def _route(handler):
-    """Wraps a handler: 400 for bad arguments, 404 for missing or unreadable data."""
+    """Wraps a handler: 400 for bad arguments, 404 for missing or unreadable data.
+
+    Every answer goes through `http_util.Respond` (so says `nosniff`), also the
+    500 of an unexpected exception, which is logged and answered without a
+    traceback.
+    """
 
     @wrappers.Request.application
     def app(self, request):
@@ -99,10 +108,13 @@ def _route(handler):
             return http_util.Respond(request, str(error), "text/plain", code=400)
         except errors.NotFoundError as error:
             return http_util.Respond(request, str(error), "text/plain", code=404)
-        except ValueError as error:  # damaged data or a record version we cannot read
+        except metadata.RecordError as error:  # damaged data or a record version we cannot read
             return http_util.Respond(request, f"Not found: unreadable record: {error}", "text/plain", code=404)
         except errors.PublicError as error:  # e.g. the data server rejecting an argument
             return http_util.Respond(request, str(error), "text/plain", code=error.http_code)
+        except Exception:  # a bug of ours: said in the log, answered without a traceback
+            logger.exception("kerasviz: %s failed", request.path)
+            return http_util.Respond(request, "Internal error in the kerasviz plugin", "text/plain", code=500)
 
     app.__name__ = handler.__name__
     return app
@@ -115,35 +127,52 @@ def _downsample_for(hints, name, default):
     return _NO_LIMIT if value == 0 else int(value)
 
 
-def _encode_array(array):
+def _encode_arrays(arrays):
+    """JSON-ready descriptions of a record's arrays, in name order, sending `_MAX_JSON_ELEMENTS` elements at most."""
+    left, encoded = _MAX_JSON_ELEMENTS, {}
+    for name, array in sorted(arrays.items()):
+        encoded[name] = _encode_array(array, send=array.size <= left)
+        left -= array.size if "data" in encoded[name] else 0
+    return encoded
+
+
+def _encode_array(array, send):
     """A JSON-ready description of one array; float arrays are quantized to 8 bits per 2-D slice.
 
     `uint8-linear`: value = lo[s] + q / 255 * (hi[s] - lo[s]) for slice s (the
     last two axes; one slice for arrays of rank < 2); non-finite values get q = 0.
+    Arrays are bool, integer or float (`metadata.decode_arrays` reads no other);
+    their values are sent only when `send` is true, else `"omitted"`.
     """
-    shape = list(array.shape)
-    out = {"shape": shape, "dtype": str(array.dtype)}
+    out = {"shape": list(array.shape), "dtype": str(array.dtype)}
     if _image_like(array):
         out["encoding"] = "image"
     elif array.dtype == np.uint8 and array.ndim >= 5 and array.shape[-1] in (1, 3, 4):
         out["encoding"] = "sprite"  # images in a grid of axes (e.g. crops [C, k, h, w, ch]): pixels via /sprite
-    elif array.size > _MAX_JSON_ELEMENTS:
+    elif not send:
         out["encoding"] = "omitted"
     elif array.dtype.kind == "f" and array.size:
-        flat = array.astype(np.float32).reshape((-1, int(np.prod(shape[-2:]))) if array.ndim >= 2 else (1, -1))
-        finite = np.isfinite(flat)
-        lo = np.where(finite, flat, np.inf).min(axis=1)
-        hi = np.where(finite, flat, -np.inf).max(axis=1)
-        lo, hi = np.where(lo <= hi, lo, 0.0), np.where(lo <= hi, hi, 0.0)  # all non-finite: 0
-        span = np.where(hi > lo, hi - lo, 1.0)
-        q = np.where(finite, np.round((np.where(finite, flat, 0.0) - lo[:, None]) / span[:, None] * 255), 0)
-        out.update(encoding="uint8-linear", lo=lo.tolist(), hi=hi.tolist(), nonfinite=int((~finite).sum()),
-                   data=np.clip(q, 0, 255).astype(np.uint8).ravel().tolist())
-    elif array.dtype.kind in "iub" or not array.size:
+        out.update(_quantized(array))
+    else:  # bool and integer arrays, and empty ones
         out.update(encoding="raw", data=array.astype(np.int64).ravel().tolist())
-    else:
-        out["encoding"] = "unsupported"
     return out
+
+
+def _quantized(array):
+    """`uint8-linear` encoding of a non-empty float array, computed in float64 (no overflow near the float32 limits)."""
+    flat = array.reshape((-1, int(np.prod(array.shape[-2:]))) if array.ndim >= 2 else (1, -1))
+    finite = np.isfinite(flat)
+    lo = np.where(finite, flat, np.inf).min(axis=1).astype(np.float64)
+    hi = np.where(finite, flat, -np.inf).max(axis=1).astype(np.float64)
+    lo, hi = np.where(lo <= hi, lo, 0.0), np.where(lo <= hi, hi, 0.0)  # all non-finite: 0
+    q = flat.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        q -= lo[:, None]
+        q *= (255 / np.where(hi > lo, hi - lo, 1.0))[:, None]
+    q[~finite] = 0
+    np.clip(np.rint(q, out=q), 0, 255, out=q)
+    return {"encoding": "uint8-linear", "lo": lo.tolist(), "hi": hi.tolist(), "nonfinite": int((~finite).sum()),
+            "data": q.astype(np.uint8).ravel().tolist()}
 
 
 def _image_like(array):
@@ -161,8 +190,7 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         self._scalar_downsample = {
             name: _downsample_for(context.sampling_hints, name, 1000) for name in _SCALAR_PLUGINS
         }
-        self._cache = collections.OrderedDict()  # arrays blob key -> decoded arrays
-        self._cache_lock = threading.Lock()
+        self._cache = _ArrayCache(_CACHE_BYTES)
 
     def get_plugin_apps(self):
         apps = {
@@ -210,29 +238,19 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         datum = next((d for d in data if d.step == step), None)
         if datum is None:
             raise errors.NotFoundError(f"no record at step {step} for run={run!r}, tag={tag!r}")
-        if len(datum.values) < 2:
-            raise ValueError(f"damaged kerasviz record at step {step}: {len(datum.values)} blob(s), expected 2")
-        header = metadata.decode_header(self._read_blob(ctx, datum.values[0].blob_key))
-        if header.get("family") != content.get("family") or header.get("method") != content.get("method"):
-            raise ValueError(f"record header at step {step} does not belong to {tag!r}")
+        if len(datum.values) != 2:
+            raise metadata.RecordError(
+                f"damaged kerasviz record at step {step}: {len(datum.values)} blob(s), expected 2")
+        header = metadata.decode_header(self._provider.read_blob(ctx, blob_key=datum.values[0].blob_key))
+        if header.get("family") != content["family"] or header.get("method") != content["method"]:
+            raise metadata.RecordError(f"record header at step {step} does not belong to {tag!r}")
         return run, tag, datum, header, self._arrays(ctx, datum.values[1].blob_key)
 
-    def _read_blob(self, ctx, blob_key):
-        blob = self._provider.read_blob(ctx, blob_key=blob_key)
-        if not isinstance(blob, (bytes, bytearray)):
-            raise ValueError("unexpected blob type")
-        return bytes(blob)
-
     def _arrays(self, ctx, blob_key):
-        with self._cache_lock:
-            if blob_key in self._cache:
-                self._cache.move_to_end(blob_key)
-                return self._cache[blob_key]
-        arrays = metadata.decode_arrays(self._read_blob(ctx, blob_key))
-        with self._cache_lock:
-            self._cache[blob_key] = arrays
-            while len(self._cache) > 16:
-                self._cache.popitem(last=False)
+        arrays = self._cache.get(blob_key)
+        if arrays is None:
+            arrays = metadata.decode_arrays(self._provider.read_blob(ctx, blob_key=blob_key))
+            self._cache.put(blob_key, arrays)
         return arrays
 
     # ---------------------------------------------------------------- routes
@@ -247,8 +265,8 @@ class KerasvizPlugin(base_plugin.TBPlugin):
                 entry = {"tag": tag, "max_step": series.max_step, "display_name": series.display_name}
                 try:
                     content = metadata.parse_plugin_content(series.plugin_content)
-                    entry.update(family=str(content.get("family", "")), method=str(content.get("method", "")))
-                except ValueError as error:
+                    entry.update(family=content["family"], method=content["method"])
+                except metadata.RecordError as error:
                     entry["error"] = str(error)
                 runs.setdefault(run, {"tags": [], "scalars": []})["tags"].append(entry)
         for plugin in _SCALAR_PLUGINS:
@@ -280,14 +298,12 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         run, tag, datum, header, arrays = self._record(request)
         body = {
             "run": run, "tag": tag, "step": datum.step, "wall_time": datum.wall_time, "header": header,
-            "arrays": {name: _encode_array(array) for name, array in sorted(arrays.items())},
+            "arrays": _encode_arrays(arrays),
         }
         return http_util.Respond(request, body, "application/json")
 
     @_route
     def _serve_image(self, request):
-        from PIL import Image  # noqa: PLC0415 (Pillow only when an image is asked for)
-
         index = _int_arg(request, "index", 0, 1_000_000)
         name = _arg(request, "array", required=False) or "images"
         if not _ARRAY_NAME.match(name):
@@ -298,12 +314,8 @@ class KerasvizPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(f"no image array {name!r} in this record")
         if index >= array.shape[0]:
             raise errors.NotFoundError(f"image index {index} out of range (record holds {array.shape[0]})")
-        image = array[index]
-        if image.ndim == 3 and image.shape[-1] == 1:
-            image = image[..., 0]
-        buffer = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
-        return http_util.Respond(request, buffer.getvalue(), "image/png")
+        _check_drawable(name, array[index])
+        return http_util.Respond(request, _png(array[index]), "image/png")
 
     def _image_array(self, request):
         """`(name, array)`: the uint8 array named by the `array` argument, in the requested record."""
@@ -322,8 +334,7 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         name, array = self._image_array(request)
         if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4))):
             raise errors.NotFoundError(f"array {name!r} of shape {list(array.shape)} is not one image [H, W(, C)]")
-        if max(array.shape[:2]) > _MAX_SPRITE_SIDE or min(array.shape[:2]) < 1:
-            raise errors.NotFoundError(f"array {name!r} of shape {list(array.shape)} is too large to draw")
+        _check_drawable(name, array)
         return http_util.Respond(request, _png(array), "image/png")
 
     @_route
@@ -377,6 +388,46 @@ class KerasvizPlugin(base_plugin.TBPlugin):
                 body = [{"step": p.step, "wall_time": p.wall_time, "value": p.value} for p in points]
                 return http_util.Respond(request, {"run": run, "tag": tag, "points": body}, "application/json")
         raise errors.NotFoundError(f"no kerasviz metric for run={run!r}, tag={tag!r}")
+
+
+def _check_drawable(name, image):
+    """NotFoundError unless the uint8 image `[H, W(, C)]` has pixels and at most `_MAX_SPRITE_SIDE` a side."""
+    if min(image.shape[:2]) < 1:
+        raise errors.NotFoundError(f"array {name!r}: an image of shape {list(image.shape)} has no pixels")
+    if max(image.shape[:2]) > _MAX_SPRITE_SIDE:
+        raise errors.NotFoundError(f"array {name!r}: an image of shape {list(image.shape)} is too large to draw")
+
+
+class _ArrayCache:
+    """Decoded record arrays by blob key, least recently used first out, `max_bytes` in all.
+
+    A record larger than the whole cache is not kept. Thread-safe (TensorBoard
+    serves requests on several threads).
+    """
+
+    def __init__(self, max_bytes):
+        self._max_bytes = max_bytes
+        self._entries = collections.OrderedDict()  # blob key -> (arrays, bytes)
+        self._lock = threading.Lock()
+        self.nbytes = 0
+
+    def get(self, key):
+        with self._lock:
+            if key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            return self._entries[key][0]
+
+    def put(self, key, arrays):
+        size = sum(array.nbytes for array in arrays.values())
+        with self._lock:
+            if size > self._max_bytes or key in self._entries:
+                return
+            self._entries[key] = (arrays, size)
+            self.nbytes += size
+            while self.nbytes > self._max_bytes:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self.nbytes -= evicted
 
 
 def _png(array):

@@ -87,7 +87,9 @@ def _rust_provider(logdir, request, samples="kerasviz=all", expected=10 + 12):
     while not (os.path.exists(port_file) and open(port_file).read().endswith("\n")):
         assert process.poll() is None and time.time() < deadline, "the Rust data server did not start"
         time.sleep(0.05)
-    channel = grpc.insecure_channel(f"127.0.0.1:{int(open(port_file).read())}")
+    # TensorBoard's own channel options (`server_ingester.py`): the default 4 MiB would refuse large listings.
+    channel = grpc.insecure_channel(f"127.0.0.1:{int(open(port_file).read())}",
+                                    options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)])
     request.addfinalizer(channel.close)
     provider = grpc_provider.GrpcDataProvider(f"127.0.0.1:{int(open(port_file).read())}", grpc_provider.make_stub(channel))
     previous = None
@@ -299,7 +301,7 @@ def test_missing_data_answers_404(client, route, params):
     ("garbage", 0, "version: 99"),  # unknown version in the record header
     ("garbage", 1, "Damaged kerasviz record arrays"),  # npz blob is garbage
     ("garbage", 2, "1 blob(s)"),  # a record of one blob
-    ("garbage", 3, "Unreadable kerasviz metadata"),  # header blob is not JSON
+    ("garbage", 3, "Unreadable kerasviz record header"),  # header blob is not JSON
 ])
 def test_damaged_records_answer_404_never_500(client, run, step, message):
     for route in ("record", "image"):
