@@ -18,22 +18,30 @@ Three consumers, three formats:
   (float `[N, h, w]`: `[N, H, W]` for gradient maps, `[N, nY, nX]` for
   occlusion, whose `params` then give `patch` and `stride`).
 
-The `tf.summary` writers (`write_record`, `write_attribution`) write to the
-default summary writer (`with writer.as_default(step):`) and do nothing,
-without encoding anything, when no writer records summaries.
+The `tf.summary` writers (`write_record`, `write_png`, `write_attribution`)
+write to the default summary writer (`with writer.as_default(step):`) and do
+nothing, without encoding anything, when no writer records summaries. Inside
+`journal(entries)` they append the serialized events to `entries` instead, for
+a writer that appends them itself and verifies what reached the disk
+(`kerasviz.callbacks.eventfile`).
 """
 
+import contextlib
 import io
 import os
 import re
 import threading
+import time
 
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from PIL import Image
+from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.projector import projector_config_pb2
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.util import tensor_util
 
 from kerasviz import image, inputs
 from tb_plugin import metadata
@@ -41,41 +49,45 @@ from tb_plugin import metadata
 PROJECTOR_FILENAME = "projector_config.pbtxt"
 MAX_SPRITE_SIZE = 8192
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_WRITERS = {}  # directory -> [writer, users]
-_WRITERS_LOCK = threading.Lock()
+_JOURNAL = threading.local()
 
 
-def acquire_writer(logdir):
-    """The one `tf.summary` file writer of `logdir`, shared by every user of that directory.
+@contextlib.contextmanager
+def journal(entries, step=None):
+    """Within, this module's summaries are appended to `entries` instead of a `tf.summary` writer.
 
-    Two writers in one directory write two event files, and TensorBoard reads
-    only the newest one as it grows: data is lost. Pair with `release_writer`.
+    Each entry is `(tag, step, event)`: `event` is the serialized
+    `tensorboard.compat.proto.event_pb2.Event` that `tf.summary.write` would
+    have written. Summaries are recorded inside even without a default
+    writer; `step` is the default step there.
     """
-    key = logdir if "://" in str(logdir) else os.path.abspath(logdir)
-    with _WRITERS_LOCK:
-        entry = _WRITERS.get(key)
-        if entry is None:
-            entry = _WRITERS[key] = [tf.summary.create_file_writer(key), 0]
-        entry[1] += 1
-        return entry[0]
-
-
-def release_writer(logdir):
-    """Gives back a writer from `acquire_writer`; the last user closes it."""
-    key = logdir if "://" in str(logdir) else os.path.abspath(logdir)
-    with _WRITERS_LOCK:
-        entry = _WRITERS.get(key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] <= 0:
-            del _WRITERS[key]
-            entry[0].close()
+    previous = getattr(_JOURNAL, "state", None)
+    _JOURNAL.state = (entries, step)
+    try:
+        yield entries
+    finally:
+        _JOURNAL.state = previous
 
 
 def recording():
-    """True when a default summary writer exists and records at this point."""
-    return bool(tf.summary.should_record_summaries())
+    """True inside `journal`, or when a default summary writer exists and records at this point."""
+    return getattr(_JOURNAL, "state", None) is not None or bool(tf.summary.should_record_summaries())
+
+
+def _write(tag, values, step, summary_metadata):
+    """Writes one summary (a numpy value) to the journal or the default `tf.summary` writer."""
+    state = getattr(_JOURNAL, "state", None)
+    if state is None:
+        return bool(tf.summary.write(tag, tf.constant(values), step=step, metadata=summary_metadata))
+    entries, default_step = state
+    step = default_step if step is None else step
+    if step is None:
+        raise ValueError(f"Received step=None for {tag!r} and no default step is set.")
+    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(values),
+                                      metadata=summary_metadata)
+    event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=[value]))
+    entries.append((tag, int(step), event.SerializeToString()))
+    return True
 
 
 def write_record(family, method, header, arrays, step=None, suffix=None):
@@ -102,9 +114,7 @@ def write_record(family, method, header, arrays, step=None, suffix=None):
     if not recording():
         return False
     blobs = metadata.encode_record(dict(header, family=family, method=method), arrays)
-    return bool(tf.summary.write(
-        tag, tf.constant(blobs, dtype=tf.string), step=step,
-        metadata=metadata.create_summary_metadata(family, method)))
+    return _write(tag, np.asarray(blobs, dtype=object), step, metadata.create_summary_metadata(family, method))
 
 
 def write_png(tag, picture, step=None):
@@ -124,9 +134,8 @@ def write_png(tag, picture, step=None):
     buffer = io.BytesIO()  # fastest zlib level: this runs every epoch during training
     Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(buffer, "PNG", compress_level=1)
     png = buffer.getvalue()
-    tensor = tf.constant([str(picture.shape[1]).encode(), str(picture.shape[0]).encode(), png])
-    return bool(tf.summary.write(tag, tensor, step=step,
-                                 metadata=image_metadata.create_summary_metadata(None, None)))
+    tensor = np.asarray([str(picture.shape[1]).encode(), str(picture.shape[0]).encode(), png], dtype=object)
+    return _write(tag, tensor, step, image_metadata.create_summary_metadata(None, None))
 
 
 def overlay_tile(images, maps, *, value_range=(0.0, 1.0), colormap="inferno", alpha=0.5,
@@ -179,7 +188,7 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
     write_png(prefix + "/overlay", overlay_tile(images, maps, value_range=value_range, colormap=colormap,
                                                 lower_is_important=lower_is_important), step=step)
     for name, value in (metrics or {}).items():
-        tf.summary.scalar(f"{prefix}/{name}", float(value), step=step)
+        _write(f"{prefix}/{name}", np.float32(value), step, scalar_metadata.create_summary_metadata(None, None))
     header = {
         "params": dict(params or {}), "layer": layer, "target": target,
         "lower_is_important": bool(lower_is_important),
@@ -220,7 +229,7 @@ def _has_events(directory):
 
 
 def write_embeddings(logdir_of_run, features, labels, predictions=None, images=None,
-                     class_names=None, name="fc", step=None, *, value_range=(0.0, 1.0)):
+                     class_names=None, name="fc", step=None, *, value_range=(0.0, 1.0), ensure_run=True):
     """Writes feature vectors for TensorBoard's projector tab, inside one run directory.
 
     Writes `<name>` as a TF checkpoint (tensor `<name>/.ATTRIBUTES/VARIABLE_VALUE`,
@@ -230,9 +239,9 @@ def write_embeddings(logdir_of_run, features, labels, predictions=None, images=N
     (thumbnails in a square grid, at most 8192 px a side) and merges the entry
     into `projector_config.pbtxt`, all with paths relative to the run directory
     (TensorBoard rejects paths leaving it). Other names' embeddings in the
-    same run are kept. An empty event file is created when the directory has
-    none, so that TensorBoard lists it as a run. Costs one pass over the data
-    on the host.
+    same run are kept. With `ensure_run`, an empty event file is created when
+    the directory has none, so that TensorBoard lists it as a run. Costs one
+    pass over the data on the host.
 
     Args:
         logdir_of_run: the run directory (created if missing).
@@ -244,6 +253,8 @@ def write_embeddings(logdir_of_run, features, labels, predictions=None, images=N
         name: the embedding's name (letters, digits, `_.-`).
         step: the checkpoint number (default: the next one).
         value_range: the pixel range of `images`.
+        ensure_run: create an empty event file if the directory has none
+            (False when the caller writes the run's event file itself).
 
     Returns:
         The path of `projector_config.pbtxt`.
@@ -302,7 +313,7 @@ def write_embeddings(logdir_of_run, features, labels, predictions=None, images=N
     config.ClearField("model_checkpoint_path")
     with tf.io.gfile.GFile(config_path, "w") as f:
         f.write(text_format.MessageToString(config))
-    if not _has_events(logdir_of_run):
+    if ensure_run and not _has_events(logdir_of_run):
         writer = tf.summary.create_file_writer(logdir_of_run)
         writer.flush()
         writer.close()

@@ -16,7 +16,8 @@ from conftest import CLASSES, SIZE, functional, mixed_precision, sequential
 from test_summary import read_events, steps
 
 import kerasviz
-from kerasviz import callbacks, compiled, summary
+from kerasviz import callbacks, compiled
+from kerasviz.callbacks import eventfile
 from kerasviz.gradients import saliency as saliency_module
 from tb_plugin import metadata
 
@@ -44,7 +45,10 @@ def layered(model, images, target=None, *, batch_size=None, layer=None):
 
 
 def broken(model, images, target=None, *, batch_size=None):
-    raise ValueError("boom")
+    """Runs on the untrained model (the check when `fit` starts), fails once training has begun."""
+    if int(model.optimizer.iterations.numpy()) > 0:
+        raise ValueError("boom")
+    return saliency_module.saliency(model, images, target, batch_size=batch_size)
 
 
 def interrupted(model, images, target=None, *, batch_size=None):
@@ -61,7 +65,7 @@ def test_writes_expected_tags_steps_and_records(tmp_path, build):
               callbacks=[keras.callbacks.TensorBoard(str(tmp_path)), callback])
     assert sorted(os.listdir(tmp_path)) == ["kerasviz", "train"]
     run_dir = str(tmp_path / "kerasviz")
-    assert os.path.abspath(run_dir) not in summary._WRITERS  # closed at on_train_end
+    assert os.path.abspath(run_dir) not in eventfile._FILES  # given back at on_train_end
     events = read_events(run_dir)
     layered_tag = "kerasviz/attribution/layered"
     assert steps(events) == {tag: [0, 2, 4] for tag in (SALIENCY, SALIENCY + "/overlay",

@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-from tensorboard.compat.proto import summary_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.image.images_plugin import ImagesPlugin
 from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
@@ -130,13 +130,26 @@ def test_image_tab_served_by_the_real_images_plugin(tmp_path):
     assert np.asarray(Image.open(io.BytesIO(png.data))).shape == (6, 12, 3)
 
 
-def test_shared_writer_per_directory(tmp_path):
-    first, second = summary.acquire_writer(str(tmp_path)), summary.acquire_writer(str(tmp_path) + "/.")
-    assert first is second
-    summary.release_writer(str(tmp_path))
-    assert str(tmp_path) in summary._WRITERS
-    summary.release_writer(str(tmp_path))
-    assert str(tmp_path) not in summary._WRITERS
+def test_journal_records_what_tf_summary_would_write(tmp_path):
+    images = np.random.default_rng(2).uniform(0, 1, (2, 6, 6, 3)).astype(np.float32)
+    maps = np.random.default_rng(3).uniform(0, 1, (2, 6, 6)).astype(np.float32)
+    arguments = dict(step=4, params={"a": 1}, metrics={"deletion_auc": 0.25})
+    writer = tf.summary.create_file_writer(str(tmp_path / "tf"))
+    with writer.as_default():
+        summary.write_attribution("saliency", images, maps, **arguments)
+    writer.close()
+    entries = []
+    with summary.journal(entries):
+        assert summary.recording()
+        summary.write_attribution("saliency", images, maps, **arguments)
+    assert not summary.recording()
+    expected = read_events(str(tmp_path / "tf"))
+    assert [(tag, step) for tag, step, _ in entries] == [(tag, 4) for tag in expected]
+    for tag, step, serialized in entries:
+        value = event_pb2.Event.FromString(serialized).summary.value[0]
+        _, want, want_meta = expected[tag][0]
+        assert value.metadata.SerializeToString() == want_meta.SerializeToString()
+        np.testing.assert_array_equal(tf.make_ndarray(value.tensor), tf.make_ndarray(want.tensor))
 
 
 def projector_client(logdir):

@@ -10,6 +10,7 @@ import numpy as np
 from kerasviz import image, inputs, models, summary, targets
 from kerasviz.activations import embeddings, filters, patches
 from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
+from tb_plugin import metadata
 
 
 def _layer_suffix(path):
@@ -47,6 +48,9 @@ class FilterCallback(VisualizationCallback):
         for spec in specs:
             grid = filters.filter_grid(model, spec, max_filters=self.max_filters, max_channels=self.max_channels)
             self._paths.append(grid.layer)
+
+    def tags(self):
+        return [metadata.tag_for("activations", "filters", _layer_suffix(p)) for p in self._paths]
 
     def visualize(self, step):
         with self.write_scope(step):
@@ -115,6 +119,9 @@ class EmbeddingCallback(VisualizationCallback):
         if self.class_names is not None and len(self.class_names) != n_classes:
             raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
 
+    def tags(self):
+        return [metadata.tag_for("activations", "embeddings", _layer_suffix(self._path))]
+
     def visualize(self, step):
         with self.write_scope(step):
             self.guarded("embeddings", step, self._write, step)
@@ -138,7 +145,7 @@ class EmbeddingCallback(VisualizationCallback):
         if self.projector:
             summary.write_embeddings(self.run_dir, vectors, self.labels, predictions, self.images,
                                      class_names=self.class_names, name=_layer_suffix(self._path).replace(".", "_"),
-                                     step=step, value_range=self.value_range)
+                                     step=step, value_range=self.value_range, ensure_run=False)
 
 
 class PatchesCallback(VisualizationCallback):
@@ -174,6 +181,9 @@ class PatchesCallback(VisualizationCallback):
         models.check_model(model)
         self._path = models.get_layer(model, self.layer or models.default_layer(model, "last_conv"))[0]
         patches.top_patches(model, np.asarray(self.images)[:1], self._path, self.channels, k=1)  # validates
+
+    def tags(self):
+        return [metadata.tag_for("activations", "top_patches", _layer_suffix(self._path))]
 
     def visualize(self, step):
         with self.write_scope(step):

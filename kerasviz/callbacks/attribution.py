@@ -11,6 +11,7 @@ from kerasviz import image, inputs, models, registry, summary, targets
 from kerasviz.activations import occlusion as occlusion_module
 from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from kerasviz.gradients import cam, core
+from tb_plugin import metadata
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
 _LAYER_METHODS = ("grad_cam", "guided_grad_cam")
@@ -83,7 +84,10 @@ class AttributionCallback(VisualizationCallback):
     function is traced once for the whole training. Costs per write: one
     forward pass over `images`, plus each method's own cost (saliency and
     Grad-CAM: one forward and backward pass per image; SmoothGrad and
-    Integrated Gradients: tens). Everything is checked before the first step.
+    Integrated Gradients: tens). Everything is checked before the first step:
+    each method runs once on the first probe image when `fit` starts (all
+    of them when `target` is a `Target` with one class per image), so that
+    its own argument checks see its parameters, the images and the model.
 
     Args:
         log_dir: the TensorBoard log directory; writes go to `<log_dir>/<run_name>`.
@@ -168,13 +172,41 @@ class AttributionCallback(VisualizationCallback):
         layers = {}
         for name, _, params, _ in self.methods:
             if name in _LAYER_METHODS:
-                layers[name] = cam.cam_layer(model, params.get("layer"))
+                layers[name] = cam.cam_layer(model, params.get("layer"), prepared.images.shape[1:])
             elif params.get("layer") is not None:
                 layers[name] = models.get_layer(model, params["layer"], argname="layer")[0]
         if self.metrics and not isinstance(prepared.target, targets.ClassScore):
             raise ValueError(f"Received metrics=True with target={self.target!r}: the deletion and "
                              "insertion metrics measure class probabilities (use a class target).")
         self._prepared, self._layers = prepared, layers
+        images, target = self._trial_inputs()
+        for name, function, params, _ in self.methods:
+            try:
+                self._maps(model, name, function, params, images, target)
+            except (ValueError, TypeError) as error:
+                if type(error) not in (ValueError, TypeError):
+                    raise
+                raise type(error)(f"Received invalid parameters for {name!r} in `methods` ({params!r}) "
+                                  f"for these images and this model: {error}") from error
+
+    def tags(self):
+        return [metadata.tag_for("attribution", name) for name, _, _, _ in self.methods]
+
+    def _trial_inputs(self):
+        """The configuration run's images and target: the first image (all, for per-image `Target`s)."""
+        images, target = self._prepared.images, self.target
+        if isinstance(target, targets.Target):
+            per_image = any(np.ndim(term.index) for term in target.class_terms())
+            return (images if per_image else images[:1]), target
+        return images[:1], (target[:1] if np.ndim(target) else target)
+
+    def _maps(self, model, name, function, params, images, target):
+        """`function`'s maps of `images`, checked to be `[N, h, w]`."""
+        maps = np.asarray(function(model, images, target, batch_size=self.batch_size, **params), np.float32)
+        if maps.ndim != 3 or len(maps) != len(images):
+            raise ValueError(f"The method {name!r} returned an array of shape {maps.shape}; expected "
+                             f"maps [{len(images)}, h, w].")
+        return maps
 
     def _target_json(self):
         """The header's `target`: "predicted class", an int, one int per image, or a description."""
@@ -205,11 +237,7 @@ class AttributionCallback(VisualizationCallback):
     def _one(self, name, function, params, effective, step, predictions, predicted_probability,
              true_probability):
         prepared = self._prepared
-        maps = np.asarray(function(self.model, prepared.images, self.target,
-                                   batch_size=self.batch_size, **params), np.float32)
-        if maps.ndim != 3 or len(maps) != len(prepared.images):
-            raise ValueError(f"The method {name!r} returned an array of shape {maps.shape}; expected "
-                             f"maps [{len(prepared.images)}, h, w].")
+        maps = self._maps(self.model, name, function, params, prepared.images, self.target)
         lower = name in registry.LOWER_IS_IMPORTANT
         scalars = self._faithfulness(self._pixel_maps(maps, effective, lower)) if self.metrics else None
         with self.write_scope(step):

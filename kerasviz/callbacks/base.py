@@ -2,10 +2,11 @@
 
 `VisualizationCallback` follows `keras.callbacks.TensorBoard`: its own run
 directory `<log_dir>/<run_name>` next to Keras's `train/` and `validation/`,
-one lazily created writer per directory (flushed after each write, closed at
-`on_train_end`), a frequency in epochs (or, on request, in batches), steps that
-never go backwards, errors while visualizing that warn once instead of ending
-the training, and writing on the chief only under `tf.distribute`.
+one event file per directory (`eventfile.EventFile`: appended after each
+write, verified, nothing held open), a frequency in epochs (or, on request, in
+batches), steps that never go backwards and never repeat one already written,
+errors while visualizing (a failed write included) that warn once instead of
+ending the training, and writing on the chief only under `tf.distribute`.
 """
 
 import os
@@ -15,7 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import inputs, summary
+from kerasviz import inputs
+from kerasviz.callbacks import eventfile
 
 _RESERVED_RUNS = ("train", "validation")
 
@@ -72,14 +74,19 @@ class VisualizationCallback(keras.callbacks.Callback):
     """Base class of the kerasviz callbacks: run directory, frequency, steps, errors, chief.
 
     Subclasses implement `configure(model)` (validate everything against the
-    model; raise `ValueError`/`TypeError` naming the argument) and
-    `visualize(step)` (compute and write with `self.write_scope(step)`; wrap
-    each independent piece in `self.guarded(what, step, fn, ...)`).
+    model; raise `ValueError`/`TypeError` naming the argument), `tags()` (the
+    record tags they write, known after `configure`) and `visualize(step)`
+    (compute and write with `self.write_scope(step)`; wrap each independent
+    piece in `self.guarded(what, step, fn, ...)`).
 
     Steps are the epoch numbers Keras passes (so `initial_epoch` resumes line
-    up with `keras.callbacks.TensorBoard`'s `epoch_*` scalars); when a later
-    `fit` on the same callback restarts below the last step, steps continue
-    from the last step + 1. With `every_n_batches`, steps are the optimizer's
+    up with `keras.callbacks.TensorBoard`'s `epoch_*` scalars), and no step is
+    written twice: when a `fit` (of this callback or of a new one writing the
+    same tags to the same run directory) restarts at or below a step already
+    written, steps continue from the last step written + 1, so that both of
+    TensorBoard's data servers show one record per step. Two callbacks of one
+    `fit` writing the same tags to one run directory are refused at
+    `on_train_begin`. With `every_n_batches`, steps are the optimizer's
     iteration count and the callback writes at batch ends only: only then is
     `on_train_batch_end` overridden (Keras dispatches batch hooks
     asynchronously only when no callback overrides them).
@@ -91,7 +98,12 @@ class VisualizationCallback(keras.callbacks.Callback):
         every: write every `every` epochs (epochs 0, every, 2 * every, ...).
         every_n_batches: write every this many training batches instead.
         on_error: `"warn"` (a failure while visualizing warns once per kind
-            and training goes on) or `"raise"`.
+            and training goes on) or `"raise"`. A failed write (disk full,
+            run directory removed, no permission) is such a failure: the
+            warning names the event file and what is kept for the next write
+            or lost; `"raise"` raises `eventfile.WriteError` (an `OSError`).
+            A `KeyboardInterrupt` propagates, after what was computed is
+            written.
     """
 
     def __init__(self, log_dir, *, run_name="kerasviz", every=1, every_n_batches=None, on_error="warn"):
@@ -104,6 +116,7 @@ class VisualizationCallback(keras.callbacks.Callback):
             raise ValueError(f"Received an invalid value for `on_error`: {on_error!r}. Expected 'warn' or 'raise'.")
         self.on_error = on_error
         self._writer = None
+        self._tick = -1
         self._configured_for = None
         self._chief = True
         self._last_step = -1
@@ -117,6 +130,10 @@ class VisualizationCallback(keras.callbacks.Callback):
     def configure(self, model):
         """Validates the configuration against `model` (called before the first step)."""
 
+    def tags(self):
+        """The record tags this callback writes (after `configure`); none by default."""
+        return ()
+
     def visualize(self, step):
         """Computes and writes the visualizations of one step."""
         raise NotImplementedError
@@ -124,12 +141,17 @@ class VisualizationCallback(keras.callbacks.Callback):
     # Keras hooks.
     def set_model(self, model):
         super().set_model(model)
+        self._tick = next(eventfile.TICKS)
         if getattr(model, "built", False):
             self._configure(model)
 
     def on_train_begin(self, logs=None):
         self._configure(self.model)
         self._offset = None
+        if self._chief:
+            tags = self.tags()
+            self.writer.claim(tags, self, self._tick)
+            self._last_step = max(self._last_step, self.writer.last_step(tags))
 
     def on_epoch_end(self, epoch, logs=None):
         if self.every_n_batches is not None:
@@ -154,9 +176,7 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._run(step)
 
     def on_train_end(self, logs=None):
-        if self._writer is not None:
-            summary.release_writer(self.run_dir)
-            self._writer = None
+        self._close()
 
     # Helpers.
     def _configure(self, model):
@@ -167,23 +187,50 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._configured_for = model
 
     def _run(self, step):
-        if self._chief:
-            try:
-                self.guarded("visualize", step, self.visualize, step)
-            finally:
-                if self._writer is not None:
-                    self._writer.flush()
+        if not self._chief:
+            return
+        try:
+            self.guarded("visualize", step, self.visualize, step)
+        except BaseException:  # on_error="raise", KeyboardInterrupt: Keras calls no on_train_end
+            self._close(on_error="warn")
+            raise
+        self._flush()
+
+    def _flush(self, on_error=None):
+        """Writes what is pending; a failed write warns once per kind or raises (`on_error`)."""
+        try:
+            notice = self.writer.flush()
+        except eventfile.WriteError as error:
+            if (on_error or self.on_error) == "raise":
+                raise
+            self._warn_once(("WriteError", error.errno), f"{type(self).__name__}: {error}")
+        else:
+            if notice:
+                self._warn_once(("replaced", None), f"{type(self).__name__}: {notice}")
+
+    def _close(self, on_error=None):
+        """Writes what is pending and gives the event file back; warns about what is lost."""
+        if self._writer is None:
+            return
+        try:
+            self._flush(on_error)
+        finally:
+            lost = eventfile.release(self.run_dir, self)
+            self._writer = None
+            if lost:
+                self._warn_once(("lost", None), f"{type(self).__name__} could not write to "
+                                                f"{self.run_dir!r}; lost: {eventfile.describe(lost)}.")
 
     @property
     def writer(self):
-        """The run directory's summary writer, created on first use."""
+        """The run directory's `eventfile.EventFile`, acquired on first use."""
         if self._writer is None:
-            self._writer = summary.acquire_writer(self.run_dir)
+            self._writer = eventfile.acquire(self.run_dir)
         return self._writer
 
     def write_scope(self, step):
-        """`with self.write_scope(step):` makes this run's writer the default at `step`."""
-        return self.writer.as_default(step=step)
+        """`with self.write_scope(step):` journals `kerasviz.summary`'s writes at `step` for this run."""
+        return self.writer.scope(step)
 
     def guarded(self, what, step, fn, *args, **kwargs):
         """Calls `fn`; on an `Exception` warns once per (type, what) or re-raises (`on_error`)."""
@@ -192,15 +239,16 @@ class VisualizationCallback(keras.callbacks.Callback):
         except Exception as error:  # KeyboardInterrupt and SystemExit are not Exceptions.
             if self.on_error == "raise":
                 raise
-            kind = (type(error).__name__, what)
-            if kind not in self._warned:
-                self._warned.add(kind)
-                warnings.warn(
-                    f"{type(self).__name__} could not visualize {what!r} at step {step}: "
-                    f"{type(error).__name__}: {error}. Training goes on; this warning is shown once "
-                    "per kind of failure (pass on_error='raise' to stop instead).",
-                    RuntimeWarning, stacklevel=2)
+            self._warn_once((type(error).__name__, what),
+                            f"{type(self).__name__} could not visualize {what!r} at step {step}: "
+                            f"{type(error).__name__}: {error}.")
             return None
+
+    def _warn_once(self, kind, message):
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(f"{message} Training goes on; this warning is shown once per kind of failure "
+                          "(pass on_error='raise' to stop instead).", RuntimeWarning, stacklevel=3)
 
 
 def probe_arrays(images, labels, max_images):

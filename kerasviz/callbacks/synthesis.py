@@ -12,6 +12,7 @@ import numpy as np
 from kerasviz import image, inputs, models, summary, targets
 from kerasviz.callbacks.base import VisualizationCallback
 from kerasviz.gradients.class_visualization import class_visualization
+from tb_plugin import metadata
 
 # Keyword arguments of `class_visualization` a callback may set (the rest it owns).
 _PARAMS = ("learning_rate", "l2", "blur_every", "blur_sigma", "jitter")
@@ -37,6 +38,8 @@ class ClassVisualizationCallback(VisualizationCallback):
     (display space), the loss (the mean class score) per step, and snapshots
     of the images every few steps. Costs `steps` forward and backward passes
     per class per write; the step is traced once for the whole training.
+    When `fit` starts, one ascent step of class 0 runs, so that
+    `class_visualization`'s own checks see the parameters and the model.
 
     Args:
         log_dir: the TensorBoard log directory; writes go to `<log_dir>/<run_name>`.
@@ -84,11 +87,9 @@ class ClassVisualizationCallback(VisualizationCallback):
 
     def configure(self, model):
         models.check_model(model)
-        shape = self.image_shape or inputs.model_input_shape(model)
-        if shape is None or len(shape) != 3 or any(d is None or d < 1 for d in shape):
-            raise ValueError(f"Received an invalid value for `image_shape`: {self.image_shape!r}. The model's "
-                             f"input shape is {inputs.model_input_shape(model)}; pass `image_shape=(H, W, C)`.")
-        self._shape = tuple(int(d) for d in shape)
+        trial = class_visualization(model, 0, image_shape=self.image_shape, steps=1, value_range=self.value_range,
+                                    seed=self.seed, **self.extra_params)  # its own checks: shape, parameters
+        self._shape = tuple(int(d) for d in trial.image.shape[1:])
         n_classes = targets.num_classes(model, self._shape)
         bad = [c for c in self.classes if not 0 <= c < n_classes]
         if bad:
@@ -96,6 +97,9 @@ class ClassVisualizationCallback(VisualizationCallback):
                              f"[0, {n_classes}) for a model with {n_classes} classes.")
         if self.class_names is not None and len(self.class_names) != n_classes:
             raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
+
+    def tags(self):
+        return [metadata.tag_for("synthesis", "class_visualization")]
 
     def visualize(self, step):
         with self.write_scope(step):
