@@ -18,6 +18,11 @@ written as a blob sequence of exactly two blobs:
 The summary metadata's `plugin_data.content` is a small JSON object
 `{"version": SCHEMA_VERSION, "family": ..., "method": ...}` so the plugin can
 list series without reading their data.
+
+Reading trusts nothing: `parse_plugin_content`, `decode_header` and
+`decode_arrays` bound what they decode (size, nesting, arrays, dtypes,
+decoded bytes: the `MAX_*` constants) and raise `RecordError`, and only
+that, for any bytes they cannot read.
 """
 
 import contextlib

@@ -3,8 +3,9 @@
 Every read goes through `context.data_provider` (the Rust data server by
 default, the Python multiplexer with `--load_fast=false`), so the plugin works
 with both. Query arguments are validated (400 `text/plain`), missing or
-unreadable data answers 404, and the dashboard's static files are served from
-an allow-list. The route table is in `tb_plugin/README.md`.
+unreadable data answers 404 (a damaged record or series never answers 500, nor
+hides the others), every answer says `nosniff`, and the dashboard's static files
+are served from an allow-list. The route table is in `tb_plugin/README.md`.
 """
 
 import collections

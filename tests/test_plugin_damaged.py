@@ -173,6 +173,19 @@ def test_unicode_run_names_are_served(client):
     assert get(client, "image", run=tb_helpers.UNICODE_RUN, tag=SAL, step=0, index=1).status_code == 200
 
 
+def test_a_run_directory_named_in_bytes_that_are_not_utf8(tmp_path, request):
+    # Only the Rust data server reads such a logdir: the Python multiplexer's
+    # `AddRunsFromDirectory` raises UnicodeDecodeError itself, before any plugin runs.
+    tb_helpers.write_run(str(tmp_path / "good"), steps=1, methods=("saliency",))
+    tb_helpers.write_run(str(tmp_path / "written"), steps=1, methods=("saliency",))
+    os.rename(bytes(tmp_path / "written"), bytes(tmp_path) + b"/bad\xff\xfename")
+    client = base._client(base._rust_provider(str(tmp_path), request, expected=2 * 3), str(tmp_path))
+    names = [run["name"] for run in strict_json(get(client, "runs"))["runs"]]
+    assert names == ["bad\ufffd\ufffdname", "good"]
+    for name in names:
+        assert strict_json(get(client, "record", run=name, tag=SAL, step=0))["run"] == name
+
+
 def test_a_corrupt_event_file_serves_what_is_readable(client):
     steps = [s["step"] for s in strict_json(get(client, "steps", run="corrupt", tag=SAL))["steps"]]
     assert steps[0] == 0 and set(steps) <= {0, 1, 2}
