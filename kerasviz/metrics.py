@@ -253,7 +253,7 @@ def _average_ranks(x):
 
 
 def _is_weighted_leaf(layer):
-    return bool(layer.trainable_weights) and not getattr(layer, "layers", None)
+    return bool(getattr(layer, "trainable_weights", None)) and not getattr(layer, "layers", None)
 
 
 def _layers_to_randomize(model, layers):

@@ -38,10 +38,15 @@ def iter_layers(model):
 
     Paths join names with "/" from the top model down, e.g.
     `"mobilenetv2_0.35_96/Conv_1"`; a nested model is yielded before its own
-    layers. Works for Sequential, functional and subclassed models.
+    layers. Works for Sequential, functional and subclassed models; a
+    functional model's Keras ops (`keras.ops.add` on symbolic tensors, as in
+    ConvNeXt's residual connections) are yielded too.
     """
     def walk(parent, prefix):
-        for layer in getattr(parent, "layers", ()):
+        # A functional model's `operations` are its layers plus the Keras ops called on symbolic
+        # tensors (ConvNeXt's residual `x + y` is an `add` op, not a layer): both can be read.
+        children = getattr(parent, "operations", None)
+        for layer in children if children is not None else getattr(parent, "layers", ()):
             path = prefix + layer.name
             yield path, layer
             if isinstance(layer, keras.Model) or getattr(layer, "layers", None):
@@ -165,39 +170,21 @@ def get_layer(model, layer, argname="layer"):
     )
 
 
-def default_layer(model, role):
-    """The default layer path of `model` for a role.
+def default_layers(model, role, image_shape=None):
+    """The default layer paths of `model` for one use (see `kerasviz.layer_graph.default_layers`).
 
-    Args:
-        model: a built Keras model.
-        role: `"last_conv"` (Grad-CAM, top patches: the last layer with a
-            spatial output), `"first_conv"` (filters: the first layer with a
-            4-D kernel), or `"penultimate_dense"` (embeddings: the `Dense`
-            layer before the last `Dense` layer).
-
-    Raises:
-        ValueError: the model has no such layer, or `role` is unknown.
+    Roles: `"grad_cam"`, `"embedding"`, `"patches"`, `"dream"`, `"style"`,
+    `"content"`, `"filters"`. The choice is logged (logger `"kerasviz"`,
+    level INFO) and the same for every form of the same network.
     """
-    entries = list(iter_layers(model))
-    if role == "last_conv":
-        found = spatial_layers(model)[-1:]
-    elif role == "first_conv":
-        found = conv_layers(model)[:1]
-    elif role == "penultimate_dense":
-        dense = [p for p, l in entries if isinstance(l, keras.layers.Dense)]
-        found = dense[-2:-1]
-    else:
-        raise ValueError(
-            "Received an invalid value for `role`: "
-            f"{role!r}. Expected 'last_conv', 'first_conv' or 'penultimate_dense'."
-        )
-    if not found:
-        raise ValueError(
-            f"The model {model.name!r} has no layer for the default {role!r}; "
-            "pass `layer=` explicitly. Layers: "
-            f"{_short_list([p for p, _ in entries])}."
-        )
-    return found[0]
+    from kerasviz import layer_graph
+
+    return layer_graph.default_layers(model, role, image_shape)
+
+
+def default_layer(model, role, image_shape=None):
+    """The first of `default_layers(model, role, image_shape)`."""
+    return default_layers(model, role, image_shape)[0]
 
 
 def _output_layer(model):

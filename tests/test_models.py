@@ -78,17 +78,17 @@ def test_ambiguous_name_asks_for_a_path():
 def test_default_layers(form):
     model = MODEL_FORMS[form]()
     prefix = "backbone/" if form == "nested" else ""
-    last_conv = models.default_layer(model, "last_conv")
-    # Subclassed layers have no symbolic outputs: the last conv-kernel layer is the default there.
-    assert last_conv == (prefix + ("conv2" if form == "subclassed" else "relu2"))
-    assert models.default_layer(model, "first_conv") == prefix + "conv1"
-    assert models.default_layer(model, "penultimate_dense") == "fc"
+    # The same network gives the same defaults in every form, subclassed included (its layers'
+    # outputs come from one traced call): the rectified output, never the pre-ReLU conv2.
+    assert models.default_layer(model, "grad_cam") == prefix + "relu2"
+    assert models.default_layer(model, "filters") == prefix + "conv1"
+    assert models.default_layer(model, "embedding") == "fc"
 
 
 def test_default_layer_errors():
     dense_only = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="no layer for the default 'last_conv'"):
-        models.default_layer(dense_only, "last_conv")
+    with pytest.raises(ValueError, match="no layer for the default 'grad_cam'"):
+        models.default_layer(dense_only, "grad_cam")
     with pytest.raises(ValueError, match="`role`"):
         models.default_layer(dense_only, "middle")
 
@@ -96,7 +96,7 @@ def test_default_layer_errors():
 def test_default_layer_inside_a_keras_applications_backbone():
     base = keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None, include_top=False)
     model = keras.Sequential([keras.Input((96, 96, 3)), base, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
-    assert models.default_layer(model, "last_conv") == "mobilenetv2_0.35_96/out_relu"
+    assert models.default_layer(model, "grad_cam") == "mobilenetv2_0.35_96/out_relu"
     assert models.get_layer(model, "mobilenetv2_0.35_96/Conv_1")[0] == "mobilenetv2_0.35_96/Conv_1"
     with pytest.raises(ValueError, match="Conv_1"):
         models.get_layer(model, "Conv1_")
@@ -105,7 +105,7 @@ def test_default_layer_inside_a_keras_applications_backbone():
 @pytest.mark.parametrize("form", ["sequential", "functional", "nested", "reloaded", "mixed_float16"])
 def test_capture_equals_a_plain_submodel(form, images):
     model = MODEL_FORMS[form]()
-    path = models.default_layer(model, "last_conv")
+    path = models.default_layer(model, "grad_cam")
     outputs, activations = _captured(model, images, [path, "fc"])
     layer = models.get_layer(model, path)[1]
     if form == "nested":
@@ -246,7 +246,7 @@ def test_model_unchanged_after_every_patch(form, images):
     model = MODEL_FORMS[form]()
     weights, state = weights_snapshot(model), layer_state(model)
     before = np.asarray(model(images))
-    path = models.default_layer(model, "last_conv")
+    path = models.default_layer(model, "grad_cam")
     _captured(model, images, [path], guided=True)
     assert_model_unchanged(model, weights, state)
     np.testing.assert_array_equal(np.asarray(model(images)), before)

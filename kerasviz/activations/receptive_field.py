@@ -83,6 +83,12 @@ _MERGES = (
     keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average,
     keras.layers.Maximum, keras.layers.Minimum, keras.layers.Concatenate,
 )
+# Keras ops called on symbolic tensors (`x + y` in ConvNeXt) merge elementwise as the layers do.
+_MERGE_OPS = ("Add", "Subtract", "Multiply", "Maximum", "Minimum")
+_GLOBAL_POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+# A squeeze-and-excitation gate: what global pooling gives, and whatever acts on it. It scales
+# channels, so a merge with it keeps the other branch's field (Hu et al., 2018).
+_GATE = "gate"
 
 
 def _window(axis, kernel, stride, dilation, padding, name):
@@ -127,10 +133,17 @@ def _apply(op, geometries):
     name = getattr(op, "name", type(op).__name__)
     if isinstance(op, keras.Model):
         return _model_geometry(op, geometries)
-    if isinstance(op, _MERGES):
+    merge = isinstance(op, _MERGES) or (
+        not isinstance(op, keras.layers.Layer) and type(op).__name__ in _MERGE_OPS)
+    if merge:
         if isinstance(op, keras.layers.Concatenate) and not _last_axis(op.axis):
             raise _Unsupported(f"{name!r} concatenates along a spatial axis")
-        return _union(geometries, name)
+        spatial = [g for g in geometries if g is not _GATE]
+        return _union(spatial, name) if spatial else _GATE
+    if isinstance(op, _GLOBAL_POOLS) or (geometries and all(g is _GATE for g in geometries)):
+        return _GATE
+    if type(op).__name__ == "LayerScale":  # ConvNeXt's per-channel scale (keras.applications)
+        return geometries[0]
     if not isinstance(op, _POINTWISE + _PER_POSITION + _CONVS + _POOLS + _SHIFTS):
         raise _Unsupported(f"{name!r} ({type(op).__name__})")
     if len(geometries) != 1:
@@ -222,7 +235,8 @@ def _analytic(model, path, image_shape):
     container = model
     names = path.split("/")
     for depth, name in enumerate(names):
-        layer = next(l for l in container.layers if l.name == name)
+        children = getattr(container, "operations", None) or container.layers
+        layer = next(l for l in children if l.name == name)
         node = _single_node(layer)
         if depth == len(names) - 1:
             geometry = _tensor_geometry(node.output_tensors[0], known)
@@ -232,7 +246,7 @@ def _analytic(model, path, image_shape):
         known = {id(inner_ins[0]): (inner_ins[0], _tensor_geometry(parent, known))}
         container = layer
     if not isinstance(geometry, tuple) or len(geometry) != 2:
-        raise _Unsupported(f"{path!r} has several outputs")
+        raise _Unsupported(f"{path!r} has several outputs or a global field")
     return ReceptiveField(
         tuple(a.size for a in geometry), tuple(a.jump for a in geometry),
         tuple(a.start + (a.size - 1) / 2 for a in geometry), "analytic",
@@ -320,10 +334,10 @@ def not_spatial(model, path, shape):
     )
 
 
-def spatial_layer(model, layer):
-    """The path of `layer` (default: the last spatial layer); ValueError unless `[B, h, w, K]`."""
+def spatial_layer(model, layer, role="grad_cam", image_shape=None):
+    """The path of `layer` (default: the `role` default of `models.default_layer`); ValueError unless `[B, h, w, K]`."""
     if layer is None:
-        return models.default_layer(model, "last_conv")
+        return models.default_layer(model, role, image_shape)
     path, found = models.get_layer(model, layer)
     try:
         shape = tuple(found.output.shape)
@@ -379,7 +393,7 @@ def receptive_field(model, layer=None, *, input_shape=None, method="auto") -> Re
     Args:
         model: a built Keras image model.
         layer: a spatial layer (name, path, index or object); default: the
-            last layer with a `[B, h, w, K]` output.
+            last feature block (`models.default_layer(model, "grad_cam")`).
         input_shape: `(H, W, C)` of the images; needed when the model does not
             fix it (a 'same' strided layer's padding depends on it).
         method: `"auto"` (analytic, else empirical), `"analytic"` or `"empirical"`.
@@ -404,8 +418,8 @@ def receptive_field(model, layer=None, *, input_shape=None, method="auto") -> Re
             f"Received an invalid value for `method`: {method!r}. Expected 'auto', 'analytic' "
             "or 'empirical'."
         )
-    path = spatial_layer(model, layer)
     shape = _input_shape(model, input_shape)
+    path = spatial_layer(model, layer, image_shape=shape)
     if method != "empirical":
         try:
             return _analytic(model, path, shape)

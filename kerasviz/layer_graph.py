@@ -1,0 +1,373 @@
+"""Which layers of a network mean something: the one notion behind every default layer.
+
+A model is read the same way whatever its form (Sequential, functional,
+nested, subclassed, mixed precision): one symbolic call records every layer
+call with its input and output tensors, and the producer of each input is
+found by walking back through the ops no layer owns (casts, identities, a
+`tf.nn.relu` in a subclassed `call`). That gives, for every layer, its output
+shape, its producers and its consumers.
+
+On that graph:
+
+- a **meaningful** layer is a rectified or block output: an activation
+  (`ReLU`, `Activation('swish')`, a conv with a fused nonlinearity), a merge
+  (`Add`, `Concatenate`, `Multiply`, also as a Keras op such as ConvNeXt's
+  residual `add`), or a linear conv whose output no activation or
+  normalization follows. BatchNormalization, pooling, padding, dropout,
+  rescaling, and pre-activation outputs that an activation or normalization
+  follows are not: the layer after them carries their meaning;
+- the **head** is what turns features into class scores: walking back from
+  the output, Dense layers, activations, dropout, flatten, global pooling,
+  anything with a 1x1 or vector output, and a class-map conv (as many channels
+  as classes, feeding global pooling). The **classifier** is the head's last
+  weighted layer; its input is the network's "CNN code".
+
+Defaults (`default_layers`) then follow the literature: Grad-CAM on the last
+feature block (Selvaraju et al., 2017), embeddings at the classifier's input
+(Krizhevsky et al., 2012; CS231n's "CNN codes"), top patches at the deepest
+block whose receptive field fits well inside the image (Zeiler & Fergus,
+2014), DeepDream, style and texture on blocks spread over depth (Mordvintsev
+et al., 2015; Gatys et al., 2015, 2016).
+"""
+
+import logging
+import threading
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import models
+
+_NORMALIZATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+                  "SyncBatchNormalization", "RMSNormalization")
+_DROPOUT = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
+            "GaussianNoise", "AlphaDropout", "ActivityRegularization", "Identity")
+_ACTIVATION_LAYERS = ("ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax")
+_MERGES = ("Add", "Concatenate", "Multiply", "Average", "Maximum", "Minimum", "Subtract")
+_STRUCTURAL = ("InputLayer", "ZeroPadding2D", "Cropping2D", "Reshape", "Flatten", "Permute", "Rescaling",
+               "Normalization", "Resizing", "CenterCrop", "UpSampling2D", "RepeatVector")
+_GLOBAL_POOLING = ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D")
+# Layers that act elementwise (or per position) on what they receive: the producer's meaning passes on.
+_CARRIERS = _NORMALIZATION + _DROPOUT + _ACTIVATION_LAYERS + ("Activation", "LayerScale")
+
+ROLES = ("grad_cam", "embedding", "patches", "dream", "style", "content", "filters")
+
+
+class Node:
+    """One layer (or Keras op) call: its output shape, producers and consumers (paths)."""
+
+    def __init__(self, path, layer, shape):
+        self.path, self.layer, self.shape = path, layer, shape
+        self.kind = type(layer).__name__
+        self.producers, self.consumers = [], []
+
+    @property
+    def rank(self):
+        return None if self.shape is None else len(self.shape) + 1
+
+    @property
+    def spatial(self):
+        """`(h, w)` for a `[B, h, w, C]` output, else None."""
+        return tuple(self.shape[:2]) if self.rank == 4 else None
+
+    def activation(self):
+        from kerasviz import patching
+
+        return patching.original(self.layer, "activation")
+
+    def is_nonlinear_activation(self):
+        if self.kind in ("ReLU", "LeakyReLU", "PReLU", "ELU"):
+            return True
+        fn = self.activation() if self.kind == "Activation" else None
+        return fn is not None and fn not in (keras.activations.linear, keras.activations.softmax)
+
+    def has_kernel(self):
+        return getattr(self.layer, "kernel", None) is not None or getattr(self.layer, "depthwise_kernel", None) is not None
+
+    def fused_nonlinearity(self):
+        fn = self.activation() if self.has_kernel() else None
+        return fn is not None and fn is not keras.activations.linear
+
+
+class LayerGraph:
+    """The layer-call graph of a model for one input shape, and its meaningful layers and head."""
+
+    def __init__(self, model, nodes, image_shape):
+        self.model_name, self.image_shape = model.name, image_shape
+        self.nodes = nodes  # call order
+        self.by_path = {n.path: n for n in nodes}
+        self.head = self._head(model)
+        self.meaningful = [n.path for n in nodes if self._is_meaningful(n) and n.path not in self.head]
+        self.defaults = {}  # role -> paths, filled by `default_layers`
+
+    def _carried_on(self, node):
+        """True when everything that reads `node` is a normalization or activation of it."""
+        consumers = [self.by_path[c] for c in node.consumers]
+        return bool(consumers) and all(c.kind in _CARRIERS and len(c.producers) == 1 for c in consumers)
+
+    def _is_meaningful(self, node):
+        if node.rank != 4 or node.kind in _STRUCTURAL + _NORMALIZATION + _DROPOUT or "Pooling" in node.kind:
+            return False
+        if node.is_nonlinear_activation() or node.fused_nonlinearity():
+            return True
+        if node.kind in _MERGES:
+            return True
+        if node.kind in _CARRIERS:  # linear Activation, LayerScale, Softmax over channels
+            return False
+        return not self._carried_on(node)  # a linear conv, or a layer we do not know: a block output
+
+    def _head(self, model):
+        """Paths of the classifier head, from the output back to the features.
+
+        Vector and 1x1 outputs, global pooling and flatten belong to it; of
+        the spatial layers only a class-map conv does (with the activations
+        between it and the pooling).
+        """
+        head = []
+        node = self.nodes[-1] if self.nodes else None
+        classes = node.shape[-1] if node is not None and node.shape else None
+        pooled = False
+        while node is not None:
+            pooling = node.kind in _GLOBAL_POOLING + ("Flatten",)
+            if not pooled and ((node.rank or 4) < 4 or node.spatial == (1, 1) or pooling):
+                head.append(node.path)
+                below = self.by_path.get(node.producers[0]) if len(node.producers) == 1 else None
+                pooled = pooling and not (below is not None and below.spatial == (1, 1))
+            else:
+                chain, probe = [], node
+                while probe.kind in _CARRIERS and len(probe.producers) == 1:
+                    chain.append(probe.path)
+                    probe = self.by_path[probe.producers[0]]
+                if probe.has_kernel() and probe.shape[-1] == classes and self._feeds_pooling(probe):
+                    head += chain + [probe.path]
+                break
+            if len(node.producers) != 1:
+                break
+            node = self.by_path.get(node.producers[0])
+        return head
+
+    def _feeds_pooling(self, node):
+        seen = node
+        while len(seen.consumers) == 1:
+            seen = self.by_path[seen.consumers[0]]
+            if seen.kind in _GLOBAL_POOLING:
+                return True
+            if seen.kind not in _CARRIERS:
+                return False
+        return False
+
+    def classifier(self):
+        """The head's last weighted layer (Dense or class-map conv), or None."""
+        for path in self.head:
+            if self.by_path[path].has_kernel():
+                return path
+        return None
+
+    def feature_input(self, path):
+        """The layer whose output `path` reads, skipping dropout-like layers."""
+        node = self.by_path[path]
+        while len(node.producers) == 1:
+            node = self.by_path.get(node.producers[0])
+            if node is None:
+                return None
+            if node.kind not in _DROPOUT:
+                return node.path
+        return None
+
+
+_CACHE = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def _producers(tensor, known, limit=10_000):
+    """Paths of the nearest recorded ancestors of `tensor` (through ops that no layer owns)."""
+    found, stack, seen = [], [tensor], set()
+    while stack and len(seen) < limit:
+        t = stack.pop()
+        if t.ref() in seen:
+            continue
+        seen.add(t.ref())
+        path = known.get(t.ref())
+        if path is not None:
+            found.append(path)
+            continue
+        stack.extend(getattr(t.op, "inputs", ()))
+    return list(dict.fromkeys(found))
+
+
+def _trace(model, image_shape):
+    record = []
+
+    @tf.function(autograph=False)
+    def call(x):
+        with models.patched(model, record=record, logits=False):
+            return model(x, training=False)
+
+    call.get_concrete_function(tf.TensorSpec([1, *image_shape], tf.float32))
+    known, nodes = {}, []
+    for path, layer, ins, outs in record:
+        tensors = [t for t in outs if isinstance(t, tf.Tensor)]
+        if isinstance(layer, keras.Model):
+            continue  # a container: its inner layers are the producers
+        shape = tuple(tensors[0].shape[1:]) if tensors else None
+        node = Node(path, layer, shape)
+        node.producers = list(dict.fromkeys(p for t in ins if isinstance(t, tf.Tensor) for p in _producers(t, known)))
+        for t in tensors:
+            known.setdefault(t.ref(), path)
+        nodes.append(node)
+    by_path = {n.path: n for n in nodes}
+    for node in nodes:
+        for p in node.producers:
+            by_path[p].consumers.append(node.path)
+    return nodes
+
+
+def image_shape_of(model, image_shape=None):
+    """`(H, W, C)` to trace `model` with: `image_shape`, else the model's input shape (free dims: 224).
+
+    None for a model whose input is not an image; ValueError when the shape is unknown.
+    """
+    if image_shape is not None:
+        return tuple(int(d) for d in image_shape)
+    shape = None
+    try:
+        shape = tuple(model.inputs[0].shape[1:]) if model.inputs else None
+    except (AttributeError, ValueError):
+        shape = None
+    if shape is None:
+        built = getattr(model, "_build_shapes_dict", None) or {}
+        first = next(iter(built.values()), None)
+        shape = tuple(first[1:]) if first is not None and len(first) == 4 else None
+    if shape is not None and len(shape) != 3:
+        return None  # not an image model
+    if shape is None:
+        raise ValueError(
+            f"The input shape of the model {model.name!r} is unknown, so its default layers cannot "
+            "be found; pass the layer explicitly (`layer=`)."
+        )
+    return tuple(224 if d is None else int(d) for d in shape)
+
+
+def layer_graph(model, image_shape=None) -> LayerGraph:
+    """The `LayerGraph` of `model` for images of `image_shape` (cached weakly per model and shape)."""
+    shape = image_shape_of(model, image_shape)
+    with _LOCK:
+        per_model = _CACHE.setdefault(model, {})
+        graph = per_model.get(shape)
+        if graph is None:
+            graph = per_model[shape] = LayerGraph(model, _trace(model, shape), shape)
+    return graph
+
+
+def _spread(paths, count):
+    if len(paths) <= count:
+        return tuple(paths)
+    picks = np.linspace(0, len(paths) - 1, count)
+    return tuple(dict.fromkeys(paths[int(round(i))] for i in picks))
+
+
+def _by_resolution(graph, paths):
+    """`paths` grouped by spatial size, in depth order: one group per resolution stage (>1x1)."""
+    groups = {}
+    for path in paths:
+        size = graph.by_path[path].spatial
+        if size and size != (1, 1):
+            groups.setdefault(size, []).append(path)
+    return list(groups.values())
+
+
+def _fits(model, path, image_shape, share):
+    from kerasviz.activations.receptive_field import receptive_field
+
+    try:
+        field = receptive_field(model, path, input_shape=image_shape)
+    except ValueError:
+        return False
+    return max(field.size) <= share * min(image_shape[:2])
+
+
+def default_layers(model, role, image_shape=None):
+    """The default layer paths of `model` for one use, by the meaningful-layer rules.
+
+    Args:
+        model: a built Keras model, any form.
+        role: `"grad_cam"` (the last feature block with a spatial extent
+            above 1x1), `"embedding"` (the classifier's input; a spatial layer
+            there is to be pooled), `"patches"` (the deepest feature block
+            whose receptive field is at most half the image side),
+            `"dream"` (two blocks at about 60% and 80% of the depth),
+            `"style"` (the first block of each resolution stage, up to 5, as
+            conv1_1 ... conv5_1 in Gatys et al.), `"content"` (a block of the
+            second-deepest stage, as conv4_2) or `"filters"` (the first layer
+            with a convolution kernel).
+        image_shape: `(H, W, C)` of the images it will see (default: the
+            model's input shape, free dims taken as 224).
+
+    Returns:
+        A tuple of layer paths (one for single-layer roles).
+
+    Raises:
+        ValueError: `role` is unknown, or the model has no layer for it.
+    """
+    if role not in ROLES:
+        raise ValueError(f"Received an invalid value for `role`: {role!r}. Expected one of {ROLES}.")
+    if role == "filters":
+        return _found(model, role, models.conv_layers(model)[:1])
+    if image_shape_of(model, image_shape) is None:
+        return _found(model, role, [])
+    graph = layer_graph(model, image_shape)
+    found = graph.defaults.get(role)
+    if found is None:
+        found = graph.defaults[role] = _found(model, role, _choose(model, graph, role))
+        logging.getLogger("kerasviz").info(
+            "Default %s layer(s) of the model %r for %s images: %s", role, model.name, graph.image_shape, found)
+    return found
+
+
+def _choose(model, graph, role):
+    features = graph.meaningful
+    if role == "grad_cam":
+        extended = [p for p in features if graph.by_path[p].spatial not in (None, (1, 1))]
+        spatial = [n.path for n in graph.nodes if n.rank == 4 and n.path not in graph.head]
+        return (extended or features or spatial)[-1:]  # a net of only pooling: its last spatial output
+    if role == "embedding":
+        classifier = graph.classifier()
+        found = graph.feature_input(classifier) if classifier else None
+        return [found] if found else []
+    if role == "patches":
+        return _deepest_fitting(model, graph, features)
+    if role == "dream":
+        return list(dict.fromkeys(features[int(round(f * (len(features) - 1)))] for f in (0.6, 0.8))) if features else []
+    stages = _by_resolution(graph, features)
+    if role == "style":
+        found = [stage[0] for stage in stages] if len(stages) >= 3 else features
+        return list(_spread(found, 5))
+    if len(stages) >= 3:  # content
+        stage = stages[-2]
+        return [stage[min(1, len(stage) - 1)]]
+    return [features[int(round(0.6 * (len(features) - 1)))]] if features else []
+
+
+def _deepest_fitting(model, graph, features):
+    """Binary search over depth: receptive fields grow with depth."""
+    shape = graph.image_shape
+    low, high, best = 0, len(features) - 1, []
+    while low <= high:
+        middle = (low + high) // 2
+        if _fits(model, features[middle], shape, 0.5):
+            best, low = [features[middle]], middle + 1
+        else:
+            high = middle - 1
+    return best or features[:1]
+
+
+def _found(model, role, found):
+    if not found:
+        raise ValueError(
+            f"The model {model.name!r} has no layer for the default {role!r}; pass the layer "
+            "explicitly. Its spatial layers: "
+            f"{models.spatial_layers(model)[-10:] or 'none'}."
+        )
+    return tuple(found)
