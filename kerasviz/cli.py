@@ -180,7 +180,7 @@ def _write_activation_figures(directory, model, images, value_range=(0.0, 1.0), 
         projection = "tsne" if len(subset) > 100 else "pca"
         coords = embeddings.project(codes, projection, seed=0)
         written.append(save(f"{projection}_grid.png", embeddings.embedding_grid(display, coords).image))
-    layer = patches_layer or kerasviz.models.default_layer(model, "last_conv")
+    layer = patches_layer or kerasviz.models.default_layer(model, "patches", images.shape[1:])
     n_channels = kerasviz.models.get_layer(model, layer)[1].output.shape[-1]
     top = patches.top_patches(model, images, layer, list(range(min(channels, n_channels))), k=8)
     written.append(save("top_patches.png", patches.patches_grid(top, value_range=value_range)))

@@ -193,7 +193,7 @@ def top_patches(model, data, layer=None, channels=0, *, k: int = 9, batch_size=N
     models.check_model(model)
     k = inputs.check_positive_int(k, "k")
     batch_size = inputs.check_batch_size(batch_size)
-    path = spatial_layer(model, layer)
+    path = spatial_layer(model, layer, role="patches")
     wanted = _check_channels(channels)
     _check_range(wanted, _static_channels(models.get_layer(model, path)[1]), path)
     scores = keys = crops = function = rf = image_shape = None

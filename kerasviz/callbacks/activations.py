@@ -69,7 +69,7 @@ class EmbeddingCallback(VisualizationCallback):
     """Writes FC-layer features of a fixed probe set each epoch: our 2-D map and the projector tab.
 
     Per write: features of the layer (`kerasviz.activations.embeddings.features`;
-    default the penultimate dense layer), a 2-D projection (PCA by default;
+    default the classifier's input, `models.default_layer(model, "embedding")`), a 2-D projection (PCA by default;
     t-SNE costs seconds for a few thousand points), the `k` nearest
     neighbours of every point in feature space, and the predictions; the
     dashboard shows the map moving over epochs (the projector keeps only the
@@ -81,7 +81,7 @@ class EmbeddingCallback(VisualizationCallback):
         log_dir: the TensorBoard log directory; writes go to `<log_dir>/<run_name>`.
         images: `[N, H, W, C]` probe images in the model's input space.
         labels: optional int class indices `[N]` (or one-hot).
-        layer: the layer (default: the penultimate dense layer).
+        layer: the layer (default: the classifier's input, pooled when spatial).
         projection: `"pca"` or `"tsne"`.
         class_names: optional names, one per class.
         k: neighbours per point.
@@ -113,7 +113,7 @@ class EmbeddingCallback(VisualizationCallback):
 
     def configure(self, model):
         models.check_model(model)
-        self._path = models.get_layer(model, self.layer or models.default_layer(model, "penultimate_dense"))[0]
+        self._path = models.get_layer(model, self.layer or models.default_layer(model, "embedding"))[0]
         inputs.check_images(model, self.images[:1])
         n_classes = targets.num_classes(model, self.images.shape[1:])
         if self.class_names is not None and len(self.class_names) != n_classes:
@@ -179,7 +179,7 @@ class PatchesCallback(VisualizationCallback):
 
     def configure(self, model):
         models.check_model(model)
-        self._path = models.get_layer(model, self.layer or models.default_layer(model, "last_conv"))[0]
+        self._path = models.get_layer(model, self.layer or models.default_layer(model, "patches"))[0]
         patches.top_patches(model, np.asarray(self.images)[:1], self._path, self.channels, k=1)  # validates
 
     def tags(self):
