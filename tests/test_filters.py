@@ -124,7 +124,7 @@ def test_dense_and_pooling_layers_raise_naming_the_conv_layers():
     with pytest.raises(ValueError, match="no layer named 'nope'"):
         filter_grid(model, "nope")
     dense_only = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="first_conv"):
+    with pytest.raises(ValueError, match="filters"):
         filter_grid(dense_only)
     for argname, value in (("max_filters", 0), ("max_channels", 1.5), ("pad", -1)):
         with pytest.raises(ValueError, match=f"`{argname}`"):

@@ -106,7 +106,7 @@ def filter_grid(model, layer=None, *, max_filters: int = 64, max_channels: int =
         model: a built Keras model.
         layer: a layer name, path (`"backbone/conv1"`), index or layer object;
             default: the first layer with a 4-D kernel
-            (`kerasviz.models.default_layer(model, "first_conv")`).
+            (`kerasviz.models.default_layer(model, "filters")`).
         max_filters: draw at most this many filters (the first ones).
         max_channels: grayscale layout: at most this many input channels per
             filter (the first ones).
@@ -135,7 +135,7 @@ def filter_grid(model, layer=None, *, max_filters: int = 64, max_channels: int =
     max_channels = _check_count(max_channels, "max_channels", 1)
     pad = _check_count(pad, "pad", 0)
     if layer is None:
-        layer = models.default_layer(model, "first_conv")
+        layer = models.default_layer(model, "filters")
     path, layer_obj = models.get_layer(model, layer)
     kernel, shape, kind = _read_kernel(model, path, layer_obj)
     kh, kw, n_in, n_out = kernel.shape

@@ -29,6 +29,7 @@ class TopPatches(NamedTuple):
             data's own dtype and input space: the receptive field of each
             position, the part outside the image filled with 0.
         receptive_field: the layer's `ReceptiveField`.
+        layer: the layer's path (the default one when none was given).
     """
 
     channels: np.ndarray
@@ -38,6 +39,7 @@ class TopPatches(NamedTuple):
     boxes: np.ndarray
     patches: list
     receptive_field: ReceptiveField
+    layer: str
 
 
 def _check_channels(channels):
@@ -236,7 +238,7 @@ def top_patches(model, data, layer=None, channels=0, *, k: int = 9, batch_size=N
     ).reshape(len(wanted), -1, 4)
     return TopPatches(
         wanted.astype(np.int64), scores.astype(np.float32), keys // per_image, positions, boxes,
-        [np.stack(c) for c in crops], rf,
+        [np.stack(c) for c in crops], rf, path,
     )
 
 

@@ -43,7 +43,7 @@ class FilterCallback(VisualizationCallback):
 
     def configure(self, model):
         models.check_model(model)
-        specs = self.layers or [models.default_layer(model, "first_conv")]
+        specs = self.layers or [models.default_layer(model, "filters")]
         self._paths = []
         for spec in specs:
             grid = filters.filter_grid(model, spec, max_filters=self.max_filters, max_channels=self.max_channels)
