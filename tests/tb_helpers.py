@@ -7,7 +7,9 @@ class_names, labels, predictions, probabilities, value_range}, arrays
 metrics `kerasviz/attribution/<method>/deletion_auc|insertion_auc`.
 """
 
+import io
 import os
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -334,9 +336,6 @@ def write_damaged_activations(run_dir):
 
 # ---------------------------------------------------------------- hostile logdirs
 # Hand-crafted bytes that the plugin must answer without a 500: see `tests/test_plugin_damaged.py`.
-
-import io  # noqa: E402
-import zipfile  # noqa: E402
 
 HOSTILE_RUN = "hostile"
 BADMETA_RUN = "badmeta"

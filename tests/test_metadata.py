@@ -1,7 +1,11 @@
-"""The record format shared by the writer and the plugin."""
+"""The record format shared by the writer and the plugin, and what reading it refuses."""
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import tb_helpers
 
 from tb_plugin import metadata
 
@@ -36,11 +40,6 @@ def test_unknown_versions_are_refused():
 
 
 # ------------------------------------------------------------------ hostile bytes
-
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import tb_helpers  # noqa: E402
 
 
 @pytest.mark.parametrize("kind,blobs,expected", tb_helpers.hostile_records(),
