@@ -137,6 +137,11 @@ def _misconfigured():
         (dict(batch_size=0), ValueError, "`batch_size`"),
         (dict(methods=(("grad_cam", {"layer": "fc"}),)), ValueError, "`layer`.*'fc'"),
         (dict(metrics=True, target=kerasviz.Channel("conv2", 0)), ValueError, "metrics=True"),
+        # Each method's own checks, run on a probe image when fit starts (issue 12, finding 4).
+        (dict(methods=(("occlusion", {"patch": 32}),)), ValueError, "'occlusion' in `methods`.*`patch`: 32"),
+        (dict(methods=(("smoothgrad", {"samples": 0}),)), ValueError, "'smoothgrad' in `methods`.*`samples`"),
+        (dict(methods=(("integrated_gradients", {"baseline": np.zeros((3, 3, 3))}),)), ValueError, "`baseline`"),
+        (dict(methods=(("occlusion", {"value": [0.5, 0.5]}),)), ValueError, "`value`"),
     ]
     return cases
 

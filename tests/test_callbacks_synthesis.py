@@ -87,6 +87,10 @@ def test_same_seed_same_images_and_no_snapshots(tmp_path):
         (lambda d: callbacks.ClassVisualizationCallback(d, "cat"), "classes"),
         (lambda d: callbacks.ClassVisualizationCallback(d, [0], steps=0), "steps"),
         (lambda d: callbacks.ClassVisualizationCallback(d, [0], momentum=0.9), "momentum"),
+        # class_visualization's own checks, run for one step when fit starts (issue 12, finding 4).
+        (lambda d: callbacks.ClassVisualizationCallback(d, [0], image_shape=(8, 8, 3)), "image_shape"),
+        (lambda d: callbacks.ClassVisualizationCallback(d, [0], learning_rate=-1.0), "learning_rate"),
+        (lambda d: callbacks.ClassVisualizationCallback(d, [0], blur_sigma=-1.0), "blur_sigma"),
     ],
 )
 def test_misconfiguration_fails_before_the_first_step(tmp_path, make, match):
