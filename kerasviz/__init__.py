@@ -38,7 +38,7 @@ _require_tensorflow_backend(_keras.backend.backend())
 
 from kerasviz import callbacks, data, image, metrics, models, summary, targets  # noqa: E402
 from kerasviz.art.deepdream import deep_dream  # noqa: E402
-from kerasviz.art.style import style_transfer, texture_synthesis  # noqa: E402
+from kerasviz.art.style import gram_matrix, style_transfer, texture_synthesis  # noqa: E402
 from kerasviz.activations.embeddings import (  # noqa: E402
     embedding_grid,
     features,
@@ -77,6 +77,7 @@ __all__ = [
     "filter_grid",
     "fooling_image",
     "grad_cam",
+    "gram_matrix",
     "guided_backprop",
     "guided_grad_cam",
     "image",

@@ -1,6 +1,7 @@
 """Display helpers: normalization, colormaps, overlays, grids, sprites, PNG.
 
-Plain numpy + Pillow (no TensorFlow). Inputs may be numpy arrays or anything
+Plain numpy + Pillow (no TensorFlow); value ranges are resolved by
+`kerasviz.inputs.check_value_range`, the one resolver of presets. Inputs may be numpy arrays or anything
 `np.asarray` accepts (lists, `tf.Tensor`s). Outputs are float32 in display
 space ([0, 1], or [-1, 1] for signed maps) unless stated otherwise.
 """
@@ -10,6 +11,8 @@ import math
 
 import numpy as np
 from PIL import Image
+
+from kerasviz import inputs
 
 __all__ = ["COLORMAPS", "normalize", "colormap", "to_display", "overlay",
            "resize_maps", "tile", "sprite", "to_uint8", "encode_png"]
@@ -28,6 +31,27 @@ _ANCHORS = {
 }
 COLORMAPS = tuple(_ANCHORS)
 _DIVERGING = ("coolwarm",)
+
+
+# The largest picture the grid builders allocate: 2**28 values (1 GiB of float32, e.g. 9459 x 9459 RGB).
+MAX_CANVAS_VALUES = 2**28
+
+
+def check_canvas(shape, arguments):
+    """Raises a ValueError before allocating a picture of `shape` with more than `MAX_CANVAS_VALUES` values.
+
+    Args:
+        shape: the picture's shape.
+        arguments: `{name: value}` of the arguments that set its size, echoed in the message.
+    """
+    values = math.prod(shape)
+    if values > MAX_CANVAS_VALUES:
+        given = ", ".join(f"`{k}={v!r}`" for k, v in arguments.items())
+        raise ValueError(
+            f"Received {given}: the picture would have shape {tuple(shape)}, {values * 4 / 2**30:.3g} "
+            f"GiB of float32, over the limit of {MAX_CANVAS_VALUES} values (1 GiB). Use fewer or "
+            "smaller tiles, or less padding."
+        )
 
 
 def _lut(pos, colors):
@@ -148,13 +172,17 @@ def colormap(maps, name: str = "inferno") -> np.ndarray:
 def to_display(images, value_range=(0.0, 1.0)) -> np.ndarray:
     """Brings images from the model's input space to display space [0, 1].
 
-    With `value_range=(lo, hi)` pixels become `(x - lo) / (hi - lo)`, clipped;
-    with None each image is stretched from its min to its max (constant: 0.5).
-    Channels are kept (grayscale `[..., 1]` stays one channel).
+    With a `value_range` pixels become `(x - lo) / (hi - lo)` per channel,
+    clipped; a BGR convention (`"caffe"`) is turned to RGB. With None each
+    image is stretched from its min to its max (constant: 0.5). Channels are
+    kept (grayscale `[..., 1]` stays one channel).
 
     Args:
         images: `[B, H, W, C]`, `[H, W, C]` or `[H, W]` (rank 3 is one image).
-        value_range: the model's pixel range `(lo, hi)`, `lo < hi`, or None.
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`, see
+            `kerasviz.inputs.check_value_range`), `(lo, hi)` with `lo < hi`
+            (numbers or one per channel), or None.
     Returns:
         float32 array of the same shape, in [0, 1].
     Raises:
@@ -169,11 +197,9 @@ def to_display(images, value_range=(0.0, 1.0)) -> np.ndarray:
         lo, span = items.min(1, keepdims=True), np.ptp(items, 1, keepdims=True)
         out = np.where(span > 0, (items - lo) / np.maximum(span, 1e-300), 0.5)
         return out.reshape(a.shape).astype(np.float32)
-    if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2
-            and all(_finite(v) for v in value_range) and value_range[0] < value_range[1]):
-        raise _invalid("value_range", value_range, "None or a pair (lo, hi) of finite floats, lo < hi")
-    lo, hi = float(value_range[0]), float(value_range[1])
-    return np.clip((a - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    resolved = inputs.check_value_range(value_range, a.shape[-1] if a.ndim > 2 else 1)
+    out = np.clip((a - resolved.low) / (resolved.high - resolved.low), 0.0, 1.0).astype(np.float32)
+    return out[..., ::-1].copy() if resolved.bgr else out
 
 
 def resize_maps(maps, size: tuple[int, int]) -> np.ndarray:
@@ -252,7 +278,8 @@ def tile(images, *, cols: int | None = None, pad: int = 1, pad_value: float = 1.
     Returns:
         float32 `[rows * (H + pad) - pad, cols * (W + pad) - pad(, C)]`.
     Raises:
-        ValueError: wrong rank, NaN/inf, invalid `cols`, `pad`, `pad_value`.
+        ValueError: wrong rank, NaN/inf, invalid `cols`, `pad`, `pad_value`; a
+            picture of more than `MAX_CANVAS_VALUES` values.
     Example:
         >>> tile(np.zeros((5, 4, 4)), pad=1).shape  # 3 cols, 2 rows
         (9, 14)
@@ -263,8 +290,9 @@ def tile(images, *, cols: int | None = None, pad: int = 1, pad_value: float = 1.
     pad = _int(pad, "pad", 0)
     pad_value = _float(pad_value, "pad_value", lambda v: True, "a finite float")
     rows = math.ceil(n / cols)
-    grid = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad) + a.shape[3:],
-                   pad_value, dtype=np.float32)
+    shape = (rows * (h + pad) - pad, cols * (w + pad) - pad) + a.shape[3:]
+    check_canvas(shape, {"pad": pad, "cols": cols, "images": f"{n} tiles of {h} x {w}"})
+    grid = np.full(shape, pad_value, dtype=np.float32)
     for k in range(n):
         r, c = divmod(k, cols)
         grid[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = a[k]

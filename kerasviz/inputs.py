@@ -4,8 +4,8 @@ Every public method funnels its `images`, `batch_size` and `seed` through
 here, so the rules (and the messages) are the same everywhere.
 """
 
-import math
 import numbers
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -27,6 +27,24 @@ def model_input_shape(model):
             "models with a single input."
         )
     return tuple(inputs[0].shape[1:])
+
+
+def check_single_output(model):
+    """Raises a ValueError when a functional (or Sequential) model has more than one output.
+
+    kerasviz explains one score per image; a model with several outputs is
+    refused here, before any tracing, with a message saying what to do.
+    Subclassed models have no symbolic outputs: they are checked when run.
+    """
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return
+    if outputs and len(outputs) != 1:
+        raise ValueError(
+            f"The model {model.name!r} has {len(outputs)} outputs; kerasviz explains models with "
+            "a single output. Wrap the one you want: `keras.Model(model.inputs, model.outputs[i])`."
+        )
 
 
 def _as_array(images, argname):
@@ -68,8 +86,10 @@ def check_images(model, images, argname="images"):
 
     Raises:
         TypeError: not image data (strings, objects, dicts).
-        ValueError: wrong rank, spatial size or channels, empty, NaN or inf.
+        ValueError: wrong rank, spatial size or channels, empty, NaN or inf; a
+            model with several outputs (`check_single_output`).
     """
+    check_single_output(model)
     array = _as_array(images, argname)
     if array.dtype.kind not in "uifb" or array.dtype.kind == "b":
         raise TypeError(
@@ -110,20 +130,200 @@ def check_finite(array, argname):
     return array
 
 
-def check_value_range(value_range):
-    """`None` or a `(low, high)` pair of finite floats with `low < high`: the model's pixel range."""
-    if value_range is None:
-        return None
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        low = high = math.nan
-    if not (math.isfinite(low) and math.isfinite(high) and high > low):
+# The input conventions of `keras.applications` (`imagenet_utils.preprocess_input` modes), as the
+# range of values an RGB image in [0, 255] takes after each: per channel, in the model's channel order.
+_IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+_IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+VALUE_RANGE_PRESETS = {
+    "tf": ((-1.0,), (1.0,)),  # x / 127.5 - 1: MobileNet(V2), Inception, Xception, NASNet
+    "torch": (  # (x / 255 - mean) / std, RGB: DenseNet
+        tuple(-m / s for m, s in zip(_IMAGENET_MEAN_RGB, _IMAGENET_STD_RGB)),
+        tuple((1.0 - m) / s for m, s in zip(_IMAGENET_MEAN_RGB, _IMAGENET_STD_RGB)),
+    ),
+    "caffe": (  # RGB -> BGR, minus the ImageNet mean, no scaling: VGG16/19, ResNet50
+        tuple(-m for m in _CAFFE_MEAN_BGR),
+        tuple(255.0 - m for m in _CAFFE_MEAN_BGR),
+    ),
+}
+# The other conventions are plain pairs: (0, 255) for models with the preprocessing inside (EfficientNet,
+# ConvNeXt, RegNet, and any model fed uint8 pixels), (0, 1) for models trained on scaled pixels.
+_BGR_PRESETS = frozenset({"caffe"})
+
+
+class ValueRange:
+    """The valid values of a model's input, per channel: `low[c] <= x[..., c] <= high[c]`.
+
+    Attributes:
+        low, high: float64 `[C]` (`[1]` when every channel has the same range).
+        name: the preset it came from (`"tf"`, ...), or None.
+        bgr: whether the channels are in BGR order (the `"caffe"` convention).
+    """
+
+    def __init__(self, low, high, name=None, bgr=False):
+        self.low, self.high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+        self.name, self.bgr = name, bgr
+
+    @property
+    def span(self):
+        """The mean width `mean(high - low)`, the unit that step sizes and noise levels scale with."""
+        return float(np.mean(self.high - self.low))
+
+    @property
+    def centre(self):
+        return (self.low + self.high) / 2.0
+
+    def __repr__(self):
+        if self.name is not None:
+            return repr(self.name)
+        flat = lambda a: float(a[0]) if a.size == 1 else tuple(float(v) for v in a)  # noqa: E731
+        return f"({flat(self.low)!r}, {flat(self.high)!r})"
+
+
+def check_value_range(value_range, channels=None, argname="value_range"):
+    """Resolves a `value_range` argument: `None`, a preset name, or `(low, high)`.
+
+    Args:
+        value_range: `None` (no declared range), one of `VALUE_RANGE_PRESETS`
+            (`"tf"`: [-1, 1]; `"torch"`: ImageNet mean/std normalized RGB;
+            `"caffe"`: BGR minus the ImageNet mean, on the 0-255 scale), or a
+            pair `(low, high)`, e.g. `(0, 255)` or `(0, 1)`, whose members
+            are numbers or sequences with one number per channel.
+        channels: the images' channel count, checked against per-channel ranges.
+        argname: the argument name used in error messages.
+
+    Returns:
+        A `ValueRange`, or None.
+
+    Raises:
+        ValueError: an unknown name, a malformed pair, `low >= high`, or a
+            per-channel range for another number of channels.
+    """
+    if value_range is None or isinstance(value_range, ValueRange):
+        resolved = value_range
+    elif isinstance(value_range, str):
+        if value_range not in VALUE_RANGE_PRESETS:
+            raise ValueError(
+                f"Received an invalid value for `{argname}`: {value_range!r}. Expected None, one "
+                f"of {sorted(VALUE_RANGE_PRESETS)} or a pair (min, max), e.g. (0, 255)."
+            )
+        low, high = VALUE_RANGE_PRESETS[value_range]
+        resolved = ValueRange(low, high, value_range, value_range in _BGR_PRESETS)
+    else:
+        resolved = _explicit_range(value_range, argname)
+    if resolved is not None and channels is not None and resolved.low.size not in (1, channels):
         raise ValueError(
-            f"Received an invalid value for `value_range`: {value_range!r}. Expected None "
-            "or a pair (min, max) of finite numbers with min < max, e.g. (0, 255)."
+            f"Received `{argname}={resolved!r}`, a range for {resolved.low.size} channels, for "
+            f"images with {channels} channels."
         )
-    return low, high
+    return resolved
+
+
+def _explicit_range(value_range, argname):
+    try:
+        low, high = value_range
+        low, high = np.atleast_1d(np.asarray(low, np.float64)), np.atleast_1d(np.asarray(high, np.float64))
+        valid = low.ndim == 1 and low.shape == high.shape or low.size == 1 or high.size == 1
+        low, high = np.broadcast_arrays(low, high)
+    except (TypeError, ValueError):
+        valid = False
+    if not (valid and low.ndim == 1 and np.all(np.isfinite(low)) and np.all(np.isfinite(high))
+            and np.all(high > low)):
+        raise ValueError(
+            f"Received an invalid value for `{argname}`: {value_range!r}. Expected None, one of "
+            f"{sorted(VALUE_RANGE_PRESETS)} or a pair (min, max) of finite numbers (or of "
+            "per-channel sequences) with min < max, e.g. (0, 255)."
+        )
+    return ValueRange(low.copy(), high.copy())
+
+
+def check_in_range(images, value_range, argname):
+    """Raises a ValueError naming `argname` and `value_range` when `images` leave the range.
+
+    Nothing is ever clipped silently: an image outside the declared range
+    means the range (or the preprocessing) is wrong. A relative tolerance of
+    1e-5 of each channel's width absorbs float32 rounding in preprocessing.
+
+    Args:
+        images: float `[..., C]`.
+        value_range: a `ValueRange` (from `check_value_range`) or None (no check).
+        argname: the images' argument name.
+
+    Returns:
+        `images`.
+    """
+    if value_range is None:
+        return images
+    slack = 1e-5 * (value_range.high - value_range.low)
+    flat = images.reshape(-1, images.shape[-1])
+    below = flat < (value_range.low - slack)
+    above = flat > (value_range.high + slack)
+    outside = below | above
+    if np.any(outside):
+        raise ValueError(
+            f"Received `{argname}` with values outside `value_range={value_range!r}`: "
+            f"{int(np.sum(outside))} of {outside.size} values, from {float(flat.min()):.6g} to "
+            f"{float(flat.max()):.6g}. Pass the `value_range` of the model's input space (a preset "
+            f"{sorted(VALUE_RANGE_PRESETS)} or (min, max)); images are never clipped to it."
+        )
+    return images
+
+
+def check_image_shape(model, image_shape, argname="image_shape"):
+    """`(H, W, C)` of positive ints that the model accepts; `None` gives the model's own.
+
+    Raises:
+        ValueError: not three positive ints, a size the model does not take,
+            or `None` for a model whose input size is free or unknown.
+    """
+    expected = model_input_shape(model)
+    shape = expected if image_shape is None else image_shape
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = ()
+    if len(dims) != 3 or not all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1 for d in dims
+    ):
+        raise ValueError(
+            f"Received an invalid value for `{argname}`: {image_shape!r}. The model's input shape "
+            f"is {expected}; pass `{argname}=(H, W, C)` with positive ints."
+        )
+    if expected is not None and any(w is not None and g != w for g, w in zip(dims, expected)):
+        raise ValueError(
+            f"Received an invalid value for `{argname}`: {image_shape!r}. The model "
+            f"{model.name!r} takes images of shape {expected}."
+        )
+    return tuple(int(d) for d in dims)
+
+
+def warn_if_constant(values, method, what="map"):
+    """Warns when an item of `values` (one per image, on axis 0) is constant; returns `values`.
+
+    A constant attribution map, or a constant model output under
+    perturbation, explains nothing: the model's score does not depend on the
+    input there (a model that ignores its input, dead ReLUs, a saturated
+    output). Displays normalize such maps to zeros (`kerasviz.image.normalize`),
+    which would look like a confident "nothing matters" if it went unsaid.
+
+    Args:
+        values: `[B, ...]` float array.
+        method: the method's name, put in the message.
+        what: what the values are ("map", "score under occlusion"), put in the message.
+    """
+    flat = np.asarray(values).reshape(len(values), -1)
+    constant = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
+    if constant.size:
+        shown = ", ".join(str(i) for i in constant[:10]) + (", ..." if constant.size > 10 else "")
+        warnings.warn(
+            f"{method}: the {what} of {constant.size} of {len(flat)} images is constant (image "
+            f"{shown}; value {float(flat[constant[0], 0]):.6g}): the target's score does not change "
+            "with the input there (a model whose output ignores its input, dead ReLUs or a saturated "
+            "output). It displays as all zeros.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return values
 
 
 def check_batch_size(batch_size, default=DEFAULT_BATCH_SIZE):

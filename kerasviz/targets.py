@@ -72,6 +72,22 @@ class Target:
         return self + (-1.0) * other
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _index_sequence(index):
+    """A 1-D sequence of class indices as a numpy array (object dtype for ints beyond int64)."""
+    array = np.asarray(index)
+    if not (array.ndim == 1 and (array.dtype.kind in "iu" or array.dtype.kind == "O" and all(
+            _is_int(v) for v in array))):
+        raise TypeError(
+            "Expected `target` (class indices) to be None, an int or a sequence of ints. "
+            f"Received: target={index!r}" + (f" of dtype {array.dtype}." if array.dtype.kind != "O" else ".")
+        )
+    return array
+
+
 class ClassScore(Target):
     """The logit of a class.
 
@@ -81,16 +97,7 @@ class ClassScore(Target):
     """
 
     def __init__(self, index=None):
-        if index is not None and not isinstance(index, numbers.Integral):
-            index = np.asarray(index)
-            if index.ndim != 1 or index.dtype.kind not in "iu":
-                raise TypeError(
-                    "Expected a class index to be None, an int or a sequence of ints. "
-                    f"Received: {index!r}."
-                )
-        elif isinstance(index, bool):
-            raise TypeError(f"Expected a class index to be an int. Received: {index!r}.")
-        self.index = index
+        self.index = index if index is None or _is_int(index) else _index_sequence(index)
 
     def class_terms(self):
         return [self]
@@ -102,19 +109,19 @@ class ClassScore(Target):
         """The int32 `[B]` class indices of this term (-1 = predicted), validated."""
         if self.index is None:
             return np.full([n_images], -1, np.int32)
-        index = np.broadcast_to(np.asarray(self.index, np.int64), [n_images]) if np.ndim(self.index) == 0 else np.asarray(self.index)
-        if index.shape != (n_images,):
+        values = [self.index] * n_images if _is_int(self.index) else list(self.index)
+        if len(values) != n_images:
             raise ValueError(
-                f"Received {index.shape[0]} class indices for `target` but {n_images} images: "
+                f"Received {len(values)} class indices for `target` but {n_images} images: "
                 "pass one class per image, a single int, or None."
             )
-        bad = index[(index < 0) | (index >= n_classes)]
-        if bad.size:
+        bad = [int(v) for v in values if not 0 <= v < n_classes]  # Python ints: no overflow
+        if bad:
             raise ValueError(
-                f"Received an invalid class index in `target`: {int(bad[0])}. The model has "
+                f"Received an invalid class index in `target`: {bad[0]}. The model has "
                 f"{n_classes} classes (0 to {n_classes - 1})."
             )
-        return index.astype(np.int32)
+        return np.asarray(values, np.int32)
 
     def score(self, logits, activations, class_idx):
         column = class_idx[:, 0]
@@ -292,7 +299,7 @@ def as_target(target):
     if target is None or isinstance(target, numbers.Integral) and not isinstance(target, bool):
         return ClassScore(target)
     if isinstance(target, (list, tuple, np.ndarray)) or hasattr(target, "__array__"):
-        return ClassScore(np.asarray(target))
+        return ClassScore(target)
     raise TypeError(
         "Expected `target` to be None (the predicted class), an int class index, a sequence "
         "of class indices (one per image) or a `kerasviz.targets.Target`. "

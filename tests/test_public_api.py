@@ -16,7 +16,7 @@ PUBLIC = {
     "occlusion": "(model, images, target=None, *, patch=8, stride=None, value=None, batch_size=None)",
     "occlusion_to_input": "(heatmap, image_size, patch, stride=None)",
     "saliency": "(model, images, target=None, *, batch_size=None, signed=False)",
-    "smoothgrad": "(model, images, target=None, *, batch_size=None, samples=25, noise=0.15, value_range=None, seed=0, signed=False)",
+    "smoothgrad": "(model, images, target=None, *, batch_size=None, samples=25, noise=0.15, value_range=None, seed=0, signed=False, magnitude=None)",
     "embedding_grid": "(images, coords, *, grid=None, cell=None)",
     "features": "(model, data, layer=None, *, batch_size=None, pool='avg')",
     "nearest_neighbors": "(features, queries=None, k=5, *, metric='euclidean', exclude_self=False)",
@@ -32,7 +32,8 @@ PUBLIC = {
     "invert_features": "(model, image_or_features, layer, *, steps=200, learning_rate=None, tv=0.05, l2=0.0, value_range=(0.0, 1.0), init=None, seed=0, callback=None, verbose=0)",
     "deep_dream": "(model, image, layers=None, *, octaves=3, octave_scale=1.4, steps_per_octave=10, learning_rate=None, jitter=None, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0)",
     "style_transfer": "(model, content, style, content_layer=None, style_layers=None, *, content_weight=1.0, style_weight=10.0, tv_weight=0.01, init='content', steps=200, learning_rate=None, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0)",
-    "texture_synthesis": "(model, texture, layers=None, *, init=None, steps=200, learning_rate=None, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0)",
+    "texture_synthesis": "(model, texture, layers=None, *, init=None, steps=200, learning_rate=None, tv_weight=0.01, jitter=2, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0)",
+    "gram_matrix": "(activations)",
     "optimize": "(model, objective, init, *, layers=None, extras=(), objective_key=None, steps=100, learning_rate=0.01, value_range=(0.0, 1.0), l2=0.0, tv=0.0, jitter=0, blur_every=0, blur_sigma=0.5, normalize_gradient=True, seed=0, callback=None, verbose=0, stop=None)",
 }
 MODULES = ["callbacks", "data", "image", "metrics", "models", "summary", "targets"]

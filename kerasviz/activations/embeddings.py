@@ -411,6 +411,22 @@ def _assign(points, centres):
     return cells
 
 
+def _display_pictures(images):
+    """`embedding_grid`'s images as float32 in [0, 1]: uint8 read as 0-255, anything else checked."""
+    raw = np.asarray(images)
+    pictures = inputs.check_finite(_images(raw, "images"), "images")
+    if raw.dtype == np.uint8:
+        return pictures / np.float32(255.0)
+    low, high = float(pictures.min()), float(pictures.max())
+    if low < -1e-6 or high > 1.0 + 1e-6:
+        raise ValueError(
+            f"Received `images` with values from {low:.6g} to {high:.6g}; expected display space "
+            "[0, 1] (floats) or uint8. Bring model inputs there with "
+            "`kerasviz.image.to_display(images, value_range)`."
+        )
+    return np.clip(pictures, 0.0, 1.0)  # float rounding only
+
+
 def embedding_grid(images, coords, *, grid=None, cell=None) -> EmbeddingGrid:
     """Lays images out on a regular grid by their 2-D coordinates (the t-SNE grid picture).
 
@@ -425,9 +441,12 @@ def embedding_grid(images, coords, *, grid=None, cell=None) -> EmbeddingGrid:
     cells are white. As in Karpathy's "t-SNE visualization of CNN codes".
 
     Args:
-        images: `[N, H, W]` or `[N, H, W, C]` in display space [0, 1] (clipped).
+        images: `[N, H, W]` or `[N, H, W, C]` in display space: floats in
+            [0, 1] or uint8 (0-255); `kerasviz.image.to_display` brings model
+            inputs there.
         coords: `[N, 2]`, for example `project(codes, "tsne")`.
-        grid: cells per side (int) or `(rows, cols)`; default `ceil(sqrt(N))` per side.
+        grid: cells per side (int) or `(rows, cols)`; default `ceil(sqrt(N))`
+            per side; at most `max(4 * N, 256)` cells.
         cell: thumbnail size, an int or `(height, width)`; default the images'
             own size (others are resized bilinearly).
 
@@ -436,29 +455,33 @@ def embedding_grid(images, coords, *, grid=None, cell=None) -> EmbeddingGrid:
         and int64 `[N, 2]`, the `(row, col)` of each image.
 
     Raises:
-        ValueError: shapes do not match, NaN/inf, a grid too small for `N`,
-            invalid `cell`.
+        ValueError: shapes do not match, NaN/inf, float images outside [0, 1],
+            a grid too small or too large for `N`, invalid `cell`, a picture
+            over `kerasviz.image.MAX_CANVAS_VALUES`.
     """
-    pictures = np.clip(_images(images, "images"), 0.0, 1.0)
+    pictures = _display_pictures(images)
     points = _matrix(coords, "coords").astype(np.float64)
     n = len(pictures)
     if points.shape != (n, 2):
         raise ValueError(f"Received `coords` of shape {points.shape}; expected [{n}, 2] for {n} images.")
-    if not np.all(np.isfinite(pictures)):
-        raise ValueError("Received NaN or inf values in `images`.")
     rows, cols = _grid_shape(grid, n)
+    if grid is not None and rows * cols > max(4 * n, 256):
+        raise ValueError(
+            f"Received an invalid value for `grid`: {grid!r}; its {rows * cols} cells are over "
+            f"max(4 * N, 256) = {max(4 * n, 256)} for {n} images (the assignment costs N x cells)."
+        )
     h, w = pictures.shape[1:3]
-    if cell is not None:
-        size = (cell, cell) if isinstance(cell, numbers.Integral) and not isinstance(cell, bool) else cell
-        if (not isinstance(size, (tuple, list)) or len(size) != 2 or any(
-                isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in size)):
-            raise ValueError(f"Received an invalid value for `cell`: {cell!r}. Expected an int or (height, width).")
-        if tuple(size) != (h, w):
-            channels = pictures[..., None] if pictures.ndim == 3 else pictures
-            maps = np.moveaxis(channels, -1, 1).reshape((-1, h, w))
-            resized = image.resize_maps(maps, tuple(size)).reshape((n, -1) + tuple(size))
-            pictures = np.clip(np.moveaxis(resized, 1, -1), 0, 1).reshape((n,) + tuple(size) + pictures.shape[3:])
-            h, w = size
+    size = (h, w) if cell is None else (cell, cell) if isinstance(cell, numbers.Integral) else cell
+    if (not isinstance(size, (tuple, list)) or len(size) != 2 or any(
+            isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in size)):
+        raise ValueError(f"Received an invalid value for `cell`: {cell!r}. Expected an int or (height, width).")
+    image.check_canvas((rows * size[0], cols * size[1]) + pictures.shape[3:], {"grid": grid, "cell": cell})
+    if tuple(size) != (h, w):
+        channels = pictures[..., None] if pictures.ndim == 3 else pictures
+        maps = np.moveaxis(channels, -1, 1).reshape((-1, h, w))
+        resized = image.resize_maps(maps, tuple(size)).reshape((n, -1) + tuple(size))
+        pictures = np.clip(np.moveaxis(resized, 1, -1), 0, 1).reshape((n,) + tuple(size) + pictures.shape[3:])
+        h, w = size
     grid_points = np.stack([_unit(-points[:, 1], rows - 1), _unit(points[:, 0], cols - 1)], axis=1)
     centres = np.stack(np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"), -1).reshape(-1, 2)
     flat = _assign(grid_points, centres.astype(np.float64))

@@ -168,7 +168,8 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
     for start, stop in inputs.batches(n_pairs, prepared.batch_size):
         pair_ids = tf.convert_to_tensor(np.arange(start, stop, dtype=np.int64))
         scores[start:stop] = function(*constants, pair_ids).numpy()
-    return scores.reshape(n_images, len(starts_y), len(starts_x))
+    return inputs.warn_if_constant(
+        scores.reshape(n_images, len(starts_y), len(starts_x)), "occlusion", "score under occlusion")
 
 
 def _image_size(image_size):

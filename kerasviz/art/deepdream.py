@@ -104,8 +104,9 @@ def deep_dream(
             of the value range (the notebook's step of 1.5 on 0-255 images).
         jitter: the largest random shift in pixels; default 32 (the
             notebook's), capped at a quarter of each octave's smaller side.
-        value_range: `(min, max)` of the input space; images are clipped to
-            it. `None`: no clipping.
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`) or `(min, max)`; `image` must lie in
+            it (else ValueError) and the dream stays in it. `None`: no range.
         seed: an int seeding the jitter (octave `k` uses `seed + k`).
         callback: `callback(step, image, loss)` after each step (the step
             counted over all octaves; the image at the octave's size).
@@ -123,7 +124,7 @@ def deep_dream(
 
     >>> model = keras.applications.InceptionV3(weights="imagenet", include_top=False,
     ...                                        input_shape=(None, None, 3))
-    >>> dream = deep_dream(model, photo[None], octaves=4, value_range=(-1, 1))
+    >>> dream = deep_dream(model, photo[None], octaves=4, value_range="tf")
     """
     models.check_model(model)
     images = inputs.check_images(model, image, "image")
@@ -132,7 +133,8 @@ def deep_dream(
     scale = synthesis.check_non_negative(octave_scale, "octave_scale")
     if scale <= 1.0:
         raise ValueError(f"Received an invalid value for `octave_scale`: {octave_scale!r}. Expected a number > 1.")
-    value_range = inputs.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range, images.shape[-1])
+    inputs.check_in_range(images, value_range, "image")
     seed = inputs.check_seed(seed)
     if jitter is not None:
         jitter = synthesis.check_non_negative(jitter, "jitter", integer=True)
@@ -149,7 +151,8 @@ def deep_dream(
         raise ValueError(
             f"Received `octaves={octaves}` for the model {model.name!r}, whose input size is fixed "
             f"({expected}). Octaves need a model that takes any size: build it with "
-            "`input_shape=(None, None, 3)` (and `include_top=False`), or pass `octaves=1`."
+            f"`input_shape=(None, None, {images.shape[-1]})` (and `include_top=False`), or pass "
+            "`octaves=1`."
         )
     height, width = images.shape[1:3]
     sizes = [
@@ -161,11 +164,8 @@ def deep_dream(
             f"Received `octaves={octaves}` and `octave_scale={octave_scale}` for images of size "
             f"{(height, width)}: the smallest octave would be {sizes[0]}; use fewer octaves."
         )
-    if value_range is not None:
-        low, high = value_range
-    else:
-        low, high = 0.0, float(images.max() - images.min()) or 1.0
-    rate = synthesis.check_learning_rate((1.5 / 255.0) * (high - low) if learning_rate is None else learning_rate)
+    span = value_range.span if value_range is not None else float(images.max() - images.min()) or 1.0
+    rate = synthesis.check_learning_rate((1.5 / 255.0) * span if learning_rate is None else learning_rate)
     if callback is not None and not callable(callback):
         raise TypeError(f"Expected `callback` to be callable or None. Received: callback={callback!r}.")
     detail = np.zeros((len(images), *sizes[0], images.shape[3]), np.float32)
@@ -173,8 +173,8 @@ def deep_dream(
     for k, size in enumerate(sizes):
         base = images if size == (height, width) else _resize(images, size)
         start = base + (detail if detail.shape[1:3] == size else _resize(detail, size))
-        if value_range is not None:
-            start = np.clip(start, low, high)
+        if value_range is not None:  # the detail was dreamt in range; resizing may overshoot it
+            start = np.clip(start, value_range.low, value_range.high)
         offset = k * steps_per_octave
         result = synthesis.optimize(
             model, objective, start.astype(np.float32), steps=steps_per_octave,

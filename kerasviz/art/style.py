@@ -8,6 +8,10 @@ from kerasviz.gradients import synthesis
 
 VGG_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 VGG_CONTENT_LAYER = "block4_conv2"
+# Texture synthesis priors (ours, measured in tests/test_art.py on random conv nets): a TV weight that
+# removes the checkerboard while the Gram loss still falls over 100-fold, and a few pixels of jitter.
+TEXTURE_TV = 0.01
+TEXTURE_JITTER = 2
 
 
 def gram_matrix(activations):
@@ -35,8 +39,12 @@ def gram_matrix(activations):
     return gram if is_tensor else gram.numpy()
 
 
-def _features(model, paths, images):
-    """The activations of the layers `paths` for `images`, compiled once per (model, layers, shape)."""
+def _features(model, paths, images, argname=None):
+    """The activations of the layers `paths` for `images`, compiled once per (model, layers, shape).
+
+    With `argname`, each must be spatial `[B, H, W, C]` (a Gram matrix needs
+    positions); else a ValueError names `argname`.
+    """
 
     def build(model_ref):
         def forward(x):
@@ -48,7 +56,15 @@ def _features(model, paths, images):
     signature = [tf.TensorSpec([None, *images.shape[1:]], tf.float32)]
     function = compiled.compiled_function(model, ("art_features", paths, images.shape[1:]), build, signature)
     chunks = [function(tf.constant(images[a:b])) for a, b in inputs.batches(len(images), 32)]
-    return [np.concatenate([c[i].numpy() for c in chunks]) for i in range(len(paths))]
+    features = [np.concatenate([c[i].numpy() for c in chunks]) for i in range(len(paths))]
+    flat = [(p, f.shape[1:]) for p, f in zip(paths, features) if f.ndim != 4]
+    if argname is not None and flat:
+        raise ValueError(
+            f"Received an invalid value for `{argname}`: the layers {[p for p, _ in flat]} have outputs "
+            f"of shape {[tuple(s) for _, s in flat]} per image, not [H, W, C]: Gram matrices need "
+            f"spatial layers. Spatial layers of the model {model.name!r}: {models.spatial_layers(model)}."
+        )
+    return features
 
 
 def _paths(model, layers, argname):
@@ -102,16 +118,20 @@ class _Texture:
         return -_gram_loss(activations, self.paths, grams)
 
 
+def _content_loss(activations, path, content):
+    phi = tf.cast(activations[path], tf.float32)
+    axes = list(range(1, len(content.shape)))
+    distance = tf.reduce_sum(tf.square(phi - content), axis=axes)
+    return distance / (tf.reduce_sum(tf.square(content), axis=axes) + 1e-12)
+
+
 class _Style:
     def __init__(self, content_path, style_paths, content_weight, style_weight):
         self.content_path, self.style_paths = content_path, style_paths
         self.content_weight, self.style_weight = content_weight, style_weight
 
     def __call__(self, logits, activations, content, *grams):
-        phi = tf.cast(activations[self.content_path], tf.float32)
-        axes = [1, 2, 3]
-        content_loss = tf.reduce_sum(tf.square(phi - content), axis=axes) / (
-            tf.reduce_sum(tf.square(content), axis=axes) + 1e-12)
+        content_loss = _content_loss(activations, self.content_path, content)
         style_loss = _gram_loss(activations, self.style_paths, grams)
         return -(self.content_weight * content_loss + self.style_weight * style_loss)
 
@@ -126,65 +146,82 @@ def _tile(array, count, argname):
     )
 
 
-def _range(value_range, images):
-    if value_range is not None:
-        return value_range
-    return float(images.min()), float(images.max()) if images.max() > images.min() else float(images.min()) + 1.0
+def _range(value_range, images, argname):
+    """`value_range` resolved and `images` checked against it; `None` gives the images' own range."""
+    resolved = inputs.check_value_range(value_range, images.shape[-1])
+    if resolved is not None:
+        inputs.check_in_range(images, resolved, argname)
+        return resolved
+    low = float(images.min())
+    return inputs.ValueRange([low], [float(images.max()) if images.max() > low else low + 1.0])
 
 
 def _noise(value_range, shape, seed):
-    low, high = value_range
-    return np.random.default_rng(seed).uniform(low, high, shape).astype(np.float32)
+    """White noise uniform over `value_range` (per channel), from `seed`."""
+    unit = np.random.default_rng(seed).uniform(0.0, 1.0, shape)
+    return (value_range.low + unit * (value_range.high - value_range.low)).astype(np.float32)
 
 
-def _schedule(learning_rate, low, high, steps):
-    rate = synthesis.check_learning_rate(0.01 * (high - low) if learning_rate is None else learning_rate)
+def _schedule(learning_rate, value_range, steps):
+    rate = synthesis.check_learning_rate(0.01 * value_range.span if learning_rate is None else learning_rate)
     return lambda step: rate(step) * (1.0 - 0.9 * step / steps)
 
 
 def texture_synthesis(
-    model, texture, layers=None, *, init=None, steps=200, learning_rate=None,
-    value_range=(0.0, 1.0), seed=0, callback=None, verbose=0,
+    model, texture, layers=None, *, init=None, steps=200, learning_rate=None, tv_weight=TEXTURE_TV,
+    jitter=TEXTURE_JITTER, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0,
 ) -> synthesis.Synthesis:
     """Synthesizes a new image with the texture of a given one (Gram matrix matching).
 
-    Descends `mean_l ||G_l(x) - G_l(t)||^2 / ||G_l(t)||^2` over `layers`,
-    `G_l` being the Gram matrix of layer `l` (`gram_matrix`), from seeded
-    white noise (Gatys, Ecker & Bethge, 2015, "Texture Synthesis Using
-    Convolutional Neural Networks", eq. 4-5 with equal weights w_l = 1/L;
-    the normalization by `||G_l(t)||^2` replaces their `1 / (4 N^2 M^2)` so
-    that layers and value ranges weigh alike). Their optimizer is L-BFGS; here
-    it is the engine's normalized gradient step, its rate decaying linearly to
-    10%. Even random conv filters give textures (Ustyuzhaninov et al., 2016);
+    Descends `mean_l ||G_l(x) - G_l(t)||^2 / ||G_l(t)||^2 + tv_weight * TV(x)`
+    over `layers`, `G_l` being the Gram matrix of layer `l` (`gram_matrix`),
+    from seeded white noise (Gatys, Ecker & Bethge, 2015, "Texture Synthesis
+    Using Convolutional Neural Networks", eq. 4-5 with equal weights w_l =
+    1/L; the normalization by `||G_l(t)||^2` replaces their `1 / (4 N^2 M^2)`
+    so that layers and value ranges weigh alike). Gram matrices say nothing
+    about neighbouring pixels, so without a prior the result keeps the
+    high-frequency noise it starts from (a checkerboard while the Gram loss
+    falls a thousandfold); a total-variation prior (the engine's per-pixel
+    TV in units of the value range, as in style transfer and Mahendran &
+    Vedaldi, 2015) and random jitter of a few pixels per step (Mordvintsev
+    et al., 2015) smooth it. Their optimizer is L-BFGS; here it is the
+    engine's normalized gradient step, its rate decaying linearly to 10%.
+    Even random conv filters give textures (Ustyuzhaninov et al., 2016);
     a pretrained VGG (`keras.applications.VGG19(weights="imagenet",
     include_top=False, input_shape=(None, None, 3))`, weights loaded by the
-    user, images in its caffe input space with a matching `value_range`)
-    gives the paper's. Costs one forward pass for the texture plus `steps`
-    forward and backward passes per image.
+    user, images in its input space with `value_range="caffe"`) gives the
+    paper's. Costs one forward pass for the texture plus `steps` forward and
+    backward passes per image.
 
     Args:
         model: a built Keras image model.
         texture: the texture images `[B or 1, H, W, C]` in the model's input space.
-        layers: the layers whose Gram matrices to match; default VGG's
-            `block1_conv1` ... `block5_conv1` (Gatys et al.), else 5 spatial
-            layers spread over the depth.
+        layers: the layers whose Gram matrices to match (spatial layers);
+            default VGG's `block1_conv1` ... `block5_conv1` (Gatys et al.),
+            else 5 spatial layers spread over the depth.
         init: starting images `[B, H', W', C]` (any size the model takes);
             default white noise, uniform over `value_range` (Gatys et al.),
             of the texture's shape, from `seed`.
         steps: the number of descent steps (200, as CS231n's style transfer).
         learning_rate: the mean absolute per-pixel step at the start; default
             1% of the value range.
-        value_range: `(min, max)` of the input space; images are clipped to it.
-        seed: an int seeding the start noise.
+        tv_weight: the total variation weight (0: none, as in Gatys et al.).
+        jitter: the largest random shift in pixels per step (0: none).
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`) or `(min, max)`; `texture` and
+            `init` must lie in it (else ValueError) and the result stays in
+            it. `None`: the texture's own range.
+        seed: an int seeding the start noise and the jitter.
         callback: `callback(step, image, loss)` after each step.
         verbose: 1 shows a progress bar.
 
     Returns:
         A `Synthesis(image, losses, steps)`; `losses` are the negative Gram
-        losses (they rise toward 0).
+        losses (they rise toward 0), without the TV term.
 
     Raises:
-        ValueError, TypeError: an invalid argument (named in the message).
+        ValueError, TypeError: an invalid argument (named in the message),
+            images outside `value_range`, a layer without a spatial output.
 
     Example:
 
@@ -192,19 +229,20 @@ def texture_synthesis(
     """
     models.check_model(model)
     textures = inputs.check_images(model, texture, "texture")
-    value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     steps = inputs.check_positive_int(steps, "steps")
+    tv_weight = synthesis.check_non_negative(tv_weight, "tv_weight")
     paths = default_style_layers(model) if layers is None else _paths(model, layers, "layers")
-    low, high = _range(value_range, textures)
+    resolved = _range(value_range, textures, "texture")
     if init is None:
-        init = _noise((low, high), textures.shape, seed)
+        init = _noise(resolved, textures.shape, seed)
     init = inputs.check_images(model, init, "init")
-    grams = [_tile(gram_matrix(f), len(init), "texture") for f in _features(model, paths, textures)]
+    features = _features(model, paths, textures, "layers")
+    grams = [_tile(gram_matrix(f), len(init), "texture") for f in features]
     return synthesis.optimize(
         model, _Texture(paths), init, layers=paths, extras=grams, objective_key=("texture", paths),
-        steps=steps, learning_rate=_schedule(learning_rate, low, high, steps), value_range=value_range,
-        seed=seed, callback=callback, verbose=verbose,
+        steps=steps, learning_rate=_schedule(learning_rate, resolved, steps), value_range=value_range,
+        tv=tv_weight, jitter=jitter, seed=seed, callback=callback, verbose=verbose,
     )
 
 
@@ -227,8 +265,7 @@ def style_transfer(
     are starting points of ours, not the papers'. Use a pretrained VGG for
     the paper's results: `keras.applications.VGG19(weights="imagenet",
     include_top=False, input_shape=(None, None, 3))` (loading the weights is
-    the user's part; images in its caffe input space, with a matching
-    `value_range`). Costs a forward pass for each of `content` and `style`
+    the user's part; images in its input space, with `value_range="caffe"`). Costs a forward pass for each of `content` and `style`
     plus `steps` forward and backward passes per image.
 
     Args:
@@ -247,7 +284,10 @@ def style_transfer(
         steps: the number of descent steps (200, as CS231n).
         learning_rate: the mean absolute per-pixel step at the start; default
             1% of the value range, decaying linearly to 10%.
-        value_range: `(min, max)` of the input space; images are clipped to it.
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`) or `(min, max)`; `content` and
+            `style` must lie in it (else ValueError) and the result stays in
+            it. `None`: the content's own range.
         seed: an int seeding the start noise.
         callback: `callback(step, image, loss)` after each step.
         verbose: 1 shows a progress bar.
@@ -257,7 +297,8 @@ def style_transfer(
         weighted content + style losses (without the TV term).
 
     Raises:
-        ValueError, TypeError: an invalid argument (named in the message).
+        ValueError, TypeError: an invalid argument (named in the message),
+            images outside `value_range`, a style layer without a spatial output.
 
     Example:
 
@@ -266,7 +307,6 @@ def style_transfer(
     models.check_model(model)
     contents = inputs.check_images(model, content, "content")
     styles = inputs.check_images(model, style, "style")
-    value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     steps = inputs.check_positive_int(steps, "steps")
     content_weight = synthesis.check_non_negative(content_weight, "content_weight")
@@ -277,14 +317,17 @@ def style_transfer(
     content_path = (default_content_layer(model) if content_layer is None
                     else _paths(model, content_layer, "content_layer")[0])
     style_paths = default_style_layers(model) if style_layers is None else _paths(model, style_layers, "style_layers")
-    low, high = _range(value_range, contents)
-    start = contents.copy() if init == "content" else _noise((low, high), contents.shape, seed)
+    resolved = _range(value_range, contents, "content")
+    if value_range is not None:
+        inputs.check_in_range(styles, resolved, "style")
+    start = contents.copy() if init == "content" else _noise(resolved, contents.shape, seed)
     reference = _features(model, (content_path,), contents)[0]
-    grams = [_tile(gram_matrix(f), len(contents), "style") for f in _features(model, style_paths, styles)]
+    grams = [_tile(gram_matrix(f), len(contents), "style")
+             for f in _features(model, style_paths, styles, "style_layers")]
     objective = _Style(content_path, style_paths, content_weight, style_weight)
     return synthesis.optimize(
         model, objective, start, layers=(content_path, *style_paths), extras=(reference, *grams),
         objective_key=("style", content_path, style_paths, content_weight, style_weight),
-        steps=steps, learning_rate=_schedule(learning_rate, low, high, steps), value_range=value_range,
+        steps=steps, learning_rate=_schedule(learning_rate, resolved, steps), value_range=value_range,
         tv=tv_weight, seed=seed, callback=callback, verbose=verbose,
     )

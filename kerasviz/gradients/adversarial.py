@@ -9,12 +9,11 @@ import tensorflow as tf
 
 from kerasviz import inputs, models, targets
 from kerasviz.gradients import core, synthesis
-from kerasviz.gradients.class_visualization import RMS_STEP
 
-# CS231n's fooling images: learning rate 1 on the L2-normalized gradient of a
-# 224x224x3 normalized image, i.e. a per-pixel RMS step of 1/25 of the class
-# visualization's: 0.00058 of the value range.
-FOOLING_RMS_STEP = RMS_STEP / 25.0
+# The default fooling step: a per-pixel RMS change of one 8-bit grey level (1/255 of the value range)
+# per step, on the unit-RMS gradient of the margin. With each image frozen as soon as it is fooled, the
+# step bounds the overshoot; measured (tests/test_fooling.py) it fools 16-32 px images in tens of steps.
+FOOLING_RMS_STEP = 1.0 / 255.0
 
 
 class FoolingResult(typing.NamedTuple):
@@ -22,12 +21,15 @@ class FoolingResult(typing.NamedTuple):
 
     Attributes:
         image: float32 `[B, H, W, C]`, the fooling images (input space).
-        steps: the number of updates made.
+        steps: the number of update rounds made (the largest of `image_steps`).
         perturbation: float32 `[B, H, W, C]`, `image - original`.
         magnified_perturbation: float32 `[B, H, W, C]` in `[0, 1]` for display:
             `0.5 + 0.5 * perturbation / max|perturbation|` per image (grey:
             unchanged).
         fooled: whether the model predicts the target class for every image.
+        image_steps: int32 `[B]`: the updates each image received (it is
+            frozen once fooled; `max_steps` for an image never fooled).
+        image_fooled: bool `[B]`: whether each image is fooled.
     """
 
     image: np.ndarray
@@ -35,6 +37,8 @@ class FoolingResult(typing.NamedTuple):
     perturbation: np.ndarray
     magnified_perturbation: np.ndarray
     fooled: bool
+    image_steps: np.ndarray
+    image_fooled: np.ndarray
 
 
 def _classes(model, images, value, argname):
@@ -50,11 +54,18 @@ def _classes(model, images, value, argname):
     try:
         return targets.ClassScore(value).column(len(images), n_classes)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"Received an invalid value for `{argname}`: {error}") from None
+        raise type(error)(str(error).replace("`target`", f"`{argname}`").replace("target=", f"{argname}=")) from None
 
 
 def _logits(model, images):
     return core.model_outputs(core.Prepared(model, images, None, None), images)[1]
+
+
+def _margin(logits, activations, labels):
+    """`z_t - max_{j != t} z_j` per image: positive exactly when the model predicts `t`."""
+    target = tf.gather(logits, labels, batch_dims=1)
+    others = tf.where(tf.one_hot(labels, tf.shape(logits)[-1]) > 0, -np.inf, logits)
+    return target - tf.reduce_max(others, axis=-1)
 
 
 def fooling_image(
@@ -66,61 +77,80 @@ def fooling_image(
     learning_rate=None,
     value_range=(0.0, 1.0),
 ) -> FoolingResult:
-    """Changes images imperceptibly until the model predicts a chosen class.
+    """Changes images slightly until the model predicts a chosen class.
 
-    Gradient ascent on the target class's logit, with the gradient normalized
-    to unit RMS per image and no other prior, stopped as soon as the model
-    predicts `target_class` for every image (Szegedy et al., 2014,
-    "Intriguing properties of neural networks"; the recipe of CS231n's
-    assignment 3, whose learning rate 1 on the L2-normalized gradient of a
-    224x224 normalized image is a per-pixel RMS step of 0.00058 of the value
-    range, the default here). The prediction is checked before every step.
+    Gradient ascent, with the gradient normalized to unit RMS per image and
+    no other prior (Szegedy et al., 2014, "Intriguing properties of neural
+    networks"; CS231n's assignment 3), on the margin `z_t - max_{j != t} z_j`
+    between the target's logit and the largest other one (Carlini & Wagner,
+    2017, "Towards Evaluating the Robustness of Neural Networks", objective
+    f6 with kappa = 0). Raising the target's logit alone can fail: the
+    original class's logit may rise faster; the margin's gradient lowers the
+    strongest rival at the same time. The prediction is checked before every
+    step, and each image is frozen as soon as the model predicts
+    `target_class` for it, so that an image fooled early is not pushed
+    further while the others catch up: each image ends as it would alone.
     Costs at most `max_steps` forward and backward passes per image, plus
     one forward pass.
 
     Args:
-        model: a built Keras image classifier.
-        image: `[B, H, W, C]` in the model's input space.
+        model: a built Keras image classifier (at least 2 classes).
+        image: `[B, H, W, C]` in the model's input space, inside `value_range`.
         target_class: an int class, or one per image.
         max_steps: the most updates to make.
-        learning_rate: per-pixel RMS step in input units; default
-            `0.00058 * (max - min)`.
-        value_range: `(min, max)` of the input space; images stay in it.
+        learning_rate: the per-pixel RMS step in input units; default one
+            grey level, `(max - min) / 255` of `value_range` (its mean over
+            channels for a per-channel range).
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`) or `(min, max)`. `image` must lie
+            in it (else ValueError), and the fooling images stay in it.
 
     Returns:
-        A `FoolingResult(image, steps, perturbation, magnified_perturbation, fooled)`.
+        A `FoolingResult(image, steps, perturbation, magnified_perturbation,
+        fooled, image_steps, image_fooled)`.
 
     Raises:
-        ValueError, TypeError: an invalid argument (named in the message).
+        ValueError, TypeError: an invalid argument (named in the message),
+            images outside `value_range`.
 
     Example:
 
-    >>> result = fooling_image(model, images[:1], target_class=2)
-    >>> result.fooled, result.steps
-    (True, 12)
+    >>> result = fooling_image(model, images[:2], target_class=2, value_range="tf")
+    >>> result.fooled, result.image_steps
+    (True, array([12,  7], dtype=int32))
     """
     models.check_model(model)
     original = inputs.check_images(model, image, "image")
     classes = _classes(model, original, target_class, "target_class")
+    if targets.num_classes(model, original.shape[1:]) < 2:
+        raise ValueError(
+            f"The model {model.name!r} has a single output unit: fooling it into a class needs a "
+            "classifier with at least 2 classes."
+        )
     max_steps = inputs.check_positive_int(max_steps, "max_steps")
-    value_range = inputs.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range, original.shape[-1])
+    inputs.check_in_range(original, value_range, "image")
     if learning_rate is None:
-        span = value_range[1] - value_range[0] if value_range else float(np.ptp(original)) or 1.0
+        span = value_range.span if value_range is not None else float(np.ptp(original)) or 1.0
         learning_rate = FOOLING_RMS_STEP * span
+    fooled_at = np.full([len(original)], -1, np.int64)
 
     def fooled(step, images, logits):
-        return bool(np.all(np.argmax(logits, axis=-1) == classes))
+        done = np.argmax(logits, axis=-1) == classes
+        fooled_at[done & (fooled_at < 0)] = step
+        return done
 
     result = synthesis.optimize(
-        model, classes, original, steps=max_steps, learning_rate=learning_rate,
-        value_range=value_range, normalize_gradient="l2", stop=fooled,
+        model, _margin, original, layers=(), extras=(classes,), steps=max_steps, learning_rate=learning_rate, value_range=value_range,
+        normalize_gradient="l2", stop=fooled,
     )
-    done = fooled(None, result.image, _logits(model, result.image))
+    done = np.argmax(_logits(model, result.image), axis=-1) == classes
+    image_steps = np.where(fooled_at >= 0, fooled_at, result.steps).astype(np.int32)
     delta = result.image - original
     peak = np.max(np.abs(delta), axis=(1, 2, 3), keepdims=True)
     magnified = 0.5 + 0.5 * delta / np.where(peak > 0, peak, 1.0)
     return FoolingResult(result.image, result.steps, delta.astype(np.float32),
-                         magnified.astype(np.float32), done)
+                         magnified.astype(np.float32), bool(np.all(done)), image_steps, done)
 
 
 def _signed_cross_entropy(logits, activations, labels, direction):
@@ -158,15 +188,20 @@ def fgsm(
         target_class: for a targeted attack: an int class, or one per image,
             to move toward. Not together with `target`.
         epsilon: the L-infinity size of the step, as a fraction of
-            `value_range` (in input units when `value_range` is None).
-        value_range: `(min, max)` of the input space. `None`: no clipping.
+            `value_range` (of its mean width over channels for a per-channel
+            range; in input units when `value_range` is None).
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`) or `(min, max)`. `images` must lie
+            in it (else ValueError); the results are kept in it. `None`: no
+            range.
         batch_size: at most this many images per compiled call (default 32).
 
     Returns:
         float32 `[B, H, W, C]`: the adversarial images.
 
     Raises:
-        ValueError, TypeError: an invalid argument (named in the message).
+        ValueError, TypeError: an invalid argument (named in the message),
+            images outside `value_range`.
 
     Example:
 
@@ -183,14 +218,15 @@ def fgsm(
         )
     if isinstance(target, targets.Target) and not isinstance(target, targets.ClassScore):
         raise TypeError(f"Expected `target` to be None, an int or a sequence of ints. Received: target={target!r}.")
-    value_range = inputs.check_value_range(value_range)
     prepared = core.Prepared(model, images, target, batch_size)
     images = prepared.images
+    value_range = inputs.check_value_range(value_range, images.shape[-1])
+    inputs.check_in_range(images, value_range, "images")
     if target_class is not None:
         labels, direction = _classes(model, images, target_class, "target_class"), -1.0
     else:
         labels, direction = core.predicted_classes(prepared)[:, 0], 1.0
-    step = epsilon * (value_range[1] - value_range[0] if value_range else 1.0)
+    step = epsilon * (value_range.span if value_range is not None else 1.0)
     signs = np.full([len(images)], direction, np.float32)
     out = []
     for start, stop in inputs.batches(len(images), prepared.batch_size):

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from kerasviz import compiled, models
+from kerasviz import compiled, inputs, models
 from kerasviz.gradients import core
 
 
@@ -112,7 +112,7 @@ def grad_cam(model, images, target=None, *, layer=None, batch_size=None):
     (8, 224, 224)
     """
     prepared = core.Prepared(model, images, target, batch_size)
-    return class_activation_maps(prepared, cam_layer(prepared.model, layer))
+    return inputs.warn_if_constant(class_activation_maps(prepared, cam_layer(prepared.model, layer)), "grad_cam")
 
 
 def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, signed=False):
@@ -171,4 +171,4 @@ def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, 
     )
     result = core.run_chunks(function, prepared, prepared.images, prepared.class_idx)
     core.warn_once_unreached(function, prepared.model, prepared)
-    return result
+    return inputs.warn_if_constant(result, "guided_grad_cam")

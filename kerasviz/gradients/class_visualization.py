@@ -33,16 +33,11 @@ def _start(model, target, init, image_shape, value_range, seed):
         if image_shape is not None:
             raise ValueError("Received both `init` and `image_shape`: pass one of them.")
         return inputs.check_images(model, init, "init")
-    shape = image_shape or inputs.model_input_shape(model)
-    if shape is None or len(shape) != 3 or any(d is None or d < 1 for d in shape):
-        raise ValueError(
-            f"Received an invalid value for `image_shape`: {image_shape!r}. The model's input "
-            f"shape is {inputs.model_input_shape(model)}; pass `image_shape=(H, W, C)`."
-        )
-    low, high = value_range if value_range is not None else (-1.0, 1.0)
+    shape = inputs.check_image_shape(model, image_shape)
+    centre, span = (value_range.centre, value_range.span) if value_range is not None else (0.0, 2.0)
     rng = np.random.default_rng(seed)
-    noise = rng.normal(0.0, 0.02 * (high - low), (_n_images(target), *shape))
-    return ((low + high) / 2 + noise).astype(np.float32)
+    noise = rng.normal(0.0, 0.02 * span, (_n_images(target), *shape))
+    return (centre + noise).astype(np.float32)  # 2% of the range: 25 sigma from its ends
 
 
 def class_visualization(
@@ -92,8 +87,9 @@ def class_visualization(
         blur_every: blur every this many steps (0: never).
         blur_sigma: the blur's standard deviation in pixels.
         jitter: the largest random shift in pixels; default `16 * min(H, W) / 224`.
-        value_range: `(min, max)` of the model's input space; images are
-            clipped to it. `None`: no clipping.
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`) or `(min, max)`; `init` must lie in
+            it (else ValueError) and the images stay in it. `None`: no range.
         seed: an int seeding the start noise and the jitter.
         callback: `callback(step, image, loss)` after each step.
         verbose: 1 shows a progress bar.
@@ -118,7 +114,7 @@ def class_visualization(
     value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     start = _start(model, target, init, image_shape, value_range, seed)
-    span = value_range[1] - value_range[0] if value_range is not None else float(np.ptp(start)) or 1.0
+    span = value_range.span if value_range is not None else float(np.ptp(start)) or 1.0
     if learning_rate is None:
         learning_rate = RMS_STEP * span
     if jitter is None:

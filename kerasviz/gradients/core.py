@@ -95,7 +95,7 @@ def input_gradients(prepared, *, guided=False, reduce=False):
     results = run_chunks(function, prepared, prepared.images, prepared.class_idx)
     if guided:
         warn_once_unreached(function, model, prepared)
-    return results
+    return inputs.warn_if_constant(results, "guided_backprop" if guided else "saliency")
 
 
 def reduce_map_graph(values):

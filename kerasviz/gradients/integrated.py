@@ -140,4 +140,5 @@ def integrated_gradients(
         ).numpy()
     difference = images.astype(np.float64) - baselines.astype(np.float64)
     attributions = (difference * sums / steps).astype(np.float32)
-    return attributions if signed else core.reduce_map(attributions)
+    return inputs.warn_if_constant(attributions if signed else core.reduce_map(attributions),
+                                   "integrated_gradients")

@@ -82,7 +82,10 @@ def invert_features(
             units; default `0.02 * (max - min)`.
         tv: weight of the total variation prior.
         l2: weight of the squared distance to the range's centre.
-        value_range: `(min, max)` of the input space; images are clipped to it.
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`) or `(min, max)`; images (and
+            `init`) must lie in it (else ValueError) and the reconstruction
+            stays in it. `None`: no range.
         init: starting images; default the centre of `value_range` plus
             Gaussian noise (std 2% of the range) from `seed`.
         seed: an int seeding the start noise.
@@ -113,6 +116,8 @@ def invert_features(
     )
     if is_image:
         images = inputs.check_images(model, given, "image_or_features")
+        inputs.check_in_range(images, inputs.check_value_range(value_range, images.shape[-1]),
+                              "image_or_features")
         reference = _features(model, path, images)
         shape = images.shape[1:]
     else:
@@ -124,14 +129,14 @@ def invert_features(
             )
         reference = inputs.check_finite(given.astype(np.float32), "image_or_features")
         shape = expected
-    low, high = value_range if value_range is not None else (-1.0, 1.0)
+    centre, span = (value_range.centre, value_range.span) if value_range is not None else (0.0, 2.0)
     if init is None:
         if shape is None or None in shape:
             raise ValueError("Received features for a model of unknown input size: pass `init`.")
-        noise = np.random.default_rng(seed).normal(0.0, 0.02 * (high - low), (len(reference), *shape))
-        init = ((low + high) / 2 + noise).astype(np.float32)
+        noise = np.random.default_rng(seed).normal(0.0, 0.02 * span, (len(reference), *shape))
+        init = (centre + noise).astype(np.float32)
     if learning_rate is None:
-        learning_rate = 0.02 * (high - low)
+        learning_rate = 0.02 * span
     rate = synthesis.check_learning_rate(learning_rate)
     schedule = lambda step: rate(step) * (1.0 - 0.9 * step / steps)  # noqa: E731
     return synthesis.optimize(

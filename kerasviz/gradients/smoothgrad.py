@@ -25,13 +25,26 @@ def _check_noise(noise):
     return float(noise)
 
 
+MAGNITUDES = ("abs", "square")
+
+
+def _check_magnitude(magnitude):
+    if magnitude is None or magnitude in MAGNITUDES:
+        return magnitude
+    raise ValueError(
+        f"Received an invalid value for `magnitude`: {magnitude!r}. Expected None (the mean "
+        f"gradient) or one of {MAGNITUDES} (the mean of |g| or of g^2)."
+    )
+
+
 def _sigmas(images, noise, value_range):
-    """Noise standard deviation per image: `noise * (max - min)`."""
+    """Noise standard deviation per image and channel `[B, C]`: `noise * (max - min)`."""
+    shape = (len(images), images.shape[-1])
     if value_range is not None:
-        spread = np.full([len(images)], value_range[1] - value_range[0], np.float64)
+        spread = np.broadcast_to(value_range.high - value_range.low, shape)
     else:
         flat = images.reshape(len(images), -1).astype(np.float64)
-        spread = flat.max(axis=1) - flat.min(axis=1)
+        spread = np.broadcast_to((flat.max(axis=1) - flat.min(axis=1))[:, None], shape)
     return (noise * spread).astype(np.float32)
 
 
@@ -46,6 +59,7 @@ def smoothgrad(
     value_range=None,
     seed=0,
     signed=False,
+    magnitude=None,
 ):
     """SmoothGrad: the saliency map averaged over noisy copies of the image.
 
@@ -61,6 +75,14 @@ def smoothgrad(
     call, and the noise of each pair is drawn in the graph from `seed` and the
     pair's index, so results do not depend on `batch_size`.
 
+    Signed gradients of noisy copies partly cancel, and on small networks the
+    mean of 25 of them can be noisier than the plain gradient. `magnitude`
+    averages their sizes instead: `"abs"`, the mean of `|g|` (Smilkov et
+    al., 2017, section 4's absolute-value variant), or `"square"`, the mean
+    of `g^2` (SmoothGrad-Squared, Hooker et al., 2019, "A Benchmark for
+    Interpretability Methods in Deep Neural Networks"; captum's
+    `smoothgrad_sq`).
+
     Args:
         model: a built Keras image model (Sequential, functional, nested or
             subclassed; softmax at the end is bypassed).
@@ -74,19 +96,25 @@ def smoothgrad(
         samples: the number of noisy copies per image (the paper uses 50;
             the map changes little beyond that).
         noise: the noise standard deviation as a fraction of the value range.
-        value_range: `(min, max)` of the model's input space, e.g. `(0, 255)`
-            or `(-1, 1)`; `None` uses each image's own min and max.
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`) or `(min, max)`, per channel if
+            need be; the images must lie in it (else ValueError). `None`
+            uses each image's own min and max.
         seed: an int (or `None` for a fresh random seed); the same seed gives
             the same result.
-        signed: return the mean raw gradient `[B, H, W, C]` instead of the map.
+        signed: return the per-channel mean `[B, H, W, C]` instead of the map.
+        magnitude: `None` (the mean gradient), `"abs"` (the mean of `|g|`) or
+            `"square"` (the mean of `g^2`).
 
     Returns:
         float32 `[B, H, W]`: the maximum over channels of the absolute mean
-        gradient (or the mean gradient `[B, H, W, C]` with `signed=True`).
+        (or `[B, H, W, C]`, the mean itself, with `signed=True`; non-negative
+        with a `magnitude`).
 
     Raises:
         ValueError, TypeError: invalid `images`, `target`, `batch_size`,
-            `samples`, `noise`, `value_range` or `seed`.
+            `samples`, `noise`, `value_range`, `seed` or `magnitude`; images
+            outside `value_range`.
 
     Example:
 
@@ -97,10 +125,12 @@ def smoothgrad(
     """
     samples = inputs.check_positive_int(samples, "samples")
     noise = _check_noise(noise)
-    value_range = inputs.check_value_range(value_range)
+    magnitude = _check_magnitude(magnitude)
     seed = inputs.check_seed(seed)
     prepared = core.Prepared(model, images, target, batch_size)
     images = prepared.images
+    value_range = inputs.check_value_range(value_range, images.shape[-1])
+    inputs.check_in_range(images, value_range, "images")
     class_idx = core.predicted_classes(prepared)
     sigmas = _sigmas(images, noise, value_range)
     image_shape = images.shape[1:]
@@ -110,21 +140,25 @@ def smoothgrad(
 
         def noisy_gradient_sums(images, class_idx, sigmas, pair_ids, local, seed):
             noise = core.sample_normal(seed, pair_ids, image_shape)
-            scale = tf.reshape(tf.gather(sigmas, local), [-1, 1, 1, 1])
+            scale = tf.gather(sigmas, local)[:, None, None, :]
             noisy = tf.gather(images, local) + scale * noise
             gradients = step(noisy, tf.gather(class_idx, local))[1]
+            if magnitude == "abs":
+                gradients = tf.abs(gradients)
+            elif magnitude == "square":
+                gradients = tf.square(gradients)
             return tf.math.unsorted_segment_sum(gradients, local, tf.shape(images)[0])
 
         return noisy_gradient_sums
 
     signature = prepared.signature(
-        tf.TensorSpec([None], tf.float32),
+        tf.TensorSpec([None, images.shape[-1]], tf.float32),
         tf.TensorSpec([None], tf.int64),
         tf.TensorSpec([None], tf.int32),
         tf.TensorSpec([], tf.int64),
     )
     function = compiled.compiled_function(
-        prepared.model, prepared.key("smoothgrad"), build, signature
+        prepared.model, prepared.key("smoothgrad", magnitude), build, signature
     )
     seed_tensor = tf.constant(seed, tf.int64)
     sums = np.zeros(images.shape, np.float64)
@@ -139,4 +173,4 @@ def smoothgrad(
             seed_tensor,
         ).numpy()
     gradients = (sums / samples).astype(np.float32)
-    return gradients if signed else core.reduce_map(gradients)
+    return inputs.warn_if_constant(gradients if signed else core.reduce_map(gradients), "smoothgrad")

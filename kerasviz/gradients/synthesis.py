@@ -122,8 +122,8 @@ def _build_step(model_ref, score, capture, mode, blur_sigma, clip):
             [2], tf.stack([seed, index]), minval=-jitter, maxval=jitter + 1, dtype=tf.int32
         )
         x = tf.roll(images, shift, axis=[1, 2])
-        centre = (low + high) / 2.0
-        span = high - low
+        centre = (low + high) / 2.0  # [C]: per-channel ranges ("torch", "caffe") broadcast
+        span = tf.reduce_mean(high - low)
         with tf.GradientTape() as tape:
             tape.watch(x)
             logits, activations = models.run(model_ref(), x, capture=capture)
@@ -141,6 +141,15 @@ def _build_step(model_ref, score, capture, mode, blur_sigma, clip):
         return updated, objective, logits
 
     return step
+
+
+def _check_stop(done, n_images):
+    done = np.asarray(done)
+    if done.dtype != bool or done.shape not in ((), (n_images,)):
+        raise TypeError(
+            f"Expected `stop` to return a bool or {n_images} bools (one per image). Received: {done!r}."
+        )
+    return done
 
 
 def _objective(model, objective, layers, objective_key, images):
@@ -231,9 +240,12 @@ def optimize(
         learning_rate: the step size in input units (the mean absolute
             per-pixel change for `normalize_gradient=True`), or a callable
             `schedule(step) -> float`.
-        value_range: `(min, max)` of valid inputs: images are clipped to it
-            after every step, and its centre is where `l2` pulls. `None`: no
-            clipping, `l2` pulls to 0.
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`, see `kerasviz.inputs.check_value_range`)
+            or `(min, max)`, per channel if need be. `init` must lie in it
+            (else ValueError: nothing is clipped silently); the updated images
+            are kept in it after every step, and its centre is where `l2`
+            pulls. `None`: no range, `l2` pulls to 0.
         l2: weight of the squared L2 distance to the centre (summed over
             pixels, as in CS231n).
         tv: weight of the total variation (a per-pixel mean, in units of the
@@ -247,10 +259,12 @@ def optimize(
         seed: an int (or `None`) seeding the jitter.
         callback: `callback(step, image, loss)` after each update (numpy).
         verbose: 1 shows a `keras.utils.Progbar`.
-        stop: `stop(step, image, logits) -> bool`, called before each update
-            with the current images and their logits (numpy; the logits of
-            the jittered images when `jitter > 0`); `True` ends the run and
-            returns those images.
+        stop: `stop(step, image, logits) -> bool or [B] bools`, called before
+            each update with the current images and their logits (numpy; the
+            logits of the jittered images when `jitter > 0`). An image whose
+            entry is `True` is not updated at this step (a fooled image stops
+            changing); when every entry is `True` the run ends and returns the
+            current images.
 
     Returns:
         A `Synthesis(image, losses, steps)`.
@@ -269,7 +283,8 @@ def optimize(
     images = inputs.check_images(model, init, "init")
     steps = inputs.check_positive_int(steps, "steps")
     schedule = check_learning_rate(learning_rate)
-    value_range = inputs.check_value_range(value_range)
+    value_range = inputs.check_value_range(value_range, images.shape[-1])
+    inputs.check_in_range(images, value_range, "init")
     l2 = check_non_negative(l2, "l2")
     tv = check_non_negative(tv, "tv")
     jitter = check_non_negative(jitter, "jitter", integer=True)
@@ -297,10 +312,10 @@ def optimize(
     score, capture, objective_id, class_idx = _objective(model, objective, layers, objective_key, images)
     clip = value_range is not None
     if clip:
-        low, high = value_range
+        low, high = value_range.low, value_range.high
     else:  # centre 0 for `l2`; TV is measured in units of the images' own spread
         spread = float(images.max() - images.min()) or 1.0
-        low, high = -spread / 2, spread / 2
+        low, high = np.array([-spread / 2]), np.array([spread / 2])
     blur_sigma = blur_sigma if blur_every else 0.0
     key = ("synthesis", objective_id, capture, images.shape[1:], mode, blur_sigma, clip,
            tuple((e.shape[1:], e.dtype.str) for e in extras))
@@ -309,7 +324,7 @@ def optimize(
         tf.TensorSpec([None, *images.shape[1:]], tf.float32),
         tf.TensorSpec([None, class_idx.shape[1]], tf.int32),
         scalar(tf.int64), scalar(tf.int64), scalar(tf.float32), scalar(tf.float32), scalar(tf.float32),
-        scalar(tf.int32), scalar(tf.int64), scalar(tf.float32), scalar(tf.float32),
+        scalar(tf.int32), scalar(tf.int64), tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.float32),
     ] + [tf.TensorSpec([None, *e.shape[1:]], tf.as_dtype(e.dtype)) for e in extras]
     function = compiled.compiled_function(
         model, key, lambda ref: _build_step(ref, score, capture, mode, blur_sigma, clip), signature
@@ -329,8 +344,12 @@ def optimize(
             image, *constants, tf.constant(index, tf.int64), seed_tensor,
             tf.constant(rate, tf.float32), *fixed, *extras,
         )
-        if stop is not None and stop(index, image.numpy(), logits.numpy()):
-            break
+        if stop is not None:
+            done = _check_stop(stop(index, image.numpy(), logits.numpy()), len(images))
+            if np.all(done):
+                break
+            if done.ndim:
+                updated = tf.where(tf.constant(done)[:, None, None, None], image, updated)
         image = updated
         losses.append(objective_value)  # kept on the device: no host sync per step unless asked
         if callback is not None or progbar is not None:
