@@ -191,10 +191,10 @@ class VisualizationCallback(keras.callbacks.Callback):
             return
         try:
             self.guarded("visualize", step, self.visualize, step)
+            self._flush()
         except BaseException:  # on_error="raise", KeyboardInterrupt: Keras calls no on_train_end
             self._close(on_error="warn")
             raise
-        self._flush()
 
     def _flush(self, on_error=None):
         """Writes what is pending; a failed write warns once per kind or raises (`on_error`)."""
