@@ -91,7 +91,9 @@ def features(model, data, layer=None, *, batch_size=None, pool="avg") -> np.ndar
             `(images, labels)` tuples).
         layer: a layer name, path, index or object; default: the `Dense`
             layer before the last one
-            (`kerasviz.models.default_layer(model, "penultimate_dense")`).
+            (`kerasviz.models.default_layer(model, "embedding")`): the
+            classifier's input, the "CNN code" (VGG's fc2, a ResNet's global
+            pooling; an all-convolutional net's class-map conv input, pooled).
         batch_size: at most this many images per compiled call (default 32;
             larger dataset batches are split); results do not depend on it.
         pool: for layers with spatial outputs `[B, h, w, C]`: `"avg"`
@@ -116,7 +118,7 @@ def features(model, data, layer=None, *, batch_size=None, pool="avg") -> np.ndar
     if pool not in _POOLS:
         raise ValueError(f"Received an invalid value for `pool`: {pool!r}. Expected 'avg', 'max' or None.")
     if layer is None:
-        layer = models.default_layer(model, "penultimate_dense")
+        layer = models.default_layer(model, "embedding")
     path, _ = models.get_layer(model, layer)
     outputs = []
     for index, (raw, from_dataset) in enumerate(_raw_batches(data, batch_size)):

@@ -29,22 +29,19 @@ def _has_layers(model, names):
     return True
 
 
-def default_dream_layers(model):
-    """The default DeepDream layers of `model`: a known architecture's, else a spatial layer at ~2/3 depth.
+def default_dream_layers(model, image_shape=None):
+    """The default DeepDream layers of `model`: a known architecture's, else blocks at ~60% and ~80% depth.
 
     Layers in the middle of a network respond to textures and object parts,
-    which is what makes dreams interesting (Mordvintsev et al., 2015);
-    the last layers give object-like blobs, the first ones strokes.
+    which is what makes dreams interesting (Mordvintsev et al., 2015); the
+    last layers give object-like blobs, the first ones strokes. Only
+    meaningful layers (rectified or block outputs, `kerasviz.layer_graph`)
+    are candidates, never a BatchNormalization or pooling output.
     """
     for _, names in DEFAULT_LAYERS:
         if _has_layers(model, names):
             return tuple(models.get_layer(model, name)[0] for name in names)
-    spatial = models.spatial_layers(model)
-    if not spatial:
-        raise ValueError(
-            f"The model {model.name!r} has no layer with a spatial output [B, H, W, C]; pass `layers=`."
-        )
-    return (spatial[int(round(0.67 * (len(spatial) - 1)))],)
+    return models.default_layers(model, "dream", image_shape)
 
 
 def _resize(images, size):
@@ -139,7 +136,7 @@ def deep_dream(
     if jitter is not None:
         jitter = synthesis.check_non_negative(jitter, "jitter", integer=True)
     if layers is None:
-        layers = default_dream_layers(model)
+        layers = default_dream_layers(model, images.shape[1:])
     elif isinstance(layers, (str, int)) or not isinstance(layers, (list, tuple)):
         layers = (layers,)
     if not layers:

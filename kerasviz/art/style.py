@@ -6,8 +6,6 @@ import tensorflow as tf
 from kerasviz import compiled, inputs, models
 from kerasviz.gradients import synthesis
 
-VGG_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
-VGG_CONTENT_LAYER = "block4_conv2"
 # Texture synthesis priors (ours, measured in tests/test_art.py on random conv nets): a TV weight that
 # removes the checkerboard while the Gram loss still falls over 100-fold, and a few pixels of jitter.
 TEXTURE_TV = 0.01
@@ -75,29 +73,18 @@ def _paths(model, layers, argname):
     return tuple(dict.fromkeys(models.get_layer(model, l, argname=argname)[0] for l in layers))
 
 
-def _spread(model, count):
-    spatial = models.spatial_layers(model)
-    if not spatial:
-        raise ValueError(f"The model {model.name!r} has no layer with a spatial output [B, H, W, C].")
-    picks = np.linspace(0, len(spatial) - 1, min(count, len(spatial)))
-    return tuple(dict.fromkeys(spatial[int(round(i))] for i in picks))
+def default_style_layers(model, image_shape=None):
+    """The first meaningful layer of each resolution stage, up to 5 (VGG's conv1_1 ... conv5_1, Gatys et al., 2016).
+
+    See `kerasviz.layer_graph.default_layers` (role `"style"`); never a
+    BatchNormalization, pooling or pre-activation output, nor the head.
+    """
+    return models.default_layers(model, "style", image_shape)
 
 
-def default_style_layers(model):
-    """VGG's conv1_1 ... conv5_1 (Gatys et al., 2016), else 5 spatial layers spread over the depth."""
-    try:
-        return tuple(models.get_layer(model, name)[0] for name in VGG_STYLE_LAYERS)
-    except ValueError:
-        return _spread(model, 5)
-
-
-def default_content_layer(model):
-    """VGG's conv4_2 (Gatys et al., 2016), else the spatial layer at about 60% of the depth."""
-    try:
-        return models.get_layer(model, VGG_CONTENT_LAYER)[0]
-    except ValueError:
-        spatial = _spread(model, 1000)
-        return spatial[int(round(0.6 * (len(spatial) - 1)))]
+def default_content_layer(model, image_shape=None):
+    """A meaningful layer of the second-deepest resolution stage (VGG's conv4_2, Gatys et al., 2016)."""
+    return models.default_layer(model, "content", image_shape)
 
 
 def _gram_loss(activations, paths, grams):
@@ -232,7 +219,7 @@ def texture_synthesis(
     seed = inputs.check_seed(seed)
     steps = inputs.check_positive_int(steps, "steps")
     tv_weight = synthesis.check_non_negative(tv_weight, "tv_weight")
-    paths = default_style_layers(model) if layers is None else _paths(model, layers, "layers")
+    paths = default_style_layers(model, textures.shape[1:]) if layers is None else _paths(model, layers, "layers")
     resolved = _range(value_range, textures, "texture")
     if init is None:
         init = _noise(resolved, textures.shape, seed)
@@ -314,9 +301,9 @@ def style_transfer(
     tv_weight = synthesis.check_non_negative(tv_weight, "tv_weight")
     if init not in ("content", "noise"):
         raise ValueError(f"Received an invalid value for `init`: {init!r}. Expected 'content' or 'noise'.")
-    content_path = (default_content_layer(model) if content_layer is None
+    content_path = (default_content_layer(model, contents.shape[1:]) if content_layer is None
                     else _paths(model, content_layer, "content_layer")[0])
-    style_paths = default_style_layers(model) if style_layers is None else _paths(model, style_layers, "style_layers")
+    style_paths = default_style_layers(model, styles.shape[1:]) if style_layers is None else _paths(model, style_layers, "style_layers")
     resolved = _range(value_range, contents, "content")
     if value_range is not None:
         inputs.check_in_range(styles, resolved, "style")

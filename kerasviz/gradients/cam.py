@@ -22,15 +22,20 @@ def _not_spatial(model, path, shape):
     )
 
 
-def cam_layer(model, layer):
-    """The canonical path of the Grad-CAM layer: `layer`, or the default last spatial layer.
+def cam_layer(model, layer, image_shape=None):
+    """The canonical path of the Grad-CAM layer: `layer`, or the default, the last feature block.
+
+    The default is the deepest meaningful layer (a rectified or block output)
+    before the classifier head with a spatial extent above 1x1 for images of
+    `image_shape` (`kerasviz.layer_graph`), as Selvaraju et al. (2017) use the
+    last convolutional layer.
 
     Raises:
         ValueError: the layer is not in the model, or its output is known and
             not `[B, h, w, K]`.
     """
     if layer is None:
-        return models.default_layer(model, "last_conv")
+        return models.default_layer(model, "grad_cam", image_shape)
     path, found = models.get_layer(model, layer)
     shape = _static_shape(found)
     if shape is not None and len(shape) != 4:
@@ -112,7 +117,7 @@ def grad_cam(model, images, target=None, *, layer=None, batch_size=None):
     (8, 224, 224)
     """
     prepared = core.Prepared(model, images, target, batch_size)
-    return inputs.warn_if_constant(class_activation_maps(prepared, cam_layer(prepared.model, layer)), "grad_cam")
+    return inputs.warn_if_constant(class_activation_maps(prepared, cam_layer(prepared.model, layer, prepared.images.shape[1:])), "grad_cam")
 
 
 def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, signed=False):
@@ -151,7 +156,7 @@ def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, 
     >>> maps = kerasviz.guided_grad_cam(model, images, layer="conv2")
     """
     prepared = core.Prepared(model, images, target, batch_size)
-    path = cam_layer(prepared.model, layer)
+    path = cam_layer(prepared.model, layer, prepared.images.shape[1:])
     size = prepared.images.shape[1:3]
 
     def build(model_ref):
