@@ -173,11 +173,13 @@ class ValueRange:
     def centre(self):
         return (self.low + self.high) / 2.0
 
+    def __iter__(self):
+        """`low, high = value_range`: floats, or tuples of floats for a per-channel range."""
+        for bound in (self.low, self.high):
+            yield float(bound[0]) if bound.size == 1 else tuple(float(v) for v in bound)
+
     def __repr__(self):
-        if self.name is not None:
-            return repr(self.name)
-        flat = lambda a: float(a[0]) if a.size == 1 else tuple(float(v) for v in a)  # noqa: E731
-        return f"({flat(self.low)!r}, {flat(self.high)!r})"
+        return repr(self.name) if self.name is not None else repr(tuple(self))
 
 
 def check_value_range(value_range, channels=None, argname="value_range"):

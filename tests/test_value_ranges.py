@@ -51,6 +51,8 @@ def test_presets_are_the_range_of_keras_preprocess_input(mode):
 
 def test_plain_pairs_and_per_channel_pairs():
     assert inputs.check_value_range((0, 255)).span == 255.0
+    low, high = inputs.check_value_range((0, 255))  # unpacks like the pair it was
+    assert (low, high) == (0.0, 255.0) and tuple(inputs.check_value_range("tf")) == (-1.0, 1.0)
     assert inputs.check_value_range([0, 1]).span == 1.0
     per_channel = inputs.check_value_range(((0, -1, 0), (1, 1, 255)), 3)
     np.testing.assert_array_equal(per_channel.low, [0, -1, 0])
