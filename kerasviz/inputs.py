@@ -319,9 +319,10 @@ def warn_if_constant(values, method, what="map"):
         shown = ", ".join(str(i) for i in constant[:10]) + (", ..." if constant.size > 10 else "")
         warnings.warn(
             f"{method}: the {what} of {constant.size} of {len(flat)} images is constant (image "
-            f"{shown}; value {float(flat[constant[0], 0]):.6g}): the target's score does not change "
-            "with the input there (a model whose output ignores its input, dead ReLUs or a saturated "
-            "output). It displays as all zeros.",
+            f"{shown}; value {float(flat[constant[0], 0]):.6g}): it tells nothing about any pixel. The "
+            "target's score does not change with the input there (a model whose output ignores its "
+            "input, dead ReLUs, a saturated output), or, for a path method, the image is its own "
+            "baseline. It displays as all zeros.",
             RuntimeWarning,
             stacklevel=3,
         )
