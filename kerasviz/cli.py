@@ -67,7 +67,9 @@ def attribute(args):
     target = args.target if args.target is None or len(args.target) > 1 else args.target[0]
     maps = {}
     for name in methods:
-        print(f"{name} ...", flush=True)
+        layer = (f" (layer {kerasviz.models.default_layer(model, 'grad_cam', images.shape[1:])!r}, the default)"
+                 if name in ("grad_cam", "guided_grad_cam") else "")
+        print(f"{name}{layer} ...", flush=True)
         maps[name] = registry.ATTRIBUTION_METHODS[name](model, images, target=target)
     os.makedirs(args.out, exist_ok=True)
     display = kerasviz.image.to_display(images, args.value_range)
@@ -171,7 +173,9 @@ def _write_activation_figures(directory, model, images, value_range=(0.0, 1.0), 
     written = [save("filters.png", filters.filter_grid(model).image)]
     subset = images[:EMBEDDED_IMAGES]
     display = kerasviz.image.to_display(subset, value_range)
-    codes = embeddings.features(model, subset)
+    embedding_layer = kerasviz.models.default_layer(model, "embedding", images.shape[1:])
+    print(f"Embeddings: layer {embedding_layer!r} (the default: the classifier's input)", flush=True)
+    codes = embeddings.features(model, subset, embedding_layer)
     if len(subset) >= 3:
         queries = np.arange(min(8, len(subset)))
         k = min(6, len(subset) - 1)
@@ -181,6 +185,8 @@ def _write_activation_figures(directory, model, images, value_range=(0.0, 1.0), 
         coords = embeddings.project(codes, projection, seed=0)
         written.append(save(f"{projection}_grid.png", embeddings.embedding_grid(display, coords).image))
     layer = patches_layer or kerasviz.models.default_layer(model, "patches", images.shape[1:])
+    print(f"Top patches: layer {layer!r}" + ("" if patches_layer else " (the default: the deepest block whose "
+          "receptive field fits in half the image)"), flush=True)
     n_channels = kerasviz.models.get_layer(model, layer)[1].output.shape[-1]
     top = patches.top_patches(model, images, layer, list(range(min(channels, n_channels))), k=8)
     written.append(save("top_patches.png", patches.patches_grid(top, value_range=value_range)))
