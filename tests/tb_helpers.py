@@ -91,6 +91,15 @@ def write_run(run_dir, steps=3, methods=("saliency", "gradcam", "occlusion"), n=
     writer.close()
 
 
+def write_constant_run(run_dir, n=3):
+    """One saliency record whose map of image 0 is constant (a model that ignores its input)."""
+    header, arrays = attribution_record("saliency", 0, n)
+    arrays["maps"][0] = 0.25
+    writer = tf.summary.create_file_writer(run_dir)
+    write_record(writer, metadata.tag_for("attribution", "saliency"), 0, header, arrays)
+    writer.close()
+
+
 def write_damaged(logdir):
     """Runs that must never make a route answer 500: see `tests/test_plugin.py`."""
     # An unknown record version in the series metadata.

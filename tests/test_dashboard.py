@@ -57,6 +57,7 @@ def logdir(tmp_path_factory):
     tb_helpers.write_run(os.path.join(root, "classes"), steps=2, methods=("gradcam", "saliency"), classes=(0, 2, 3))
     tb_helpers.write_run(os.path.join(root, XSS_RUN), steps=2, methods=("saliency",))
     tb_helpers.write_other_family(os.path.join(root, "filters"))
+    tb_helpers.write_constant_run(os.path.join(root, "constant"))
     return root
 
 
@@ -136,7 +137,7 @@ def open_dashboard(server):
 @pytest.fixture(scope="module")
 def server(logdir, request):
     return start_tensorboard(logdir, request, lambda runs: (
-        len(runs) == 4 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1
+        len(runs) == 5 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1
         and len(runs["train"]["scalars"]) == 6))
 
 
@@ -188,7 +189,7 @@ def test_tab_shows_runs_methods_and_charts(dashboard, screenshots):
     page, frame, events = dashboard
     choose_run(frame, "train")
     options = frame.eval_on_selector_all("#kv-run option", "os => os.map(o => o.textContent)")
-    assert sorted(options) == sorted(["train", "classes", "filters", XSS_RUN])
+    assert sorted(options) == sorted(["train", "classes", "filters", "constant", XSS_RUN])
     heads = frame.eval_on_selector_all("#kv-grid th .kv-col-name", "hs => hs.map(h => h.textContent)")
     assert heads == ["gradcam", "occlusion", "saliency"]
     assert frame.locator("#kv-grid tbody tr").count() == IMAGES
@@ -317,3 +318,14 @@ def test_a_family_without_its_own_view_gets_the_generic_one(dashboard, screensho
     assert tb_helpers.XSS in text and "weights: float32 [3, 4]" in text
     shot(page, screenshots, "generic_view.png")
     assert events["dialogs"] == [] and page.locator("img[src='x']").count() == 0
+
+
+def test_a_constant_map_is_marked(dashboard, screenshots):
+    page, frame, events = dashboard
+    choose_run(frame, "constant")
+    marks = frame.locator("#kv-grid td.kv-map .kv-constant")
+    assert marks.count() == 1  # image 0 only
+    row = frame.eval_on_selector("#kv-grid td.kv-map .kv-constant", "m => m.closest('tr').rowIndex")
+    assert row == 1  # the first body row (row 0 is the header)
+    assert "constant map" in marks.first.inner_text()
+    shot(page, screenshots, "constant.png")

@@ -222,6 +222,14 @@ function mount(host, api) {
     canvas.style.height = `${Math.round(CELL * aspect)}px`;
   }
 
+  // A map whose values are all equal: displayed as zeros, it would read as "nothing matters".
+  function isConstant(maps, slice, size) {
+    if (maps.lo && maps.hi) return maps.lo[slice] === maps.hi[slice];
+    const first = maps.value(slice * size);
+    for (let j = 1; j < size; j += 1) if (maps.value(slice * size + j) !== first) return false;
+    return true;
+  }
+
   function mapCell({ series, record }, i, chosenClass) {
     const td = el("td", { class: "kv-cell kv-map", dataset: { method: series.method } });
     const images = record.arrays.images;
@@ -241,6 +249,10 @@ function mount(host, api) {
     const explains = typeof target === "string" ? target : className(header, target);
     const readout = el("div", { class: "kv-readout" }, "\u00a0");
     td.append(canvas, el("div", { class: "kv-label kv-explains" }, `explains ${explains}${percent(p)}`), readout);
+    if (isConstant(maps, slice, h * w)) {
+      td.append(el("div", { class: "kv-note kv-constant", title: "The score does not change with the input "
+        + "here (a model that ignores its input, dead units or a saturated output)." }, "constant map: explains nothing"));
+    }
     const [fx, fy, fw, fh] = placement(header, maps.shape, images.shape);
 
     const offscreen = document.createElement("canvas");
