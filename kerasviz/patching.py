@@ -105,17 +105,19 @@ class Frame:
         self.layers = {}
 
     def add(self, layer, name, override):
-        """Adds an override; an existing one for the same attribute is composed inside it."""
+        """Adds an override; one added before for the same attribute runs inside it."""
         key = (id(layer), name)
         inner = self.overrides.get(key)
-        if inner is not None:
-            first = override
-
-            def override(fn, *args, **kwargs):  # noqa: F811 (composition)
-                return first(functools.partial(inner, fn), *args, **kwargs)
-
-        self.overrides[key] = override
+        self.overrides[key] = override if inner is None else _compose(override, inner)
         self.layers[key] = (layer, name)
+
+
+def _compose(outer, inner):
+    """`outer` applied to the original as modified by `inner` (e.g. capture around guided)."""
+    def override(fn, *args, **kwargs):
+        return outer(functools.partial(inner, fn), *args, **kwargs)
+
+    return override
 
 
 @contextlib.contextmanager
