@@ -38,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import models
+from kerasviz import models, patching
 
 _NORMALIZATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
                   "SyncBatchNormalization", "RMSNormalization")
@@ -73,8 +73,6 @@ class Node:
         return tuple(self.shape[:2]) if self.rank == 4 else None
 
     def activation(self):
-        from kerasviz import patching
-
         return patching.original(self.layer, "activation")
 
     def is_nonlinear_activation(self):
@@ -94,11 +92,11 @@ class Node:
 class LayerGraph:
     """The layer-call graph of a model for one input shape, and its meaningful layers and head."""
 
-    def __init__(self, model, nodes, image_shape):
-        self.model_name, self.image_shape = model.name, image_shape
-        self.nodes = nodes  # call order
+    def __init__(self, nodes, image_shape):
+        self.image_shape = image_shape
+        self.nodes = nodes  # call order: the last one is the output layer
         self.by_path = {n.path: n for n in nodes}
-        self.head = self._head(model)
+        self.head = self._head()
         self.meaningful = [n.path for n in nodes if self._is_meaningful(n) and n.path not in self.head]
         self.defaults = {}  # role -> paths, filled by `default_layers`
 
@@ -118,7 +116,7 @@ class LayerGraph:
             return False
         return not self._carried_on(node)  # a linear conv, or a layer we do not know: a block output
 
-    def _head(self, model):
+    def _head(self):
         """Paths of the classifier head, from the output back to the features.
 
         Vector and 1x1 outputs, global pooling and flatten belong to it; of
@@ -257,7 +255,7 @@ def layer_graph(model, image_shape=None) -> LayerGraph:
         per_model = _CACHE.setdefault(model, {})
         graph = per_model.get(shape)
         if graph is None:
-            graph = per_model[shape] = LayerGraph(model, _trace(model, shape), shape)
+            graph = per_model[shape] = LayerGraph(_trace(model, shape), shape)
     return graph
 
 
