@@ -1,4 +1,4 @@
-"""Display helpers: normalization, colormaps, overlays, grids, sprites, PNG.
+"""Display helpers: normalization, colormaps, overlays, labelled grids, sprites, PNG.
 
 Plain numpy + Pillow (no TensorFlow); value ranges are resolved by
 `kerasviz.inputs.check_value_range`, the one resolver of presets. Inputs may be numpy arrays or anything
@@ -12,10 +12,10 @@ import math
 import numpy as np
 from PIL import Image
 
-from kerasviz import inputs
+from kerasviz import _text, inputs
 
-__all__ = ["COLORMAPS", "normalize", "colormap", "to_display", "overlay",
-           "resize_maps", "tile", "sprite", "to_uint8", "encode_png"]
+__all__ = ["COLORMAPS", "normalize", "colormap", "to_display", "overlay", "resize_maps", "tile",
+           "compare", "titled", "class_label", "sprite", "to_uint8", "encode_png"]
 
 # Anchor colours (positions in [0, 1], RGB 0..255), hand-picked approximations of the
 # usual maps, linearly interpolated into 256-entry lookup tables.
@@ -264,31 +264,72 @@ def overlay(images, maps, *, alpha: float = 0.5, colormap_name: str = "inferno")
     return ((1.0 - alpha) * rgb + alpha * colormap(m, colormap_name)).astype(np.float32)
 
 
-def tile(images, *, cols: int | None = None, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
-    """Arranges images in one row-major grid, padded between tiles only.
+# Titled tiles narrower than this are enlarged by a whole factor (nearest neighbour) so their titles can be read.
+MIN_TITLED_WIDTH = 96
+
+
+def _titles(titles, n):
+    if isinstance(titles, str) or not hasattr(titles, "__len__") or len(titles) != n:
+        raise _invalid("titles", titles, f"a sequence of {n} strings, one per tile")
+    return ["" if t is None else str(t) for t in titles]
+
+
+def _with_titles(a, titles, pad_value):
+    """Tiles `[N, H', W'(, C)]`, each under a strip holding its title (word-wrapped; all strips one height)."""
+    factor = math.ceil(MIN_TITLED_WIDTH / a.shape[2])
+    if factor > 1:
+        a = a.repeat(factor, axis=1).repeat(factor, axis=2)
+    width = a.shape[2]
+    lines = [_text.wrap(t, width - 4) for t in titles]
+    rows = max(len(x) for x in lines)
+    strips = np.stack([_text.strip(x, width, rows, pad_value) for x in lines])
+    if a.ndim == 4:
+        strips = np.repeat(strips[..., None], a.shape[3], axis=3)
+    return np.concatenate([strips, a], axis=1)
+
+
+def tile(images, *, cols: int | None = None, pad: int = 1, pad_value: float = 1.0, titles=None) -> np.ndarray:
+    """Arranges images in one row-major grid, padded between tiles only, each under its title if given.
 
     Tile `k` goes to row `k // cols`, column `k % cols`; empty cells and
-    padding hold `pad_value`. Values are not rescaled.
+    padding hold `pad_value`. Values are not rescaled. With `titles`, each tile
+    gets a strip above it with its title in Pillow's default font (dark on a
+    light `pad_value`, light on a dark one), word-wrapped to the tile's width
+    (at most 3 lines, then cut with "…"); tiles narrower than
+    `MIN_TITLED_WIDTH` pixels are first enlarged by a whole factor (nearest
+    neighbour) so that the titles can be read.
 
     Args:
         images: `[N, H, W]` or `[N, H, W, C]`.
         cols: columns, default `ceil(sqrt(N))`; rows are `ceil(N / cols)`.
         pad: pixels between neighbouring tiles (none around the border), >= 0.
         pad_value: value of the padding and of empty cells.
+        titles: None, or one string per tile (method names, class names and
+            probabilities, layer names; `"\\n"` breaks a line).
     Returns:
-        float32 `[rows * (H + pad) - pad, cols * (W + pad) - pad(, C)]`.
+        float32 `[rows * (H + pad) - pad, cols * (W + pad) - pad(, C)]`, `H`
+        and `W` those of the (enlarged) tiles, `H` including the title strip.
     Raises:
-        ValueError: wrong rank, NaN/inf, invalid `cols`, `pad`, `pad_value`; a
-            picture of more than `MAX_CANVAS_VALUES` values.
+        ValueError: wrong rank, NaN/inf, invalid `cols`, `pad`, `pad_value`,
+            `titles` of another length than `images`; a picture of more than
+            `MAX_CANVAS_VALUES` values.
     Example:
         >>> tile(np.zeros((5, 4, 4)), pad=1).shape  # 3 cols, 2 rows
         (9, 14)
+        >>> tile(np.zeros((2, 32, 32, 3)), titles=["saliency", "grad_cam"]).shape[1]  # enlarged 3x
+        193
     """
     a = _array(images, "images", (3, 4), "a rank 3 or 4 array ([N, H, W] or [N, H, W, C])")
-    n, h, w = a.shape[:3]
+    n = a.shape[0]
     cols = math.ceil(math.sqrt(n)) if cols is None else _int(cols, "cols", 1)
     pad = _int(pad, "pad", 0)
     pad_value = _float(pad_value, "pad_value", lambda v: True, "a finite float")
+    if titles is not None:
+        titles = _titles(titles, n)
+        check_canvas((n, math.ceil(MIN_TITLED_WIDTH / a.shape[2]) ** 2) + a.shape[1:],
+                     {"images": f"{n} tiles of {a.shape[1]} x {a.shape[2]}", "titles": "given"})
+        a = _with_titles(a, titles, pad_value)
+    h, w = a.shape[1:3]
     rows = math.ceil(n / cols)
     shape = (rows * (h + pad) - pad, cols * (w + pad) - pad) + a.shape[3:]
     check_canvas(shape, {"pad": pad, "cols": cols, "images": f"{n} tiles of {h} x {w}"})
@@ -299,8 +340,56 @@ def tile(images, *, cols: int | None = None, pad: int = 1, pad_value: float = 1.
     return grid
 
 
-def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno", pad: int = 2) -> np.ndarray:
+def titled(picture, title: str, *, pad_value: float = 1.0) -> np.ndarray:
+    """One picture under a title strip (e.g. a filter grid under its layer's name).
+
+    Args:
+        picture: `[H, W]` or `[H, W, C]`, e.g. `filter_grid(model).image`.
+        title: the text, word-wrapped to the picture's width (see `tile`).
+        pad_value: the strip's background.
+    Returns:
+        float32 `[strip + H', W'(, C)]` (pictures narrower than
+        `MIN_TITLED_WIDTH` are enlarged, as in `tile`).
+    Raises:
+        ValueError: wrong rank, NaN/inf.
+    Example:
+        >>> titled(np.zeros((100, 120, 3)), "conv1").shape[1:]
+        (120, 3)
+    """
+    a = _array(picture, "picture", (2, 3), "a rank 2 or 3 array ([H, W] or [H, W, C])")
+    return tile(a[None], cols=1, pad=0, pad_value=pad_value, titles=[title])
+
+
+def class_label(index, class_names=None, probability=None) -> str:
+    """Words for a class: `"3: dog 93.1%"`, `"3"` without names or probability.
+
+    Args:
+        index: the class index.
+        class_names: None or a sequence of names indexed by class.
+        probability: None or the class's probability in [0, 1].
+    Returns:
+        The label, for `tile(titles=...)` and `compare(labels=...)`.
+    Example:
+        >>> class_label(1, ["cat", "dog"], 0.931)
+        '1: dog 93.1%'
+    """
+    index = int(index)
+    text = str(index)
+    if class_names is not None and 0 <= index < len(class_names):
+        text += f": {class_names[index]}"
+    if probability is not None:
+        text += f" {100 * float(probability):.1f}%"
+    return text
+
+
+def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno", pad: int = 2,
+            titles: bool = False, labels=None) -> np.ndarray:
     """One picture comparing methods: a row per image, the image then one overlay per method.
+
+    With `titles` (or `labels`) every overlay is titled with its method's
+    name and every input with its label (class names and probabilities, from
+    `class_label`) or "input"; small images are then enlarged so the words can
+    be read (see `tile`).
 
     Args:
         images: display space [0, 1], `[B, H, W, C]`, C in {1, 3}.
@@ -309,10 +398,14 @@ def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno",
         alpha: opacity of the maps.
         colormap_name: one of `COLORMAPS`.
         pad: pixels between tiles.
+        titles: write the method names over the overlays.
+        labels: None or one string per image, written over it (implies `titles`).
     Returns:
-        float32 RGB `[B * (H + pad) - pad, (1 + M) * (W + pad) - pad, 3]`.
+        float32 RGB `[B * (H + pad) - pad, (1 + M) * (W + pad) - pad, 3]`
+        (with titles, `H` and `W` of the enlarged, titled tiles).
     Raises:
-        ValueError: as `overlay` and `tile`; `maps` empty or not a dict.
+        ValueError: as `overlay` and `tile`; `maps` empty or not a dict;
+            `labels` not one string per image.
     Example:
         >>> compare(np.zeros((2, 8, 8, 3)), {"saliency": np.ones((2, 8, 8))}).shape
         (18, 18, 3)
@@ -325,7 +418,11 @@ def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno",
         overlay(rgb, normalize(m), alpha=alpha, colormap_name=colormap_name) for m in maps.values()
     ]
     cells = np.stack(columns, axis=1).reshape((-1,) + rgb.shape[1:])
-    return tile(cells, cols=len(columns), pad=pad)
+    names = None
+    if titles or labels is not None:
+        rows = ["input"] * len(rgb) if labels is None else _titles(labels, len(rgb))
+        names = [name for row in rows for name in [row] + [str(m) for m in maps]]
+    return tile(cells, cols=len(columns), pad=pad, titles=names)
 
 
 def sprite(images, *, max_size: int = 8192) -> tuple[np.ndarray, tuple[int, int]]:

@@ -295,7 +295,11 @@ def test_module_imports_no_tensorflow():
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {f"{n.module}.{a.name}" if n.module == "kerasviz" else n.module
               for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
-    assert names <= {"io", "math", "numpy", "PIL", "kerasviz.inputs"}
+    assert names <= {"io", "math", "numpy", "PIL", "kerasviz.inputs", "kerasviz._text"}
+    text = ast.parse(pathlib.Path(image._text.__file__).read_text())
+    assert {getattr(n, "module", None) or n.names[0].name for n in ast.walk(text)
+            if isinstance(n, (ast.Import, ast.ImportFrom))} \
+        <= {"functools", "numpy", "PIL"}
 
 
 # ------------------------------------------------------------------- errors
@@ -385,3 +389,74 @@ def test_alpha_message_matches_the_house_style():
 def test_docstring_examples_run():
     result = doctest.testmod(image, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 9 and result.failed == 0
+
+
+# ---------------------------------------------------------------- labelled figures
+
+
+def _ink(strip):
+    """Pixels darker than mid-grey: where text was drawn on a white strip."""
+    return int((np.asarray(strip) < 0.5).sum())
+
+
+def test_tile_titles_put_text_above_each_enlarged_tile():
+    tiles = np.random.default_rng(0).random((3, 16, 16, 3)).astype(np.float32)
+    plain = image.tile(tiles, cols=3, pad=1)
+    grid = image.tile(tiles, cols=3, pad=1, titles=["saliency", "grad_cam", ""])
+    factor = image.MIN_TITLED_WIDTH // 16  # 6
+    strip = grid.shape[0] - 16 * factor
+    assert plain.shape == (16, 50, 3) and grid.shape == (strip + 96, 3 * 97 - 1, 3)
+    assert 8 <= strip <= 60
+    np.testing.assert_array_equal(grid[strip:, :96], tiles[0].repeat(factor, 0).repeat(factor, 1))
+    heads = [grid[:strip, k * 97:k * 97 + 96] for k in range(3)]
+    assert _ink(heads[0]) > 20 and _ink(heads[1]) > 20 and _ink(heads[2]) == 0
+    assert not np.array_equal(heads[0], heads[1])  # the words differ, so do the pixels
+
+
+def test_titles_wrap_and_are_cut_to_the_tile_width():
+    long = "a very long title " * 10
+    grid = image.tile(np.zeros((1, 100, 100)), titles=[long], pad_value=1.0)
+    one = image.tile(np.zeros((1, 100, 100)), titles=["conv1"])
+    assert grid.shape[1] == one.shape[1] == 100  # never wider than the tile
+    assert grid.shape[0] - 100 == 3 * (one.shape[0] - 100) - 8  # three lines (margins counted once)
+
+
+def test_light_text_on_a_dark_background():
+    grid = image.tile(np.zeros((1, 100, 100)), titles=["conv1"], pad_value=0.0)
+    head = grid[:grid.shape[0] - 100]
+    assert (head > 0.5).sum() > 20 and head.min() == 0.0
+
+
+def test_titled_keeps_the_picture_and_its_width():
+    picture = np.random.default_rng(1).random((120, 150, 3)).astype(np.float32)
+    out = image.titled(picture, "conv1: 16 filters of 3x3x3")
+    np.testing.assert_array_equal(out[-120:], picture)
+    assert out.shape[1:] == (150, 3) and _ink(out[:-120]) > 20
+
+
+def test_compare_labels_methods_and_classes():
+    images = np.full((2, 32, 32, 3), 0.5, np.float32)
+    maps = {"saliency": np.random.default_rng(2).random((2, 32, 32)), "occlusion": np.ones((2, 4, 4))}
+    assert image.compare(images, maps).shape == (66, 100, 3)  # unchanged without titles
+    labels = [image.class_label(1, ["cat", "dog"], 0.931), image.class_label(0, ["cat", "dog"], 0.5)]
+    out = image.compare(images, maps, labels=labels)
+    titled = image.compare(images, maps, titles=True)
+    cell = out.shape[0] // 2  # two equal rows (each with its strip), one pad between
+    assert out.shape == titled.shape and out.shape[1] == 3 * 96 + 2 * 2
+    strip = cell - 96
+    input_heads = out[:strip, :96], out[cell + 1:cell + 1 + strip, :96]
+    assert not np.array_equal(*input_heads)  # "1: dog 93.1%" and "0: cat 50.0%"
+    np.testing.assert_array_equal(out[:strip, 98:], titled[:strip, 98:])  # the method names
+    assert not np.array_equal(out[:strip, :96], titled[:strip, :96])  # a label, not "input"
+
+
+def test_class_label():
+    assert image.class_label(3) == "3"
+    assert image.class_label(1, ["cat", "dog"], 0.931) == "1: dog 93.1%"
+    assert image.class_label(7, ["cat"], None) == "7"
+
+
+@pytest.mark.parametrize("titles", [["one"], "ab", 3])
+def test_titles_must_be_one_string_per_tile(titles):
+    with pytest.raises(ValueError, match="`titles`"):
+        image.tile(np.zeros((2, 8, 8)), titles=titles)
