@@ -7,11 +7,12 @@ import typing
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, image, inputs, models
+from kerasviz import compiled, image, inputs, models, progress
 
 _POOLS = ("avg", "max", None)
 _METRICS = ("euclidean", "cosine")
 _METHODS = ("pca", "tsne")
+_TSNE_ITERATIONS = 1000  # scikit-learn's default, explicit so that the progress bar knows it
 EXACT_ASSIGNMENT_MAX = 2000  # embedding_grid: Hungarian assignment up to this many images
 
 
@@ -295,7 +296,7 @@ def neighbors_figure(images, indices, *, query_images=None, pad=2) -> np.ndarray
     return image.tile(rows.reshape((-1,) + pictures.shape[1:]), cols=rows.shape[1], pad=pad)
 
 
-def project(features, method="pca", *, dims=2, seed=0, perplexity=30.0) -> np.ndarray:
+def project(features, method="pca", *, dims=2, seed=0, perplexity=30.0, verbose=0) -> np.ndarray:
     """2-D or 3-D coordinates of feature vectors, by PCA or t-SNE.
 
     PCA (scikit-learn's `PCA`; a seeded randomized SVD for large inputs) keeps
@@ -317,6 +318,9 @@ def project(features, method="pca", *, dims=2, seed=0, perplexity=30.0) -> np.nd
             give the same map for every seed.
         perplexity: t-SNE's effective number of neighbours (5 to 50 is usual);
             needs `N > 3 * perplexity`.
+        verbose: 0 (silent, the default) or 1: a Keras progress bar over
+            t-SNE's iterations (scikit-learn's log, read as it runs; PCA is
+            quick and shows none).
 
     Returns:
         float32 `[N, dims]`.
@@ -335,6 +339,7 @@ def project(features, method="pca", *, dims=2, seed=0, perplexity=30.0) -> np.nd
     from sklearn.manifold import TSNE
 
     x = _matrix(features, "features")
+    verbose = progress.check_verbose(verbose)
     n, d = x.shape
     if method not in _METHODS:
         raise ValueError(f"Received an invalid value for `method`: {method!r}. Expected 'pca' or 'tsne'.")
@@ -359,9 +364,10 @@ def project(features, method="pca", *, dims=2, seed=0, perplexity=30.0) -> np.nd
         )
     if d > 50:
         x = PCA(n_components=min(50, n), random_state=seed).fit_transform(x)
-    tsne = TSNE(n_components=dims, perplexity=float(perplexity), init="pca",
-                learning_rate="auto", random_state=seed)
-    return tsne.fit_transform(x).astype(np.float32)
+    with progress.sklearn_iterations(_TSNE_ITERATIONS, verbose) as sklearn_verbose:
+        tsne = TSNE(n_components=dims, perplexity=float(perplexity), init="pca", learning_rate="auto",
+                    max_iter=_TSNE_ITERATIONS, random_state=seed, verbose=sklearn_verbose)
+        return tsne.fit_transform(x).astype(np.float32)
 
 
 class EmbeddingGrid(typing.NamedTuple):

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models
+from kerasviz import compiled, inputs, models, progress
 from kerasviz.gradients import core
 
 
@@ -102,7 +102,7 @@ def _chunk_function(prepared):
     return compiled.compiled_function(model, prepared.key("occlusion"), build, signature)
 
 
-def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, batch_size=None):
+def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, batch_size=None, verbose=0):
     """Occlusion sensitivity: the target's probability as a grey patch slides over the image.
 
     A `patch x patch` square of every image is replaced by `value`, at every
@@ -135,6 +135,8 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
             image's own mean colour (its per-channel mean).
         batch_size: at most this many occluded images per compiled call
             (default 32); results do not depend on it.
+        verbose: 0 (silent, the default) or 1: a Keras progress bar over the
+            `B * nY * nX` occluded images.
 
     Returns:
         float32 `[B, nY, nX]`: the target's score with the occluder at each
@@ -151,6 +153,7 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
     >>> heat = kerasviz.occlusion(model, images, patch=16, stride=8)
     >>> maps = kerasviz.occlusion_to_input(heat, images.shape[1:3], patch=16, stride=8)
     """
+    verbose = progress.check_verbose(verbose)
     prepared = core.Prepared(model, images, target, batch_size)
     n_images, height, width = prepared.images.shape[:3]
     patch, stride = _check_geometry(height, width, patch, stride)
@@ -165,7 +168,9 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
     ]
     n_pairs = n_images * len(starts_y) * len(starts_x)
     scores = np.empty([n_pairs], np.float32)
-    for start, stop in inputs.batches(n_pairs, prepared.batch_size):
+    chunks = progress.track(inputs.batches(n_pairs, prepared.batch_size), n_pairs, verbose,
+                            size=lambda c: c[1] - c[0], unit="image")
+    for start, stop in chunks:
         pair_ids = tf.convert_to_tensor(np.arange(start, stop, dtype=np.int64))
         scores[start:stop] = function(*constants, pair_ids).numpy()
     return inputs.warn_if_constant(

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, image, inputs, models
+from kerasviz import compiled, image, inputs, models, progress
 from kerasviz.activations.receptive_field import (
     ReceptiveField, not_spatial, receptive_field, spatial_layer,
 )
@@ -109,6 +109,12 @@ def _stream(data, batch_size):
         yield np.asarray(data[start:stop])
 
 
+def _count(data):
+    """The number of images in `data` when known without reading it (not for a `tf.data.Dataset`)."""
+    shape = getattr(data, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) == 4 and shape[0] is not None else None
+
+
 def _top_function(model, path, image_shape):
     """Compiled `(images, channels, k) -> (values [C, k'], flat indices [C, k'], grid [3])`."""
     def build(model_ref):
@@ -152,7 +158,7 @@ def _static_channels(found):
         return None
 
 
-def top_patches(model, data, layer=None, channels=0, *, k: int = 9, batch_size=None) -> TopPatches:
+def top_patches(model, data, layer=None, channels=0, *, k: int = 9, batch_size=None, verbose=0) -> TopPatches:
     """The image patches that activate channels of a spatial layer most (maximally activating patches).
 
     Streams `data` through the model, keeps for each channel the `k` highest
@@ -176,6 +182,8 @@ def top_patches(model, data, layer=None, channels=0, *, k: int = 9, batch_size=N
         channels: a channel index or a sequence of them.
         k: how many patches per channel (fewer if the data has fewer positions).
         batch_size: images per compiled call (default 32); results do not depend on it.
+        verbose: 0 (silent, the default) or 1: a Keras progress bar over the
+            images (of unknown total for a `tf.data.Dataset`).
 
     Returns:
         A `TopPatches` (channels, scores, image_index, positions, boxes,
@@ -195,12 +203,13 @@ def top_patches(model, data, layer=None, channels=0, *, k: int = 9, batch_size=N
     models.check_model(model)
     k = inputs.check_positive_int(k, "k")
     batch_size = inputs.check_batch_size(batch_size)
+    verbose = progress.check_verbose(verbose)
     path = spatial_layer(model, layer, role="patches")
     wanted = _check_channels(channels)
     _check_range(wanted, _static_channels(models.get_layer(model, path)[1]), path)
     scores = keys = crops = function = rf = image_shape = None
     seen = 0
-    for raw in _stream(data, batch_size):
+    for raw in progress.track(_stream(data, batch_size), _count(data), verbose, size=len, unit="image"):
         batch = inputs.check_images(model, raw, "data")
         if image_shape is None:
             image_shape = batch.shape[1:]

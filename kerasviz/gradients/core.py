@@ -11,7 +11,7 @@ sample's global index, never by its position in a chunk.
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models, targets
+from kerasviz import compiled, inputs, models, progress, targets
 
 
 class Prepared:
@@ -168,19 +168,23 @@ def model_outputs(prepared, images):
     return run_chunks(function, prepared, images)
 
 
-def pair_chunks(n_images, per_image, batch_size):
+def pair_chunks(n_images, per_image, batch_size, verbose=0, unit="sample"):
     """Splits the `(image, sample)` pairs of a batch into chunks of at most `batch_size`.
 
     Pair `p` is image `p // per_image`, sample `p % per_image`; pair ids are
     global, so whatever depends on them (the noise, the path point) does not
-    depend on `batch_size`.
+    depend on `batch_size`. With `verbose`, a progress bar counts the pairs
+    done (in `unit`s, see `kerasviz.progress.track`).
 
     Yields:
         `(first, last, pair_ids, local)`: the images `first..last` (inclusive)
         the chunk touches, the int64 global pair ids, and the int32 index of
         each pair's image within `images[first:last + 1]`.
     """
-    for start, stop in inputs.batches(n_images * per_image, batch_size):
+    total = n_images * per_image
+    chunks = progress.track(inputs.batches(total, batch_size), total, verbose, size=lambda c: c[1] - c[0],
+                            unit=unit)
+    for start, stop in chunks:
         pair_ids = np.arange(start, stop, dtype=np.int64)
         first, last = start // per_image, (stop - 1) // per_image
         yield first, last, pair_ids, (pair_ids // per_image - first).astype(np.int32)
