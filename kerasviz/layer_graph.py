@@ -16,6 +16,8 @@ On that graph:
   normalization follows. BatchNormalization, pooling, padding, dropout,
   rescaling, and pre-activation outputs that an activation or normalization
   follows are not: the layer after them carries their meaning;
+- squeeze-and-excitation **gates** (global pooling inside the body, and the
+  layers only it feeds) are not features either;
 - the **head** is what turns features into class scores: walking back from
   the output, Dense layers, activations, dropout, flatten, global pooling,
   anything with a 1x1 or vector output, and a class-map conv (as many channels
@@ -97,8 +99,18 @@ class LayerGraph:
         self.nodes = nodes  # call order: the last one is the output layer
         self.by_path = {n.path: n for n in nodes}
         self.head = self._head()
-        self.meaningful = [n.path for n in nodes if self._is_meaningful(n) and n.path not in self.head]
+        self.gates = self._gates()
+        self.meaningful = [n.path for n in nodes
+                           if self._is_meaningful(n) and n.path not in self.head and n.path not in self.gates]
         self.defaults = {}  # role -> paths, filled by `default_layers`
+
+    def _gates(self):
+        """Squeeze-and-excitation branches: global pooling inside the body and what only it feeds (Hu et al., 2018)."""
+        gates = set()
+        for node in self.nodes:
+            if node.kind in _GLOBAL_POOLING or (node.producers and all(p in gates for p in node.producers)):
+                gates.add(node.path)
+        return gates
 
     def _carried_on(self, node):
         """True when everything that reads `node` is a normalization or activation of it."""

@@ -81,6 +81,7 @@ def _images(size, value_range, n=2, seed=0):
 
 def build(name, nested=False):
     keras.backend.clear_session()
+    keras.utils.set_random_seed(0)  # weights=None draws the initial weights: the same ones every run
     make, size, value_range, _ = ZOO[name]
     if nested:
         backbone = make(weights=None, input_shape=(size, size, 3), include_top=False)
@@ -124,7 +125,7 @@ def test_defaults_and_grad_cam_on_every_architecture(name):
             assert type(models.get_layer(model, path)[1]).__name__ in kinds | {"Add"}, (role, path)
     codes = kerasviz.features(model, images)
     assert codes.ndim == 2 and np.all(np.isfinite(codes))
-    maps = kerasviz.grad_cam(model, images, 0)
+    maps = kerasviz.grad_cam(model, images)  # the predicted class
     assert maps.shape == images.shape[:3] and np.all(np.isfinite(maps))
     assert maps.std() > 0, "constant Grad-CAM map"
     print(name, found)
