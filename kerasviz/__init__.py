@@ -58,6 +58,10 @@ from kerasviz.gradients.inversion import invert_features  # noqa: E402
 from kerasviz.gradients.saliency import guided_backprop, saliency  # noqa: E402
 from kerasviz.gradients.smoothgrad import smoothgrad  # noqa: E402
 from kerasviz.gradients.synthesis import optimize  # noqa: E402
+from kerasviz.perturbation.lime import kernel_shap, lime  # noqa: E402
+from kerasviz.perturbation.rise import rise  # noqa: E402
+from kerasviz.perturbation.superpixels import superpixels  # noqa: E402
+from kerasviz.perturbation.xrai import xrai  # noqa: E402
 from kerasviz.targets import Channel, ClassScore, LayerL2, Neuron  # noqa: E402
 
 __version__ = "0.1.0"
@@ -82,6 +86,8 @@ __all__ = [
     "guided_grad_cam",
     "image",
     "integrated_gradients",
+    "kernel_shap",
+    "lime",
     "invert_features",
     "metrics",
     "models",
@@ -93,11 +99,14 @@ __all__ = [
     "patches_grid",
     "project",
     "receptive_field",
+    "rise",
     "saliency",
     "smoothgrad",
     "style_transfer",
     "summary",
+    "superpixels",
     "targets",
     "texture_synthesis",
     "top_patches",
+    "xrai",
 ]

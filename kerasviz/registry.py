@@ -5,6 +5,9 @@ from kerasviz.gradients.cam import grad_cam, guided_grad_cam
 from kerasviz.gradients.integrated import integrated_gradients
 from kerasviz.gradients.saliency import guided_backprop, saliency
 from kerasviz.gradients.smoothgrad import smoothgrad
+from kerasviz.perturbation.lime import kernel_shap, lime
+from kerasviz.perturbation.rise import rise
+from kerasviz.perturbation.xrai import xrai
 
 ATTRIBUTION_METHODS = {
     "saliency": saliency,
@@ -15,6 +18,9 @@ ATTRIBUTION_METHODS = {
     "guided_grad_cam": guided_grad_cam,
     "occlusion": occlusion,
 }
+
+# The perturbation family (kerasviz/perturbation/).
+ATTRIBUTION_METHODS.update({"rise": rise, "lime": lime, "kernel_shap": kernel_shap, "xrai": xrai})
 
 # Methods whose maps are scores under perturbation: LOW values mark the regions that matter.
 LOWER_IS_IMPORTANT = frozenset({"occlusion"})

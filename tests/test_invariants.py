@@ -21,6 +21,11 @@ TINY_SETTINGS = {
     "grad_cam": ({}, lambda b: (b, SIZE, SIZE)),
     "guided_grad_cam": ({}, lambda b: (b, SIZE, SIZE)),
     "occlusion": ({"patch": 4, "stride": 4}, lambda b: (b, 4, 4)),
+    # The perturbation family.
+    "rise": ({"masks": 8, "grid": 4}, lambda b: (b, SIZE, SIZE)),
+    "lime": ({"samples": 16}, lambda b: (b, SIZE, SIZE)),
+    "kernel_shap": ({"samples": 16}, lambda b: (b, SIZE, SIZE)),
+    "xrai": ({"steps": 4}, lambda b: (b, SIZE, SIZE)),
 }
 METHODS = sorted(TINY_SETTINGS)
 

@@ -1,0 +1,50 @@
+"""How far to trust an attribution map: faithfulness, robustness, complexity, localization, sanity.
+
+- `deletion`, `insertion` (Petsiuk et al., 2018) and `mufidelity` (Bhatt et
+  al., 2020): does the score change where the map says it matters?
+- `max_sensitivity`, `avg_sensitivity` (Yeh et al., 2019; Bhatt et al.,
+  2020): does the map stay put when the image barely changes?
+- `sparseness` (Gini index, Chalasani et al., 2020) and `complexity`
+  (entropy, Bhatt et al., 2020): how concentrated is the map?
+- `pointing_game` (energy-based, Wang et al., 2020): how much of the map lies
+  on the object?
+- `sanity_check` (Adebayo et al., 2018) and `random_logit` (Sixt et al.,
+  2020): does the map depend on the weights, and on the class explained?
+- `compare`: every metric for every method on your own model, in one table.
+"""
+
+from kerasviz.metrics.complexity import complexity, sparseness
+from kerasviz.metrics.compare import METRICS, Comparison, compare
+from kerasviz.metrics.faithfulness import Curve, blur, deletion, insertion, pixel_ranks
+from kerasviz.metrics.localization import pointing_game
+from kerasviz.metrics.mufidelity import mufidelity
+from kerasviz.metrics.robustness import avg_sensitivity, max_sensitivity
+from kerasviz.metrics.sanity import (
+    RandomLogitResult,
+    SanityResult,
+    random_logit,
+    rank_correlation,
+    sanity_check,
+)
+
+__all__ = [
+    "METRICS",
+    "Comparison",
+    "Curve",
+    "RandomLogitResult",
+    "SanityResult",
+    "avg_sensitivity",
+    "blur",
+    "compare",
+    "complexity",
+    "deletion",
+    "insertion",
+    "max_sensitivity",
+    "mufidelity",
+    "pixel_ranks",
+    "pointing_game",
+    "random_logit",
+    "rank_correlation",
+    "sanity_check",
+    "sparseness",
+]

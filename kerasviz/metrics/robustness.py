@@ -1,0 +1,132 @@
+"""How much a map moves when the image barely does: max- and average sensitivity."""
+
+import numbers
+
+import numpy as np
+
+from kerasviz import inputs, targets
+from kerasviz.gradients import core
+
+
+def fixed_target(prepared, target):
+    """The target to hand to a method so it explains the class predicted for the clean images."""
+    if isinstance(prepared.target, targets.ClassScore):
+        return core.predicted_classes(prepared)[:, 0]
+    return target
+
+
+def _check_method(method):
+    if not callable(method):
+        raise TypeError("Expected `method` to be an attribution method such as kerasviz.saliency. "
+                        f"Received: method={method!r} of type {type(method).__name__}.")
+
+
+def perturbation(seed, sample, image_index, shape, radius):
+    """The noise of `sensitivities`' sample `sample` for image `image_index`: uniform in [-radius, radius]."""
+    rng = np.random.default_rng([seed, sample, image_index])
+    return (radius * (2.0 * rng.random(shape) - 1.0)).astype(np.float32)
+
+
+def sensitivities(model, images, method, target=None, *, radius=0.05, samples=10, seed=0, batch_size=None):
+    """float64 `[B, samples]`: `||method(x + d) - method(x)|| / ||method(x)||` per image and sample."""
+    _check_method(method)
+    prepared = core.Prepared(model, images, target, batch_size)
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 < radius < np.inf:
+        raise ValueError(f"Received an invalid value for `radius`: {radius!r}. Expected a positive float.")
+    samples = inputs.check_positive_int(samples, "samples")
+    seed = inputs.check_seed(seed)
+    fixed = fixed_target(prepared, target)
+    kwargs = {} if batch_size is None else {"batch_size": prepared.batch_size}
+    images = prepared.images
+    original = np.asarray(method(model, images, fixed, **kwargs), np.float64).reshape(len(images), -1)
+    norms = np.linalg.norm(original, axis=1)
+    out = np.empty([len(images), samples])
+    for s in range(samples):
+        noise = np.stack([perturbation(seed, s, b, images.shape[1:], radius) for b in range(len(images))])
+        moved = np.asarray(method(model, images + noise, fixed, **kwargs), np.float64).reshape(len(images), -1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, s] = np.linalg.norm(moved - original, axis=1) / norms
+    return out
+
+
+def max_sensitivity(model, images, method, target=None, *, radius=0.05, samples=10, seed=0,
+                    batch_size=None) -> np.ndarray:
+    """Max-sensitivity: the largest relative change of the map under small input noise.
+
+    Yeh et al., 2019, "On the (In)fidelity and Sensitivity of Explanations",
+    section 3: `max_{||d||_inf <= r} ||Phi(x + d) - Phi(x)||`, estimated over
+    `samples` draws of `d` uniform in the `radius` box, and divided here by
+    `||Phi(x)||` so that methods of different scales compare. Lower is more
+    robust. Costs `samples + 1` calls of `method` on all the images.
+
+    Args:
+        model: a built Keras image model.
+        images: `[B, H, W, C]` in the model's own input space.
+        method: an attribution method `method(model, images, target,
+            batch_size=...)`, e.g. `kerasviz.saliency` or
+            `functools.partial(kerasviz.smoothgrad, samples=10)`.
+        target: `None` (the class predicted for the clean image, kept for
+            the perturbed ones), an int class, a sequence of ints, or a
+            `kerasviz.targets.Target`.
+        radius: the half-width of the uniform noise, in the model's input
+            space (images in [0, 1]: 0.05 is 5% of the range).
+        samples: noisy copies per image.
+        seed: int seed of the noise (per sample and image).
+        batch_size: passed on to `method` when given.
+
+    Returns:
+        float32 `[B]` (NaN for an all-zero map).
+
+    Raises:
+        TypeError: `method` is not callable.
+        ValueError: invalid `images`, `target`, `radius`, `samples`, `seed` or
+            `batch_size`.
+
+    Example:
+
+    >>> kerasviz.metrics.max_sensitivity(model, images, kerasviz.saliency, radius=0.02)
+    """
+    return np.max(sensitivities(model, images, method, target, radius=radius, samples=samples, seed=seed,
+                                batch_size=batch_size), axis=1).astype(np.float32)
+
+
+def avg_sensitivity(model, images, method, target=None, *, radius=0.05, samples=10, seed=0,
+                    batch_size=None) -> np.ndarray:
+    """Average sensitivity: the mean relative change of the map under small input noise.
+
+    Bhatt et al., 2020, "Evaluating and Aggregating Feature-based Model
+    Explanations", section 4.2: the expectation, over `d` uniform in the
+    `radius` box, of `||Phi(x + d) - Phi(x)|| / ||Phi(x)||` (the mean of the
+    draws `max_sensitivity` takes the maximum of: with the same arguments,
+    the same draws). Lower is more stable. Costs `samples + 1` calls of
+    `method` on all the images.
+
+    Args:
+        model: a built Keras image model.
+        images: `[B, H, W, C]` in the model's own input space.
+        method: an attribution method `method(model, images, target,
+            batch_size=...)`, e.g. `kerasviz.saliency` or
+            `functools.partial(kerasviz.smoothgrad, samples=10)`.
+        target: `None` (the class predicted for the clean image, kept for
+            the perturbed ones), an int class, a sequence of ints, or a
+            `kerasviz.targets.Target`.
+        radius: the half-width of the uniform noise, in the model's input
+            space (images in [0, 1]: 0.05 is 5% of the range).
+        samples: noisy copies per image.
+        seed: int seed of the noise (per sample and image).
+        batch_size: passed on to `method` when given.
+
+    Returns:
+        float32 `[B]` (NaN for an all-zero map).
+
+    Raises:
+        TypeError: `method` is not callable.
+        ValueError: invalid `images`, `target`, `radius`, `samples`, `seed` or
+            `batch_size`.
+
+    Example:
+
+    >>> kerasviz.metrics.avg_sensitivity(model, images, kerasviz.smoothgrad)
+    """
+    return np.mean(sensitivities(model, images, method, target, radius=radius, samples=samples, seed=seed,
+                                 batch_size=batch_size), axis=1).astype(np.float32)

@@ -1,0 +1,94 @@
+"""The engine of LIME, KernelSHAP and MuFidelity: scores of images with some segments hidden.
+
+A *coalition* says, per segment of an image, whether the segment keeps the
+image's pixels (1) or takes the baseline's (0). The perturbed images are built
+inside the compiled graph from the segment labels and the coalitions, at most
+`batch_size` at a time; only the coalitions (one value per segment) travel
+from the host.
+"""
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import compiled, inputs, models
+from kerasviz.gradients import core
+
+
+def check_baselines(baseline, images, argname="baseline"):
+    """float32 `[B, H, W, C]` baselines: `None` (each image's mean colour), a float, or an array."""
+    if baseline is None:
+        means = images.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+        return np.ascontiguousarray(np.broadcast_to(means, images.shape))
+    if isinstance(baseline, (bool, str, bytes)):
+        raise TypeError(f"Expected `{argname}` to be None, a float or an array broadcastable to the "
+                        f"images' shape {images.shape}. Received: {argname}={baseline!r}.")
+    if isinstance(baseline, numbers.Real):
+        array = np.full(images.shape, baseline, np.float32)
+    else:
+        try:
+            array = np.broadcast_to(np.asarray(baseline, np.float32), images.shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"Received an invalid value for `{argname}`: expected None, a float or an "
+                             f"array broadcastable to the images' shape {images.shape}. Received: "
+                             f"{baseline!r:.200}.") from None
+    return np.ascontiguousarray(inputs.check_finite(array, argname))
+
+
+def _function(prepared, probabilities):
+    model, target, capture = prepared.model, prepared.target, prepared.capture
+    read_probabilities = probabilities and bool(target.class_terms())
+
+    def build(model_ref):
+        activation = models.output_activation(model_ref())
+
+        def scores(images, class_idx, segments, baselines, keep, local):
+            mask = tf.gather(keep, tf.gather(segments, local), batch_dims=1) > 0.5  # [n, H, W]
+            perturbed = tf.where(mask[..., None], tf.gather(images, local), tf.gather(baselines, local))
+            logits, activations = models.run(model_ref(), perturbed, capture=capture)
+            outputs = models.probabilities(logits, activation) if read_probabilities else logits
+            return target.score(outputs, activations, tf.gather(class_idx, local))
+
+        return scores
+
+    shape = prepared.images.shape[1:]
+    signature = prepared.signature(
+        tf.TensorSpec([None, *shape[:2]], tf.int32),
+        tf.TensorSpec([None, *shape], tf.float32),
+        tf.TensorSpec([None, None], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+    )
+    return compiled.compiled_function(model, prepared.key("segment_scores", read_probabilities), build,
+                                      signature)
+
+
+def segment_scores(prepared, class_idx, segments, baselines, coalitions, *, probabilities=False):
+    """The target's score for every coalition of every image.
+
+    Args:
+        prepared: the call's `core.Prepared`.
+        class_idx: int32 `[B, terms]` with the predicted classes filled in.
+        segments: int32 `[B, H, W]` segment labels, `0..K_b - 1` per image.
+        baselines: float32 `[B, H, W, C]`, what hidden segments show.
+        coalitions: `B` arrays `[S, K_b]` of 0/1 (the same `S` for every image).
+        probabilities: class terms read the probability (softmax or sigmoid
+            of the logits) instead of the logit.
+
+    Returns:
+        float32 `[B, S]`. Costs `B * S` forward passes, `batch_size` at a time.
+    """
+    n_images, samples = len(coalitions), len(coalitions[0])
+    width = max(c.shape[1] for c in coalitions)
+    table = np.zeros([n_images * samples, width], np.float32)
+    for b, coalition in enumerate(coalitions):
+        table[b * samples:(b + 1) * samples, :coalition.shape[1]] = coalition
+    function = _function(prepared, probabilities)
+    scores = np.empty([n_images * samples], np.float32)
+    for first, last, pair_ids, local in core.pair_chunks(n_images, samples, prepared.batch_size):
+        part = slice(first, last + 1)
+        scores[pair_ids[0]:pair_ids[-1] + 1] = function(
+            tf.constant(prepared.images[part]), tf.constant(class_idx[part]), tf.constant(segments[part]),
+            tf.constant(baselines[part]), tf.constant(table[pair_ids]), tf.constant(local),
+        ).numpy()
+    return scores.reshape(n_images, samples)

@@ -1,0 +1,148 @@
+"""RISE: randomized input sampling for explanation (Petsiuk et al., 2018)."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import compiled, inputs, models
+from kerasviz.gradients import core
+from kerasviz.perturbation import _masked
+
+
+def _uniform(seed, ids, size):
+    """Uniform `[n, size]` in [0, 1) for consecutive global ids: row `i` depends only on `(seed, ids[i])`.
+
+    One Philox stream keyed by `seed`, laid out row after row (rows padded to
+    Philox's block of 4 values), read from the first id's offset.
+    """
+    padded = -(-size // 4) * 4
+    key = tf.reshape(tf.cast(seed, tf.uint64), [1])
+    counter = tf.stack([tf.cast(ids[0], tf.uint64) * (padded // 4), tf.constant(0, tf.uint64)])
+    values = tf.raw_ops.StatelessRandomUniformV2(
+        shape=tf.stack([tf.size(ids), padded]), key=key, counter=counter, alg=1, dtype=tf.float32)
+    return values[:, :size]
+
+
+def _masks(seed, mask_ids, height, width, grid, keep):
+    """The RISE masks `[n, H, W]` of consecutive global `mask_ids` (section 3.2), in the graph."""
+    cell_h, cell_w = math.ceil(height / grid), math.ceil(width / grid)
+    values = _uniform(seed, mask_ids, grid * grid + 2)
+    cells = tf.cast(values[:, :grid * grid] < keep, tf.float32)
+    cells = tf.reshape(cells, [-1, grid, grid, 1])
+    smooth = tf.image.resize(cells, [(grid + 1) * cell_h, (grid + 1) * cell_w], method="bilinear")[..., 0]
+    shift_y = tf.cast(values[:, -2] * cell_h, tf.int32)[:, None]
+    shift_x = tf.cast(values[:, -1] * cell_w, tf.int32)[:, None]
+    rows = tf.gather(smooth, shift_y + tf.range(height)[None], axis=1, batch_dims=1)
+    return tf.gather(rows, shift_x + tf.range(width)[None], axis=2, batch_dims=1)
+
+
+def _check_keep(keep):
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep < 1:
+        raise ValueError(f"Received an invalid value for `keep`: {keep!r}. Expected a float in (0, 1).")
+    return float(keep)
+
+
+def rise_masks(n_masks, image_size, *, grid=8, keep=0.5, seed=0):
+    """The first `n_masks` masks `rise` uses for images of `image_size = (H, W)` (float32 `[n, H, W]`).
+
+    Mask `m` depends only on `(seed, m, grid, keep, image_size)`: `rise` with
+    `masks=n_masks` and the same settings averages exactly these.
+    """
+    n_masks = inputs.check_positive_int(n_masks, "n_masks")
+    grid = inputs.check_positive_int(grid, "grid")
+    ids = tf.range(n_masks, dtype=tf.int64)
+    return _masks(inputs.check_seed(seed), ids, int(image_size[0]), int(image_size[1]), grid,
+                  _check_keep(keep)).numpy()
+
+
+def _function(prepared, grid, keep):
+    model, target, capture = prepared.model, prepared.target, prepared.capture
+    with_classes = bool(target.class_terms())
+    height, width = prepared.images.shape[1:3]
+
+    def build(model_ref):
+        activation = models.output_activation(model_ref())
+
+        def weighted_masks(images, class_idx, baselines, seed, pair_ids):
+            # Pairs are mask-major (pair p: mask p // B, image p % B): a chunk's masks are
+            # consecutive, each is built once and serves every image.
+            n_images = tf.cast(tf.shape(images)[0], tf.int64)
+            mask_ids, image_ids = pair_ids // n_images, pair_ids % n_images
+            unique = _masks(seed, tf.range(mask_ids[0], mask_ids[-1] + 1), height, width, grid, keep)
+            masks = tf.gather(unique, mask_ids - mask_ids[0])
+            start = tf.gather(baselines, image_ids)
+            perturbed = start + masks[..., None] * (tf.gather(images, image_ids) - start)
+            logits, activations = models.run(model_ref(), perturbed, capture=capture)
+            outputs = models.probabilities(logits, activation) if with_classes else logits
+            scores = target.score(outputs, activations, tf.gather(class_idx, image_ids))
+            return tf.math.unsorted_segment_sum(scores[:, None, None] * masks, image_ids, n_images)
+
+        return weighted_masks
+
+    signature = prepared.signature(
+        tf.TensorSpec([None, *prepared.images.shape[1:]], tf.float32),
+        tf.TensorSpec([], tf.int64),
+        tf.TensorSpec([None], tf.int64),
+    )
+    return compiled.compiled_function(model, prepared.key("rise", grid, keep), build, signature)
+
+
+def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, grid=8, keep=0.5, baseline=0.0):
+    """RISE: the class probability averaged over random masks, weighted by each mask.
+
+    Petsiuk et al., 2018, "RISE: Randomized Input Sampling for Explanation of
+    Black-box Models", section 3: `masks` binary `grid x grid` grids (each
+    cell kept with probability `keep`) are upsampled bilinearly to
+    `(grid + 1) * ceil(H / grid)` pixels, shifted by a random offset of up to
+    one cell and cropped to `H x W`; the image is blended towards `baseline`
+    where a mask is low (`baseline + mask * (image - baseline)`; the paper's
+    `image * mask` is `baseline=0`), and the saliency is
+    `sum_i score(masked_i) * mask_i / (masks * keep)`. Class targets read the
+    class *probability*; a target without class terms reads its raw score.
+    Masks are built inside the graph from `seed` and the mask's index (the same
+    masks for every image: `rise_masks` gives them), once per chunk for all the
+    images, and accumulated there, at most `batch_size` masked images at a time. Costs `masks` forward passes
+    per image (the paper: 4000 for ResNet50, 8000 for VGG16), plus one for
+    `target=None`.
+
+    Args:
+        model: a built Keras image model.
+        images: `[B, H, W, C]` in the model's own input space.
+        target: `None` (the predicted class), an int class, a sequence of
+            ints (one per image), or a `kerasviz.targets.Target`.
+        batch_size: at most this many masked images per compiled call
+            (default 32); results do not depend on it.
+        seed: int seed of the masks; same seed, same masks.
+        masks: how many masks per image.
+        grid: the side of the low-resolution grid (the paper: 7).
+        keep: the probability that a cell is kept (the paper: 0.5).
+        baseline: what masked pixels blend towards: a float in the model's
+            input space or an array broadcastable to `images`.
+
+    Returns:
+        float32 `[B, H, W]`: the saliency (the expected score given that the
+        pixel is kept).
+
+    Raises:
+        ValueError, TypeError: invalid `images`, `target`, `batch_size`,
+            `seed`, `masks`, `grid`, `keep` or `baseline`.
+
+    Example:
+
+    >>> maps = kerasviz.rise(model, images, masks=2000, grid=7)
+    """
+    prepared = core.Prepared(model, images, target, batch_size)
+    n_masks = inputs.check_positive_int(masks, "masks")
+    grid = inputs.check_positive_int(grid, "grid")
+    keep, seed = _check_keep(keep), inputs.check_seed(seed)
+    if baseline is None:
+        raise TypeError("Expected `baseline` to be a float or an array. Received: baseline=None.")
+    baselines = _masked.check_baselines(baseline, prepared.images)
+    class_idx = core.predicted_classes(prepared)
+    function = _function(prepared, grid, keep)
+    constants = [tf.constant(a) for a in (prepared.images, class_idx, baselines)] + [tf.constant(seed, tf.int64)]
+    sums = np.zeros(prepared.images.shape[:3], np.float64)
+    for start, stop in inputs.batches(len(prepared.images) * n_masks, prepared.batch_size):
+        sums += function(*constants, tf.range(start, stop, dtype=tf.int64)).numpy()
+    return inputs.warn_if_constant((sums / (n_masks * keep)).astype(np.float32), "rise")
