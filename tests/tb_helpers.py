@@ -35,8 +35,8 @@ def images(n=4, size=32, seed=0):
     return out
 
 
-def attribution_record(method, step, n=4, size=32, occlusion=False, classes=None):
-    """`(header, arrays)` of one attribution record whose maps move with `step`."""
+def attribution_record(method, step, n=4, size=32, occlusion=False, classes=None, params=None):
+    """`(header, arrays)` of one attribution record whose maps move with `step` (`params`: its parameters if not occlusion)."""
     yy, xx = np.mgrid[:size, :size] / size
     grid = 4 if occlusion else size
 
@@ -54,7 +54,7 @@ def attribution_record(method, step, n=4, size=32, occlusion=False, classes=None
     predictions = [(i + step) % len(CLASS_NAMES) for i in range(n)]
     for i, p in enumerate(predictions):
         probabilities[i, p] = 0.7
-    params = {"patch": size // grid, "stride": size // grid} if occlusion else {"samples": 8}
+    params = {"patch": size // grid, "stride": size // grid} if occlusion else dict(params or {"samples": 8})
     header = {
         "family": "attribution", "method": method, "params": params, "layer": "conv2" if occlusion else None,
         "class_names": CLASS_NAMES, "labels": labels, "predictions": predictions, "value_range": [0.0, 1.0],
@@ -77,12 +77,13 @@ def write_record(writer, tag, step, header, arrays, family="attribution", method
     writer.flush()
 
 
-def write_run(run_dir, steps=3, methods=("saliency", "gradcam", "occlusion"), n=4, size=32, classes=None):
+def write_run(run_dir, steps=3, methods=("saliency", "gradcam", "occlusion"), n=4, size=32, classes=None,
+              params=None):
     """A run with one record per method per step and deletion/insertion AUC scalars."""
     writer = tf.summary.create_file_writer(run_dir)
     for step in range(steps):
         for method in methods:
-            header, arrays = attribution_record(method, step, n, size, method == "occlusion", classes)
+            header, arrays = attribution_record(method, step, n, size, method == "occlusion", classes, params)
             write_record(writer, metadata.tag_for("attribution", method), step, header, arrays)
             with writer.as_default():
                 for k, metric in enumerate(("deletion_auc", "insertion_auc")):

@@ -109,12 +109,13 @@ def start_tensorboard(logdir, request, ready, log_name="tensorboard.log"):
 
 
 @contextlib.contextmanager
-def open_dashboard(server):
-    """(page, frame, events): TensorBoard's page at #kerasviz in headless Chromium, and our iframe."""
+def open_dashboard(server, viewport=(1366, 768)):
+    """(page, frame, events): TensorBoard's page at #kerasviz in headless Chromium (`viewport`: width, height), and our iframe."""
     profile = tempfile.mkdtemp(prefix="kerasviz_chromium_")
+    width, height = viewport
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1366, "height": 768})
+            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": width, "height": height})
         events = {"dialogs": [], "errors": [], "requests": []}
         page = context.new_page()
         page.on("dialog", lambda dialog: (events["dialogs"].append(dialog.message), dialog.dismiss()))

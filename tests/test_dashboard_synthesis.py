@@ -74,6 +74,7 @@ def test_renders_images_losses_and_snapshots_and_the_slider_moves_them(dashboard
     assert frame.eval_on_selector_all(".kv-synth-snapshots figcaption", "fs => fs.map(f => f.textContent)") == \
         ["step 5", "step 10", "step 15", "step 20"]
     assert frame.locator(".kv-synth-record svg path.kv-line").count() == 1  # the mean loss
+    assert frame.locator(".kv-synth-record .kv-legend").count() == 0  # one line, named in its title
     _, expected = tb_helpers.synthesis_record(STEPS - 1, classes=CLASSES)
     shown = np.array(image_pixels(frame, ".kv-synth-image img")).reshape(16, 16, 4)[..., :3]
     np.testing.assert_array_equal(shown, expected["images"][0])
@@ -105,5 +106,7 @@ def test_per_image_losses_and_no_snapshots(dashboard, screenshots):
     assert frame.locator(".kv-synth-snapshots").count() == 0
     names = frame.eval_on_selector_all(".kv-synth-record path.kv-line", "ps => ps.map(p => p.dataset.name)")
     assert names == [f"1: {tb_helpers.CLASS_NAMES[1]}", f"3: {tb_helpers.CLASS_NAMES[3]}"]
+    legend = frame.eval_on_selector_all(".kv-synth-record .kv-legend-item", "is => is.map(i => i.textContent)")
+    assert legend == names  # one line per image: the legend says which is which
     base.shot(page, screenshots, "synthesis_plain.png")
     assert events["errors"] == []

@@ -5,14 +5,16 @@ import { el, svg, fmt } from "./common.js";
 /**
  * lineChart({key, title, lines: [{name, color, points: [{step, value}]}], cursor})
  * -> <figure class="kv-chart"> with one <path class="kv-line"> per line, a dashed
- * cursor at step `cursor` and a dot where each line has a value at that step.
+ * cursor at step `cursor` and a dot where each line has a value at that step; with
+ * `legend`, a <div class="kv-legend"> under it names each line's colour.
  */
-export function lineChart({ key, title, lines, cursor = null, width = 300, height = 120 }) {
+export function lineChart({ key, title, lines, cursor = null, width = 300, height = 120, legend: withLegend = false }) {
   const W = width, H = height, L = 38, R = 8, T = 18, B = 20;
   const figure = el("figure", { class: "kv-chart", dataset: { metric: key } });
   figure.append(el("figcaption", {}, title));
   const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img" });
   figure.append(root);
+  if (withLegend) figure.append(legend(lines));
   const all = lines.flatMap((line) => line.points).filter((p) => typeof p.value === "number" && isFinite(p.value));
   if (!all.length) return figure;
   const xs = all.map((p) => p.step), ys = all.map((p) => p.value);
@@ -47,4 +49,16 @@ export function lineChart({ key, title, lines, cursor = null, width = 300, heigh
     }
   }
   return figure;
+}
+
+function legend(lines) {
+  const box = el("div", { class: "kv-legend" });
+  for (const line of lines) {
+    const item = el("span", { class: "kv-legend-item", dataset: { name: line.name } });
+    const swatch = el("span", { class: "kv-swatch" });
+    swatch.style.background = line.color;
+    item.append(swatch, el("span", {}, line.name));
+    box.append(item);
+  }
+  return box;
 }

@@ -20,6 +20,14 @@ import generic from "./views/generic.js";
 // views/<family>.js and adding it to this list; families without a view get the generic one.
 const VIEWS = [attribution, activations, synthesis];
 
+// The tab a run opens on: the first of these it holds (the README's tour order), then the others by name.
+const FAMILY_ORDER = ["attribution", "activations", "synthesis"];
+
+function familyRank(family) {
+  const k = FAMILY_ORDER.indexOf(family);
+  return k < 0 ? FAMILY_ORDER.length : k;
+}
+
 export function viewFor(family) {
   return VIEWS.find((view) => view.family === family) || generic;
 }
@@ -106,7 +114,8 @@ async function selectRun(name) {
   if (!run) return;
   const broken = run.tags.filter((tag) => tag.error);
   ui.warnings.replaceChildren(...broken.map((tag) => el("div", { class: "kv-warning" }, `${tag.tag}: ${tag.error}`)));
-  const families = [...new Set(run.tags.filter((tag) => !tag.error).map((tag) => tag.family))].sort();
+  const families = [...new Set(run.tags.filter((tag) => !tag.error).map((tag) => tag.family))]
+    .sort((a, b) => familyRank(a) - familyRank(b) || (a < b ? -1 : a > b ? 1 : 0));
   ui.tabs.replaceChildren(...families.map((family) => {
     const button = el("button", { type: "button", role: "tab", class: "kv-tab", dataset: { family } }, viewFor(family).family === family ? viewFor(family).title : family);
     button.addEventListener("click", () => selectFamily(family));

@@ -10,6 +10,8 @@ import { describe, isOcclusion, lowerIsImportant, placement, labelLines, percent
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 const CELL = 136; // CSS pixels per image cell
+const MIN_GRID_HEIGHT = 240; // the grid box never gets shorter than this (the page scrolls instead)
+const BOTTOM_GAP = 28; // CSS pixels below the grid box: the page's bottom padding and a margin
 
 export default { family: "attribution", title: "Attribution", mount };
 
@@ -37,11 +39,24 @@ function mount(host, api) {
     el("label", { class: "kv-field", for: "kv-opacity" }, "Opacity"), opacity,
     el("label", { class: "kv-field", for: "kv-scale" }, "Scale"), scale,
   );
+  // The charts sit beside the grid on wide screens and above it on narrow ones (style.css), in a
+  // panel that folds away; the grid scrolls inside its own box, sized to end at the window's
+  // bottom, so its sticky headers and its sideways scrollbar stay on screen.
   const charts = el("div", { class: "kv-charts", id: "kv-charts" });
+  const chartsPanel = el("details", { class: "kv-charts-panel", id: "kv-charts-panel", open: true });
+  chartsPanel.append(el("summary", {}, "AUC over steps"), charts);
   const grid = el("div", { class: "kv-grid-box", id: "kv-grid-box" });
   const main = el("div", { class: "kv-main" });
-  main.append(grid, charts);
+  main.append(grid, chartsPanel);
   host.append(controls, main);
+  const fitGrid = () => {
+    const top = grid.getBoundingClientRect().top + window.scrollY;
+    grid.style.maxHeight = `${Math.max(MIN_GRID_HEIGHT, Math.floor(window.innerHeight - top - BOTTOM_GAP))}px`;
+  };
+  const resized = new ResizeObserver(() => fitGrid());
+  resized.observe(controls);
+  resized.observe(chartsPanel);
+  window.addEventListener("resize", fitGrid);
 
   const repaint = () => { for (const paint of painters) paint(); };
   const refreshBar = () => bar.replaceChildren(colorbar(settings.colormap));
@@ -162,6 +177,7 @@ function mount(host, api) {
       body.append(row);
     }
     grid.replaceChildren(table);
+    fitGrid();
     grid.dataset.key = `${selection.run}|${selection.step}|${chosenClass}`; // what is shown (tests wait on it)
     drawCharts();
   }
@@ -339,6 +355,8 @@ function mount(host, api) {
     },
     destroy() {
       if (abort) abort.abort();
+      resized.disconnect();
+      window.removeEventListener("resize", fitGrid);
       host.replaceChildren();
     },
   };

@@ -70,19 +70,29 @@ export function targetOf(header, i, chosenClass, hasClasses) {
   return at(header.predictions, i);
 }
 
-/** Short notes on how a map was computed (occluder size and stride, parameters, layer). */
+/** A parameter as text: `name=value`, objects as JSON. */
+function param(name, value) {
+  return `${name}=${typeof value === "object" ? JSON.stringify(value) : value}`;
+}
+
+/**
+ * Short notes on how a map was computed: occluder size and stride, every parameter
+ * (the value range first: it says how the pixels were read), the layer.
+ */
 export function describe(header, maps) {
   const notes = [];
-  const params = header.params || {};
+  const params = { ...(header.params || {}) };
+  if (params.value_range === undefined && Array.isArray(header.value_range)) params.value_range = header.value_range;
   if (maps && isOcclusion(header)) {
     const patch = Array.isArray(params.patch) ? params.patch.join("×") : `${params.patch}×${params.patch}`;
     notes.push(`occluder ${patch} px, stride ${Array.isArray(params.stride) ? params.stride.join("×") : params.stride}`);
     notes.push(`${maps.shape[maps.shape.length - 2]}×${maps.shape[maps.shape.length - 1]} positions`);
-  } else {
-    const text = Object.entries(params).filter(([, v]) => v !== null && v !== undefined).slice(0, 4)
-      .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
-    if (text.length) notes.push(text.join(", "));
+    delete params.patch;
+    delete params.stride;
   }
+  const entries = Object.entries(params).filter(([, v]) => v !== null && v !== undefined)
+    .sort(([a], [b]) => (b === "value_range") - (a === "value_range"));
+  if (entries.length) notes.push(entries.map(([k, v]) => param(k, v)).join(", "));
   if (header.layer) notes.push(`layer ${header.layer}`);
   return notes;
 }

@@ -91,6 +91,7 @@ function mount(host, api) {
     message.replaceChildren();
     main.hidden = false;
     if (settings.selected !== null && settings.selected >= data.n) settings.selected = null;
+    offerColorings();
     describe(step);
     paint();
   }
@@ -118,6 +119,18 @@ function mount(host, api) {
     info.replaceChildren(...parts);
     projector.textContent = header.projector_run ? `3-D in the Projector (run ${header.projector_run}) ↗` : "3-D in the Projector ↗";
     projector.title = "The projector shows the latest checkpoint only; this view follows the step slider.";
+  }
+
+  /** Colour by what the record holds: a record without true labels is coloured by its predictions. */
+  function offerColorings() {
+    const held = { label: !!data.labels, prediction: !!data.predictions };
+    for (const option of colorBy.options) option.disabled = !held[option.value];
+    if (!held[settings.colorBy] && (held.label || held.prediction)) {
+      settings.colorBy = held.label ? "label" : "prediction";
+      settings.focus = null;
+    }
+    colorBy.value = settings.colorBy;
+    colorBy.disabled = !held.label && !held.prediction;
   }
 
   function classOf(i) {

@@ -47,7 +47,8 @@ function lossChart(header, losses) {
     const name = rows === 1 ? "mean over images" : className(header, classes[r] !== undefined ? classes[r] : r);
     lines.push({ name, color: COLORS[r % COLORS.length], points });
   }
-  return lineChart({ key: "losses", title: "objective per optimization step", lines, width: 320, height: 130 });
+  return lineChart({ key: "losses", title: "objective per optimization step", lines, width: 320, height: 130,
+    legend: rows > 1 });
 }
 
 function mount(host, api) {
