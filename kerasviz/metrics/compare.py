@@ -9,8 +9,9 @@ import numpy as np
 from kerasviz import image, registry, targets
 from kerasviz.activations import occlusion as occlusion_module
 from kerasviz.gradients import core
-from kerasviz.metrics import complexity as complexity_module
-from kerasviz.metrics import faithfulness, localization, mufidelity, robustness, sanity
+from kerasviz.metrics import faithfulness, localization, robustness, sanity
+from kerasviz.metrics.complexity import complexity, sparseness
+from kerasviz.metrics.mufidelity import mufidelity
 
 
 class Metric(typing.NamedTuple):
@@ -54,14 +55,14 @@ METRICS = {
         r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size).auc),
     "insertion_auc": Metric(True, lambda r: faithfulness.insertion(
         r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size).auc),
-    "mufidelity": Metric(True, lambda r: mufidelity.mufidelity(
+    "mufidelity": Metric(True, lambda r: mufidelity(
         r.model, r.images, r.pixel_maps, r.classes, seed=r.seed, batch_size=r.batch_size)),
     "max_sensitivity": Metric(False, lambda r: robustness.max_sensitivity(
         r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size)),
     "avg_sensitivity": Metric(False, lambda r: robustness.avg_sensitivity(
         r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size)),
-    "sparseness": Metric(True, lambda r: complexity_module.sparseness(r.pixel_maps)),
-    "complexity": Metric(False, lambda r: complexity_module.complexity(r.pixel_maps)),
+    "sparseness": Metric(True, lambda r: sparseness(r.pixel_maps)),
+    "complexity": Metric(False, lambda r: complexity(r.pixel_maps)),
     "pointing_game": Metric(True, lambda r: localization.pointing_game(r.pixel_maps, r.masks), True),
     "random_logit": Metric(False, lambda r: sanity.random_logit(
         r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size).correlations),
