@@ -51,12 +51,19 @@ from kerasviz.activations.occlusion import occlusion, occlusion_to_input  # noqa
 from kerasviz.activations.patches import patches_grid, top_patches  # noqa: E402
 from kerasviz.activations.receptive_field import receptive_field  # noqa: E402
 from kerasviz.gradients.adversarial import fgsm, fooling_image  # noqa: E402
+from kerasviz.gradients.baselines import blur_integrated_gradients, expected_gradients  # noqa: E402
 from kerasviz.gradients.cam import grad_cam, guided_grad_cam  # noqa: E402
+from kerasviz.gradients.cam_variants import grad_cam_plus_plus, layer_cam  # noqa: E402
+from kerasviz.gradients.deconvnet import deconvnet  # noqa: E402
+from kerasviz.gradients.gradient_input import gradient_x_input  # noqa: E402
+from kerasviz.gradients.guided_ig import guided_integrated_gradients  # noqa: E402
 from kerasviz.gradients.class_visualization import class_visualization  # noqa: E402
 from kerasviz.gradients.integrated import integrated_gradients  # noqa: E402
 from kerasviz.gradients.inversion import invert_features  # noqa: E402
 from kerasviz.gradients.saliency import guided_backprop, saliency  # noqa: E402
-from kerasviz.gradients.smoothgrad import smoothgrad  # noqa: E402
+from kerasviz.gradients.noise_tunnel import noise_tunnel  # noqa: E402
+from kerasviz.gradients.score_cam import score_cam  # noqa: E402
+from kerasviz.gradients.smoothgrad import smoothgrad, smoothgrad_squared, vargrad  # noqa: E402
 from kerasviz.gradients.synthesis import optimize  # noqa: E402
 from kerasviz.perturbation.lime import kernel_shap, lime  # noqa: E402
 from kerasviz.perturbation.rise import rise  # noqa: E402
@@ -109,4 +116,15 @@ __all__ = [
     "texture_synthesis",
     "top_patches",
     "xrai",
+    "blur_integrated_gradients",
+    "deconvnet",
+    "expected_gradients",
+    "grad_cam_plus_plus",
+    "gradient_x_input",
+    "guided_integrated_gradients",
+    "layer_cam",
+    "noise_tunnel",
+    "score_cam",
+    "smoothgrad_squared",
+    "vargrad",
 ]

@@ -240,12 +240,14 @@ def _guided_layer_backward(layer):
     return None
 
 
-def _add_guided(frame, layer):
+def _add_guided(frame, layer, rule):
     activation = patching.original(layer, "activation")
-    guided_fn = patching.guided_activation(activation) if activation is not None else None
+    guided_fn = patching.guided_activation(activation, rule) if activation is not None else None
     if guided_fn is not None:
         frame.add(layer, "activation", lambda fn, x, *args, **kwargs: guided_fn(x, *args, **kwargs))
     backward = _guided_layer_backward(layer)
+    if backward is not None and rule == "deconvnet":
+        backward = patching.deconvnet_backward
     if backward is not None:
         frame.add(layer, "call", lambda call, *args, **kwargs: patching.guided(call, backward)(*args, **kwargs))
 
@@ -288,7 +290,9 @@ def patched(model, *, capture=(), guided=False, logits=True, record=None):
     Args:
         model: a built Keras model.
         capture: paths of layers whose outputs to record (from `get_layer`).
-        guided: give every reachable rectifier a guided-backprop gradient.
+        guided: give every reachable rectifier a guided-backprop gradient
+            (`True` or `"guided"`), or DeconvNet's (`"deconvnet"`: the
+            rectified upstream gradient, whatever the forward mask).
         logits: bypass a final softmax/sigmoid.
         record: a list to which every layer call is appended as
             `(path, layer, flat input tensors, flat output tensors)`, in call
@@ -299,13 +303,19 @@ def patched(model, *, capture=(), guided=False, logits=True, record=None):
         the model runs.
     """
     captured = {}
+    rule = "guided" if guided is True else guided
+    if rule and rule not in patching.RULES:
+        raise ValueError(
+            f"Received an invalid value for `guided`: {guided!r}. Expected a bool or one of "
+            f"{patching.RULES}."
+        )
 
     def build(frame):
         if logits:
             _add_logits(frame, model)
         for path, layer in iter_layers(model):
-            if guided:
-                _add_guided(frame, layer)
+            if rule:
+                _add_guided(frame, layer, rule)
             if path in capture:
                 _add_capture(frame, layer, path, captured)
             if record is not None:
@@ -384,7 +394,7 @@ def unguided_layers(model):
     return found
 
 
-def warn_unguided(concrete_function, model):
+def warn_unguided(concrete_function, model, method="Guided backpropagation"):
     """Warns when a guided trace left nonlinearities unguided.
 
     Two kinds: plain ReLU ops in the traced graph (e.g. `tf.nn.relu` inside a
@@ -395,7 +405,7 @@ def warn_unguided(concrete_function, model):
     layers = [f"{path} ({name})" for path, name in unguided_layers(model)]
     if ops:
         warnings.warn(
-            f"Guided backpropagation could not reach {len(ops)} ReLU op(s) of the model "
+            f"{method} could not reach {len(ops)} ReLU op(s) of the model "
             f"{model.name!r} (e.g. {ops[:3]}): they are not Keras ReLU layers or fused "
             "'relu'/'relu6' activations, so their gradient stays the plain one. Use "
             "`keras.layers.ReLU()` or `activation='relu'` for them to be guided.",
@@ -403,7 +413,7 @@ def warn_unguided(concrete_function, model):
         )
     if layers:
         warnings.warn(
-            f"Guided backpropagation left {len(layers)} nonlinearity(ies) of the model {model.name!r} "
+            f"{method} left {len(layers)} nonlinearity(ies) of the model {model.name!r} "
             f"with their plain gradient: {_short_list(layers, 6)}. Only Keras's rectifiers (ReLU "
             "family, ELU/SELU, GELU, swish/SiLU, hard-swish, mish, softplus) are guided.",
             stacklevel=3,

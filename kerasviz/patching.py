@@ -171,6 +171,17 @@ def guided(forward, backward):
     return apply
 
 
+def deconvnet_backward(g, x):
+    """DeconvNet's backward through a rectifier: the rectified upstream signal, whatever `x` was.
+
+    With `guided`, the backward is `relu(dy)` only: the forward pass's mask
+    (where the unit was active) is ignored (Zeiler & Fergus, 2014,
+    "Visualizing and Understanding Convolutional Networks", section 2.1:
+    "we pass the reconstructed signal through a relu non-linearity").
+    """
+    return g
+
+
 def relu_backward(negative_slope=0.0, max_value=None, threshold=0.0):
     """The derivative of Keras's `relu(x, negative_slope, max_value, threshold)`, applied to `g`.
 
@@ -228,8 +239,13 @@ UNGUIDED_ACTIVATIONS = frozenset(
 )
 
 
-def guided_activation(fn):
-    """The guided version of a Keras activation function, or None when it is not a rectifier."""
+RULES = ("guided", "deconvnet")  # how a rectifier's gradient is changed: guided backprop, DeconvNet
+
+
+def guided_activation(fn, rule="guided"):
+    """The guided (or DeconvNet, `rule="deconvnet"`) version of a Keras activation, or None for a non-rectifier."""
     if fn not in GUIDED_ACTIVATIONS:
         return None
+    if rule == "deconvnet":
+        return guided(fn, deconvnet_backward)
     return guided(fn, GUIDED_ACTIVATIONS[fn] or derivative_backward(fn))

@@ -1,10 +1,16 @@
 """Every method by name: what the callbacks, the CLI and the invariant tests iterate over."""
 
 from kerasviz.activations.occlusion import occlusion
+from kerasviz.gradients.baselines import blur_integrated_gradients, expected_gradients
 from kerasviz.gradients.cam import grad_cam, guided_grad_cam
+from kerasviz.gradients.cam_variants import grad_cam_plus_plus, layer_cam
+from kerasviz.gradients.deconvnet import deconvnet
+from kerasviz.gradients.gradient_input import gradient_x_input
+from kerasviz.gradients.guided_ig import guided_integrated_gradients
 from kerasviz.gradients.integrated import integrated_gradients
 from kerasviz.gradients.saliency import guided_backprop, saliency
-from kerasviz.gradients.smoothgrad import smoothgrad
+from kerasviz.gradients.score_cam import score_cam
+from kerasviz.gradients.smoothgrad import smoothgrad, smoothgrad_squared, vargrad
 from kerasviz.perturbation.lime import kernel_shap, lime
 from kerasviz.perturbation.rise import rise
 from kerasviz.perturbation.xrai import xrai
@@ -17,6 +23,16 @@ ATTRIBUTION_METHODS = {
     "grad_cam": grad_cam,
     "guided_grad_cam": guided_grad_cam,
     "occlusion": occlusion,
+    "gradient_x_input": gradient_x_input,
+    "deconvnet": deconvnet,
+    "smoothgrad_squared": smoothgrad_squared,
+    "vargrad": vargrad,
+    "grad_cam_plus_plus": grad_cam_plus_plus,
+    "layer_cam": layer_cam,
+    "score_cam": score_cam,
+    "blur_integrated_gradients": blur_integrated_gradients,
+    "expected_gradients": expected_gradients,
+    "guided_integrated_gradients": guided_integrated_gradients,
 }
 
 # The perturbation family (kerasviz/perturbation/).

@@ -1,4 +1,9 @@
-"""Grad-CAM and guided Grad-CAM (Selvaraju et al., 2017)."""
+"""Grad-CAM and guided Grad-CAM (Selvaraju et al., 2017), and the machinery of the gradient CAMs.
+
+A gradient CAM weights the activation `A [B, h, w, K]` of a spatial layer by
+the target score's gradient `G` with respect to it; the rules differ only in
+how (a *rule*): Grad-CAM here, Grad-CAM++ and LayerCAM in `cam_variants`.
+"""
 
 import tensorflow as tf
 
@@ -13,7 +18,8 @@ def _static_shape(layer):
         return None
 
 
-def _not_spatial(model, path, shape):
+def not_spatial(model, path, shape):
+    """The error for a CAM layer whose output is not `[B, h, w, K]`."""
     return ValueError(
         f"Received an invalid value for `layer`: {path!r}, whose output has shape {shape}. "
         "Grad-CAM needs a layer with a spatial output [B, h, w, K] (a conv layer or one "
@@ -39,23 +45,32 @@ def cam_layer(model, layer, image_shape=None):
     path, found = models.get_layer(model, layer)
     shape = _static_shape(found)
     if shape is not None and len(shape) != 4:
-        raise _not_spatial(model, path, shape)
+        raise not_spatial(model, path, shape)
     return path
 
 
-def _cam_graph(model, step, path, images, class_idx, size):
-    """Inside a graph: Grad-CAM maps `[B, H, W]` from a `core.gradient_step` at `path`."""
+def grad_cam_rule(gradients, activation):
+    """Selvaraju et al., eqs. 1-2: `sum_k alpha_k A_k` with `alpha_k = mean_ij G_k[i, j]`.
+
+    A rule maps `(G, A)`, both `[B, h, w, K]`, to the map `[B, h, w, 1]`
+    before the final ReLU.
+    """
+    weights = tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)  # alpha_k, [B, 1, 1, K]
+    return tf.reduce_sum(weights * activation, axis=-1, keepdims=True)
+
+
+def _cam_graph(model, step, path, images, class_idx, size, rule=grad_cam_rule):
+    """Inside a graph: CAM maps `[B, H, W]` by `rule` from a `core.gradient_step` at `path`."""
     _, gradients, activation = step(images, class_idx)
     if activation.shape.rank != 4:
-        raise _not_spatial(model, path, tuple(activation.shape))
-    weights = tf.reduce_mean(gradients, axis=[1, 2], keepdims=True)  # alpha_k, [B, 1, 1, K]
-    maps = tf.nn.relu(tf.reduce_sum(weights * activation, axis=-1, keepdims=True))
+        raise not_spatial(model, path, tuple(activation.shape))
+    maps = tf.nn.relu(rule(gradients, activation))
     maps = tf.image.resize(maps, size, method="bilinear")
     return tf.cast(maps[..., 0], tf.float32)
 
 
-def class_activation_maps(prepared, path):
-    """Grad-CAM maps `[B, H, W]` float32 of `prepared` at the layer `path` (one compiled function)."""
+def class_activation_maps(prepared, path, rule=grad_cam_rule):
+    """CAM maps `[B, H, W]` float32 of `prepared` at the layer `path` by `rule` (one compiled function)."""
     model = prepared.model
     height, width = prepared.images.shape[1:3]
 
@@ -63,12 +78,12 @@ def class_activation_maps(prepared, path):
         step = core.gradient_step(model_ref, prepared.target, prepared.capture, wrt_layer=path)
 
         def cam(images, class_idx):
-            return _cam_graph(model_ref(), step, path, images, class_idx, (height, width))
+            return _cam_graph(model_ref(), step, path, images, class_idx, (height, width), rule)
 
         return cam
 
     function = compiled.compiled_function(
-        model, prepared.key("grad_cam", path), build, prepared.signature()
+        model, prepared.key(rule.__name__.removesuffix("_rule"), path), build, prepared.signature()
     )
     return core.run_chunks(function, prepared, prepared.images, prepared.class_idx)
 

@@ -72,11 +72,22 @@ def gradient_step(model_ref, target, capture, *, guided=False, wrt_layer=None):
     return step
 
 
-def input_gradients(prepared, *, guided=False, reduce=False):
+# `guided` of `models.run` -> (the method's name, what it is called in warnings about unreached ReLUs)
+GRADIENT_RULES = {
+    False: ("saliency", None),
+    True: ("guided_backprop", "Guided backpropagation"),
+    "deconvnet": ("deconvnet", "DeconvNet"),
+}
+
+
+def input_gradients(prepared, *, guided=False, reduce=False, times_input=False, name=None):
     """Gradients of the target score w.r.t. the images, float32.
 
     `[B, H, W, C]`, or with `reduce=True` the map `[B, H, W]` of `reduce_map`,
     computed in the graph (cheaper than on the host, and less to copy back).
+    `guided` is a key of `GRADIENT_RULES`; `times_input=True` multiplies the
+    gradient by the images (Gradient x Input); `name` is the method's name in
+    warnings (default: the rule's).
     """
     model = prepared.model
 
@@ -85,17 +96,19 @@ def input_gradients(prepared, *, guided=False, reduce=False):
 
         def gradients(images, class_idx):
             values = step(images, class_idx)[1]
+            if times_input:
+                values = values * images
             return reduce_map_graph(values) if reduce else values
 
         return gradients
 
-    function = compiled.compiled_function(
-        model, prepared.key("input_gradients", guided, reduce), build, prepared.signature()
-    )
+    key = prepared.key("input_gradients", guided, reduce) + (("times_input",) if times_input else ())
+    function = compiled.compiled_function(model, key, build, prepared.signature())
     results = run_chunks(function, prepared, prepared.images, prepared.class_idx)
+    rule_name, label = GRADIENT_RULES[guided]
     if guided:
-        warn_once_unreached(function, model, prepared)
-    return inputs.warn_if_constant(results, "guided_backprop" if guided else "saliency")
+        warn_once_unreached(function, model, prepared, label)
+    return inputs.warn_if_constant(results, name or rule_name)
 
 
 def reduce_map_graph(values):
@@ -106,12 +119,12 @@ def reduce_map_graph(values):
 _WARNED = set()
 
 
-def warn_once_unreached(function, model, prepared):
-    """Warns (once per compiled function) about ReLUs guided backprop could not reach."""
+def warn_once_unreached(function, model, prepared, method="Guided backpropagation"):
+    """Warns (once per compiled function) about ReLUs guided backprop (or `method`) could not reach."""
     if id(function) in _WARNED:
         return
     _WARNED.add(id(function))
-    models.warn_unguided(function.get_concrete_function(), model)
+    models.warn_unguided(function.get_concrete_function(), model, method)
 
 
 def run_chunks(function, prepared, *arrays):

@@ -1,31 +1,9 @@
-"""SmoothGrad: input gradients averaged over noisy copies of each image."""
+"""SmoothGrad, SmoothGrad-squared and VarGrad: saliency through the noise tunnel."""
 
-import math
-import numbers
-
-import numpy as np
-import tensorflow as tf
-
-from kerasviz import compiled, inputs
-from kerasviz.gradients import core
-
-
-def _check_noise(noise):
-    if (
-        isinstance(noise, bool)
-        or not isinstance(noise, numbers.Real)
-        or not math.isfinite(noise)
-        or noise < 0
-    ):
-        raise ValueError(
-            f"Received an invalid value for `noise`: {noise!r}. Expected a non-negative "
-            "float: the noise standard deviation as a fraction of the value range "
-            "(the paper's best range is 0.1 to 0.2)."
-        )
-    return float(noise)
-
+from kerasviz.gradients import noise_tunnel
 
 MAGNITUDES = ("abs", "square")
+_REDUCE = {None: "mean", "abs": "abs", "square": "square"}
 
 
 def _check_magnitude(magnitude):
@@ -35,17 +13,6 @@ def _check_magnitude(magnitude):
         f"Received an invalid value for `magnitude`: {magnitude!r}. Expected None (the mean "
         f"gradient) or one of {MAGNITUDES} (the mean of |g| or of g^2)."
     )
-
-
-def _sigmas(images, noise, value_range):
-    """Noise standard deviation per image and channel `[B, C]`: `noise * (max - min)`."""
-    shape = (len(images), images.shape[-1])
-    if value_range is not None:
-        spread = np.broadcast_to(value_range.high - value_range.low, shape)
-    else:
-        flat = images.reshape(len(images), -1).astype(np.float64)
-        spread = np.broadcast_to((flat.max(axis=1) - flat.min(axis=1))[:, None], shape)
-    return (noise * spread).astype(np.float32)
 
 
 def smoothgrad(
@@ -60,6 +27,7 @@ def smoothgrad(
     seed=0,
     signed=False,
     magnitude=None,
+    verbose=0,
 ):
     """SmoothGrad: the saliency map averaged over noisy copies of the image.
 
@@ -73,7 +41,8 @@ def smoothgrad(
     and backward passes per image (plus one forward pass when `target=None`);
     the `(image, sample)` pairs are batched, at most `batch_size` per compiled
     call, and the noise of each pair is drawn in the graph from `seed` and the
-    pair's index, so results do not depend on `batch_size`.
+    pair's index, so results do not depend on `batch_size`. The computation
+    is `noise_tunnel` around `saliency`.
 
     Signed gradients of noisy copies partly cancel, and on small networks the
     mean of 25 of them can be noisier than the plain gradient. `magnitude`
@@ -105,6 +74,8 @@ def smoothgrad(
         signed: return the per-channel mean `[B, H, W, C]` instead of the map.
         magnitude: `None` (the mean gradient), `"abs"` (the mean of `|g|`) or
             `"square"` (the mean of `g^2`).
+        verbose: 0 (silent, the default) or 1: a Keras progress bar over the
+            `B * samples` noisy copies.
 
     Returns:
         float32 `[B, H, W]`: the maximum over channels of the absolute mean
@@ -123,54 +94,84 @@ def smoothgrad(
     >>> maps.shape
     (8, 64, 64)
     """
-    samples = inputs.check_positive_int(samples, "samples")
-    noise = _check_noise(noise)
-    magnitude = _check_magnitude(magnitude)
-    seed = inputs.check_seed(seed)
-    prepared = core.Prepared(model, images, target, batch_size)
-    images = prepared.images
-    value_range = inputs.check_value_range(value_range, images.shape[-1])
-    inputs.check_in_range(images, value_range, "images")
-    class_idx = core.predicted_classes(prepared)
-    sigmas = _sigmas(images, noise, value_range)
-    image_shape = images.shape[1:]
+    reduce = _REDUCE[_check_magnitude(magnitude)]
+    return noise_tunnel.tunnel(model, images, target, "saliency", reduce, batch_size, samples, noise,
+                               value_range, seed, signed, verbose, {}, label="smoothgrad")
 
-    def build(model_ref):
-        step = core.gradient_step(model_ref, prepared.target, prepared.capture)
 
-        def noisy_gradient_sums(images, class_idx, sigmas, pair_ids, local, seed):
-            noise = core.sample_normal(seed, pair_ids, image_shape)
-            scale = tf.gather(sigmas, local)[:, None, None, :]
-            noisy = tf.gather(images, local) + scale * noise
-            gradients = step(noisy, tf.gather(class_idx, local))[1]
-            if magnitude == "abs":
-                gradients = tf.abs(gradients)
-            elif magnitude == "square":
-                gradients = tf.square(gradients)
-            return tf.math.unsorted_segment_sum(gradients, local, tf.shape(images)[0])
+_SHARED_ARGS = """
+    Args:
+        model: a built Keras image model (Sequential, functional, nested or
+            subclassed; softmax at the end is bypassed).
+        images: `[B, H, W, C]` in the model's own input space (numpy array,
+            tensor or `tf.data.Dataset` of batches or `(images, labels)`).
+        target: `None` (the predicted class), an int class, a sequence of
+            ints (one per image), or a `kerasviz.targets.Target`.
+        batch_size: at most this many noisy copies per compiled call (default
+            32); results do not depend on it.
+        samples: the number of noisy copies per image.
+        noise: the noise standard deviation as a fraction of the value range.
+        value_range: the model's input range (see `smoothgrad`); `None` uses
+            each image's own min and max.
+        seed: an int (or `None` for a fresh random seed); the same seed gives
+            the same result.
+        signed: return the per-channel values `[B, H, W, C]` instead of the
+            map (their maximum over channels).
+        verbose: 0 (silent, the default) or 1: a Keras progress bar.
 
-        return noisy_gradient_sums
+    Returns:
+        float32 `[B, H, W]` (or `[B, H, W, C]` with `signed=True`), non-negative.
 
-    signature = prepared.signature(
-        tf.TensorSpec([None, images.shape[-1]], tf.float32),
-        tf.TensorSpec([None], tf.int64),
-        tf.TensorSpec([None], tf.int32),
-        tf.TensorSpec([], tf.int64),
-    )
-    function = compiled.compiled_function(
-        prepared.model, prepared.key("smoothgrad", magnitude), build, signature
-    )
-    seed_tensor = tf.constant(seed, tf.int64)
-    sums = np.zeros(images.shape, np.float64)
-    for first, last, pair_ids, local in core.pair_chunks(len(images), samples, prepared.batch_size):
-        part = slice(first, last + 1)
-        sums[part] += function(
-            tf.constant(images[part]),
-            tf.constant(class_idx[part]),
-            tf.constant(sigmas[part]),
-            tf.constant(pair_ids),
-            tf.constant(local),
-            seed_tensor,
-        ).numpy()
-    gradients = (sums / samples).astype(np.float32)
-    return inputs.warn_if_constant(gradients if signed else core.reduce_map(gradients), "smoothgrad")
+    Raises:
+        ValueError, TypeError: as `smoothgrad`.
+"""
+
+
+def smoothgrad_squared(
+    model, images, target=None, *, batch_size=None, samples=25, noise=0.15, value_range=None, seed=0,
+    signed=False, verbose=0,
+):
+    """SmoothGrad-squared: the mean of the squared input gradient over noisy copies.
+
+    `mean_s (dS/dx (x + e_s))^2`, `e_s ~ N(0, sigma^2)`, `sigma = noise *
+    (max - min)` (Hooker et al., 2019, "A Benchmark for Interpretability
+    Methods in Deep Neural Networks", section 4.2: the best of their
+    benchmark's gradient methods at finding what the model needs). Equal to
+    `smoothgrad(..., magnitude="square")`: `noise_tunnel` around `saliency`
+    with `reduce="square"`. Costs `samples` forward and backward passes per
+    image (plus one forward pass when `target=None`).
+    {args}
+    Example:
+
+    >>> maps = kerasviz.smoothgrad_squared(model, images, samples=50)
+    """
+    return noise_tunnel.tunnel(model, images, target, "saliency", "square", batch_size, samples, noise,
+                               value_range, seed, signed, verbose, {}, label="smoothgrad_squared")
+
+
+def vargrad(
+    model, images, target=None, *, batch_size=None, samples=25, noise=0.15, value_range=None, seed=0,
+    signed=False, verbose=0,
+):
+    """VarGrad: the variance of the input gradient over noisy copies.
+
+    `var_s dS/dx (x + e_s)`, `e_s ~ N(0, sigma^2)`, `sigma = noise * (max -
+    min)` (Adebayo et al., 2018, "Local Explanation Methods for Deep Neural
+    Networks Lack Sensitivity to Parameter Values"; Hooker et al., 2019):
+    where the gradient changes most under small perturbations, rather than
+    its average. Computed as `mean(g^2) - mean(g)^2` accumulated in float64:
+    `noise_tunnel` around `saliency` with `reduce="var"`. Costs `samples`
+    forward and backward passes per image (plus one forward pass when
+    `target=None`).
+    {args}
+    Example:
+
+    >>> maps = kerasviz.vargrad(model, images, samples=50)
+    """
+    return noise_tunnel.tunnel(model, images, target, "saliency", "var", batch_size, samples, noise,
+                               value_range, seed, signed, verbose, {}, label="vargrad")
+
+
+for _function in (smoothgrad_squared, vargrad):
+    if _function.__doc__:  # None under `python -OO`
+        _function.__doc__ = _function.__doc__.format(args=_SHARED_ARGS)

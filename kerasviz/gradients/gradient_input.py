@@ -1,0 +1,43 @@
+"""Gradient x Input (Shrikumar et al., 2016)."""
+
+from kerasviz.gradients import core
+
+
+def gradient_x_input(model, images, target=None, *, batch_size=None, signed=False):
+    """Gradient x Input: the input gradient multiplied by the input itself.
+
+    The attribution of pixel `i` is `x_i * dS / dx_i` (Shrikumar et al.,
+    2016, "Not Just a Black Box: Learning Important Features Through
+    Propagating Activation Differences"; Ancona et al., 2018, "Towards
+    Better Understanding of Gradient-Based Attribution Methods for Deep
+    Neural Networks", section 2.2): the first-order Taylor term of the score
+    around the all-zeros input, exact for a linear model, where the
+    attributions sum to `score(x) - score(0)`. The zero input means black
+    only where the model's input space maps 0 to black. Costs one forward and
+    one backward pass per image.
+
+    Args:
+        model: a built Keras image model (Sequential, functional, nested or
+            subclassed; softmax at the end is bypassed).
+        images: `[B, H, W, C]` in the model's own input space (numpy array,
+            tensor or `tf.data.Dataset` of batches or `(images, labels)`).
+        target: `None` (the predicted class), an int class, a sequence of
+            ints (one per image), or a `kerasviz.targets.Target` (a neuron or
+            channel of any layer, or a weighted sum).
+        batch_size: at most this many images per compiled call (default 32);
+            results do not depend on it.
+        signed: return the signed products `[B, H, W, C]` instead of the map.
+
+    Returns:
+        float32 `[B, H, W]`: the maximum over channels of the absolute
+        product (or the products `[B, H, W, C]` with `signed=True`).
+
+    Raises:
+        ValueError, TypeError: invalid `images`, `target` or `batch_size`.
+
+    Example:
+
+    >>> maps = kerasviz.gradient_x_input(model, images, target=labels)
+    """
+    prepared = core.Prepared(model, images, target, batch_size)
+    return core.input_gradients(prepared, reduce=not signed, times_input=True, name="gradient_x_input")

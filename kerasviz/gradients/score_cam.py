@@ -1,0 +1,153 @@
+"""Score-CAM (Wang et al., 2020): channels weighted by the score of the image they mask.
+
+No gradient is used: each channel of a spatial layer, upsampled and scaled to
+[0, 1], masks the image, and the target's score for the masked image weights
+the channel. Two compiled functions: one forward pass records the layer, then
+the `(image, channel)` pairs are scored in chunks of `batch_size`, each mask
+built inside the graph from the low-resolution activation (never all masks at
+once).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import compiled, inputs, models
+from kerasviz.gradients import cam, core
+
+
+def _check_max_channels(max_channels):
+    if max_channels is None:
+        return None
+    return inputs.check_positive_int(max_channels, "max_channels")
+
+
+def _layer_activations(prepared, path):
+    """The float32 output `[B, h, w, K]` of the layer `path` for `prepared.images`."""
+    model = prepared.model
+
+    def build(model_ref):
+        def forward(images):
+            activation = models.run(model_ref(), images, capture=(path,))[1][path]
+            if activation.shape.rank != 4:
+                raise cam.not_spatial(model_ref(), path, tuple(activation.shape))
+            return tf.cast(activation, tf.float32)
+
+        return forward
+
+    signature = [tf.TensorSpec([None, *prepared.images.shape[1:]], tf.float32)]
+    function = compiled.compiled_function(
+        model, ("layer_activation", path, prepared.images.shape[1:]), build, signature
+    )
+    return core.run_chunks(function, prepared, prepared.images)
+
+
+def _normalized_masks(channel_maps, size):
+    """`[P, h, w]` -> `[P, H, W, 1]`: upsampled bilinearly, then scaled to [0, 1] per mask (eq. 3)."""
+    masks = tf.image.resize(channel_maps[..., None], size, method="bilinear")
+    low = tf.reduce_min(masks, axis=[1, 2, 3], keepdims=True)
+    high = tf.reduce_max(masks, axis=[1, 2, 3], keepdims=True)
+    return tf.math.divide_no_nan(masks - low, high - low)
+
+
+def _masked_scores(prepared, path):
+    """The compiled `(images, class_idx, activations, channels, local) -> scores [P]` of the pairs."""
+    model = prepared.model
+    size = prepared.images.shape[1:3]
+
+    def build(model_ref):
+        def scores(images, class_idx, activations, channels, local):
+            by_channel = tf.transpose(activations, [0, 3, 1, 2])  # [b, K, h, w]
+            channel_maps = tf.gather_nd(by_channel, tf.stack([local, channels], axis=1))
+            masked = tf.gather(images, local) * _normalized_masks(channel_maps, size)
+            logits, captured = models.run(model_ref(), masked, capture=prepared.capture)
+            return prepared.target.score(logits, captured, tf.gather(class_idx, local))
+
+        return scores
+
+    signature = prepared.signature(
+        tf.TensorSpec([None, None, None, None], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None], tf.int32),
+    )
+    return compiled.compiled_function(model, prepared.key("score_cam", path), build, signature)
+
+
+def _top_channels(activations, max_channels):
+    """Per image, the `max_channels` channels of highest spatial variance (Faster Score-CAM), in order."""
+    n_channels = activations.shape[-1]
+    if max_channels is None or max_channels >= n_channels:
+        return np.broadcast_to(np.arange(n_channels, dtype=np.int32), (len(activations), n_channels))
+    variance = activations.reshape(len(activations), -1, n_channels).var(axis=1)
+    top = np.argsort(-variance, axis=1, kind="stable")[:, :max_channels]
+    return np.sort(top, axis=1).astype(np.int32)
+
+
+def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_channels=None):
+    """Score-CAM: each channel of a layer weighted by the score of the image it masks.
+
+    Each channel `A_k` of a spatial layer is upsampled bilinearly to the
+    input, scaled to [0, 1] (`(M - min M) / (max M - min M)`; a constant
+    channel masks everything) and multiplied with the image; the channel's
+    weight is the softmax, over the channels, of the target's score (the
+    pre-softmax logit for a class) for these masked images, and the map is
+    `relu(sum_k alpha_k A_k)`, upsampled to the input (Wang et al., 2020,
+    "Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural
+    Networks", eq. 3 and Algorithm 1). Gradient-free: no saturated or noisy
+    gradient enters the weights. The class for `target=None` is the one
+    predicted for the clean image.
+
+    Costs one forward pass per image for the layer's activation plus one per
+    channel scored (the K channels of the layer: 2048 for a ResNet-50's last
+    block), plus one when `target=None`. `max_channels` bounds it as Faster
+    Score-CAM does: only the channels of highest spatial variance on each
+    image are scored, and the others get weight 0.
+
+    Args:
+        model: a built Keras image model (Sequential, functional, nested or
+            subclassed; softmax at the end is bypassed).
+        images: `[B, H, W, C]` in the model's own input space (numpy array,
+            tensor or `tf.data.Dataset` of batches or `(images, labels)`).
+        target: `None` (the predicted class), an int class, a sequence of
+            ints (one per image), or a `kerasviz.targets.Target`.
+        layer: the layer to explain at (see `grad_cam`); default: the last
+            feature block.
+        batch_size: at most this many model evaluations (masked images) per
+            compiled call (default 32); results do not depend on it.
+        max_channels: `None` (every channel) or a positive int: score only
+            this many channels per image, those of highest spatial variance.
+
+    Returns:
+        float32 `[B, H, W]`, non-negative.
+
+    Raises:
+        ValueError, TypeError: as `grad_cam`; an invalid `max_channels`.
+
+    Example:
+
+    >>> maps = kerasviz.score_cam(model, images, max_channels=64)
+    """
+    max_channels = _check_max_channels(max_channels)
+    prepared = core.Prepared(model, images, target, batch_size)
+    path = cam.cam_layer(prepared.model, layer, prepared.images.shape[1:])
+    class_idx = core.predicted_classes(prepared)
+    activations = _layer_activations(prepared, path)
+    channels = _top_channels(activations, max_channels)
+    per_image = channels.shape[1]
+    function = _masked_scores(prepared, path)
+    scores = np.zeros(len(activations) * per_image, np.float64)
+    for first, last, pair_ids, local in core.pair_chunks(len(activations), per_image, prepared.batch_size):
+        part = slice(first, last + 1)
+        scores[pair_ids] = function(
+            tf.constant(prepared.images[part]),
+            tf.constant(class_idx[part]),
+            tf.constant(activations[part]),
+            tf.constant(channels.reshape(-1)[pair_ids]),
+            tf.constant(local),
+        ).numpy()
+    scores = scores.reshape(-1, per_image)
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    chosen = np.take_along_axis(activations, channels[:, None, None, :], axis=-1).astype(np.float64)
+    maps = np.maximum(np.einsum("bhwk,bk->bhw", chosen, weights), 0).astype(np.float32)
+    maps = tf.image.resize(maps[..., None], prepared.images.shape[1:3], method="bilinear")
+    return inputs.warn_if_constant(np.asarray(maps[..., 0], np.float32), "score_cam")
