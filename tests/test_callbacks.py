@@ -97,7 +97,7 @@ def test_metrics_occlusion_and_grad_cam(tmp_path):
         headers[name], maps = metadata.decode_header(blobs[0]), metadata.decode_arrays(blobs[1])["maps"]
         assert headers[name]["target"] == Y[:2].tolist()
         assert maps.shape == ((2, 3, 3) if name == "occlusion" else (2, SIZE, SIZE))
-    assert headers["occlusion"]["params"] == {"patch": 8, "stride": 4, "value": None}
+    assert headers["occlusion"]["params"] == {"patch": 8, "stride": 4, "value": None, "verbose": 0}
     assert headers["occlusion"]["lower_is_important"] and not headers["grad_cam"]["lower_is_important"]
     assert headers["grad_cam"]["layer"] == "relu2" and headers["grad_cam"]["params"] == {"layer": None}
     cam_maps = kerasviz.grad_cam(model, X[:2], Y[:2])
@@ -111,6 +111,31 @@ def test_metrics_occlusion_and_grad_cam(tmp_path):
     written = float(tf.make_ndarray(events["kerasviz/attribution/occlusion/deletion_auc"][0][1].tensor))
     assert written == pytest.approx(expected, abs=1e-5)
     assert [m[0] for m in callbacks.AttributionCallback(str(tmp_path), X[:1]).methods] == ["saliency", "grad_cam"]
+
+
+
+def test_chosen_metrics_are_per_epoch_scalars_equal_to_the_metric_functions(tmp_path):
+    model = compiled_model()
+    masks = np.zeros((2, SIZE, SIZE), bool)
+    masks[:, 4:12, 4:12] = True
+    chosen = ("mufidelity", "sparseness", "complexity", "pointing_game", "random_logit")
+    callback = callbacks.AttributionCallback(str(tmp_path), X[:2], Y[:2], metrics=chosen, masks=masks,
+                                             methods=("saliency",), on_error="raise")
+    fit(model, callback, epochs=2)
+    events = read_events(str(tmp_path / "kerasviz"))
+    assert set(steps(events)) == {SALIENCY, f"{SALIENCY}/overlay"} | {f"{SALIENCY}/{m}" for m in chosen}
+    assert steps(events)[f"{SALIENCY}/mufidelity"] == [0, 1]
+    maps = kerasviz.saliency(model, X[:2])  # the weights after the last epoch: step 1
+    expected = {
+        "mufidelity": kerasviz.metrics.mufidelity(model, X[:2], maps),
+        "sparseness": kerasviz.metrics.sparseness(maps),
+        "complexity": kerasviz.metrics.complexity(maps),
+        "pointing_game": kerasviz.metrics.pointing_game(maps, masks),
+        "random_logit": kerasviz.metrics.random_logit(model, X[:2], kerasviz.saliency).correlations,
+    }
+    for metric, values in expected.items():
+        written = float(tf.make_ndarray(events[f"{SALIENCY}/{metric}"][1][1].tensor))
+        assert written == pytest.approx(float(np.mean(values)), abs=1e-5), metric
 
 
 def _misconfigured():
@@ -136,7 +161,11 @@ def _misconfigured():
         (dict(colormap="rainbow"), ValueError, "`colormap`"),
         (dict(batch_size=0), ValueError, "`batch_size`"),
         (dict(methods=(("grad_cam", {"layer": "fc"}),)), ValueError, "`layer`.*'fc'"),
-        (dict(metrics=True, target=kerasviz.Channel("conv2", 0)), ValueError, "metrics=True"),
+        (dict(metrics=True, target=kerasviz.Channel("conv2", 0)), ValueError, "metrics=.*class target"),
+        (dict(metrics=("bogus",)), ValueError, "`metrics`.*bogus"),
+        (dict(metrics="sparseness"), TypeError, "`metrics`"),
+        (dict(metrics=("pointing_game",)), ValueError, "`masks`"),
+        (dict(metrics=("sparseness",), masks=np.zeros((2, 4, 4), bool)), ValueError, "`masks`"),
         # Each method's own checks, run on a probe image when fit starts (issue 12, finding 4).
         (dict(methods=(("occlusion", {"patch": 32}),)), ValueError, "'occlusion' in `methods`.*`patch`: 32"),
         (dict(methods=(("smoothgrad", {"samples": 0}),)), ValueError, "'smoothgrad' in `methods`.*`samples`"),

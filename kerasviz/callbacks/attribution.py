@@ -1,5 +1,6 @@
 """`AttributionCallback`: attribution maps of fixed images, written as the model trains."""
 
+import functools
 import inspect
 import numbers
 import re
@@ -8,12 +9,13 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import image, inputs, models, registry, summary, targets
-from kerasviz.activations import occlusion as occlusion_module
 from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from kerasviz.gradients import cam, core
+from kerasviz.metrics.compare import check_masks, check_metric_names, run_metrics
 from tb_plugin import metadata
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
+DEFAULT_METRICS = ("deletion_auc", "insertion_auc")
 _LAYER_METHODS = ("grad_cam", "guided_grad_cam")
 _CALL_ARGUMENTS = ("model", "images", "target", "batch_size")
 
@@ -80,7 +82,10 @@ class AttributionCallback(VisualizationCallback):
     with their maps overlaid (images tab, `kerasviz/attribution/<method>/overlay`),
     a record for the kerasviz dashboard (`kerasviz/attribution/<method>`:
     images, float maps, labels, predictions and probabilities) and, with
-    `metrics=True`, the deletion and insertion AUCs as scalars. Each method's
+    `metrics`, one scalar per metric (`kerasviz/attribution/<method>/<metric>`,
+    charted per metric by the dashboard): `metrics=True` writes the deletion
+    and insertion AUCs, a tuple of names from `kerasviz.metrics.METRICS` writes
+    those (e.g. `("deletion_auc", "mufidelity", "sparseness", "random_logit")`). Each method's
     function is traced once for the whole training. Costs per write: one
     forward pass over `images`, plus each method's own cost (saliency and
     Grad-CAM: one forward and backward pass per image; SmoothGrad and
@@ -107,7 +112,14 @@ class AttributionCallback(VisualizationCallback):
         every_n_batches: write every this many batches instead (steps are
             then the optimizer's iteration count; a Python call per batch).
         value_range: the model's pixel range `(lo, hi)` for display, or None.
-        metrics: also write the deletion/insertion AUCs (`kerasviz.metrics`).
+        metrics: `False` (default), `True` (the deletion and insertion AUCs)
+            or a tuple of metric names from `kerasviz.metrics.METRICS`
+            (`deletion_auc`, `insertion_auc`, `mufidelity`, `max_sensitivity`,
+            `avg_sensitivity`, `sparseness`, `complexity`, `pointing_game`,
+            `random_logit`, `randomization`), each the mean over the images.
+            Each costs what `kerasviz.metrics.compare` says, every write;
+            the sensitivities and `randomization` rerun the method ~10 times.
+        masks: `[N, H, W]` object masks of the images (for `pointing_game`).
         run_name: the run directory's name under `log_dir`.
         on_error: `"warn"` (default: a failing method warns once and training
             goes on) or `"raise"`.
@@ -128,8 +140,8 @@ class AttributionCallback(VisualizationCallback):
     """
 
     def __init__(self, log_dir, images, labels=None, *, methods=None, target=None, class_names=None,
-                 every=1, every_n_batches=None, value_range=(0.0, 1.0), metrics=False, run_name="kerasviz",
-                 on_error="warn", batch_size=None, max_images=8, colormap="inferno"):
+                 every=1, every_n_batches=None, value_range=(0.0, 1.0), metrics=False, masks=None,
+                 run_name="kerasviz", on_error="warn", batch_size=None, max_images=8, colormap="inferno"):
         super().__init__(log_dir, run_name=run_name, every=every, every_n_batches=every_n_batches,
                          on_error=on_error)
         self.max_images = inputs.check_positive_int(max_images, "max_images")
@@ -148,15 +160,10 @@ class AttributionCallback(VisualizationCallback):
                              f"Expected one of {image.COLORMAPS}.")
         self.colormap = colormap
         self.batch_size = inputs.check_batch_size(batch_size)
-        self.metrics = bool(metrics)
-        self._metrics_module = None
-        if self.metrics:
-            try:
-                from kerasviz import metrics as metrics_module
-            except ImportError as error:
-                raise ValueError("Received metrics=True, but kerasviz.metrics (deletion/insertion) "
-                                 f"is not available: {error}.") from None
-            self._metrics_module = metrics_module
+        self.masks = None if masks is None else check_masks(np.asarray(masks)[:len(self.images)], self.images)
+        if isinstance(metrics, bool):
+            metrics = DEFAULT_METRICS if metrics else ()
+        self.metrics = tuple(check_metric_names(metrics, self.masks)) if metrics else ()
         self._prepared = None
         self._layers = {}
 
@@ -176,8 +183,8 @@ class AttributionCallback(VisualizationCallback):
             elif params.get("layer") is not None:
                 layers[name] = models.get_layer(model, params["layer"], argname="layer")[0]
         if self.metrics and not isinstance(prepared.target, targets.ClassScore):
-            raise ValueError(f"Received metrics=True with target={self.target!r}: the deletion and "
-                             "insertion metrics measure class probabilities (use a class target).")
+            raise ValueError(f"Received metrics={self.metrics!r} with target={self.target!r}: the metrics "
+                             "measure class explanations (use a class target).")
         self._prepared, self._layers = prepared, layers
         images, target = self._trial_inputs()
         for name, function, params, _ in self.methods:
@@ -239,7 +246,7 @@ class AttributionCallback(VisualizationCallback):
         prepared = self._prepared
         maps = self._maps(self.model, name, function, params, prepared.images, self.target)
         lower = name in registry.LOWER_IS_IMPORTANT
-        scalars = self._faithfulness(self._pixel_maps(maps, effective, lower)) if self.metrics else None
+        scalars = self._metric_scalars(name, function, params, effective, maps) if self.metrics else None
         with self.write_scope(step):
             summary.write_attribution(
                 name, prepared.images, maps, step=step, params=_jsonable(effective),
@@ -248,20 +255,12 @@ class AttributionCallback(VisualizationCallback):
                 predicted_probability=predicted_probability, value_range=self.value_range,
                 colormap=self.colormap, metrics=scalars, lower_is_important=lower)
 
-    def _pixel_maps(self, maps, effective, lower):
-        """`[N, H, W]` maps where larger means more important, as the faithfulness metrics rank them."""
-        size = self._prepared.images.shape[1:3]
-        if maps.shape[1:] != size:
-            if lower and effective.get("patch") is not None:
-                maps = occlusion_module.occlusion_to_input(maps, size, effective["patch"], effective.get("stride"))
-            else:
-                maps = image.resize_maps(maps, size)
-        return -maps if lower else maps
-
-    def _faithfulness(self, maps):
-        module, images = self._metrics_module, self._prepared.images
-        kwargs = dict(target=self.target, batch_size=self.batch_size)
-        return {
-            "deletion_auc": float(np.mean(module.deletion(self.model, images, maps, **kwargs).auc)),
-            "insertion_auc": float(np.mean(module.insertion(self.model, images, maps, **kwargs).auc)),
-        }
+    def _metric_scalars(self, name, function, params, effective, maps):
+        """`{metric: mean over the images}` of `maps` (NaN where every image's value is undefined)."""
+        prepared = self._prepared
+        classes = core.predicted_classes(prepared)[:, 0]
+        method = functools.partial(function, **params)
+        values = run_metrics(self.model, prepared.images, name, method, maps, classes, self.metrics,
+                             params=effective, masks=self.masks, batch_size=self.batch_size)
+        return {metric: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+                for metric, v in values.items()}
