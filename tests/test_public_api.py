@@ -22,12 +22,18 @@ PUBLIC = {
     "occlusion": "(model, images, target=None, *, patch=8, stride=None, value=None, batch_size=None, verbose=0)",
     "occlusion_to_input": "(heatmap, image_size, patch, stride=None)",
     "saliency": "(model, images, target=None, *, batch_size=None, signed=False)",
+    "show": "(obj, images=None, *, value_range=(0.0, 1.0), title=None, labels=None, alpha=0.6, colormap_name='inferno')",
     "smoothgrad": "(model, images, target=None, *, batch_size=None, samples=25, noise=0.15, value_range=None, seed=0, signed=False, magnitude=None, verbose=0)",
     "smoothgrad_squared": "(model, images, target=None, *, batch_size=None, samples=25, noise=0.15, value_range=None, seed=0, signed=False, verbose=0)",
     "vargrad": "(model, images, target=None, *, batch_size=None, samples=25, noise=0.15, value_range=None, seed=0, signed=False, verbose=0)",
     "noise_tunnel": "(model, images, target=None, *, method='saliency', reduce='mean', batch_size=None, samples=25, noise=0.15, value_range=None, seed=0, signed=False, verbose=0, **params)",
     "gradient_x_input": "(model, images, target=None, *, batch_size=None, signed=False)",
     "deconvnet": "(model, images, target=None, *, batch_size=None, signed=False)",
+    "rise": "(model, images, target=None, *, batch_size=None, seed=0, masks=4000, grid=7, keep=0.5, baseline=0.0)",
+    "lime": "(model, images, target=None, *, batch_size=None, seed=0, samples=1000, segments='slic', segment_params=None, baseline=None, kernel_width=0.25, alpha=1.0)",
+    "kernel_shap": "(model, images, target=None, *, batch_size=None, seed=0, samples=1000, segments='slic', segment_params=None, baseline=None)",
+    "xrai": "(model, images, target=None, *, batch_size=None, attribution=None, steps=50, scales=(50, 100, 150, 250, 500, 1200), sigma=0.8, min_size=None)",
+    "superpixels": "(images, method='slic', *, value_low=0.0, **params)",
     "embedding_grid": "(images, coords, *, grid=None, cell=None)",
     "features": "(model, data, layer=None, *, batch_size=None, pool='avg')",
     "nearest_neighbors": "(features, queries=None, k=5, *, metric='euclidean', exclude_self=False)",
@@ -47,7 +53,7 @@ PUBLIC = {
     "gram_matrix": "(activations)",
     "optimize": "(model, objective, init, *, layers=None, extras=(), objective_key=None, steps=100, learning_rate=0.01, value_range=(0.0, 1.0), l2=0.0, tv=0.0, jitter=0, blur_every=0, blur_sigma=0.5, normalize_gradient=True, seed=0, callback=None, verbose=0, stop=None)",
 }
-MODULES = ["callbacks", "data", "image", "metrics", "models", "summary", "targets"]
+MODULES = ["callbacks", "data", "display", "image", "metrics", "models", "summary", "targets"]
 
 
 def test_all_is_the_snapshot():

@@ -43,7 +43,7 @@ def _check_keep(keep):
     return float(keep)
 
 
-def rise_masks(n_masks, image_size, *, grid=8, keep=0.5, seed=0):
+def rise_masks(n_masks, image_size, *, grid=7, keep=0.5, seed=0):
     """The first `n_masks` masks `rise` uses for images of `image_size = (H, W)` (float32 `[n, H, W]`).
 
     Mask `m` depends only on `(seed, m, grid, keep, image_size)`: `rise` with
@@ -88,7 +88,7 @@ def _function(prepared, grid, keep):
     return compiled.compiled_function(model, prepared.key("rise", grid, keep), build, signature)
 
 
-def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, grid=8, keep=0.5, baseline=0.0):
+def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, grid=7, keep=0.5, baseline=0.0):
     """RISE: the class probability averaged over random masks, weighted by each mask.
 
     Petsiuk et al., 2018, "RISE: Randomized Input Sampling for Explanation of
