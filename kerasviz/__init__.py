@@ -36,7 +36,7 @@ import keras as _keras  # noqa: E402
 
 _require_tensorflow_backend(_keras.backend.backend())
 
-from kerasviz import callbacks, data, image, metrics, models, summary, targets  # noqa: E402
+from kerasviz import callbacks, data, display, image, metrics, models, summary, targets  # noqa: E402
 from kerasviz.art.deepdream import deep_dream  # noqa: E402
 from kerasviz.art.style import gram_matrix, style_transfer, texture_synthesis  # noqa: E402
 from kerasviz.activations.embeddings import (  # noqa: E402
@@ -69,6 +69,7 @@ from kerasviz.perturbation.lime import kernel_shap, lime  # noqa: E402
 from kerasviz.perturbation.rise import rise  # noqa: E402
 from kerasviz.perturbation.superpixels import superpixels  # noqa: E402
 from kerasviz.perturbation.xrai import xrai  # noqa: E402
+from kerasviz.display import show  # noqa: E402
 from kerasviz.targets import Channel, ClassScore, LayerL2, Neuron  # noqa: E402
 
 __version__ = "0.1.0"
@@ -82,6 +83,7 @@ __all__ = [
     "class_visualization",
     "data",
     "deep_dream",
+    "display",
     "embedding_grid",
     "features",
     "fgsm",
@@ -108,6 +110,7 @@ __all__ = [
     "receptive_field",
     "rise",
     "saliency",
+    "show",
     "smoothgrad",
     "style_transfer",
     "summary",

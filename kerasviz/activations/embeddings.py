@@ -7,7 +7,7 @@ import typing
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, image, inputs, models, progress
+from kerasviz import compiled, display, image, inputs, models, progress
 
 _POOLS = ("avg", "max", None)
 _METRICS = ("euclidean", "cosine")
@@ -375,6 +375,10 @@ class EmbeddingGrid(typing.NamedTuple):
 
     image: np.ndarray
     cells: np.ndarray
+
+    # Shown as a labelled picture in Jupyter (see `kerasviz.display`).
+    _repr_png_ = display.repr_png
+    _repr_html_ = display.repr_html
 
 
 def _grid_shape(grid, n):

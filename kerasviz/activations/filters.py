@@ -7,7 +7,7 @@ import typing
 import keras
 import numpy as np
 
-from kerasviz import image, models
+from kerasviz import display, image, models
 
 
 class FilterGrid(typing.NamedTuple):
@@ -27,6 +27,10 @@ class FilterGrid(typing.NamedTuple):
     layer: str
     kernel_shape: tuple
     description: str
+
+    # Shown as a labelled picture in Jupyter (see `kerasviz.display`).
+    _repr_png_ = display.repr_png
+    _repr_html_ = display.repr_html
 
 
 def _check_count(value, argname, minimum):

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, image, inputs, models, progress
+from kerasviz import compiled, display, image, inputs, models, progress
 from kerasviz.activations.receptive_field import (
     ReceptiveField, not_spatial, receptive_field, spatial_layer,
 )
@@ -40,6 +40,10 @@ class TopPatches(NamedTuple):
     patches: list
     receptive_field: ReceptiveField
     layer: str
+
+    # Shown as a labelled picture in Jupyter (see `kerasviz.display`).
+    _repr_png_ = display.repr_png
+    _repr_html_ = display.repr_html
 
 
 def _check_channels(channels):

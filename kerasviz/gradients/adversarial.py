@@ -7,7 +7,7 @@ import typing
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import inputs, models, targets
+from kerasviz import display, inputs, models, targets
 from kerasviz.gradients import core, synthesis
 
 # The default fooling step: a per-pixel RMS change of one 8-bit grey level (1/255 of the value range)
@@ -39,6 +39,10 @@ class FoolingResult(typing.NamedTuple):
     fooled: bool
     image_steps: np.ndarray
     image_fooled: np.ndarray
+
+    # Shown as a labelled picture in Jupyter (see `kerasviz.display`).
+    _repr_png_ = display.repr_png
+    _repr_html_ = display.repr_html
 
 
 def _classes(model, images, value, argname):

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models, targets
+from kerasviz import compiled, display, inputs, models, targets
 from kerasviz.gradients import core
 
 NORMALIZATIONS = ("mean_abs", "l2", "sign")
@@ -36,6 +36,10 @@ class Synthesis(typing.NamedTuple):
     image: np.ndarray
     losses: np.ndarray
     steps: int
+
+    # Shown as a labelled picture in Jupyter (see `kerasviz.display`).
+    _repr_png_ = display.repr_png
+    _repr_html_ = display.repr_html
 
 
 def check_non_negative(value, argname, integer=False):
