@@ -82,7 +82,7 @@ def _result_figure(result, value_range):
     if isinstance(result, Synthesis):
         pictures = image.to_display(result.image, value_range)
         losses = np.asarray(result.losses)
-        title = f"{result.steps} steps" + (f", objective {losses[0]:.4g} → {losses[-1]:.4g}" if losses.size else "")
+        title = f"{result.steps} steps" + (f", objective {losses[0]:.4g} -> {losses[-1]:.4g}" if losses.size else "")
         names = [f"image {i}" for i in range(len(pictures))]
         return Figure(image.titled(image.tile(pictures, pad=2, titles=names), title), title)
     if isinstance(result, FoolingResult):

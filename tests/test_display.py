@@ -103,7 +103,7 @@ def test_synthesis_shows_each_image_and_the_objective():
     result = Synthesis(_rng().random((2, 24, 24, 3)).astype(np.float32), np.array([0.5, 2.25], np.float32), 2)
     picture, html = formatted(result)
     assert picture.size[0] == 2 * image.MIN_TITLED_WIDTH + 2
-    assert "2 steps, objective 0.5 → 2.25" in html
+    assert "2 steps, objective 0.5 -&gt; 2.25" in html
 
 
 def test_fooling_result_shows_original_perturbation_and_fooled():
