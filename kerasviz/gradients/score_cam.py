@@ -51,16 +51,16 @@ def _normalized_masks(channel_maps, size):
 
 def _masked_scores(prepared, path):
     """The compiled `(images, class_idx, activations, channels, local) -> scores [P]` of the pairs."""
-    model = prepared.model
+    model, target, capture = prepared.model, prepared.target, prepared.capture
     size = prepared.images.shape[1:3]
 
-    def build(model_ref):
+    def build(model_ref):  # holds no strong reference to the model (`prepared` has one)
         def scores(images, class_idx, activations, channels, local):
             by_channel = tf.transpose(activations, [0, 3, 1, 2])  # [b, K, h, w]
             channel_maps = tf.gather_nd(by_channel, tf.stack([local, channels], axis=1))
             masked = tf.gather(images, local) * _normalized_masks(channel_maps, size)
-            logits, captured = models.run(model_ref(), masked, capture=prepared.capture)
-            return prepared.target.score(logits, captured, tf.gather(class_idx, local))
+            logits, captured = models.run(model_ref(), masked, capture=capture)
+            return target.score(logits, captured, tf.gather(class_idx, local))
 
         return scores
 
