@@ -5,8 +5,9 @@ Every method that takes `target=` accepts, with the same meaning everywhere:
 - `None`: the class the model predicts for each image;
 - an int: that class for every image;
 - a sequence of ints: one class per image;
-- a `Target` from this module: `ClassScore`, `Neuron`, `Channel`, `LayerL2`, or
-  a weighted sum of them (`ClassScore(3) + 0.5 * Channel("conv2", 7)`).
+- a `Target` from this module: `ClassScore`, `Neuron`, `Channel`, `Direction`,
+  `LayerL2`, `Diversity`, or a weighted sum of them
+  (`ClassScore(3) + 0.5 * Channel("conv2", 7)`).
 
 Class scores are the pre-softmax logits (Simonyan et al., 2013): the softmax
 couples all classes, so its gradient mixes evidence for one class with evidence
@@ -205,32 +206,142 @@ class Channel(_LayerTarget):
 
     Args:
         layer: the layer (name, path, index or object).
-        channel: the channel (last axis) index.
+        channel: the channel (last axis) index, or a sequence of them, one
+            per image (feature visualization of many channels in one batch;
+            fed to the compiled step as a tensor, like class indices, so
+            other channels never retrace it).
     """
 
     def __init__(self, layer, channel):
         super().__init__(layer)
-        if isinstance(channel, bool) or not isinstance(channel, numbers.Integral):
-            raise TypeError(f"Expected `channel` to be an int. Received: channel={channel!r}.")
-        self.channel = int(channel)
+        if _is_int(channel):
+            self.channel = int(channel)
+        else:
+            array = np.asarray(channel) if isinstance(channel, (list, tuple, np.ndarray)) else None
+            if array is None or array.ndim != 1 or array.dtype.kind not in "iu" or not len(array):
+                raise TypeError(
+                    f"Expected `channel` to be an int or a non-empty sequence of ints. Received: channel={channel!r}.")
+            self.channel = tuple(int(c) for c in array)
 
     def _check(self, model):
         shape = _output_shape(model, self.layer)
-        if shape and shape[-1] is not None and not 0 <= self.channel < shape[-1]:
+        count = shape[-1] if shape else None
+        bad = [c for c in np.atleast_1d(self.channel) if count is not None and not 0 <= c < count]
+        if bad:
             raise ValueError(
-                f"Received an invalid value for `channel`: {self.channel}. The layer "
+                f"Received an invalid value for `channel`: {bad[0]}. The layer "
                 f"{self.layer!r} has {shape[-1]} channels."
             )
 
+    def class_terms(self):
+        return [] if isinstance(self.channel, int) else [self]
+
+    def column(self, n_images, n_classes):
+        """The int32 `[B]` channel of each image (a per-image `channel` only), validated."""
+        if len(self.channel) != n_images:
+            raise ValueError(
+                f"Received {len(self.channel)} channels for `channel` but {n_images} images: "
+                "pass one channel per image, or a single int.")
+        return np.asarray(self.channel, np.int32)
+
     def key(self):
-        return ("channel", self.layer, self.channel)
+        return ("channel", self.layer, self.channel if isinstance(self.channel, int) else "per_image")
 
     def score(self, logits, activations, class_idx):
-        activation = self._activation(activations)[..., self.channel]
+        activation = self._activation(activations)
+        if isinstance(self.channel, int):
+            activation = activation[..., self.channel]
+        else:
+            moved = tf.experimental.numpy.moveaxis(activation, -1, 1)  # [B, C, ...]
+            activation = tf.gather(moved, class_idx[:, 0], batch_dims=1)
         return tf.reduce_mean(tf.reshape(activation, [tf.shape(activation)[0], -1]), axis=1)
 
     def __repr__(self):
         return f"Channel({self.layer!r}, {self.channel})"
+
+
+class Direction(_LayerTarget):
+    """The projection of a layer's activations on a direction of its channel space.
+
+    The mean over positions of `a(y, x) . v / ||v||`: a neuron or channel is
+    one basis direction; a linear combination of channels (a direction found
+    by a probe, a difference of class means, an NMF factor) is another
+    (Olah et al., 2017, "Feature Visualization", section "Interaction between
+    neurons"; Kim et al., 2018, concept activation vectors).
+
+    Args:
+        layer: the layer (name, path, index or object).
+        vector: one number per channel of the layer (not all zero).
+    """
+
+    def __init__(self, layer, vector):
+        super().__init__(layer)
+        vector = np.asarray(vector, np.float64)
+        if vector.ndim != 1 or not len(vector) or not np.all(np.isfinite(vector)) or not np.any(vector):
+            raise ValueError(
+                f"Received an invalid value for `vector`: {vector!r}. Expected a finite, non-zero "
+                "1-D sequence with one number per channel.")
+        self.vector = tuple((vector / np.linalg.norm(vector)).tolist())
+
+    def _check(self, model):
+        shape = _output_shape(model, self.layer)
+        if shape and shape[-1] is not None and len(self.vector) != shape[-1]:
+            raise ValueError(
+                f"Received a `vector` of {len(self.vector)} numbers for the layer {self.layer!r}, "
+                f"which has {shape[-1]} channels.")
+
+    def key(self):
+        return ("direction", self.layer, self.vector)
+
+    def score(self, logits, activations, class_idx):
+        projection = tf.tensordot(self._activation(activations), tf.constant(self.vector, tf.float32), axes=1)
+        return tf.reduce_mean(tf.reshape(projection, [tf.shape(projection)[0], -1]), axis=1)
+
+    def __repr__(self):
+        return f"Direction({self.layer!r}, [{len(self.vector)} channels])"
+
+
+class Diversity(_LayerTarget):
+    """Minus the mean cosine similarity of each image's Gram matrix to the others' of its group.
+
+    Adding it to an objective for a batch pushes the images apart in style
+    (which features co-occur) rather than position, so one channel shows
+    several facets (Olah et al., 2017, "Feature Visualization", section
+    "Diversity"; Gram matrices as in Gatys et al., 2015). Images `[k * g, (k
+    + 1) * g)` form group `k`; an image alone in its group scores 0.
+
+    Args:
+        layer: a spatial layer (name, path, index or object).
+        group_size: images per group; `None`: the whole batch is one group.
+    """
+
+    def __init__(self, layer, group_size=None):
+        super().__init__(layer)
+        if group_size is not None and (not _is_int(group_size) or group_size < 1):
+            raise ValueError(
+                f"Received an invalid value for `group_size`: {group_size!r}. Expected None or an int >= 1.")
+        self.group_size = None if group_size is None else int(group_size)
+
+    def key(self):
+        return ("diversity", self.layer, self.group_size)
+
+    def score(self, logits, activations, class_idx):
+        activation = self._activation(activations)
+        if activation.shape.rank != 4:
+            raise ValueError(
+                f"Received `Diversity({self.layer!r})` for a layer of output rank {activation.shape.rank}: "
+                "Gram matrices need a spatial layer [B, H, W, C].")
+        flat = tf.reshape(activation, [tf.shape(activation)[0], -1, activation.shape[-1]])
+        gram = tf.reshape(tf.einsum("bpi,bpj->bij", flat, flat), [tf.shape(flat)[0], -1])
+        gram = tf.math.l2_normalize(gram, axis=1)
+        similarity = tf.matmul(gram, gram, transpose_b=True)  # [B, B] cosines
+        ids = tf.range(tf.shape(gram)[0])
+        groups = ids // self.group_size if self.group_size else tf.zeros_like(ids)
+        same = tf.cast(tf.logical_and(groups[:, None] == groups[None, :], ids[:, None] != ids[None, :]), tf.float32)
+        return -tf.reduce_sum(similarity * same, axis=1) / tf.maximum(tf.reduce_sum(same, axis=1), 1.0)
+
+    def __repr__(self):
+        return f"Diversity({self.layer!r}" + (f", group_size={self.group_size})" if self.group_size else ")")
 
 
 class LayerL2(_LayerTarget):

@@ -17,8 +17,11 @@ import tensorflow as tf
 
 from kerasviz import compiled, display, inputs, models, targets
 from kerasviz.gradients import core
+from kerasviz.gradients import parameterization as parameterizations
+from kerasviz.gradients import transforms as robustness
 
 NORMALIZATIONS = ("mean_abs", "l2", "sign")
+ADAM = (0.9, 0.999, 1e-8)  # beta_1, beta_2, epsilon: Kingma & Ba, 2015's defaults (lucid's too)
 
 
 class Synthesis(typing.NamedTuple):
@@ -118,7 +121,7 @@ def _normalize(gradients, mode):
     return gradients / (scale + 1e-12)
 
 
-def _build_step(model_ref, score, capture, mode, blur_sigma, clip):
+def _build_step(model_ref, score, capture, mode, blur_sigma, clip, transforms):
     """The compiled body: one regularized, normalized ascent step on a batch of images."""
 
     def step(images, class_idx, index, seed, learning_rate, l2, tv, jitter, blur_every, low, high, *extras):
@@ -130,7 +133,8 @@ def _build_step(model_ref, score, capture, mode, blur_sigma, clip):
         span = tf.reduce_mean(high - low)
         with tf.GradientTape() as tape:
             tape.watch(x)
-            logits, activations = models.run(model_ref(), x, capture=capture)
+            seen = robustness.compose(transforms, x, tf.stack([seed, index]), x.shape[1:3])
+            logits, activations = models.run(model_ref(), seen, capture=capture)
             objective = tf.cast(score(logits, activations, class_idx, *extras), tf.float32)
             penalty = l2 * tf.reduce_sum(tf.square(x - centre), axis=[1, 2, 3])
             penalty += tv * total_variation(x, span)
@@ -145,6 +149,61 @@ def _build_step(model_ref, score, capture, mode, blur_sigma, clip):
         return updated, objective, logits
 
     return step
+
+
+def _build_latent_step(model_ref, score, capture, parameterization, transforms):
+    """The compiled body with a latent: decode, transform, one Adam ascent step on the latent."""
+    beta_1, beta_2, epsilon = ADAM
+
+    def step(latent, m, v, class_idx, index, seed, learning_rate, l2, tv, low, high, *extras):
+        centre, span = (low + high) / 2.0, tf.reduce_mean(high - low)
+        with tf.GradientTape() as tape:
+            tape.watch(latent)
+            image = parameterization.decode(latent, low, high)
+            seen = robustness.compose(transforms, image, tf.stack([seed, index]), image.shape[1:3])
+            logits, activations = models.run(model_ref(), seen, capture=capture)
+            objective = tf.cast(score(logits, activations, class_idx, *extras), tf.float32)
+            penalty = l2 * tf.reduce_sum(tf.square(image - centre), axis=[1, 2, 3])
+            penalty += tv * total_variation(image, span)
+            total = tf.reduce_sum(objective - penalty)
+        gradient = tape.gradient(total, latent)
+        m = beta_1 * m + (1.0 - beta_1) * gradient
+        v = beta_2 * v + (1.0 - beta_2) * tf.square(gradient)
+        t = tf.cast(index + 1, tf.float32)
+        step_size = learning_rate * tf.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
+        latent = latent + step_size * m / (tf.sqrt(v) + epsilon)
+        return latent, m, v, parameterization.decode(latent, low, high), objective, logits
+
+    return step
+
+
+def _build_values(model_ref, score, capture):
+    def values(images, class_idx, *extras):
+        logits, activations = models.run(model_ref(), images, capture=capture)
+        return tf.cast(score(logits, activations, class_idx, *extras), tf.float32)
+
+    return values
+
+
+def objective_values(model, objective, images, *, layers=None, extras=(), objective_key=None):
+    """The objective of each image `[B]` as `optimize` sees it, without transforms (one forward pass).
+
+    Args: as `optimize`'s (`images` in the model's input space).
+
+    Returns:
+        float32 `[B]`.
+    """
+    models.check_model(model)
+    images = inputs.check_images(model, images)
+    extras = tuple(np.asarray(e) for e in extras)
+    score, capture, objective_id, class_idx = _objective(model, objective, layers, objective_key, images)
+    signature = [tf.TensorSpec([None, *images.shape[1:]], tf.float32),
+                 tf.TensorSpec([None, class_idx.shape[1]], tf.int32)]
+    signature += [tf.TensorSpec([None, *e.shape[1:]], tf.as_dtype(e.dtype)) for e in extras]
+    key = ("objective_values", objective_id, capture, images.shape[1:],
+           tuple((e.shape[1:], e.dtype.str) for e in extras))
+    function = compiled.compiled_function(model, key, lambda ref: _build_values(ref, score, capture), signature)
+    return function(tf.constant(images), tf.constant(class_idx), *map(tf.constant, extras)).numpy()
 
 
 def _check_stop(done, n_images):
@@ -204,6 +263,8 @@ def optimize(
     callback=None,
     verbose=0,
     stop=None,
+    parameterization=None,
+    transforms=None,
 ) -> Synthesis:
     """Changes images by gradient ascent on an objective, with image priors.
 
@@ -221,6 +282,14 @@ def optimize(
     The step is traced once per (model, objective structure, image shape,
     normalization, `blur_sigma`, clipping on or off); everything else is
     passed as tensors.
+
+    With a `parameterization`, the variable is a latent (the pixels or their
+    Fourier spectrum) decoded to the image inside the same compiled step, and
+    updated by Adam, whose state travels as tensors; `transforms` then make the
+    image robust to small random changes (Olah et al., 2017, "Feature
+    Visualization"; Mordvintsev et al., 2018, "Differentiable Image
+    Parameterizations"). The transforms cost a few resampling ops per step;
+    the decode one inverse FFT.
 
     Args:
         model: a built Keras image model (softmax at the end is bypassed:
@@ -263,6 +332,20 @@ def optimize(
         seed: an int (or `None`) seeding the jitter.
         callback: `callback(step, image, loss)` after each update (numpy).
         verbose: 1 shows a `keras.utils.Progbar`.
+        parameterization: `None` (the images themselves, changed by the
+            normalized ascent above), or what is optimized instead:
+            `"pixels"` (pixels under a sigmoid), `"fourier"` (a 1/f-scaled
+            spectrum, colours decorrelated, under a sigmoid: Olah et al.,
+            2017) or a `kerasviz.gradients.parameterization.Parameterization`.
+            With one, the latent is updated by Adam (`learning_rate` is
+            Adam's; lucid's is 0.05), decoded into `value_range` inside the
+            step, and `jitter`, `blur_every` and `normalize_gradient` do
+            not apply (use `transforms`).
+        transforms: `None`, `"standard"` (pad, jitter, scale, rotate, jitter:
+            `kerasviz.gradients.transforms.standard`) or a sequence of
+            `kerasviz.gradients.transforms.Transform`s, applied in the graph
+            to the images the model sees at each step, seeded by `seed` and
+            the step index (Mordvintsev et al., 2018).
         stop: `stop(step, image, logits) -> bool or [B] bools`, called before
             each update with the current images and their logits (numpy; the
             logits of the jittered images when `jitter > 0`). An image whose
@@ -314,6 +397,13 @@ def optimize(
                 f"needs one row per image ({len(images)})."
             )
     score, capture, objective_id, class_idx = _objective(model, objective, layers, objective_key, images)
+    transforms = robustness.check_transforms(transforms, images.shape[1:])
+    if parameterization is not None:
+        if value_range is None:
+            raise ValueError(
+                f"Received `parameterization={parameterization!r}` with `value_range=None`: a "
+                "parameterization decodes into a declared range; pass the model's `value_range`.")
+        parameterization = parameterizations.get(parameterization).bound(images.shape[1:], value_range.bgr)
     clip = value_range is not None
     if clip:
         low, high = value_range.low, value_range.high
@@ -321,22 +411,37 @@ def optimize(
         spread = float(images.max() - images.min()) or 1.0
         low, high = np.array([-spread / 2]), np.array([spread / 2])
     blur_sigma = blur_sigma if blur_every else 0.0
-    key = ("synthesis", objective_id, capture, images.shape[1:], mode, blur_sigma, clip,
-           tuple((e.shape[1:], e.dtype.str) for e in extras))
+    extra_key = tuple((e.shape[1:], e.dtype.str) for e in extras)
     scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
-    signature = [
-        tf.TensorSpec([None, *images.shape[1:]], tf.float32),
-        tf.TensorSpec([None, class_idx.shape[1]], tf.int32),
-        scalar(tf.int64), scalar(tf.int64), scalar(tf.float32), scalar(tf.float32), scalar(tf.float32),
-        scalar(tf.int32), scalar(tf.int64), tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.float32),
-    ] + [tf.TensorSpec([None, *e.shape[1:]], tf.as_dtype(e.dtype)) for e in extras]
-    function = compiled.compiled_function(
-        model, key, lambda ref: _build_step(ref, score, capture, mode, blur_sigma, clip), signature
-    )
+    tail = [tf.TensorSpec([None, class_idx.shape[1]], tf.int32), scalar(tf.int64), scalar(tf.int64),
+            scalar(tf.float32), scalar(tf.float32), scalar(tf.float32)]
+    bounds = [tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.float32)]
+    extra_specs = [tf.TensorSpec([None, *e.shape[1:]], tf.as_dtype(e.dtype)) for e in extras]
+    if parameterization is None:
+        key = ("synthesis", objective_id, capture, images.shape[1:], mode, blur_sigma, clip, extra_key,
+               tuple(t.key() for t in transforms))
+        signature = [tf.TensorSpec([None, *images.shape[1:]], tf.float32), *tail,
+                     scalar(tf.int32), scalar(tf.int64), *bounds, *extra_specs]
+        function = compiled.compiled_function(
+            model, key, lambda ref: _build_step(ref, score, capture, mode, blur_sigma, clip, transforms), signature
+        )
+        fixed = [tf.constant(v, d) for v, d in (
+            (l2, tf.float32), (tv, tf.float32), (jitter, tf.int32),
+            (blur_every, tf.int64), (low, tf.float32), (high, tf.float32))]
+        state = (tf.constant(images),)
+    else:
+        key = ("synthesis_latent", objective_id, capture, images.shape[1:], parameterization.key(), extra_key,
+               tuple(t.key() for t in transforms))
+        latent_spec = tf.TensorSpec([None, *parameterization.latent_shape()], tf.float32)
+        signature = [latent_spec] * 3 + tail + bounds + extra_specs
+        function = compiled.compiled_function(
+            model, key, lambda ref: _build_latent_step(ref, score, capture, parameterization, transforms), signature
+        )
+        fixed = [tf.constant(v, d) for v, d in ((l2, tf.float32), (tv, tf.float32), (low, tf.float32),
+                                                  (high, tf.float32))]
+        latent = tf.constant(parameterization.encode(images, low, high))
+        state = (latent, tf.zeros_like(latent), tf.zeros_like(latent))
     constants = [tf.constant(class_idx)]
-    fixed = [tf.constant(v, d) for v, d in (
-        (l2, tf.float32), (tv, tf.float32), (jitter, tf.int32),
-        (blur_every, tf.int64), (low, tf.float32), (high, tf.float32))]
     extras = [tf.constant(e) for e in extras]
     seed_tensor = tf.constant(seed % (2**63), tf.int64)
     progbar = keras.utils.Progbar(steps) if verbose else None
@@ -344,8 +449,8 @@ def optimize(
     losses = []
     for index in range(steps):
         rate = float(schedule(index))
-        updated, objective_value, logits = function(
-            image, *constants, tf.constant(index, tf.int64), seed_tensor,
+        *updated, objective_value, logits = function(
+            *state, *constants, tf.constant(index, tf.int64), seed_tensor,
             tf.constant(rate, tf.float32), *fixed, *extras,
         )
         if stop is not None:
@@ -353,8 +458,10 @@ def optimize(
             if np.all(done):
                 break
             if done.ndim:
-                updated = tf.where(tf.constant(done)[:, None, None, None], image, updated)
-        image = updated
+                keep = tf.constant(done)
+                updated = [tf.where(tf.reshape(keep, [-1] + [1] * (u.shape.rank - 1)), old, u)
+                           for old, u in zip((*state, image), updated)]
+        state, image = tuple(updated[:len(state)]), updated[-1]
         losses.append(objective_value)  # kept on the device: no host sync per step unless asked
         if callback is not None or progbar is not None:
             loss = float(np.mean(objective_value.numpy()))
