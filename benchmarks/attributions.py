@@ -14,6 +14,7 @@ Usage:
     python benchmarks/attributions.py                  # demo model and MobileNetV2 224x224
     python benchmarks/attributions.py --models demo    # only the demo model
     python benchmarks/attributions.py --repeats 5
+    python benchmarks/attributions.py --only rise lime kernel_shap xrai   # methods whose label starts so
 """
 
 import argparse
@@ -82,13 +83,35 @@ def method_cases(image_size):
     ]
 
 
-def benchmark(name, model, images, n_images, repeats):
+
+# ---------------------------------------------------------------- the perturbation family (issue 15)
+
+
+def perturbation_cases(image_size):
+    """`(name, function, kwargs, passes per image, pass kind)` for RISE, LIME, KernelSHAP and XRAI.
+
+    Counted in model passes: RISE one forward per mask, LIME one per coalition,
+    KernelSHAP one per coalition plus the all-on and all-off ones, XRAI its
+    Integrated Gradients steps (forward + backward); their host work
+    (segmentation, regression, XRAI's greedy selection) counts as overhead.
+    """
+    return [
+        ("rise (512 masks)", registry.ATTRIBUTION_METHODS["rise"], {"masks": 512}, 512, "forward"),
+        ("lime (512 samples)", registry.ATTRIBUTION_METHODS["lime"], {"samples": 512}, 512, "forward"),
+        ("kernel_shap (510 + 2)", registry.ATTRIBUTION_METHODS["kernel_shap"], {"samples": 510}, 512, "forward"),
+        ("xrai (IG 32 steps)", registry.ATTRIBUTION_METHODS["xrai"], {"steps": 32}, 32, "backward"),
+    ]
+
+
+def benchmark(name, model, images, n_images, repeats, only=None):
     limits = model_limits(model, images)
     print(f"\n{name}: input {images.shape[1:]}, batch {BATCH}; the limit is timed right before each "
           "method, best of the repeats, so both see the same machine state")
     print(f"{'method':36s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
     rows = []
-    for label, method, kwargs, passes, kind in method_cases(images.shape[1]):
+    for label, method, kwargs, passes, kind in method_cases(images.shape[1]) + perturbation_cases(images.shape[1]):
+        if only and not label.startswith(tuple(only)):
+            continue
         # Methods that split work into (image, sample) pairs fill a batch from few images.
         subset = images[:n_images] if passes >= 8 else images[:BATCH]
         limit = BATCH / _best_time(limits[kind], repeats)
@@ -106,17 +129,18 @@ def main():
     parser.add_argument("--models", nargs="+", default=["demo", "mobilenetv2"], choices=["demo", "mobilenetv2"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--images", type=int, default=4, help="images for the multi-pass methods")
+    parser.add_argument("--only", nargs="+", default=None, help="only the methods whose label starts so")
     args = parser.parse_args()
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
     rng = np.random.default_rng(0)
     if "demo" in args.models:
         model = kerasviz.data.demo_model("shapes")
         test = kerasviz.data.demo_data("shapes")[1]
-        benchmark("demo model (shapes)", model, test.images[:BATCH], args.images, args.repeats)
+        benchmark("demo model (shapes)", model, test.images[:BATCH], args.images, args.repeats, args.only)
     if "mobilenetv2" in args.models:
         model = keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None)
         images = rng.uniform(-1, 1, (BATCH, 224, 224, 3)).astype(np.float32)
-        benchmark("MobileNetV2 (weights=None)", model, images, args.images, args.repeats)
+        benchmark("MobileNetV2 (weights=None)", model, images, args.images, args.repeats, args.only)
 
 
 if __name__ == "__main__":

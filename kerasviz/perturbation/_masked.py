@@ -44,8 +44,11 @@ def _function(prepared, probabilities):
         activation = models.output_activation(model_ref())
 
         def scores(images, class_idx, segments, baselines, keep, local):
-            mask = tf.gather(keep, tf.gather(segments, local), batch_dims=1) > 0.5  # [n, H, W]
-            perturbed = tf.where(mask[..., None], tf.gather(images, local), tf.gather(baselines, local))
+            # Row r's segment s is entry r * K + s of the flattened coalitions: one plain gather.
+            rows = tf.range(tf.shape(local)[0]) * tf.shape(keep)[1]
+            mask = tf.gather(tf.reshape(keep, [-1]), tf.gather(segments, local) + rows[:, None, None])
+            start = tf.gather(baselines, local)
+            perturbed = start + mask[..., None] * (tf.gather(images, local) - start)
             logits, activations = models.run(model_ref(), perturbed, capture=capture)
             outputs = models.probabilities(logits, activation) if read_probabilities else logits
             return target.score(outputs, activations, tf.gather(class_idx, local))
@@ -71,7 +74,8 @@ def segment_scores(prepared, class_idx, segments, baselines, coalitions, *, prob
         class_idx: int32 `[B, terms]` with the predicted classes filled in.
         segments: int32 `[B, H, W]` segment labels, `0..K_b - 1` per image.
         baselines: float32 `[B, H, W, C]`, what hidden segments show.
-        coalitions: `B` arrays `[S, K_b]` of 0/1 (the same `S` for every image).
+        coalitions: `B` arrays `[S, K_b]` of 0/1 (the same `S` for every image); values in
+            between blend the image and the baseline.
         probabilities: class terms read the probability (softmax or sigmoid
             of the logits) instead of the logit.
 

@@ -1,5 +1,7 @@
 """XRAI: an attribution summed over superpixels at several scales (Kapishnikov et al., 2019)."""
 
+import concurrent.futures
+
 import numpy as np
 
 from kerasviz import inputs, targets
@@ -116,9 +118,12 @@ def xrai(model, images, target=None, *, batch_size=None, attribution=None, steps
     min_size = max(1, height * width // 335) if min_size is None else inputs.check_positive_int(min_size, "min_size")
     # The attribution explains the class predicted for the clean image (as every method does).
     classes = core.predicted_classes(prepared)[:, 0] if isinstance(prepared.target, targets.ClassScore) else target
-    attributions = _attributions(attribution, model, prepared.images, classes, prepared.batch_size, steps)
-    labels = np.stack([superpixels_module.superpixels(prepared.images, "felzenszwalb", value_low=-1.0,
-                                                      scale=float(s), sigma=sigma, min_size=min_size)
-                       for s in scales], axis=1)  # [B, scales, H, W]
+    # The segmentation (host) runs in a thread while the attribution (TensorFlow, GIL released) runs.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        segmenting = pool.submit(lambda: np.stack([superpixels_module.superpixels(
+            prepared.images, "felzenszwalb", value_low=-1.0, scale=float(s), sigma=sigma, min_size=min_size)
+            for s in scales], axis=1))  # [B, scales, H, W]
+        attributions = _attributions(attribution, model, prepared.images, classes, prepared.batch_size, steps)
+        labels = segmenting.result()
     maps = np.stack([greedy_regions(a, l) for a, l in zip(attributions, labels)]).astype(np.float32)
     return inputs.warn_if_constant(maps, "xrai")
