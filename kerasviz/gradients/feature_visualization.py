@@ -1,0 +1,174 @@
+"""Feature visualization: what each channel of a layer responds to, many channels in one batch."""
+
+import numbers
+import typing
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import image, inputs, models, targets
+from kerasviz.gradients import parameterization as parameterizations
+from kerasviz.gradients import synthesis
+
+MAX_CHANNELS = 16  # channels shown by default: the first ones, as `filter_grid` does
+LATENT_STD = 0.01  # the start: a latent this close to 0 decodes to a near-uniform grey (lucid's std)
+
+
+class FeatureVisualization(typing.NamedTuple):
+    """The result of `feature_visualization`.
+
+    Attributes:
+        images: float32 `[N, H, W, C]` in the model's input space, channel by
+            channel (`images_per_channel` consecutive images each).
+        channels: int32 `[N]`: the channel each image maximizes.
+        objectives: float32 `[N]`: each image's final objective (the
+            channel's mean activation), measured on the image itself,
+            without transforms.
+        grid: float32 `[rows, cols, 3 or 1]` in [0, 1]: the images as a grid,
+            one row per channel when `images_per_channel > 1`, each titled
+            with its layer, channel and objective.
+        layer: the layer's path (the default is said here).
+        losses: float32 `[steps]`: the batch's mean objective at every step.
+    """
+
+    images: np.ndarray
+    channels: np.ndarray
+    objectives: np.ndarray
+    grid: np.ndarray
+    layer: str
+    losses: np.ndarray
+
+
+def default_layer(model, image_shape=None):
+    """The default layer: the deeper of the two DeepDream blocks, at about 80% of the depth.
+
+    Deep enough for object parts, still spatial, never a BatchNormalization,
+    pooling or pre-activation output, nor the classifier head (see
+    `kerasviz.layer_graph.default_layers`, role `"dream"`).
+    """
+    return models.default_layers(model, "dream", image_shape)[-1]
+
+
+def _channels(channels, count):
+    if channels is None:
+        return list(range(min(count or MAX_CHANNELS, MAX_CHANNELS)))
+    if isinstance(channels, numbers.Integral) and not isinstance(channels, bool):
+        if channels < 1:
+            raise ValueError(f"Received an invalid value for `channels`: {channels!r}. Expected an int >= 1.")
+        return list(range(min(int(channels), count or int(channels))))
+    values = np.asarray(channels)
+    if values.ndim != 1 or not len(values) or values.dtype.kind not in "iu":
+        raise TypeError(
+            f"Expected `channels` to be None, an int (the first so many) or a non-empty sequence of "
+            f"channel indices. Received: channels={channels!r}.")
+    return [int(c) for c in values]
+
+
+def feature_visualization(
+    model,
+    layer=None,
+    channels=None,
+    *,
+    images_per_channel: int = 1,
+    image_shape=None,
+    steps: int = 256,
+    learning_rate: float = 0.05,
+    parameterization="fourier",
+    transforms="standard",
+    diversity: float = 0.0,
+    l2: float = 0.0,
+    tv: float = 0.0,
+    value_range=(0.0, 1.0),
+    seed: int = 0,
+    callback=None,
+    verbose: int = 0,
+) -> FeatureVisualization:
+    """Synthesizes, for each of many channels of a layer, an image that excites it most.
+
+    One batched optimization for all channels: each image maximizes its own
+    channel's mean activation (`kerasviz.targets.Channel` with one channel
+    per image), through a decorrelated Fourier parameterization and random
+    pad/jitter/scale/rotation at every step (Olah, Mordvintsev & Schubert,
+    2017, "Feature Visualization", Distill; Mordvintsev et al., 2018,
+    "Differentiable Image Parameterizations"), with Adam (lucid's learning
+    rate, 0.05). With `images_per_channel > 1` and `diversity > 0`, a Gram
+    diversity term (`kerasviz.targets.Diversity`) pushes the images of each
+    channel apart so they show several facets of it. Costs `steps` forward
+    and backward passes of a batch of `len(channels) * images_per_channel`
+    images, one compiled step (traced once per model, layer, image shape,
+    parameterization and transforms).
+
+    Args:
+        model: a built Keras image model.
+        layer: the layer (name, path, index or object); default: the
+            meaningful block at about 80% of the depth (`default_layer`).
+        channels: None (the first 16), an int (the first so many) or a
+            sequence of channel indices.
+        images_per_channel: images per channel (facets, with `diversity`).
+        image_shape: `(H, W, C)` when the model's input size is free.
+        steps: the number of optimization steps.
+        learning_rate: Adam's step size in latent units (with
+            `parameterization=None`: the normalized pixel step of `optimize`).
+        parameterization: `"fourier"` (1/f-scaled spectrum, decorrelated
+            colours for RGB, sigmoid), `"pixels"`, a
+            `kerasviz.gradients.parameterization.Parameterization`, or None
+            (the plain pixel ascent of `kerasviz.optimize`).
+        transforms: `"standard"` (`kerasviz.gradients.transforms.standard`),
+            None, or a sequence of `Transform`s.
+        diversity: the weight of the diversity term (0: none).
+        l2: weight of the squared distance to the range's centre.
+        tv: weight of the total variation.
+        value_range: the model's input range: a preset (`"tf"`, `"torch"`,
+            `"caffe"`) or `(min, max)`; the images stay in it.
+        seed: an int seeding the start and the transforms.
+        callback: `callback(step, images, loss)` after each step.
+        verbose: 1 shows a progress bar.
+
+    Returns:
+        A `FeatureVisualization(images, channels, objectives, grid, layer, losses)`.
+
+    Raises:
+        ValueError, TypeError: an invalid argument (named in the message).
+
+    Example:
+
+    >>> result = feature_visualization(model, "conv3", channels=8, steps=128)
+    >>> kerasviz.image.encode_png(result.grid)
+    """
+    models.check_model(model)
+    shape = inputs.check_image_shape(model, image_shape)
+    per_channel = inputs.check_positive_int(images_per_channel, "images_per_channel")
+    diversity = synthesis.check_non_negative(diversity, "diversity")
+    value_range = inputs.check_value_range(value_range, shape[-1])
+    if value_range is None:
+        raise ValueError("Received `value_range=None`: feature visualization needs the model's input range.")
+    seed = inputs.check_seed(seed)
+    path = default_layer(model, shape) if layer is None else models.get_layer(model, layer)[0]
+    count = targets._output_shape(model, path)
+    chosen = _channels(channels, count[-1] if count else None)
+    per_image = [c for c in chosen for _ in range(per_channel)]
+    objective = targets.Channel(path, per_image)
+    if diversity > 0 and per_channel > 1:
+        objective = objective + diversity * targets.Diversity(path, group_size=per_channel)
+    if parameterization is None:
+        rng = np.random.default_rng(seed)
+        start = value_range.centre + rng.normal(0.0, 0.02 * value_range.span, (len(per_image), *shape))
+        start = np.clip(start, value_range.low, value_range.high).astype(np.float32)
+    else:
+        bound = parameterizations.get(parameterization).bound(shape, value_range.bgr)
+        latent = np.random.default_rng(seed).normal(0.0, LATENT_STD, (len(per_image), *bound.latent_shape()))
+        low, high = (tf.constant(b, tf.float32) for b in (value_range.low, value_range.high))
+        start = bound.decode(tf.constant(latent, tf.float32), low, high).numpy()
+    result = synthesis.optimize(
+        model, objective, start, steps=steps, learning_rate=learning_rate, value_range=value_range,
+        l2=l2, tv=tv, seed=seed, callback=callback, verbose=verbose,
+        parameterization=parameterization, transforms=transforms,
+    )
+    objectives = synthesis.objective_values(model, targets.Channel(path, per_image), result.image)
+    display = image.to_display(result.image, value_range)
+    if display.shape[-1] == 1:
+        display = display[..., 0]
+    titles = [f"{path} {c}\n{v:.3g}" for c, v in zip(per_image, objectives)]
+    grid = image.tile(display, cols=per_channel if per_channel > 1 else None, titles=titles)
+    return FeatureVisualization(result.image, np.asarray(per_image, np.int32), objectives.astype(np.float32),
+                                grid, path, result.losses)
