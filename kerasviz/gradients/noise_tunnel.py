@@ -88,7 +88,7 @@ def _sigmas(images, noise, value_range):
 
 
 def _graph_sums(prepared, class_idx, sigmas, samples, seed, name, reduce, verbose):
-    """Per image, the sums over samples of the reduced values (and of their squares for "var")."""
+    """Per image, the mean over samples of the reduced values (their variance for "var"), float64."""
     images = prepared.images
     image_shape = images.shape[1:]
     guided, times_input = _GRAPH_METHODS[name]
@@ -116,7 +116,7 @@ def _graph_sums(prepared, class_idx, sigmas, samples, seed, name, reduce, verbos
         prepared.model, prepared.key("noise_tunnel", name, reduce), build, signature
     )
     seed_tensor = tf.constant(seed, tf.int64)
-    sums = [np.zeros(images.shape, np.float64) for _ in range(2 if reduce == "var" else 1)]
+    totals = _Totals(reduce)
     for first, last, pair_ids, local in core.pair_chunks(
             len(images), samples, prepared.batch_size, verbose, unit="sample"):
         part = slice(first, last + 1)
@@ -124,30 +124,68 @@ def _graph_sums(prepared, class_idx, sigmas, samples, seed, name, reduce, verbos
             tf.constant(images[part]), tf.constant(class_idx[part]), tf.constant(sigmas[part]),
             tf.constant(pair_ids), tf.constant(local), seed_tensor,
         )
-        for total, result in zip(sums, results if reduce == "var" else (results,)):
-            total[part] += result.numpy()
+        totals.add(len(images), first, local, *[r.numpy() for r in tf.nest.flatten(results)])
     if guided:
         core.warn_once_unreached(function, prepared.model, prepared, core.GRADIENT_RULES[guided][1])
-    return sums
+    return totals.result()
 
 
 def _segment_sums(values, local, n_images, reduce):
+    """Per image of a chunk: the sum of the (reduced) values; for "var" also the squared deviations
+    from the chunk's own mean (exact for values that do not vary, unlike a sum of squares)."""
     if reduce == "abs":
         values = tf.abs(values)
     elif reduce == "square":
         values = tf.square(values)
     sums = tf.math.unsorted_segment_sum(values, local, n_images)
-    if reduce == "var":
-        return sums, tf.math.unsorted_segment_sum(tf.square(values), local, n_images)
-    return sums
+    if reduce != "var":
+        return sums
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(local, tf.float32), local, n_images)
+    means = sums / tf.reshape(tf.maximum(counts, 1.0), [-1] + [1] * (values.shape.rank - 1))
+    deviations = values - tf.gather(means, local)
+    return sums, tf.math.unsorted_segment_sum(tf.square(deviations), local, n_images)
+
+
+class _Totals:
+    """Per-image means (and, for "var", sums of squared deviations) merged over chunks, in float64.
+
+    Chunks are merged by Chan et al.'s pairwise rule (1979): `M2 = M2_a + M2_b
+    + delta^2 n_a n_b / n`, so a variance is never a difference of two large
+    sums.
+    """
+
+    def __init__(self, reduce):
+        self.reduce = reduce
+        self.count = self.mean = self.m2 = None
+
+    def add(self, n_images, first, local, sums, m2=None):
+        if self.mean is None:
+            self.count = np.zeros(n_images)
+            self.mean = np.zeros((n_images, *sums.shape[1:]))
+            self.m2 = np.zeros_like(self.mean)
+        part = slice(first, first + len(sums))
+        n_b = np.bincount(local, minlength=len(sums)).astype(np.float64)
+        n_a, shape = self.count[part], (-1,) + (1,) * (sums.ndim - 1)
+        n = n_a + n_b
+        delta = sums / n_b.reshape(shape) - self.mean[part]
+        self.mean[part] += delta * (n_b / n).reshape(shape)
+        if m2 is not None:
+            self.m2[part] += m2 + np.square(delta) * (n_a * n_b / n).reshape(shape)
+        self.count[part] = n
+
+    def result(self):
+        """The mean of the values, or their variance for "var"."""
+        if self.reduce == "var":
+            return self.m2 / self.count.reshape((-1,) + (1,) * (self.m2.ndim - 1))
+        return self.mean
 
 
 def _host_sums(prepared, target, class_idx, sigmas, samples, seed, function, params, reduce, verbose):
-    """`_graph_sums` for any method: called on chunks of noisy copies made on the host."""
+    """`_graph_sums` for any method, called on chunks of noisy copies made on the host."""
     images = prepared.images
     per_pair_target = target if isinstance(target, targets.Target) else None
     seed_tensor = tf.constant(seed, tf.int64)
-    sums = None
+    totals = _Totals(reduce)
     for first, last, pair_ids, local in core.pair_chunks(
             len(images), samples, prepared.batch_size, verbose, unit="sample"):
         owners = first + local
@@ -156,16 +194,20 @@ def _host_sums(prepared, target, class_idx, sigmas, samples, seed, function, par
         chunk_target = per_pair_target or [int(c) for c in class_idx[owners, 0]]
         values = np.asarray(function(prepared.model, noisy, chunk_target, batch_size=prepared.batch_size, **params),
                             np.float64)
-        if sums is None:
-            sums = [np.zeros((len(images), *values.shape[1:])) for _ in range(2 if reduce == "var" else 1)]
         if reduce == "abs":
             values = np.abs(values)
         elif reduce == "square":
             values = np.square(values)
-        np.add.at(sums[0], owners, values)
+        n_chunk = last - first + 1
+        sums = np.zeros((n_chunk, *values.shape[1:]))
+        np.add.at(sums, local, values)
+        m2 = None
         if reduce == "var":
-            np.add.at(sums[1], owners, np.square(values))
-    return sums
+            counts = np.bincount(local, minlength=n_chunk).reshape((-1,) + (1,) * (values.ndim - 1))
+            m2 = np.zeros_like(sums)
+            np.add.at(m2, local, np.square(values - (sums / counts)[local]))
+        totals.add(len(images), first, local, sums, m2)
+    return totals.result()
 
 
 def noise_tunnel(
@@ -193,7 +235,7 @@ def noise_tunnel(
     mean of `|a|` (ibid., section 4); `"square"`, the mean of `a^2`,
     SmoothGrad-squared (Hooker et al., 2019, "A Benchmark for
     Interpretability Methods in Deep Neural Networks"); `"var"`, the variance
-    `mean(a^2) - mean(a)^2`, VarGrad (Adebayo et al., 2018, "Local
+    of `a`, VarGrad (Adebayo et al., 2018, "Local
     Explanation Methods for Deep Neural Networks Lack Sensitivity to
     Parameter Values"). The class for `target=None` is the one predicted for
     the *clean* image, fixed before the noise is added.
@@ -276,10 +318,7 @@ def tunnel(model, images, target, method, reduce, batch_size, samples, noise, va
             params = {**params, "signed": True}
         sums = _host_sums(prepared, target, class_idx, sigmas, samples, seed, function, params, reduce,
                           verbose)
-    values = sums[0] / samples
-    if reduce == "var":
-        values = np.maximum(sums[1] / samples - np.square(values), 0.0)
-    values = values.astype(np.float32)
+    values = sums.astype(np.float32)
     if values.ndim == 4 and not signed:
         values = core.reduce_map(values)
     label = label or (f"noise_tunnel({name}, {reduce})")
