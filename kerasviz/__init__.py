@@ -2,11 +2,14 @@
 
 Attribution maps, filters, embeddings, feature visualization and art, as
 functions, Keras callbacks and a TensorBoard dashboard. Importing kerasviz
-creates no TensorFlow ops and allocates no device memory.
+creates no TensorFlow ops and allocates no device memory; it does not even
+import TensorFlow until a public name is first used.
 """
 
+import importlib as _importlib
 import json as _json
 import os as _os
+import sys as _sys
 
 
 def _configured_backend():
@@ -32,45 +35,80 @@ def _require_tensorflow_backend(backend):
 
 _require_tensorflow_backend(_configured_backend())
 
-import keras as _keras  # noqa: E402
+if "keras" in _sys.modules:  # Keras is imported already: its backend is decided.
+    _require_tensorflow_backend(_sys.modules["keras"].backend.backend())
 
-_require_tensorflow_backend(_keras.backend.backend())
+# The public names and where they live, imported on first use (PEP 562): `import kerasviz` alone imports
+# neither Keras nor TensorFlow, so the `kerasviz` command's `--help` answers at once. A new public name
+# goes here and in `__all__`, not in an import at the top (tests/test_cli_startup.py would catch it).
+_SUBMODULES = ('callbacks', 'data', 'display', 'image', 'metrics', 'models', 'summary', 'targets')
+_EXPORTS = {
+    "deep_dream": "kerasviz.art.deepdream",
+    "gram_matrix": "kerasviz.art.style",
+    "style_transfer": "kerasviz.art.style",
+    "texture_synthesis": "kerasviz.art.style",
+    "embedding_grid": "kerasviz.activations.embeddings",
+    "features": "kerasviz.activations.embeddings",
+    "nearest_neighbors": "kerasviz.activations.embeddings",
+    "neighbors_figure": "kerasviz.activations.embeddings",
+    "project": "kerasviz.activations.embeddings",
+    "filter_grid": "kerasviz.activations.filters",
+    "occlusion": "kerasviz.activations.occlusion",
+    "occlusion_to_input": "kerasviz.activations.occlusion",
+    "patches_grid": "kerasviz.activations.patches",
+    "top_patches": "kerasviz.activations.patches",
+    "receptive_field": "kerasviz.activations.receptive_field",
+    "fgsm": "kerasviz.gradients.adversarial",
+    "fooling_image": "kerasviz.gradients.adversarial",
+    "blur_integrated_gradients": "kerasviz.gradients.baselines",
+    "expected_gradients": "kerasviz.gradients.baselines",
+    "grad_cam": "kerasviz.gradients.cam",
+    "guided_grad_cam": "kerasviz.gradients.cam",
+    "grad_cam_plus_plus": "kerasviz.gradients.cam_variants",
+    "layer_cam": "kerasviz.gradients.cam_variants",
+    "deconvnet": "kerasviz.gradients.deconvnet",
+    "gradient_x_input": "kerasviz.gradients.gradient_input",
+    "guided_integrated_gradients": "kerasviz.gradients.guided_ig",
+    "class_visualization": "kerasviz.gradients.class_visualization",
+    "integrated_gradients": "kerasviz.gradients.integrated",
+    "invert_features": "kerasviz.gradients.inversion",
+    "guided_backprop": "kerasviz.gradients.saliency",
+    "saliency": "kerasviz.gradients.saliency",
+    "noise_tunnel": "kerasviz.gradients.noise_tunnel",
+    "score_cam": "kerasviz.gradients.score_cam",
+    "smoothgrad": "kerasviz.gradients.smoothgrad",
+    "smoothgrad_squared": "kerasviz.gradients.smoothgrad",
+    "vargrad": "kerasviz.gradients.smoothgrad",
+    "optimize": "kerasviz.gradients.synthesis",
+    "kernel_shap": "kerasviz.perturbation.lime",
+    "lime": "kerasviz.perturbation.lime",
+    "rise": "kerasviz.perturbation.rise",
+    "superpixels": "kerasviz.perturbation.superpixels",
+    "xrai": "kerasviz.perturbation.xrai",
+    "show": "kerasviz.display",
+    "Channel": "kerasviz.targets",
+    "ClassScore": "kerasviz.targets",
+    "LayerL2": "kerasviz.targets",
+    "Neuron": "kerasviz.targets",
+}
 
-from kerasviz import callbacks, data, display, image, metrics, models, summary, targets  # noqa: E402
-from kerasviz.art.deepdream import deep_dream  # noqa: E402
-from kerasviz.art.style import gram_matrix, style_transfer, texture_synthesis  # noqa: E402
-from kerasviz.activations.embeddings import (  # noqa: E402
-    embedding_grid,
-    features,
-    nearest_neighbors,
-    neighbors_figure,
-    project,
-)
-from kerasviz.activations.filters import filter_grid  # noqa: E402
-from kerasviz.activations.occlusion import occlusion, occlusion_to_input  # noqa: E402
-from kerasviz.activations.patches import patches_grid, top_patches  # noqa: E402
-from kerasviz.activations.receptive_field import receptive_field  # noqa: E402
-from kerasviz.gradients.adversarial import fgsm, fooling_image  # noqa: E402
-from kerasviz.gradients.baselines import blur_integrated_gradients, expected_gradients  # noqa: E402
-from kerasviz.gradients.cam import grad_cam, guided_grad_cam  # noqa: E402
-from kerasviz.gradients.cam_variants import grad_cam_plus_plus, layer_cam  # noqa: E402
-from kerasviz.gradients.deconvnet import deconvnet  # noqa: E402
-from kerasviz.gradients.gradient_input import gradient_x_input  # noqa: E402
-from kerasviz.gradients.guided_ig import guided_integrated_gradients  # noqa: E402
-from kerasviz.gradients.class_visualization import class_visualization  # noqa: E402
-from kerasviz.gradients.integrated import integrated_gradients  # noqa: E402
-from kerasviz.gradients.inversion import invert_features  # noqa: E402
-from kerasviz.gradients.saliency import guided_backprop, saliency  # noqa: E402
-from kerasviz.gradients.noise_tunnel import noise_tunnel  # noqa: E402
-from kerasviz.gradients.score_cam import score_cam  # noqa: E402
-from kerasviz.gradients.smoothgrad import smoothgrad, smoothgrad_squared, vargrad  # noqa: E402
-from kerasviz.gradients.synthesis import optimize  # noqa: E402
-from kerasviz.perturbation.lime import kernel_shap, lime  # noqa: E402
-from kerasviz.perturbation.rise import rise  # noqa: E402
-from kerasviz.perturbation.superpixels import superpixels  # noqa: E402
-from kerasviz.perturbation.xrai import xrai  # noqa: E402
-from kerasviz.display import show  # noqa: E402
-from kerasviz.targets import Channel, ClassScore, LayerL2, Neuron  # noqa: E402
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"kerasviz.{name}")
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'kerasviz' has no attribute {name!r}")
+    import keras
+
+    _require_tensorflow_backend(keras.backend.backend())
+    value = getattr(_importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 

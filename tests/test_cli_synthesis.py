@@ -78,7 +78,7 @@ def test_dream_on_a_fixed_size_model(art_dir):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--dream", "broken.png"], "cannot read the image 'broken.png'"),
+    (["--dream", "broken.png"], "image 'broken.png': cannot be read"),
     (["--dream", "a.png", "--layers", "nope"], "no layer named 'nope'"),
     (["--style", "a.png", "b.png", "--content-layer", "nope"], "content_layer"),
     (["--dream", "a.png", "--octaves", "9"], "use fewer octaves"),

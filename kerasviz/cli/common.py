@@ -1,0 +1,167 @@
+"""What the subcommands share: argument checks, reading models and images, writing PNGs, stage timings.
+
+Nothing here imports TensorFlow at module level: `kerasviz --help` must not.
+A user's mistake raises `UsageError`, which `kerasviz.cli.main` prints as one
+line (exit code 2).
+"""
+
+import contextlib
+import os
+import time
+
+# The names of `kerasviz.inputs.VALUE_RANGE_PRESETS` (a test keeps the two equal): listed here so that
+# `--help` needs no TensorFlow.
+VALUE_RANGE_PRESETS = ("caffe", "tf", "torch")
+
+
+class UsageError(Exception):
+    """A mistake in what the user passed: printed as one line, exit code 2, no traceback."""
+
+
+def add_value_range(parser):
+    parser.add_argument(
+        "--value-range", nargs="+", default=["0", "1"], metavar="RANGE",
+        help="the model's input range that pixels 0..255 map to: two numbers LOW HIGH, or a preset "
+        f"({', '.join(VALUE_RANGE_PRESETS)}; caffe also swaps RGB to BGR) (default: 0 1)")
+
+
+def add_out(parser):
+    parser.add_argument("--out", default="kerasviz-out", help="output directory (default: kerasviz-out)")
+
+
+def value_range(tokens):
+    """`--value-range`'s tokens -> a preset name or a `(low, high)` pair, else `UsageError`."""
+    if len(tokens) == 1 and tokens[0] in VALUE_RANGE_PRESETS:
+        return tokens[0]
+    try:
+        if len(tokens) != 2:
+            raise ValueError
+        low, high = (float(t) for t in tokens)
+    except ValueError:
+        raise UsageError(f"--value-range: expected two numbers LOW HIGH or one of "
+                         f"{', '.join(VALUE_RANGE_PRESETS)}; received {' '.join(tokens)!r}.") from None
+    if not low < high:
+        raise UsageError(f"--value-range: LOW must be below HIGH; received {low:g} {high:g}.")
+    return low, high
+
+
+def check_file(path, what):
+    """`UsageError` naming `what` and `path` unless `path` is an existing file."""
+    if not os.path.exists(path):
+        raise UsageError(f"{what} {path!r}: no such file.")
+    if not os.path.isfile(path):
+        raise UsageError(f"{what} {path!r}: not a file.")
+
+
+def load_model(path):
+    """A saved Keras model, or `UsageError` saying why the file cannot be one."""
+    check_file(path, "model")
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - any failure to load means: not a model we can read
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"model {path!r}: cannot be loaded as a Keras model ({reason}).") from None
+
+
+def load_image(path, model, value_range_, *, fixed_size=True):
+    """One image file -> `[1, H, W, C]` float32 in the model's input space.
+
+    Resized to the model's input size when it is fixed (else kept at its own
+    size with `fixed_size=False`, or refused); greyscale or RGB as the model
+    takes; pixels 0..255 mapped linearly onto `value_range_` per channel (BGR
+    for the "caffe" preset).
+    """
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from kerasviz import inputs
+
+    check_file(path, "image")
+    shape = inputs.model_input_shape(model)
+    size = None if shape is None or None in shape[:2] else shape[:2]
+    if size is None and fixed_size:
+        raise UsageError(f"model {model.name!r}: it has no fixed input size; resize the images yourself.")
+    channels = 3 if shape is None or shape[2] is None else shape[2]
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            if size is not None:
+                image = image.resize((size[1], size[0]), Image.BILINEAR)
+            array = np.asarray(image, np.float32) / 255.0
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise UsageError(f"image {path!r}: cannot be read ({error}).") from None
+    array = array.reshape(*array.shape[:2], channels)
+    resolved = inputs.check_value_range(value_range_, channels, "--value-range")
+    if resolved.bgr:
+        array = array[..., ::-1]
+    low, high = resolved.low.astype(np.float32), resolved.high.astype(np.float32)
+    return (low + array * (high - low))[None]
+
+
+def load_images(paths, model, value_range_):
+    """Image files -> `[B, H, W, C]` at the model's input size."""
+    import numpy as np
+
+    return np.concatenate([load_image(path, model, value_range_) for path in paths])
+
+
+def default_layer(model, role, image_shape, option):
+    """The default layer for `role`, or `UsageError` telling the user which option to pass."""
+    import kerasviz
+
+    try:
+        return kerasviz.models.default_layer(model, role, image_shape)
+    except ValueError as error:
+        raise UsageError(f"{error} Pass {option} NAME.") from None
+
+
+def check_layer(model, name, option):
+    """`UsageError` naming `option` unless `name` is a layer of `model`."""
+    import kerasviz
+
+    try:
+        kerasviz.models.get_layer(model, name)
+    except ValueError as error:
+        raise UsageError(f"{option} {name!r}: {error}") from None
+    return name
+
+
+def save_png(path, picture, *, enlarge_to=256):
+    """Writes a [0, 1] picture, small ones enlarged (pixelated) to at least `enlarge_to` pixels."""
+    import numpy as np
+
+    import kerasviz
+
+    factor = max(1, -(-enlarge_to // max(picture.shape[:2])))
+    picture = np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+    with open(path, "wb") as f:
+        f.write(kerasviz.image.encode_png(picture))
+    return path
+
+
+def skipped(what, why):
+    """Says that an output was left out, and why."""
+    print(f"Skipped {what}: {why}", flush=True)
+
+
+class Stages:
+    """Times the stages of a command; each is announced, then said done with its duration."""
+
+    def __init__(self):
+        self.times = []
+
+    @contextlib.contextmanager
+    def __call__(self, name):
+        print(f"== {name}", flush=True)
+        start = time.perf_counter()
+        yield
+        self.times.append((name, time.perf_counter() - start))
+        print(f"   {name}: {self.times[-1][1]:.1f} s", flush=True)
+
+    def summary(self):
+        width = max(len(name) for name, _ in self.times)
+        lines = [f"  {name:<{width}}  {seconds:6.1f} s" for name, seconds in self.times]
+        total = sum(seconds for _, seconds in self.times)
+        return "\n".join(["Stage timings:", *lines, f"  {'total':<{width}}  {total:6.1f} s"])

@@ -1,0 +1,151 @@
+"""`kerasviz demo`: trains the demo model with every visualization attached, then draws each family."""
+
+import os
+
+from kerasviz.cli import attribute, common
+from kerasviz.cli import activations as activation_figures
+
+DEMO_IMAGES = 8
+EMBEDDED_IMAGES = 300
+
+
+def add_parser(commands, parents):
+    p = commands.add_parser("demo", parents=parents, help="train the demo model with every visualization attached")
+    p.add_argument("--logdir", default="logs/demo", help="where to write (default: logs/demo)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's)")
+    p.add_argument("--port", type=int, default=6006, help="TensorBoard port (default: 6006)")
+    p.add_argument("--no-tensorboard", action="store_true", help="do not start TensorBoard at the end")
+    p.set_defaults(run=run)
+
+
+def _watchers(logdir, test):
+    """The callbacks that watch training: every family, written each epoch."""
+    import keras
+
+    from kerasviz import callbacks, registry
+
+    probe = slice(0, DEMO_IMAGES)
+    return [
+        keras.callbacks.TensorBoard(logdir),
+        callbacks.AttributionCallback(
+            logdir, test.images[probe], test.labels[probe],
+            methods=tuple(registry.ATTRIBUTION_METHODS), class_names=test.class_names, metrics=True,
+        ),
+        callbacks.FilterCallback(logdir, layers=["conv1", "conv2"]),
+        callbacks.EmbeddingCallback(
+            logdir, test.images[:EMBEDDED_IMAGES], test.labels[:EMBEDDED_IMAGES], class_names=test.class_names,
+        ),
+        callbacks.PatchesCallback(logdir, test.images, layer="conv3", channels=range(8)),
+        callbacks.ClassVisualizationCallback(
+            logdir, list(range(len(test.class_names))), class_names=test.class_names, steps=60,
+        ),
+    ]
+
+
+def run(args):
+    """Trains the demo model with kerasviz callbacks attached; writes everything to `--logdir`."""
+    if args.epochs is not None and args.epochs < 1:
+        raise common.UsageError(f"--epochs: expected a positive number; received {args.epochs}.")
+    import kerasviz
+    from kerasviz import registry
+
+    stage = common.Stages()
+    with stage("data"):
+        train, test = kerasviz.data.demo_data("shapes")
+    print(f"kerasviz demo: training a small ConvNet on {len(train.images)} procedural shapes "
+          f"({', '.join(train.class_names)}), logging to {os.path.abspath(args.logdir)}", flush=True)
+    with stage("training, with the callbacks writing every family each epoch"):
+        model = kerasviz.data.demo_model("shapes", epochs=args.epochs, verbose=2,
+                                         callbacks=_watchers(args.logdir, test))
+        loss, accuracy = model.evaluate(test.images, test.labels, verbose=0)
+    print(f"Test accuracy {accuracy:.3f} on {len(test.images)} held-out images.")
+    probe = slice(0, DEMO_IMAGES)
+    with stage("attribution figure"):
+        display = kerasviz.image.to_display(test.images[probe])
+        maps = {name: method(model, test.images[probe], target=test.labels[probe])
+                for name, method in registry.ATTRIBUTION_METHODS.items()}
+        figure = attribute.write_figure(os.path.join(args.logdir, "attributions.png"), display, maps)
+    print(f"Wrote {figure} (rows: test images; columns: image, {', '.join(maps)})")
+    activation_figures.write_figures(args.logdir, model, test.images, patches_layer="conv3", stage=stage)
+    _synthesis_figures(args.logdir, model, test, stage)
+    print(stage.summary(), flush=True)
+    _serve(args)
+
+
+def _save_row(directory, name, pictures):
+    """Pictures `[H, W, C]` in [0, 1] in one row, enlarged twice."""
+    import numpy as np
+
+    import kerasviz
+
+    tiles = np.stack([np.broadcast_to(p, pictures[0].shape) for p in pictures])
+    path = os.path.join(directory, name)
+    with open(path, "wb") as f:
+        f.write(kerasviz.image.encode_png(np.kron(kerasviz.image.tile(tiles, cols=len(tiles), pad=2),
+                                                  np.ones((2, 2, 1)))))
+    return path
+
+
+def _synthesis_figures(directory, model, data, stage):
+    """The synthesis family's pictures: class visualizations, a fooling image, an inversion series, a dream."""
+    import kerasviz
+
+    classes = list(range(len(data.class_names)))
+    with stage("class visualizations"):
+        dreams = kerasviz.class_visualization(model, classes, steps=150, verbose=1)
+        written = [_save_row(directory, "class_visualizations.png", list(dreams.image))]
+    original, source = data.images[:1], int(data.labels[0])
+    with stage("fooling image"):
+        fooled = kerasviz.fooling_image(model, original, (source + 1) % len(classes))
+        written.append(_save_row(directory, "fooling.png",
+                                 [original[0], fooled.magnified_perturbation[0], fooled.image[0]]))
+    with stage("feature inversion from conv1, conv2, conv3"):
+        series = [original[0]] + [kerasviz.invert_features(model, original, layer, steps=150, verbose=1).image[0]
+                                  for layer in ("conv1", "conv2", "conv3")]
+        written.append(_save_row(directory, "inversion.png", series))
+    with stage("DeepDream of a sample photo"):
+        written.append(_write_dream(directory, model))
+    print("Wrote " + ", ".join(written) + f" (class visualizations of {', '.join(data.class_names)}; "
+          f"a {data.class_names[source]} made into a {data.class_names[(source + 1) % len(classes)]} "
+          f"in {fooled.steps} steps; inversions from conv1, conv2, conv3; a DeepDream of a sample photo)")
+
+
+def _write_dream(directory, model):
+    """DeepDream of a scikit-learn sample photo through the demo's trained conv layers.
+
+    The demo model takes 64x64 inputs only; octaves need other sizes, so the
+    dream runs on a fully convolutional model made of the same (trained) conv
+    and pooling layers. This reuses the demo's own layers; never do it to a
+    model that is not yours to change (calling layers on new inputs adds
+    nodes to them).
+    """
+    import keras
+    import numpy as np
+
+    import kerasviz
+
+    inputs = keras.Input((None, None, 3))
+    x = inputs
+    for name in ("conv1", "pool1", "conv2", "pool2", "conv3"):
+        x = model.get_layer(name)(x)
+    convs = keras.Model(inputs, x, name="demo_convs")
+    photo = kerasviz.data.sample_images(size=192)["china"][None]
+    dream = kerasviz.deep_dream(convs, photo, ["conv3"], octaves=3, steps_per_octave=20, verbose=1)
+    path = os.path.join(directory, "deep_dream.png")
+    with open(path, "wb") as f:
+        f.write(kerasviz.image.encode_png(np.concatenate([photo[0], dream.image[0]], axis=1)))
+    return path
+
+
+def _serve(args):
+    command = f"tensorboard --logdir {args.logdir} --host 127.0.0.1 --port {args.port}"
+    if args.no_tensorboard:
+        print(f"To look at it: {command}")
+        return
+    print(f"Starting TensorBoard: http://127.0.0.1:{args.port}/ (Ctrl+C to stop). "
+          "The image tab shows the maps per epoch; the kerasviz tab shows them interactively.", flush=True)
+    from tensorboard import program
+
+    board = program.TensorBoard()
+    board.configure(argv=[None, "--logdir", args.logdir, "--host", "127.0.0.1", "--port", str(args.port)])
+    board.main()
