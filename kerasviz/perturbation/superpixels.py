@@ -1,5 +1,7 @@
 """Superpixels from scikit-image's segmentations, as the perturbation methods use them."""
 
+import warnings
+
 import numpy as np
 from skimage import segmentation as _segmentation
 
@@ -44,6 +46,16 @@ def _contiguous(labels):
     return (np.cumsum(present) - 1)[labels].astype(np.int32)
 
 
+def segment_all(images, method, params, value_low=0.0):
+    """`superpixels` of checked images, without its single-segment warning (XRAI's coarse scales)."""
+    options = {**DEFAULTS[method], **params}
+    try:
+        return np.stack([_segment(image, method, options, value_low) for image in images])
+    except TypeError as error:
+        raise ValueError(f"Received invalid parameters for the {method!r} segmentation: {params!r} "
+                         f"({error}).") from None
+
+
 def superpixels(images, method="slic", *, value_low=0.0, **params):
     """Superpixels of each image, from scikit-image's segmentation algorithms.
 
@@ -86,12 +98,14 @@ def superpixels(images, method="slic", *, value_low=0.0, **params):
         raise ValueError(f"Expected `images` to be a numeric array [B, H, W, C]. Received shape "
                          f"{array.shape} and dtype {array.dtype}.")
     inputs.check_finite(array, "images")
-    options = {**DEFAULTS[method], **params}
-    try:
-        return np.stack([_segment(image, method, options, value_low) for image in array])
-    except TypeError as error:
-        raise ValueError(f"Received invalid parameters for the {method!r} segmentation: {params!r} "
-                         f"({error}).") from None
+    labels = segment_all(array, method, params, value_low)
+    single = np.flatnonzero(labels.reshape(len(labels), -1).max(axis=1) == 0)
+    if single.size:  # e.g. slic on pure noise: connectivity enforcement merges everything
+        warnings.warn(f"superpixels: the {method!r} segmentation of {single.size} of {len(labels)} images "
+                      f"(image {', '.join(map(str, single[:10]))}) is a single segment: a method on these "
+                      "superpixels cannot tell one part of the image from another. Try other parameters "
+                      "or another segmentation.", RuntimeWarning, stacklevel=2)
+    return labels
 
 
 def check_segments(segments, segment_params, images):

@@ -120,9 +120,9 @@ def xrai(model, images, target=None, *, batch_size=None, attribution=None, steps
     classes = core.predicted_classes(prepared)[:, 0] if isinstance(prepared.target, targets.ClassScore) else target
     # The segmentation (host) runs in a thread while the attribution (TensorFlow, GIL released) runs.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        segmenting = pool.submit(lambda: np.stack([superpixels_module.superpixels(
-            prepared.images, "felzenszwalb", value_low=-1.0, scale=float(s), sigma=sigma, min_size=min_size)
-            for s in scales], axis=1))  # [B, scales, H, W]
+        segmenting = pool.submit(lambda: np.stack([superpixels_module.segment_all(
+            prepared.images, "felzenszwalb", {"scale": float(s), "sigma": sigma, "min_size": min_size}, -1.0)
+            for s in scales], axis=1))  # [B, scales, H, W]; a coarse scale may be one segment
         attributions = _attributions(attribution, model, prepared.images, classes, prepared.batch_size, steps)
         labels = segmenting.result()
     maps = np.stack([greedy_regions(a, l) for a, l in zip(attributions, labels)]).astype(np.float32)
