@@ -48,32 +48,44 @@ def _sample(images, ys, xs):
     wy, wx = (ys - y0)[..., None], (xs - x0)[..., None]
     y0, x0 = tf.cast(y0, tf.int32), tf.cast(x0, tf.int32)
     y1, x1 = tf.minimum(y0 + 1, height - 1), tf.minimum(x0 + 1, width - 1)
+    flat = tf.reshape(images, [-1, images.shape[3]])  # flat gathers: their gradient is a cheap segment sum
+    base = (tf.range(tf.shape(images)[0]) * (height * width))[:, None, None]
 
     def at(y, x):
-        return tf.gather_nd(images, tf.stack([y, x], axis=-1), batch_dims=1)
+        return tf.gather(flat, base + y * width + x)
 
     top = at(y0, x0) * (1.0 - wx) + at(y0, x1) * wx
     bottom = at(y1, x0) * (1.0 - wx) + at(y1, x1) * wx
     return top * (1.0 - wy) + bottom * wy
 
 
-def affine(images, matrices, shifts):
+def affine(images, matrices, shifts, size=None):
     """Resamples each image at `matrices @ (p - centre) + centre + shifts` for every output pixel `p`.
 
     Args:
         images: `[B, H, W, C]`.
         matrices: `[B, 2, 2]` maps from output to input offsets, in (y, x) order.
         shifts: `[B, 2]` (y, x) translations in pixels.
+        size: `(h, w)` of the output (default `(H, W)`), centred on the input's centre.
     """
     height, width = images.shape[1], images.shape[2]
-    grid_y, grid_x = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
-    offsets = tf.stack([grid_y - (height - 1) / 2.0, grid_x - (width - 1) / 2.0], axis=-1)  # [H, W, 2]
+    out_h, out_w = size or (height, width)
+    grid_y, grid_x = tf.meshgrid(tf.range(out_h, dtype=tf.float32), tf.range(out_w, dtype=tf.float32), indexing="ij")
+    offsets = tf.stack([grid_y - (out_h - 1) / 2.0, grid_x - (out_w - 1) / 2.0], axis=-1)  # [h, w, 2]
     source = tf.einsum("bij,hwj->bhwi", matrices, offsets) + shifts[:, None, None, :]
     return _sample(images, source[..., 0] + (height - 1) / 2.0, source[..., 1] + (width - 1) / 2.0)
 
 
 class Transform:
-    """A seeded transform `t(images, seed) -> images`; `key()` names its static parameters."""
+    """A seeded transform `t(images, seed) -> images`; `key()` names its static parameters.
+
+    Geometric transforms define `matrices(batch, seed) -> ([B, 2, 2], [B, 2])`
+    (output to input offsets about the centre); `compose` fuses consecutive
+    ones into one resampling, so an image is interpolated once per step.
+    """
+
+    def __call__(self, images, seed):
+        return affine(images, *self.matrices(tf.shape(images)[0], seed))
 
     def key(self):
         return (type(self).__name__,) + tuple(vars(self).values())
@@ -102,11 +114,10 @@ class Jitter(Transform):
     def __init__(self, pixels):
         self.pixels = _check(pixels, "pixels", 0, integer=True)
 
-    def __call__(self, images, seed):
-        batch = tf.shape(images)[0]
+    def matrices(self, batch, seed):
         shifts = tf.random.stateless_uniform(
             [batch, 2], seed, minval=-self.pixels, maxval=self.pixels + 1, dtype=tf.int32)
-        return affine(images, tf.eye(2, batch_shape=[batch]), tf.cast(shifts, tf.float32))
+        return tf.eye(2, batch_shape=[batch]), tf.cast(shifts, tf.float32)
 
 
 class RandomScale(Transform):
@@ -117,10 +128,9 @@ class RandomScale(Transform):
         if self.high < self.low:
             raise ValueError(f"Received `low={low!r}` > `high={high!r}`: expected low <= high.")
 
-    def __call__(self, images, seed):
-        batch = tf.shape(images)[0]
+    def matrices(self, batch, seed):
         factors = tf.random.stateless_uniform([batch], seed, self.low, self.high)
-        return affine(images, tf.eye(2, batch_shape=[batch]) / factors[:, None, None], tf.zeros([batch, 2]))
+        return tf.eye(2, batch_shape=[batch]) / factors[:, None, None], tf.zeros([batch, 2])
 
 
 class RandomRotate(Transform):
@@ -129,12 +139,10 @@ class RandomRotate(Transform):
     def __init__(self, degrees=10.0):
         self.degrees = _check(degrees, "degrees", 0)
 
-    def __call__(self, images, seed):
-        batch = tf.shape(images)[0]
+    def matrices(self, batch, seed):
         angles = tf.random.stateless_uniform([batch], seed, -self.degrees, self.degrees) * (math.pi / 180.0)
         cos, sin = tf.cos(angles), tf.sin(angles)
-        matrices = tf.reshape(tf.stack([cos, sin, -sin, cos], axis=-1), [batch, 2, 2])
-        return affine(images, matrices, tf.zeros([batch, 2]))
+        return tf.reshape(tf.stack([cos, sin, -sin, cos], axis=-1), [batch, 2, 2]), tf.zeros([batch, 2])
 
 
 def standard(image_shape):
@@ -169,12 +177,34 @@ def check_transforms(transforms, image_shape):
 
 
 def compose(transforms, images, seed, size):
-    """Applies `transforms` in order (each with its own seed split from `seed`), then centre-crops to `size`."""
+    """Applies `transforms` in order (each with its own seed split from `seed`), cropped to `size` about the centre.
+
+    Consecutive geometric transforms are fused into one affine map (the
+    later one's output offsets pulled back through the earlier ones), so the
+    images are resampled once, directly at `size`. A reflected `Pad` costs
+    nothing (the resampling reflects at the borders already: the pixels a
+    later jitter brings in are those it would add); a constant one pads.
+    Equal in distribution to applying them one by one, with a single
+    bilinear interpolation instead of several.
+    """
     if not transforms:
         return images
     seeds = tf.random.experimental.stateless_split(seed, num=len(transforms))
+    batch = tf.shape(images)[0]
+    pending = None  # (matrices, shifts): output offsets of the fused run -> offsets in `images`
     for k, transform in enumerate(transforms):
-        images = transform(images, seeds[k])
-    top = (images.shape[1] - size[0]) // 2
-    left = (images.shape[2] - size[1]) // 2
+        if isinstance(transform, Pad):
+            if transform.value is None:  # reflected: what resampling with reflected borders already reads
+                continue
+            if pending is not None:
+                images, pending = affine(images, *pending), None
+            images = transform(images, seeds[k])
+            continue
+        matrices, shifts = transform.matrices(batch, seeds[k])
+        if pending is not None:  # p -> A_k p + t_k, then through the earlier ones: A (A_k p + t_k) + t
+            matrices, shifts = pending[0] @ matrices, tf.einsum("bij,bj->bi", pending[0], shifts) + pending[1]
+        pending = (matrices, shifts)
+    if pending is not None:
+        return affine(images, *pending, size=tuple(size))
+    top, left = (images.shape[1] - size[0]) // 2, (images.shape[2] - size[1]) // 2
     return images[:, top:top + size[0], left:left + size[1], :]
