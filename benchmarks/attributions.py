@@ -66,6 +66,41 @@ def model_limits(model, images):
     }
 
 
+def _cam_channels(model, image_shape):
+    """The channels K of the default CAM layer (Score-CAM scores one masked image per channel)."""
+    path = models.default_layer(model, "grad_cam", image_shape)
+    return int(models.get_layer(model, path)[1].output.shape[-1])
+
+
+def gradient_cases(model, image_shape):
+    """Issue 15's gradient methods: `(name, function, kwargs, passes per image, pass kind)`.
+
+    Passes are the work a method must do: Score-CAM with K scored channels
+    does 1 forward pass for the layer, K for the masked images and 1 for the
+    predicted class; the trapezoidal rule evaluates `steps + 1` points.
+    """
+    channels = min(64, _cam_channels(model, image_shape))
+    methods = registry.ATTRIBUTION_METHODS
+    return [
+        ("gradient_x_input", methods["gradient_x_input"], {}, 1, "backward"),
+        ("deconvnet", methods["deconvnet"], {}, 1, "backward"),
+        ("smoothgrad_squared (25)", methods["smoothgrad_squared"], {"samples": 25}, 25, "backward"),
+        ("vargrad (25)", methods["vargrad"], {"samples": 25}, 25, "backward"),
+        ("noise_tunnel(guided_backprop, var) (25)", kerasviz.noise_tunnel,
+         {"method": "guided_backprop", "reduce": "var", "samples": 25}, 25, "backward"),
+        ("integrated_gradients trapezoid (32)", methods["integrated_gradients"],
+         {"steps": 32, "rule": "trapezoid"}, 33, "backward"),
+        ("blur_integrated_gradients (32)", methods["blur_integrated_gradients"], {"steps": 32}, 32, "backward"),
+        ("expected_gradients (32)", methods["expected_gradients"], {"samples": 32}, 32, "backward"),
+        ("guided_integrated_gradients (32)", methods["guided_integrated_gradients"], {"steps": 32}, 32,
+         "backward"),
+        ("grad_cam_plus_plus", methods["grad_cam_plus_plus"], {}, 1, "backward"),
+        ("layer_cam", methods["layer_cam"], {}, 1, "backward"),
+        (f"score_cam (max_channels {channels})", methods["score_cam"], {"max_channels": channels},
+         channels + 2, "forward"),
+    ]
+
+
 def method_cases(image_size):
     """`(name, function, kwargs, passes per image, pass kind)` for every method."""
     patch = max(4, image_size // 8)
@@ -107,20 +142,24 @@ def benchmark(name, model, images, n_images, repeats, only=None):
     limits = model_limits(model, images)
     print(f"\n{name}: input {images.shape[1:]}, batch {BATCH}; the limit is timed right before each "
           "method, best of the repeats, so both see the same machine state")
-    print(f"{'method':36s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
+    print(f"{'method':42s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
     rows = []
-    for label, method, kwargs, passes, kind in method_cases(images.shape[1]) + perturbation_cases(images.shape[1]):
+    cases = (method_cases(images.shape[1]) + gradient_cases(model, images.shape[1:])
+             + perturbation_cases(images.shape[1]))
+    for label, method, kwargs, passes, kind in cases:
         if only and not label.startswith(tuple(only)):
             continue
-        # Methods that split work into (image, sample) pairs fill a batch from few images.
-        subset = images[:n_images] if passes >= 8 else images[:BATCH]
+        # Methods that split work into (image, sample) pairs fill a batch from few images; Guided IG's
+        # steps depend on each other, so it batches images only.
+        sequential = label.startswith("guided_integrated_gradients")
+        subset = images[:n_images] if passes >= 8 and not sequential else images[:BATCH]
         limit = BATCH / _best_time(limits[kind], repeats)
         seconds = _best_time(lambda: method(model, subset, batch_size=BATCH, **kwargs), repeats)
         rate = passes * len(subset) / seconds
         ratio = rate / limit
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rows.append((name, label, ratio))
-        print(f"{label:36s} {passes:10d} {limit:11.1f} {rate:9.1f} {ratio:6.2f} {peak:11.0f}", flush=True)
+        print(f"{label:42s} {passes:10d} {limit:11.1f} {rate:9.1f} {ratio:6.2f} {peak:11.0f}", flush=True)
     return rows
 
 
