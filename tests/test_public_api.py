@@ -7,7 +7,11 @@ import kerasviz
 PUBLIC = {
     "Channel": "(layer, channel)",
     "ClassScore": "(index=None)",
+    "Direction": "(layer, vector)",
+    "Diversity": "(layer, group_size=None)",
     "LayerL2": "(layer)",
+    "feature_visualization": "(model, layer=None, channels=None, *, images_per_channel=1, image_shape=None, steps=256, learning_rate=0.05, parameterization='fourier', transforms='standard', diversity=0.0, l2=0.0, tv=0.0, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0)",
+    "feature_maps": "(model, images, layer=None, *, channels=None, max_channels=16, order='mean', batch_size=None, pad=1)",
     "Neuron": "(layer, index)",
     "grad_cam": "(model, images, target=None, *, layer=None, batch_size=None)",
     "grad_cam_plus_plus": "(model, images, target=None, *, layer=None, batch_size=None)",
@@ -51,7 +55,7 @@ PUBLIC = {
     "style_transfer": "(model, content, style, content_layer=None, style_layers=None, *, content_weight=1.0, style_weight=10.0, tv_weight=0.01, init='content', steps=200, learning_rate=None, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0)",
     "texture_synthesis": "(model, texture, layers=None, *, init=None, steps=200, learning_rate=None, tv_weight=0.01, jitter=2, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0)",
     "gram_matrix": "(activations)",
-    "optimize": "(model, objective, init, *, layers=None, extras=(), objective_key=None, steps=100, learning_rate=0.01, value_range=(0.0, 1.0), l2=0.0, tv=0.0, jitter=0, blur_every=0, blur_sigma=0.5, normalize_gradient=True, seed=0, callback=None, verbose=0, stop=None)",
+    "optimize": "(model, objective, init, *, layers=None, extras=(), objective_key=None, steps=100, learning_rate=0.01, value_range=(0.0, 1.0), l2=0.0, tv=0.0, jitter=0, blur_every=0, blur_sigma=0.5, normalize_gradient=True, seed=0, callback=None, verbose=0, stop=None, parameterization=None, transforms=None)",
 }
 MODULES = ["callbacks", "data", "display", "image", "metrics", "models", "summary", "targets"]
 
