@@ -30,36 +30,51 @@ def _gradient_function(prepared):
     )
 
 
-def _advance(progress_, gradient, distance, step, steps, fraction, max_dist):
-    """One step of Guided IG for one image, in place: returns the new progress of every feature.
+def _group_ends(movable, fraction):
+    """Where the rounds of one step end in the order of rising `|gradient|`.
 
-    `progress_[i]` in [0, 1] says how far feature `i` has gone from the
-    baseline to the input; `distance[i] = |x_i - x'_i|`. Features that lag
-    more than `max_dist` behind the straight line are brought up to it;
-    then, until the L1 distance left to the input is `1 - step / steps` of
-    the total, the `fraction` of the movable features with the smallest
-    `|gradient|` move forward, at most `max_dist` ahead of the straight line
-    (the last group only part of the way).
+    Each round moves the `fraction` of the features still movable with the
+    smallest `|gradient|` (at least one): `int(fraction * (m - 1)) + 1` of
+    the `m` left.
+    """
+    ends, taken = [], 0
+    while taken < movable:
+        taken += int(fraction * (movable - taken - 1)) + 1
+        ends.append(taken)
+    return np.asarray(ends)
+
+
+def _advance(done, gradients, distance, step, steps, fraction, max_dist):
+    """One step of Guided IG for a batch `[B, N]`: returns the new progress of every feature.
+
+    `done[b, i]` in [0, 1] says how far feature `i` has gone from the
+    baseline to the input; `distance[b, i] = |x_i - x'_i|`. Features that lag
+    more than `max_dist` behind the straight line are brought up to it; then
+    round after round (`_group_ends`) the movable features with the smallest
+    `|gradient|` move to `max_dist` ahead of the straight line, until the L1
+    distance left to the input is `1 - step / steps` of the total (the last
+    round only part of the way). The gradient is the one at the step's start,
+    so the rounds are found at once, from one sort (ties in index order).
     """
     alpha = step / steps
     low, high = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
-    progress_ = np.maximum(progress_, low)
-    target = distance.sum() * (1.0 - alpha)
-    magnitude = np.abs(gradient)
-    while True:
-        excess = float(np.dot(distance, 1.0 - progress_)) - target
-        movable = np.flatnonzero((progress_ < high) & (distance > 0))
-        if excess <= 1e-9 * max(target, 1.0) or movable.size == 0:
-            return progress_
-        k = int(fraction * (movable.size - 1))
-        threshold = np.partition(magnitude[movable], k)[k]
-        chosen = movable[magnitude[movable] <= threshold]
-        capacity = float(np.dot(distance[chosen], high - progress_[chosen]))
-        if capacity <= excess:
-            progress_[chosen] = high
-        else:
-            progress_[chosen] += (high - progress_[chosen]) * (excess / capacity)
-            return progress_
+    done = np.maximum(done, low)
+    target = distance.sum(axis=1) * (1.0 - alpha)
+    excess = np.einsum("bn,bn->b", distance, 1.0 - done) - target
+    movable = (done < high) & (distance > 0)
+    order = np.argsort(np.where(movable, np.abs(gradients), np.inf).astype(np.float32), axis=1, kind="stable")
+    room = np.take_along_axis(distance * (high - done), order, axis=1)
+    reach = np.cumsum(room, axis=1)
+    for b in np.flatnonzero((excess > 1e-9 * np.maximum(target, 1.0)) & movable.any(axis=1)):
+        ends = _group_ends(int(movable[b].sum()), fraction)
+        last = min(int(np.searchsorted(reach[b, ends - 1], excess[b])), len(ends) - 1)
+        start = ends[last - 1] if last else 0
+        before = reach[b, start - 1] if start else 0.0
+        done[b, order[b, :start]] = high
+        part = order[b, start:ends[last]]
+        share = min((excess[b] - before) / max(reach[b, ends[last] - 1] - before, 1e-300), 1.0)
+        done[b, part] += (high - done[b, part]) * share
+    return done
 
 
 def guided_integrated_gradients(
@@ -135,10 +150,9 @@ def guided_integrated_gradients(
         points = (baselines.reshape(flat_shape) + done * difference).astype(np.float32)
         gradients = core.run_chunks(function, prepared, points.reshape(images.shape), class_idx)
         gradients = gradients.reshape(flat_shape).astype(np.float64)
-        for i in range(len(images)):
-            moved = _advance(done[i].copy(), gradients[i], distance[i], step, steps, fraction, max_dist)
-            attributions[i] += gradients[i] * difference[i] * (moved - done[i])
-            done[i] = moved
+        moved = _advance(done, gradients, distance, step, steps, fraction, max_dist)
+        attributions += gradients * difference * (moved - done)
+        done = moved
     attributions = attributions.reshape(images.shape).astype(np.float32)
     return inputs.warn_if_constant(attributions if signed else core.reduce_map(attributions),
                                    "guided_integrated_gradients")
