@@ -161,7 +161,9 @@ class Stages:
         print(f"   {name}: {self.times[-1][1]:.1f} s", flush=True)
 
     def summary(self):
-        width = max(len(name) for name, _ in self.times)
-        lines = [f"  {name:<{width}}  {seconds:6.1f} s" for name, seconds in self.times]
+        """A table of the stages (each named by what precedes its first colon) and their durations."""
+        names = [name.split(":")[0] for name, _ in self.times]
+        width = max(len(name) for name in names + ["total"])
+        lines = [f"  {name:<{width}}  {seconds:6.1f} s" for name, (_, seconds) in zip(names, self.times)]
         total = sum(seconds for _, seconds in self.times)
         return "\n".join(["Stage timings:", *lines, f"  {'total':<{width}}  {total:6.1f} s"])
