@@ -1,6 +1,6 @@
 """Attribution throughput as a ratio to the model's own limit, measured in one run.
 
-For each method, the model's limit is measured right before it: a compiled
+For each method, the model's limit is timed in turns with it: a compiled
 forward pass or a compiled forward+backward input gradient at batch 32 (images
 per second). The method is counted in the work it must do (SmoothGrad with N samples = N
 forward+backward passes per image; occlusion with P positions = P forward
@@ -34,14 +34,21 @@ from kerasviz import models, registry  # noqa: E402
 BATCH = 32
 
 
-def _best_time(function, repeats):
-    function()  # warm-up: tracing and first-call costs are not throughput
-    times = []
+def _best_times(functions, repeats):
+    """The best time of each function, timed in turns (limit, method, limit, method, ...).
+
+    On a shared machine the load drifts over seconds: timing the limit and the
+    method in alternation lets both see the same machine states.
+    """
+    for function in functions:
+        function()  # warm-up: tracing and first-call costs are not throughput
+    best = [float("inf")] * len(functions)
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for i, function in enumerate(functions):
+            start = time.perf_counter()
+            function()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
 
 
 def model_limits(model, images):
@@ -140,8 +147,8 @@ def perturbation_cases(image_size):
 
 def benchmark(name, model, images, n_images, repeats, only=None):
     limits = model_limits(model, images)
-    print(f"\n{name}: input {images.shape[1:]}, batch {BATCH}; the limit is timed right before each "
-          "method, best of the repeats, so both see the same machine state")
+    print(f"\n{name}: input {images.shape[1:]}, batch {BATCH}; the limit and each method are timed in "
+          "turns, best of the repeats, so both see the same machine states")
     print(f"{'method':42s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
     rows = []
     cases = (method_cases(images.shape[1]) + gradient_cases(model, images.shape[1:])
@@ -153,8 +160,9 @@ def benchmark(name, model, images, n_images, repeats, only=None):
         # steps depend on each other, so it batches images only.
         sequential = label.startswith("guided_integrated_gradients")
         subset = images[:n_images] if passes >= 8 and not sequential else images[:BATCH]
-        limit = BATCH / _best_time(limits[kind], repeats)
-        seconds = _best_time(lambda: method(model, subset, batch_size=BATCH, **kwargs), repeats)
+        limit_seconds, seconds = _best_times(
+            [limits[kind], lambda: method(model, subset, batch_size=BATCH, **kwargs)], repeats)
+        limit = BATCH / limit_seconds
         rate = passes * len(subset) / seconds
         ratio = rate / limit
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -73,9 +73,13 @@ def gaussian_blur(images, sigmas):
     Kernels are cut at the image border and renormalized, so a constant image
     stays constant.
     """
-    rows = _blur_matrices(tf.shape(images)[1], sigmas)
-    cols = _blur_matrices(tf.shape(images)[2], sigmas)
-    return tf.einsum("pyh,phwc,pxw->pyxc", rows, images, cols)
+    count, height, width, channels = tf.unstack(tf.shape(images))
+    rows = _blur_matrices(height, sigmas)
+    cols = _blur_matrices(width, sigmas)
+    blurred = tf.linalg.matmul(rows, tf.reshape(images, [count, height, width * channels]))
+    blurred = tf.transpose(tf.reshape(blurred, [count, height, width, channels]), [0, 2, 1, 3])
+    blurred = tf.linalg.matmul(cols, tf.reshape(blurred, [count, width, height * channels]))
+    return tf.transpose(tf.reshape(blurred, [count, width, height, channels]), [0, 2, 1, 3])
 
 
 def _check_baseline(baseline, images):
