@@ -23,6 +23,16 @@ TINY_SETTINGS = {
     "grad_cam": {},
     "guided_grad_cam": {},
     "occlusion": {"patch": 4, "stride": 4},
+    "gradient_x_input": {},
+    "deconvnet": {},
+    "smoothgrad_squared": {"samples": 3},
+    "vargrad": {"samples": 3},
+    "grad_cam_plus_plus": {},
+    "layer_cam": {},
+    "score_cam": {"max_channels": 5},
+    "blur_integrated_gradients": {"steps": 4},
+    "expected_gradients": {"samples": 4},
+    "guided_integrated_gradients": {"steps": 4},
 }
 
 

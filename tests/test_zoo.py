@@ -164,7 +164,10 @@ def test_every_family_with_defaults_on_mobilenet_v2(tmp_path):
     value_range = (-1.0, 1.0)
     for name, method in kerasviz.registry.ATTRIBUTION_METHODS.items():
         settings = {"smoothgrad": {"samples": 2}, "integrated_gradients": {"steps": 4},
-                    "occlusion": {"patch": 16, "stride": 16}}.get(name, {})
+                    "occlusion": {"patch": 16, "stride": 16}, "smoothgrad_squared": {"samples": 2},
+                    "vargrad": {"samples": 2}, "score_cam": {"max_channels": 8},
+                    "blur_integrated_gradients": {"steps": 4}, "expected_gradients": {"samples": 4},
+                    "guided_integrated_gradients": {"steps": 4}}.get(name, {})
         result = method(model, images, 0, **settings)
         assert np.all(np.isfinite(result)) and result.std() > 0, name
     top = kerasviz.top_patches(model, images, channels=[0, 1], k=2)
