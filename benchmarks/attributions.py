@@ -83,8 +83,8 @@ def gradient_cases(model, image_shape):
     """Issue 15's gradient methods: `(name, function, kwargs, passes per image, pass kind)`.
 
     Passes are the work a method must do: Score-CAM with K scored channels
-    does 1 forward pass for the layer, K for the masked images and 1 for the
-    predicted class; the trapezoidal rule evaluates `steps + 1` points.
+    does 1 forward pass for the layer (and the predicted class) and K for the
+    masked images; the trapezoidal rule evaluates `steps + 1` points.
     """
     channels = min(64, _cam_channels(model, image_shape))
     methods = registry.ATTRIBUTION_METHODS
@@ -104,7 +104,7 @@ def gradient_cases(model, image_shape):
         ("grad_cam_plus_plus", methods["grad_cam_plus_plus"], {}, 1, "backward"),
         ("layer_cam", methods["layer_cam"], {}, 1, "backward"),
         (f"score_cam (max_channels {channels})", methods["score_cam"], {"max_channels": channels},
-         channels + 2, "forward"),
+         channels + 1, "forward"),
     ]
 
 

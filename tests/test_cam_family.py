@@ -170,3 +170,10 @@ def test_a_layer_without_a_spatial_output_is_rejected(method, images):
 def test_bad_max_channels(bad, images):
     with pytest.raises(ValueError, match=r"`max_channels`: " + repr(bad).replace(".", r"\.")):
         score_cam(functional(), images, max_channels=bad)
+
+
+def test_score_cam_default_target_is_the_predicted_class(images):
+    keras.backend.clear_session()
+    model = downsampling_model()
+    predicted = [int(c) for c in np.argmax(model(images), axis=-1)]
+    np.testing.assert_array_equal(score_cam(model, images, layer="feat"), score_cam(model, images, predicted, layer="feat"))

@@ -22,23 +22,31 @@ def _check_max_channels(max_channels):
 
 
 def _layer_activations(prepared, path):
-    """The float32 output `[B, h, w, K]` of the layer `path` for `prepared.images`."""
+    """`(activation [B, h, w, K], class_idx)`: the layer `path`'s float32 output and the classes explained.
+
+    One forward pass gives both: `-1` (predicted) entries of the class
+    indices are filled from its logits, as `core.predicted_classes` would.
+    """
     model = prepared.model
 
     def build(model_ref):
         def forward(images):
-            activation = models.run(model_ref(), images, capture=(path,))[1][path]
-            if activation.shape.rank != 4:
-                raise cam.not_spatial(model_ref(), path, tuple(activation.shape))
-            return tf.cast(activation, tf.float32)
+            logits, captured = models.run(model_ref(), images, capture=(path,))
+            if captured[path].shape.rank != 4:
+                raise cam.not_spatial(model_ref(), path, tuple(captured[path].shape))
+            return tf.cast(captured[path], tf.float32), tf.argmax(logits, axis=-1, output_type=tf.int32)
 
         return forward
 
     signature = [tf.TensorSpec([None, *prepared.images.shape[1:]], tf.float32)]
     function = compiled.compiled_function(
-        model, ("layer_activation", path, prepared.images.shape[1:]), build, signature
+        model, ("layer_activation_and_class", path, prepared.images.shape[1:]), build, signature
     )
-    return core.run_chunks(function, prepared, prepared.images)
+    activation, predicted = core.run_chunks(function, prepared, prepared.images)
+    class_idx = prepared.class_idx
+    if prepared.target.class_terms():
+        class_idx = np.where(class_idx < 0, predicted[:, None], class_idx)
+    return activation, class_idx
 
 
 def _normalized_masks(channel_maps, size):
@@ -96,9 +104,9 @@ def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_ch
     gradient enters the weights. The class for `target=None` is the one
     predicted for the clean image.
 
-    Costs one forward pass per image for the layer's activation plus one per
-    channel scored (the K channels of the layer: 2048 for a ResNet-50's last
-    block), plus one when `target=None`. `max_channels` bounds it as Faster
+    Costs one forward pass per image for the layer's activation (and the
+    predicted class) plus one per channel scored (the K channels of the
+    layer: 2048 for a ResNet-50's last block). `max_channels` bounds it as Faster
     Score-CAM does: only the channels of highest spatial variance on each
     image are scored, and the others get weight 0.
 
@@ -129,8 +137,7 @@ def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_ch
     max_channels = _check_max_channels(max_channels)
     prepared = core.Prepared(model, images, target, batch_size)
     path = cam.cam_layer(prepared.model, layer, prepared.images.shape[1:])
-    class_idx = core.predicted_classes(prepared)
-    activations = _layer_activations(prepared, path)
+    activations, class_idx = _layer_activations(prepared, path)
     channels = _top_channels(activations, max_channels)
     per_image = channels.shape[1]
     function = _masked_scores(prepared, path)
