@@ -177,3 +177,12 @@ def test_score_cam_default_target_is_the_predicted_class(images):
     model = downsampling_model()
     predicted = [int(c) for c in np.argmax(model(images), axis=-1)]
     np.testing.assert_array_equal(score_cam(model, images, layer="feat"), score_cam(model, images, predicted, layer="feat"))
+
+
+def test_the_registry_lists_every_method_that_takes_a_layer():
+    import inspect
+
+    from kerasviz import registry
+
+    takes_layer = {n for n, f in registry.ATTRIBUTION_METHODS.items() if "layer" in inspect.signature(f).parameters}
+    assert registry.CAM_METHODS == takes_layer
