@@ -5,7 +5,6 @@ import os
 
 from kerasviz.cli import common
 
-_CAM = ("grad_cam", "guided_grad_cam")
 
 
 def add_parser(commands, parents):
@@ -16,7 +15,8 @@ def add_parser(commands, parents):
     p.add_argument("--target", type=int, nargs="+", default=None,
                    help="class index (one for all images, or one per image); default: predicted")
     p.add_argument("--cam-layer", default=None, metavar="L",
-                   help="the layer of Grad-CAM and guided Grad-CAM (default: the last feature block)")
+                   help="the layer of the methods that take one: Grad-CAM and its kin (default: the last "
+                   "feature block)")
     common.add_value_range(p)
     common.add_out(p)
     p.set_defaults(run=run)
@@ -60,6 +60,8 @@ def run(args):
     from kerasviz import registry
 
     methods = _methods(args.methods)
+    # The methods that read a layer (the CAM family) share --cam-layer.
+    layered = {m for m in methods if "layer" in inspect.signature(registry.ATTRIBUTION_METHODS[m]).parameters}
     value_range = common.value_range(args.value_range)
     model = common.load_model(args.model)
     images = common.load_images(args.images, model, value_range)
@@ -68,21 +70,21 @@ def run(args):
                                 f"received {len(args.target)}: {' '.join(map(str, args.target))}.")
     target = args.target if args.target is None or len(args.target) > 1 else args.target[0]
     cam_layer = None
-    if any(m in _CAM for m in methods):
+    if layered:
         if args.cam_layer is not None:
             cam_layer = common.check_layer(model, args.cam_layer, "--cam-layer")
         elif args.methods == ["all"]:
             try:
                 cam_layer = kerasviz.models.default_layer(model, "grad_cam", images.shape[1:])
             except ValueError as error:
-                common.skipped(", ".join(_CAM), f"{error} Pass --cam-layer NAME to include them.")
-                methods = [m for m in methods if m not in _CAM]
+                common.skipped(", ".join(sorted(layered)), f"{error} Pass --cam-layer NAME to include them.")
+                methods = [m for m in methods if m not in layered]
         else:
             cam_layer = common.default_layer(model, "grad_cam", images.shape[1:], "--cam-layer")
     maps = {}
     for name in methods:
         params = {}
-        if name in _CAM:
+        if name in layered:
             params["layer"] = cam_layer
             said = "" if args.cam_layer else ", the default: the last feature block"
             print(f"{name} (layer {cam_layer!r}{said}) ...", flush=True)
