@@ -16,7 +16,6 @@ from tb_plugin import metadata
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
 DEFAULT_METRICS = ("deletion_auc", "insertion_auc")
-_LAYER_METHODS = ("grad_cam", "guided_grad_cam")
 _CALL_ARGUMENTS = ("model", "images", "target", "batch_size")
 
 
@@ -178,7 +177,7 @@ class AttributionCallback(VisualizationCallback):
             raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
         layers = {}
         for name, _, params, _ in self.methods:
-            if name in _LAYER_METHODS:
+            if name in registry.CAM_METHODS:
                 layers[name] = cam.cam_layer(model, params.get("layer"), prepared.images.shape[1:])
             elif params.get("layer") is not None:
                 layers[name] = models.get_layer(model, params["layer"], argname="layer")[0]

@@ -61,7 +61,7 @@ def run(args):
 
     methods = _methods(args.methods)
     # The methods that read a layer (the CAM family) share --cam-layer.
-    layered = {m for m in methods if "layer" in inspect.signature(registry.ATTRIBUTION_METHODS[m]).parameters}
+    layered = {m for m in methods if m in registry.CAM_METHODS}
     value_range = common.value_range(args.value_range)
     model = common.load_model(args.model)
     images = common.load_images(args.images, model, value_range)
