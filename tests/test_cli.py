@@ -6,9 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import MODEL_FORMS, SIZE
 from PIL import Image
 
-from conftest import MODEL_FORMS, SIZE
+import kerasviz
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,8 +33,14 @@ def test_attribute_on_a_saved_model_and_image_files(tmp_path):
     out = _run([sys.executable, "-m", "kerasviz.cli", "attribute", "model.keras", "img0.png", "img1.png",
                 "--methods", "saliency", "grad_cam", "occlusion", "--target", "2", "--out", "out"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    figure = Image.open(tmp_path / "out" / "attributions.png")
-    assert figure.size == (4 * (SIZE + 2) - 2, 2 * (SIZE + 2) - 2)
+    figure = np.asarray(Image.open(tmp_path / "out" / "attributions.png").convert("RGB"))
+    # Titled: the enlarged tiles of image.compare with words, 4 columns (input + 3 methods), 2 rows.
+    reference = kerasviz.image.compare(np.zeros((2, SIZE, SIZE, 3)), {m: np.zeros((2, SIZE, SIZE)) for m in "abc"},
+                                       titles=True)
+    assert figure.shape[1] == reference.shape[1] and figure.shape[0] >= reference.shape[0] > 2 * SIZE
+    assert "titled with the predicted class" in out.stdout
+    strip = figure[:8].reshape(-1, 3)
+    assert len(np.unique(strip, axis=0)) > 2  # text was drawn over the first row
     maps = np.load(tmp_path / "out" / "attributions.npz")
     assert sorted(maps.files) == ["grad_cam", "occlusion", "saliency"]
     assert maps["saliency"].shape == (2, SIZE, SIZE)

@@ -31,13 +31,29 @@ def _importance(name, maps):
     return maps
 
 
-def write_figure(path, images, maps):
-    """The comparison figure: a row per image, the image then one overlay per method."""
+def prediction_labels(model, images, class_names=None, prefixes=None):
+    """One label per image: `"<prefix> pred 3: dog 93.1%"`, the model's top class and its probability."""
+    import numpy as np
+
+    import kerasviz
+
+    outputs = np.asarray(model.predict(images, verbose=0), np.float64)
+    if kerasviz.models.output_activation(model) is None:  # logits
+        outputs = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+        outputs /= outputs.sum(axis=-1, keepdims=True)
+    top = outputs.argmax(axis=-1)
+    prefixes = prefixes or [""] * len(images)
+    return [f"{prefix} pred {kerasviz.image.class_label(int(k), class_names, float(p[k]))}".strip()
+            for prefix, k, p in zip(prefixes, top, outputs)]
+
+
+def write_figure(path, images, maps, labels=None):
+    """The comparison figure: a row per image (titled with `labels`), the image then one overlay per method."""
     import kerasviz
 
     shown = {name: _importance(name, m) for name, m in maps.items()}
     with open(path, "wb") as f:
-        f.write(kerasviz.image.encode_png(kerasviz.image.compare(images, shown)))
+        f.write(kerasviz.image.encode_png(kerasviz.image.compare(images, shown, titles=True, labels=labels)))
     return path
 
 
@@ -97,8 +113,9 @@ def run(args):
         maps[name] = registry.ATTRIBUTION_METHODS[name](model, images, target=target, **params)
     os.makedirs(args.out, exist_ok=True)
     display = kerasviz.image.to_display(images, value_range)
-    figure = write_figure(os.path.join(args.out, "attributions.png"), display, maps)
+    labels = prediction_labels(model, images, prefixes=[os.path.basename(f) for f in args.images])
+    figure = write_figure(os.path.join(args.out, "attributions.png"), display, maps, labels)
     np.savez_compressed(os.path.join(args.out, "attributions.npz"), **maps)
-    print(f"Wrote {figure} (rows: {', '.join(args.images)}; columns: image, {', '.join(methods)}; "
-          "occlusion shown as the probability drop)")
+    print(f"Wrote {figure} (rows: {', '.join(args.images)}, each titled with the predicted class; columns: "
+          f"image, {', '.join(methods)}; occlusion shown as the probability drop)")
     print(f"Raw maps: {os.path.join(args.out, 'attributions.npz')}")

@@ -70,7 +70,9 @@ def run(args):
         display = kerasviz.image.to_display(test.images[probe])
         maps = {name: registry.ATTRIBUTION_METHODS[name](model, test.images[probe], target=test.labels[probe])
                 for name in DEMO_METHODS}
-        figure = attribute.write_figure(os.path.join(args.logdir, "attributions.png"), display, maps)
+        labels = [f"true {test.class_names[t]}," for t in test.labels[probe]]
+        labels = attribute.prediction_labels(model, test.images[probe], test.class_names, labels)
+        figure = attribute.write_figure(os.path.join(args.logdir, "attributions.png"), display, maps, labels)
     print(f"Wrote {figure} (rows: test images; columns: image, {', '.join(maps)})")
     activation_figures.write_figures(args.logdir, model, test.images, patches_layer="conv3", stage=stage)
     _synthesis_figures(args.logdir, model, test, stage)
