@@ -98,6 +98,8 @@ def lime(model, images, target=None, *, batch_size=None, seed=0, samples=1000, s
         z[0] = 1.0
         coalitions.append(z)
     scores = _masked.segment_scores(prepared, core.predicted_classes(prepared), labels, baselines, coalitions)
+    # A score that no coalition changes gives a regression on noise: say so (the fit is near zero, not zero).
+    inputs.warn_if_constant(scores, "lime", "score under perturbation")
     weights = []
     for z, y in zip(coalitions, scores.astype(np.float64)):
         on = z.sum(axis=1)

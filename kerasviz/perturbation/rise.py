@@ -76,7 +76,9 @@ def _function(prepared, grid, keep):
             logits, activations = models.run(model_ref(), perturbed, capture=capture)
             outputs = models.probabilities(logits, activation) if with_classes else logits
             scores = target.score(outputs, activations, tf.gather(class_idx, image_ids))
-            return tf.math.unsorted_segment_sum(scores[:, None, None] * masks, image_ids, n_images)
+            return (tf.math.unsorted_segment_sum(scores[:, None, None] * masks, image_ids, n_images),
+                    tf.math.unsorted_segment_min(scores, image_ids, n_images),
+                    tf.math.unsorted_segment_max(scores, image_ids, n_images))
 
         return weighted_masks
 
@@ -142,7 +144,14 @@ def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, gri
     class_idx = core.predicted_classes(prepared)
     function = _function(prepared, grid, keep)
     constants = [tf.constant(a) for a in (prepared.images, class_idx, baselines)] + [tf.constant(seed, tf.int64)]
+    n_images = len(prepared.images)
     sums = np.zeros(prepared.images.shape[:3], np.float64)
-    for start, stop in inputs.batches(len(prepared.images) * n_masks, prepared.batch_size):
-        sums += function(*constants, tf.range(start, stop, dtype=tf.int64)).numpy()
+    low, high = np.full(n_images, np.inf), np.full(n_images, -np.inf)
+    for start, stop in inputs.batches(n_images * n_masks, prepared.batch_size):
+        weighted, chunk_low, chunk_high = function(*constants, tf.range(start, stop, dtype=tf.int64))
+        sums += weighted.numpy()
+        # Images a chunk does not reach get +-max float from the segment reductions: no effect here.
+        low, high = np.minimum(low, chunk_low.numpy()), np.maximum(high, chunk_high.numpy())
+    # A score no mask changes leaves only the masks' own sampling noise in the map: say so.
+    inputs.warn_if_constant(np.stack([low, high], axis=1), "rise", "score under the masks")
     return inputs.warn_if_constant((sums / (n_masks * keep)).astype(np.float32), "rise")
