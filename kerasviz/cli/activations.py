@@ -72,7 +72,8 @@ def write_figures(directory, model, images, value_range=(0.0, 1.0), *, patches_l
     os.makedirs(directory, exist_ok=True)
     with stage("filters"):
         grid = filters.filter_grid(model, filters_layer)
-        written.append(common.save_png(os.path.join(directory, "filters.png"), grid.image))
+        picture = kerasviz.image.titled(grid.image, grid.description)
+        written.append(common.save_png(os.path.join(directory, "filters.png"), picture))
     subset, layer = images[:EMBEDDED_IMAGES], None
     if len(subset) < NEIGHBOURS_MIN_IMAGES:
         common.skipped("neighbors.png and the embedding grid",
@@ -88,12 +89,14 @@ def write_figures(directory, model, images, value_range=(0.0, 1.0), *, patches_l
             queries = np.arange(min(8, len(subset)))
             indices, _ = embeddings.nearest_neighbors(codes, queries, min(6, len(subset) - 1), exclude_self=True)
             figure = embeddings.neighbors_figure(display, indices, query_images=display[queries])
+            figure = kerasviz.image.titled(figure, f"nearest neighbours in {layer} (first column: the query)")
             written.append(common.save_png(os.path.join(directory, "neighbors.png"), figure))
             if projection == "pca":
                 print(f"   (PCA, not t-SNE: t-SNE needs at least {TSNE_MIN_IMAGES} images; "
                       f"received {len(subset)})", flush=True)
             coords = embeddings.project(codes, projection, seed=0, verbose=1)
-            picture = embeddings.embedding_grid(display, coords).image
+            picture = kerasviz.image.titled(embeddings.embedding_grid(display, coords).image,
+                                            f"{projection.upper()} of {layer}")
             written.append(common.save_png(os.path.join(directory, f"{projection}_grid.png"), picture))
     layer, said = _layer(model, patches_layer, "patches", images.shape[1:], "--patches-layer",
                          "the deepest block whose receptive field fits in half the image", "top_patches.png")
@@ -103,6 +106,7 @@ def write_figures(directory, model, images, value_range=(0.0, 1.0), *, patches_l
     n_channels = kerasviz.models.get_layer(model, layer)[1].output.shape[-1]
     with stage(f"top patches: layer {layer!r}{said}, {min(channels, n_channels)} channels"):
         top = patches.top_patches(model, images, layer, list(range(min(channels, n_channels))), k=8, verbose=1)
-        picture = patches.patches_grid(top, value_range=value_range)
+        picture = kerasviz.image.titled(patches.patches_grid(top, value_range=value_range),
+                                        f"top patches of {layer}: a row per channel, strongest first")
         written.append(common.save_png(os.path.join(directory, "top_patches.png"), picture))
     print("Wrote " + ", ".join(written), flush=True)
