@@ -11,33 +11,12 @@ import numpy as np
 import pytest
 
 import kerasviz
+import method_settings
 from conftest import CLASSES, SIZE, _init, sequential
 from kerasviz import image, registry
 from kerasviz.activations.embeddings import embedding_grid
 
-TINY_SETTINGS = {
-    "saliency": {},
-    "guided_backprop": {},
-    "smoothgrad": {"samples": 3},
-    "integrated_gradients": {"steps": 4},
-    "grad_cam": {},
-    "guided_grad_cam": {},
-    "occlusion": {"patch": 4, "stride": 4},
-    "gradient_x_input": {},
-    "deconvnet": {},
-    "smoothgrad_squared": {"samples": 3},
-    "vargrad": {"samples": 3},
-    "grad_cam_plus_plus": {},
-    "layer_cam": {},
-    "score_cam": {"max_channels": 5},
-    "blur_integrated_gradients": {"steps": 4},
-    "expected_gradients": {"samples": 4},
-    "guided_integrated_gradients": {"steps": 4},
-    "rise": {"masks": 8, "grid": 4},
-    "lime": {"samples": 16},
-    "kernel_shap": {"samples": 16},
-    "xrai": {"steps": 4},
-}
+TINY_SETTINGS = method_settings.TINY_SETTINGS
 
 
 # Maps averaged over random masks or fitted to random coalitions: a constant score leaves noise, not zeros.

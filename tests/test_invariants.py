@@ -7,36 +7,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import method_settings
 from conftest import MODEL_FORMS, SIZE, assert_model_unchanged, layer_state, weights_snapshot
 
 import kerasviz
 from kerasviz import registry
 
 # method name -> (tiny keyword settings, expected output shape for B images)
-TINY_SETTINGS = {
-    "saliency": ({}, lambda b: (b, SIZE, SIZE)),
-    "guided_backprop": ({}, lambda b: (b, SIZE, SIZE)),
-    "smoothgrad": ({"samples": 3}, lambda b: (b, SIZE, SIZE)),
-    "integrated_gradients": ({"steps": 4}, lambda b: (b, SIZE, SIZE)),
-    "grad_cam": ({}, lambda b: (b, SIZE, SIZE)),
-    "guided_grad_cam": ({}, lambda b: (b, SIZE, SIZE)),
-    "occlusion": ({"patch": 4, "stride": 4}, lambda b: (b, 4, 4)),
-    "gradient_x_input": ({}, lambda b: (b, SIZE, SIZE)),
-    "deconvnet": ({}, lambda b: (b, SIZE, SIZE)),
-    "smoothgrad_squared": ({"samples": 3}, lambda b: (b, SIZE, SIZE)),
-    "vargrad": ({"samples": 3}, lambda b: (b, SIZE, SIZE)),
-    "grad_cam_plus_plus": ({}, lambda b: (b, SIZE, SIZE)),
-    "layer_cam": ({}, lambda b: (b, SIZE, SIZE)),
-    "score_cam": ({"max_channels": 5}, lambda b: (b, SIZE, SIZE)),
-    "blur_integrated_gradients": ({"steps": 4}, lambda b: (b, SIZE, SIZE)),
-    "expected_gradients": ({"samples": 4}, lambda b: (b, SIZE, SIZE)),
-    "guided_integrated_gradients": ({"steps": 4}, lambda b: (b, SIZE, SIZE)),
-    # The perturbation family.
-    "rise": ({"masks": 8, "grid": 4}, lambda b: (b, SIZE, SIZE)),
-    "lime": ({"samples": 16}, lambda b: (b, SIZE, SIZE)),
-    "kernel_shap": ({"samples": 16}, lambda b: (b, SIZE, SIZE)),
-    "xrai": ({"steps": 4}, lambda b: (b, SIZE, SIZE)),
-}
+_SHAPES = {"occlusion": lambda b: (b, 4, 4)}
+TINY_SETTINGS = {name: (settings, _SHAPES.get(name, lambda b: (b, SIZE, SIZE)))
+                 for name, settings in method_settings.TINY_SETTINGS.items()}
 METHODS = sorted(TINY_SETTINGS)
 
 
