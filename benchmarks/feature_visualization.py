@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerasviz  # noqa: E402
-from kerasviz import models  # noqa: E402
+
+import limits  # noqa: E402  (benchmarks/limits.py, beside this script)
 from kerasviz.gradients.feature_visualization import feature_visualization  # noqa: E402
 
 SETTINGS = (  # name, parameterization, transforms, learning rate
@@ -64,22 +65,7 @@ def quality(name, model, steps, channels):
 
 def limit_rate(model, images, repeats):
     """Compiled forward+backward input gradients per second (batches per second)."""
-
-    @tf.function
-    def backward(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            score = tf.reduce_sum(models.run(model, x)[0][:, 0])
-        return tape.gradient(score, x)
-
-    batch = tf.constant(images)
-    backward(batch).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        backward(batch).numpy()
-        times.append(time.perf_counter() - start)
-    return 1.0 / float(np.median(times))
+    return limits.forward_backward_rate(model, images, repeats, np.median)
 
 
 def speed(name, model, channels, steps, repeats):

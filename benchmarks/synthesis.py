@@ -25,29 +25,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerasviz  # noqa: E402
-from kerasviz import models  # noqa: E402
+
+import limits  # noqa: E402  (benchmarks/limits.py, beside this script)
 from kerasviz.gradients.class_visualization import class_visualization  # noqa: E402
 
 
 def limit_rate(model, images, repeats):
-    """Forward+backward input gradients per second (batches per second)."""
-
-    @tf.function
-    def backward(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits = models.run(model, x)[0]
-            score = tf.reduce_sum(logits[:, 0])
-        return tape.gradient(score, x)
-
-    batch = tf.constant(images)
-    backward(batch).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        backward(batch).numpy()
-        times.append(time.perf_counter() - start)
-    return 1.0 / min(times)
+    """Compiled forward+backward input gradients per second (batches per second)."""
+    return limits.forward_backward_rate(model, images, repeats, np.min)
 
 
 def engine_rate(model, images, steps):
