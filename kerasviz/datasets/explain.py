@@ -1,0 +1,335 @@
+"""`explain_dataset`: attribution maps and metrics of a whole dataset, sharded on disk, resumable."""
+
+import concurrent.futures
+import functools
+import hashlib
+import inspect
+import logging
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import image, inputs, models, progress, registry
+from kerasviz.datasets import placement as placement_module
+from kerasviz.datasets import reader, shards, source
+from kerasviz.gradients import core
+from kerasviz.metrics.compare import METRICS, _method_entries, check_metric_names, run_metrics
+
+logger = logging.getLogger("kerasviz")
+
+DEFAULT_SHARD_SIZE = 256
+_RESERVED = ("seed", "batch_size", "verbose", "target")
+
+
+def model_digest(model):
+    """sha256 of the model's class, input shape and weights (names, shapes, values)."""
+    h = hashlib.sha256(f"{type(model).__name__}{inputs.model_input_shape(model)}".encode())
+    for weight in model.weights:
+        value = np.ascontiguousarray(np.asarray(weight))
+        h.update(f"{getattr(weight, 'path', weight.name)}{value.dtype.str}{value.shape}".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def _canonical(value, argname):
+    """`value` as JSON (arrays by digest), or a TypeError naming `argname`."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, argname) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _canonical(v, argname) for k, v in sorted(value.items())}
+    if isinstance(value, (np.ndarray, tf.Tensor)):
+        array = np.asarray(value)
+        return {"array": shards.digest(array)}
+    raise TypeError(f"Expected `{argname}` to hold numbers, strings, lists, dicts or arrays (they are recorded "
+                    f"to check that a resumed run has the same arguments). Received {value!r} of type "
+                    f"{type(value).__name__}.")
+
+
+def _entries(methods, method_params, value_range):
+    """`[(name, function, params)]`: `methods` as `compare` takes them (named ones), with `method_params`."""
+    if isinstance(methods, str):
+        methods = [methods]
+    if not isinstance(methods, (list, tuple)) or not methods:
+        raise TypeError("Expected `methods` to be a non-empty list of method names from "
+                        f"kerasviz.registry.ATTRIBUTION_METHODS or (name, params dict) pairs. Received: "
+                        f"methods={methods!r}.")
+    for entry in methods:
+        name = entry[0] if isinstance(entry, tuple) else entry
+        if not isinstance(name, str):
+            raise TypeError(f"Received an invalid entry in `methods`: {entry!r}. explain_dataset takes methods by "
+                            f"name (a resumed run must know it computes the same method): one of "
+                            f"{sorted(registry.ATTRIBUTION_METHODS)}.")
+    entries = _method_entries(list(methods))
+    accepted = {name: set(inspect.signature(function).parameters) for name, function, _ in entries}
+    for key in method_params:
+        if key in _RESERVED or not any(key in a for a in accepted.values()):
+            raise TypeError(f"Received an unexpected keyword argument `{key}` for explain_dataset: none of the "
+                            f"methods {[e[0] for e in entries]} takes it" +
+                            (f" (`{key}` is explain_dataset's own)." if key in _RESERVED else "."))
+    resolved = []
+    for name, function, params in entries:
+        for key in params:
+            if key in _RESERVED:
+                raise ValueError(f"Received `{key}` in the params of {name!r}: explain_dataset sets it "
+                                 f"(pass explain_dataset's own `{key}`).")
+        merged = {k: v for k, v in method_params.items() if k in accepted[name]}
+        if value_range is not None and "value_range" in accepted[name]:
+            merged["value_range"] = value_range
+        merged.update(params)
+        resolved.append((name, function, merged))
+    return resolved
+
+
+def _check_target(model, target, has_labels):
+    if target is None or target == "label" and has_labels:
+        return target
+    n_classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool) and 0 <= target and (
+            n_classes is None or target < n_classes):
+        return int(target)
+    if target == "label":
+        raise ValueError("Received target='label' for a dataset without labels: pass a tf.data.Dataset of "
+                         "(images, labels).")
+    raise ValueError(f"Received an invalid value for `target`: {target!r}. Expected None (the predicted "
+                     f"class), a class index below {n_classes} or 'label' (each image's label).")
+
+
+def batch_seed(seed, start):
+    """The seed of the batch whose first item is `start`: the same whoever computes it, and when."""
+    state = np.random.SeedSequence([seed, start]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31 | int(state[1]) >> 1) % 2**63)
+
+
+class _Run:
+    """The fixed arguments of one `explain_dataset` call, and the computation of a batch."""
+
+    def __init__(self, model, entries, metric_names, target, batch_size, seed, value_range):
+        self.model, self.entries, self.metric_names = model, entries, metric_names
+        self.target, self.batch_size, self.seed, self.value_range = target, batch_size, seed, value_range
+
+    def batch(self, images, labels, masks, start):
+        """`{name: array}` for the items `start..start + len(images)`."""
+        prepared = core.Prepared(self.model, images, None, self.batch_size)
+        probabilities = np.asarray(core.model_outputs(prepared, prepared.images)[0], np.float32)
+        predicted = probabilities.argmax(axis=-1).astype(np.int32)
+        if self.target is None:
+            classes = predicted
+        elif self.target == "label":
+            classes = labels.astype(np.int32)
+        else:
+            classes = np.full(len(images), self.target, np.int32)
+        seed = batch_seed(self.seed, start)
+        inputs.check_in_range(prepared.images, self.value_range, "dataset")
+        display = image.to_display(prepared.images, self.value_range)
+        out = {"index": np.arange(start, start + len(images), dtype=np.int64),
+               "images": np.round(display * 255).astype(np.uint8),
+               "labels": labels if labels is not None else np.full(len(images), -1, np.int64),
+               "probabilities": probabilities, "predicted": predicted, "classes": classes}
+        for name, function, params in self.entries:
+            call = dict(params, seed=seed) if "seed" in inspect.signature(function).parameters else dict(params)
+            maps = np.asarray(function(self.model, prepared.images, classes, batch_size=self.batch_size, **call),
+                              np.float32)
+            out["maps." + name] = maps
+            if self.metric_names:
+                values = run_metrics(self.model, prepared.images, name, functools.partial(function, **call),
+                                             maps, classes, self.metric_names, params=params, masks=masks,
+                                             batch_size=self.batch_size, seed=seed)
+                out.update({f"metric.{name}.{metric}": v for metric, v in values.items()})
+        return out
+
+
+def _compute_shard(run, shard, devices, advance):
+    """The arrays of one shard: its batches in turns on the local `devices` (one thread per device)."""
+    images, labels, masks = shard.load()
+    pieces = [(s, e) for s, e in inputs.batches(shard.count, run.batch_size)]
+
+    def one(i):
+        start, stop = pieces[i]
+        part = (images[start:stop], None if labels is None else labels[start:stop],
+                None if masks is None else masks[start:stop])
+        if devices[i % len(devices)] is None:
+            return run.batch(*part, shard.start + start)
+        with tf.device(devices[i % len(devices)]):
+            return run.batch(*part, shard.start + start)
+
+    results = [None] * len(pieces)
+    if len(devices) == 1:
+        for i in range(len(pieces)):
+            results[i] = one(i)
+            advance(len(results[i]["index"]))
+    else:
+        with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
+            # Device d takes batches d, d + D, ...: a thread per device, each running its batches in order.
+            lanes = {pool.submit(lambda d=d: [(i, one(i)) for i in range(d, len(pieces), len(devices))]): d
+                     for d in range(min(len(devices), len(pieces)))}
+            for future in concurrent.futures.as_completed(lanes):
+                for i, result in future.result():
+                    results[i] = result
+                    advance(len(result["index"]))
+    return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
+
+
+def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), strategy=None, batch_size=None,
+                    shard_size=DEFAULT_SHARD_SIZE, seed=0, value_range=None, verbose=1, **method_params):
+    """Explains a whole dataset: attribution maps and per-image metrics, in shards on disk, resumable.
+
+    Streams `dataset` in shards of `shard_size` items and batches of
+    `batch_size`; for each batch computes the model's probabilities, the
+    maps of every method (for the predicted class, a fixed class, or each
+    image's label) and every metric of `kerasviz.metrics.METRICS` asked for,
+    and writes each shard atomically to `out/` (maps as float16 with a
+    per-item scale, the images as uint8 for display, labels, probabilities,
+    metrics; see `kerasviz.datasets.shards`), then a manifest.
+
+    Resumable: killed at any moment and called again with the same
+    arguments, it skips the finished shards (checking that their inputs are
+    the same), and the result is identical, bit for bit, to an uninterrupted
+    run. Stochastic methods and metrics are seeded per batch, from
+    `(seed, index of the batch's first item)`: results depend on `seed` and
+    `batch_size`, never on the strategy, the number of workers or where a
+    run was interrupted. An `out` holding anything else (other arguments,
+    another model's weights, other files) is an error, never overwritten.
+
+    Under `tf.distribute` (see `kerasviz.datasets.placement`): worker `i` of
+    `W` (`MultiWorkerMirroredStrategy`; the chief is worker 0) computes the
+    shards whose index is `i` modulo `W`, each worker reading the dataset
+    through (give every worker the same dataset, and an `out` on a file
+    system they share); the local devices of the strategy (`MirroredStrategy`)
+    take the batches of each shard in turns. The chief writes the manifest
+    once every worker is done. Results equal a single-process run.
+
+    Costs: per image, one forward pass, each method's own cost and each
+    metric's (see `kerasviz.metrics.compare`). Memory: one shard's results.
+
+    Args:
+        model: a built Keras image model (one input, one output of class
+            scores or probabilities).
+        dataset: a `tf.data.Dataset` of images, `(images, labels)` or
+            `(images, labels, masks)` (batched or not; masks feed the
+            `pointing_game`), a numpy array `[N, H, W, C]`, or a list of image
+            file paths (resized to the model's input size, pixels 0..255
+            mapped onto `value_range`, default `(0, 1)`).
+        methods: names from `kerasviz.registry.ATTRIBUTION_METHODS`, or
+            `(name, params dict)` pairs.
+        out: the output directory (created; a run there is resumed).
+        target: None (each image's predicted class), an int class, or
+            `"label"` (each image's label).
+        metrics: metric names from `kerasviz.metrics.METRICS` (default none).
+        strategy: a `tf.distribute.Strategy`; default: the current one
+            (`tf.distribute.get_strategy()`).
+        batch_size: images per batch, also each method's chunk of model
+            evaluations (default 32).
+        shard_size: items per shard (default 256): the unit of resumption
+            and of work between workers.
+        seed: int seed of the stochastic methods and metrics.
+        value_range: the model's input range (a preset or `(low, high)`):
+            images outside it raise; passed on to methods that take one
+            (SmoothGrad's noise scale); used to show the images. Default None
+            (no check; images shown stretched).
+        verbose: 0 (silent), 1 (a progress bar with rate and ETA) or 2.
+        **method_params: keyword arguments given to every method that takes
+            them (e.g. `layer="conv3"` for the CAM family); a method's own
+            params dict wins.
+
+    Returns:
+        `kerasviz.datasets.Explanations` of `out` (see `load_explanations`).
+
+    Raises:
+        ValueError, TypeError: invalid arguments, an `out` of another run,
+            a dataset whose finished shards changed, or what a method or
+            metric raises.
+
+    Example:
+
+    >>> result = kerasviz.explain_dataset(model, dataset, ["saliency", "grad_cam"], out="explained",
+    ...                                   metrics=["deletion_auc", "insertion_auc"])
+    >>> print(result.summary())
+    """
+    model = models.check_model(model)
+    verbose = progress.check_verbose(verbose)
+    batch_size = inputs.check_batch_size(batch_size)
+    shard_size = inputs.check_positive_int(shard_size, "shard_size")
+    if seed is None or isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"Expected `seed` to be an int (a resumable run needs a fixed seed). Received: seed={seed!r}.")
+    seed = inputs.check_seed(seed)
+    if not isinstance(out, (str, bytes)) and not hasattr(out, "__fspath__"):
+        raise TypeError(f"Expected `out` to be a directory path. Received: out={out!r}.")
+    resolved_range = inputs.check_value_range(value_range)
+    place = placement_module.Placement(tf.distribute.get_strategy() if strategy is None else strategy)
+    src = source.source(model, dataset, value_range)
+    target = _check_target(model, target, src.has_labels)
+    metric_names = [] if metrics in ((), []) else check_metric_names(
+        list(metrics) if isinstance(metrics, tuple) else metrics, True if src.has_masks else None)
+    entries = _entries(methods, method_params, value_range)
+    arguments = {"format": shards.FORMAT, "model": model_digest(model),
+                 "methods": [[n, _canonical(p, f"params of {n!r}")] for n, _, p in entries],
+                 "metrics": metric_names, "target": target, "batch_size": batch_size, "shard_size": shard_size,
+                 "seed": seed, "value_range": _canonical(value_range, "value_range")}
+    out = str(out) if not isinstance(out, str) else out
+    fingerprint = shards.open_output(out, arguments, place.worker)
+    if place.chief and shards.read_manifest(out) is None:
+        shards.write_manifest(out, {"format": shards.FORMAT, "fingerprint": fingerprint,
+                                    "arguments": arguments, "complete": False})
+    run = _Run(model, entries, metric_names, target, batch_size, seed, resolved_range)
+    finished = set(shards.finished_shards(out))
+    todo = None
+    if src.total is not None:
+        todo = sum(min(shard_size, src.total - s) for k, s in enumerate(range(0, src.total, shard_size))
+                   if place.mine(k) and k not in finished)
+        logger.info("explain_dataset: %d of %d items to compute on worker %d of %d (%d shards done before).",
+                    todo, src.total, place.worker, place.workers, len(finished))
+    bar = progress.bar(todo, verbose, "image")
+    done = [0]
+
+    def advance(n):
+        done[0] += n
+        if bar is not None:
+            bar.update(done[0], finalize=todo is not None and done[0] >= todo)
+
+    count, seen = 0, 0
+    for shard in src.shards(shard_size):
+        seen += 1
+        if not place.mine(shard.index):
+            continue
+        count += shard.count
+        meta = shards.read_meta(out, shard.index)
+        if meta is not None:
+            if meta.get("digest") != shard.digest or meta.get("count") != shard.count:
+                raise ValueError(f"Received a `dataset` whose items {shard.start}..{shard.start + shard.count - 1} "
+                                 f"differ from those explained in {out!r} before (shard {shard.index}). Nothing "
+                                 "was overwritten: pass the same dataset to resume, or another `out`.")
+            continue
+        arrays = _compute_shard(run, shard, place.devices, advance)
+        scaled = [name for name in arrays if name.startswith("maps.")]
+        shards.write_shard(out, shard.index, arrays,
+                           {"fingerprint": fingerprint, "index": shard.index, "start": shard.start,
+                            "count": shard.count, "digest": shard.digest, "scaled": scaled}, place.worker)
+    if bar is not None and (todo is None or done[0] < todo):
+        bar.update(done[0], finalize=True)
+    if seen == 0:
+        raise ValueError("Received an empty `dataset`: there is nothing to explain.")
+    total = place.barrier(count)
+    if place.chief:
+        _write_complete_manifest(out, fingerprint, arguments, entries, metric_names, total)
+    place.barrier(0)
+    return reader.load_explanations(out)
+
+
+def _write_complete_manifest(out, fingerprint, arguments, entries, metric_names, total):
+    metas = [shards.read_meta(out, k) for k in range(len(shards.finished_shards(out)))]
+    if any(m is None for m in metas) or sum(m["count"] for m in metas) != total:
+        raise ValueError(f"The shards in {out!r} do not cover the dataset ({total} items): a worker wrote into "
+                         "the wrong directory, or `out` was changed during the run.")
+    shards.write_manifest(out, {
+        "format": shards.FORMAT, "fingerprint": fingerprint, "arguments": arguments, "complete": True,
+        "n_items": total, "methods": [e[0] for e in entries], "metrics": metric_names,
+        "higher_is_better": {m: METRICS[m].higher_is_better for m in metric_names},
+        "lower_is_important": [e[0] for e in entries if e[0] in registry.LOWER_IS_IMPORTANT],
+        "shards": [{k: m[k] for k in ("index", "start", "count", "digest")} for m in metas]})
