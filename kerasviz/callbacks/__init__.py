@@ -6,6 +6,7 @@ Every family's callback builds on `VisualizationCallback` (`base.py`).
 from kerasviz.callbacks.activations import EmbeddingCallback, FilterCallback, PatchesCallback
 from kerasviz.callbacks.attribution import DEFAULT_METHODS, AttributionCallback
 from kerasviz.callbacks.base import VisualizationCallback, chief_of, is_chief
+from kerasviz.callbacks.features import FeatureMapsCallback, FeatureVisualizationCallback
 from kerasviz.callbacks.synthesis import ClassVisualizationCallback
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "ClassVisualizationCallback",
     "DEFAULT_METHODS",
     "EmbeddingCallback",
+    "FeatureMapsCallback",
+    "FeatureVisualizationCallback",
     "FilterCallback",
     "PatchesCallback",
     "VisualizationCallback",
