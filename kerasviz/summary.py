@@ -202,6 +202,55 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
     return write_record("attribution", method, header, arrays, step=step)
 
 
+def write_comparison(methods, metrics, values, higher_is_better, *, best, sanity_checks=(), sanity_threshold=None,
+                     failures=(), params=None, per_image=None, step=None):
+    """Writes a comparison of attribution methods (`kerasviz.metrics.compare`) as one dashboard record.
+
+    Tag `kerasviz/attribution/comparison` (the Attribution tab shows it as a
+    table). Header keys: `kind` (`"comparison"`), `methods` (rows),
+    `metrics` (columns), `values` (`[methods][metrics]`, the mean over
+    images, JSON numbers, null where undefined), `higher_is_better`
+    (`{metric: bool}`), `best` (`{metric: [methods]}`), `sanity_checks`
+    (the metrics that are sanity checks), `sanity_threshold`, `failures`
+    (`[[method, metric]]`: sanity checks failed), `params` (`{method:
+    {name: value}}`). Array: `per_image` (float `[methods, metrics, B]`).
+    `Comparison.write` calls it; the values are kept exactly in the header
+    (the arrays are stored as float16).
+
+    Args:
+        methods, metrics: the row and column names (strings).
+        values: `[methods][metrics]` floats or None.
+        higher_is_better: `{metric: bool}`, one per metric.
+        best, sanity_checks, sanity_threshold, failures, params: as above.
+        per_image: optional float `[methods, metrics, B]`.
+        step: the step (`None`: the default step).
+
+    Returns:
+        True when the record was written.
+
+    Raises:
+        ValueError: `values` or `higher_is_better` that do not match the names.
+    """
+    methods, metrics = [str(m) for m in methods], [str(k) for k in metrics]
+    rows = [[None if v is None or not np.isfinite(v) else float(v) for v in row] for row in values]
+    if len(rows) != len(methods) or any(len(row) != len(metrics) for row in rows):
+        raise ValueError(f"Expected `values` to be [methods][metrics] = [{len(methods)}][{len(metrics)}]. "
+                         f"Received {len(rows)} rows of {sorted({len(row) for row in rows})} values.")
+    if set(higher_is_better) != set(metrics):
+        raise ValueError(f"Expected `higher_is_better` to give the direction of each of {metrics}. "
+                         f"Received: {sorted(higher_is_better)}.")
+    header = {
+        "kind": "comparison", "methods": methods, "metrics": metrics, "values": rows,
+        "higher_is_better": {k: bool(higher_is_better[k]) for k in metrics},
+        "best": {k: [str(m) for m in best.get(k, [])] for k in metrics},
+        "sanity_checks": [str(k) for k in sanity_checks],
+        "sanity_threshold": None if sanity_threshold is None else float(sanity_threshold),
+        "failures": [[str(m), str(k)] for m, k in failures], "params": dict(params or {}),
+    }
+    arrays = {} if per_image is None else {"per_image": np.asarray(per_image, np.float32)}
+    return write_record("attribution", "comparison", header, arrays, step=step)
+
+
 def _escape(text):
     return (str(text).replace("\\", "\\\\").replace("\t", "\\t")
             .replace("\n", "\\n").replace("\r", "\\r"))

@@ -1,0 +1,165 @@
+"""`kerasviz evaluate`: which attribution method suits your model? Every metric for every method, as a table."""
+
+import inspect
+import json
+import math
+import os
+
+from kerasviz.cli import common
+
+# `kerasviz.callbacks.attribution.DEFAULT_METHODS`, listed here so that `--help` needs no TensorFlow (a test
+# keeps the two equal).
+DEFAULT_METHODS = ("saliency", "grad_cam")
+
+
+def add_parser(commands, parents):
+    p = commands.add_parser(
+        "evaluate", parents=parents, help="compare attribution methods on your model: every metric, as a table",
+        description="Runs kerasviz.metrics.compare: each method on the images, then each metric on its maps "
+        "(faithfulness, robustness, concision, localization, sanity checks). Prints the table (best of each "
+        "metric marked *, failed sanity checks marked ✗), optionally writes it as JSON and for TensorBoard.")
+    p.add_argument("model", help="a saved Keras model (.keras)")
+    p.add_argument("images", nargs="+", help="image files (resized to the model's input size)")
+    p.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                   help=f"method names, or 'all' (default: {' '.join(DEFAULT_METHODS)})")
+    p.add_argument("--metrics", nargs="+", default=None, metavar="METRIC",
+                   help="metric names, or 'all' (default: all; pointing_game only with --masks)")
+    p.add_argument("--labels", type=int, nargs="+", default=None, metavar="CLASS",
+                   help="the classes to explain: one for all images or one per image (default: predicted)")
+    p.add_argument("--masks", nargs="+", default=None, metavar="FILE",
+                   help="object masks for pointing_game: one image file per image (nonzero = object), "
+                   "or one .npy file [N, H, W]")
+    p.add_argument("--cam-layer", default=None, metavar="L",
+                   help="the layer of the methods that take one (Grad-CAM and its kin; default: the last "
+                   "feature block)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="batch size of every method")
+    p.add_argument("--seed", type=int, default=0, help="seed of the stochastic metrics (default: 0)")
+    p.add_argument("--sanity-threshold", type=float, default=0.5, metavar="R",
+                   help="a sanity check fails at a mean rank correlation >= R (default: 0.5)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write {method: {metric: mean}} as JSON (null where undefined)")
+    p.add_argument("--logdir", default=None, metavar="DIR",
+                   help="write the table as a kerasviz record to DIR/RUN for the TensorBoard dashboard")
+    p.add_argument("--run-name", default="kerasviz", metavar="RUN",
+                   help="the run directory under --logdir (default: kerasviz, the callbacks' own)")
+    p.add_argument("--step", type=int, default=0, help="the record's step under --logdir (default: 0)")
+    common.add_value_range(p)
+    p.set_defaults(run=run)
+
+
+def _names(asked, known, option, default):
+    """`asked` (or `default`; 'all' = every known name) checked against `known`, else `UsageError`."""
+    if asked is None:
+        return None if default is None else list(default)
+    if asked == ["all"]:
+        return list(known)
+    unknown = [name for name in asked if name not in known]
+    if unknown:
+        raise common.UsageError(f"{option}: unknown name(s) {', '.join(unknown)}; choose from "
+                                f"{', '.join(known)} or all.")
+    if len(set(asked)) != len(asked):
+        raise common.UsageError(f"{option}: a name given twice: {' '.join(asked)}.")
+    return list(asked)
+
+
+def _masks(paths, count, size):
+    """`--masks` files -> bool `[count, H, W]` at the model's input size, else `UsageError`."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    for path in paths:
+        common.check_file(path, "--masks")
+    if len(paths) == 1 and paths[0].endswith(".npy"):
+        try:
+            masks = np.load(paths[0], allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise common.UsageError(f"--masks {paths[0]!r}: cannot be read as .npy ({error}).") from None
+        if masks.shape != (count, *size):
+            raise common.UsageError(f"--masks {paths[0]!r}: expected shape {(count, *size)} (one mask per image "
+                                    f"at the model's input size); received {masks.shape}.")
+        return masks != 0
+    if len(paths) != count:
+        raise common.UsageError(f"--masks: expected one mask file per image ({count}); received {len(paths)}.")
+    masks = []
+    for path in paths:
+        try:
+            with Image.open(path) as picture:
+                picture = picture.convert("L").resize((size[1], size[0]), Image.NEAREST)
+                masks.append(np.asarray(picture) > 0)
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            raise common.UsageError(f"--masks {path!r}: cannot be read ({error}).") from None
+    return np.stack(masks)
+
+
+def _method_params(names, cam_layer, value_range):
+    """`(name, params)` pairs: the CAM family at `cam_layer`, the noisy methods told the value range."""
+    from kerasviz import registry
+
+    entries = []
+    for name in names:
+        params = {}
+        if name in registry.CAM_METHODS and cam_layer is not None:
+            params["layer"] = cam_layer
+        if "value_range" in inspect.signature(registry.ATTRIBUTION_METHODS[name]).parameters:
+            params["value_range"] = value_range
+        entries.append((name, params))
+    return entries
+
+
+def as_json(result):
+    """`result.as_dict()` with NaN as None (strict JSON)."""
+    return {method: {metric: value if math.isfinite(value) else None for metric, value in row.items()}
+            for method, row in result.as_dict().items()}
+
+
+def run(args):
+    """Prints the comparison table; writes it as JSON (`--json`) and as a record (`--logdir`)."""
+    import kerasviz
+    from kerasviz import registry
+
+    methods = _names(args.methods, list(registry.ATTRIBUTION_METHODS), "--methods", DEFAULT_METHODS)
+    metrics = _names(args.metrics or ["all"], list(kerasviz.metrics.METRICS), "--metrics", None)
+    if "pointing_game" in metrics and args.masks is None:
+        if args.metrics in (None, ["all"]):
+            common.skipped("pointing_game", "it needs object masks; pass --masks FILE... to include it.")
+            metrics.remove("pointing_game")
+        else:
+            raise common.UsageError("--metrics: pointing_game needs object masks; pass --masks FILE...")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise common.UsageError(f"--batch-size: expected a positive integer; received {args.batch_size}.")
+    if not -1.0 <= args.sanity_threshold <= 1.0:
+        raise common.UsageError(f"--sanity-threshold: expected a rank correlation in [-1, 1]; received "
+                                f"{args.sanity_threshold:g}.")
+    if args.step < 0:
+        raise common.UsageError(f"--step: expected an integer >= 0; received {args.step}.")
+    value_range = common.value_range(args.value_range)
+    model = common.load_model(args.model)
+    images = common.load_images(args.images, model, value_range)
+    if args.labels is not None and len(args.labels) not in (1, len(images)):
+        raise common.UsageError(f"--labels: expected one class or one per image ({len(images)}); received "
+                                f"{len(args.labels)}: {' '.join(map(str, args.labels))}.")
+    target = None if args.labels is None else args.labels if len(args.labels) > 1 else args.labels[0]
+    masks = None if args.masks is None else _masks(args.masks, len(images), images.shape[1:3])
+    cam_layer = None if args.cam_layer is None else common.check_layer(model, args.cam_layer, "--cam-layer")
+    entries = _method_params(methods, cam_layer, value_range)
+    layered = [name for name in methods if name in registry.CAM_METHODS]
+    if layered:
+        layer = cam_layer or common.default_layer(model, "grad_cam", images.shape[1:], "--cam-layer")
+        said = "" if cam_layer else " (the default: the last feature block; --cam-layer to choose)"
+        print(f"{', '.join(layered)} at layer {layer!r}{said}", flush=True)
+    explained = "the predicted classes" if target is None else f"classes {' '.join(map(str, args.labels))}"
+    print(f"Comparing {', '.join(methods)} on {len(images)} image(s), explaining {explained} ...", flush=True)
+    result = kerasviz.metrics.compare(model, images, entries, metrics, target, masks=masks,
+                                      batch_size=args.batch_size, seed=args.seed, verbose=1)
+    print(result.table(args.sanity_threshold))
+    if args.json is not None:
+        directory = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(directory):
+            raise common.UsageError(f"--json {args.json!r}: the directory {directory!r} does not exist.")
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(as_json(result), f, indent=2)
+        print(f"Wrote {args.json}")
+    if args.logdir is not None:
+        run_dir = result.write(args.logdir, args.step, run_name=args.run_name, threshold=args.sanity_threshold)
+        print(f"Wrote the table to {run_dir} (step {args.step}, tag kerasviz/attribution/comparison): "
+              f"tensorboard --logdir {args.logdir}")
