@@ -94,6 +94,8 @@ _EXPORTS = {
     "Diversity": "kerasviz.targets",
     "LayerL2": "kerasviz.targets",
     "Neuron": "kerasviz.targets",
+    "explain_dataset": "kerasviz.datasets.explain",
+    "load_explanations": "kerasviz.datasets.reader",
 }
 
 
@@ -176,4 +178,6 @@ __all__ = [
     "score_cam",
     "smoothgrad_squared",
     "vargrad",
+    "explain_dataset",
+    "load_explanations",
 ]
