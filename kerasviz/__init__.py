@@ -88,6 +88,8 @@ _EXPORTS = {
     "superpixels": "kerasviz.perturbation.superpixels",
     "xrai": "kerasviz.perturbation.xrai",
     "show": "kerasviz.display",
+    "FeatureMapsCallback": "kerasviz.callbacks.features",
+    "FeatureVisualizationCallback": "kerasviz.callbacks.features",
     "Channel": "kerasviz.targets",
     "ClassScore": "kerasviz.targets",
     "Direction": "kerasviz.targets",
@@ -120,6 +122,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Channel",
+    "FeatureMapsCallback",
+    "FeatureVisualizationCallback",
     "ClassScore",
     "Direction",
     "Diversity",

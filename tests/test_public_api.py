@@ -5,6 +5,8 @@ import inspect
 import kerasviz
 
 PUBLIC = {
+    "FeatureMapsCallback": "(log_dir, images, *, layer=None, channels=None, max_channels=16, every=1, value_range=(0.0, 1.0), max_images=8, run_name='kerasviz', on_error='warn', batch_size=None)",
+    "FeatureVisualizationCallback": "(log_dir, layer=None, channels=None, *, every=1, steps=64, images_per_channel=1, image_shape=None, value_range=(0.0, 1.0), seed=0, run_name='kerasviz', on_error='warn', **params)",
     "Channel": "(layer, channel)",
     "ClassScore": "(index=None)",
     "Direction": "(layer, vector)",
