@@ -132,6 +132,17 @@ def run(args):
                                 f"{args.sanity_threshold:g}.")
     if args.step < 0:
         raise common.UsageError(f"--step: expected an integer >= 0; received {args.step}.")
+    if args.json is not None:
+        directory = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(directory):
+            raise common.UsageError(f"--json {args.json!r}: the directory {directory!r} does not exist.")
+    if args.logdir is not None:
+        from kerasviz.callbacks import base
+
+        try:
+            base._check_run_dir(args.logdir, args.run_name)
+        except (TypeError, ValueError) as error:
+            raise common.UsageError(f"--logdir/--run-name: {error}") from None
     value_range = common.value_range(args.value_range)
     model = common.load_model(args.model)
     images = common.load_images(args.images, model, value_range)
@@ -153,9 +164,6 @@ def run(args):
                                       batch_size=args.batch_size, seed=args.seed, verbose=1)
     print(result.table(args.sanity_threshold))
     if args.json is not None:
-        directory = os.path.dirname(os.path.abspath(args.json))
-        if not os.path.isdir(directory):
-            raise common.UsageError(f"--json {args.json!r}: the directory {directory!r} does not exist.")
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(as_json(result), f, indent=2)
         print(f"Wrote {args.json}")
