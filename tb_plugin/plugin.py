@@ -22,7 +22,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.util import tb_logging
 from werkzeug import wrappers
 
-from tb_plugin import metadata
+from tb_plugin import embedding_tiles, metadata
 
 logger = tb_logging.get_logger()
 
@@ -41,6 +41,7 @@ _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _MAX_SPRITE_SIDE = 8192  # pixels per side of a /sprite or /picture answer (the projector's limit)
 _STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 _MIME = {".js": "text/javascript", ".css": "text/css"}
+_EMBEDDING_VIEWS = 4  # embeddings records kept indexed between requests (the view asks many tiles of one)
 
 
 def _static_files():
@@ -192,6 +193,8 @@ class KerasvizPlugin(base_plugin.TBPlugin):
             name: _downsample_for(context.sampling_hints, name, 1000) for name in _SCALAR_PLUGINS
         }
         self._cache = _ArrayCache(_CACHE_BYTES)
+        self._views = collections.OrderedDict()  # arrays blob key -> (EmbeddingView, datum)
+        self._views_lock = threading.Lock()
 
     def get_plugin_apps(self):
         apps = {
@@ -202,6 +205,10 @@ class KerasvizPlugin(base_plugin.TBPlugin):
             "/scalars": self._serve_scalars,
             "/picture": self._serve_picture,
             "/sprite": self._serve_sprite,
+            "/embedding_info": self._serve_embedding_info,
+            "/embedding_tile": self._serve_embedding_tile,
+            "/embedding_point": self._serve_embedding_point,
+            "/embedding_thumbs": self._serve_embedding_thumbs,
         }
         apps.update({route: _static_app(*spec) for route, spec in _static_files().items()})
         return apps
@@ -372,6 +379,70 @@ class KerasvizPlugin(base_plugin.TBPlugin):
             row, column = divmod(i, columns)
             sheet[row * h : (row + 1) * h, column * w : (column + 1) * w] = item
         return http_util.Respond(request, _png(sheet), "image/png")
+
+    def _embedding(self, request):
+        """`(run, tag, datum, EmbeddingView)` of the embeddings record a request names, indexed once per record."""
+        ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+        run, tag = _run_arg(request), _arg(request, "tag")
+        step = _int_arg(request, "step", -(2**63), 2**63 - 1)
+        content, data = self._series(ctx, eid, run, tag)
+        datum = next((d for d in data if d.step == step), None)
+        if content.get("method") != "embeddings":
+            raise errors.NotFoundError(f"{tag!r} is not an embeddings series")
+        if datum is not None and len(datum.values) == 2:
+            key = datum.values[1].blob_key
+            with self._views_lock:
+                if key in self._views:
+                    self._views.move_to_end(key)
+                    return run, tag, datum, self._views[key]
+        run, tag, datum, header, arrays = self._record(request)
+        try:
+            view = embedding_tiles.EmbeddingView(header, arrays)
+        except ValueError as error:
+            raise metadata.RecordError(f"not an embeddings record: {error}") from None
+        with self._views_lock:
+            self._views[datum.values[1].blob_key] = view
+            while len(self._views) > _EMBEDDING_VIEWS:
+                self._views.popitem(last=False)
+        return run, tag, datum, view
+
+    def _tile_args(self, request):
+        level = _int_arg(request, "level", 0, embedding_tiles.MAX_LEVEL)
+        side = (1 << level) - 1
+        return level, _int_arg(request, "tx", 0, side), _int_arg(request, "ty", 0, side)
+
+    @_route
+    def _serve_embedding_info(self, request):
+        run, tag, datum, view = self._embedding(request)
+        body = dict(view.info(), run=run, tag=tag, step=datum.step, wall_time=datum.wall_time)
+        return http_util.Respond(request, body, "application/json")
+
+    @_route
+    def _serve_embedding_tile(self, request):
+        """The points of one level-of-detail tile (`embedding_tiles`), at most `TILE_POINTS` of them."""
+        level, tx, ty = self._tile_args(request)
+        _, _, _, view = self._embedding(request)
+        return http_util.Respond(request, view.tile(level, tx, ty), "application/json")
+
+    @_route
+    def _serve_embedding_point(self, request):
+        index = _int_arg(request, "index", 0, 2**62)
+        _, _, _, view = self._embedding(request)
+        if index >= view.n:
+            raise errors.NotFoundError(f"point {index} out of range (the record holds {view.n})")
+        return http_util.Respond(request, view.point(index), "application/json")
+
+    @_route
+    def _serve_embedding_thumbs(self, request):
+        """One PNG of a tile's thumbnails in its point order (ceil(sqrt(m)) columns); only for small tiles."""
+        level, tx, ty = self._tile_args(request)
+        _, _, _, view = self._embedding(request)
+        sheet = view.thumbs(level, tx, ty)
+        if sheet is None:
+            raise errors.NotFoundError(
+                f"no thumbnails for tile {level}/{tx}/{ty}: the record has none, the tile is empty, "
+                f"or it holds more than {embedding_tiles.THUMB_TILE_MAX} points (zoom in)")
+        return http_util.Respond(request, _png(sheet[0]), "image/png")
 
     @_route
     def _serve_scalars(self, request):

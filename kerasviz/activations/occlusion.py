@@ -1,12 +1,16 @@
-"""Occlusion sensitivity (Zeiler & Fergus, 2014)."""
+"""Occlusion sensitivity (Zeiler & Fergus, 2014), naive or incremental (Nakandala et al., 2019)."""
 
+import logging
 import numbers
 
 import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, inputs, models, progress
+from kerasviz.activations import incremental
 from kerasviz.gradients import core
+
+INFERENCES = ("auto", "incremental", "naive")
 
 
 def occlusion_positions(size, patch, stride):
@@ -102,7 +106,84 @@ def _chunk_function(prepared):
     return compiled.compiled_function(model, prepared.key("occlusion"), build, signature)
 
 
-def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, batch_size=None, verbose=0):
+class _NaiveScorer:
+    """Scores of occluder positions, each occluded image through the whole model."""
+
+    def __init__(self, prepared, class_idx, fill, starts_y, starts_x, patch):
+        self.function = _chunk_function(prepared)
+        self.constants = [
+            tf.convert_to_tensor(a)
+            for a in (prepared.images, class_idx, fill, starts_y, starts_x, np.int32(patch))
+        ]
+        self.n_x, self.n_positions = len(starts_x), len(starts_y) * len(starts_x)
+
+    def scores(self, b, iy, ix):
+        pair_ids = b * self.n_positions + np.asarray(iy, np.int64) * self.n_x + np.asarray(ix, np.int64)
+        return self.function(*self.constants, tf.convert_to_tensor(pair_ids)).numpy()
+
+
+def _check_inference(inference):
+    if inference not in INFERENCES:
+        raise ValueError(f"Received an invalid value for `inference`: {inference!r}. Expected one of {INFERENCES}.")
+    return inference
+
+
+def _planned(prepared, starts_y, starts_x, patch, inference):
+    """`(plan, planned, graph)`: the `OcclusionPlan` that will run, and (incremental) what runs it."""
+    planned, graph = incremental.plan_for(prepared.model, prepared.images.shape[1:], starts_y, starts_x, patch,
+                                          prepared.capture)
+    plan = planned.plan
+    if inference == "naive":
+        plan = plan._replace(inference="naive", reason="inference='naive' was asked")
+    elif inference == "incremental":
+        plan = plan._replace(inference="incremental" if planned.ops else "naive")
+    return plan, planned, graph
+
+
+def scorer(prepared, class_idx, fill, patch, stride, inference):
+    """`(scorer, plan)`: `scorer.scores(b, iy, ix)` scores positions of image `b` (chunks of `batch_size`)."""
+    height, width = prepared.images.shape[1:3]
+    starts_y, starts_x = occlusion_positions(height, patch, stride), occlusion_positions(width, patch, stride)
+    plan, planned, graph = _planned(prepared, starts_y, starts_x, patch, inference)
+    logging.getLogger("kerasviz").info("%s", plan)
+    if plan.inference == "incremental":
+        return incremental.IncrementalScorer(prepared, class_idx, fill, planned, graph), plan
+    return _NaiveScorer(prepared, class_idx, fill, starts_y, starts_x, patch), plan
+
+
+def occlusion_plan(model, images, target=None, *, patch=8, stride=None, inference="auto"):
+    """What `occlusion` does for these arguments: incremental or naive, and which layers on regions.
+
+    Computes nothing but the plan (one symbolic trace of the model, cached):
+    the layers incremental inference (Nakandala et al., 2019) computes on the
+    region an occluder can change, the first layer from which the model runs
+    on whole maps and why (its region covers too much of its map, a layer
+    that cannot run on a region such as a `Lambda` or a subclassed block, a
+    layer the target reads, the output), and the predicted multiply-adds per
+    occluded image of both ways. `occlusion` logs the same plan at INFO on
+    the logger `"kerasviz"`.
+
+    Args:
+        model, images, target, patch, stride, inference: as for `occlusion`.
+
+    Returns:
+        An `OcclusionPlan` (a named tuple: `inference`, `regions`,
+        `full_from`, `reason`, `flops_naive`, `flops_incremental`); `str()`
+        of it is one readable line.
+
+    Example:
+
+    >>> print(kerasviz.occlusion_plan(model, images, patch=16, stride=8))
+    """
+    prepared = core.Prepared(model, images, target, None)
+    patch, stride = _check_geometry(*prepared.images.shape[1:3], patch, stride)
+    height, width = prepared.images.shape[1:3]
+    starts_y, starts_x = occlusion_positions(height, patch, stride), occlusion_positions(width, patch, stride)
+    return _planned(prepared, starts_y, starts_x, patch, _check_inference(inference))[0]
+
+
+def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, batch_size=None,
+              inference="auto", verbose=0):
     """Occlusion sensitivity: the target's probability as a grey patch slides over the image.
 
     A `patch x patch` square of every image is replaced by `value`, at every
@@ -113,11 +194,23 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
     model's softmax, or sigmoid, applied to its logits); a target without
     class terms (`Channel`, `Neuron`, `LayerL2`: a neuron-occlusion study)
     reads its raw score; in a sum each term reads its own. With `target=None`
-    the class is the one predicted for the clean image. Occluded copies are
-    built inside the graph, at most `batch_size` at a time. Costs one forward
-    pass per image and occluder position (a 224 x 224 image with `patch=8`,
-    `stride=4` has 55 x 55 = 3,025 positions), plus one per image for the
-    predicted class.
+    the class is the one predicted for the clean image.
+
+    Two ways to the same numbers. *Naive* inference runs every occluded copy
+    (built inside the graph, at most `batch_size` at a time) through the
+    whole model: one forward pass per image and occluder position (a
+    224 x 224 image with `patch=8`, `stride=4` has 55 x 55 = 3,025
+    positions). *Incremental* inference (Nakandala et al., SIGMOD 2019,
+    "Incremental and Approximate Inference for Faster Occlusion-based Deep
+    CNN Explanations") computes each image's clean activations once, then,
+    for `batch_size` positions at a time, recomputes each convolution,
+    pooling, padding, pointwise and merge layer only on the region the
+    occluder can change, and runs the rest of the model on whole maps once
+    that region covers half of its map (or at a layer it cannot compute on a
+    region: global pooling, a `Lambda`, a subclassed block). It is exact (the
+    same scores up to float rounding), and its plan is logged at INFO on the
+    logger `"kerasviz"` and returned by `occlusion_plan`. Both cost one more
+    forward pass per image for the predicted class.
 
     Args:
         model: a built Keras image model.
@@ -133,8 +226,11 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
         value: what the occluder is filled with, in the model's input space:
             a float, one float per channel, or `None` (default) for each
             image's own mean colour (its per-channel mean).
-        batch_size: at most this many occluded images per compiled call
-            (default 32); results do not depend on it.
+        batch_size: at most this many occluded images (or positions) per
+            compiled call (default 32); results do not depend on it.
+        inference: `"auto"` (default: incremental when its plan predicts at
+            most 0.7 of naive's multiply-adds), `"incremental"` (whenever a
+            layer can be computed on a region) or `"naive"`.
         verbose: 0 (silent, the default) or 1: a Keras progress bar over the
             `B * nY * nX` occluded images.
 
@@ -144,8 +240,8 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
 
     Raises:
         ValueError: `patch` or `stride` not a positive int, `patch` larger
-            than the image, `value` of the wrong length or not finite;
-            invalid `images`, `target` or `batch_size`.
+            than the image, `value` of the wrong length or not finite, an
+            unknown `inference`; invalid `images`, `target` or `batch_size`.
         TypeError: `value` or `target` of the wrong type.
 
     Example:
@@ -154,27 +250,22 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
     >>> maps = kerasviz.occlusion_to_input(heat, images.shape[1:3], patch=16, stride=8)
     """
     verbose = progress.check_verbose(verbose)
+    inference = _check_inference(inference)
     prepared = core.Prepared(model, images, target, batch_size)
     n_images, height, width = prepared.images.shape[:3]
     patch, stride = _check_geometry(height, width, patch, stride)
     fill = _fill_values(value, prepared.images)
     class_idx = core.predicted_classes(prepared)
-    starts_y = occlusion_positions(height, patch, stride)
-    starts_x = occlusion_positions(width, patch, stride)
-    function = _chunk_function(prepared)
-    constants = [
-        tf.convert_to_tensor(a)
-        for a in (prepared.images, class_idx, fill, starts_y, starts_x, np.int32(patch))
-    ]
-    n_pairs = n_images * len(starts_y) * len(starts_x)
-    scores = np.empty([n_pairs], np.float32)
-    chunks = progress.track(inputs.batches(n_pairs, prepared.batch_size), n_pairs, verbose,
-                            size=lambda c: c[1] - c[0], unit="image")
-    for start, stop in chunks:
-        pair_ids = tf.convert_to_tensor(np.arange(start, stop, dtype=np.int64))
-        scores[start:stop] = function(*constants, pair_ids).numpy()
-    return inputs.warn_if_constant(
-        scores.reshape(n_images, len(starts_y), len(starts_x)), "occlusion", "score under occlusion")
+    function, _ = scorer(prepared, class_idx, fill, patch, stride, inference)
+    n_y, n_x = len(occlusion_positions(height, patch, stride)), len(occlusion_positions(width, patch, stride))
+    n_positions = n_y * n_x
+    scores = np.empty([n_images, n_positions], np.float32)
+    chunks = [(b, start, stop) for b in range(n_images) for start, stop in inputs.batches(n_positions, prepared.batch_size)]
+    for b, start, stop in progress.track(chunks, n_images * n_positions, verbose, size=lambda c: c[2] - c[1],
+                                         unit="image"):
+        positions = np.arange(start, stop)
+        scores[b, start:stop] = function.scores(b, positions // n_x, positions % n_x)
+    return inputs.warn_if_constant(scores.reshape(n_images, n_y, n_x), "occlusion", "score under occlusion")
 
 
 def _image_size(image_size):
