@@ -13,9 +13,9 @@ naming the argument or file, exit code 2 (`--debug` shows the traceback).
 import argparse
 import sys
 
-from kerasviz.cli import activations, attribute, common, demo, evaluate, synthesize
+from kerasviz.cli import activations, attribute, common, demo, evaluate, features, synthesize
 
-_COMMANDS = (demo, attribute, activations, synthesize, evaluate)
+_COMMANDS = (demo, attribute, activations, synthesize, features, evaluate)
 
 
 class _Parser(argparse.ArgumentParser):
