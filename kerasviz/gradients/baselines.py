@@ -30,8 +30,8 @@ def blur_integrated_gradients(
         images: `[B, H, W, C]` in the model's own input space.
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
-        batch_size: at most this many path points per compiled call (default
-            32); results do not depend on it.
+        batch_size: at most this many path points per compiled call (default:
+            `inputs.default_batch_size`); results do not depend on it.
         steps: the number of intervals on the path.
         rule: `"midpoint"`, `"left"`, `"right"` or `"trapezoid"`.
         max_sigma: the blur at the path's start, in pixels (default: 50 at
@@ -80,7 +80,7 @@ def expected_gradients(
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
         batch_size: at most this many model evaluations per compiled call
-            (default 32); results do not depend on it.
+            (default: `inputs.default_batch_size`); results do not depend on it.
         references: `[N, H, W, C]` images of the background distribution, in
             the model's input space (Erion et al. use training images).
             Default: the `images` of the call themselves (then an image may

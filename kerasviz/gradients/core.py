@@ -15,12 +15,17 @@ from kerasviz import compiled, inputs, models, progress, targets
 
 
 class Prepared:
-    """Validated arguments of an attribution call."""
+    """Validated arguments of an attribution call.
 
-    def __init__(self, model, images, target, batch_size):
+    `batch_size=None` becomes `inputs.default_batch_size` for the model, the
+    images' shape and the method's `cost` (`"backward"` for gradient methods,
+    `"forward"` for methods that only run the model forward).
+    """
+
+    def __init__(self, model, images, target, batch_size, cost="backward"):
         self.model = models.check_model(model)
         self.images = inputs.check_images(model, images)
-        self.batch_size = inputs.check_batch_size(batch_size)
+        self.batch_size = inputs.check_batch_size_for(self.model, batch_size, self.images.shape[1:], cost)
         self.target, self.class_idx = targets.resolve(model, target, self.images)
         self.capture = tuple(dict.fromkeys(self.target.layers()))
 

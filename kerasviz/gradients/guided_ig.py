@@ -107,7 +107,7 @@ def guided_integrated_gradients(
         images: `[B, H, W, C]` in the model's own input space.
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
-        batch_size: at most this many images per compiled call (default 32);
+        batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`);
             results do not depend on it.
         baseline: the path's start, as in `integrated_gradients`: a float,
             an array `[H, W, C]` or `[B, H, W, C]`.

@@ -236,7 +236,7 @@ def integrated_gradients(
             ints (one per image), or a `kerasviz.targets.Target` (a neuron or
             channel of any layer, or a weighted sum).
         batch_size: at most this many model evaluations (path points) per
-            compiled call (default 32); results do not depend on it.
+            compiled call (default: `inputs.default_batch_size`); results do not depend on it.
         baseline: the reference input, in the model's input space: a float
             (a constant image), an array `[H, W, C]` (the same for every
             image) or `[B, H, W, C]` (one per image), or `"blur"` (Blur IG).

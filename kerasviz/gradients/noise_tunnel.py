@@ -258,8 +258,8 @@ def noise_tunnel(
             `"integrated_gradients"`, ...) or a callable `method(model,
             images, target, *, batch_size, **params)`.
         reduce: `"mean"`, `"abs"`, `"square"` or `"var"` (see above).
-        batch_size: at most this many noisy copies per compiled call (default
-            32); results do not depend on it.
+        batch_size: at most this many noisy copies per compiled call (default:
+            `inputs.default_batch_size`); results do not depend on it.
         samples: the number of noisy copies per image (the paper uses 50).
         noise: the noise standard deviation as a fraction of the value range
             (the paper's best: 0.1 to 0.2).

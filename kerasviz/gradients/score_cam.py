@@ -120,7 +120,7 @@ def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_ch
         layer: the layer to explain at (see `grad_cam`); default: the last
             feature block.
         batch_size: at most this many model evaluations (masked images) per
-            compiled call (default 32); results do not depend on it.
+            compiled call (default: `inputs.default_batch_size`); results do not depend on it.
         max_channels: `None` (every channel) or a positive int: score only
             this many channels per image, those of highest spatial variance.
 
@@ -135,7 +135,7 @@ def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_ch
     >>> maps = kerasviz.score_cam(model, images, max_channels=64)
     """
     max_channels = _check_max_channels(max_channels)
-    prepared = core.Prepared(model, images, target, batch_size)
+    prepared = core.Prepared(model, images, target, batch_size, cost="forward")
     path = cam.cam_layer(prepared.model, layer, prepared.images.shape[1:])
     activations, class_idx = _layer_activations(prepared, path)
     channels = _top_channels(activations, max_channels)

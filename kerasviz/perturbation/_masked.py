@@ -66,7 +66,7 @@ def _function(prepared, probabilities):
                                       signature)
 
 
-def segment_scores(prepared, class_idx, segments, baselines, coalitions, *, probabilities=False):
+def segment_scores(prepared, class_idx, segments, baselines, coalitions, *, probabilities=False, verbose=0):
     """The target's score for every coalition of every image.
 
     Args:
@@ -78,6 +78,8 @@ def segment_scores(prepared, class_idx, segments, baselines, coalitions, *, prob
             between blend the image and the baseline.
         probabilities: class terms read the probability (softmax or sigmoid
             of the logits) instead of the logit.
+        verbose: 0 (silent) or 1: a Keras progress bar over the `B * S`
+            perturbed images.
 
     Returns:
         float32 `[B, S]`. Costs `B * S` forward passes, `batch_size` at a time.
@@ -89,7 +91,8 @@ def segment_scores(prepared, class_idx, segments, baselines, coalitions, *, prob
         table[b * samples:(b + 1) * samples, :coalition.shape[1]] = coalition
     function = _function(prepared, probabilities)
     scores = np.empty([n_images * samples], np.float32)
-    for first, last, pair_ids, local in core.pair_chunks(n_images, samples, prepared.batch_size):
+    for first, last, pair_ids, local in core.pair_chunks(n_images, samples, prepared.batch_size, verbose,
+                                                          unit="sample"):
         part = slice(first, last + 1)
         scores[pair_ids[0]:pair_ids[-1] + 1] = function(
             tf.constant(prepared.images[part]), tf.constant(class_idx[part]), tf.constant(segments[part]),

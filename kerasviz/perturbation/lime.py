@@ -9,14 +9,15 @@ drawn and weighted, and in the regression.
 import math
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from kerasviz import inputs
+from kerasviz import inputs, progress
 from kerasviz.gradients import core
 from kerasviz.perturbation import _masked, superpixels as superpixels_module
 
 
 def _prepare(model, images, target, batch_size, seed, samples, segments, segment_params, baseline):
-    prepared = core.Prepared(model, images, target, batch_size)
+    prepared = core.Prepared(model, images, target, batch_size, cost="forward")
     samples = inputs.check_positive_int(samples, "samples")
     seed = inputs.check_seed(seed)
     labels = superpixels_module.check_segments(segments, segment_params, prepared.images)
@@ -27,6 +28,16 @@ def _prepare(model, images, target, batch_size, seed, samples, segments, segment
 def _maps(weights, labels, name):
     maps = np.stack([w[s] for w, s in zip(weights, labels)]).astype(np.float32)
     return inputs.warn_if_constant(maps, name)
+
+
+def _one_blas_thread():
+    """A context for the small per-image solves: one BLAS thread.
+
+    OpenBLAS's threads spin-wait for work; on a machine whose cores are busy
+    (TensorFlow's own threads, other processes) a 500 x 50 least-squares
+    solve then takes hundreds of milliseconds instead of one.
+    """
+    return threadpool_limits(1, user_api="blas")
 
 
 def _weighted_ridge(z, y, weights, alpha):
@@ -43,7 +54,7 @@ def _weighted_ridge(z, y, weights, alpha):
 
 
 def lime(model, images, target=None, *, batch_size=None, seed=0, samples=1000, segments="slic",
-         segment_params=None, baseline=None, kernel_width=0.25, alpha=1.0):
+         segment_params=None, baseline=None, kernel_width=0.25, alpha=1.0, verbose=0):
     """LIME: the weights of a local linear model of the score over superpixels.
 
     Ribeiro et al., 2016, "'Why Should I Trust You?': Explaining the
@@ -65,7 +76,7 @@ def lime(model, images, target=None, *, batch_size=None, seed=0, samples=1000, s
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
         batch_size: at most this many perturbed images per compiled call
-            (default 32); results do not depend on it.
+            (default: `inputs.default_batch_size`); results do not depend on it.
         seed: int seed of the coalitions (per image: the same image at the
             same position gets the same coalitions).
         samples: coalitions per image (LIME's image explainer: 1000).
@@ -76,6 +87,8 @@ def lime(model, images, target=None, *, batch_size=None, seed=0, samples=1000, s
             colour), a float or an array broadcastable to `images`.
         kernel_width: the width of the proximity kernel.
         alpha: the ridge penalty (0: plain weighted least squares).
+        verbose: 0 (silent, the default) or 1: a Keras progress bar over the
+            `B * samples` perturbed images.
 
     Returns:
         float32 `[B, H, W]`: the signed weight of each pixel's superpixel
@@ -92,20 +105,23 @@ def lime(model, images, target=None, *, batch_size=None, seed=0, samples=1000, s
     prepared, samples, seed, labels, baselines = _prepare(
         model, images, target, batch_size, seed, samples, segments, segment_params, baseline)
     kernel_width, alpha = _positive(kernel_width, "kernel_width"), _positive(alpha, "alpha", zero=True)
+    verbose = progress.check_verbose(verbose)
     coalitions = []
     for b, k in enumerate(superpixels_module.counts(labels)):
         z = (np.random.default_rng([seed, b]).random((samples, k)) < 0.5).astype(np.float32)
         z[0] = 1.0
         coalitions.append(z)
-    scores = _masked.segment_scores(prepared, core.predicted_classes(prepared), labels, baselines, coalitions)
+    scores = _masked.segment_scores(prepared, core.predicted_classes(prepared), labels, baselines, coalitions,
+                                    verbose=verbose)
     # A score that no coalition changes gives a regression on noise: say so (the fit is near zero, not zero).
     inputs.warn_if_constant(scores, "lime", "score under perturbation")
     weights = []
-    for z, y in zip(coalitions, scores.astype(np.float64)):
-        on = z.sum(axis=1)
-        distance = 1.0 - np.sqrt(on / z.shape[1])  # cosine distance to the all-on coalition
-        kernel = np.exp(-distance**2 / kernel_width**2)
-        weights.append(_weighted_ridge(z.astype(np.float64), y, kernel, alpha))
+    with _one_blas_thread():
+        for z, y in zip(coalitions, scores.astype(np.float64)):
+            on = z.sum(axis=1)
+            distance = 1.0 - np.sqrt(on / z.shape[1])  # cosine distance to the all-on coalition
+            kernel = np.exp(-distance**2 / kernel_width**2)
+            weights.append(_weighted_ridge(z.astype(np.float64), y, kernel, alpha))
     return _maps(weights, labels, "lime")
 
 
@@ -132,7 +148,7 @@ def _shap_coalitions(rng, samples, k):
 
 
 def kernel_shap(model, images, target=None, *, batch_size=None, seed=0, samples=1000, segments="slic",
-                segment_params=None, baseline=None):
+                segment_params=None, baseline=None, verbose=0):
     """KernelSHAP: Shapley values of the superpixels, estimated by weighted regression.
 
     Lundberg & Lee, 2017, "A Unified Approach to Interpreting Model
@@ -152,6 +168,8 @@ def kernel_shap(model, images, target=None, *, batch_size=None, seed=0, samples=
             as for `kerasviz.lime`.
         seed: int seed of the coalitions.
         samples: coalitions per image besides the all-on and all-off ones.
+        verbose: 0 (silent, the default) or 1: a Keras progress bar over the
+            `B * (samples + 2)` perturbed images.
 
     Returns:
         float32 `[B, H, W]`: the Shapley value of each pixel's superpixel;
@@ -167,18 +185,23 @@ def kernel_shap(model, images, target=None, *, batch_size=None, seed=0, samples=
     """
     prepared, samples, seed, labels, baselines = _prepare(
         model, images, target, batch_size, seed, samples, segments, segment_params, baseline)
+    verbose = progress.check_verbose(verbose)
     coalitions = [_shap_coalitions(np.random.default_rng([seed, b]), samples, k)
                   for b, k in enumerate(superpixels_module.counts(labels))]
-    scores = _masked.segment_scores(prepared, core.predicted_classes(prepared), labels, baselines, coalitions)
-    values = []
-    for z, y in zip(coalitions, scores.astype(np.float64)):
-        full, empty = y[0], y[1]
-        if z.shape[1] == 1:
-            values.append(np.array([full - empty]))
-            continue
-        z = z[2:].astype(np.float64)
-        # Eliminate the last value with the sum constraint: phi_K = (full - empty) - sum(phi_1..K-1).
-        response = y[2:] - empty - z[:, -1] * (full - empty)
-        head = np.linalg.lstsq(z[:, :-1] - z[:, -1:], response, rcond=None)[0]
-        values.append(np.append(head, (full - empty) - head.sum()))
+    scores = _masked.segment_scores(prepared, core.predicted_classes(prepared), labels, baselines, coalitions,
+                                    verbose=verbose)
+    with _one_blas_thread():
+        values = [_shapley_values(z, y) for z, y in zip(coalitions, scores.astype(np.float64))]
     return _maps(values, labels, "kernel_shap")
+
+
+def _shapley_values(z, y):
+    """KernelSHAP's constrained regression for one image: `[K]` values from coalitions `z` and scores `y`."""
+    full, empty = y[0], y[1]
+    if z.shape[1] == 1:
+        return np.array([full - empty])
+    z = z[2:].astype(np.float64)
+    # Eliminate the last value with the sum constraint: phi_K = (full - empty) - sum(phi_1..K-1).
+    response = y[2:] - empty - z[:, -1] * (full - empty)
+    head = np.linalg.lstsq(z[:, :-1] - z[:, -1:], response, rcond=None)[0]
+    return np.append(head, (full - empty) - head.sum())

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models
+from kerasviz import compiled, inputs, models, progress
 from kerasviz.gradients import core
 from kerasviz.perturbation import _masked
 
@@ -90,7 +90,8 @@ def _function(prepared, grid, keep):
     return compiled.compiled_function(model, prepared.key("rise", grid, keep), build, signature)
 
 
-def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, grid=7, keep=0.5, baseline=0.0):
+def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, grid=7, keep=0.5, baseline=0.0,
+         verbose=0):
     """RISE: the class probability averaged over random masks, weighted by each mask.
 
     Petsiuk et al., 2018, "RISE: Randomized Input Sampling for Explanation of
@@ -114,13 +115,15 @@ def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, gri
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
         batch_size: at most this many masked images per compiled call
-            (default 32); results do not depend on it.
+            (default: `inputs.default_batch_size`); results do not depend on it.
         seed: int seed of the masks; same seed, same masks.
         masks: how many masks per image.
         grid: the side of the low-resolution grid (the paper: 7).
         keep: the probability that a cell is kept (the paper: 0.5).
         baseline: what masked pixels blend towards: a float in the model's
             input space or an array broadcastable to `images`.
+        verbose: 0 (silent, the default) or 1: a Keras progress bar over the
+            `B * masks` masked images.
 
     Returns:
         float32 `[B, H, W]`: the saliency (the expected score given that the
@@ -134,7 +137,8 @@ def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, gri
 
     >>> maps = kerasviz.rise(model, images, masks=2000, grid=7)
     """
-    prepared = core.Prepared(model, images, target, batch_size)
+    prepared = core.Prepared(model, images, target, batch_size, cost="forward")
+    verbose = progress.check_verbose(verbose)
     n_masks = inputs.check_positive_int(masks, "masks")
     grid = inputs.check_positive_int(grid, "grid")
     keep, seed = _check_keep(keep), inputs.check_seed(seed)
@@ -147,7 +151,9 @@ def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, gri
     n_images = len(prepared.images)
     sums = np.zeros(prepared.images.shape[:3], np.float64)
     low, high = np.full(n_images, np.inf), np.full(n_images, -np.inf)
-    for start, stop in inputs.batches(n_images * n_masks, prepared.batch_size):
+    total = n_images * n_masks
+    for start, stop in progress.track(inputs.batches(total, prepared.batch_size), total, verbose,
+                                      size=lambda c: c[1] - c[0], unit="mask"):
         weighted, chunk_low, chunk_high = function(*constants, tf.range(start, stop, dtype=tf.int64))
         sums += weighted.numpy()
         # Images a chunk does not reach get +-max float from the segment reductions: no effect here.

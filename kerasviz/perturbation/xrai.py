@@ -4,7 +4,7 @@ import concurrent.futures
 
 import numpy as np
 
-from kerasviz import inputs, targets
+from kerasviz import inputs, progress, targets
 from kerasviz.gradients import core
 from kerasviz.gradients.integrated import integrated_gradients
 from kerasviz.perturbation import superpixels as superpixels_module
@@ -12,9 +12,10 @@ from kerasviz.perturbation import superpixels as superpixels_module
 SCALES = (50, 100, 150, 250, 500, 1200)
 
 
-def _attributions(attribution, model, images, classes, batch_size, steps):
+def _attributions(attribution, model, images, classes, batch_size, steps, verbose):
     if attribution is None:
-        signed = integrated_gradients(model, images, classes, batch_size=batch_size, steps=steps, signed=True)
+        signed = integrated_gradients(model, images, classes, batch_size=batch_size, steps=steps, signed=True,
+                                      verbose=verbose)
         return signed.sum(axis=-1, dtype=np.float64)
     if callable(attribution):
         maps = attribution(model, images, classes, batch_size=batch_size)
@@ -64,7 +65,7 @@ def greedy_regions(attribution, labels):
 
 
 def xrai(model, images, target=None, *, batch_size=None, attribution=None, steps=50, scales=SCALES,
-         sigma=0.8, min_size=None):
+         sigma=0.8, min_size=None, verbose=0):
     """XRAI: regions ranked by how much attribution they hold per pixel.
 
     Kapishnikov et al., 2019, "XRAI: Better Attributions Through Regions",
@@ -85,7 +86,7 @@ def xrai(model, images, target=None, *, batch_size=None, attribution=None, steps
         images: `[B, H, W, C]` in the model's own input space.
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
-        batch_size: passed on to the attribution (default 32); results do not
+        batch_size: passed on to the attribution (default: `inputs.default_batch_size`); results do not
             depend on it.
         attribution: `None` (signed Integrated Gradients over `steps` points,
             summed over channels), an attribution method called as
@@ -96,6 +97,9 @@ def xrai(model, images, target=None, *, batch_size=None, attribution=None, steps
         sigma: Felzenszwalb's Gaussian pre-smoothing.
         min_size: Felzenszwalb's smallest segment in pixels (default
             `H * W // 335`: the paper's 150 at 224 x 224).
+        verbose: 0 (silent, the default) or 1: a Keras progress bar over the
+            default attribution's `B * steps` path points, then one over the
+            images for the region selection.
 
     Returns:
         float32 `[B, H, W]`: the gain of the region that covered each pixel.
@@ -110,6 +114,7 @@ def xrai(model, images, target=None, *, batch_size=None, attribution=None, steps
     >>> top = maps >= np.quantile(maps, 0.9, axis=(1, 2), keepdims=True)  # the top 10% regions
     """
     prepared = core.Prepared(model, images, target, batch_size)
+    verbose = progress.check_verbose(verbose)
     if isinstance(scales, (int, float)) or not len(scales) or not all(
             isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in scales):
         raise ValueError(f"Received an invalid value for `scales`: {scales!r}. Expected a non-empty "
@@ -123,7 +128,9 @@ def xrai(model, images, target=None, *, batch_size=None, attribution=None, steps
         segmenting = pool.submit(lambda: np.stack([superpixels_module.segment_all(
             prepared.images, "felzenszwalb", {"scale": float(s), "sigma": sigma, "min_size": min_size}, -1.0)
             for s in scales], axis=1))  # [B, scales, H, W]; a coarse scale may be one segment
-        attributions = _attributions(attribution, model, prepared.images, classes, prepared.batch_size, steps)
+        attributions = _attributions(attribution, model, prepared.images, classes, prepared.batch_size, steps,
+                                     verbose)
         labels = segmenting.result()
-    maps = np.stack([greedy_regions(a, l) for a, l in zip(attributions, labels)]).astype(np.float32)
+    pairs = progress.track(zip(attributions, labels), len(labels), verbose, unit="image")
+    maps = np.stack([greedy_regions(a, l) for a, l in pairs]).astype(np.float32)
     return inputs.warn_if_constant(maps, "xrai")
