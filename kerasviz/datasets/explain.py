@@ -23,11 +23,15 @@ _RESERVED = ("seed", "batch_size", "verbose", "target")
 
 
 def model_digest(model):
-    """sha256 of the model's class, input shape and weights (names, shapes, values)."""
+    """sha256 of the model's class, input shape and weights (in order: shapes, dtypes, values).
+
+    Not the names: Keras numbers layers per session (`dense_1`), so the same
+    model loaded in another process has other names.
+    """
     h = hashlib.sha256(f"{type(model).__name__}{inputs.model_input_shape(model)}".encode())
     for weight in model.weights:
         value = np.ascontiguousarray(np.asarray(weight))
-        h.update(f"{getattr(weight, 'path', weight.name)}{value.dtype.str}{value.shape}".encode())
+        h.update(f"{value.dtype.str}{value.shape}".encode())
         h.update(value.tobytes())
     return h.hexdigest()
 
@@ -310,7 +314,8 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
         scaled = [name for name in arrays if name.startswith("maps.")]
         shards.write_shard(out, shard.index, arrays,
                            {"fingerprint": fingerprint, "index": shard.index, "start": shard.start,
-                            "count": shard.count, "digest": shard.digest, "scaled": scaled}, place.worker)
+                            "count": shard.count, "digest": shard.digest, "scaled": scaled,
+                            "worker": place.worker}, place.worker)
     if bar is not None and (todo is None or done[0] < todo):
         bar.update(done[0], finalize=True)
     if seen == 0:

@@ -1,0 +1,125 @@
+"""The processes of the dataset and distributed tests: one `explain_dataset` run (and a `fit`) per call.
+
+    python tests/distributed_worker.py single OUT        # the default strategy
+    python tests/distributed_worker.py mirrored OUT      # MirroredStrategy over 2 logical CPU devices
+    python tests/distributed_worker.py worker OUT LOGDIR # MultiWorkerMirroredStrategy (TF_CONFIG), then a fit
+
+Prints one JSON line. The model and the data are built here from fixed seeds, so every process (and the
+test itself, importing this module) explains the same model on the same images.
+"""
+
+import json
+import sys
+
+N_IMAGES, SIZE, CLASSES = 192, 16, 3
+SETTINGS = dict(methods=["saliency", ("smoothgrad", {"samples": 4}), "grad_cam"],
+                metrics=["sparseness", "complexity"], shard_size=32, batch_size=32, seed=3,
+                value_range=(0, 1), verbose=0)
+
+
+def build_model():
+    import keras
+
+    seeds = iter(range(1, 10))
+
+    def init():
+        return keras.initializers.GlorotUniform(seed=next(seeds))
+
+    return keras.Sequential([
+        keras.Input((SIZE, SIZE, 3)),
+        keras.layers.Conv2D(6, 3, activation="relu", kernel_initializer=init(), name="conv1"),
+        keras.layers.Conv2D(8, 3, activation="relu", kernel_initializer=init(), name="conv2"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(CLASSES, kernel_initializer=init(), bias_initializer="zeros"),
+        keras.layers.Activation("softmax"),
+    ])
+
+
+def data():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return rng.random((N_IMAGES, SIZE, SIZE, 3), dtype=np.float32), np.arange(N_IMAGES) % CLASSES
+
+
+def dataset():
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(data())
+
+
+def explain(out, strategy=None):
+    from kerasviz import explain_dataset
+
+    return explain_dataset(build_model(), dataset(), out=out, strategy=strategy, **SETTINGS)
+
+
+def reference(base):
+    """The uninterrupted single-process run, computed once per test session under `base`."""
+    import os
+
+    from kerasviz.datasets import shards
+
+    out = os.path.join(base, "explain-reference")
+    manifest = shards.read_manifest(out) if os.path.isdir(out) else None
+    if manifest is None or not manifest.get("complete"):
+        explain(out)
+    return out
+
+
+def differences(a, b):
+    """The files of shards that differ between two output directories (array bytes and dtypes), or []."""
+    import glob
+    import os
+
+    import numpy as np
+
+    names = sorted(os.path.relpath(p, a) for p in glob.glob(os.path.join(a, "shard-*", "*.npy")))
+    other = sorted(os.path.relpath(p, b) for p in glob.glob(os.path.join(b, "shard-*", "*.npy")))
+    if names != other:
+        return sorted(set(names) ^ set(other)) or ["(file lists differ)"]
+    found = []
+    for name in names:
+        x, y = np.load(os.path.join(a, name)), np.load(os.path.join(b, name))
+        if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
+            found.append(name)
+    return found
+
+
+def _fit(strategy, logdir):
+    import keras
+    import numpy as np
+
+    from kerasviz import callbacks
+
+    x, y = data()
+    with strategy.scope():
+        model = build_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+    callback = callbacks.AttributionCallback(logdir, x[:4], y[:4], methods=("saliency", "grad_cam"),
+                                             on_error="raise")
+    model.fit(x[:64], y[:64], batch_size=16, epochs=3, verbose=0, callbacks=[callback], shuffle=False)
+    return {"chief": callback._chief, "weights": float(np.sum([np.sum(w) for w in model.get_weights()]))}
+
+
+def main(argv):
+    mode, out = argv[0], argv[1]
+    import tensorflow as tf
+
+    if mode == "mirrored":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    elif mode == "worker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        strategy = None
+    result = explain(out, strategy)
+    report = {"n": len(result), "replicas": 1 if strategy is None else strategy.num_replicas_in_sync}
+    if mode == "worker":
+        report.update(_fit(strategy, argv[2]))
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
