@@ -1,0 +1,190 @@
+// The "features" family: what a layer's channels respond to, and where.
+// Tags `kerasviz/features/<method>/<layer, "/" as "__">`, one sub-tab per method:
+//  - feature_visualization: per channel the image that excites it most (array
+//    `images`, uint8 [N, H, W, C]; header `channels` [N], `objectives` [N]) at the
+//    chosen step, and the chosen channel's image at every recorded step in a row,
+//    so its forming over training reads left to right;
+//  - feature_maps (views/features_parts.js): per probe image, its maps as a grid.
+// A layer chooser when several layers are recorded, a channel chooser; the shell's
+// step slider picks the epoch. Names go in as text, never as HTML.
+
+import { el, routeURL, fmt, latestRequest } from "../common.js";
+import generic from "./generic.js";
+import { adoptStyle, layerChooser, stepFor, Records, showError } from "./activation_parts.js";
+import { featureMapsView } from "./features_parts.js";
+
+export default { family: "features", title: "Features", mount };
+
+const METHODS = [
+  { method: "feature_visualization", title: "Feature visualization", make: featureVisualizationView },
+  { method: "feature_maps", title: "Feature maps", make: featureMapsView },
+];
+const MAX_TIMELINE = 40; // steps shown in the "over training" row (evenly spread, the current one always)
+const MAX_IMAGES = 256;
+
+function imageURL(run, tag, step, index) {
+  return routeURL("image", { run, tag, step, array: "images", index });
+}
+
+/** Up to `max` of `steps` (ascending), evenly spread, first, last and `current` always among them. */
+export function spread(steps, current, max = MAX_TIMELINE) {
+  if (steps.length <= max) return steps;
+  const picked = new Set([steps[0], steps[steps.length - 1]]);
+  if (steps.includes(current)) picked.add(current);
+  for (let k = 0; picked.size < max && k < max; k++) picked.add(steps[Math.round((k * (steps.length - 1)) / (max - 1))]);
+  return steps.filter((s) => picked.has(s));
+}
+
+function channelsOf(header, count) {
+  const channels = Array.isArray(header.channels) ? header.channels : [];
+  return channels.length === count && channels.every((c) => Number.isInteger(c)) ? channels : null;
+}
+
+function figure(src, caption, extra = {}) {
+  const node = el("figure", { class: "kv-feat-fig", ...extra });
+  node.append(el("img", { src, alt: caption.replace(/\n/g, " ") }), el("figcaption", {}, caption));
+  return node;
+}
+
+function featureVisualizationView(host, api, records) {
+  const requests = latestRequest();
+  let selection = null;
+  let chosen = null; // the channel followed over training
+  const layers = layerChooser("kv-feat-layer", () => show());
+  const channel = el("select", { id: "kv-feat-channel", "aria-label": "channel" });
+  const channelBox = el("span", { class: "kv-act-layer" });
+  channelBox.append(el("label", { class: "kv-field", for: "kv-feat-channel" }, "Channel"), channel);
+  const controls = el("div", { class: "kv-controls" });
+  controls.append(layers.box, channelBox);
+  const info = el("div", { class: "kv-act-info", id: "kv-feat-info" });
+  const gallery = el("div", { class: "kv-feat-gallery", id: "kv-feat-gallery" });
+  const timelineTitle = el("h4", { class: "kv-feat-title" });
+  const timeline = el("div", { class: "kv-feat-timeline", id: "kv-feat-timeline" });
+  host.append(controls, info, gallery, timelineTitle, timeline);
+  channel.addEventListener("change", () => { chosen = Number(channel.value); show(); });
+
+  async function record(series, step, signal) {
+    return records.get(selection.run, series.tag, step, signal);
+  }
+
+  async function show() {
+    const signal = requests.next();
+    const series = layers.set(selection.series);
+    if (!series) return;
+    const step = stepFor(selection, series.tag);
+    if (step === null) {
+      info.replaceChildren(); timeline.replaceChildren(); timelineTitle.textContent = "";
+      showError(gallery, `No feature visualization of this layer at or before step ${selection.step}.`);
+      return;
+    }
+    let current;
+    try {
+      current = await record(series, step, signal);
+    } catch (error) {
+      if (!signal.aborted) showError(gallery, String(error.message || error));
+      return;
+    }
+    if (signal.aborted) return;
+    const header = current.header || {};
+    const images = current.arrays.images;
+    const count = images && images.encoding === "image" ? images.shape[0] : 0;
+    const channels = channelsOf(header, count);
+    if (!count || !channels) {
+      info.replaceChildren(); timeline.replaceChildren(); timelineTitle.textContent = "";
+      showError(gallery, "This record needs `images` (uint8 [N, H, W, C]) and one header `channels` entry per image.");
+      return;
+    }
+    const objectives = Array.isArray(header.objectives) ? header.objectives : [];
+    const unique = [...new Set(channels)];
+    if (!unique.includes(chosen)) chosen = unique[0];
+    channel.replaceChildren(...unique.map((c) => el("option", { value: String(c) }, String(c))));
+    channel.value = String(chosen);
+    const parts = [el("span", { class: "kv-act-main" }, `layer ${header.layer || "?"}`),
+      el("span", {}, `${unique.length} channels`)];
+    if (typeof header.steps === "number") parts.push(el("span", {}, `${header.steps} optimization steps, seed ${header.seed}`));
+    parts.push(el("span", {}, "under each image: its channel's mean activation"));
+    if (step !== selection.step) parts.push(el("span", { class: "kv-act-warn" }, `from step ${step}`));
+    info.replaceChildren(...parts);
+
+    const figures = [];
+    for (let i = 0; i < Math.min(count, MAX_IMAGES); i++) {
+      const c = channels[i];
+      const value = typeof objectives[i] === "number" ? ` · ${fmt(objectives[i])}` : "";
+      const node = figure(imageURL(selection.run, series.tag, step, i), `channel ${c}${value}`,
+        { dataset: { channel: String(c) }, title: "follow this channel over training" });
+      if (c === chosen) node.classList.add("kv-feat-chosen");
+      node.addEventListener("click", () => { chosen = c; show(); });
+      figures.push(node);
+    }
+    gallery.replaceChildren(...figures);
+
+    // The chosen channel at every recorded step (the first image of the channel in each record).
+    const steps = spread(selection.stepsByTag[series.tag] || [], step);
+    const cells = await Promise.all(steps.map(async (s) => {
+      let other;
+      try {
+        other = s === step ? current : await record(series, s, signal);
+      } catch (error) {
+        return el("figure", { class: "kv-feat-fig kv-feat-missing" }, `step ${s}: unreadable`);
+      }
+      const h = other.header || {};
+      const k = (channelsOf(h, other.arrays.images ? other.arrays.images.shape[0] : 0) || []).indexOf(chosen);
+      if (k < 0) return el("figure", { class: "kv-feat-fig kv-feat-missing" }, `step ${s}: no channel ${chosen}`);
+      const value = Array.isArray(h.objectives) && typeof h.objectives[k] === "number" ? ` · ${fmt(h.objectives[k])}` : "";
+      const node = figure(imageURL(selection.run, series.tag, s, k), `step ${s}${value}`, { dataset: { step: String(s) } });
+      if (s === step) node.classList.add("kv-feat-current");
+      return node;
+    }));
+    if (signal.aborted) return;
+    timelineTitle.textContent = `channel ${chosen} over training (${steps.length} of ${(selection.stepsByTag[series.tag] || []).length} steps)`;
+    timeline.replaceChildren(...cells);
+    host.dataset.shown = `${selection.run}|${series.tag}|${step}|${chosen}`; // what is shown (tests wait on it)
+  }
+
+  return {
+    update(next) { selection = next; show(); },
+    destroy() { requests.cancel(); host.replaceChildren(); },
+  };
+}
+
+function mount(host, api) {
+  adoptStyle(); // the sub-tabs, choosers and info lines look as in the activations views
+  const records = new Records(api, 96);
+  const tabs = el("div", { class: "kv-controls kv-act-methods", id: "kv-feat-methods", role: "tablist" });
+  const body = el("div", { class: "kv-act-body", id: "kv-feat-body" });
+  host.append(tabs, body);
+  let selection = null;
+  let chosen = null;
+  let active = null; // { method, instance }
+
+  function show() {
+    const present = [...new Set(selection.series.map((s) => s.method))];
+    const methods = [...METHODS.map((m) => m.method).filter((m) => present.includes(m)),
+      ...present.filter((m) => !METHODS.some((known) => known.method === m)).sort()];
+    if (!methods.includes(chosen)) chosen = methods[0] || null;
+    tabs.replaceChildren(...methods.map((method) => {
+      const known = METHODS.find((m) => m.method === method);
+      const button = el("button", { type: "button", role: "tab", class: "kv-subtab", dataset: { method },
+        "aria-selected": String(method === chosen) }, known ? known.title : method);
+      button.addEventListener("click", () => { chosen = method; show(); });
+      return button;
+    }));
+    if (!active || active.method !== chosen) {
+      if (active) active.instance.destroy();
+      const sub = el("div", { class: "kv-feat-view", dataset: { method: chosen || "" } });
+      body.replaceChildren(sub);
+      const known = METHODS.find((m) => m.method === chosen);
+      active = { method: chosen, instance: known ? known.make(sub, api, records) : generic.mount(sub, api) };
+    }
+    active.instance.update({ ...selection, series: selection.series.filter((s) => s.method === chosen) });
+  }
+
+  return {
+    update(next) { selection = next; show(); },
+    destroy() {
+      if (active) active.instance.destroy();
+      active = null;
+      host.replaceChildren();
+    },
+  };
+}
