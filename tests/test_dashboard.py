@@ -48,6 +48,46 @@ if _MISSING:
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(_MISSING), reason=f"browser tests need it: {_MISSING}")]
 
 TRAIN_STEPS, IMAGES = 30, 10
+# A comparison of three methods (one named with markup) as `kerasviz.metrics.compare` returns it: guided
+# backprop fails both sanity checks at 0.5, one value is undefined (NaN).
+COMPARED = ["saliency", "guided_backprop", tb_helpers.XSS]
+COMPARED_METRICS = ["deletion_auc", "insertion_auc", "random_logit", "randomization"]
+COMPARED_VALUES = [[0.30, 0.60, 0.20, 0.10], [0.25, 0.55, 0.80, 0.90], [0.40, 0.70, float("nan"), 0.30]]
+
+
+def write_comparison(log_dir, run_name, step):
+    """The comparison above, written by `Comparison.write` (the writer `kerasviz evaluate --logdir` uses)."""
+    import numpy as np
+
+    from kerasviz import metrics
+
+    values = np.array(COMPARED_VALUES, np.float32)
+    per_image = {(m, k): np.full(2, values[i, j], np.float32)
+                 for i, m in enumerate(COMPARED) for j, k in enumerate(COMPARED_METRICS)}
+    result = metrics.Comparison(COMPARED, COMPARED_METRICS, values, per_image,
+                                {k: metrics.METRICS[k].higher_is_better for k in COMPARED_METRICS}, {})
+    result.write(log_dir, step, run_name=run_name)
+
+
+def write_metrics_run(log_dir, run_name):
+    """A real `AttributionCallback` writing every metric of `kerasviz.metrics.METRICS` for one epoch."""
+    import keras
+    import numpy as np
+    from conftest import SIZE, sequential
+
+    from kerasviz import callbacks, metrics
+
+    keras.backend.clear_session()
+    model = sequential(seed=1)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).uniform(0, 1, (4, SIZE, SIZE, 3)).astype(np.float32)
+    y = np.arange(4) % 4
+    masks = np.zeros((2, SIZE, SIZE), bool)
+    masks[:, 4:12, 4:12] = True
+    callback = callbacks.AttributionCallback(log_dir, x[:2], y[:2], methods=("saliency",),
+                                             metrics=tuple(metrics.METRICS), masks=masks, run_name=run_name,
+                                             on_error="raise")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +98,9 @@ def logdir(tmp_path_factory):
     tb_helpers.write_run(os.path.join(root, XSS_RUN), steps=2, methods=("saliency",))
     tb_helpers.write_other_family(os.path.join(root, "filters"))
     tb_helpers.write_constant_run(os.path.join(root, "constant"))
+    write_comparison(root, "compare", 0)
+    write_comparison(root, "classes", 0)  # beside the maps of steps 0 and 1
+    write_metrics_run(root, "metrics")
     return root
 
 
@@ -137,9 +180,12 @@ def open_dashboard(server, viewport=(1366, 768)):
 
 @pytest.fixture(scope="module")
 def server(logdir, request):
+    from kerasviz import metrics
+
     return start_tensorboard(logdir, request, lambda runs: (
-        len(runs) == 5 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1
-        and len(runs["train"]["scalars"]) == 6))
+        len(runs) == 7 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1
+        and len(runs["train"]["scalars"]) == 6 and len(runs["classes"]["tags"]) == 3
+        and len(runs["metrics"]["scalars"]) == len(metrics.METRICS) and len(runs["compare"]["tags"]) == 1))
 
 
 @pytest.fixture(scope="module")
@@ -190,12 +236,16 @@ def test_tab_shows_runs_methods_and_charts(dashboard, screenshots):
     page, frame, events = dashboard
     choose_run(frame, "train")
     options = frame.eval_on_selector_all("#kv-run option", "os => os.map(o => o.textContent)")
-    assert sorted(options) == sorted(["train", "classes", "filters", "constant", XSS_RUN])
+    assert sorted(options) == sorted(["train", "classes", "filters", "constant", XSS_RUN, "compare", "metrics"])
     heads = frame.eval_on_selector_all("#kv-grid th .kv-col-name", "hs => hs.map(h => h.textContent)")
     assert heads == ["gradcam", "occlusion", "saliency"]
+    assert not frame.is_visible("#kv-comparison-panel")  # this run holds no comparison
     assert frame.locator("#kv-grid tbody tr").count() == IMAGES
     assert "occluder 8×8 px, stride 8" in frame.inner_text("#kv-grid th[data-method='occlusion']")
     assert frame.locator("#kv-charts figure").count() == 2
+    hints = frame.eval_on_selector_all("#kv-charts figure", "fs => fs.map(f => [f.dataset.metric, f.dataset.direction, "
+                                       "f.querySelector('.kv-direction').textContent])")
+    assert hints == [["deletion_auc", "lower", "\u2193 lower is better"], ["insertion_auc", "higher", "\u2191 higher is better"]]
     assert frame.locator("#kv-charts path.kv-line").count() == 6
     assert frame.inner_text("#kv-step-label").startswith(f"step {TRAIN_STEPS - 1}")
     shot(page, screenshots, "overview.png")
@@ -330,3 +380,80 @@ def test_a_constant_map_is_marked(dashboard, screenshots):
     assert row == 1  # the first body row (row 0 is the header)
     assert "constant map" in marks.first.inner_text()
     shot(page, screenshots, "constant.png")
+
+
+def comparison_rows(frame):
+    return frame.eval_on_selector_all("#kv-comparison tbody tr", "rs => rs.map(r => r.dataset.method)")
+
+
+def click_sort(frame, label):
+    """Clicks a column's sort button and waits for the table it redraws."""
+    before = frame.eval_on_selector("#kv-comparison-box", "b => b.dataset.key")
+    frame.click(f"#kv-comparison thead button:text-is('{label}')")
+    frame.wait_for_function("k => document.getElementById('kv-comparison-box').dataset.key !== k", arg=before)
+
+
+def test_comparison_table_sorts_and_marks_best_and_sanity_failures(dashboard, screenshots):
+    from kerasviz import metrics
+
+    page, frame, events = dashboard
+    frame.select_option("#kv-run", "compare")
+    frame.wait_for_function("() => (document.getElementById('kv-comparison-box').dataset.key || '').startsWith('compare|0|')")
+    assert not frame.is_visible("#kv-grid-box") and not frame.is_visible("#kv-colormap")  # no maps in this run
+    heads = frame.eval_on_selector_all("#kv-comparison thead th.kv-cmp-metric", "hs => hs.map(h => [h.dataset.metric, "
+                                       "h.querySelector('.kv-direction').dataset.direction, h.querySelector('.kv-direction').textContent])")
+    assert heads == [[k, "higher" if metrics.METRICS[k].higher_is_better else "lower",
+                      ("\u2191 higher" if metrics.METRICS[k].higher_is_better else "\u2193 lower")] for k in COMPARED_METRICS]
+    assert comparison_rows(frame) == COMPARED  # the record's order; the markup is a name, shown as text
+    best = frame.eval_on_selector_all("#kv-comparison td.kv-best", "ts => ts.map(t => [t.closest('tr').dataset.method, t.dataset.metric])")
+    expected = []
+    for j, metric in enumerate(COMPARED_METRICS):  # the best of each column, by its direction, NaN left out
+        column = {m: row[j] for m, row in zip(COMPARED, COMPARED_VALUES) if row[j] == row[j]}
+        pick = max if metrics.METRICS[metric].higher_is_better else min
+        expected.append([pick(column, key=column.get), metric])
+    assert sorted(best) == sorted(expected)
+    failed = frame.eval_on_selector_all("#kv-comparison td.kv-fail", "ts => ts.map(t => [t.closest('tr').dataset.method, t.dataset.metric])")
+    assert sorted(failed) == [["guided_backprop", "random_logit"], ["guided_backprop", "randomization"]]
+    assert "fails random_logit, randomization" in frame.inner_text("#kv-comparison tr[data-method='guided_backprop'] th")
+    assert frame.inner_text(f"#kv-comparison tr:nth-child(3) td[data-metric='random_logit']") == "n/a"
+    assert "\u2265 0.5" in frame.inner_text(".kv-cmp-legend")
+    click_sort(frame, "deletion auc")  # lower is better: ascending
+    assert comparison_rows(frame) == ["guided_backprop", "saliency", tb_helpers.XSS]
+    click_sort(frame, "deletion auc")  # a second click reverses
+    assert comparison_rows(frame) == [tb_helpers.XSS, "saliency", "guided_backprop"]
+    click_sort(frame, "insertion auc")  # higher is better: descending, best first again
+    assert comparison_rows(frame) == [tb_helpers.XSS, "saliency", "guided_backprop"]
+    assert frame.eval_on_selector("#kv-comparison th[data-metric='insertion_auc']", "h => h.getAttribute('aria-sort')") == "descending"
+    click_sort(frame, "random logit")  # the undefined value last, both ways
+    assert comparison_rows(frame) == ["saliency", "guided_backprop", tb_helpers.XSS]
+    click_sort(frame, "random logit")
+    assert comparison_rows(frame) == ["guided_backprop", "saliency", tb_helpers.XSS]
+    shot(page, screenshots, "comparison.png")
+    click_sort(frame, "method")
+    assert comparison_rows(frame) == COMPARED
+    assert page.locator("img[src='x']").count() == 0 and events["dialogs"] == [] and events["errors"] == []
+
+
+def test_every_metric_of_the_callback_is_charted_with_its_direction(dashboard, screenshots):
+    from kerasviz import metrics
+
+    page, frame, events = dashboard
+    choose_run(frame, "metrics")
+    frame.wait_for_function(f"() => document.querySelectorAll('#kv-charts figure').length === {len(metrics.METRICS)}")
+    charts = frame.eval_on_selector_all("#kv-charts figure", "fs => fs.map(f => [f.dataset.metric, f.dataset.direction])")
+    assert sorted(charts) == sorted([k, "higher" if m.higher_is_better else "lower"] for k, m in metrics.METRICS.items())
+    assert frame.locator("#kv-charts circle").count() == len(metrics.METRICS)  # each metric's value at this epoch
+    assert not frame.is_visible("#kv-comparison-panel")  # no comparison in this run
+    shot(page, screenshots, "metric_charts.png")
+
+
+def test_a_comparison_beside_the_maps_follows_the_step(dashboard):
+    page, frame, events = dashboard
+    choose_run(frame, "classes")
+    heads = frame.eval_on_selector_all("#kv-grid th .kv-col-name", "hs => hs.map(h => h.textContent)")
+    assert heads == ["gradcam", "saliency"]  # the comparison is no column of maps
+    frame.wait_for_function("() => (document.getElementById('kv-comparison-box').dataset.key || '').startsWith('classes|0|')")
+    assert frame.inner_text("#kv-step-label").startswith("step 1")
+    assert frame.is_visible("#kv-comparison") and "from step 0" in frame.inner_text("#kv-comparison-panel")
+    assert frame.inner_text("#kv-comparison-panel summary") == "Method comparison at step 0"
+    assert comparison_rows(frame) == COMPARED

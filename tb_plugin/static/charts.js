@@ -6,12 +6,20 @@ import { el, svg, fmt } from "./common.js";
  * lineChart({key, title, lines: [{name, color, points: [{step, value}]}], cursor})
  * -> <figure class="kv-chart"> with one <path class="kv-line"> per line, a dashed
  * cursor at step `cursor` and a dot where each line has a value at that step; with
- * `legend`, a <div class="kv-legend"> under it names each line's colour.
+ * `legend`, a <div class="kv-legend"> under it names each line's colour; with `hint`
+ * ({arrow, words, direction}), the caption ends in <span class="kv-direction"> "↑ higher
+ * is better" (or "↓ lower is better"), its figure's data-direction "higher" or "lower".
  */
-export function lineChart({ key, title, lines, cursor = null, width = 300, height = 120, legend: withLegend = false }) {
+export function lineChart({ key, title, lines, cursor = null, width = 300, height = 120, legend: withLegend = false, hint = null }) {
   const W = width, H = height, L = 38, R = 8, T = 18, B = 20;
   const figure = el("figure", { class: "kv-chart", dataset: { metric: key } });
-  figure.append(el("figcaption", {}, title));
+  const caption = el("figcaption", {}, title);
+  if (hint) {
+    caption.append(" ", el("span", { class: "kv-direction", title: hint.words, dataset: { direction: hint.direction } },
+      `${hint.arrow} ${hint.words}`));
+    figure.dataset.direction = hint.direction;
+  }
+  figure.append(caption);
   const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img" });
   figure.append(root);
   if (withLegend) figure.append(legend(lines));

@@ -1,12 +1,14 @@
 // Attribution view: one row per image, one column per method; maps coloured
 // and blended over the image on the client (canvas), so colormap, opacity,
-// class and scale change without a request. Deletion / insertion AUC per
-// method over steps as small SVG line charts.
+// class and scale change without a request. Each metric per method over steps
+// as small SVG line charts, with its direction. A comparison of methods
+// (`kerasviz.metrics.compare(...).write`) as a sortable table above the grid.
 
 import { el, decodeArray, loadImage, whenVisible, className, fmt, routeURL, LRU } from "../common.js";
 import { COLORMAPS, colorize, colorbar } from "../colormaps.js";
 import { lineChart } from "../charts.js";
-import { describe, isOcclusion, lowerIsImportant, placement, labelLines, percent, probability, targetOf } from "./attribution_parts.js";
+import { describe, isOcclusion, lowerIsImportant, placement, labelLines, percent, probability, targetOf, HIGHER_IS_BETTER, directionHint } from "./attribution_parts.js";
+import { COMPARISON, comparisonPanel } from "./comparison.js";
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 const CELL = 136; // CSS pixels per image cell
@@ -44,11 +46,15 @@ function mount(host, api) {
   // bottom, so its sticky headers and its sideways scrollbar stay on screen.
   const charts = el("div", { class: "kv-charts", id: "kv-charts" });
   const chartsPanel = el("details", { class: "kv-charts-panel", id: "kv-charts-panel", open: true });
-  chartsPanel.append(el("summary", {}, "AUC over steps"), charts);
+  chartsPanel.append(el("summary", {}, "Metrics over steps"), charts);
   const grid = el("div", { class: "kv-grid-box", id: "kv-grid-box" });
   const main = el("div", { class: "kv-main" });
   main.append(grid, chartsPanel);
-  host.append(controls, main);
+  const comparison = comparisonPanel();
+  const comparisonTitle = el("summary", {}, "Method comparison");
+  const comparisonBox = el("details", { class: "kv-comparison-panel", id: "kv-comparison-panel", open: true, hidden: true });
+  comparisonBox.append(comparisonTitle, comparison.element);
+  host.append(comparisonBox, controls, main);
   const fitGrid = () => {
     const top = grid.getBoundingClientRect().top + window.scrollY;
     grid.style.maxHeight = `${Math.max(MIN_GRID_HEIGHT, Math.floor(window.innerHeight - top - BOTTOM_GAP))}px`;
@@ -66,13 +72,18 @@ function mount(host, api) {
   scale.addEventListener("change", () => { settings.scale = scale.value; repaint(); });
   classSelect.addEventListener("change", () => { settings.classIndex = Number(classSelect.value); showRecords(); });
 
+  /** The series of maps (every series but the comparison's). */
+  function mapSeries() {
+    return selection.series.filter((series) => series.method !== COMPARISON);
+  }
+
   function methodColor(tag) {
-    const tags = selection.series.map((s) => s.tag);
+    const tags = mapSeries().map((s) => s.tag);
     return PALETTE[Math.max(0, tags.indexOf(tag)) % PALETTE.length];
   }
 
   function buildMethodBox() {
-    methodBox.replaceChildren(...selection.series.map((series) => {
+    methodBox.replaceChildren(...mapSeries().map((series) => {
       const box = el("input", { type: "checkbox", checked: !settings.hidden.has(series.method), dataset: { method: series.method } });
       box.addEventListener("change", () => {
         if (box.checked) settings.hidden.delete(series.method); else settings.hidden.add(series.method);
@@ -88,7 +99,7 @@ function mount(host, api) {
   }
 
   function visibleSeries() {
-    return selection.series.filter((series) => !settings.hidden.has(series.method));
+    return mapSeries().filter((series) => !settings.hidden.has(series.method));
   }
 
   /** The step of `tag` to show: the selected one, or the latest before it. */
@@ -326,10 +337,10 @@ function mount(host, api) {
   }
 
   function chart(metric, scalars) {
-    const hint = metric.startsWith("deletion") ? " (lower is better)" : metric.startsWith("insertion") ? " (higher is better)" : "";
     return lineChart({
       key: metric,
-      title: metric.replace(/_/g, " ") + hint,
+      title: metric.replace(/_/g, " "),
+      hint: directionHint(HIGHER_IS_BETTER[metric]),
       cursor: selection.step,
       lines: scalars.map((s) => ({
         name: s.method, color: colorForMethod(s.method), points: scalarCache.get(`${selection.run}|${s.tag}`) || [],
@@ -338,8 +349,38 @@ function mount(host, api) {
   }
 
   function colorForMethod(method) {
-    const series = selection.series.find((s) => s.method === method);
+    const series = mapSeries().find((s) => s.method === method);
     return series ? methodColor(series.tag) : "#888";
+  }
+
+  // ---------------------------------------------------------------- comparison
+
+  let comparisonAbort = null;
+
+  async function loadComparison() {
+    if (comparisonAbort) comparisonAbort.abort();
+    const series = selection.series.find((s) => s.method === COMPARISON);
+    const step = series ? stepFor(series.tag) : null;
+    comparisonBox.hidden = !series;
+    if (!series || step === null) {
+      comparison.clear();
+      if (series) comparison.element.append(el("p", { class: "kv-empty" }, `No comparison at or before step ${selection.step}.`));
+      return;
+    }
+    comparisonAbort = new AbortController();
+    const signal = comparisonAbort.signal;
+    const key = `${selection.run}|${series.tag}|${step}`;
+    try {
+      const record = records.get(key) || await api.fetchJSON("record", { run: selection.run, tag: series.tag, step }, signal);
+      if (signal.aborted) return;
+      records.set(key, record);
+      comparisonTitle.textContent = `Method comparison at step ${step}`;
+      comparison.show(record, step !== selection.step ? `from step ${step}` : "");
+    } catch (error) {
+      if (signal.aborted) return;
+      comparison.clear();
+      comparison.element.append(el("p", { class: "kv-error" }, String(error.message || error)));
+    }
   }
 
   return {
@@ -351,10 +392,15 @@ function mount(host, api) {
         chartKey = key;
         buildMethodBox();
       }
-      loadStep();
+      const maps = mapSeries().length > 0; // a run may hold only a comparison
+      controls.hidden = !maps;
+      main.hidden = !maps;
+      loadComparison();
+      if (maps) loadStep();
     },
     destroy() {
       if (abort) abort.abort();
+      if (comparisonAbort) comparisonAbort.abort();
       resized.disconnect();
       window.removeEventListener("resize", fitGrid);
       host.replaceChildren();

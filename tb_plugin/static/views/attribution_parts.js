@@ -96,3 +96,28 @@ export function describe(header, maps) {
   if (header.layer) notes.push(`layer ${header.layer}`);
   return notes;
 }
+
+/**
+ * Each metric's direction, as `kerasviz.metrics.METRICS[name].higher_is_better` says (the per-epoch
+ * scalars carry no direction; tests/test_dashboard.py keeps this table equal to METRICS).
+ */
+export const HIGHER_IS_BETTER = {
+  deletion_auc: false,
+  insertion_auc: true,
+  mufidelity: true,
+  max_sensitivity: false,
+  avg_sensitivity: false,
+  sparseness: true,
+  complexity: false,
+  pointing_game: true,
+  random_logit: false,
+  randomization: false,
+};
+
+/** `{arrow, words, direction}` for a metric whose higher values are better (true) or worse (false); null if unknown. */
+export function directionHint(higherIsBetter) {
+  if (typeof higherIsBetter !== "boolean") return null;
+  return higherIsBetter
+    ? { arrow: "\u2191", words: "higher is better", direction: "higher" }
+    : { arrow: "\u2193", words: "lower is better", direction: "lower" };
+}
