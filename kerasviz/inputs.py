@@ -383,7 +383,10 @@ def _traced_activation_bytes(model, image_shape):
     from kerasviz import models
 
     function = tf.function(lambda x: models.run(model, x)[0])
-    graph = function.get_concrete_function(tf.TensorSpec([None, *image_shape], tf.float32)).graph
+    try:
+        graph = function.get_concrete_function(tf.TensorSpec([None, *image_shape], tf.float32)).graph
+    except Exception:  # noqa: BLE001 - the method's own call will raise (and explain) whatever this is
+        return None
     total = 0
     for operation in graph.get_operations():
         for output in operation.outputs:
@@ -400,6 +403,8 @@ def activation_bytes(model, image_shape):
     Read from the layers' symbolic outputs of a functional or Sequential
     model; a subclassed model, or one whose input size is free, is traced
     once for `image_shape` and the float tensors of its forward graph summed.
+    None when the model cannot be traced for `image_shape` (the method that
+    asked then raises its own error).
     """
     image_shape = tuple(int(d) for d in image_shape)
     with _SIZES_LOCK:
@@ -409,6 +414,8 @@ def activation_bytes(model, image_shape):
     size = _symbolic_activation_bytes(model) if model_input_shape(model) == image_shape else None
     if size is None:
         size = _traced_activation_bytes(model, image_shape)
+    if size is None:
+        return None
     with _SIZES_LOCK:
         _ACTIVATION_SIZES.setdefault(model, {})[image_shape] = size
     return size
@@ -447,7 +454,10 @@ def default_batch_size(model, image_shape, cost="backward"):
     """
     if cost not in COSTS:
         raise ValueError(f"Received an invalid value for `cost`: {cost!r}. Expected one of {COSTS}.")
-    per_image = activation_bytes(model, image_shape) * (2 if cost == "backward" else 1)
+    per_image = activation_bytes(model, image_shape)
+    if per_image is None:
+        return DEFAULT_BATCH_SIZE
+    per_image *= 2 if cost == "backward" else 1
     fits = max(1, min(MAX_DEFAULT_BATCH, ACTIVATION_BUDGET // max(per_image, 1)))
     return 1 << (int(fits).bit_length() - 1)
 

@@ -1,0 +1,89 @@
+"""The default batch size (sized to the model, memory bounded) and the perturbation methods' progress bars."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import MODEL_FORMS, SIZE, functional, subclassed
+
+import kerasviz
+from kerasviz import inputs
+from kerasviz.gradients import core
+
+
+def _tiny(size=8, filters=4, classes=2):
+    """Input [size, size, 3] (None: free) -> Conv2D(filters, same) -> GlobalAveragePooling2D -> Dense(classes)."""
+    x = keras.Input((size, size, 3))
+    h = keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer=keras.initializers.GlorotUniform(0))(x)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(x, keras.layers.Dense(classes, kernel_initializer=keras.initializers.GlorotUniform(1))(h))
+
+
+def test_activation_bytes_are_the_layer_outputs_counted_by_hand():
+    keras.backend.clear_session()
+    model = _tiny()
+    by_hand = 4 * (8 * 8 * 4 + 4 + 2)  # float32 conv output, pooled vector, logits (the input is not an activation)
+    counted = inputs.activation_bytes(model, (8, 8, 3))
+    assert counted in (by_hand, by_hand + 4 * 8 * 8 * 3)  # with or without the InputLayer's own output
+    # A free-size model is traced for the images' size: four times the conv output at twice the side.
+    free = _tiny(size=None)
+    small, large = inputs.activation_bytes(free, (8, 8, 3)), inputs.activation_bytes(free, (16, 16, 3))
+    assert small >= by_hand and large >= 4 * (16 * 16 * 4 + 4 + 2)
+    assert 3.5 < large / small <= 4.0
+
+
+def test_a_subclassed_model_is_sized_from_its_traced_graph():
+    keras.backend.clear_session()
+    sub, func = subclassed(), functional()
+    traced, symbolic = inputs.activation_bytes(sub, (SIZE, SIZE, 3)), inputs.activation_bytes(func, (SIZE, SIZE, 3))
+    # The same network: the traced graph holds at least the layer outputs (and bias-adds, fused activations).
+    convs = 4 * SIZE * SIZE * (6 + 8)
+    assert symbolic >= convs and traced >= convs
+    assert traced <= 4 * symbolic
+
+
+def test_the_default_is_the_largest_power_of_two_in_the_budget(monkeypatch):
+    keras.backend.clear_session()
+    model = _tiny()
+    per_image = inputs.activation_bytes(model, (8, 8, 3))
+    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 13 * 2 * per_image)
+    assert inputs.default_batch_size(model, (8, 8, 3)) == 8  # 13 images fit a forward and backward pass
+    assert inputs.default_batch_size(model, (8, 8, 3), cost="forward") == 16  # 26 fit a forward pass
+    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", per_image // 3)
+    assert inputs.default_batch_size(model, (8, 8, 3)) == 1  # never 0
+    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 10**15)
+    assert inputs.default_batch_size(model, (8, 8, 3)) == inputs.MAX_DEFAULT_BATCH
+    with pytest.raises(ValueError, match="`cost`: 'sideways'"):
+        inputs.default_batch_size(model, (8, 8, 3), cost="sideways")
+
+
+def test_methods_use_the_default_and_their_results_do_not_depend_on_it(monkeypatch):
+    keras.backend.clear_session()
+    model = MODEL_FORMS["functional"]()
+    images = np.random.default_rng(0).random((3, SIZE, SIZE, 3)).astype(np.float32)
+    assert core.Prepared(model, images, None, None).batch_size == inputs.default_batch_size(model, (SIZE, SIZE, 3))
+    assert core.Prepared(model, images, None, 5).batch_size == 5
+    per_image = inputs.activation_bytes(model, (SIZE, SIZE, 3))
+    large = kerasviz.smoothgrad(model, images, samples=4)  # one chunk: the default is large for a tiny model
+    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 2 * 2 * per_image)  # a default of 2: six chunks
+    assert core.Prepared(model, images, None, None).batch_size == 2
+    np.testing.assert_allclose(kerasviz.smoothgrad(model, images, samples=4), large, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, settings, total", [
+    ("rise", {"masks": 6, "grid": 3}, 12),
+    ("lime", {"samples": 8}, 16),
+    ("kernel_shap", {"samples": 6}, 16),
+    ("xrai", {"steps": 3, "scales": (50, 200)}, 6),
+])
+def test_perturbation_methods_show_a_bar_on_request(name, settings, total, capsys):
+    keras.backend.clear_session()
+    model = MODEL_FORMS["functional"]()
+    images = np.random.default_rng(1).random((2, SIZE, SIZE, 3)).astype(np.float32)
+    method = getattr(kerasviz, name)
+    quiet = method(model, images, 0, batch_size=5, **settings)
+    assert capsys.readouterr().out == ""
+    loud = method(model, images, 0, batch_size=5, verbose=1, **settings)
+    assert f"{total}/{total}" in capsys.readouterr().out
+    np.testing.assert_array_equal(quiet, loud)
+    with pytest.raises(ValueError, match="`verbose`: 3"):
+        method(model, images, 0, verbose=3, **settings)
