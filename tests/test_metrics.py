@@ -388,3 +388,59 @@ def test_gradients_pass_and_guided_backprop_fails_the_sanity_check(digits_model)
     # Guided backprop barely notices: still correlated after 4 of 5 layers are random.
     assert np.all(guided.mean[:-1] > 0.5), guided.mean
     assert np.all(guided.mean[:-1] > plain.mean[:-1] + 0.3), (guided.mean, plain.mean)
+
+
+def test_compare_flags_guided_backprop_and_passes_gradients_on_the_trained_digits_model(digits_model, capsys):
+    model, images = digits_model
+    result = metrics.compare(model, images[:8], ["saliency", "guided_backprop"], ["randomization", "sparseness"],
+                             verbose=1)
+    assert "6/6" in capsys.readouterr().out  # the bar: each method's maps, then each of its 2 metrics
+    assert [(m, k) for m, k, _ in result.sanity_failures()] == [("guided_backprop", "randomization")]
+    value = result.as_dict()["guided_backprop"]["randomization"]
+    assert result.sanity_failures(threshold=value + 1e-3) == []  # at or above the threshold fails
+    assert result.best()["randomization"] == ["saliency"]
+    assert "guided_backprop fails randomization" in result.table()
+
+
+# ---------------------------------------------------------------- Comparison: reading and writing
+
+
+def _comparison(values, metric_names=("deletion_auc", "insertion_auc", "random_logit")):
+    values = np.asarray(values, np.float32)
+    methods = [f"m{i}" for i in range(len(values))]
+    per_image = {(m, k): np.full(2, values[i, j], np.float32) for i, m in enumerate(methods)
+                 for j, k in enumerate(metric_names)}
+    return metrics.Comparison(methods, list(metric_names), values, per_image,
+                              {k: metrics.METRICS[k].higher_is_better for k in metric_names}, {})
+
+
+def test_comparison_best_ties_nan_and_sanity_failures():
+    result = _comparison([[0.2, 0.5, 0.7], [0.2, 0.6, np.nan], [0.3, np.nan, 0.4]])
+    assert result.best() == {"deletion_auc": ["m0", "m1"], "insertion_auc": ["m1"], "random_logit": ["m2"]}
+    assert result.sanity_failures() == [("m0", "random_logit", pytest.approx(0.7))]  # NaN fails nothing
+    assert result.sanity_failures(0.4) == [("m0", "random_logit", pytest.approx(0.7)),
+                                           ("m2", "random_logit", pytest.approx(0.4))]
+    assert _comparison([[np.nan, 0.1, 0.2]]).best()["deletion_auc"] == []
+    lines = result.table().splitlines()
+    assert lines[0].split() == ["method", "deletion_auc", "insertion_auc", "random_logit"]
+    assert lines[1].split() == ["\u2193", "lower", "\u2191", "higher", "\u2193", "lower"]
+    assert lines[2].split() == ["m0", "0.2000*", "0.5000", "0.7000\u2717"]
+    assert lines[3].split() == ["m1", "0.2000*", "0.6000*", "nan"]
+    assert lines[4].split() == ["m2", "0.3000", "nan", "0.4000*"]
+    assert "m0 fails random_logit (0.70)" in result.table() and "m1 random_logit" in result.table()
+    assert "No method fails" in _comparison([[0.2, 0.5, 0.1]]).table()
+    assert "sanity" not in _comparison([[0.2, 0.5]], ("deletion_auc", "insertion_auc")).table()
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(step=-1), ValueError, "`step`"),
+    (dict(step=True), ValueError, "`step`"),
+    (dict(run_name="../up"), ValueError, "`run_name`"),
+    (dict(threshold=2.0), ValueError, "`threshold`"),
+    (dict(threshold="0.5"), TypeError, "`threshold`"),
+])
+def test_comparison_write_rejects_bad_arguments_and_writes_nothing(tmp_path, kwargs, error, match):
+    result = _comparison([[0.2, 0.5, 0.7]])
+    with pytest.raises(error, match=match):
+        result.write(tmp_path / "logs", **kwargs)
+    assert not (tmp_path / "logs").exists()
