@@ -9,6 +9,17 @@ Quality, per model and setting, over the same channels, seed and number of steps
   (> 0.25 cycles per pixel), averaged over images. Lower means fewer
   high-frequency artefacts; natural photos are at a few percent.
 
+The same comparison picks the defaults of the other recipes on the engine,
+at equal steps (their own defaults otherwise):
+
+- class visualization (one image per class): the class score (logit)
+  reached, the target class's softmax probability, the high-frequency share;
+- texture synthesis (from the demo's own sample images): the Gram loss
+  reached (lower is better) and the high-frequency share against the
+  texture's own;
+- DeepDream (on sample images, one octave): the layer objective reached and
+  the high-frequency share.
+
 Speed: optimization steps per second (Fourier, decorrelated, standard
 transforms) as a ratio to the model's own compiled forward+backward input
 gradient at the same batch, both after a warm-up (tracing is not throughput).
@@ -29,8 +40,15 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerasviz  # noqa: E402
+import kerasviz.art.deepdream  # noqa: E402
+import kerasviz.art.style  # noqa: E402
+import kerasviz.gradients.synthesis  # noqa: E402
+from kerasviz import targets  # noqa: E402
 
 import limits  # noqa: E402  (benchmarks/limits.py, beside this script)
+from kerasviz.art.deepdream import deep_dream  # noqa: E402
+from kerasviz.art.style import texture_synthesis  # noqa: E402
+from kerasviz.gradients.class_visualization import class_visualization  # noqa: E402
 from kerasviz.gradients.feature_visualization import feature_visualization  # noqa: E402
 
 SETTINGS = (  # name, parameterization, transforms, learning rate
@@ -63,6 +81,53 @@ def quality(name, model, steps, channels):
               flush=True)
 
 
+RECIPE_SETTINGS = (  # name, parameterization, transforms (each recipe's own learning rates)
+    ("pixel ascent (recipe default)", None, None),
+    ("pixel ascent + transforms", None, "standard"),
+    ("pixels + Adam + transforms", "pixels", "standard"),
+    ("fourier+decorrelated", "fourier", None),
+    ("fourier+decorrelated + transforms", "fourier", "standard"),
+)
+
+
+def _samples(model, count):
+    """Demo sample images at the model's input shape (grey for a 1-channel model), in [0, 1]."""
+    height, width, channels = model.input_shape[1:]
+    images = [v for _, v in sorted(kerasviz.data.sample_images(height).items())][:count]
+    images = np.stack(images).astype(np.float32)
+    return images.mean(axis=-1, keepdims=True) if channels == 1 else images[..., :channels]
+
+
+def recipe_quality(name, model, steps):
+    n_classes = model.output_shape[-1]
+    texture, photo = _samples(model, 2)[:1], _samples(model, 2)[1:]
+    for label, parameterization, transforms in RECIPE_SETTINGS:
+        start = time.perf_counter()
+        classes = list(range(n_classes))
+        result = class_visualization(model, classes, steps=steps, parameterization=parameterization,
+                                     transforms=transforms)
+        logits = kerasviz.gradients.synthesis.objective_values(model, classes, result.image)
+        probability = model.predict(result.image, verbose=0)[np.arange(n_classes), classes]
+        print(f"{name:8s} class vis  {label:36s} logit {np.mean(logits):8.2f}  probability "
+              f"{np.mean(probability):5.3f}  high-freq share {high_frequency_share(result.image):6.3f}  "
+              f"({time.perf_counter() - start:5.1f} s)", flush=True)
+        layers = kerasviz.art.style.default_style_layers(model, texture.shape[1:])
+        result = texture_synthesis(model, texture, steps=steps, parameterization=parameterization,
+                                   transforms=transforms)
+        loss = -kerasviz.gradients.synthesis.objective_values(
+            model, kerasviz.art.style._Texture(layers), result.image, layers=layers, reads_logits=False,
+            extras=[kerasviz.art.style.gram_matrix(f) for f in kerasviz.art.style._features(model, layers, texture)])
+        print(f"{name:8s} texture    {label:36s} Gram loss {np.mean(loss):8.4f}  high-freq share "
+              f"{high_frequency_share(result.image):6.3f} (texture {high_frequency_share(texture):6.3f})", flush=True)
+        dream_layers = kerasviz.art.deepdream.default_dream_layers(model, photo.shape[1:])
+        result = deep_dream(model, photo, octaves=1, steps_per_octave=steps // 4, parameterization=parameterization,
+                            transforms=transforms)
+        objective = sum(kerasviz.gradients.synthesis.objective_values(model, targets.LayerL2(p), result.image)
+                        for p in dream_layers)
+        print(f"{name:8s} DeepDream  {label:36s} objective {np.mean(objective):8.3f}  high-freq share "
+              f"{high_frequency_share(result.image):6.3f} (photo {high_frequency_share(photo):6.3f})", flush=True)
+
+
 def limit_rate(model, images, repeats):
     """Compiled forward+backward input gradients per second (batches per second)."""
     return limits.forward_backward_rate(model, images, repeats, np.median)
@@ -89,7 +154,7 @@ def main():
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["quality", "speed"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["quality", "recipes", "speed"])
     args = parser.parse_args()
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
           f"devices {[d.device_type for d in tf.config.list_logical_devices()]}")
@@ -97,6 +162,8 @@ def main():
         model = kerasviz.data.demo_model(name)
         if "quality" not in args.skip:
             quality(name, model, args.steps, args.channels)
+        if "recipes" not in args.skip:
+            recipe_quality(name, model, args.steps)
         if "speed" not in args.skip:
             speed(name, model, args.channels, 50, args.repeats)
 

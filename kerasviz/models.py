@@ -23,7 +23,10 @@ several threads.
 
 import contextlib
 import difflib
+import logging
+import threading
 import warnings
+import weakref
 
 import keras
 import tensorflow as tf
@@ -419,3 +422,81 @@ def warn_unguided(concrete_function, model, method="Guided backpropagation"):
             stacklevel=3,
         )
     return ops + layers
+
+
+# The truncated extractors, per model and tuple of layer paths: built once, freed with the model.
+_EXTRACTORS = weakref.WeakKeyDictionary()
+_EXTRACTORS_LOCK = threading.Lock()
+_NOT_TRUNCATABLE = object()
+
+
+def _symbolic_output(model, path):
+    """The symbolic tensor of layer `path` in `model`'s own graph (descending into nested models), or raises."""
+    head, _, rest = path.partition("/")
+    layer = next(l for l in (getattr(model, "operations", None) or model.layers) if l.name == head)
+    if not rest:
+        return layer.output
+    nodes = [n for n in getattr(layer, "_inbound_nodes", ()) if n.input_tensors]
+    if not isinstance(layer, keras.Model) or len(nodes) != 1:
+        raise ValueError(f"{head!r} is not a nested model called once")
+    inner = keras.Model(layer.inputs, _symbolic_output(layer, rest), name=layer.name)
+    return inner(*nodes[0].input_tensors)  # the nested model's part, on the outer graph's tensors
+
+
+def _build_extractor(model, paths):
+    try:
+        model_inputs = model.inputs
+        if not model_inputs or len(model_inputs) != 1:
+            raise ValueError("not a single-input functional model")
+        outputs = [_symbolic_output(model, path) for path in paths]
+        return keras.Model(model_inputs, outputs, name=f"{model.name}_truncated")
+    except (AttributeError, ValueError, TypeError, StopIteration, IndexError) as error:
+        logging.getLogger("kerasviz").debug(
+            "Running the whole model %r for the layers %s: it cannot be truncated (%s).", model.name,
+            list(paths), error)
+        return None
+
+
+def extractor(model, paths):
+    """A model from `model`'s input to the outputs of the layers `paths` only, or None.
+
+    It shares `model`'s layers (and so its live weights) and runs none of the
+    layers past the deepest of `paths`: an objective that reads a mid-layer
+    costs the forward and backward passes of the network up to that layer
+    only. Works for Sequential and functional models and for a nested model
+    (a backbone) called once inside them; built once per (model, paths) and
+    freed with the model. None (the caller runs the whole model; logged at
+    DEBUG level on logger "kerasviz") where the model cannot be cut: a
+    subclassed model, several inputs, a layer called more than once.
+
+    Args:
+        model: a built Keras model.
+        paths: canonical layer paths (from `get_layer`), a tuple.
+
+    Returns:
+        A `keras.Model` whose outputs are the layers' outputs (a list, in the
+        order of `paths`), or None.
+    """
+    paths = tuple(paths)
+    with _EXTRACTORS_LOCK:
+        per_model = _EXTRACTORS.setdefault(model, {})
+        found = per_model.get(paths)
+        if found is None:
+            found = per_model[paths] = _build_extractor(model, paths) or _NOT_TRUNCATABLE
+    return None if found is _NOT_TRUNCATABLE else found
+
+
+def run_layers(model, images, paths):
+    """`{path: activation}` of the layers `paths` for `images`, running `model` no deeper than they are.
+
+    Meant to be called inside a `tf.function` (and a `tf.GradientTape`); the
+    activations keep the layers' own dtype. Runs `extractor(model, paths)`
+    where there is one, else the whole model with its outputs captured (`run`).
+    """
+    paths = tuple(paths)
+    truncated = extractor(model, paths) if paths else None
+    if truncated is None:
+        return run(model, images, capture=paths)[1]
+    outputs = truncated(images, training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return dict(zip(paths, outputs))

@@ -38,6 +38,14 @@ class Target:
     def class_terms(self):
         return []
 
+    def reads_logits(self):
+        """Whether `score` reads the class scores; if not, the model may stop at the deepest of `layers()`.
+
+        True unless a subclass says otherwise (the layer targets do): a
+        target that does not read them gets `logits=None`.
+        """
+        return True
+
     def bind(self, model):
         """A copy whose layer references are canonical paths of `model` (validated)."""
         return self
@@ -142,6 +150,9 @@ class _LayerTarget(Target):
 
     def layers(self):
         return (self.layer,)
+
+    def reads_logits(self):
+        return False
 
     def bind(self, model):
         bound = object.__new__(type(self))
@@ -384,6 +395,9 @@ class Sum(Target):
 
     def class_terms(self):
         return [c for _, t in self.terms for c in t.class_terms()]
+
+    def reads_logits(self):
+        return any(t.reads_logits() for _, t in self.terms)
 
     def bind(self, model):
         return Sum([(w, t.bind(model)) for w, t in self.terms])

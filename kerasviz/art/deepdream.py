@@ -7,7 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import inputs, models, targets
-from kerasviz.gradients import synthesis
+from kerasviz.gradients import parameterization as parameterizations
+from kerasviz.gradients import regularizers, synthesis
 
 # Layers that give good dreams on `keras.applications` models, by architecture. An entry is used when
 # all its names exist in the model; VGG19 comes before VGG16 (it has VGG16's names too).
@@ -58,6 +59,8 @@ def deep_dream(
     steps_per_octave=10,
     learning_rate=None,
     jitter=None,
+    parameterization=None,
+    transforms=None,
     value_range=(0.0, 1.0),
     seed=0,
     callback=None,
@@ -100,7 +103,16 @@ def deep_dream(
         learning_rate: the mean absolute per-pixel step; default `1.5 / 255`
             of the value range (the notebook's step of 1.5 on 0-255 images).
         jitter: the largest random shift in pixels; default 32 (the
-            notebook's), capped at a quarter of each octave's smaller side.
+            notebook's), capped at a quarter of each octave's smaller side
+            (pixel ascent only: with a `parameterization` use `transforms`).
+        parameterization: None (the notebook's normalized pixel ascent), or
+            what Adam changes instead, each octave starting from its image's
+            latent: `"pixels"`, `"fourier"` or a
+            `kerasviz.gradients.parameterization.Parameterization` (see
+            `kerasviz.optimize`); `learning_rate` is then Adam's (default 0.05).
+        transforms: None, `"standard"` or a sequence of
+            `kerasviz.gradients.transforms.Transform`s, applied to the image
+            the model sees at every step.
         value_range: the model's input range: a preset (`"tf"`, `"torch"`,
             `"caffe"`) or `(min, max)`; `image` must lie in
             it (else ValueError) and the dream stays in it. `None`: no range.
@@ -127,14 +139,21 @@ def deep_dream(
     images = inputs.check_images(model, image, "image")
     octaves = inputs.check_positive_int(octaves, "octaves")
     steps_per_octave = inputs.check_positive_int(steps_per_octave, "steps_per_octave")
-    scale = synthesis.check_non_negative(octave_scale, "octave_scale")
+    scale = regularizers.check_non_negative(octave_scale, "octave_scale")
     if scale <= 1.0:
         raise ValueError(f"Received an invalid value for `octave_scale`: {octave_scale!r}. Expected a number > 1.")
     value_range = inputs.check_value_range(value_range, images.shape[-1])
     inputs.check_in_range(images, value_range, "image")
     seed = inputs.check_seed(seed)
     if jitter is not None:
-        jitter = synthesis.check_non_negative(jitter, "jitter", integer=True)
+        jitter = regularizers.check_non_negative(jitter, "jitter", integer=True)
+    if parameterization is not None:
+        if jitter:
+            raise ValueError(
+                f"Received `jitter={jitter!r}` with `parameterization={parameterization!r}`: the pixel "
+                "ascent's jitter does not apply to a parameterization; use `transforms`.")
+        jitter = 0
+        learning_rate = parameterizations.LEARNING_RATE if learning_rate is None else learning_rate
     if layers is None:
         layers = default_dream_layers(model, images.shape[1:])
     elif isinstance(layers, (str, int)) or not isinstance(layers, (list, tuple)):
@@ -162,7 +181,7 @@ def deep_dream(
             f"{(height, width)}: the smallest octave would be {sizes[0]}; use fewer octaves."
         )
     span = value_range.span if value_range is not None else float(images.max() - images.min()) or 1.0
-    rate = synthesis.check_learning_rate((1.5 / 255.0) * span if learning_rate is None else learning_rate)
+    rate = regularizers.check_learning_rate((1.5 / 255.0) * span if learning_rate is None else learning_rate)
     if callback is not None and not callable(callback):
         raise TypeError(f"Expected `callback` to be callable or None. Received: callback={callback!r}.")
     detail = np.zeros((len(images), *sizes[0], images.shape[3]), np.float32)
@@ -179,6 +198,7 @@ def deep_dream(
             value_range=value_range,
             jitter=min(32, min(size) // 4) if jitter is None else jitter,
             seed=(seed + k) % 2**63, normalize_gradient="mean_abs", verbose=verbose,
+            parameterization=parameterization, transforms=transforms,
             callback=None if callback is None else (lambda s, im, loss, o=offset: callback(s + o, im, loss)),
         )
         detail = result.image - base

@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, inputs, models
-from kerasviz.gradients import synthesis
+from kerasviz.gradients import parameterization as parameterizations
+from kerasviz.gradients import regularizers, synthesis
 
 # Texture synthesis priors (ours, measured in tests/test_art.py on random conv nets): a TV weight that
 # removes the checkerboard while the Gram loss still falls over 100-fold, and a few pixels of jitter.
@@ -46,7 +47,7 @@ def _features(model, paths, images, argname=None):
 
     def build(model_ref):
         def forward(x):
-            captured = models.run(model_ref(), x, capture=paths)[1]
+            captured = models.run_layers(model_ref(), x, paths)
             return tuple(tf.cast(captured[p], tf.float32) for p in paths)
 
         return forward
@@ -149,14 +150,26 @@ def _noise(value_range, shape, seed):
     return (value_range.low + unit * (value_range.high - value_range.low)).astype(np.float32)
 
 
+def _latent_settings(parameterization, jitter, default_jitter, learning_rate):
+    """`(jitter, learning_rate)`: a parameterization has no jitter (transforms instead) and Adam's rate."""
+    if parameterization is None:
+        return (default_jitter if jitter is None else jitter), learning_rate
+    if jitter:
+        raise ValueError(
+            f"Received `jitter={jitter!r}` with `parameterization={parameterization!r}`: the pixel "
+            "descent's jitter does not apply to a parameterization; use `transforms`.")
+    return 0, parameterizations.LEARNING_RATE if learning_rate is None else learning_rate
+
+
 def _schedule(learning_rate, value_range, steps):
-    rate = synthesis.check_learning_rate(0.01 * value_range.span if learning_rate is None else learning_rate)
+    rate = regularizers.check_learning_rate(0.01 * value_range.span if learning_rate is None else learning_rate)
     return lambda step: rate(step) * (1.0 - 0.9 * step / steps)
 
 
 def texture_synthesis(
     model, texture, layers=None, *, init=None, steps=200, learning_rate=None, tv_weight=TEXTURE_TV,
-    jitter=TEXTURE_JITTER, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0,
+    jitter=None, parameterization=None, transforms=None, value_range=(0.0, 1.0), seed=0, callback=None,
+    verbose=0,
 ) -> synthesis.Synthesis:
     """Synthesizes a new image with the texture of a given one (Gram matrix matching).
 
@@ -188,12 +201,23 @@ def texture_synthesis(
             else 5 spatial layers spread over the depth.
         init: starting images `[B, H', W', C]` (any size the model takes);
             default white noise, uniform over `value_range` (Gatys et al.),
-            of the texture's shape, from `seed`.
+            of the texture's shape, from `seed`; with a `parameterization`,
+            a near-grey image from a small random latent.
         steps: the number of descent steps (200, as CS231n's style transfer).
         learning_rate: the mean absolute per-pixel step at the start; default
             1% of the value range.
         tv_weight: the total variation weight (0: none, as in Gatys et al.).
-        jitter: the largest random shift in pixels per step (0: none).
+        jitter: the largest random shift in pixels per step (0: none);
+            default 2 (pixel descent only: with a `parameterization` use
+            `transforms`).
+        parameterization: None (the normalized pixel descent), or what
+            Adam changes instead: `"pixels"`, `"fourier"` or a
+            `kerasviz.gradients.parameterization.Parameterization` (see
+            `kerasviz.optimize`); `learning_rate` is then Adam's (default
+            0.05, decaying the same way).
+        transforms: None, `"standard"` or a sequence of
+            `kerasviz.gradients.transforms.Transform`s, applied to the image
+            the model sees at every step.
         value_range: the model's input range: a preset (`"tf"`, `"torch"`,
             `"caffe"`) or `(min, max)`; `texture` and
             `init` must lie in it (else ValueError) and the result stays in
@@ -218,25 +242,29 @@ def texture_synthesis(
     textures = inputs.check_images(model, texture, "texture")
     seed = inputs.check_seed(seed)
     steps = inputs.check_positive_int(steps, "steps")
-    tv_weight = synthesis.check_non_negative(tv_weight, "tv_weight")
+    tv_weight = regularizers.check_non_negative(tv_weight, "tv_weight")
     paths = default_style_layers(model, textures.shape[1:]) if layers is None else _paths(model, layers, "layers")
     resolved = _range(value_range, textures, "texture")
-    if init is None:
+    if init is None and parameterization is not None and value_range is not None:
+        init = parameterizations.random_images(parameterization, len(textures), textures.shape[1:], resolved, seed)
+    elif init is None:
         init = _noise(resolved, textures.shape, seed)
     init = inputs.check_images(model, init, "init")
     features = _features(model, paths, textures, "layers")
     grams = [_tile(gram_matrix(f), len(init), "texture") for f in features]
+    jitter, learning_rate = _latent_settings(parameterization, jitter, TEXTURE_JITTER, learning_rate)
     return synthesis.optimize(
         model, _Texture(paths), init, layers=paths, extras=grams, objective_key=("texture", paths),
-        steps=steps, learning_rate=_schedule(learning_rate, resolved, steps), value_range=value_range,
-        tv=tv_weight, jitter=jitter, seed=seed, callback=callback, verbose=verbose,
+        reads_logits=False, steps=steps, learning_rate=_schedule(learning_rate, resolved, steps),
+        value_range=value_range, tv=tv_weight, jitter=jitter, seed=seed, callback=callback, verbose=verbose,
+        parameterization=parameterization, transforms=transforms,
     )
 
 
 def style_transfer(
     model, content, style, content_layer=None, style_layers=None, *, content_weight=1.0,
     style_weight=10.0, tv_weight=0.01, init="content", steps=200, learning_rate=None,
-    value_range=(0.0, 1.0), seed=0, callback=None, verbose=0,
+    parameterization=None, transforms=None, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0,
 ) -> synthesis.Synthesis:
     """Paints the content of one image in the style of another (neural style transfer).
 
@@ -271,6 +299,15 @@ def style_transfer(
         steps: the number of descent steps (200, as CS231n).
         learning_rate: the mean absolute per-pixel step at the start; default
             1% of the value range, decaying linearly to 10%.
+        parameterization: None (the normalized pixel descent), or what
+            Adam changes instead, starting from `init`'s latent: `"pixels"`,
+            `"fourier"` or a `kerasviz.gradients.parameterization.Parameterization`
+            (Mordvintsev et al., 2018, "Differentiable Image
+            Parameterizations", style transfer in a decorrelated Fourier
+            basis); `learning_rate` is then Adam's (default 0.05, decaying).
+        transforms: None, `"standard"` or a sequence of
+            `kerasviz.gradients.transforms.Transform`s, applied to the image
+            the model sees at every step.
         value_range: the model's input range: a preset (`"tf"`, `"torch"`,
             `"caffe"`) or `(min, max)`; `content` and
             `style` must lie in it (else ValueError) and the result stays in
@@ -296,9 +333,9 @@ def style_transfer(
     styles = inputs.check_images(model, style, "style")
     seed = inputs.check_seed(seed)
     steps = inputs.check_positive_int(steps, "steps")
-    content_weight = synthesis.check_non_negative(content_weight, "content_weight")
-    style_weight = synthesis.check_non_negative(style_weight, "style_weight")
-    tv_weight = synthesis.check_non_negative(tv_weight, "tv_weight")
+    content_weight = regularizers.check_non_negative(content_weight, "content_weight")
+    style_weight = regularizers.check_non_negative(style_weight, "style_weight")
+    tv_weight = regularizers.check_non_negative(tv_weight, "tv_weight")
     if init not in ("content", "noise"):
         raise ValueError(f"Received an invalid value for `init`: {init!r}. Expected 'content' or 'noise'.")
     content_path = (default_content_layer(model, contents.shape[1:]) if content_layer is None
@@ -312,9 +349,11 @@ def style_transfer(
     grams = [_tile(gram_matrix(f), len(contents), "style")
              for f in _features(model, style_paths, styles, "style_layers")]
     objective = _Style(content_path, style_paths, content_weight, style_weight)
+    _, learning_rate = _latent_settings(parameterization, None, 0, learning_rate)
     return synthesis.optimize(
         model, objective, start, layers=(content_path, *style_paths), extras=(reference, *grams),
-        objective_key=("style", content_path, style_paths, content_weight, style_weight),
+        objective_key=("style", content_path, style_paths, content_weight, style_weight), reads_logits=False,
         steps=steps, learning_rate=_schedule(learning_rate, resolved, steps), value_range=value_range,
         tv=tv_weight, seed=seed, callback=callback, verbose=verbose,
+        parameterization=parameterization, transforms=transforms,
     )

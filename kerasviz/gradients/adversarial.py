@@ -80,6 +80,7 @@ def fooling_image(
     max_steps=100,
     learning_rate=None,
     value_range=(0.0, 1.0),
+    verbose=0,
 ) -> FoolingResult:
     """Changes images slightly until the model predicts a chosen class.
 
@@ -108,6 +109,8 @@ def fooling_image(
         value_range: the model's input range: a preset (`"tf"`, `"torch"`,
             `"caffe"`) or `(min, max)`. `image` must lie
             in it (else ValueError), and the fooling images stay in it.
+        verbose: 0 (silent), 1 (a progress bar over `max_steps`, ending
+            early when every image is fooled) or 2 (one line when done).
 
     Returns:
         A `FoolingResult(image, steps, perturbation, magnified_perturbation,
@@ -146,7 +149,7 @@ def fooling_image(
 
     result = synthesis.optimize(
         model, _margin, original, layers=(), extras=(classes,), steps=max_steps, learning_rate=learning_rate, value_range=value_range,
-        normalize_gradient="l2", stop=fooled,
+        normalize_gradient="l2", stop=fooled, verbose=verbose,
     )
     done = np.argmax(_logits(model, result.image), axis=-1) == classes
     image_steps = np.where(fooled_at >= 0, fooled_at, result.steps).astype(np.int32)

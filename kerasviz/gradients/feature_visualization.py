@@ -4,14 +4,12 @@ import numbers
 import typing
 
 import numpy as np
-import tensorflow as tf
 
 from kerasviz import image, inputs, models, targets
 from kerasviz.gradients import parameterization as parameterizations
-from kerasviz.gradients import synthesis
+from kerasviz.gradients import regularizers, synthesis
 
 MAX_CHANNELS = 16  # channels shown by default: the first ones, as `filter_grid` does
-LATENT_STD = 0.01  # the start: a latent this close to 0 decodes to a near-uniform grey (lucid's std)
 
 
 class FeatureVisualization(typing.NamedTuple):
@@ -138,7 +136,7 @@ def feature_visualization(
     models.check_model(model)
     shape = inputs.check_image_shape(model, image_shape)
     per_channel = inputs.check_positive_int(images_per_channel, "images_per_channel")
-    diversity = synthesis.check_non_negative(diversity, "diversity")
+    diversity = regularizers.check_non_negative(diversity, "diversity")
     value_range = inputs.check_value_range(value_range, shape[-1])
     if value_range is None:
         raise ValueError("Received `value_range=None`: feature visualization needs the model's input range.")
@@ -155,10 +153,7 @@ def feature_visualization(
         start = value_range.centre + rng.normal(0.0, 0.02 * value_range.span, (len(per_image), *shape))
         start = np.clip(start, value_range.low, value_range.high).astype(np.float32)
     else:
-        bound = parameterizations.get(parameterization).bound(shape, value_range.bgr)
-        latent = np.random.default_rng(seed).normal(0.0, LATENT_STD, (len(per_image), *bound.latent_shape()))
-        low, high = (tf.constant(b, tf.float32) for b in (value_range.low, value_range.high))
-        start = bound.decode(tf.constant(latent, tf.float32), low, high).numpy()
+        start = parameterizations.random_images(parameterization, len(per_image), shape, value_range, seed)
     result = synthesis.optimize(
         model, objective, start, steps=steps, learning_rate=learning_rate, value_range=value_range,
         l2=l2, tv=tv, seed=seed, callback=callback, verbose=verbose,

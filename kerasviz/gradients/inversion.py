@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, inputs, models
-from kerasviz.gradients import synthesis
+from kerasviz.gradients import regularizers, synthesis
 
 
 def _features(model, path, images):
@@ -12,7 +12,7 @@ def _features(model, path, images):
 
     def build(model_ref):
         def forward(x):
-            return tf.cast(models.run(model_ref(), x, capture=(path,))[1][path], tf.float32)
+            return tf.cast(models.run_layers(model_ref(), x, (path,))[path], tf.float32)
 
         return forward
 
@@ -137,10 +137,10 @@ def invert_features(
         init = (centre + noise).astype(np.float32)
     if learning_rate is None:
         learning_rate = 0.02 * span
-    rate = synthesis.check_learning_rate(learning_rate)
+    rate = regularizers.check_learning_rate(learning_rate)
     schedule = lambda step: rate(step) * (1.0 - 0.9 * step / steps)  # noqa: E731
     return synthesis.optimize(
         model, _FeatureMatch(path), init, layers=(path,), extras=(reference,),
-        objective_key=("invert_features", path), steps=steps, learning_rate=schedule,
+        objective_key=("invert_features", path), reads_logits=False, steps=steps, learning_rate=schedule,
         value_range=value_range, l2=l2, tv=tv, seed=seed, callback=callback, verbose=verbose,
     )

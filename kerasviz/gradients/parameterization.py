@@ -35,6 +35,7 @@ COLOR_CORRELATION_SVD_SQRT = np.array(
 )
 # Scaled so that the largest decorrelated axis has unit norm: unit latent steps stay unit colour steps.
 COLOR_MATRIX = COLOR_CORRELATION_SVD_SQRT / np.max(np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0))
+LEARNING_RATE = 0.05  # Adam's step in latent units, the recipes' default with a parameterization (lucid's)
 _EPSILON = 1e-4  # how close to the range's ends `encode` may place a pixel under the sigmoid
 
 
@@ -167,6 +168,21 @@ class Parameterization:
     def __repr__(self):
         return (f"Parameterization({self.kind!r}, decorrelate={self.decorrelate}, squash={self.squash!r}"
                 + (f", decay={self.decay:g})" if self.kind == "fourier" else ")"))
+
+
+LATENT_STD = 0.01  # a random start: a latent this close to 0 decodes to a near-uniform grey (lucid's std)
+
+
+def random_images(parameterization, count, image_shape, value_range, seed):
+    """`count` images `[count, H, W, C]` decoded from a seeded latent of std `LATENT_STD` (a near-grey start).
+
+    Starting near the latent's origin keeps a sigmoid-squashed image away
+    from its saturated ends, where the gradient vanishes.
+    """
+    bound = get(parameterization).bound(tuple(image_shape), value_range.bgr)
+    latent = np.random.default_rng(seed).normal(0.0, LATENT_STD, (count, *bound.latent_shape()))
+    low, high = (tf.constant(b, tf.float32) for b in (value_range.low, value_range.high))
+    return bound.decode(tf.constant(latent, tf.float32), low, high).numpy()
 
 
 PRESETS = {

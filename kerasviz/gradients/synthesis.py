@@ -2,26 +2,27 @@
 
 Class visualization, fooling images, FGSM, feature inversion (and the art
 family: DeepDream, texture, style) all change an image to raise a score. They
-share `optimize`: one compiled step (traced once per model, objective
-structure, image shape and static settings; everything else, from the image to
-the learning rate, is a tensor argument) looped in Python.
+share `optimize`: one compiled chunk of steps (`kerasviz.gradients.ascent`;
+traced once per model, objective structure, image shape and static settings;
+everything else, from the image to the learning rates, is a tensor argument)
+called in a Python loop, once per chunk. The priors and step rules are in
+`kerasviz.gradients.regularizers`.
 """
 
 import math
-import numbers
 import typing
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, display, inputs, models, targets
-from kerasviz.gradients import core
+from kerasviz import compiled, display, inputs, models, progress, targets
+from kerasviz.gradients import ascent, core
 from kerasviz.gradients import parameterization as parameterizations
+from kerasviz.gradients import regularizers
 from kerasviz.gradients import transforms as robustness
 
-NORMALIZATIONS = ("mean_abs", "l2", "sign")
-ADAM = (0.9, 0.999, 1e-8)  # beta_1, beta_2, epsilon: Kingma & Ba, 2015's defaults (lucid's too)
+MAX_CHUNK = 32  # steps per compiled call at most (the host waits once per call)
 
 
 class Synthesis(typing.NamedTuple):
@@ -45,147 +46,15 @@ class Synthesis(typing.NamedTuple):
     _repr_html_ = display.repr_html
 
 
-def check_non_negative(value, argname, integer=False):
-    kinds = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"Received an invalid value for `{argname}`: {value!r}. Expected a non-negative "
-            f"{'int' if integer else 'number'}."
-        )
-    return int(value) if integer else float(value)
-
-
-def check_learning_rate(learning_rate):
-    if callable(learning_rate):
-        return learning_rate
-    if (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, numbers.Real)
-        or not math.isfinite(learning_rate)
-        or learning_rate <= 0
-    ):
-        raise ValueError(
-            f"Received an invalid value for `learning_rate`: {learning_rate!r}. Expected a "
-            "positive number or a callable `schedule(step) -> float`."
-        )
-    return lambda step: learning_rate
-
-
-def _check_normalization(normalize_gradient):
-    if normalize_gradient is True:
-        return "mean_abs"
-    if normalize_gradient is False or normalize_gradient is None:
-        return "none"
-    if normalize_gradient in NORMALIZATIONS:
-        return normalize_gradient
-    raise ValueError(
-        f"Received an invalid value for `normalize_gradient`: {normalize_gradient!r}. Expected "
-        f"True (= 'mean_abs'), False, or one of {NORMALIZATIONS}."
-    )
-
-
-def gaussian_blur(images, sigma):
-    """Blurs `[B, H, W, C]` with a Gaussian of `sigma` pixels (reflected borders), in a graph."""
-    radius = max(1, int(math.ceil(4 * sigma)))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps = (taps / taps.sum()).astype(np.float32)
-    channels = images.shape[-1]
-    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
-    rows = tf.constant(np.tile(taps.reshape(-1, 1, 1, 1), (1, 1, channels, 1)))
-    cols = tf.reshape(rows, [1, -1, channels, 1])
-    out = tf.nn.depthwise_conv2d(padded, rows, [1, 1, 1, 1], "VALID")
-    return tf.nn.depthwise_conv2d(out, cols, [1, 1, 1, 1], "VALID")
-
-
-def total_variation(images, span):
-    """Mean squared difference of neighbouring pixels per image, in units of `span` (beta = 2).
-
-    Mahendran & Vedaldi, 2015, eq. 4 with beta = 2, normalized by the number
-    of pixels and the value range as in their section 3.3.
-    """
-    dy = images[:, 1:, :-1, :] - images[:, :-1, :-1, :]
-    dx = images[:, :-1, 1:, :] - images[:, :-1, :-1, :]
-    return tf.reduce_mean(tf.square(dx) + tf.square(dy), axis=[1, 2, 3]) / (span * span)
-
-
-def _normalize(gradients, mode):
-    if mode == "none":
-        return gradients
-    if mode == "sign":
-        return tf.sign(gradients)
-    axes = [1, 2, 3]
-    if mode == "l2":  # unit RMS: the step's L2 norm is learning_rate * sqrt(pixels)
-        scale = tf.sqrt(tf.reduce_mean(tf.square(gradients), axis=axes, keepdims=True))
-    else:
-        scale = tf.reduce_mean(tf.abs(gradients), axis=axes, keepdims=True)
-    return gradients / (scale + 1e-12)
-
-
-def _build_step(model_ref, score, capture, mode, blur_sigma, clip, transforms):
-    """The compiled body: one regularized, normalized ascent step on a batch of images."""
-
-    def step(images, class_idx, index, seed, learning_rate, l2, tv, jitter, blur_every, low, high, *extras):
-        shift = tf.random.stateless_uniform(
-            [2], tf.stack([seed, index]), minval=-jitter, maxval=jitter + 1, dtype=tf.int32
-        )
-        x = tf.roll(images, shift, axis=[1, 2])
-        centre = (low + high) / 2.0  # [C]: per-channel ranges ("torch", "caffe") broadcast
-        span = tf.reduce_mean(high - low)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            seen = robustness.compose(transforms, x, tf.stack([seed, index]), x.shape[1:3])
-            logits, activations = models.run(model_ref(), seen, capture=capture)
-            objective = tf.cast(score(logits, activations, class_idx, *extras), tf.float32)
-            penalty = l2 * tf.reduce_sum(tf.square(x - centre), axis=[1, 2, 3])
-            penalty += tv * total_variation(x, span)
-            total = tf.reduce_sum(objective - penalty)
-        gradients = tf.roll(tape.gradient(total, x), -shift, axis=[1, 2])
-        updated = images + learning_rate * _normalize(gradients, mode)
-        if blur_sigma > 0:
-            blur = tf.logical_and(blur_every > 0, tf.math.floormod(index + 1, tf.maximum(blur_every, 1)) == 0)
-            updated = tf.cond(blur, lambda: gaussian_blur(updated, blur_sigma), lambda: updated)
-        if clip:
-            updated = tf.clip_by_value(updated, low, high)
-        return updated, objective, logits
-
-    return step
-
-
-def _build_latent_step(model_ref, score, capture, parameterization, transforms):
-    """The compiled body with a latent: decode, transform, one Adam ascent step on the latent."""
-    beta_1, beta_2, epsilon = ADAM
-
-    def step(latent, m, v, class_idx, index, seed, learning_rate, l2, tv, low, high, *extras):
-        centre, span = (low + high) / 2.0, tf.reduce_mean(high - low)
-        with tf.GradientTape() as tape:
-            tape.watch(latent)
-            image = parameterization.decode(latent, low, high)
-            seen = robustness.compose(transforms, image, tf.stack([seed, index]), image.shape[1:3])
-            logits, activations = models.run(model_ref(), seen, capture=capture)
-            objective = tf.cast(score(logits, activations, class_idx, *extras), tf.float32)
-            penalty = l2 * tf.reduce_sum(tf.square(image - centre), axis=[1, 2, 3])
-            penalty += tv * total_variation(image, span)
-            total = tf.reduce_sum(objective - penalty)
-        gradient = tape.gradient(total, latent)
-        m = beta_1 * m + (1.0 - beta_1) * gradient
-        v = beta_2 * v + (1.0 - beta_2) * tf.square(gradient)
-        t = tf.cast(index + 1, tf.float32)
-        step_size = learning_rate * tf.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
-        latent = latent + step_size * m / (tf.sqrt(v) + epsilon)
-        return latent, m, v, parameterization.decode(latent, low, high), objective, logits
-
-    return step
-
-
-def _build_values(model_ref, score, capture):
+def _build_values(model_ref, spec):
     def values(images, class_idx, *extras):
-        logits, activations = models.run(model_ref(), images, capture=capture)
-        return tf.cast(score(logits, activations, class_idx, *extras), tf.float32)
+        logits, activations = ascent.forward(model_ref(), spec, images)
+        return tf.cast(spec.score(logits, activations, class_idx, *extras), tf.float32)
 
     return values
 
 
-def objective_values(model, objective, images, *, layers=None, extras=(), objective_key=None):
+def objective_values(model, objective, images, *, layers=None, extras=(), objective_key=None, reads_logits=True):
     """The objective of each image `[B]` as `optimize` sees it, without transforms (one forward pass).
 
     Args: as `optimize`'s (`images` in the model's input space).
@@ -196,13 +65,15 @@ def objective_values(model, objective, images, *, layers=None, extras=(), object
     models.check_model(model)
     images = inputs.check_images(model, images)
     extras = tuple(np.asarray(e) for e in extras)
-    score, capture, objective_id, class_idx = _objective(model, objective, layers, objective_key, images)
+    score, capture, objective_id, class_idx, reads = _objective(
+        model, objective, layers, objective_key, images, reads_logits)
+    spec = ascent.Spec(score, capture, reads, None, "none", 0.0, False, ())
     signature = [tf.TensorSpec([None, *images.shape[1:]], tf.float32),
                  tf.TensorSpec([None, class_idx.shape[1]], tf.int32)]
     signature += [tf.TensorSpec([None, *e.shape[1:]], tf.as_dtype(e.dtype)) for e in extras]
-    key = ("objective_values", objective_id, capture, images.shape[1:],
+    key = ("objective_values", objective_id, capture, reads, images.shape[1:],
            tuple((e.shape[1:], e.dtype.str) for e in extras))
-    function = compiled.compiled_function(model, key, lambda ref: _build_values(ref, score, capture), signature)
+    function = compiled.compiled_function(model, key, lambda ref: _build_values(ref, spec), signature)
     return function(tf.constant(images), tf.constant(class_idx), *map(tf.constant, extras)).numpy()
 
 
@@ -215,8 +86,10 @@ def _check_stop(done, n_images):
     return done
 
 
-def _objective(model, objective, layers, objective_key, images):
-    """`(score(logits, activations, class_idx, *extras), capture, key, class_idx)`."""
+def _objective(model, objective, layers, objective_key, images, reads_logits):
+    """`(score(logits, activations, class_idx, *extras), capture, key, class_idx, reads_logits)`."""
+    if not isinstance(reads_logits, bool):
+        raise TypeError(f"Expected `reads_logits` to be a bool. Received: reads_logits={reads_logits!r}.")
     if callable(objective) and not isinstance(objective, targets.Target):
         if layers is None:
             raise ValueError(
@@ -226,12 +99,15 @@ def _objective(model, objective, layers, objective_key, images):
         if isinstance(layers, (str, int, keras.layers.Layer)):
             layers = (layers,)
         capture = tuple(dict.fromkeys(models.get_layer(model, l, argname="layers")[0] for l in layers))
+        if not capture and not reads_logits:
+            raise ValueError(
+                "Received `reads_logits=False` with `layers=()`: the objective would read nothing.")
 
         def score(logits, activations, class_idx, *extras):
             return objective(logits, activations, *extras)
 
         key = ("custom", objective if objective_key is None else objective_key)
-        return score, capture, key, np.full([len(images), 1], -1, np.int32)
+        return score, capture, key, np.full([len(images), 1], -1, np.int32), reads_logits
     if layers is not None:
         raise ValueError(
             f"Received `layers={layers!r}` with a `Target` objective: a target names its own "
@@ -239,7 +115,8 @@ def _objective(model, objective, layers, objective_key, images):
         )
     prepared = core.Prepared(model, images, objective, None)
     class_idx = core.predicted_classes(prepared)  # "the predicted class" is fixed at the start
-    return prepared.target.score, prepared.capture, ("target", prepared.target.key()), class_idx
+    reads = prepared.target.reads_logits() or not prepared.capture
+    return prepared.target.score, prepared.capture, ("target", prepared.target.key()), class_idx, reads
 
 
 def optimize(
@@ -265,6 +142,7 @@ def optimize(
     stop=None,
     parameterization=None,
     transforms=None,
+    reads_logits=True,
 ) -> Synthesis:
     """Changes images by gradient ascent on an objective, with image priors.
 
@@ -281,7 +159,14 @@ def optimize(
     backward pass per image and step; the whole batch is one compiled call.
     The step is traced once per (model, objective structure, image shape,
     normalization, `blur_sigma`, clipping on or off); everything else is
-    passed as tensors.
+    passed as tensors. Up to 32 steps run in one compiled call (a
+    `tf.while_loop`; about a tenth of `steps` per call, so a progress bar
+    moves), the host waiting once per call; with a `callback` or `stop`,
+    one step per call. Same seed, same result, whatever the chunking. An
+    objective that reads only layers (not the class scores) runs the model
+    up to the deepest of them only (`kerasviz.models.extractor`): a
+    mid-layer objective costs the forward and backward passes of the
+    network's first part.
 
     With a `parameterization`, the variable is a latent (the pixels or their
     Fourier spectrum) decoded to the image inside the same compiled step, and
@@ -352,6 +237,11 @@ def optimize(
             entry is `True` is not updated at this step (a fooled image stops
             changing); when every entry is `True` the run ends and returns the
             current images.
+        reads_logits: for a callable objective: whether it reads `logits`.
+            `False`: it is called with `logits=None`, and the model runs
+            only up to the deepest of `layers` (the whole model where it
+            cannot be cut, e.g. a subclassed model). Targets say it
+            themselves (`Target.reads_logits`).
 
     Returns:
         A `Synthesis(image, losses, steps)`.
@@ -369,16 +259,17 @@ def optimize(
     models.check_model(model)
     images = inputs.check_images(model, init, "init")
     steps = inputs.check_positive_int(steps, "steps")
-    schedule = check_learning_rate(learning_rate)
+    schedule = regularizers.check_learning_rate(learning_rate)
     value_range = inputs.check_value_range(value_range, images.shape[-1])
     inputs.check_in_range(images, value_range, "init")
-    l2 = check_non_negative(l2, "l2")
-    tv = check_non_negative(tv, "tv")
-    jitter = check_non_negative(jitter, "jitter", integer=True)
-    blur_every = check_non_negative(blur_every, "blur_every", integer=True)
-    blur_sigma = check_non_negative(blur_sigma, "blur_sigma")
-    mode = _check_normalization(normalize_gradient)
+    l2 = regularizers.check_non_negative(l2, "l2")
+    tv = regularizers.check_non_negative(tv, "tv")
+    jitter = regularizers.check_non_negative(jitter, "jitter", integer=True)
+    blur_every = regularizers.check_non_negative(blur_every, "blur_every", integer=True)
+    blur_sigma = regularizers.check_non_negative(blur_sigma, "blur_sigma")
+    mode = regularizers.check_normalization(normalize_gradient)
     seed = inputs.check_seed(seed)
+    verbose = progress.check_verbose(verbose)
     for name, fn in (("callback", callback), ("stop", stop)):
         if fn is not None and not callable(fn):
             raise TypeError(f"Expected `{name}` to be callable or None. Received: {name}={fn!r}.")
@@ -396,7 +287,10 @@ def optimize(
                 f"Received an invalid value for `extras`: an array of shape {e.shape}; each "
                 f"needs one row per image ({len(images)})."
             )
-    score, capture, objective_id, class_idx = _objective(model, objective, layers, objective_key, images)
+    score, capture, objective_id, class_idx, reads = _objective(
+        model, objective, layers, objective_key, images, reads_logits)
+    if stop is not None and not reads:
+        raise ValueError("Received `stop` with `reads_logits=False`: `stop` is given the logits of every step.")
     transforms = robustness.check_transforms(transforms, images.shape[1:])
     if parameterization is not None:
         if value_range is None:
@@ -411,49 +305,50 @@ def optimize(
         spread = float(images.max() - images.min()) or 1.0
         low, high = np.array([-spread / 2]), np.array([spread / 2])
     blur_sigma = blur_sigma if blur_every else 0.0
-    extra_key = tuple((e.shape[1:], e.dtype.str) for e in extras)
+    spec = ascent.Spec(score, capture, reads, parameterization, mode, blur_sigma, clip, transforms)
+    with_logits = stop is not None
     scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
-    tail = [tf.TensorSpec([None, class_idx.shape[1]], tf.int32), scalar(tf.int64), scalar(tf.int64),
-            scalar(tf.float32), scalar(tf.float32), scalar(tf.float32)]
+    head = [tf.TensorSpec([None, class_idx.shape[1]], tf.int32), scalar(tf.int64),
+            tf.TensorSpec([None], tf.float32), scalar(tf.int64)]
     bounds = [tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.float32)]
     extra_specs = [tf.TensorSpec([None, *e.shape[1:]], tf.as_dtype(e.dtype)) for e in extras]
+    key = ("synthesis", objective_id, capture, reads, images.shape[1:], with_logits,
+           tuple((e.shape[1:], e.dtype.str) for e in extras), tuple(t.key() for t in transforms))
     if parameterization is None:
-        key = ("synthesis", objective_id, capture, images.shape[1:], mode, blur_sigma, clip, extra_key,
-               tuple(t.key() for t in transforms))
-        signature = [tf.TensorSpec([None, *images.shape[1:]], tf.float32), *tail,
-                     scalar(tf.int32), scalar(tf.int64), *bounds, *extra_specs]
-        function = compiled.compiled_function(
-            model, key, lambda ref: _build_step(ref, score, capture, mode, blur_sigma, clip, transforms), signature
-        )
+        key += (mode, blur_sigma, clip)
+        state_specs = [tf.TensorSpec([None, *images.shape[1:]], tf.float32)]
+        fixed_specs = [scalar(tf.float32), scalar(tf.float32), scalar(tf.int32), scalar(tf.int64), *bounds]
         fixed = [tf.constant(v, d) for v, d in (
             (l2, tf.float32), (tv, tf.float32), (jitter, tf.int32),
             (blur_every, tf.int64), (low, tf.float32), (high, tf.float32))]
         state = (tf.constant(images),)
     else:
-        key = ("synthesis_latent", objective_id, capture, images.shape[1:], parameterization.key(), extra_key,
-               tuple(t.key() for t in transforms))
-        latent_spec = tf.TensorSpec([None, *parameterization.latent_shape()], tf.float32)
-        signature = [latent_spec] * 3 + tail + bounds + extra_specs
-        function = compiled.compiled_function(
-            model, key, lambda ref: _build_latent_step(ref, score, capture, parameterization, transforms), signature
-        )
+        key += (parameterization.key(),)
+        state_specs = [tf.TensorSpec([None, *parameterization.latent_shape()], tf.float32)] * 3
+        fixed_specs = [scalar(tf.float32), scalar(tf.float32), *bounds]
         fixed = [tf.constant(v, d) for v, d in ((l2, tf.float32), (tv, tf.float32), (low, tf.float32),
                                                   (high, tf.float32))]
         latent = tf.constant(parameterization.encode(images, low, high))
         state = (latent, tf.zeros_like(latent), tf.zeros_like(latent))
-    constants = [tf.constant(class_idx)]
+    function = compiled.compiled_function(
+        model, key, lambda ref: ascent.build_chunk(ref, spec, with_logits),
+        state_specs + head + fixed_specs + extra_specs)
+    class_idx_tensor = tf.constant(class_idx)
     extras = [tf.constant(e) for e in extras]
     seed_tensor = tf.constant(seed % (2**63), tf.int64)
-    progbar = keras.utils.Progbar(steps) if verbose else None
+    # One step per call when each step is looked at (`stop`, `callback`); else chunks, the host waiting
+    # once per chunk, about ten of them for the progress bar.
+    chunk = 1 if with_logits or callback is not None else min(MAX_CHUNK, max(1, math.ceil(steps / 10)))
+    progbar = progress.bar(steps, verbose)
     image = tf.constant(images)
-    losses = []
-    for index in range(steps):
-        rate = float(schedule(index))
-        *updated, objective_value, logits = function(
-            *state, *constants, tf.constant(index, tf.int64), seed_tensor,
-            tf.constant(rate, tf.float32), *fixed, *extras,
-        )
-        if stop is not None:
+    losses, index = [], 0
+    while index < steps:
+        count = min(chunk, steps - index)
+        rates = tf.constant([float(schedule(i)) for i in range(index, index + count)], tf.float32)
+        *updated, objectives = function(*state, class_idx_tensor, tf.constant(index, tf.int64), rates,
+                                        seed_tensor, *fixed, *extras)
+        if with_logits:
+            logits, objectives = objectives, updated.pop()
             done = _check_stop(stop(index, image.numpy(), logits.numpy()), len(images))
             if np.all(done):
                 break
@@ -462,12 +357,15 @@ def optimize(
                 updated = [tf.where(tf.reshape(keep, [-1] + [1] * (u.shape.rank - 1)), old, u)
                            for old, u in zip((*state, image), updated)]
         state, image = tuple(updated[:len(state)]), updated[-1]
-        losses.append(objective_value)  # kept on the device: no host sync per step unless asked
+        losses.append(objectives)  # [count, B], kept on the device until the end unless asked
+        index += count
         if callback is not None or progbar is not None:
-            loss = float(np.mean(objective_value.numpy()))
+            loss = float(np.mean(objectives[-1].numpy()))
             if callback is not None:
-                callback(index, image.numpy(), loss)
+                callback(index - 1, image.numpy(), loss)
             if progbar is not None:
-                progbar.update(index + 1, values=[("objective", loss)])
-    means = [float(np.mean(v.numpy())) for v in losses]
-    return Synthesis(image.numpy().astype(np.float32), np.asarray(means, np.float32), len(means))
+                progbar.update(index, values=[("objective", loss)], finalize=index >= steps)
+    if progbar is not None and index < steps:
+        progbar.update(index, finalize=True)
+    means = np.concatenate([np.mean(v.numpy(), axis=1) for v in losses]) if losses else np.zeros([0])
+    return Synthesis(image.numpy().astype(np.float32), means.astype(np.float32), len(means))
