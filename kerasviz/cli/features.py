@@ -17,7 +17,7 @@ def add_parser(commands, parents):
                    "feature maps': the last spatial block)")
     p.add_argument("--channels", type=int, nargs="+", default=None, metavar="N",
                    help="channel indices (default: the first 16 for the feature visualization, the 16 most "
-                   "active over the images for the feature maps)")
+                   "active over the images for the feature maps, most active first)")
     p.add_argument("--steps", type=int, default=256, help="optimization steps (default: 256)")
     p.add_argument("--seed", type=int, default=0, help="the optimization's seed (default: 0)")
     common.add_value_range(p)
@@ -87,19 +87,18 @@ def write_figures(directory, model, images=None, value_range=(0.0, 1.0), *, laye
         said = _said(fm_layer, None if layer else "the last spatial block")
         with stage(f"feature maps: {said}, {len(images)} image(s)"):
             maps = kerasviz.feature_maps(model, images, fm_layer, channels=channels)
-            figure = maps_figure(maps, kerasviz.image.to_display(images, value_range), given=channels is not None)
+            figure = maps_figure(maps, kerasviz.image.to_display(images, value_range))
             written.append(common.save_png(os.path.join(directory, "feature_maps.png"), figure))
     print("Wrote " + ", ".join(written), flush=True)
     return written
 
 
-def maps_figure(maps, shown, *, given=False):
+def maps_figure(maps, shown):
     """A `kerasviz.feature_maps` result as one picture: a row per image (the image, then its grid), titled.
 
     Args:
         maps: the `FeatureMaps` of the images.
         shown: the images in display space, `[B, H, W, C]` in [0, 1].
-        given: whether the channels were the user's (else: most active first).
     """
     import numpy as np
 
@@ -110,9 +109,9 @@ def maps_figure(maps, shown, *, given=False):
         grid = np.repeat(grid[..., None], picture.shape[-1], axis=-1)
         factor = max(1, grid.shape[0] // (2 * picture.shape[0]))
         rows.append(_side_by_side([np.kron(picture, np.ones((factor, factor, 1))), grid]))
-    order = "as given" if given else "most active first"
     return kerasviz.image.titled(_stacked(rows), f"feature maps of {maps.layer}: each image, then its channels "
-                                 f"({order}; labels: channel: mean activation; each image's maps scaled together)")
+                                 "(most active over the images first; labels: channel: its mean activation in "
+                                 "the image; each image's maps scaled together)")
 
 
 def _stacked(rows, pad=6):
