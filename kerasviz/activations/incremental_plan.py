@@ -1,0 +1,257 @@
+"""Which layers incremental occlusion computes on regions, and what that saves (Nakandala et al., 2019).
+
+An occluder changes only the outputs of the first layer whose windows overlap
+it, and each convolution or pooling widens that region by its kernel (and
+divides it by its stride): the *projective field* of the patch (Nakandala,
+Kumar and Papakonstantinou, SIGMOD 2019, "Incremental and Approximate
+Inference for Faster Occlusion-based Deep CNN Explanations", section 3).
+`build_plan` follows the region through the model's layer calls, one axis at
+a time, for every occluder position: the static region size of each layer
+(the largest over positions) and, per position, where it starts, clipped to
+the map. A layer is computed on its region while it is a convolution,
+pooling, padding, pointwise or elementwise-merge layer whose region covers
+less than `FULL_SHARE` of its map; from the first that is not (a global
+pooling, a `Lambda`, a subclassed block, the output, a layer the target
+reads, or a region grown too large) the model runs on whole maps.
+"""
+
+from typing import NamedTuple
+
+import keras
+import numpy as np
+
+FULL_SHARE = 0.5  # a region this share of its map or more: the layer runs on the whole map
+AUTO_RATIO = 0.7  # inference="auto" runs incrementally when it predicts at most this share of naive's work
+
+_CONV = {keras.layers.Conv2D: "conv", keras.layers.DepthwiseConv2D: "depthwise",
+         keras.layers.MaxPooling2D: "max_pool", keras.layers.AveragePooling2D: "avg_pool"}
+_POINTWISE = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
+              keras.layers.Dropout, keras.layers.SpatialDropout2D, keras.layers.GaussianNoise,
+              keras.layers.GaussianDropout, keras.layers.AlphaDropout, keras.layers.Rescaling,
+              keras.layers.Identity, keras.layers.ActivityRegularization)
+_CHANNEL_AXIS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.Softmax)
+_MERGES = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average,
+           keras.layers.Maximum, keras.layers.Minimum, keras.layers.Concatenate)
+_MERGE_OPS = ("Add", "Subtract", "Multiply", "Maximum", "Minimum")  # Keras ops on symbolic tensors (x + y)
+
+
+class Region(NamedTuple):
+    """Where one tensor differs from the clean one: per position starts `(ys [nY], xs [nX])`, static size."""
+
+    ys: np.ndarray
+    xs: np.ndarray
+    size: tuple  # (h, w)
+    length: tuple  # (H, W) of the whole map
+
+
+class Op(NamedTuple):
+    """One layer computed on regions: `kind`, its `Region`, and (conv/pool) the window and padding."""
+
+    step: object
+    kind: str  # conv, depthwise, max_pool, avg_pool, pointwise, pad, merge
+    region: Region
+    window: tuple = ()  # ((kernel, stride, dilation) per axis)
+    pads: tuple = (0, 0, 0, 0)  # top, bottom, left, right (TensorFlow's "same")
+
+
+class Planned(NamedTuple):
+    """A plan and what runs it: the region `ops`, the `tail` steps, the region ids the tail reads."""
+
+    plan: object
+    ops: list
+    tail: list
+    materialize: list
+    input_region: Region
+
+
+class OcclusionPlan(NamedTuple):
+    """What `occlusion` does for one model, image size and occluder.
+
+    `inference` is what runs: `"incremental"` (the layers of `regions`
+    computed only where the occluder can change them, the rest from
+    `full_from` on whole maps) or `"naive"` (every occluded image through the
+    whole model). `reason` says why the model runs on whole maps from
+    `full_from` (or why the plan is naive). `flops_naive` and
+    `flops_incremental` are the predicted multiply-adds per occluded image.
+    """
+
+    inference: str
+    regions: tuple  # ((path, (h, w) of the region, (H, W) of the map), ...)
+    full_from: object
+    reason: str
+    flops_naive: int
+    flops_incremental: int
+
+    def __str__(self):
+        speed = self.flops_naive / max(self.flops_incremental, 1)
+        regions = ", ".join(f"{p} {h}x{w} of {H}x{W}" for p, (h, w), (H, W) in self.regions) or "none"
+        return (f"occlusion: {self.inference} inference; on regions: {regions}; whole maps from "
+                f"{self.full_from!r} ({self.reason}); predicted work {speed:.2f}x less than naive")
+
+
+def _kind(step, shapes, output_shape):
+    """The incremental kind of a step, or None."""
+    layer, inputs = step.layer, [shapes.get(k) for k in step.inputs]
+    spatial = [s for s in inputs if s is not None and len(s) == 3]
+    if len(spatial) != len(inputs) or output_shape is None or len(output_shape) != 3:
+        return None
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        return None
+    if getattr(layer, "quantization_mode", None) or getattr(layer, "lora_enabled", False):
+        return None
+    kind = _CONV.get(type(layer))
+    if kind == "avg_pool" and layer.padding != "valid":
+        return None  # "same" averages over the valid part of each window only
+    if kind is not None:
+        return kind if len(inputs) == 1 else None
+    if type(layer) is keras.layers.ZeroPadding2D:
+        return "pad"
+    same_grid = all(s[:2] == output_shape[:2] for s in inputs)
+    if type(layer) in _POINTWISE or type(layer) in _CHANNEL_AXIS:
+        axis = getattr(layer, "axis", -1)
+        axis = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        return "pointwise" if same_grid and len(inputs) == 1 and axis in ([-1], [3]) else None
+    merge = type(layer) in _MERGES or (not isinstance(layer, keras.layers.Layer)
+                                       and type(layer).__name__ in _MERGE_OPS)
+    if merge and same_grid:
+        if isinstance(layer, keras.layers.Concatenate) and layer.axis not in (-1, 3):
+            return None
+        if not isinstance(layer, keras.layers.Concatenate) and any(s != output_shape for s in inputs):
+            return None  # broadcasting (a gate [1, 1, C]) is not elementwise on the map
+        return "merge"
+    return None
+
+
+def _same_padding(length, out, kernel, stride, dilation):
+    effective = dilation * (kernel - 1) + 1
+    total = max((out - 1) * stride + effective - length, 0)
+    return total // 2, total - total // 2
+
+
+def _window_axis(starts, size, length, out, kernel, stride, dilation, before):
+    """The output region along one axis of a window op, for input regions `[starts, starts + size)`."""
+    effective = dilation * (kernel - 1) + 1
+    low = np.maximum(0, -((-(starts + before - effective + 1)) // stride))  # ceil division
+    high = np.minimum(out - 1, (starts + size - 1 + before) // stride)
+    new = int(max(1, (high - low + 1).max()))
+    return np.clip(low, 0, out - new).astype(np.int32), new
+
+
+def _window_op(step, kind, region, in_shape, out_shape):
+    layer = step.layer
+    if kind in ("conv", "depthwise"):
+        kernels, strides, dilations = layer.kernel_size, layer.strides, layer.dilation_rate
+    else:
+        kernels, strides, dilations = layer.pool_size, layer.strides, (1, 1)
+    pads, starts, size = [], [], []
+    for axis, origin in enumerate((region.ys, region.xs)):
+        k, s, d = kernels[axis], strides[axis], dilations[axis]
+        length, out = in_shape[axis], out_shape[axis]
+        before, after = _same_padding(length, out, k, s, d) if layer.padding == "same" else (0, 0)
+        expected = -(-length // s) if layer.padding == "same" else (length - d * (k - 1) - 1) // s + 1
+        if expected != out:
+            return None
+        axis_starts, axis_size = _window_axis(origin, region.size[axis], length, out, k, s, d, before)
+        pads += [before, after]
+        starts.append(axis_starts)
+        size.append(axis_size)
+    window = tuple(zip(kernels, strides, dilations))
+    return Op(step, kind, Region(starts[0], starts[1], tuple(size), tuple(out_shape[:2])), window, tuple(pads))
+
+
+def _union(regions, length):
+    """One region covering each position's regions of all inputs (an elementwise merge)."""
+    axes = []
+    for axis in range(2):
+        starts = np.stack([(r.ys, r.xs)[axis] for r in regions])
+        ends = np.stack([(r.ys, r.xs)[axis] + r.size[axis] for r in regions])
+        low, high = starts.min(0), ends.max(0)
+        size = int((high - low).max())
+        axes.append((np.clip(low, 0, length[axis] - size).astype(np.int32), size))
+    return Region(axes[0][0], axes[1][0], (axes[0][1], axes[1][1]), tuple(length))
+
+
+def _incremental_op(step, kind, regions, shapes):
+    out_shape = shapes[step.output]
+    if kind in _CONV.values():
+        return _window_op(step, kind, regions[0], shapes[step.inputs[0]], out_shape)
+    if kind == "pointwise":
+        return Op(step, kind, regions[0])
+    if kind == "pad":
+        (top, _), (left, _) = step.layer.padding
+        r = regions[0]
+        return Op(step, kind, Region(r.ys + top, r.xs + left, r.size, tuple(out_shape[:2])))
+    return Op(step, kind, _union(regions, out_shape[:2]))
+
+
+def _flops(step, shapes, size=None):
+    """Multiply-adds of a step on whole maps (or on a region of `size` for spatial outputs)."""
+    out = shapes.get(step.output)
+    if out is None:
+        return 0
+    positions = int(np.prod(size)) if size is not None else int(np.prod(out[:-1])) if len(out) > 1 else 1
+    layer = step.layer
+    kernel = getattr(layer, "kernel", None) if isinstance(layer, keras.layers.Layer) else None
+    if kernel is not None and len(kernel.shape) == 4:  # conv: [kh, kw, in / groups, filters] or depthwise
+        per_output = int(np.prod(kernel.shape[:3])) if type(layer) is not keras.layers.DepthwiseConv2D else \
+            int(np.prod(kernel.shape[:2]))
+        return positions * int(out[-1]) * per_output
+    if kernel is not None and len(kernel.shape) == 2:  # dense on the last axis
+        return positions * int(np.prod(kernel.shape))
+    return positions * int(out[-1])
+
+
+def build_plan(steps, input_id, output_id, shapes, starts_y, starts_x, patch, capture=()):
+    """The `Planned` incremental occlusion of occluders of side `patch` at the given starts.
+
+    `ops` are the `Op`s computed on regions (in call order), `tail` the steps
+    run on whole maps, `materialize` the ids of region tensors the tail reads
+    (each pasted into its clean map).
+    """
+    image = shapes[input_id]
+    regions = {input_id: Region(np.asarray(starts_y, np.int32), np.asarray(starts_x, np.int32),
+                                (patch, patch), tuple(image[:2]))}
+    ops, tail, full_from, reason = [], [], None, None
+    for step in steps:
+        why = None
+        if any(k not in regions for k in step.inputs):
+            pass  # reads a whole map: a whole map too
+        elif step.output == output_id:
+            why = "the model's output"
+        elif step.path in capture:
+            why = "the target reads this layer"
+        else:
+            kind = _kind(step, shapes, shapes.get(step.output))
+            op = _incremental_op(step, kind, [regions[k] for k in step.inputs], shapes) if kind else None
+            if op is None:
+                why = f"{step.kind} layers cannot be computed on a region"
+            elif np.prod(op.region.size) >= FULL_SHARE * np.prod(op.region.length):
+                why = f"its region covers {np.prod(op.region.size) / np.prod(op.region.length):.0%} of its map"
+            else:
+                ops.append(op)
+                regions[step.output] = op.region
+                continue
+        if why is not None and full_from is None:
+            full_from, reason = step.path, why
+        tail.append(step)
+    read = {k for s in tail for k in s.inputs if k in regions}
+    naive = sum(_flops(s, shapes) for s in steps)
+    incremental = sum(_flops(s, shapes) for s in tail) + sum(
+        _flops(op.step, shapes, op.region.size) + _read_cost(op, shapes) for op in ops) + sum(
+        2 * int(np.prod(shapes[k])) for k in read)
+    inference = "incremental" if ops and incremental <= AUTO_RATIO * naive else "naive"
+    if not ops:
+        reason = f"{reason}, from the first layer on" if reason else "nothing to compute on regions"
+    report = tuple((op.step.path, op.region.size, op.region.length) for op in ops)
+    plan = OcclusionPlan(inference, report, full_from, reason, naive, incremental)
+    return Planned(plan, ops, tail, sorted(read), regions[input_id])
+
+
+def _read_cost(op, shapes):
+    """Elements gathered to build an op's input tiles (two gathers each: clean context and region)."""
+    channels = sum(int(shapes[k][-1]) for k in op.step.inputs)
+    if op.window:
+        h, w = ((n - 1) * s + d * (k - 1) + 1 for n, (k, s, d) in zip(op.region.size, op.window))
+    else:
+        h, w = op.region.size
+    return 2 * h * w * channels if op.kind != "pointwise" else 0
