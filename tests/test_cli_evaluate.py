@@ -173,3 +173,17 @@ def test_mistakes_get_one_line_and_exit_code_2(work, capsys, args, named):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and named in lines[0], err
     assert lines[0].startswith("kerasviz evaluate: ")
+
+
+def test_the_readme_tables_list_every_method_and_metric_with_its_direction():
+    from kerasviz import registry
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")) as f:
+        rows = {line.split("|")[1].strip().split()[0].strip("`"): line for line in f if line.startswith("| `")}
+    for name in registry.ATTRIBUTION_METHODS:
+        assert name in rows and "[B, " in rows[name] and ("≥ 0" in rows[name] or "signed" in rows[name]), name
+        assert "forward" in rows[name] or "the method" in rows[name], name
+    for name, metric in metrics.METRICS.items():
+        cells = [c.strip() for c in rows[name].split("|")]
+        assert cells[4].startswith("↑ higher" if metric.higher_is_better else "↓ lower"), (name, cells)
+        assert ("sanity check" in cells[1]) == metric.sanity, name
