@@ -5,18 +5,18 @@ here, so the rules (and the messages) are the same everywhere.
 """
 
 import numbers
-import threading
 import warnings
-import weakref
 
 import numpy as np
 import tensorflow as tf
 
 # The batch of the methods that take no model (and the fallback where a model's activations cannot be sized).
 DEFAULT_BATCH_SIZE = 32
-# `default_batch_size`: the activation memory one compiled call may hold, and the largest batch it picks.
-ACTIVATION_BUDGET = 512 * 2**20
-MAX_DEFAULT_BATCH = 256
+# `default_batch_size`: the activation memory and forward multiply-adds of one compiled call, the largest batch.
+ACTIVATION_BUDGET = 2**30
+WORK_BUDGET = 2 * 10**9
+MIN_WORK_BATCH = 4
+MAX_DEFAULT_BATCH = 32
 COSTS = ("forward", "backward")
 
 
@@ -354,95 +354,33 @@ def check_batch_size_for(model, batch_size, image_shape, cost="backward"):
     return default_batch_size(model, image_shape, cost=cost) if checked is None else checked
 
 
-_ACTIVATION_SIZES = weakref.WeakKeyDictionary()  # model -> {image shape: bytes per image}
-_SIZES_LOCK = threading.Lock()
-
-
-def _symbolic_activation_bytes(model):
-    """Bytes per image of every layer output of a built functional/Sequential model, or None when unknown."""
-    from kerasviz import models  # models imports nothing of ours but patching; no cycle at import time
-
-    total = 0
-    for _, layer in models.iter_layers(model):
-        if getattr(layer, "layers", None):
-            continue  # a nested model: its own layers are counted
-        try:
-            outputs = tf.nest.flatten(layer.output)
-        except (AttributeError, ValueError, RuntimeError):
-            return None
-        for output in outputs:
-            dims = tuple(output.shape)[1:]
-            if any(d is None for d in dims):
-                return None  # free spatial size: traced instead
-            total += int(np.prod(dims, dtype=np.int64)) * np.dtype(str(output.dtype)).itemsize
-    return total or None
-
-
-def _traced_activation_bytes(model, image_shape):
-    """Bytes per image of every float tensor of the model's forward graph, traced once (subclassed models)."""
-    from kerasviz import models
-
-    function = tf.function(lambda x: models.run(model, x)[0])
-    try:
-        graph = function.get_concrete_function(tf.TensorSpec([None, *image_shape], tf.float32)).graph
-    except Exception:  # noqa: BLE001 - the method's own call will raise (and explain) whatever this is
-        return None
-    total = 0
-    for operation in graph.get_operations():
-        for output in operation.outputs:
-            dims = output.shape
-            if dims.rank and dims.rank >= 2 and dims[0] is None and output.dtype.is_floating \
-                    and dims[1:].is_fully_defined():
-                total += int(np.prod(dims[1:], dtype=np.int64)) * output.dtype.size
-    return total
-
-
-def activation_bytes(model, image_shape):
-    """Bytes of the model's activations for one image of `image_shape` (all layer outputs), cached per model.
-
-    Read from the layers' symbolic outputs of a functional or Sequential
-    model; a subclassed model, or one whose input size is free, is traced
-    once for `image_shape` and the float tensors of its forward graph summed.
-    None when the model cannot be traced for `image_shape` (the method that
-    asked then raises its own error).
-    """
-    image_shape = tuple(int(d) for d in image_shape)
-    with _SIZES_LOCK:
-        cached = _ACTIVATION_SIZES.get(model, {}).get(image_shape)
-    if cached is not None:
-        return cached
-    size = _symbolic_activation_bytes(model) if model_input_shape(model) == image_shape else None
-    if size is None:
-        size = _traced_activation_bytes(model, image_shape)
-    if size is None:
-        return None
-    with _SIZES_LOCK:
-        _ACTIVATION_SIZES.setdefault(model, {})[image_shape] = size
-    return size
-
-
 def default_batch_size(model, image_shape, cost="backward"):
-    """The batch size of a method called with `batch_size=None`: what fits `ACTIVATION_BUDGET`.
+    """The batch size of a method called with `batch_size=None`, sized to the model and the images.
 
-    A compiled call on a batch of `n` images holds about `n * A` bytes of
-    activations for a forward pass, `A` the bytes of all layer outputs for one
-    image (`activation_bytes`), and `2 * n * A` for a forward and backward
-    pass (the tape keeps the forward's activations and the backward makes as
-    many gradients). The default is the largest power of two `n <=
-    MAX_DEFAULT_BATCH` (256) within `ACTIVATION_BUDGET` (512 MiB), at least 1.
-    Small models get large batches, where per-call and per-op costs are
-    amortized; large models and inputs get small ones, so memory stays bounded
-    (see `benchmarks/batch_size.py` for throughput against batch size).
+    The largest power of two `n` (at least 1, at most `MAX_DEFAULT_BATCH`,
+    32) such that a compiled call on `n` images
+    - holds at most `ACTIVATION_BUDGET` (1 GiB) of activations: `n * A`
+      for a forward pass, `2 * n * A` for a forward and backward pass, `A`
+      the bytes of all layer outputs for one image (memory stays bounded);
+    - does at most `WORK_BUDGET` (2 * 10^9) multiply-adds in the forward pass:
+      on a CPU, a batch beyond that runs out of cache and gets slower per
+      image, not faster (not applied below `MIN_WORK_BATCH`, 4).
+    Measured with `benchmarks/batch_size.py` on two CPU cores: the best
+    forward+backward throughput came at batch 16-32 for the demo model and
+    MobileNetV2 (alpha 0.35, 128 px), at 8 for a VGG-style 64 x 64 net, and
+    every model lost at 64 and above. On a GPU, larger batches than these
+    usually pay: pass `batch_size`.
 
     Args:
         model: the Keras model the method runs.
         image_shape: `(H, W, C)` of the images.
         cost: `"backward"` (a forward and backward pass per evaluation: the
             gradient methods) or `"forward"` (forward passes only: occlusion,
-            RISE, LIME, KernelSHAP, Score-CAM's masked images).
+            RISE, LIME, KernelSHAP, Score-CAM).
 
     Returns:
-        A positive int.
+        A positive int (`DEFAULT_BATCH_SIZE`, 32, when the model cannot be
+        traced for `image_shape`: the method then raises its own error).
 
     Raises:
         ValueError: an unknown `cost`.
@@ -450,16 +388,20 @@ def default_batch_size(model, image_shape, cost="backward"):
     Example:
 
     >>> kerasviz.inputs.default_batch_size(model, (64, 64, 3), cost="forward")
-    256
+    32
     """
+    from kerasviz import model_cost
+
     if cost not in COSTS:
         raise ValueError(f"Received an invalid value for `cost`: {cost!r}. Expected one of {COSTS}.")
-    per_image = activation_bytes(model, image_shape)
+    per_image = model_cost.image_cost(model, image_shape)
     if per_image is None:
         return DEFAULT_BATCH_SIZE
-    per_image *= 2 if cost == "backward" else 1
-    fits = max(1, min(MAX_DEFAULT_BATCH, ACTIVATION_BUDGET // max(per_image, 1)))
-    return 1 << (int(fits).bit_length() - 1)
+    fits = ACTIVATION_BUDGET // max(per_image.activation_bytes * (2 if cost == "backward" else 1), 1)
+    if per_image.multiply_adds:
+        fits = min(fits, max(MIN_WORK_BATCH, WORK_BUDGET // per_image.multiply_adds))
+    fits = int(max(1, min(MAX_DEFAULT_BATCH, fits)))
+    return 1 << (fits.bit_length() - 1)
 
 
 def check_positive_int(value, argname):

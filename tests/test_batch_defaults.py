@@ -6,7 +6,7 @@ import pytest
 from conftest import MODEL_FORMS, SIZE, functional, subclassed
 
 import kerasviz
-from kerasviz import inputs
+from kerasviz import inputs, model_cost
 from kerasviz.gradients import core
 
 
@@ -18,40 +18,47 @@ def _tiny(size=8, filters=4, classes=2):
     return keras.Model(x, keras.layers.Dense(classes, kernel_initializer=keras.initializers.GlorotUniform(1))(h))
 
 
-def test_activation_bytes_are_the_layer_outputs_counted_by_hand():
+def test_the_cost_of_an_image_is_counted_by_hand():
     keras.backend.clear_session()
     model = _tiny()
     by_hand = 4 * (8 * 8 * 4 + 4 + 2)  # float32 conv output, pooled vector, logits (the input is not an activation)
-    counted = inputs.activation_bytes(model, (8, 8, 3))
-    assert counted in (by_hand, by_hand + 4 * 8 * 8 * 3)  # with or without the InputLayer's own output
-    # A free-size model is traced for the images' size: four times the conv output at twice the side.
+    cost = model_cost.image_cost(model, (8, 8, 3))
+    assert cost.activation_bytes in (by_hand, by_hand + 4 * 8 * 8 * 3)  # with or without the InputLayer's output
+    assert cost.multiply_adds == 8 * 8 * (3 * 3 * 3 * 4) + 4 * 2  # conv kernel at 64 positions, Dense kernel once
+    # A free-size model is traced for the images' size: four times the conv's cost at twice the side.
     free = _tiny(size=None)
-    small, large = inputs.activation_bytes(free, (8, 8, 3)), inputs.activation_bytes(free, (16, 16, 3))
-    assert small >= by_hand and large >= 4 * (16 * 16 * 4 + 4 + 2)
-    assert 3.5 < large / small <= 4.0
+    small, large = model_cost.image_cost(free, (8, 8, 3)), model_cost.image_cost(free, (16, 16, 3))
+    assert small.multiply_adds == cost.multiply_adds
+    assert large.multiply_adds == 16 * 16 * (3 * 3 * 3 * 4) + 4 * 2
+    assert small.activation_bytes >= by_hand and 3.5 < large.activation_bytes / small.activation_bytes <= 4.0
 
 
 def test_a_subclassed_model_is_sized_from_its_traced_graph():
     keras.backend.clear_session()
     sub, func = subclassed(), functional()
-    traced, symbolic = inputs.activation_bytes(sub, (SIZE, SIZE, 3)), inputs.activation_bytes(func, (SIZE, SIZE, 3))
-    # The same network: the traced graph holds at least the layer outputs (and bias-adds, fused activations).
+    traced, symbolic = model_cost.image_cost(sub, (SIZE, SIZE, 3)), model_cost.image_cost(func, (SIZE, SIZE, 3))
+    # The same network: the same multiply-adds; the traced graph holds at least the layer outputs.
+    assert traced.multiply_adds == symbolic.multiply_adds == SIZE * SIZE * 9 * (3 * 6 + 6 * 8) + 8 * 12 + 12 * 4
     convs = 4 * SIZE * SIZE * (6 + 8)
-    assert symbolic >= convs and traced >= convs
-    assert traced <= 4 * symbolic
+    assert symbolic.activation_bytes >= convs and convs <= traced.activation_bytes <= 4 * symbolic.activation_bytes
 
 
-def test_the_default_is_the_largest_power_of_two_in_the_budget(monkeypatch):
+def test_the_default_is_the_largest_power_of_two_in_the_budgets(monkeypatch):
     keras.backend.clear_session()
     model = _tiny()
-    per_image = inputs.activation_bytes(model, (8, 8, 3))
-    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 13 * 2 * per_image)
+    per_image = model_cost.image_cost(model, (8, 8, 3))
+    monkeypatch.setattr(inputs, "MAX_DEFAULT_BATCH", 256)
+    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 13 * 2 * per_image.activation_bytes)
     assert inputs.default_batch_size(model, (8, 8, 3)) == 8  # 13 images fit a forward and backward pass
     assert inputs.default_batch_size(model, (8, 8, 3), cost="forward") == 16  # 26 fit a forward pass
-    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", per_image // 3)
+    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", per_image.activation_bytes // 3)
     assert inputs.default_batch_size(model, (8, 8, 3)) == 1  # never 0
     monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 10**15)
-    assert inputs.default_batch_size(model, (8, 8, 3)) == inputs.MAX_DEFAULT_BATCH
+    assert inputs.default_batch_size(model, (8, 8, 3)) == 256
+    monkeypatch.setattr(inputs, "WORK_BUDGET", 40 * per_image.multiply_adds)  # the work rule: 40 images -> 32
+    assert inputs.default_batch_size(model, (8, 8, 3), cost="forward") == 32
+    monkeypatch.setattr(inputs, "WORK_BUDGET", 1)  # but not below MIN_WORK_BATCH
+    assert inputs.default_batch_size(model, (8, 8, 3)) == inputs.MIN_WORK_BATCH
     with pytest.raises(ValueError, match="`cost`: 'sideways'"):
         inputs.default_batch_size(model, (8, 8, 3), cost="sideways")
 
@@ -62,8 +69,8 @@ def test_methods_use_the_default_and_their_results_do_not_depend_on_it(monkeypat
     images = np.random.default_rng(0).random((3, SIZE, SIZE, 3)).astype(np.float32)
     assert core.Prepared(model, images, None, None).batch_size == inputs.default_batch_size(model, (SIZE, SIZE, 3))
     assert core.Prepared(model, images, None, 5).batch_size == 5
-    per_image = inputs.activation_bytes(model, (SIZE, SIZE, 3))
-    large = kerasviz.smoothgrad(model, images, samples=4)  # one chunk: the default is large for a tiny model
+    per_image = model_cost.image_cost(model, (SIZE, SIZE, 3)).activation_bytes
+    large = kerasviz.smoothgrad(model, images, samples=4)  # one chunk: the default is 32 for a tiny model
     monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 2 * 2 * per_image)  # a default of 2: six chunks
     assert core.Prepared(model, images, None, None).batch_size == 2
     np.testing.assert_allclose(kerasviz.smoothgrad(model, images, samples=4), large, rtol=1e-5, atol=1e-7)

@@ -1,0 +1,106 @@
+"""What one image costs a model: the bytes of its activations and its multiply-adds.
+
+`kerasviz.inputs.default_batch_size` sizes the batches of every method from
+these two numbers. They are read from the layers' symbolic outputs of a built
+functional or Sequential model (free), or, for a subclassed model or one
+whose input size is free, from the forward graph traced once for the images'
+shape. Both are cached per model (weakly) and image shape.
+"""
+
+import threading
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+_COSTS = weakref.WeakKeyDictionary()  # model -> {image shape: ImageCost or None}
+_LOCK = threading.Lock()
+
+
+class ImageCost:
+    """`activation_bytes`: all layer outputs for one image; `multiply_adds`: of its convolutions and Dense layers."""
+
+    def __init__(self, activation_bytes, multiply_adds):
+        self.activation_bytes, self.multiply_adds = int(activation_bytes), int(multiply_adds)
+
+    def __repr__(self):
+        return f"ImageCost(activation_bytes={self.activation_bytes}, multiply_adds={self.multiply_adds})"
+
+
+def _size(dims):
+    return int(np.prod(dims, dtype=np.int64))
+
+
+def _symbolic(model):
+    """The cost from the layers' symbolic outputs, or None when one is unknown (subclassed, free size)."""
+    from kerasviz import models  # kerasviz.models imports TensorFlow-heavy helpers: only when needed
+
+    activation_bytes = multiply_adds = 0
+    for _, layer in models.iter_layers(model):
+        if getattr(layer, "layers", None):
+            continue  # a nested model: its own layers are counted
+        try:
+            outputs = tf.nest.flatten(layer.output)
+        except (AttributeError, ValueError, RuntimeError):
+            return None
+        for output in outputs:
+            dims = tuple(output.shape)[1:]
+            if any(d is None for d in dims):
+                return None
+            activation_bytes += _size(dims) * np.dtype(str(output.dtype)).itemsize
+        # A kernel's weights each make one multiply-add per output position (a Dense layer: one position).
+        positions = _size(tuple(outputs[0].shape)[1:-1]) if outputs else 1
+        for name in ("kernel", "depthwise_kernel", "pointwise_kernel"):
+            kernel = getattr(layer, name, None)
+            if kernel is not None and hasattr(kernel, "shape"):
+                multiply_adds += _size(tuple(kernel.shape)) * positions
+    return ImageCost(activation_bytes, multiply_adds) if activation_bytes else None
+
+
+_CONVOLUTIONS = ("Conv2D", "DepthwiseConv2dNative", "Conv3D")
+
+
+def _traced(model, image_shape):
+    """The cost from the forward graph traced for `image_shape`, or None when the model cannot take it."""
+    from kerasviz import models
+
+    function = tf.function(lambda x: models.run(model, x)[0])
+    try:
+        graph = function.get_concrete_function(tf.TensorSpec([None, *image_shape], tf.float32)).graph
+    except Exception:  # noqa: BLE001 - the method's own call raises (and explains) whatever this is
+        return None
+    activation_bytes = multiply_adds = 0
+    for operation in graph.get_operations():
+        for output in operation.outputs:
+            dims = output.shape
+            if dims.rank and dims.rank >= 2 and dims[0] is None and output.dtype.is_floating \
+                    and dims[1:].is_fully_defined():
+                activation_bytes += _size(dims[1:]) * output.dtype.size
+        if operation.type in _CONVOLUTIONS + ("MatMul",) and operation.inputs[1].shape.is_fully_defined():
+            out = operation.outputs[0].shape
+            positions = _size(out[1:-1]) if operation.type in _CONVOLUTIONS and out[1:-1].is_fully_defined() else 1
+            multiply_adds += _size(operation.inputs[1].shape) * positions
+    return ImageCost(activation_bytes, multiply_adds)
+
+
+def image_cost(model, image_shape):
+    """The `ImageCost` of one image of `image_shape` `(H, W, C)` through `model`, or None when it cannot be traced.
+
+    The activation bytes count every layer's output (an upper bound of what a
+    forward pass holds at once; a forward and backward pass keeps about this
+    much and makes as many gradients); the multiply-adds count the kernels of
+    convolutions and Dense layers (weights times output positions).
+    """
+    from kerasviz import inputs
+
+    image_shape = tuple(int(d) for d in image_shape)
+    with _LOCK:
+        per_model = _COSTS.get(model, {})
+        if image_shape in per_model:
+            return per_model[image_shape]
+    cost = _symbolic(model) if inputs.model_input_shape(model) == image_shape else None
+    if cost is None:
+        cost = _traced(model, image_shape)
+    with _LOCK:
+        _COSTS.setdefault(model, {})[image_shape] = cost
+    return cost
