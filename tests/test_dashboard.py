@@ -20,6 +20,7 @@ import urllib.request
 
 import pytest
 import tb_helpers
+import tensorflow as tf
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,6 +102,11 @@ def logdir(tmp_path_factory):
     write_comparison(root, "compare", 0)
     write_comparison(root, "classes", 0)  # beside the maps of steps 0 and 1
     write_metrics_run(root, "metrics")
+    writer = tf.summary.create_file_writer(os.path.join(root, "compare_bad"))  # a header that is no table
+    tb_helpers.write_record(writer, "kerasviz/attribution/comparison", 0,
+                            {"family": "attribution", "method": "comparison", "kind": "comparison",
+                             "methods": [tb_helpers.XSS], "metrics": {"a": 1}}, {})
+    writer.close()
     return root
 
 
@@ -183,7 +189,7 @@ def server(logdir, request):
     from kerasviz import metrics
 
     return start_tensorboard(logdir, request, lambda runs: (
-        len(runs) == 7 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1
+        len(runs) == 8 and max(t["max_step"] for t in runs["train"]["tags"]) == TRAIN_STEPS - 1
         and len(runs["train"]["scalars"]) == 6 and len(runs["classes"]["tags"]) == 3
         and len(runs["metrics"]["scalars"]) == len(metrics.METRICS) and len(runs["compare"]["tags"]) == 1))
 
@@ -236,7 +242,8 @@ def test_tab_shows_runs_methods_and_charts(dashboard, screenshots):
     page, frame, events = dashboard
     choose_run(frame, "train")
     options = frame.eval_on_selector_all("#kv-run option", "os => os.map(o => o.textContent)")
-    assert sorted(options) == sorted(["train", "classes", "filters", "constant", XSS_RUN, "compare", "metrics"])
+    assert sorted(options) == sorted(["train", "classes", "filters", "constant", XSS_RUN, "compare", "metrics",
+                                      "compare_bad"])
     heads = frame.eval_on_selector_all("#kv-grid th .kv-col-name", "hs => hs.map(h => h.textContent)")
     assert heads == ["gradcam", "occlusion", "saliency"]
     assert not frame.is_visible("#kv-comparison-panel")  # this run holds no comparison
@@ -457,3 +464,11 @@ def test_a_comparison_beside_the_maps_follows_the_step(dashboard):
     assert frame.is_visible("#kv-comparison") and "from step 0" in frame.inner_text("#kv-comparison-panel")
     assert frame.inner_text("#kv-comparison-panel summary") == "Method comparison at step 0"
     assert comparison_rows(frame) == COMPARED
+
+
+def test_a_comparison_record_that_is_no_table_says_so(dashboard):
+    page, frame, events = dashboard
+    frame.select_option("#kv-run", "compare_bad")
+    frame.wait_for_selector("#kv-comparison-box .kv-error")
+    assert "not a comparison record" in frame.inner_text("#kv-comparison-box")
+    assert frame.locator("#kv-comparison").count() == 0 and events["errors"] == [] and events["dialogs"] == []
