@@ -2,7 +2,9 @@
 
 For each method, the model's limit is timed in turns with it: a compiled
 forward pass or a compiled forward+backward input gradient at batch 32 (images
-per second). The method is counted in the work it must do (SmoothGrad with N samples = N
+per second), the method also at `batch_size=32`. The machine is shared: the
+limit and the method alternate within each repetition and the medians of the
+repetitions are compared. The method is counted in the work it must do (SmoothGrad with N samples = N
 forward+backward passes per image; occlusion with P positions = P forward
 passes per image), and reported as
 
@@ -13,6 +15,7 @@ A ratio of 1.0 means the method costs exactly its passes: no overhead.
 Usage:
     python benchmarks/attributions.py                  # demo model and MobileNetV2 224x224
     python benchmarks/attributions.py --models demo    # only the demo model
+    python benchmarks/attributions.py --models mobilenetv2_035   # MobileNetV2 alpha 0.35, 128x128
     python benchmarks/attributions.py --repeats 5
     python benchmarks/attributions.py --only rise lime kernel_shap xrai   # methods whose label starts so
 """
@@ -29,26 +32,27 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerasviz  # noqa: E402
-from kerasviz import models, registry  # noqa: E402
+from kerasviz import inputs, models, registry  # noqa: E402
 
 BATCH = 32
 
 
-def _best_times(functions, repeats):
-    """The best time of each function, timed in turns (limit, method, limit, method, ...).
+def _median_times(functions, repeats):
+    """The median time of each function, timed in turns (limit, method, limit, method, ...).
 
     On a shared machine the load drifts over seconds: timing the limit and the
-    method in alternation lets both see the same machine states.
+    method in alternation lets both see the same machine states, and the
+    median is a typical run of each, not its luckiest.
     """
     for function in functions:
         function()  # warm-up: tracing and first-call costs are not throughput
-    best = [float("inf")] * len(functions)
+    times = [[] for _ in functions]
     for _ in range(repeats):
         for i, function in enumerate(functions):
             start = time.perf_counter()
             function()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best
+            times[i].append(time.perf_counter() - start)
+    return [float(np.median(t)) for t in times]
 
 
 def model_limits(model, images):
@@ -147,8 +151,11 @@ def perturbation_cases(image_size):
 
 def benchmark(name, model, images, n_images, repeats, only=None):
     limits = model_limits(model, images)
-    print(f"\n{name}: input {images.shape[1:]}, batch {BATCH}; the limit and each method are timed in "
-          "turns, best of the repeats, so both see the same machine states")
+    shape = images.shape[1:]
+    defaults = {cost: inputs.default_batch_size(model, shape, cost) for cost in inputs.COSTS}
+    print(f"\n{name}: input {shape}, batch {BATCH}; the limit and each method are timed in turns, median of "
+          f"{repeats} repetitions (batch_size=None would give {defaults['forward']} for forward methods, "
+          f"{defaults['backward']} for gradient methods)")
     print(f"{'method':42s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
     rows = []
     cases = (method_cases(images.shape[1]) + gradient_cases(model, images.shape[1:])
@@ -160,7 +167,7 @@ def benchmark(name, model, images, n_images, repeats, only=None):
         # steps depend on each other, so it batches images only.
         sequential = label.startswith("guided_integrated_gradients")
         subset = images[:n_images] if passes >= 8 and not sequential else images[:BATCH]
-        limit_seconds, seconds = _best_times(
+        limit_seconds, seconds = _median_times(
             [limits[kind], lambda: method(model, subset, batch_size=BATCH, **kwargs)], repeats)
         limit = BATCH / limit_seconds
         rate = passes * len(subset) / seconds
@@ -173,8 +180,9 @@ def benchmark(name, model, images, n_images, repeats, only=None):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["demo", "mobilenetv2"], choices=["demo", "mobilenetv2"])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=["demo", "mobilenetv2"],
+                        choices=["demo", "mobilenetv2", "mobilenetv2_035"])
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--images", type=int, default=4, help="images for the multi-pass methods")
     parser.add_argument("--only", nargs="+", default=None, help="only the methods whose label starts so")
     args = parser.parse_args()
@@ -188,6 +196,10 @@ def main():
         model = keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None)
         images = rng.uniform(-1, 1, (BATCH, 224, 224, 3)).astype(np.float32)
         benchmark("MobileNetV2 (weights=None)", model, images, args.images, args.repeats, args.only)
+    if "mobilenetv2_035" in args.models:
+        model = keras.applications.MobileNetV2(input_shape=(128, 128, 3), alpha=0.35, weights=None)
+        images = rng.uniform(-1, 1, (BATCH, 128, 128, 3)).astype(np.float32)
+        benchmark("MobileNetV2 alpha 0.35 (weights=None)", model, images, args.images, args.repeats, args.only)
 
 
 if __name__ == "__main__":
