@@ -4,7 +4,10 @@ For each method, the model's limit is timed in turns with it: a compiled
 forward pass or a compiled forward+backward input gradient at batch 32 (images
 per second), the method also at `batch_size=32`. The machine is shared: the
 limit and the method alternate within each repetition and the medians of the
-repetitions are compared. The method is counted in the work it must do (SmoothGrad with N samples = N
+repetitions are compared. With `--clock cpu` the times are the process's CPU
+time (all its threads) instead of wall time: on a machine loaded by other
+processes, CPU time measures the work a call does far more steadily than
+wall time does (it counts threads that spin while they wait, too). The method is counted in the work it must do (SmoothGrad with N samples = N
 forward+backward passes per image; occlusion with P positions = P forward
 passes per image), and reported as
 
@@ -17,6 +20,7 @@ Usage:
     python benchmarks/attributions.py --models demo    # only the demo model
     python benchmarks/attributions.py --models mobilenetv2_035   # MobileNetV2 alpha 0.35, 128x128
     python benchmarks/attributions.py --repeats 5
+    python benchmarks/attributions.py --models demo --clock cpu   # the work done, steady on a busy machine
     python benchmarks/attributions.py --only rise lime kernel_shap xrai   # methods whose label starts so
 """
 
@@ -37,7 +41,10 @@ from kerasviz import inputs, models, registry  # noqa: E402
 BATCH = 32
 
 
-def _median_times(functions, repeats):
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _median_times(functions, repeats, clock=time.perf_counter):
     """The median time of each function, timed in turns (limit, method, limit, method, ...).
 
     On a shared machine the load drifts over seconds: timing the limit and the
@@ -49,9 +56,9 @@ def _median_times(functions, repeats):
     times = [[] for _ in functions]
     for _ in range(repeats):
         for i, function in enumerate(functions):
-            start = time.perf_counter()
+            start = clock()
             function()
-            times[i].append(time.perf_counter() - start)
+            times[i].append(clock() - start)
     return [float(np.median(t)) for t in times]
 
 
@@ -149,12 +156,12 @@ def perturbation_cases(image_size):
     ]
 
 
-def benchmark(name, model, images, n_images, repeats, only=None):
+def benchmark(name, model, images, n_images, repeats, only=None, clock="wall"):
     limits = model_limits(model, images)
     shape = images.shape[1:]
     defaults = {cost: inputs.default_batch_size(model, shape, cost) for cost in inputs.COSTS}
     print(f"\n{name}: input {shape}, batch {BATCH}; the limit and each method are timed in turns, median of "
-          f"{repeats} repetitions (batch_size=None would give {defaults['forward']} for forward methods, "
+          f"{repeats} repetitions of {clock} time (batch_size=None would give {defaults['forward']} for forward methods, "
           f"{defaults['backward']} for gradient methods)")
     print(f"{'method':42s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
     rows = []
@@ -168,7 +175,7 @@ def benchmark(name, model, images, n_images, repeats, only=None):
         sequential = label.startswith("guided_integrated_gradients")
         subset = images[:n_images] if passes >= 8 and not sequential else images[:BATCH]
         limit_seconds, seconds = _median_times(
-            [limits[kind], lambda: method(model, subset, batch_size=BATCH, **kwargs)], repeats)
+            [limits[kind], lambda: method(model, subset, batch_size=BATCH, **kwargs)], repeats, CLOCKS[clock])
         limit = BATCH / limit_seconds
         rate = passes * len(subset) / seconds
         ratio = rate / limit
@@ -185,21 +192,22 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--images", type=int, default=4, help="images for the multi-pass methods")
     parser.add_argument("--only", nargs="+", default=None, help="only the methods whose label starts so")
+    parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="wall time or process CPU time")
     args = parser.parse_args()
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
     rng = np.random.default_rng(0)
     if "demo" in args.models:
         model = kerasviz.data.demo_model("shapes")
         test = kerasviz.data.demo_data("shapes")[1]
-        benchmark("demo model (shapes)", model, test.images[:BATCH], args.images, args.repeats, args.only)
+        benchmark("demo model (shapes)", model, test.images[:BATCH], args.images, args.repeats, args.only, args.clock)
     if "mobilenetv2" in args.models:
         model = keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None)
         images = rng.uniform(-1, 1, (BATCH, 224, 224, 3)).astype(np.float32)
-        benchmark("MobileNetV2 (weights=None)", model, images, args.images, args.repeats, args.only)
+        benchmark("MobileNetV2 (weights=None)", model, images, args.images, args.repeats, args.only, args.clock)
     if "mobilenetv2_035" in args.models:
         model = keras.applications.MobileNetV2(input_shape=(128, 128, 3), alpha=0.35, weights=None)
         images = rng.uniform(-1, 1, (BATCH, 128, 128, 3)).astype(np.float32)
-        benchmark("MobileNetV2 alpha 0.35 (weights=None)", model, images, args.images, args.repeats, args.only)
+        benchmark("MobileNetV2 alpha 0.35 (weights=None)", model, images, args.images, args.repeats, args.only, args.clock)
 
 
 if __name__ == "__main__":
