@@ -430,17 +430,30 @@ _EXTRACTORS_LOCK = threading.Lock()
 _NOT_TRUNCATABLE = object()
 
 
-def _symbolic_output(model, path):
-    """The symbolic tensor of layer `path` in `model`'s own graph (descending into nested models), or raises."""
-    head, _, rest = path.partition("/")
-    layer = next(l for l in (getattr(model, "operations", None) or model.layers) if l.name == head)
-    if not rest:
-        return layer.output
-    nodes = [n for n in getattr(layer, "_inbound_nodes", ()) if n.input_tensors]
-    if not isinstance(layer, keras.Model) or len(nodes) != 1:
-        raise ValueError(f"{head!r} is not a nested model called once")
-    inner = keras.Model(layer.inputs, _symbolic_output(layer, rest), name=layer.name)
-    return inner(*nodes[0].input_tensors)  # the nested model's part, on the outer graph's tensors
+def _symbolic_outputs(model, paths):
+    """The symbolic tensors of layers `paths` in `model`'s own graph (into nested models), or raises.
+
+    The layers of one nested model come from one call of one cut of it (named
+    as it is, so that paths read the same in the cut model).
+    """
+    children = {l.name: l for l in (getattr(model, "operations", None) or model.layers)}
+    outputs, nested = {}, {}
+    for path in paths:
+        head, _, rest = path.partition("/")
+        if rest:
+            nested.setdefault(head, []).append(path)
+        else:
+            outputs[path] = children[head].output
+    for head, inner_paths in nested.items():
+        layer = children[head]
+        nodes = [n for n in getattr(layer, "_inbound_nodes", ()) if n.input_tensors]
+        if not isinstance(layer, keras.Model) or len(nodes) != 1:
+            raise ValueError(f"{head!r} is not a nested model called once")
+        rests = [p.partition("/")[2] for p in inner_paths]
+        inner = keras.Model(layer.inputs, _symbolic_outputs(layer, rests), name=layer.name)
+        called = inner(*nodes[0].input_tensors)  # the nested model's part, on the outer graph's tensors
+        outputs.update(zip(inner_paths, called if isinstance(called, (list, tuple)) else [called]))
+    return [outputs[p] for p in paths]
 
 
 def _build_extractor(model, paths):
@@ -448,9 +461,9 @@ def _build_extractor(model, paths):
         model_inputs = model.inputs
         if not model_inputs or len(model_inputs) != 1:
             raise ValueError("not a single-input functional model")
-        outputs = [_symbolic_output(model, path) for path in paths]
+        outputs = _symbolic_outputs(model, paths)
         return keras.Model(model_inputs, outputs, name=f"{model.name}_truncated")
-    except (AttributeError, ValueError, TypeError, StopIteration, IndexError) as error:
+    except (AttributeError, ValueError, TypeError, KeyError, IndexError) as error:
         logging.getLogger("kerasviz").debug(
             "Running the whole model %r for the layers %s: it cannot be truncated (%s).", model.name,
             list(paths), error)
