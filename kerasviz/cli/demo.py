@@ -4,12 +4,16 @@ import os
 
 from kerasviz.cli import attribute, common
 from kerasviz.cli import activations as activation_figures
+from kerasviz.cli import features as feature_figures
 
 DEMO_IMAGES = 8
 DEMO_EPOCHS = 4  # every callback writes each epoch: 4 show the learning, in less time than the model's default 6
 EMBEDDED_IMAGES = 300
 # The methods the demo draws every epoch and in its figure: the seed's seven, one of each idea. The
 # registry holds many more (each epoch of each costs time); `kerasviz attribute --methods all` runs them all.
+FEATURE_CHANNELS = 8  # channels of conv3 the features callbacks follow (each epoch costs their optimization)
+FEATURE_STEPS = 32  # feature visualization steps per epoch (the figure at the end takes 128)
+PROBE_IMAGES = 4  # probe images of the feature maps
 DEMO_METHODS = ("saliency", "guided_backprop", "smoothgrad", "integrated_gradients", "grad_cam",
                 "guided_grad_cam", "occlusion")
 
@@ -45,6 +49,9 @@ def _watchers(logdir, test):
         callbacks.ClassVisualizationCallback(
             logdir, list(range(len(test.class_names))), class_names=test.class_names, steps=60,
         ),
+        callbacks.FeatureVisualizationCallback(logdir, "conv3", channels=FEATURE_CHANNELS, steps=FEATURE_STEPS),
+        callbacks.FeatureMapsCallback(logdir, test.images[:PROBE_IMAGES], layer="conv3",
+                                      max_channels=FEATURE_CHANNELS),
     ]
 
 
@@ -76,6 +83,8 @@ def run(args):
     print(f"Wrote {figure} (rows: test images; columns: image, {', '.join(maps)})")
     activation_figures.write_figures(args.logdir, model, test.images, patches_layer="conv3", stage=stage)
     _synthesis_figures(args.logdir, model, test, stage)
+    feature_figures.write_figures(args.logdir, model, test.images[:PROBE_IMAGES], layer="conv3",
+                                  channels=list(range(FEATURE_CHANNELS)), steps=128, stage=stage)
     print(stage.summary(), flush=True)
     _serve(args)
 
