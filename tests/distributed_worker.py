@@ -87,8 +87,15 @@ def differences(a, b):
 
 
 def _fit(strategy, logdir):
+    """Trains 3 epochs under `strategy` with an AttributionCallback, driven through its Keras hooks.
+
+    Keras 3's own `fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585: its symbolic build and
+    its per-replica reduction of the loss both raise), so the loop is ours: a `strategy.run` step over the
+    distributed dataset, and the callback's hooks called in the order `fit` calls them.
+    """
     import keras
     import numpy as np
+    import tensorflow as tf
 
     from kerasviz import callbacks
 
@@ -96,9 +103,30 @@ def _fit(strategy, logdir):
     with strategy.scope():
         model = build_model()
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+    train = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x[:64], y[:64])).batch(16))
+
+    @tf.function
+    def step(images, labels):
+        def replica(images, labels):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(labels, model(images, training=True)))
+                loss = loss / 16
+            gradients = tape.gradient(loss, model.trainable_variables)
+            model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            return loss
+
+        return strategy.reduce("SUM", strategy.run(replica, (images, labels)), axis=None)
+
     callback = callbacks.AttributionCallback(logdir, x[:4], y[:4], methods=("saliency", "grad_cam"),
                                              on_error="raise")
-    model.fit(x[:64], y[:64], batch_size=16, epochs=3, verbose=0, callbacks=[callback], shuffle=False)
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch in range(3):
+        callback.on_epoch_begin(epoch)
+        for images, labels in train:
+            loss = step(images, labels)
+        callback.on_epoch_end(epoch, {"loss": float(loss)})
+    callback.on_train_end()
     return {"chief": callback._chief, "weights": float(np.sum([np.sum(w) for w in model.get_weights()]))}
 
 
