@@ -13,9 +13,9 @@ naming the argument or file, exit code 2 (`--debug` shows the traceback).
 import argparse
 import sys
 
-from kerasviz.cli import activations, attribute, common, demo, evaluate, features, synthesize
+from kerasviz.cli import activations, attribute, common, demo, evaluate, explain, features, synthesize
 
-_COMMANDS = (demo, attribute, activations, synthesize, features, evaluate)
+_COMMANDS = (demo, attribute, activations, synthesize, features, evaluate, explain)
 
 
 class _Parser(argparse.ArgumentParser):
