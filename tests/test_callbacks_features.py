@@ -71,14 +71,14 @@ def _activations(model, layer, images):
 def test_feature_visualization_every_epoch_through_tensorboard(tmp_path):
     model = _model()
     callback = callbacks.FeatureVisualizationCallback(tmp_path, channels=[1, 4, 5], steps=12, on_error="raise")
-    _fit(model, [callback], epochs=3)
+    _fit(model, [callback], epochs=2)
     client = _client(tmp_path)
     (run,) = _get_json(client, "runs")["runs"]
     assert run["name"] == "kerasviz"
     assert [(t["tag"], t["family"], t["method"]) for t in run["tags"]] == [(FV, "features", "feature_visualization")]
-    assert [s["step"] for s in _get_json(client, "steps", run="kerasviz", tag=FV)["steps"]] == [0, 1, 2]
+    assert [s["step"] for s in _get_json(client, "steps", run="kerasviz", tag=FV)["steps"]] == [0, 1]
 
-    record = _get_json(client, "record", run="kerasviz", tag=FV, step=2)
+    record = _get_json(client, "record", run="kerasviz", tag=FV, step=1)
     header = record["header"]
     assert header["layer"] == "relu2"  # the default, said
     assert header["channels"] == [1, 4, 5] and header["steps"] == 12 and header["seed"] == 0
@@ -87,7 +87,7 @@ def test_feature_visualization_every_epoch_through_tensorboard(tmp_path):
     assert record["arrays"]["losses"]["shape"] == [1, 12]
     # The last record is the engine's result on the trained model, same seed ...
     expected = kerasviz.feature_visualization(model, "relu2", [1, 4, 5], steps=12, seed=0)
-    shown = np.stack([_get_png(client, run="kerasviz", tag=FV, step=2, index=i) for i in range(3)])
+    shown = np.stack([_get_png(client, run="kerasviz", tag=FV, step=1, index=i) for i in range(3)])
     np.testing.assert_allclose(shown / 255.0, kerasviz.image.to_display(expected.images), atol=1 / 255 + 1e-6)
     # ... and its objectives are each channel's mean activation on its own image (plain Keras).
     reference = _activations(model, "relu2", expected.images).mean(axis=(1, 2))[np.arange(3), [1, 4, 5]]
@@ -96,7 +96,7 @@ def test_feature_visualization_every_epoch_through_tensorboard(tmp_path):
     assert losses[0, -1] > losses[0, 0]  # the ascent raises the objective
 
     events = read_events(os.path.join(tmp_path, "kerasviz"))
-    assert steps(events) == {FV: [0, 1, 2], FV + "/grid": [0, 1, 2]}
+    assert steps(events) == {FV: [0, 1], FV + "/grid": [0, 1]}
     grid = Image.open(io.BytesIO(events[FV + "/grid"][-1][1].tensor.string_val[2]))
     np.testing.assert_array_equal(np.asarray(grid), kerasviz.image.to_uint8(expected.grid))
 
@@ -154,17 +154,28 @@ def test_feature_maps_channels_fixed_at_the_first_write(tmp_path):
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda d: callbacks.FeatureVisualizationCallback(d, "nope"), "layer"),
-        (lambda d: callbacks.FeatureVisualizationCallback(d, "conv1", [0, 6]), "channel"),
         (lambda d: callbacks.FeatureVisualizationCallback(d, steps=0), "steps"),
         (lambda d: callbacks.FeatureVisualizationCallback(d, value_range=None), "value_range"),
         (lambda d: callbacks.FeatureVisualizationCallback(d, momentum=0.9), "momentum"),
+        (lambda d: callbacks.FeatureMapsCallback(d, X[:2], max_channels=0), "max_channels"),
+        (lambda d: callbacks.FeatureMapsCallback(d, X[0]), "images"),
+        (lambda d: callbacks.FeatureMapsCallback(d, X[:2], every=0), "every"),
+    ],
+)
+def test_bad_arguments_fail_at_construction(tmp_path, make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda d: callbacks.FeatureVisualizationCallback(d, "nope"), "layer"),
+        (lambda d: callbacks.FeatureVisualizationCallback(d, "conv1", [0, 6]), "channel"),
         (lambda d: callbacks.FeatureVisualizationCallback(d, learning_rate=-1.0), "learning_rate"),
         (lambda d: callbacks.FeatureMapsCallback(d, X[:2], layer="fc"), "layer"),
         (lambda d: callbacks.FeatureMapsCallback(d, X[:2], channels=[8]), "channels"),
-        (lambda d: callbacks.FeatureMapsCallback(d, X[:2], max_channels=0), "max_channels"),
         (lambda d: callbacks.FeatureMapsCallback(d, X[:2, :8, :8]), "images|shape"),
-        (lambda d: callbacks.FeatureMapsCallback(d, X[0]), "images"),
     ],
 )
 def test_misconfiguration_fails_before_the_first_step(tmp_path, make, match):
