@@ -230,3 +230,31 @@ def test_load_explanations_refuses_what_is_not_a_complete_run(tmp_path):
         kerasviz.load_explanations(str(tmp_path))
     with pytest.raises(TypeError, match="out"):
         kerasviz.load_explanations(3)
+
+
+def test_cli_explains_a_folder_resumes_and_refuses_unknown_names(tmp_path, capsys):
+    from kerasviz import cli
+
+    model = linear_model()
+    model.save(str(tmp_path / "model.keras"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    pixels = np.random.default_rng(3).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    for i, p in enumerate(pixels):
+        Image.fromarray(p).save(folder / f"{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    argv = ["explain", str(tmp_path / "model.keras"), str(folder), "--methods", "saliency", "--metrics", "sparseness",
+            "--shard-size", "2", "--out", str(tmp_path / "out"), "--verbose"]
+    assert cli.main(argv) == 0
+    first = capsys.readouterr().out
+    assert "Wrote 5 images' maps and metrics" in first and "sparseness" in first and "95 %" in first
+    result = kerasviz.load_explanations(str(tmp_path / "out"))
+    np.testing.assert_array_equal(result.images(), pixels)
+    sparseness = kerasviz.metrics.sparseness(result.maps("saliency"))
+    np.testing.assert_allclose(result.metric("saliency", "sparseness"), sparseness, rtol=1e-3)
+    assert cli.main(argv) == 0  # the same command again: nothing left to compute, the same summary
+    assert capsys.readouterr().out.splitlines()[-4:] == first.splitlines()[-4:]
+    assert cli.main(argv[:3] + ["--methods", "nope", "--out", str(tmp_path / "other")]) == 2
+    assert "--methods: unknown method(s) nope" in capsys.readouterr().err
+    assert cli.main(argv[:-1] + ["--seed", "4", "--verbose"]) == 2
+    assert "seed: 0 there, 4 now" in capsys.readouterr().err
