@@ -88,8 +88,8 @@ def test_sequential_vgg_equals_naive_odd_patches_strides_borders():
     """One model, one trace each way: patches odd and even, strides that leave a flush last position."""
     keras.backend.clear_session()
     model = vgg_sequential()
-    batch = images(30)
     for patch, stride in [(5, 3), (4, 4), (7, 2), (3, 5)]:
+        batch = images(30, n=1, seed=patch)
         fast, slow, plan = both(model, batch, patch=patch, stride=stride, batch_size=17)
         np.testing.assert_allclose(fast, slow, atol=1e-5, err_msg=f"patch={patch}, stride={stride}")
         assert [p for p, _, _ in plan.regions][:2] == ["c1", "c2"]
@@ -110,7 +110,7 @@ def test_residual_functional_equals_naive():
 def test_nested_model_equals_naive_and_layer_paths():
     keras.backend.clear_session()
     model = nested()
-    fast, slow, plan = both(model, images(24), patch=4, stride=3)
+    fast, slow, plan = both(model, images(24, n=1), patch=4, stride=3)
     np.testing.assert_allclose(fast, slow, atol=1e-5)
     assert [p for p, _, _ in plan.regions][:2] == ["backbone/conv1", "backbone/pool1"]
 
@@ -119,7 +119,7 @@ def test_channel_target_reads_its_layer_on_whole_maps():
     keras.backend.clear_session()
     model = vgg_sequential()
     target = Channel("c3", 2)
-    fast, slow, plan = both(model, images(30), patch=5, stride=4, target=target)
+    fast, slow, plan = both(model, images(30, n=1), patch=5, stride=4, target=target)
     np.testing.assert_allclose(fast, slow, atol=1e-5)
     assert plan.full_from == "c3" and "target" in plan.reason
 
@@ -140,7 +140,7 @@ def test_unsupported_layer_falls_back_and_says_so(extra, caplog):
     keras.backend.clear_session()
     layer = L.Lambda(lambda t: t * 0.5 + 0.1, name="lam") if extra == "lambda" else Block(name="block")
     model = residual(extra=layer)
-    batch = images(24)
+    batch = images(24, n=1)
     with caplog.at_level(logging.INFO, logger="kerasviz"):
         fast, slow, plan = both(model, batch, patch=3, stride=3)
     np.testing.assert_allclose(fast, slow, atol=1e-5)
@@ -234,3 +234,32 @@ def test_coarse_to_fine_evaluates_fewer_positions(caplog):
     message = [r.getMessage() for r in caplog.records if "coarse_to_fine" in r.getMessage()][-1]
     evaluated = int(message.split("evaluated ")[1].split(" of")[0])
     assert 25 <= evaluated < 21 * 21, message
+
+
+class BatchCap(keras.layers.Layer):
+    """Identity that fails at run time when it sees more than `limit` maps at once."""
+
+    def __init__(self, limit, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = limit
+
+    def call(self, x):
+        import tensorflow as tf
+
+        with tf.control_dependencies([tf.debugging.assert_less_equal(tf.shape(x)[0], self.limit)]):
+            return tf.identity(x)
+
+
+def test_memory_bounded_by_batch_size_and_default_is_the_plans():
+    """The whole maps after the regions see at most `batch_size` positions; by default the plan's number."""
+    keras.backend.clear_session()
+    model = residual(extra=BatchCap(16, name="cap"))
+    batch = images(24, n=1)
+    plan = occlusion_plan(model, batch, patch=3, stride=2, inference="incremental")
+    assert plan.full_from == "cap" and plan.batch_size == 32  # the cap's map is as large as the largest
+    heat = occlusion(model, batch, 0, patch=3, stride=2, batch_size=16, inference="incremental")
+    assert heat.shape == (1, 12, 12) and np.all(np.isfinite(heat))
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        occlusion(model, batch, 0, patch=3, stride=2, inference="incremental")  # 32 at once

@@ -82,7 +82,8 @@ def occlusion_coarse_to_fine(model, images, target=None, *, patch=8, stride=None
     n_images, height, width = prepared.images.shape[:3]
     patch, stride = exact._check_geometry(height, width, patch, stride)
     fill = exact._fill_values(value, prepared.images)
-    function, _ = exact.scorer(prepared, core.predicted_classes(prepared), fill, patch, stride, inference)
+    function, _ = exact.scorer(prepared, core.predicted_classes(prepared), fill, patch, stride, inference,
+                                batch_size)
     n_y = len(exact.occlusion_positions(height, patch, stride))
     n_x = len(exact.occlusion_positions(width, patch, stride))
     cy, cx = _coarse_indices(n_y, coarse), _coarse_indices(n_x, coarse)

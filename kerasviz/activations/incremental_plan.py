@@ -22,6 +22,8 @@ import numpy as np
 
 FULL_SHARE = 0.5  # a region this share of its map or more: the layer runs on the whole map
 AUTO_RATIO = 0.7  # inference="auto" runs incrementally when it predicts at most this share of naive's work
+NAIVE_BATCH = 32  # occluded images per call of naive inference by default (inputs.DEFAULT_BATCH_SIZE)
+MAX_BATCH = 512  # positions per call of incremental inference by default, at most
 
 _CONV = {keras.layers.Conv2D: "conv", keras.layers.DepthwiseConv2D: "depthwise",
          keras.layers.MaxPooling2D: "max_pool", keras.layers.AveragePooling2D: "avg_pool"}
@@ -73,20 +75,27 @@ class OcclusionPlan(NamedTuple):
     whole model). `reason` says why the model runs on whole maps from
     `full_from` (or why the plan is naive). `flops_naive` and
     `flops_incremental` are the predicted multiply-adds per occluded image.
+    `batch_size` is the number of positions per compiled call when
+    `occlusion` is given `batch_size=None`: as many as keep the largest tensor
+    of a call as large as naive inference's with 32 images (at most 512).
     """
 
     inference: str
+    chosen: str  # why this inference
     regions: tuple  # ((path, (h, w) of the region, (H, W) of the map), ...)
     full_from: object
     reason: str
     flops_naive: int
     flops_incremental: int
+    batch_size: int
 
     def __str__(self):
-        speed = self.flops_naive / max(self.flops_incremental, 1)
         regions = ", ".join(f"{p} {h}x{w} of {H}x{W}" for p, (h, w), (H, W) in self.regions) or "none"
-        return (f"occlusion: {self.inference} inference; on regions: {regions}; whole maps from "
-                f"{self.full_from!r} ({self.reason}); predicted work {speed:.2f}x less than naive")
+        if self.inference == "naive":
+            return (f"occlusion: naive inference ({self.chosen}); incremental inference would compute on "
+                    f"regions: {regions}, whole maps from {self.full_from!r} ({self.reason})")
+        return (f"occlusion: incremental inference, {self.batch_size} positions per call; on regions: {regions}; "
+                f"whole maps from {self.full_from!r} ({self.reason}); {self.chosen}")
 
 
 def _kind(step, shapes, output_shape):
@@ -241,9 +250,16 @@ def build_plan(steps, input_id, output_id, shapes, starts_y, starts_x, patch, ca
         2 * int(np.prod(shapes[k])) for k in read)
     inference = "incremental" if ops and incremental <= AUTO_RATIO * naive else "naive"
     if not ops:
-        reason = f"{reason}, from the first layer on" if reason else "nothing to compute on regions"
+        reason = f"{full_from!r}: {reason}, from the first layer on" if reason else "nothing to compute on regions"
+    chosen = (f"predicted work {incremental / max(naive, 1):.2f} of naive's; incremental at most {AUTO_RATIO}"
+              if ops else "no layer can be computed on a region")
     report = tuple((op.step.path, op.region.size, op.region.length) for op in ops)
-    plan = OcclusionPlan(inference, report, full_from, reason, naive, incremental)
+    whole = max(int(np.prod(shapes[s.output])) for s in steps if shapes.get(s.output))
+    peak = max([int(np.prod(shapes[s.output])) for s in tail if shapes.get(s.output)]
+               + [int(np.prod(op.region.size)) * int(shapes[op.step.output][-1]) for op in ops]
+               + [_read_cost(op, shapes) // 2 for op in ops] + [1])
+    batch = int(np.clip(NAIVE_BATCH * whole // peak, NAIVE_BATCH, MAX_BATCH)) if ops else NAIVE_BATCH
+    plan = OcclusionPlan(inference, chosen, report, full_from, reason, naive, incremental, batch)
     return Planned(plan, ops, tail, sorted(read), regions[input_id])
 
 

@@ -134,19 +134,25 @@ def _planned(prepared, starts_y, starts_x, patch, inference):
                                           prepared.capture)
     plan = planned.plan
     if inference == "naive":
-        plan = plan._replace(inference="naive", reason="inference='naive' was asked")
-    elif inference == "incremental":
-        plan = plan._replace(inference="incremental" if planned.ops else "naive")
+        plan = plan._replace(inference="naive", chosen="inference='naive' was asked")
+    elif inference == "incremental" and planned.ops:
+        plan = plan._replace(inference="incremental", chosen=f"inference='incremental' was asked ({plan.chosen})")
     return plan, planned, graph
 
 
-def scorer(prepared, class_idx, fill, patch, stride, inference):
-    """`(scorer, plan)`: `scorer.scores(b, iy, ix)` scores positions of image `b` (chunks of `batch_size`)."""
+def scorer(prepared, class_idx, fill, patch, stride, inference, batch_size):
+    """`(scorer, plan)`: `scorer.scores(b, iy, ix)` scores positions of image `b`.
+
+    With `batch_size=None` and incremental inference, `prepared.batch_size`
+    becomes the plan's (memory like naive inference's default).
+    """
     height, width = prepared.images.shape[1:3]
     starts_y, starts_x = occlusion_positions(height, patch, stride), occlusion_positions(width, patch, stride)
     plan, planned, graph = _planned(prepared, starts_y, starts_x, patch, inference)
     logging.getLogger("kerasviz").info("%s", plan)
     if plan.inference == "incremental":
+        if batch_size is None:
+            prepared.batch_size = plan.batch_size
         return incremental.IncrementalScorer(prepared, class_idx, fill, planned, graph), plan
     return _NaiveScorer(prepared, class_idx, fill, starts_y, starts_x, patch), plan
 
@@ -226,8 +232,10 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
         value: what the occluder is filled with, in the model's input space:
             a float, one float per channel, or `None` (default) for each
             image's own mean colour (its per-channel mean).
-        batch_size: at most this many occluded images (or positions) per
-            compiled call (default 32); results do not depend on it.
+        batch_size: at most this many occluded images (positions) per
+            compiled call; results do not depend on it. Default: 32 for
+            naive inference; for incremental inference as many (up to 512) as
+            keep a call's largest tensor as large as naive's with 32.
         inference: `"auto"` (default: incremental when its plan predicts at
             most 0.7 of naive's multiply-adds), `"incremental"` (whenever a
             layer can be computed on a region) or `"naive"`.
@@ -256,7 +264,7 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
     patch, stride = _check_geometry(height, width, patch, stride)
     fill = _fill_values(value, prepared.images)
     class_idx = core.predicted_classes(prepared)
-    function, _ = scorer(prepared, class_idx, fill, patch, stride, inference)
+    function, _ = scorer(prepared, class_idx, fill, patch, stride, inference, batch_size)
     n_y, n_x = len(occlusion_positions(height, patch, stride)), len(occlusion_positions(width, patch, stride))
     n_positions = n_y * n_x
     scores = np.empty([n_images, n_positions], np.float32)
