@@ -66,6 +66,11 @@ def fourier_decode(spectrum, scale, size):
     return tf.transpose(images, [0, 2, 3, 1])
 
 
+# The decode compiled by XLA (scaling, inverse FFT, transpose and their gradients fused): about twice
+# as fast on CPU as op by op, equal to float32 rounding.
+_fourier_decode_xla = tf.function(fourier_decode, jit_compile=True, reduce_retracing=True)
+
+
 def fourier_encode(images, scale):
     """The inverse of `fourier_decode` (numpy): `[B, H, W, C]` -> `[B, C, H, W // 2 + 1, 2]`."""
     coefficients = np.fft.rfft2(np.transpose(images, [0, 3, 1, 2]).astype(np.float64)) / scale
@@ -142,7 +147,8 @@ class Parameterization:
 
     def decode(self, latent, low, high):
         """Latent -> images `[B, H, W, C]` in `[low, high]` (per-channel tensors), in the graph."""
-        x = fourier_decode(latent, tf.constant(self.scale), self.shape[:2]) if self.kind == "fourier" else latent
+        x = (_fourier_decode_xla(latent, tf.constant(self.scale), size=tuple(self.shape[:2]))
+             if self.kind == "fourier" else latent)
         if self.decorrelate:
             x = decorrelate(x, self.bgr)
         if self.squash == "sigmoid":

