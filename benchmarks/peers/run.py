@@ -22,7 +22,7 @@ kerasviz is on disk. For each model the driver
    memory, and the agreement of each peer's map with kerasviz's (per-image
    Pearson and Spearman correlation, medians over the 16 images, maps brought
    to a common size; the relative max |difference| where both maps have the
-   same shape). Where a peer's definition differs (normalization, score read,
+   same shape and the same definition). Where a peer's definition differs (normalization, score read,
    absolute value, baseline), the note says so instead of forcing agreement.
 
 It is run by hand, not by CI: a full run is tens of minutes on two busy cores.
@@ -248,6 +248,8 @@ def table(name, meta, params, runs, work_dir):
                 if os.path.exists(mine) and os.path.exists(theirs):
                     pearson, spearman, diff = agreement(method, np.load(mine), np.load(theirs))
             note = NOTES.get((tool, method), "")
+            if note or (("kerasviz", method) in NOTES):
+                diff = None  # a max difference means something only where the definitions are the same
             if len(good) < len(records):
                 note += f" ({len(records) - len(good)} of {len(records)} runs failed)"
             if not all(r.get("finite", True) for r in good):

@@ -9,7 +9,8 @@ in Python, as a user of PAIR does. Its SmoothGrad (`GetSmoothedMask`) calls
 the model once per noisy sample (no batching); `stdev_spread` is a fraction
 of each image's max - min. PAIR's `Occlusion` has stride 1 and a single
 window size only, so it is not run. XRAI gets the same precomputed
-attribution as kerasviz (`base_attribution`); Blur IG the same `max_sigma`.
+attribution as kerasviz (`base_attribution`, repeated over the channels, as
+PAIR requires the input's shape); Blur IG the same `max_sigma`.
 """
 
 import numpy as np
@@ -76,7 +77,8 @@ METHODS = {
     "integrated_gradients": lambda s: _each(s, lambda i, x, f: pair.IntegratedGradients().GetMask(
         x, f, x_baseline=_zeros(x), x_steps=s.params["steps"], batch_size=s.params["steps"])),
     "grad_cam": lambda s: _each(s, lambda i, x, f: pair.GradCam().GetMask(x, f, three_dims=False)),
-    "xrai": lambda s: _each(s, lambda i, x, f: pair.XRAI().GetMask(x, f, base_attribution=s.attribution[i])),
+    "xrai": lambda s: _each(s, lambda i, x, f: pair.XRAI().GetMask(
+        x, f, base_attribution=np.repeat(s.attribution[i][..., None], x.shape[-1], axis=-1))),
     "guided_ig": lambda s: _each(s, lambda i, x, f: pair.GuidedIG().GetMask(
         x, f, x_baseline=_zeros(x), x_steps=s.params["steps"], fraction=0.25, max_dist=0.02)),
     "blur_ig": lambda s: _each(s, lambda i, x, f: pair.BlurIG().GetMask(
