@@ -152,12 +152,18 @@ def run(args):
     target = None if args.labels is None else args.labels if len(args.labels) > 1 else args.labels[0]
     masks = None if args.masks is None else _masks(args.masks, len(images), images.shape[1:3])
     cam_layer = None if args.cam_layer is None else common.check_layer(model, args.cam_layer, "--cam-layer")
-    entries = _method_params(methods, cam_layer, value_range)
     layered = [name for name in methods if name in registry.CAM_METHODS]
+    if layered and cam_layer is None and args.methods == ["all"]:
+        try:
+            kerasviz.models.default_layer(model, "grad_cam", images.shape[1:])
+        except ValueError as error:
+            common.skipped(", ".join(layered), f"{error} Pass --cam-layer NAME to include them.")
+            methods, layered = [m for m in methods if m not in layered], []
     if layered:
         layer = cam_layer or common.default_layer(model, "grad_cam", images.shape[1:], "--cam-layer")
         said = "" if cam_layer else " (the default: the last feature block; --cam-layer to choose)"
         print(f"{', '.join(layered)} at layer {layer!r}{said}", flush=True)
+    entries = _method_params(methods, cam_layer, value_range)
     explained = "the predicted classes" if target is None else f"classes {' '.join(map(str, args.labels))}"
     print(f"Comparing {', '.join(methods)} on {len(images)} image(s), explaining {explained} ...", flush=True)
     result = kerasviz.metrics.compare(model, images, entries, metrics, target, masks=masks,
