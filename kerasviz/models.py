@@ -461,6 +461,8 @@ def _build_extractor(model, paths):
         model_inputs = model.inputs
         if not model_inputs or len(model_inputs) != 1:
             raise ValueError("not a single-input functional model")
+        if _output_layer(model) in [get_layer(model, path)[1] for path in paths]:
+            raise ValueError("the output layer is read, and `run` reads it as logits")
         outputs = _symbolic_outputs(model, paths)
         return keras.Model(model_inputs, outputs, name=f"{model.name}_truncated")
     except (AttributeError, ValueError, TypeError, KeyError, IndexError) as error:
@@ -480,7 +482,8 @@ def extractor(model, paths):
     (a backbone) called once inside them; built once per (model, paths) and
     freed with the model. None (the caller runs the whole model; logged at
     DEBUG level on logger "kerasviz") where the model cannot be cut: a
-    subclassed model, several inputs, a layer called more than once.
+    subclassed model, several inputs, a layer called more than once, or
+    the output layer among `paths` (which `run` reads as logits).
 
     Args:
         model: a built Keras model.

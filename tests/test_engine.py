@@ -163,3 +163,13 @@ def test_fooling_image_shows_a_progress_bar(capsys):
     assert capsys.readouterr().out == ""
     with pytest.raises(ValueError, match="verbose"):
         fooling_image(model, _images(1), 1, max_steps=3, verbose=5)
+
+
+def test_the_output_layer_is_read_as_logits_either_way():
+    keras.backend.clear_session()
+    model = sequential()
+    assert models.extractor(model, ("logits",)) is None  # `run` reads the softmax layer's logits
+    x = tf.constant(_images())
+    read = tf.function(lambda x: models.run_layers(model, x, ("logits",)))(x)["logits"].numpy()
+    np.testing.assert_allclose(read, tf.function(lambda x: models.run(model, x)[0])(x).numpy(), rtol=1e-6)
+    assert not np.allclose(read.sum(axis=1), 1.0)
