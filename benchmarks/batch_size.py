@@ -7,9 +7,14 @@ machine is shared), and the median of the repetitions is reported as images
 per second, with the share of the best rate seen. The default batch size is
 then the one the library would use for `batch_size=None`.
 
+With `--clock cpu` the times are the process's CPU time (all its threads):
+on a machine loaded by other processes, wall time mostly measures the
+others (a long call is more often preempted), CPU time the work per image.
+
 Usage:
     python benchmarks/batch_size.py                        # the three models
     python benchmarks/batch_size.py --models demo --repeats 5
+    python benchmarks/batch_size.py --clock cpu
 """
 
 import argparse
@@ -23,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerasviz  # noqa: E402
-from kerasviz import inputs, models  # noqa: E402
+from kerasviz import inputs, model_cost, models  # noqa: E402
 
 
 def vgg_style(size=64, seed=0):
@@ -46,7 +51,10 @@ def build(name):
     return vgg_style()
 
 
-def curve(model, batches, repeats):
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def curve(model, batches, repeats, clock=time.perf_counter):
     """`{(kind, batch): median images per second}` for kind in ("forward", "backward")."""
 
     @tf.function(reduce_retracing=True)
@@ -70,9 +78,9 @@ def curve(model, batches, repeats):
     times = {key: [] for key in functions}
     for _ in range(repeats):
         for key, function in functions.items():
-            start = time.perf_counter()
+            start = clock()
             function()
-            times[key].append(time.perf_counter() - start)
+            times[key].append(clock() - start)
     return {key: key[1] / float(np.median(t)) for key, t in times.items()}
 
 
@@ -82,16 +90,19 @@ def main():
                         choices=["demo", "mobilenetv2", "vgg"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-batch", type=int, default=256)
+    parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="wall time or process CPU time")
     args = parser.parse_args()
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores; batch sizes "
-          f"timed in turns, median of {args.repeats} repetitions")
+          f"timed in turns, median of {args.repeats} repetitions of {args.clock} time (images per second of it)")
     batches = [b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256) if b <= args.max_batch]
     for name in args.models:
         model = build(name)
         shape = tuple(model.inputs[0].shape[1:])
-        rates = curve(model, batches, args.repeats)
+        rates = curve(model, batches, args.repeats, CLOCKS[args.clock])
         picks = {kind: inputs.default_batch_size(model, shape, cost=kind) for kind in ("forward", "backward")}
-        print(f"\n{name} ({model.count_params():,} parameters, input {shape}); default batch_size: "
+        cost = model_cost.image_cost(model, shape)
+        print(f"\n{name} ({model.count_params():,} parameters, input {shape}, {cost.activation_bytes / 2**20:.1f} MiB "
+              f"of activations and {cost.multiply_adds / 1e6:.0f} M multiply-adds per image); default batch_size: "
               f"forward {picks['forward']}, backward {picks['backward']}")
         print(f"{'batch':>6s} {'forward img/s':>14s} {'share':>6s} {'fwd+bwd img/s':>14s} {'share':>6s}")
         best = {kind: max(rates[(kind, b)] for b in batches) for kind in ("forward", "backward")}

@@ -12,10 +12,8 @@ import tensorflow as tf
 
 # The batch of the methods that take no model (and the fallback where a model's activations cannot be sized).
 DEFAULT_BATCH_SIZE = 32
-# `default_batch_size`: the activation memory and forward multiply-adds of one compiled call, the largest batch.
-ACTIVATION_BUDGET = 2**30
-WORK_BUDGET = 2 * 10**9
-MIN_WORK_BATCH = 4
+# `default_batch_size`: the activation memory one compiled call may hold, and the largest batch it picks.
+ACTIVATION_BUDGET = 2 * 2**30
 MAX_DEFAULT_BATCH = 32
 COSTS = ("forward", "backward")
 
@@ -357,19 +355,17 @@ def check_batch_size_for(model, batch_size, image_shape, cost="backward"):
 def default_batch_size(model, image_shape, cost="backward"):
     """The batch size of a method called with `batch_size=None`, sized to the model and the images.
 
-    The largest power of two `n` (at least 1, at most `MAX_DEFAULT_BATCH`,
-    32) such that a compiled call on `n` images
-    - holds at most `ACTIVATION_BUDGET` (1 GiB) of activations: `n * A`
-      for a forward pass, `2 * n * A` for a forward and backward pass, `A`
-      the bytes of all layer outputs for one image (memory stays bounded);
-    - does at most `WORK_BUDGET` (2 * 10^9) multiply-adds in the forward pass:
-      on a CPU, a batch beyond that runs out of cache and gets slower per
-      image, not faster (not applied below `MIN_WORK_BATCH`, 4).
-    Measured with `benchmarks/batch_size.py` on two CPU cores: the best
-    forward+backward throughput came at batch 16-32 for the demo model and
-    MobileNetV2 (alpha 0.35, 128 px), at 8 for a VGG-style 64 x 64 net, and
-    every model lost at 64 and above. On a GPU, larger batches than these
-    usually pay: pass `batch_size`.
+    The largest power of two `n`, at least 1 and at most `MAX_DEFAULT_BATCH`
+    (32), such that a compiled call on `n` images holds at most
+    `ACTIVATION_BUDGET` (2 GiB) of activations: `n * A` for a forward pass,
+    `2 * n * A` for a forward and backward pass (the tape keeps the forward's
+    activations and the backward makes as many gradients), `A` the bytes of
+    all layer outputs for one image (`kerasviz.model_cost.image_cost`, an
+    upper bound). Memory stays bounded whatever the model and image size.
+    Measured with `benchmarks/batch_size.py --clock cpu` on two CPU cores,
+    the work per image falls as the batch grows up to about 32 and stays flat
+    beyond (demo model, MobileNetV2, a VGG-style net); on a GPU, larger
+    batches usually pay: pass `batch_size`.
 
     Args:
         model: the Keras model the method runs.
@@ -387,8 +383,8 @@ def default_batch_size(model, image_shape, cost="backward"):
 
     Example:
 
-    >>> kerasviz.inputs.default_batch_size(model, (64, 64, 3), cost="forward")
-    32
+    >>> kerasviz.inputs.default_batch_size(keras.applications.MobileNetV2(weights=None), (224, 224, 3))
+    8
     """
     from kerasviz import model_cost
 
@@ -398,8 +394,6 @@ def default_batch_size(model, image_shape, cost="backward"):
     if per_image is None:
         return DEFAULT_BATCH_SIZE
     fits = ACTIVATION_BUDGET // max(per_image.activation_bytes * (2 if cost == "backward" else 1), 1)
-    if per_image.multiply_adds:
-        fits = min(fits, max(MIN_WORK_BATCH, WORK_BUDGET // per_image.multiply_adds))
     fits = int(max(1, min(MAX_DEFAULT_BATCH, fits)))
     return 1 << (fits.bit_length() - 1)
 

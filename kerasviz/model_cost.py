@@ -1,10 +1,11 @@
 """What one image costs a model: the bytes of its activations and its multiply-adds.
 
 `kerasviz.inputs.default_batch_size` sizes the batches of every method from
-these two numbers. They are read from the layers' symbolic outputs of a built
-functional or Sequential model (free), or, for a subclassed model or one
-whose input size is free, from the forward graph traced once for the images'
-shape. Both are cached per model (weakly) and image shape.
+the first (the benchmarks report both). They are read from the layers'
+symbolic outputs of a built functional or Sequential model (free), or, for a
+subclassed model or one whose input size is free, from the forward graph
+traced once for the images' shape. Both are cached per model (weakly) and
+image shape.
 """
 
 import threading

@@ -55,10 +55,6 @@ def test_the_default_is_the_largest_power_of_two_in_the_budgets(monkeypatch):
     assert inputs.default_batch_size(model, (8, 8, 3)) == 1  # never 0
     monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 10**15)
     assert inputs.default_batch_size(model, (8, 8, 3)) == 256
-    monkeypatch.setattr(inputs, "WORK_BUDGET", 40 * per_image.multiply_adds)  # the work rule: 40 images -> 32
-    assert inputs.default_batch_size(model, (8, 8, 3), cost="forward") == 32
-    monkeypatch.setattr(inputs, "WORK_BUDGET", 1)  # but not below MIN_WORK_BATCH
-    assert inputs.default_batch_size(model, (8, 8, 3)) == inputs.MIN_WORK_BATCH
     with pytest.raises(ValueError, match="`cost`: 'sideways'"):
         inputs.default_batch_size(model, (8, 8, 3), cost="sideways")
 
