@@ -44,6 +44,19 @@ def _group_ends(movable, fraction):
     return np.asarray(ends)
 
 
+def _stable_order(values):
+    """`np.argsort(values.astype(float32), axis=1, kind="stable")` for non-negative values, twice as fast.
+
+    A non-negative float32's bits, read as an int32, sort as the float does;
+    with the index in the low 32 bits every int64 key is distinct, so a plain
+    (SIMD) sort of the keys gives the stable order: ties in index order.
+    """
+    keys = values.astype(np.float32).view(np.int32).astype(np.int64) << 32
+    keys |= np.arange(values.shape[1], dtype=np.int64)
+    keys.sort(axis=1)
+    return keys & 0xFFFFFFFF
+
+
 def _advance(done, gradients, distance, step, steps, fraction, max_dist):
     """One step of Guided IG for a batch `[B, N]`: returns the new progress of every feature.
 
@@ -62,7 +75,7 @@ def _advance(done, gradients, distance, step, steps, fraction, max_dist):
     target = distance.sum(axis=1) * (1.0 - alpha)
     excess = np.einsum("bn,bn->b", distance, 1.0 - done) - target
     movable = (done < high) & (distance > 0)
-    order = np.argsort(np.where(movable, np.abs(gradients), np.inf).astype(np.float32), axis=1, kind="stable")
+    order = _stable_order(np.where(movable, np.abs(gradients), np.inf))
     room = np.take_along_axis(distance * (high - done), order, axis=1)
     reach = np.cumsum(room, axis=1)
     for b in np.flatnonzero((excess > 1e-9 * np.maximum(target, 1.0)) & movable.any(axis=1)):
