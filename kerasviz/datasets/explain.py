@@ -121,6 +121,7 @@ class _Run:
     def batch(self, images, labels, masks, start):
         """`{name: array}` for the items `start..start + len(images)`."""
         prepared = core.Prepared(self.model, images, None, self.batch_size)
+        inputs.check_in_range(prepared.images, self.value_range, "dataset")
         probabilities = np.asarray(core.model_outputs(prepared, prepared.images)[0], np.float32)
         predicted = probabilities.argmax(axis=-1).astype(np.int32)
         if self.target is None:
@@ -130,7 +131,6 @@ class _Run:
         else:
             classes = np.full(len(images), self.target, np.int32)
         seed = batch_seed(self.seed, start)
-        inputs.check_in_range(prepared.images, self.value_range, "dataset")
         display = image.to_display(prepared.images, self.value_range)
         out = {"index": np.arange(start, start + len(images), dtype=np.int64),
                "images": np.round(display * 255).astype(np.uint8),
@@ -298,24 +298,32 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
             bar.update(done[0], finalize=todo is not None and done[0] >= todo)
 
     count, seen = 0, 0
-    for shard in src.shards(shard_size):
-        seen += 1
-        if not place.mine(shard.index):
-            continue
-        count += shard.count
-        meta = shards.read_meta(out, shard.index)
-        if meta is not None:
-            if meta.get("digest") != shard.digest or meta.get("count") != shard.count:
-                raise ValueError(f"Received a `dataset` whose items {shard.start}..{shard.start + shard.count - 1} "
-                                 f"differ from those explained in {out!r} before (shard {shard.index}). Nothing "
-                                 "was overwritten: pass the same dataset to resume, or another `out`.")
-            continue
-        arrays = _compute_shard(run, shard, place.devices, advance)
-        scaled = [name for name in arrays if name.startswith("maps.")]
-        shards.write_shard(out, shard.index, arrays,
-                           {"fingerprint": fingerprint, "index": shard.index, "start": shard.start,
-                            "count": shard.count, "digest": shard.digest, "scaled": scaled,
-                            "worker": place.worker}, place.worker)
+    # One shard is written (arrays saved, fsynced, renamed) in a background thread while the next one is
+    # computed: file writes release the GIL. At most one write is pending, so memory stays at two shards.
+    with concurrent.futures.ThreadPoolExecutor(1) as writer:
+        pending = None
+        for shard in src.shards(shard_size):
+            seen += 1
+            if not place.mine(shard.index):
+                continue
+            count += shard.count
+            meta = shards.read_meta(out, shard.index)
+            if meta is not None:
+                if meta.get("digest") != shard.digest or meta.get("count") != shard.count:
+                    last = shard.start + shard.count - 1
+                    raise ValueError(f"Received a `dataset` whose items {shard.start}..{last} differ from those "
+                                     f"explained in {out!r} before (shard {shard.index}). Nothing was overwritten: "
+                                     "pass the same dataset to resume, or another `out`.")
+                continue
+            arrays = _compute_shard(run, shard, place.devices, advance)
+            meta = {"fingerprint": fingerprint, "index": shard.index, "start": shard.start, "count": shard.count,
+                    "digest": shard.digest, "scaled": [name for name in arrays if name.startswith("maps.")],
+                    "worker": place.worker}
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(shards.write_shard, out, shard.index, arrays, meta, place.worker)
+        if pending is not None:
+            pending.result()
     if bar is not None and (todo is None or done[0] < todo):
         bar.update(done[0], finalize=True)
     if seen == 0:
