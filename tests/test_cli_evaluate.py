@@ -137,6 +137,11 @@ def test_evaluate_prints_the_table_writes_json_and_a_record(work, capsys):
     per_image = np.stack([np.stack([reference.per_image[(m, k)] for k in METRICS]) for m in METHODS])
     assert arrays["per_image"].shape == (2, 4, 3)
     np.testing.assert_allclose(arrays["per_image"], per_image, rtol=2e-3, atol=1e-3)  # float16 per method
+    # A second table at the same step would hide one of the two: refused before anything is computed.
+    code, out, err = _main(["evaluate", "model.keras", "img0.png", "--logdir", "logs", "--run-name", "eval",
+                            "--step", "3"], folder, capsys)
+    assert code == 2 and "--step 3: " in err and "already holds a comparison at step 3" in err
+    assert "Comparing" not in out
 
 
 def test_masks_as_one_npy_file_and_the_default_methods(work, capsys):

@@ -1,6 +1,7 @@
 """Faithfulness metrics (deletion / insertion) and the model-randomization sanity check."""
 
 import functools
+import os
 
 import keras
 import numpy as np
@@ -10,6 +11,7 @@ import tensorflow as tf
 from conftest import CLASSES, SIZE, assert_model_unchanged, layer_state, sequential, weights_snapshot
 from kerasviz import compiled, metrics, models
 from kerasviz.gradients.saliency import guided_backprop, saliency
+from tb_plugin import metadata
 
 
 # ---------------------------------------------------------------- references
@@ -444,3 +446,20 @@ def test_comparison_write_rejects_bad_arguments_and_writes_nothing(tmp_path, kwa
     with pytest.raises(error, match=match):
         result.write(tmp_path / "logs", **kwargs)
     assert not (tmp_path / "logs").exists()
+
+
+def test_comparison_write_takes_the_next_step_and_refuses_an_earlier_one(tmp_path):
+    from tensorboard.backend.event_processing import event_file_loader
+
+    assert _comparison([[0.2, 0.5, 0.7]]).write(tmp_path) == (str(tmp_path / "kerasviz"), 0)
+    assert _comparison([[0.3, 0.5, 0.7]]).write(tmp_path, run_name="kerasviz") == (str(tmp_path / "kerasviz"), 1)
+    assert _comparison([[0.4, 0.5, 0.7]]).write(tmp_path, 5)[1] == 5
+    with pytest.raises(ValueError, match="step=5.*already holds a comparison at step 5"):
+        _comparison([[0.5, 0.5, 0.7]]).write(tmp_path, 5)
+    written = []
+    for name in sorted(os.listdir(tmp_path / "kerasviz")):
+        for event in event_file_loader.EventFileLoader(str(tmp_path / "kerasviz" / name)).Load():
+            for value in event.summary.value:
+                header = metadata.decode_header(tf.make_ndarray(value.tensor)[0])
+                written.append((value.tag, event.step, header["values"][0][0]))
+    assert written == [("kerasviz/attribution/comparison", s, pytest.approx(v)) for s, v in ((0, 0.2), (1, 0.3), (5, 0.4))]

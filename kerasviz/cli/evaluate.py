@@ -42,7 +42,9 @@ def add_parser(commands, parents):
                    help="write the table as a kerasviz record to DIR/RUN for the TensorBoard dashboard")
     p.add_argument("--run-name", default="kerasviz", metavar="RUN",
                    help="the run directory under --logdir (default: kerasviz, the callbacks' own)")
-    p.add_argument("--step", type=int, default=0, help="the record's step under --logdir (default: 0)")
+    p.add_argument("--step", type=int, default=None,
+                   help="the record's step under --logdir, after the run's last comparison (default: the next "
+                   "one, 0 in a new run)")
     common.add_value_range(p)
     p.set_defaults(run=run)
 
@@ -130,7 +132,7 @@ def run(args):
     if not -1.0 <= args.sanity_threshold <= 1.0:
         raise common.UsageError(f"--sanity-threshold: expected a rank correlation in [-1, 1]; received "
                                 f"{args.sanity_threshold:g}.")
-    if args.step < 0:
+    if args.step is not None and args.step < 0:
         raise common.UsageError(f"--step: expected an integer >= 0; received {args.step}.")
     if args.json is not None:
         directory = os.path.dirname(os.path.abspath(args.json))
@@ -139,10 +141,17 @@ def run(args):
     if args.logdir is not None:
         from kerasviz.callbacks import base
 
+        from kerasviz.metrics import report
+
         try:
-            base._check_run_dir(args.logdir, args.run_name)
+            run_dir = base._check_run_dir(args.logdir, args.run_name)
         except (TypeError, ValueError) as error:
             raise common.UsageError(f"--logdir/--run-name: {error}") from None
+        last = report.last_step(run_dir)
+        if args.step is not None and args.step <= last:
+            raise common.UsageError(f"--step {args.step}: {run_dir!r} already holds a comparison at step {last} "
+                                    "(TensorBoard would show only one); pass a later --step, none (the next one), "
+                                    "or another --run-name.")
     value_range = common.value_range(args.value_range)
     model = common.load_model(args.model)
     images = common.load_images(args.images, model, value_range)
@@ -174,6 +183,10 @@ def run(args):
             json.dump(as_json(result), f, indent=2)
         print(f"Wrote {args.json}")
     if args.logdir is not None:
-        run_dir = result.write(args.logdir, args.step, run_name=args.run_name, threshold=args.sanity_threshold)
-        print(f"Wrote the table to {run_dir} (step {args.step}, tag kerasviz/attribution/comparison): "
+        try:
+            run_dir, step = result.write(args.logdir, args.step, run_name=args.run_name,
+                                         threshold=args.sanity_threshold)
+        except ValueError as error:  # a --step not after the run's last comparison
+            raise common.UsageError(f"--step: {error}") from None
+        print(f"Wrote the table to {run_dir} (step {step}, tag kerasviz/attribution/comparison): "
               f"tensorboard --logdir {args.logdir}")

@@ -163,7 +163,7 @@ class Comparison(typing.NamedTuple):
         """
         return report.table(self, threshold)
 
-    def write(self, log_dir, step=0, *, run_name="kerasviz", threshold=SANITY_THRESHOLD):
+    def write(self, log_dir, step=None, *, run_name="kerasviz", threshold=SANITY_THRESHOLD):
         """Writes the comparison to `<log_dir>/<run_name>` for the kerasviz dashboard.
 
         One record, tag `kerasviz/attribution/comparison` at `step`
@@ -171,20 +171,26 @@ class Comparison(typing.NamedTuple):
         file as the callbacks write it (verified; shared with a callback of
         the same run directory in this process). The dashboard's Attribution
         tab shows it as a table: sortable by metric, each metric's direction,
-        the best value per metric and the failed sanity checks marked.
+        the best value per metric and the failed sanity checks marked. Each
+        comparison of a run needs its own, later step (TensorBoard shows one
+        record per step); reading the run's event files for the last one
+        costs one pass over them.
 
         Args:
             log_dir: the TensorBoard log directory.
-            step: int >= 0, the step (e.g. the epoch of the weights compared).
+            step: int >= 0, the step (e.g. the epoch of the weights
+                compared), later than the run's last comparison; `None`
+                (default): the next step after it (0 in a new run).
             run_name: the run directory's name under `log_dir` (default: the
                 callbacks' own, so the table sits beside their maps).
             threshold: the sanity-check threshold (see `sanity_failures`).
 
         Returns:
-            The run directory.
+            `(run directory, step)`.
 
         Raises:
-            ValueError, TypeError: a bad `log_dir`, `step`, `run_name` or `threshold`.
+            ValueError, TypeError: a bad `log_dir`, `step` (also one not
+                after the run's last comparison), `run_name` or `threshold`.
             OSError: the event file could not be written (`WriteError`).
 
         Example:

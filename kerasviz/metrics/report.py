@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+COMPARISON_TAG = "kerasviz/attribution/comparison"  # Two records of one series at one step: TensorBoard shows one.
 _MARK_BEST, _MARK_FAILED = "*", "\u2717"  # *, ✗
 _ARROWS = {True: "\u2191 higher", False: "\u2193 lower"}  # ↑ higher, ↓ lower is better
 
@@ -125,13 +126,24 @@ def _jsonable(value):
     return repr(value)
 
 
+def last_step(run_dir):
+    """The last step of a comparison in `run_dir`'s event files, or -1 (reads them once)."""
+    from kerasviz.callbacks import eventfile
+
+    owner = object()
+    try:
+        return eventfile.acquire(run_dir).last_step([COMPARISON_TAG])
+    finally:
+        eventfile.release(run_dir, owner)
+
+
 def write(comparison, log_dir, step, run_name, threshold):
-    """Writes `comparison` as one dashboard record into `<log_dir>/<run_name>`; returns the run directory."""
+    """Writes `comparison` as one record into `<log_dir>/<run_name>`; returns `(run directory, step)`."""
     from kerasviz import summary
     from kerasviz.callbacks import base, eventfile
 
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-        raise ValueError(f"Received an invalid value for `step`: {step!r}. Expected an int >= 0.")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0):
+        raise ValueError(f"Received an invalid value for `step`: {step!r}. Expected an int >= 0 or None.")
     threshold = check_threshold(threshold)
     run_dir = base._check_run_dir(log_dir, run_name)
     values = np.asarray(comparison.values, np.float64)
@@ -141,6 +153,13 @@ def write(comparison, log_dir, step, run_name, threshold):
     owner = object()
     file = eventfile.acquire(run_dir)
     try:
+        last = file.last_step([COMPARISON_TAG])
+        if step is None:
+            step = last + 1
+        elif step <= last:
+            raise ValueError(f"Received step={step!r}, but {run_dir!r} already holds a comparison at step {last}: "
+                             "TensorBoard would show only one of them. Pass a later `step` (None: the next one) "
+                             "or another `run_name`.")
         with file.scope(int(step)):
             summary.write_comparison(
                 comparison.methods, comparison.metrics, [[_json_number(v) for v in row] for row in values],
@@ -151,4 +170,4 @@ def write(comparison, log_dir, step, run_name, threshold):
         file.flush()
     finally:
         eventfile.release(run_dir, owner)
-    return run_dir
+    return run_dir, int(step)
