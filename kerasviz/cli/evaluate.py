@@ -140,7 +140,6 @@ def run(args):
             raise common.UsageError(f"--json {args.json!r}: the directory {directory!r} does not exist.")
     if args.logdir is not None:
         from kerasviz.callbacks import base
-
         from kerasviz.metrics import report
 
         try:
@@ -150,7 +149,7 @@ def run(args):
         last = report.last_step(run_dir)
         if args.step is not None and args.step <= last:
             raise common.UsageError(f"--step {args.step}: {run_dir!r} already holds a comparison at step {last} "
-                                    "(TensorBoard would show only one); pass a later --step, none (the next one), "
+                                    "(TensorBoard would show only one); pass a later --step, no --step (the next one), "
                                     "or another --run-name.")
     value_range = common.value_range(args.value_range)
     model = common.load_model(args.model)
