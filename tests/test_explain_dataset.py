@@ -99,6 +99,9 @@ def test_maps_predictions_and_images_match_closed_forms(tmp_path):
     np.testing.assert_array_equal(result.images(), np.round(x * 255).astype(np.uint8))
     np.testing.assert_array_equal(result.maps("saliency", [11, 0, 6]), result.maps("saliency")[[11, 0, 6]])
     assert len(shards.finished_shards(str(tmp_path / "a"))) == 3
+    pieces = list(result.iter_shards())
+    assert [len(index) for index, _ in pieces] == [5, 5, 2]
+    np.testing.assert_array_equal(np.concatenate([m["saliency"] for _, m in pieces]), result.maps("saliency"))
 
 
 def test_tiny_maps_keep_their_precision(tmp_path):
