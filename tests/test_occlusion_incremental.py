@@ -1,6 +1,8 @@
 """Incremental occlusion equals naive occlusion; its plan says what ran; coarse-to-fine is bounded."""
 
+import gc
 import logging
+import weakref
 
 import keras
 import numpy as np
@@ -107,12 +109,16 @@ def test_residual_functional_equals_naive():
     assert_model_unchanged(model, *before)
 
 
-def test_nested_model_equals_naive_and_layer_paths():
+def test_nested_model_equals_naive_and_layer_paths_and_no_leak():
     keras.backend.clear_session()
     model = nested()
     fast, slow, plan = both(model, images(24, n=1), patch=4, stride=3)
     np.testing.assert_allclose(fast, slow, atol=1e-5)
     assert [p for p, _, _ in plan.regions][:2] == ["backbone/conv1", "backbone/pool1"]
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None  # the plan and the compiled functions do not keep the model alive
 
 
 def test_channel_target_reads_its_layer_on_whole_maps():
