@@ -28,6 +28,7 @@ a writer that appends them itself and verifies what reached the disk
 
 import contextlib
 import io
+import logging
 import os
 import re
 import threading
@@ -277,6 +278,24 @@ def _has_events(directory):
     return any("tfevents" in f for f in tf.io.gfile.listdir(directory))
 
 
+# What TensorBoard's projector loads (its frontend, TensorBoard 2.x): it asks for at most 100,000 rows of a
+# tensor (`num_rows=100000`; later rows never reach the browser), computes t-SNE on a 10,000-point sample,
+# UMAP on 5,000 and PCA on 50,000 points and 200 dimensions, rejects sprites over 8192 px a side, and colours
+# a metadata column with more than 50 distinct values as a gradient. The vectors travel as one float32
+# buffer: PROJECTOR_MAX_VALUES (our choice, 200 MB) keeps that within what a browser tab holds comfortably.
+PROJECTOR_MAX_POINTS = 100_000
+PROJECTOR_MAX_VALUES = 50_000_000
+_PROJECTOR_SAMPLE_SEED = 0
+
+
+def _projector_sample(n, d):
+    """Sorted row indices the projector's copy keeps (all of them when it can load them all), seeded."""
+    limit = min(PROJECTOR_MAX_POINTS, max(1, PROJECTOR_MAX_VALUES // max(d, 1)))
+    if n <= limit:
+        return None
+    return np.sort(np.random.default_rng(_PROJECTOR_SAMPLE_SEED).choice(n, limit, replace=False))
+
+
 def write_embeddings(logdir_of_run, features, labels, predictions=None, images=None,
                      class_names=None, name="fc", step=None, *, value_range=(0.0, 1.0), ensure_run=True):
     """Writes feature vectors for TensorBoard's projector tab, inside one run directory.
@@ -285,16 +304,27 @@ def write_embeddings(logdir_of_run, features, labels, predictions=None, images=N
     only the latest is kept: the projector has no time axis),
     `metadata_<name>.tsv` (one label column, or a `label\\tprediction` header and
     two columns; tabs, newlines and backslashes escaped), `sprite_<name>.png`
-    (thumbnails in a square grid, at most 8192 px a side) and merges the entry
-    into `projector_config.pbtxt`, all with paths relative to the run directory
-    (TensorBoard rejects paths leaving it). Other names' embeddings in the
-    same run are kept. With `ensure_run`, an empty event file is created when
-    the directory has none, so that TensorBoard lists it as a run. Costs one
-    pass over the data on the host.
+    (thumbnails in a square grid, at most 8192 px a side: thumbnails shrink to
+    fit) and merges the entry into `projector_config.pbtxt`, all with paths
+    relative to the run directory (TensorBoard rejects paths leaving it).
+    Other names' embeddings in the same run are kept. With `ensure_run`, an
+    empty event file is created when the directory has none, so that
+    TensorBoard lists it as a run. Costs one pass over the data on the host.
+
+    Within the projector's limits: it loads at most `PROJECTOR_MAX_POINTS`
+    (100,000) rows and we keep its float32 buffer under
+    `PROJECTOR_MAX_VALUES` (50M values: 24,414 rows of 2048-D features). Above
+    them the projector's copy is a seeded uniform sample of the rows (the
+    same rows for vectors, labels and sprite), the metadata gets an `index`
+    column with each row's position in `features`, and the "kerasviz" log
+    says so; `features` itself (e.g. `kerasviz.features(..., out=path)`) and
+    our dashboard's record keep every point. The projector itself then runs
+    t-SNE on 10,000 of the points it has, UMAP on 5,000, PCA on 50,000.
 
     Args:
         logdir_of_run: the run directory (created if missing).
-        features: float `[N, D]`, e.g. a dense layer's activations.
+        features: float `[N, D]`, e.g. a dense layer's activations (a
+            memory map too: only the kept rows are read).
         labels: `[N]` class indices (with `class_names`) or strings, or None.
         predictions: optional `[N]`, like `labels`.
         images: optional `[N, H, W, C]` (in `value_range`) for the sprite.
@@ -319,10 +349,9 @@ def write_embeddings(logdir_of_run, features, labels, predictions=None, images=N
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"Received an invalid value for `name`: {name!r}. Expected letters, digits, "
                          "'_', '.' or '-', starting with a letter or '_'.")
-    vectors = np.asarray(features, dtype=np.float32)
+    vectors = features if isinstance(features, np.ndarray) else np.asarray(features)
     if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0:
         raise ValueError(f"Expected `features` to be a non-empty [N, D] array. Received shape {vectors.shape}.")
-    inputs.check_finite(vectors, "features")
     n = len(vectors)
     if class_names is not None:
         class_names = [str(c) for c in class_names]
@@ -330,10 +359,21 @@ def write_embeddings(logdir_of_run, features, labels, predictions=None, images=N
                for h, arg, v in (("label", "labels", labels), ("prediction", "predictions", predictions))
                if v is not None]
     if images is not None:
-        images = np.asarray(images)
+        images = images if isinstance(images, np.ndarray) else np.asarray(images)
         if images.ndim not in (3, 4) or len(images) != n:
             raise ValueError(f"Expected `images` to be [N, H, W, C] with N = {n} (one per vector). "
                              f"Received shape {images.shape}.")
+    keep = _projector_sample(n, vectors.shape[1])
+    if keep is not None:
+        logging.getLogger("kerasviz").warning(
+            "kerasviz: the projector loads at most %d points of %d values here; its copy of %r holds a "
+            "seeded sample of %d of the %d points (column `index`: their rows in `features`).",
+            PROJECTOR_MAX_POINTS, PROJECTOR_MAX_VALUES, name, len(keep), n)
+        vectors = vectors[keep]
+        columns = [(h, [c[i] for i in keep]) for h, c in columns] + [("index", [str(i) for i in keep])]
+        images = None if images is None else images[keep]
+    vectors = np.asarray(vectors, dtype=np.float32)
+    inputs.check_finite(vectors, "features")
     tf.io.gfile.makedirs(logdir_of_run)
     config_path = os.path.join(logdir_of_run, PROJECTOR_FILENAME)
     config = projector_config_pb2.ProjectorConfig()
@@ -341,9 +381,9 @@ def write_embeddings(logdir_of_run, features, labels, predictions=None, images=N
         with tf.io.gfile.GFile(config_path, "r") as f:
             text_format.Parse(f.read(), config)
     tensor_name = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
-    keep = [e for e in config.embeddings if e.tensor_name != tensor_name]
+    others = [e for e in config.embeddings if e.tensor_name != tensor_name]
     del config.embeddings[:]
-    config.embeddings.extend(keep)
+    config.embeddings.extend(others)
     embedding = config.embeddings.add(tensor_name=tensor_name)
     if columns:
         lines = ["\t".join(h for h, _ in columns)] if len(columns) > 1 else []

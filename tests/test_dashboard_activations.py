@@ -9,13 +9,16 @@ directory).
 
 import os
 
+import numpy as np
 import pytest
 import tb_helpers
+import tensorflow as tf
 import test_dashboard as base
 
 pytestmark = base.pytestmark
 
 STEPS, N, K = 4, 48, 5
+BIG_N = 10000  # over the plugin's 2,048 points per tile
 XSS_N, XSS_K = 12, 3
 FILTERS = tb_helpers.activations_tag("filters", "conv1")
 FILTERS2 = tb_helpers.activations_tag("filters", "block/conv2")
@@ -30,13 +33,33 @@ def logdir(tmp_path_factory):
     tb_helpers.write_activations_run(os.path.join(root, "xss"), steps=1, filter_layers=("conv1",), patches=False,
                                      class_names=tb_helpers.CLASS_NAMES, n=XSS_N, k=XSS_K)
     tb_helpers.write_damaged_activations(os.path.join(root, "damaged"))
+    write_big_embeddings(os.path.join(root, "big"))
     return root
+
+
+def big_record():
+    """BIG_N points in 4 clusters: more than one tile holds at the first levels (the view must zoom for all)."""
+    rng = np.random.default_rng(5)
+    labels = np.arange(BIG_N) % 4
+    coords = (rng.normal(size=(BIG_N, 2)) + 4 * np.stack([labels % 2, labels // 2], 1)).astype(np.float32)
+    header = {"family": "activations", "method": "embeddings", "layer": "fc", "projection": "tsne",
+              "class_names": tb_helpers.SHAPE_NAMES, "labels": labels.tolist(), "predictions": labels.tolist(),
+              "projector_run": None}
+    arrays = {"coords": coords, "neighbors": rng.integers(0, BIG_N, (BIG_N, K)).astype(np.int32),
+              "thumbnails": tb_helpers.shape_images(labels, 8, seed=1)}
+    return header, arrays
+
+
+def write_big_embeddings(run_dir):
+    writer = tf.summary.create_file_writer(run_dir)
+    tb_helpers.write_record(writer, EMB, 0, *big_record(), family="activations")
+    writer.close()
 
 
 @pytest.fixture(scope="module")
 def server(logdir, request):
     return base.start_tensorboard(logdir, request, lambda runs: (
-        len(runs) == 3 and len(runs["acts"]["tags"]) == 4 and len(runs["damaged"]["tags"]) == 3
+        len(runs) == 4 and len(runs["acts"]["tags"]) == 4 and len(runs["big"]["tags"]) == 1 and len(runs["damaged"]["tags"]) == 3
         and all(t["max_step"] == STEPS - 1 for t in runs["acts"]["tags"])
         and {t["max_step"] for t in runs["damaged"]["tags"]} == {0, 1, 2}))
 
@@ -72,31 +95,55 @@ def image_pixels(frame, selector):
         x.drawImage(img, 0, 0); return Array.from(x.getImageData(0, 0, c.width, c.height).data); }""")
 
 
-def wait_plot(frame, run, step):
+def wait_plot(frame, run, step, tag=EMB):
     frame.wait_for_function("key => { const p = document.getElementById('kv-emb-plot');"
-                            " return p && p.dataset.shown === key; }", arg=f"{run}|{EMB}|{step}")
+                            " return p && p.dataset.shown === key; }", arg=f"{run}|{tag}|{step}")
 
 
-def exposed_point(frame, among=None):
-    """A point whose hit area's centre no other point covers (thumbnails overlap), from `among` if given."""
-    exposed = frame.evaluate("""() => Array.from(document.querySelectorAll('#kv-emb-plot .kv-pt')).filter(g => {
-        const r = g.querySelector('.kv-emb-hit').getBoundingClientRect();
-        const e = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
-        return e && e.closest('.kv-pt') === g; }).map(g => Number(g.dataset.index))""")
-    exposed = [i for i in exposed if among is None or i in among]
-    assert exposed, "every point is covered by another"
-    return exposed[0]
+def plot_xy(frame, i):
+    """Where point i is drawn on the canvas (CSS pixels from its top left), or None."""
+    return frame.eval_on_selector("#kv-emb-plot", "(p, i) => p.kv.plotXY(i)", i)
 
 
-def point(i):
-    return f"#kv-emb-plot .kv-pt[data-index='{i}'] .kv-emb-hit"
+def drawn(frame):
+    return frame.eval_on_selector("#kv-emb-plot", "p => p.kv.drawnIndices()")
+
+
+def isolated_point(frame, among=None, gap=30):
+    """A drawn point (from `among` if given) with no other drawn point within `gap` pixels."""
+    found = frame.eval_on_selector("#kv-emb-plot", """(p, [among, gap]) => {
+        const ids = p.kv.drawnIndices(), xy = ids.map(i => p.kv.plotXY(i));
+        for (let a = 0; a < ids.length; a++) {
+          if (among && !among.includes(ids[a])) continue;
+          if (xy.every((q, b) => b === a || Math.hypot(q[0] - xy[a][0], q[1] - xy[a][1]) > gap)) return ids[a];
+        }
+        return null; }""", [among, gap])
+    assert found is not None, "no isolated point"
+    return found
+
+
+def at_point(frame, i, action="click"):
+    x, y = plot_xy(frame, i)
+    getattr(frame, action)("#kv-emb-plot", position={"x": x, "y": y})
+
+
+def pixel(frame, x, y):
+    return frame.eval_on_selector("#kv-emb-plot", """(p, [x, y]) => { const r = window.devicePixelRatio || 1;
+        return Array.from(p.getContext('2d').getImageData(Math.round(x * r), Math.round(y * r), 1, 1).data); }""",
+                                  [x, y])
+
+
+def neighbours_shown(frame):
+    return frame.eval_on_selector_all("#kv-emb-neighbors .kv-nb-item", "is => is.map(i => Number(i.dataset.index))")
+
+
+def wait_neighbours(frame, i):
+    frame.wait_for_function("i => { const p = document.getElementById('kv-emb-plot').kv.chosen();"
+                            " return p && p.index === i && document.getElementById('kv-emb-neighbors'); }", arg=i)
 
 
 shot = base.shot
 
-
-def transforms(frame):
-    return frame.eval_on_selector_all("#kv-emb-plot .kv-pt", "gs => gs.map(g => g.style.transform)")
 
 
 def test_filters_view_shows_the_grid_pixelated_and_follows_the_slider(dashboard, screenshots):
@@ -137,85 +184,134 @@ def test_embeddings_hover_shows_classes_and_click_shows_neighbours(dashboard, sc
     page, frame, events = dashboard
     open_method(frame, "acts", "embeddings")
     wait_plot(frame, "acts", STEPS - 1)
-    assert frame.locator("#kv-emb-plot .kv-pt").count() == N
+    assert sorted(drawn(frame)) == list(range(N))  # few points: every one, from one tile
     legend = frame.eval_on_selector_all("#kv-emb-legend .kv-emb-name", "ns => ns.map(n => n.textContent)")
     assert legend == [f"{k}: {name}" for k, name in enumerate(tb_helpers.SHAPE_NAMES)]
     header, arrays = tb_helpers.embeddings_record(STEPS - 1, STEPS, n=N, k=K)
 
-    i = exposed_point(frame)
-    frame.hover(point(i))
+    i = isolated_point(frame)
+    at_point(frame, i, "hover")
     frame.wait_for_selector("#kv-emb-tip:not([hidden])")
     tip = frame.inner_text("#kv-emb-tip")
     label, prediction = header["labels"][i], header["predictions"][i]
     assert f"#{i}" in tip and f"true  {label}: {tb_helpers.SHAPE_NAMES[label]}" in tip
     assert f"pred  {prediction}: {tb_helpers.SHAPE_NAMES[prediction]} · {100 * header['probabilities'][i]:.1f}%" in tip
 
-    frame.click(point(i))
-    shown = frame.eval_on_selector_all("#kv-emb-neighbors .kv-nb-item", "is => is.map(i => Number(i.dataset.index))")
+    at_point(frame, i)
+    wait_neighbours(frame, i)
+    shown = neighbours_shown(frame)
     assert shown == arrays["neighbors"][i].tolist() and len(shown) == K
-    ringed = frame.eval_on_selector_all("#kv-emb-plot .kv-pt.kv-neighbor", "gs => gs.map(g => Number(g.dataset.index))")
-    assert sorted(ringed) == sorted(shown) and frame.locator("#kv-emb-plot line.kv-emb-link").count() == K
+    assert frame.eval_on_selector("#kv-emb-plot", "p => p.kv.chosen().neighbors") == shown  # ringed and linked
     frame.wait_for_function("() => Array.from(document.querySelectorAll('#kv-emb-panel canvas'))"
                             ".every(c => c.dataset.painted === '1')")
     link = frame.eval_on_selector("#kv-emb-projector", "a => [a.getAttribute('href'), a.target, a.textContent]")
     assert link[0].endswith("#projector") and link[1] == "_top" and "projector" in link[2]
     shot(page, screenshots, "activations_embeddings.png")
 
-    before = transforms(frame)
+    before = plot_xy(frame, i)
     base.set_range(frame, "#kv-step", 0)  # the points move over training; the selection stays
     wait_plot(frame, "acts", 0)
-    assert transforms(frame) != before
+    wait_neighbours(frame, i)
+    assert plot_xy(frame, i) != before
     _, arrays0 = tb_helpers.embeddings_record(0, STEPS, n=N, k=K)
-    shown = frame.eval_on_selector_all("#kv-emb-neighbors .kv-nb-item", "is => is.map(i => Number(i.dataset.index))")
-    assert shown == arrays0["neighbors"][i].tolist()
+    assert neighbours_shown(frame) == arrays0["neighbors"][i].tolist()
     frame.click("#kv-emb-neighbors .kv-nb-item >> nth=0")  # a neighbour becomes the chosen point
-    assert frame.eval_on_selector("#kv-emb-plot .kv-pt.kv-selected", "g => Number(g.dataset.index)") == shown[0]
+    wait_neighbours(frame, int(arrays0["neighbors"][i][0]))
+    assert frame.eval_on_selector("#kv-emb-plot", "p => p.dataset.selected") == str(arrays0["neighbors"][i][0])
     frame.evaluate("() => document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
-    assert frame.locator("#kv-emb-plot .kv-pt.kv-selected").count() == 0
+    assert frame.eval_on_selector("#kv-emb-plot", "p => p.dataset.selected") == ""
     base.set_range(frame, "#kv-step", 1)  # half-way through training, some points misclassified
     wait_plot(frame, "acts", 1)
     header1, _ = tb_helpers.embeddings_record(1, STEPS, n=N, k=K)
     wrong = [j for j, (a, b) in enumerate(zip(header1["labels"], header1["predictions"])) if a != b]
-    assert wrong and frame.eval_on_selector_all("#kv-emb-plot .kv-pt.kv-wrong", "gs => gs.length") == len(wrong)
-    frame.wait_for_timeout(400)  # the points have glided
-    j = exposed_point(frame, among=wrong)
-    frame.click(point(j))
-    frame.hover(point(j))
+    j = isolated_point(frame, among=wrong)
+    at_point(frame, j)
+    at_point(frame, j, "hover")
+    wait_neighbours(frame, j)
     frame.wait_for_function("() => Array.from(document.querySelectorAll('#kv-emb-panel canvas'))"
                             ".every(c => c.dataset.painted === '1')")
     assert "misclassified" in frame.inner_text("#kv-emb-tip")
     shot(page, screenshots, "activations_embeddings_step1.png")
     base.set_range(frame, "#kv-step", STEPS - 1)
     wait_plot(frame, "acts", STEPS - 1)
+    frame.evaluate("() => document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
     assert not events["errors"] and not events["dialogs"]
+
+
+def hex_rgb(color):
+    return [int(color[k:k + 2], 16) for k in (1, 3, 5)]
+
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
 
 
 def test_embeddings_thumbnails_colour_and_legend_focus(dashboard, screenshots):
     page, frame, events = dashboard
     open_method(frame, "acts", "embeddings")
     wait_plot(frame, "acts", STEPS - 1)
-    assert frame.is_checked("#kv-emb-thumbs")  # few points: thumbnails on
-    sprites = [u for u in events["requests"] if "/sprite?" in u and "array=thumbnails" in u]
-    assert sprites and "columns=7" in sprites[-1]
-    frame.wait_for_function("() => { const i = document.querySelector('#kv-emb-plot .kv-pt image');"
-                            " return i && i.getBBox().width === 7 * 24; }")
+    frame.wait_for_function("() => { const p = document.getElementById('kv-emb-plot');"
+                            " return p.dataset.thumbs === '1' && p.dataset.thumbsWaiting === '0'"
+                            " && document.getElementById('kv-emb-thumbs').checked; }")  # few points: thumbnails on
+    assert [u for u in events["requests"] if "/embedding_thumbs?" in u]
+    header, arrays = tb_helpers.embeddings_record(STEPS - 1, STEPS, n=N, k=K)
+    i = isolated_point(frame, gap=40)
+    x, y = plot_xy(frame, i)
+    centre = arrays["thumbnails"][i][12, 12].tolist()  # the thumbnail's centre pixel, drawn at the point
+    assert max(abs(a - b) for a, b in zip(pixel(frame, x, y)[:3], centre)) < 40
     frame.uncheck("#kv-emb-thumbs")
-    assert frame.eval_on_selector("#kv-emb-plot", "p => p.classList.contains('kv-thumbs')") is False
-    assert frame.is_visible("#kv-emb-plot .kv-pt circle >> nth=0")
-    by_label = frame.eval_on_selector_all("#kv-emb-plot .kv-pt circle", "cs => cs.map(c => c.getAttribute('fill'))")
-    assert len(set(by_label)) == 4
+    frame.wait_for_function("() => document.getElementById('kv-emb-plot').dataset.thumbs === '0'")
+    for j in (i, isolated_point(frame, among=[k for k in range(N) if header["labels"][k] != header["labels"][i]])):
+        assert pixel(frame, *plot_xy(frame, j))[:3] == hex_rgb(PALETTE[header["labels"][j]])
     frame.select_option("#kv-emb-color", "prediction")
     assert frame.inner_text("#kv-emb-legend .kv-field") == "Predicted class"
     frame.click("#kv-emb-legend button[data-cls='2']")
+    frame.wait_for_timeout(100)
     shot(page, screenshots, "activations_embeddings_points.png")
-    focused = frame.eval_on_selector_all("#kv-emb-plot .kv-pt.kv-in-focus",
-                                         "gs => gs.map(g => Number(g.dataset.index))")
-    header, _ = tb_helpers.embeddings_record(STEPS - 1, STEPS, n=N, k=K)
-    assert focused == [i for i, p in enumerate(header["predictions"]) if p == 2]
+    alone = [isolated_point(frame, among=[k for k in range(N) if (header["predictions"][k] == 2) == focus], gap=8)
+             for focus in (True, False)]
+    opaque = [pixel(frame, *plot_xy(frame, j))[3] for j in alone]
+    assert opaque[0] == 255 and opaque[1] < 80  # the class in focus, the others faded
     frame.click("#kv-emb-legend button[data-cls='2']")
-    assert frame.locator("#kv-emb-plot .kv-pt.kv-in-focus").count() == 0
+    frame.wait_for_timeout(100)
+    assert pixel(frame, *plot_xy(frame, alone[1]))[3] == 255
     frame.select_option("#kv-emb-color", "label")
     frame.check("#kv-emb-thumbs")
+
+
+def test_embeddings_of_many_points_come_in_tiles_and_zoom_fetches_finer_ones(dashboard, screenshots):
+    page, frame, events = dashboard
+    open_method(frame, "big", "embeddings")
+    wait_plot(frame, "big", 0)
+    first = drawn(frame)
+    level = int(frame.eval_on_selector("#kv-emb-plot", "p => p.dataset.level"))
+    tiles = [u for u in events["requests"] if "/embedding_tile?" in u and "run=big" in u]
+    assert tiles and all(f"level={level}" in u for u in tiles)
+    assert 1000 < len(first) < BIG_N  # a sample: at most 2,048 points per tile
+    assert not [u for u in events["requests"] if "/record?" in u and "run=big" in u]  # never the whole record
+    for _ in range(3):
+        frame.click("#kv-emb-zoom-in")
+    frame.wait_for_function("l => Number(document.getElementById('kv-emb-plot').dataset.level) >= l + 2", arg=level)
+    deeper = int(frame.eval_on_selector("#kv-emb-plot", "p => p.dataset.level"))
+    wait_plot(frame, "big", 0)
+    finer = {int(u.split("level=")[1].split("&")[0]) for u in events["requests"] if "/embedding_tile?" in u
+             and "run=big" in u}
+    assert max(finer) > level and max(finer) <= deeper  # finer tiles, until one holds all of its points
+    zoomed = set(drawn(frame))
+    assert len(zoomed) > 50
+    view = frame.eval_on_selector("#kv-emb-plot", "p => p.kv.view()")
+    _, arrays = big_record()
+    xy = arrays["coords"]
+    half_w, half_h = 0.45 * view["width"] / view["scale"], 0.45 * view["height"] / view["scale"]
+    inside = [i for i in first if abs(xy[i, 0] - view["cx"]) < half_w and abs(xy[i, 1] - view["cy"]) < half_h]
+    assert inside and set(inside) <= zoomed  # zooming in adds points and keeps those shown before
+    i = isolated_point(frame, gap=6)
+    at_point(frame, i)
+    wait_neighbours(frame, i)
+    assert neighbours_shown(frame) == [int(j) for j in arrays["neighbors"][i] if j != i]
+    shot(page, screenshots, "activations_embeddings_big.png")
+    frame.click("#kv-emb-zoom-fit")
+    frame.evaluate("() => document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
+    assert not events["errors"] and not events["dialogs"]
 
 
 def test_top_patches_rows_scores_and_channel_chooser(dashboard, screenshots):
@@ -256,11 +352,12 @@ def test_markup_in_class_names_is_text_and_never_runs(dashboard, screenshots):
     legend = frame.eval_on_selector_all("#kv-emb-legend .kv-emb-name", "ns => ns.map(n => n.textContent)")
     assert "2: " + tb_helpers.XSS in legend
     header, _ = tb_helpers.embeddings_record(0, 1, n=XSS_N, k=XSS_K, class_names=tb_helpers.CLASS_NAMES)
-    i = exposed_point(frame, among=[j for j, label in enumerate(header["labels"]) if label == 2])  # the markup
-    frame.hover(point(i))
+    i = isolated_point(frame, among=[j for j, label in enumerate(header["labels"]) if label == 2])  # the markup
+    at_point(frame, i, "hover")
     frame.wait_for_selector("#kv-emb-tip:not([hidden])")
     assert tb_helpers.XSS in frame.inner_text("#kv-emb-tip")
-    frame.click(point(i))
+    at_point(frame, i)
+    wait_neighbours(frame, i)
     assert frame.locator("#kv-emb-neighbors .kv-nb-item").count() == XSS_K
     page.wait_for_timeout(300)
     assert page.locator("img[src='x']").count() == 0 and frame.locator("img[src='x']").count() == 0
@@ -282,8 +379,9 @@ def test_damaged_records_show_a_message_not_a_broken_page(dashboard, screenshots
     assert "Damaged kerasviz record arrays" in frame.inner_text(".kv-act-view .kv-error")
     frame.click(".kv-subtab[data-method='embeddings']")
     base.set_range(frame, "#kv-step", 1)
-    frame.wait_for_function("() => { const e = document.querySelector('.kv-act-view .kv-error');"
-                            " return e && e.textContent.includes('5 entries for 12 points'); }")
+    frame.wait_for_function("() => { const e = document.getElementById('kv-emb-info');"  # drawn, with a note
+                            " return e && e.textContent.includes('`labels` does not hold one entry per point'); }")
+    wait_plot(frame, "damaged", 1)
     frame.click(".kv-subtab[data-method='top_patches']")
     frame.wait_for_function("() => { const e = document.querySelector('.kv-act-view .kv-error');"
                             " return e && e.textContent.includes('not uint8 crops'); }")

@@ -19,6 +19,7 @@ _OPENTSNE_ITERATIONS = (250, 500)  # openTSNE's defaults: early exaggeration, th
 # scikit-learn's Barnes-Hut, and PCA streams the features in chunks (benchmarks/embeddings.py).
 OPENTSNE_MIN = 5000
 STREAMED_PCA_MIN = 10_000_000  # N * D values: below, one in-memory PCA; from there, incremental in chunks
+COVARIANCE_PCA_MAX_DIMS = 4096  # streamed PCA: the exact covariance (D x D float64, 128 MB at 4096) up to here
 _PCA_CHUNK_VALUES = 4_000_000  # values read per chunk by the incremental PCA (16 MB of float32)
 
 
@@ -31,24 +32,42 @@ def pca(x, dims, seed):
     """`[N, dims]` principal-component coordinates, float64; memory bounded by a chunk beyond `STREAMED_PCA_MIN`.
 
     Small inputs: scikit-learn's `PCA` (exact, or its seeded randomized SVD on
-    large inputs). Large ones (a memory map from `features(..., out=...)`):
-    `IncrementalPCA` (Ross et al., 2008) fed chunk by chunk, then projected
-    chunk by chunk, so the features are never copied whole.
+    large inputs). Large ones (a memory map from `features(..., out=...)`) are
+    read chunk by chunk, never copied whole: up to `COVARIANCE_PCA_MAX_DIMS`
+    dimensions, the exact covariance is summed over chunks (float64, `D x D`)
+    and its top eigenvectors taken; wider features go through scikit-learn's
+    `IncrementalPCA` (Ross et al., 2008) with 20 extra components, its
+    approximation. Component signs follow scikit-learn's rule (the largest
+    loading of each component positive).
     """
     from sklearn.decomposition import PCA, IncrementalPCA
 
     n, d = x.shape
     if n * d < STREAMED_PCA_MIN:
         return PCA(n_components=dims, random_state=seed).fit_transform(x)
-    chunks = _chunks(n, d, dims)
-    if len(chunks) > 1 and chunks[-1][1] - chunks[-1][0] < dims:  # partial_fit needs >= dims rows
-        chunks[-2:] = [(chunks[-2][0], n)]
-    model = IncrementalPCA(n_components=dims)
-    for start, stop in chunks:
-        model.partial_fit(x[start:stop])
+    chunks = _chunks(n, d, dims + 20)
+    if d <= COVARIANCE_PCA_MAX_DIMS:
+        total, gram = np.zeros(d), np.zeros((d, d))
+        for start, stop in chunks:
+            block = np.asarray(x[start:stop], np.float64)
+            total += block.sum(axis=0)
+            gram += block.T @ block
+        mean = total / n
+        covariance = (gram - n * np.outer(mean, mean)) / max(n - 1, 1)
+        _, vectors = np.linalg.eigh(covariance)
+        components = vectors[:, ::-1][:, :dims].T
+    else:
+        if len(chunks) > 1 and chunks[-1][1] - chunks[-1][0] < dims + 20:  # partial_fit needs enough rows
+            chunks[-2:] = [(chunks[-2][0], n)]
+        model = IncrementalPCA(n_components=min(d, dims + 20, chunks[0][1] - chunks[0][0]))
+        for start, stop in chunks:
+            model.partial_fit(x[start:stop])
+        mean, components = model.mean_, model.components_[:dims]
+    largest = np.abs(components).argmax(axis=1)
+    components = components * np.sign(components[np.arange(dims), largest])[:, None]
     out = np.empty((n, dims), np.float64)
     for start, stop in chunks:
-        out[start:stop] = (x[start:stop] - model.mean_) @ model.components_.T
+        out[start:stop] = (np.asarray(x[start:stop], np.float64) - mean) @ components.T
     return out
 
 

@@ -148,6 +148,7 @@ function mount(host, api) {
     }
     stats.started = performance.now();
     stats.firstDrawMs = null;
+    plot.dataset.shown = ""; // until the new record's tiles are drawn
     let next;
     try {
       next = await api.fetchJSON("embedding_info", { run: selection.run, tag: series.tag, step }, mine);
@@ -280,8 +281,10 @@ function mount(host, api) {
     const complete = !missing && answers.every((a) => a.complete);
     const thumbsAvailable = !!info.thumbnail && complete && onScreen.length <= AUTO_THUMBS;
     const showThumbs = thumbsAvailable && settings.thumbs !== false;
-    thumbs.checked = showThumbs;
-    thumbs.disabled = !thumbsAvailable;
+    if (!missing) { // while tiles load, the checkbox keeps its state
+      thumbs.checked = showThumbs;
+      thumbs.disabled = !thumbsAvailable;
+    }
     thumbs.parentElement.title = info.thumbnail ? (thumbsAvailable ? "" : `Zoom in: thumbnails are drawn for at most ${AUTO_THUMBS} points on screen`) : "The record holds no thumbnails.";
     const focus = settings.focus;
     const index = new Int32Array(onScreen.length), xs = new Float32Array(onScreen.length), ys = new Float32Array(onScreen.length);
@@ -315,13 +318,14 @@ function mount(host, api) {
     if (showThumbs) drawThumbs(ctx, answers, focus);
     // the chosen point and its neighbours, ringed
     if (chosen) {
+      const ring = showThumbs ? THUMB * 0.75 : 6;
       ctx.lineWidth = 2;
       chosen.neighbors.index.forEach((_, k) => {
         const [bx, by] = toScreen(view, chosen.neighbors.x[k], chosen.neighbors.y[k]);
-        ctx.strokeStyle = "#212121"; ctx.beginPath(); ctx.arc(bx, by, 6, 0, 2 * Math.PI); ctx.stroke();
+        ctx.strokeStyle = "#212121"; ctx.beginPath(); ctx.arc(bx, by, ring, 0, 2 * Math.PI); ctx.stroke();
       });
       const [ax, ay] = toScreen(view, chosen.x, chosen.y);
-      ctx.strokeStyle = "#d50000"; ctx.beginPath(); ctx.arc(ax, ay, 8, 0, 2 * Math.PI); ctx.stroke();
+      ctx.strokeStyle = "#d50000"; ctx.beginPath(); ctx.arc(ax, ay, ring + 2, 0, 2 * Math.PI); ctx.stroke();
     }
     const projection = info.header.projection === "tsne" ? "t-SNE" : "PC";
     ctx.fillStyle = "#616161";
@@ -519,12 +523,10 @@ function mount(host, api) {
   // What tests and benchmarks read (no state of the page is changed through it).
   plot.kv = {
     stats,
-    /** Page coordinates of drawn point i (for clicks), or null when it is not drawn. */
-    pageXY(i) {
+    /** Plot coordinates (CSS pixels from the canvas's top left) of drawn point i, or null when it is not drawn. */
+    plotXY(i) {
       const k = drawn.index.indexOf(i);
-      if (k < 0) return null;
-      const r = plot.getBoundingClientRect();
-      return [r.left + drawn.sx[k], r.top + drawn.sy[k]];
+      return k < 0 ? null : [drawn.sx[k], drawn.sy[k]];
     },
     drawnIndices: () => Array.from(drawn.index),
     chosen: () => (chosen ? { index: chosen.index, neighbors: chosen.neighbors.index.slice() } : null),
