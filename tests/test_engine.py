@@ -173,3 +173,12 @@ def test_the_output_layer_is_read_as_logits_either_way():
     read = tf.function(lambda x: models.run_layers(model, x, ("logits",)))(x)["logits"].numpy()
     np.testing.assert_allclose(read, tf.function(lambda x: models.run(model, x)[0])(x).numpy(), rtol=1e-6)
     assert not np.allclose(read.sum(axis=1), 1.0)
+
+
+def test_the_chunked_loop_keeps_a_single_channel_image_shape():
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.Conv2D(3, 3, name="c"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    start = _images(1)[..., :1]
+    result = class_visualization(model, 1, init=start, steps=3)
+    assert result.image.shape == (1, SIZE, SIZE, 1) and result.steps == 3

@@ -114,9 +114,11 @@ def build_chunk(model_ref, spec, with_logits):
         objectives = tf.TensorArray(tf.float32, size=count, element_shape=[None])
 
         def body(k, state, objectives):
-            state, objective, _ = step(model, spec, state, first + tf.cast(k, tf.int64), rates[k], seed,
-                                       class_idx, fixed, extras)
-            return k + 1, state, objectives.write(k, objective)
+            updated, objective, _ = step(model, spec, state, first + tf.cast(k, tf.int64), rates[k], seed,
+                                         class_idx, fixed, extras)
+            # Per-channel bounds are `[None]`: broadcasting against them forgets the channel count.
+            updated = tuple(tf.ensure_shape(u, s.shape) for u, s in zip(updated, state))
+            return k + 1, updated, objectives.write(k, objective)
 
         _, state, objectives = tf.while_loop(
             lambda k, *_: k < count, body, (tf.constant(0), tuple(state), objectives), parallel_iterations=1)
