@@ -59,8 +59,8 @@ class _Run:
             out["maps." + name] = maps
             if self.metric_names:
                 values = run_metrics(self.model, prepared.images, name, functools.partial(function, **call),
-                                             maps, classes, self.metric_names, params=params, masks=masks,
-                                             batch_size=self.batch_size, seed=seed)
+                                     maps, classes, self.metric_names, params=params, masks=masks,
+                                     batch_size=self.batch_size, seed=seed)
                 out.update({f"metric.{name}.{metric}": v for metric, v in values.items()})
         return out
 
