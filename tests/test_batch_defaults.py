@@ -66,7 +66,7 @@ def test_methods_use_the_default_and_their_results_do_not_depend_on_it(monkeypat
     assert core.Prepared(model, images, None, None).batch_size == inputs.default_batch_size(model, (SIZE, SIZE, 3))
     assert core.Prepared(model, images, None, 5).batch_size == 5
     per_image = model_cost.image_cost(model, (SIZE, SIZE, 3)).activation_bytes
-    large = kerasviz.smoothgrad(model, images, samples=4)  # one chunk: the default is 32 for a tiny model
+    large = kerasviz.smoothgrad(model, images, samples=4)  # one chunk: the default is 64 for a tiny model
     monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 2 * 2 * per_image)  # a default of 2: six chunks
     assert core.Prepared(model, images, None, None).batch_size == 2
     np.testing.assert_allclose(kerasviz.smoothgrad(model, images, samples=4), large, rtol=1e-5, atol=1e-7)
