@@ -182,9 +182,9 @@ def test_auto_chooses_by_predicted_work_and_bad_inference():
     model = vgg_sequential(60)
     batch = images(60, n=1)
     fine = occlusion_plan(model, batch, patch=4, stride=4)
-    assert fine.inference == "incremental" and fine.flops_incremental < 0.7 * fine.flops_naive
+    assert fine.inference == "incremental" and fine.flops_incremental < 0.5 * fine.flops_naive
     big = occlusion_plan(model, batch, patch=40, stride=10)  # covers most maps from the first conv on
-    assert big.inference == "naive" and big.flops_incremental > 0.7 * big.flops_naive
+    assert big.inference == "naive" and big.flops_incremental > 0.5 * big.flops_naive
     with pytest.raises(ValueError, match="`inference`: 'fast'"):
         occlusion(model, batch, patch=4, inference="fast")
 

@@ -180,7 +180,7 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
             naive inference; for incremental inference as many (up to 512) as
             keep a call's largest tensor as large as naive's with 32.
         inference: `"auto"` (default: incremental when its plan predicts at
-            most 0.7 of naive's multiply-adds), `"incremental"` (whenever a
+            most half of naive's multiply-adds), `"incremental"` (whenever a
             layer can be computed on a region) or `"naive"`.
         verbose: 0 (silent, the default) or 1: a Keras progress bar over the
             `B * nY * nX` occluded images.
