@@ -48,7 +48,7 @@ def _symbolic(model):
             dims = tuple(output.shape)[1:]
             if any(d is None for d in dims):
                 return None
-            activation_bytes += _size(dims) * np.dtype(str(output.dtype)).itemsize
+            activation_bytes += _size(dims) * tf.as_dtype(output.dtype).size
         # A kernel's weights each make one multiply-add per output position (a Dense layer: one position).
         positions = _size(tuple(outputs[0].shape)[1:-1]) if outputs else 1
         for name in ("kernel", "depthwise_kernel", "pointwise_kernel"):
