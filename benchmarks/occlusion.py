@@ -8,7 +8,8 @@ strides 4 and 8. For each case:
 - naive: `occlusion(..., inference="naive")`, every occluded image through the
   whole network; incremental: `inference="incremental"` (Nakandala et al.,
   SIGMOD 2019), checked equal to naive (max |difference| printed);
-- coarse-to-fine: `occlusion_coarse_to_fine(coarse=4, threshold=0.1)`, with
+- coarse-to-fine: `occlusion_coarse_to_fine(coarse=4, threshold=0.1)` (or
+  `--coarse`, `--threshold`), with
   its max and mean error against the exact map (as a share of the map's
   range) and the share of positions it evaluated;
 - the limit: the model's own compiled forward pass at the same batch
@@ -80,6 +81,8 @@ def main():
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=None, help="default: each method's own")
+    parser.add_argument("--coarse", type=int, default=4, help="coarse-to-fine: the coarse grid's step, in positions")
+    parser.add_argument("--threshold", type=float, default=0.1, help="coarse-to-fine: the refinement threshold")
     parser.add_argument("--quick", action="store_true", help="112 x 112, 2 repetitions")
     args = parser.parse_args()
     size, repeats = (112, 2) if args.quick else (args.size, args.repeats)
@@ -101,7 +104,8 @@ def main():
     print(f"{model.name}: {model.count_params():,} parameters, 1 image, batch_size={args.batch_size} (the limit: "
           f"forward at batch {batch}), "
           f"{repeats} repetitions (alternating, medians); {os.cpu_count()} CPUs, devices: "
-          f"{[d.device_type for d in tf.config.list_logical_devices()]}")
+          f"{[d.device_type for d in tf.config.list_logical_devices()]}; coarse-to-fine: coarse={args.coarse}, "
+          f"threshold={args.threshold}")
     header = (f"{'patch':>5} {'stride':>6} {'positions':>9} {'limit s':>8} {'naive s':>8} {'x limit':>7} "
               f"{'incr s':>8} {'x limit':>7} {'speedup':>7} {'|diff|':>8} {'c2f s':>7} {'x limit':>7} "
               f"{'speedup':>7} {'evaluated':>9} {'max err':>7} {'mean err':>8} {'predicted':>9}")
@@ -112,7 +116,8 @@ def main():
         methods = {
             "naive": lambda: occlusion(model, image, inference="naive", **params),
             "incremental": lambda: occlusion(model, image, inference="incremental", **params),
-            "c2f": lambda: occlusion_coarse_to_fine(model, image, coarse=4, threshold=0.1, **params),
+            "c2f": lambda: occlusion_coarse_to_fine(model, image, coarse=args.coarse, threshold=args.threshold,
+                                                    **params),
         }
         results = {name: method() for name, method in methods.items()}  # warm-up: traces are not throughput
         positions = results["naive"].size

@@ -115,6 +115,8 @@ def test_nested_model_equals_naive_and_layer_paths_and_no_leak():
     fast, slow, plan = both(model, images(24, n=1), patch=4, stride=3)
     np.testing.assert_allclose(fast, slow, atol=1e-5)
     assert [p for p, _, _ in plan.regions][:2] == ["backbone/conv1", "backbone/pool1"]
+    reads_backbone = occlusion_plan(model, images(24, n=1), Channel("backbone", 1), patch=4, inference="incremental")
+    assert reads_backbone.inference == "naive" and "'backbone'" in reads_backbone.reason
     alive = weakref.ref(model)
     del model
     gc.collect()

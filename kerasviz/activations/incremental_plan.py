@@ -222,9 +222,12 @@ def build_plan(steps, input_id, output_id, shapes, starts_y, starts_x, patch, ca
     regions = {input_id: Region(np.asarray(starts_y, np.int32), np.asarray(starts_x, np.int32),
                                 (patch, patch), tuple(image[:2]))}
     ops, tail, full_from, reason = [], [], None, None
+    hidden = [p for p in capture if p not in {s.path for s in steps}]  # a nested model's output, inlined
     for step in steps:
         why = None
-        if any(k not in regions for k in step.inputs):
+        if hidden:
+            why = f"the target reads {hidden[0]!r}, a model whose layers are called one by one"
+        elif any(k not in regions for k in step.inputs):
             pass  # reads a whole map: a whole map too
         elif step.output == output_id:
             why = "the model's output"
