@@ -203,3 +203,15 @@ def test_bad_arguments(linear, call, match):
     model, _, images = linear
     with pytest.raises(ValueError, match=match):
         call(model, images)
+
+
+def test_guided_ig_order_is_the_stable_argsort():
+    from kerasviz.gradients.guided_ig import _stable_order
+
+    rng = np.random.default_rng(7)
+    values = np.abs(rng.normal(size=(4, 300)))
+    values[:, rng.integers(0, 300, 80)] = 0.0  # ties at zero (dead units), at a repeated value and at inf
+    values[:, rng.integers(0, 300, 40)] = 0.25
+    values[:, rng.integers(0, 300, 60)] = np.inf  # features that cannot move
+    expected = np.argsort(values.astype(np.float32), axis=1, kind="stable")
+    np.testing.assert_array_equal(_stable_order(values), expected)
