@@ -10,8 +10,11 @@ costs one forward (the probabilities) plus one forward+backward per image, so it
     limit = 1 / (1 / forward rate + 1 / forward+backward rate)        images per second
 
 and the ratio is images per second achieved / limit (1.0: no overhead; also given against the forward+backward
-rate alone). Both wall time and the process's CPU time (all threads) are reported: the machine is shared, and
-CPU time measures the work far more steadily. The sizes alternate over `--repeats` repetitions (1k, 10k, 1k,
+rate alone). The 1k runs include the one-time tracing of the compiled steps (the limit's warm-up call does
+not count). Memory: the resident set before `explain_dataset` and its maximum during the call, sampled every
+10 ms (the process's own high-water mark is set earlier, by loading the demo data). Both wall time and the
+process's CPU time (all threads) are reported: the machine is shared, and CPU time measures the work far more
+steadily. The sizes alternate over `--repeats` repetitions (1k, 10k, 1k,
 10k, ...) and medians are reported.
 
 Usage:
@@ -33,6 +36,33 @@ import time
 BATCH = 32
 SHARD = 256
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _RssSampler:
+    """The process's resident memory before a block and its maximum during it (sampled every 10 ms)."""
+
+    def __enter__(self):
+        import threading
+
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.before = self.peak = self._rss()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def _rss(self):
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self.page
+
+    def _watch(self):
+        while not self.stop.wait(0.01):
+            self.peak = max(self.peak, self._rss())
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.peak = max(self.peak, self._rss())
 
 
 def child(n, out, limit_repeats):
@@ -70,14 +100,16 @@ def child(n, out, limit_repeats):
     rates = {f"{name}_{clock}": BATCH / float(np.median(values[i]))
              for name, values in timings.items() for i, clock in enumerate(("wall", "cpu"))}
     stream = tf.data.Dataset.from_tensor_slices((test.images, test.labels)).repeat().take(n)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = _RssSampler()
     wall, cpu = time.perf_counter(), time.process_time()
-    result = kerasviz.explain_dataset(model, stream, ["saliency"], out=out, batch_size=BATCH, shard_size=SHARD,
-                                      value_range=(0, 1), verbose=0)
+    with rss:
+        result = kerasviz.explain_dataset(model, stream, ["saliency"], out=out, batch_size=BATCH, shard_size=SHARD,
+                                          value_range=(0, 1), verbose=0)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     assert len(result) == n
-    report = {"n": n, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_explain_mb": rss_before / 1024}
+    report = {"n": n, "wall_s": wall, "cpu_s": cpu, "rss_before_mb": rss.before / 2**20,
+              "peak_rss_mb": rss.peak / 2**20, "process_peak_rss_mb": resource.getrusage(
+                  resource.RUSAGE_SELF).ru_maxrss / 1024}
     for clock in ("wall", "cpu"):
         rate = n / report[f"{clock}_s"]
         limit = 1 / (1 / rates[f"forward_{clock}"] + 1 / rates[f"backward_{clock}"])
@@ -138,12 +170,12 @@ def main():
     print(f"\nexplain_dataset(saliency), demo model (64x64x3), batch {BATCH}, shards of {SHARD}; medians of "
           f"{args.repeats} runs, sizes alternating; limit = compiled forward + forward+backward")
     print(f"{'images':>7} {'wall s':>7} {'img/s':>7} {'limit':>7} {'ratio':>6} {'vs f+b':>6} | {'cpu s':>7} "
-          f"{'ratio':>6} {'vs f+b':>6} | {'peak RSS MB':>11}")
+          f"{'ratio':>6} {'vs f+b':>6} | {'RSS before':>10} {'peak in run':>11}")
     for n, runs in reports.items():
         m = {k: _median([r[k] for r in runs]) for k in runs[0]}
         print(f"{n:>7} {m['wall_s']:>7.1f} {m['images_per_s_wall']:>7.0f} {m['limit_wall']:>7.0f} "
               f"{m['ratio_wall']:>6.2f} {m['ratio_fb_wall']:>6.2f} | {m['cpu_s']:>7.1f} {m['ratio_cpu']:>6.2f} "
-              f"{m['ratio_fb_cpu']:>6.2f} | {m['peak_rss_mb']:>11.0f}")
+              f"{m['ratio_fb_cpu']:>6.2f} | {m['rss_before_mb']:>10.0f} {m['peak_rss_mb']:>11.0f}")
     if args.no_resume:
         return
     n = max(args.sizes)
