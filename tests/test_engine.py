@@ -182,3 +182,13 @@ def test_the_chunked_loop_keeps_a_single_channel_image_shape():
     start = _images(1)[..., :1]
     result = class_visualization(model, 1, init=start, steps=3)
     assert result.image.shape == (1, SIZE, SIZE, 1) and result.steps == 3
+
+
+def test_a_single_channel_model_takes_a_parameterization_and_transforms():
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.Conv2D(3, 3, name="c"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    for parameterization in ("pixels", "fourier"):
+        result = class_visualization(model, 1, image_shape=None, steps=2, parameterization=parameterization,
+                                     transforms="standard")
+        assert result.image.shape == (1, SIZE, SIZE, 1) and np.all(np.isfinite(result.image))

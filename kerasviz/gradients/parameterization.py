@@ -152,9 +152,12 @@ class Parameterization:
         if self.decorrelate:
             x = decorrelate(x, self.bgr)
         if self.squash == "sigmoid":
-            return low + (high - low) * tf.sigmoid(x)
-        x = (low + high) / 2.0 + tf.reduce_mean(high - low) * x
-        return x + tf.stop_gradient(tf.clip_by_value(x, low, high) - x)
+            x = low + (high - low) * tf.sigmoid(x)
+        else:
+            x = (low + high) / 2.0 + tf.reduce_mean(high - low) * x
+            x = x + tf.stop_gradient(tf.clip_by_value(x, low, high) - x)
+        # Per-channel bounds of unknown length forget a single channel's count in broadcasting.
+        return tf.ensure_shape(x, [None, *self.shape])
 
     def encode(self, images, low, high):
         """The inverse of `decode` (numpy): the latent whose image is `images`."""
