@@ -21,8 +21,9 @@ def blur_integrated_gradients(
     2020, "Attribution in Scale and Space", section 3). The attributions sum
     to `score(x) - score(blur(x, max_sigma))`. Costs `steps` forward and
     backward passes per image (`steps + 1` for the trapezoidal rule; plus one
-    forward pass when `target=None`), and three separable blurs per point, in
-    the graph.
+    forward pass when `target=None`), and separable blurs in the graph: the
+    point and its segment's ends, each distinct blur once (about two per
+    point for the midpoint rule, one for the trapezoidal rule).
 
     Args:
         model: a built Keras image model (Sequential, functional, nested or

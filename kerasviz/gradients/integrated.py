@@ -157,6 +157,21 @@ def _straight_sums(prepared, class_idx, baselines, points, verbose):
     return sums
 
 
+def _unique_blurs(local, *sigmas):
+    """The distinct `(image, sigma)` blurs of a chunk: `(images [U], sigmas [U], one index [P] per sigmas)`.
+
+    Neighbouring points share their segment ends (the midpoint rule's `hi_k`
+    is `lo_{k+1}`; the trapezoidal rule's ends are its own points), so each
+    distinct blur is computed once: about 2 per point instead of 3 for the
+    midpoint rule, 1 for the trapezoidal rule.
+    """
+    keys = np.concatenate([(local.astype(np.int64) << 32) | s.view(np.uint32).astype(np.int64) for s in sigmas])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    blur_images = (unique >> 32).astype(np.int32)
+    blur_sigmas = (unique & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
+    return blur_images, blur_sigmas, np.split(inverse.reshape(-1).astype(np.int32), len(sigmas))
+
+
 def _blur_sums(prepared, class_idx, max_sigma, points, verbose):
     """Per image, `sum_k c_k grad S(gamma(a_k)) * (gamma(hi_k) - gamma(lo_k))` on Blur IG's path."""
     images = prepared.images
@@ -165,19 +180,19 @@ def _blur_sums(prepared, class_idx, max_sigma, points, verbose):
     def build(model_ref):
         step = core.gradient_step(model_ref, prepared.target, prepared.capture)
 
-        def blur_path_sums(images, class_idx, sigmas, sigmas_lo, sigmas_hi, factors, local):
-            clean = tf.gather(images, local)
-            gradients = step(gaussian_blur(clean, sigmas), tf.gather(class_idx, local))[1]
-            segment = gaussian_blur(clean, sigmas_hi) - gaussian_blur(clean, sigmas_lo)
+        def blur_path_sums(images, class_idx, blur_images, blur_sigmas, at, at_lo, at_hi, factors, local):
+            blurred = gaussian_blur(tf.gather(images, blur_images), blur_sigmas)  # each distinct blur once
+            gradients = step(tf.gather(blurred, at), tf.gather(class_idx, local))[1]
+            segment = tf.gather(blurred, at_hi) - tf.gather(blurred, at_lo)
             weighted = tf.reshape(factors, [-1, 1, 1, 1]) * gradients * segment
             return tf.math.unsorted_segment_sum(weighted, local, tf.shape(images)[0])
 
         return blur_path_sums
 
-    vector = tf.TensorSpec([None], tf.float32)
-    signature = prepared.signature(vector, vector, vector, vector, tf.TensorSpec([None], tf.int32))
+    vector, indices = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32)
+    signature = prepared.signature(indices, vector, indices, indices, indices, vector, indices)
     function = compiled.compiled_function(
-        prepared.model, prepared.key("blur_integrated_gradients"), build, signature
+        prepared.model, prepared.key("blur_integrated_gradients", "distinct blurs"), build, signature
     )
 
     def sigma(a):  # gamma(a) = blur(x, max_sigma (1 - a)): from the blurred image at 0 to x at 1
@@ -187,9 +202,11 @@ def _blur_sums(prepared, class_idx, max_sigma, points, verbose):
     for first, last, pair_ids, local in core.pair_chunks(
             len(images), len(alphas), prepared.batch_size, verbose, unit="point"):
         part, k = slice(first, last + 1), pair_ids % len(alphas)
+        blur_images, blur_sigmas, (at, at_lo, at_hi) = _unique_blurs(
+            local, sigma(alphas[k]), sigma(lo[k]), sigma(hi[k]))
         sums[part] += function(
-            tf.constant(images[part]), tf.constant(class_idx[part]), tf.constant(sigma(alphas[k])),
-            tf.constant(sigma(lo[k])), tf.constant(sigma(hi[k])),
+            tf.constant(images[part]), tf.constant(class_idx[part]), tf.constant(blur_images),
+            tf.constant(blur_sigmas), tf.constant(at), tf.constant(at_lo), tf.constant(at_hi),
             tf.constant(factors[k].astype(np.float32)), tf.constant(local),
         ).numpy()
     return sums
