@@ -39,7 +39,7 @@ def vgg_sequential(size=30):
 
 
 def residual(size=24, extra=None):
-    """Residual Add, a Keras-op add, zero padding, a depthwise conv, a channel concat, average pooling."""
+    """Residual Add, a Keras-op add, zero padding, depthwise and separable convs, a channel concat, average pooling."""
     inputs = keras.Input((size, size, 3))
     x = L.Conv2D(4, 3, padding="same", activation="relu", kernel_initializer=init(0), name="stem")(inputs)
     y = L.Conv2D(4, 3, padding="same", kernel_initializer=init(1), name="branch_a")(x)
@@ -51,7 +51,8 @@ def residual(size=24, extra=None):
         x = extra(x)
     x = L.ZeroPadding2D(((1, 2), (0, 1)), name="pad")(x)
     x = L.DepthwiseConv2D(3, strides=2, padding="valid", depthwise_initializer=init(3), name="dw")(x)
-    z = L.Conv2D(3, 1, kernel_initializer=init(4), name="pointwise")(x)
+    z = L.SeparableConv2D(3, 3, padding="same", depthwise_initializer=init(4), pointwise_initializer=init(7),
+                          bias_initializer="random_normal", name="sep")(x)
     x = keras.ops.add(x, L.Conv2D(4, 3, padding="same", kernel_initializer=init(5), name="op_branch")(x))
     x = L.Concatenate(name="concat")([x, z])
     x = L.AveragePooling2D(2, name="avg")(x)
@@ -104,7 +105,7 @@ def test_residual_functional_equals_naive():
     fast, slow, plan = both(model, images(24), patch=3, stride=2, value=0.5)
     np.testing.assert_allclose(fast, slow, atol=1e-5)
     paths = [p for p, _, _ in plan.regions]
-    assert {"stem", "residual_add", "block_out", "pad", "dw", "concat"} <= set(paths), plan
+    assert {"stem", "residual_add", "block_out", "pad", "dw", "sep", "concat"} <= set(paths), plan
     assert plan.full_from in ("gap", "avg") or "covers" in plan.reason
     assert_model_unchanged(model, *before)
 

@@ -52,10 +52,15 @@ def _apply(op, tile):
     if kind in ("max_pool", "avg_pool"):
         pool = keras.ops.max_pool if kind == "max_pool" else keras.ops.average_pool
         return pool(x, tuple(k for k, _, _ in op.window), strides, padding="valid")
-    kernel = keras.ops.cast(layer.kernel, layer.compute_dtype)
     dilation = tuple(d for _, _, d in op.window)
-    conv = keras.ops.conv if kind == "conv" else keras.ops.depthwise_conv
-    y = conv(x, kernel, strides=strides, padding="valid", dilation_rate=dilation)
+    if kind == "separable":
+        y = keras.ops.separable_conv(x, keras.ops.cast(layer.depthwise_kernel, layer.compute_dtype),
+                                     keras.ops.cast(layer.pointwise_kernel, layer.compute_dtype),
+                                     strides=strides, padding="valid", dilation_rate=dilation)
+    else:
+        conv = keras.ops.conv if kind == "conv" else keras.ops.depthwise_conv
+        y = conv(x, keras.ops.cast(layer.kernel, layer.compute_dtype), strides=strides, padding="valid",
+                 dilation_rate=dilation)
     if layer.use_bias:
         y = keras.ops.add(y, keras.ops.cast(layer.bias, layer.compute_dtype))
     return layer.activation(y) if layer.activation is not None else y

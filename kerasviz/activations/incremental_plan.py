@@ -27,6 +27,7 @@ NAIVE_BATCH = 32  # occluded images per call of naive inference by default (inpu
 MAX_BATCH = 512  # positions per call of incremental inference by default, at most
 
 _CONV = {keras.layers.Conv2D: "conv", keras.layers.DepthwiseConv2D: "depthwise",
+         keras.layers.SeparableConv2D: "separable",
          keras.layers.MaxPooling2D: "max_pool", keras.layers.AveragePooling2D: "avg_pool"}
 _POINTWISE = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
               keras.layers.Dropout, keras.layers.SpatialDropout2D, keras.layers.GaussianNoise,
@@ -51,7 +52,7 @@ class Op(NamedTuple):
     """One layer computed on regions: `kind`, its `Region`, and (conv/pool) the window and padding."""
 
     step: object
-    kind: str  # conv, depthwise, max_pool, avg_pool, pointwise, pad, merge
+    kind: str  # conv, depthwise, separable, max_pool, avg_pool, pointwise, pad, merge
     region: Region
     window: tuple = ()  # ((kernel, stride, dilation) per axis)
     pads: tuple = (0, 0, 0, 0)  # top, bottom, left, right (TensorFlow's "same")
@@ -149,7 +150,7 @@ def _window_axis(starts, size, length, out, kernel, stride, dilation, before):
 
 def _window_op(step, kind, region, in_shape, out_shape):
     layer = step.layer
-    if kind in ("conv", "depthwise"):
+    if kind in ("conv", "depthwise", "separable"):
         kernels, strides, dilations = layer.kernel_size, layer.strides, layer.dilation_rate
     else:
         kernels, strides, dilations = layer.pool_size, layer.strides, (1, 1)
@@ -201,6 +202,9 @@ def _flops(step, shapes, size=None):
         return 0
     positions = int(np.prod(size)) if size is not None else int(np.prod(out[:-1])) if len(out) > 1 else 1
     layer = step.layer
+    if type(layer) is keras.layers.SeparableConv2D:  # depthwise [kh, kw, in, m], then pointwise [1, 1, in * m, filters]
+        depthwise, pointwise = layer.depthwise_kernel.shape, layer.pointwise_kernel.shape
+        return positions * int(np.prod(depthwise) + np.prod(pointwise))
     kernel = getattr(layer, "kernel", None) if isinstance(layer, keras.layers.Layer) else None
     if kernel is not None and len(kernel.shape) == 4:  # conv: [kh, kw, in / groups, filters] or depthwise
         per_output = int(np.prod(kernel.shape[:3])) if type(layer) is not keras.layers.DepthwiseConv2D else \

@@ -211,7 +211,8 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
     n_y, n_x = len(occlusion_positions(height, patch, stride)), len(occlusion_positions(width, patch, stride))
     n_positions = n_y * n_x
     scores = np.empty([n_images, n_positions], np.float32)
-    chunks = [(b, start, stop) for b in range(n_images) for start, stop in inputs.batches(n_positions, prepared.batch_size)]
+    chunks = [(b, start, stop) for b in range(n_images)
+              for start, stop in inputs.batches(n_positions, prepared.batch_size)]
     for b, start, stop in progress.track(chunks, n_images * n_positions, verbose, size=lambda c: c[2] - c[1],
                                          unit="image"):
         positions = np.arange(start, stop)
