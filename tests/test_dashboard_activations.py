@@ -110,11 +110,13 @@ def drawn(frame):
 
 
 def isolated_point(frame, among=None, gap=30):
-    """A drawn point (from `among` if given) with no other drawn point within `gap` pixels."""
+    """A point drawn inside the canvas (from `among` if given) with no other drawn point within `gap` pixels."""
     found = frame.eval_on_selector("#kv-emb-plot", """(p, [among, gap]) => {
         const ids = p.kv.drawnIndices(), xy = ids.map(i => p.kv.plotXY(i));
         for (let a = 0; a < ids.length; a++) {
           if (among && !among.includes(ids[a])) continue;
+          const [x, y] = xy[a];
+          if (x < 4 || y < 4 || x > p.clientWidth - 4 || y > p.clientHeight - 4) continue;  // drawn beyond the edge
           if (xy.every((q, b) => b === a || Math.hypot(q[0] - xy[a][0], q[1] - xy[a][1]) > gap)) return ids[a];
         }
         return null; }""", [among, gap])

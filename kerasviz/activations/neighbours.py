@@ -45,17 +45,21 @@ def nearest_neighbors(features, queries=None, k=5, *, metric="euclidean", exclud
     With the features of a late layer, neighbours are images the network sees
     as alike, even when their pixels differ (Krizhevsky et al., 2012, figure 4;
     CS231n). Two searches, chosen by measurement (`benchmarks/embeddings.py`,
-    2 CPU cores, 128-D features, every point its own query, k=5):
+    128-D clustered features, every point its own query, k=5, on 2 CPU cores
+    shared with a load average of ~16, so seconds are inflated):
 
     - `"exact"`: scikit-learn's `NearestNeighbors` (brute force or a tree,
-      its choice), `O(Q * N * D)`: 0.3 s for 10k points, 25 s for 100k.
+      its choice), `O(Q * N * D)`: 1.0 s for 1k points, 8.5 s for 10k (a
+      k-d tree: 44 s; faiss's flat index: 7.8 s, no faster enough to add a
+      dependency).
     - `"hnsw"`: an approximate HNSW graph (Malkov & Yashunin, 2018; hnswlib,
-      M=16, ef=64): 5 s for 100k points at a recall of 0.99 or more
-      against the exact search. Built with all cores, so ties and the rare
-      missed neighbour can differ from run to run.
+      M=16, ef=64), `O(N log N)`: 14 s for 10k points at recall 1.000
+      against the exact search (faiss's HNSW: 21 s). Built with all cores,
+      so ties and the rare missed neighbour can differ from run to run.
 
     `"auto"` searches exactly up to `EXACT_NEIGHBORS_MAX` (20,000) points and
-    with HNSW beyond, saying so in the "kerasviz" log.
+    with HNSW beyond, saying so in the "kerasviz" log: where the measured
+    quadratic and `N log N` costs cross.
 
     Args:
         features: `[N, D]`, the points searched (for example `features(model, train)`).

@@ -17,8 +17,8 @@ _TSNE_ONE_THREAD_MAX = 5000
 _OPENTSNE_ITERATIONS = (250, 500)  # openTSNE's defaults: early exaggeration, then the rest
 # Above this many points, t-SNE runs on openTSNE's FFT-accelerated gradients (2-D maps) instead of
 # scikit-learn's Barnes-Hut, and PCA streams the features in chunks (benchmarks/embeddings.py).
-OPENTSNE_MIN = 5000
-STREAMED_PCA_MIN = 10_000_000  # N * D values: below, one in-memory PCA; from there, incremental in chunks
+OPENTSNE_MIN = 10000
+STREAMED_PCA_MIN = 10_000_000  # N * D values (40 MB of float32): below, one in-memory PCA; from there, in chunks
 COVARIANCE_PCA_MAX_DIMS = 4096  # streamed PCA: the exact covariance (D x D float64, 128 MB at 4096) up to here
 _PCA_CHUNK_VALUES = 4_000_000  # values read per chunk by the incremental PCA (16 MB of float32)
 
@@ -111,9 +111,12 @@ def project(features, method="pca", *, dims=2, seed=0, perplexity=30.0, verbose=
     """2-D or 3-D coordinates of feature vectors, by PCA or t-SNE.
 
     PCA keeps the directions of largest variance: scikit-learn's `PCA` (a
-    seeded randomized SVD for large inputs), and beyond `STREAMED_PCA_MIN`
-    values an `IncrementalPCA` read in chunks, so a memory-mapped
-    `features(..., out=...)` matrix is never loaded whole. t-SNE (van der
+    seeded randomized SVD for large inputs); from `STREAMED_PCA_MIN` values
+    the features are read in chunks (the exact covariance summed chunk by
+    chunk, see `pca`), so a memory-mapped `features(..., out=...)` matrix is
+    never loaded whole. scikit-learn's `IncrementalPCA` was measured and not
+    taken: 8 times slower than the randomized SVD on 10k 128-D points, and
+    approximate (0.998 of the top-2 variance). t-SNE (van der
     Maaten & Hinton, 2008) keeps neighbourhoods; as is standard, features with
     more than 50 dimensions are first reduced to 50 by PCA. Up to
     `OPENTSNE_MIN` points (and for 3-D maps) it runs scikit-learn's
@@ -123,9 +126,11 @@ def project(features, method="pca", *, dims=2, seed=0, perplexity=30.0, verbose=
     early-exaggeration + 500 iterations, PCA initialization), which scales
     as `O(N)` where Barnes-Hut is `O(N log N)` with a large constant. Both
     are deterministic for a given `seed`. Measured (`benchmarks/embeddings.py`,
-    2 busy CPU cores, 50-D clustered features): scikit-learn took ~75 s for
-    10k points and more than 600 s for 100k; openTSNE-FFT about 30 s for 10k
-    and 5 minutes for 100k.
+    50-D clustered features, 2 CPU cores shared with a load average of ~16,
+    so seconds are inflated): 1k points took 55 s with scikit-learn, 66 s
+    with openTSNE's Barnes-Hut and 155 s with its FFT (whose fixed cost per
+    iteration dominates small maps); see the benchmark's output in the issue
+    note for 10k and 100k points.
 
     Args:
         features: `[N, D]`, for example from `features` (a memory map too).
