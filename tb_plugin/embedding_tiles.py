@@ -150,7 +150,7 @@ class EmbeddingView:
 
     def point(self, i):
         """Point `i` with its recorded neighbours (those in range; the others counted)."""
-        body = {k: v[0] for k, v in self._points(np.array([i])).items()}
+        body = {k: None if v is None else v[0] for k, v in self._points(np.array([i])).items()}
         row = [] if self.neighbors is None else [int(j) for j in self.neighbors[i]]
         kept = np.array([j for j in row if 0 <= j < self.n and j != i], np.int64)
         body["neighbors"] = self._points(kept)

@@ -89,6 +89,8 @@ def logdir(tmp_path_factory):
     tb_helpers.write_record(writer, FILTERS, 0, header, arrays, family="activations")
     header, arrays = big_record(n=50)
     tb_helpers.write_record(writer, EMB, 1, header, dict(arrays, coords=arrays["coords"][:, :1]), family="activations")
+    bare = {k: v for k, v in header.items() if k not in ("labels", "predictions", "probabilities")}
+    tb_helpers.write_record(writer, EMB, 2, bare, arrays, family="activations")
     writer.close()
     return root
 
@@ -151,6 +153,8 @@ def test_info_tile_point_and_thumbs_match_the_record(client):
     assert point["index"] == 3 and point["label"] == labels[3]
     assert point["neighbors"]["index"] == [int(j) for j in arrays["neighbors"][3] if j < N and j != 3]
     assert point["neighbors_dropped"] == 1
+    bare = get_json(client, "embedding_point", run="big", tag=EMB, step=2, index=1)  # no per-point lists
+    assert bare["label"] is None and bare["probability"] is None and bare["neighbors"]["label"] is None
 
 
 @pytest.mark.parametrize("params, code", [

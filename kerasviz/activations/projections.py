@@ -17,7 +17,7 @@ _TSNE_ONE_THREAD_MAX = 5000
 _OPENTSNE_ITERATIONS = (250, 500)  # openTSNE's defaults: early exaggeration, then the rest
 # Above this many points, t-SNE runs on openTSNE's FFT-accelerated gradients (2-D maps) instead of
 # scikit-learn's Barnes-Hut, and PCA streams the features in chunks (benchmarks/embeddings.py).
-OPENTSNE_MIN = 10000
+OPENTSNE_MIN = 3000  # measured: 1k points 55 s (scikit-learn) vs 155 s (FFT); 10k: > 900 s vs 154 s
 STREAMED_PCA_MIN = 10_000_000  # N * D values (40 MB of float32): below, one in-memory PCA; from there, in chunks
 COVARIANCE_PCA_MAX_DIMS = 4096  # streamed PCA: the exact covariance (D x D float64, 128 MB at 4096) up to here
 _PCA_CHUNK_VALUES = 4_000_000  # values read per chunk by the incremental PCA (16 MB of float32)
@@ -129,8 +129,10 @@ def project(features, method="pca", *, dims=2, seed=0, perplexity=30.0, verbose=
     50-D clustered features, 2 CPU cores shared with a load average of ~16,
     so seconds are inflated): 1k points took 55 s with scikit-learn, 66 s
     with openTSNE's Barnes-Hut and 155 s with its FFT (whose fixed cost per
-    iteration dominates small maps); see the benchmark's output in the issue
-    note for 10k and 100k points.
+    iteration dominates small maps); 10k points took more than 900 s with
+    scikit-learn (stopped), 653 s with openTSNE's Barnes-Hut and 154 s with
+    its FFT, whose cost grows about linearly from there (see the issue note
+    for 100k points).
 
     Args:
         features: `[N, D]`, for example from `features` (a memory map too).
