@@ -44,9 +44,10 @@ def shard_name(index):
 def encode_scaled(array):
     """`(float16 values, float32 scale [N])`: each item divided by its largest finite magnitude."""
     array = np.asarray(array, np.float32)
-    flat = np.abs(array.reshape(len(array), -1).astype(np.float64))
-    flat[~np.isfinite(flat)] = 0.0  # non-finite values stay what they are
-    scale = flat.max(axis=1, initial=0.0) if flat.size else np.zeros(len(array))
+    flat = np.abs(array.reshape(len(array), -1))
+    if not np.isfinite(flat).all():
+        flat = np.where(np.isfinite(flat), flat, 0.0)  # non-finite values stay what they are
+    scale = flat.max(axis=1, initial=0.0) if flat.size else np.zeros(len(array), np.float32)  # exact in float32
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore"):
         values = (array / scale.reshape((-1,) + (1,) * (array.ndim - 1))).astype(np.float16)
@@ -61,14 +62,14 @@ def decode_scaled(values, scale):
 
 def digest(*arrays):
     """A hex digest of arrays (dtype, shape and bytes), to tell whether a shard's inputs are the same."""
-    h = hashlib.sha256()
+    h = hashlib.blake2b(digest_size=32)  # several times faster than sha256 on megabytes of images
     for array in arrays:
         if array is None:
             h.update(b"none")
             continue
         array = np.ascontiguousarray(array)
         h.update(f"{array.dtype.str}{array.shape}".encode())
-        h.update(array.tobytes())
+        h.update(memoryview(array).cast("B"))  # no copy
     return h.hexdigest()
 
 
