@@ -214,7 +214,12 @@ def texture_synthesis(
             Adam changes instead: `"pixels"`, `"fourier"` or a
             `kerasviz.gradients.parameterization.Parameterization` (see
             `kerasviz.optimize`); `learning_rate` is then Adam's (default
-            0.05, decaying the same way).
+            0.05, decaying the same way). Measured on the demo models at 64
+            steps (`benchmarks/feature_visualization.py`), `"fourier"`
+            leaves far less high-frequency noise (share of spectral energy
+            above half Nyquist 0.10 against 0.53; the texture's own: 0.03)
+            for a higher Gram loss (0.020 against 0.016); the pixel default
+            reaches the lowest loss.
         transforms: None, `"standard"` or a sequence of
             `kerasviz.gradients.transforms.Transform`s, applied to the image
             the model sees at every step.

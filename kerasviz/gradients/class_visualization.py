@@ -80,8 +80,11 @@ def class_visualization(
     `"standard"`: pad, jitter, scale, rotate) replace the jitter and the
     blur (Olah et al., 2017, "Feature Visualization"); see
     `kerasviz.optimize`. The default stays CS231n's pixel recipe: measured
-    on the demo models (`benchmarks/feature_visualization.py`), it reaches
-    the highest class score and probability at equal steps.
+    on both demo models at 64 steps (`benchmarks/feature_visualization.py`),
+    it reaches the highest class score (shapes: logit 22.6 and probability
+    0.84, against 16.7 and 0.78 with Fourier and 8.7 and 0.65 with Fourier
+    and transforms; digits: 48.2 against 42.9 and 34.4), while transforms
+    and Fourier lower the high-frequency share.
 
     Args:
         model: a built Keras image model (softmax at the end is bypassed).
