@@ -25,9 +25,11 @@ kerasviz is on disk. For each model the driver
    same shape and the same definition). Where a peer's definition differs (normalization, score read,
    absolute value, baseline), the note says so instead of forcing agreement.
 
-It is run by hand, not by CI: a full run is tens of minutes on two busy cores.
-The machine is shared, so read the numbers as indications (medians of
-alternated repetitions).
+It is run by hand, not by CI. On two cores shared with other work (load
+average 15-20), one repetition of every tool took about 18 minutes for the
+VGG-style net and 40 for MobileNetV2 (mostly tracing and warm-up calls).
+Each process times each method once: read the numbers as indications, and
+the medians of several repetitions over any one of them.
 
 Usage:
     python benchmarks/peers/install.py                 # once: the peers' virtualenv
