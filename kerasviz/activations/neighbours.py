@@ -58,8 +58,9 @@ def nearest_neighbors(features, queries=None, k=5, *, metric="euclidean", exclud
       so ties and the rare missed neighbour can differ from run to run.
 
     `"auto"` searches exactly up to `EXACT_NEIGHBORS_MAX` (20,000) points and
-    with HNSW beyond, saying so in the "kerasviz" log: where the measured
-    quadratic and `N log N` costs cross.
+    with HNSW beyond, saying so in the "kerasviz" log: where the quadratic
+    exact cost and the `N log N` HNSW cost, extrapolated from 1k and 10k,
+    cross.
 
     Args:
         features: `[N, D]`, the points searched (for example `features(model, train)`).
