@@ -78,7 +78,7 @@ def affine(images, matrices, shifts, size=None):
 
 # The resampling compiled by XLA: its few dozen small elementwise ops and gathers (and their gradients)
 # fused into a handful of kernels, about 3x faster on CPU than op by op; the random draws stay outside it.
-_affine_xla = tf.function(affine, jit_compile=True, reduce_retracing=True)
+_affine_xla = tf.function(affine, jit_compile=True)  # one trace per shape: channels stay static
 
 
 class Transform:
