@@ -225,6 +225,7 @@ function mount(host, api) {
       label: answer.label ? answer.label[k] : null,
       prediction: answer.prediction ? answer.prediction[k] : null,
       probability: answer.probability ? answer.probability[k] : null,
+      tile: answer, // whose thumbnail sheet draws it
     }));
     return answer;
   }
@@ -279,7 +280,8 @@ function mount(host, api) {
       }
     }
     const complete = !missing && answers.every((a) => a.complete);
-    const thumbsAvailable = !!info.thumbnail && complete && onScreen.length <= AUTO_THUMBS;
+    const thumbsAvailable = !!info.thumbnail && complete && onScreen.length <= AUTO_THUMBS
+      && answers.every((a) => a.points.length <= info.thumb_tile_max); // /embedding_thumbs serves small tiles only
     const showThumbs = thumbsAvailable && settings.thumbs !== false;
     if (!missing) { // while tiles load, the checkbox keeps its state
       thumbs.checked = showThumbs;
@@ -308,7 +310,7 @@ function mount(host, api) {
       const faded = focus !== null && k !== focus;
       ctx.globalAlpha = faded ? 0.12 : 1;
       const wrong = p.label !== null && p.prediction !== null && p.label >= 0 && p.prediction >= 0 && p.label !== p.prediction;
-      if (showThumbs) continue;
+      if (showThumbs && p.tile.sheet) continue; // drawn as a thumbnail below (a dot until its sheet loads)
       if (wrong) { ctx.fillStyle = "#212121"; color = null; ctx.fillRect(sx - DOT / 2 - 1, sy - DOT / 2 - 1, DOT + 2, DOT + 2); }
       const c = classColor(k);
       if (c !== color) { ctx.fillStyle = c; color = c; }
@@ -356,7 +358,10 @@ function mount(host, api) {
         waiting++;
         if (!answer.sheetLoading) {
           answer.sheetLoading = true;
-          loadImage(url).then((sheet) => { answer.sheet = sheet; redraw(); }).catch(() => {});
+          loadImage(url).then((sheet) => {
+            answer.sheet = sheet;
+            redraw();
+          }).catch(() => {});
         }
         continue;
       }
