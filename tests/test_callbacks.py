@@ -97,7 +97,8 @@ def test_metrics_occlusion_and_grad_cam(tmp_path):
         headers[name], maps = metadata.decode_header(blobs[0]), metadata.decode_arrays(blobs[1])["maps"]
         assert headers[name]["target"] == Y[:2].tolist()
         assert maps.shape == ((2, 3, 3) if name == "occlusion" else (2, SIZE, SIZE))
-    assert headers["occlusion"]["params"] == {"patch": 8, "stride": 4, "value": None, "verbose": 0}
+    assert headers["occlusion"]["params"] == {"patch": 8, "stride": 4, "value": None, "verbose": 0,
+                                            "inference": "auto"}
     assert headers["occlusion"]["lower_is_important"] and not headers["grad_cam"]["lower_is_important"]
     assert headers["grad_cam"]["layer"] == "relu2" and headers["grad_cam"]["params"] == {"layer": None}
     cam_maps = kerasviz.grad_cam(model, X[:2], Y[:2])

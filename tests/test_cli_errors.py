@@ -48,10 +48,10 @@ def _kerasviz(args, cwd):
     (["synthesize", "model.keras", "--class", "1", "--steps", "0"], "--steps: expected a positive number"),
     (["synthesize", "model.keras", "--invert", "img0.png", "--layer", "nope"], "--layer 'nope'"),
     (["demo", "--epochs", "0", "--logdir", "never"], "--epochs: expected a positive number"),
-    (["explain"], "invalid choice: 'explain'"),
+    (["explian"], "invalid choice: 'explian'"),
 ])
 def test_mistakes_get_one_line_and_exit_code_2(work, args, named):
-    out = _kerasviz(args if args[0] in ("demo", "explain") else [*args, "--out", "never"], work)
+    out = _kerasviz(args if args[0] in ("demo", "explian") else [*args, "--out", "never"], work)
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2, out.stderr[-2000:]
     assert len(lines) == 1 and named in lines[0], out.stderr[-2000:]
