@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import kerasviz
-from kerasviz import models
+from kerasviz import models, registry
 
 A = keras.applications
 
@@ -162,7 +162,7 @@ def test_every_family_with_defaults_on_mobilenet_v2(tmp_path):
     model, images = build("MobileNetV2")
     weights = [w.numpy() for w in model.weights]
     value_range = (-1.0, 1.0)
-    for name, method in kerasviz.registry.ATTRIBUTION_METHODS.items():
+    for name, method in registry.ATTRIBUTION_METHODS.items():
         settings = {"smoothgrad": {"samples": 2}, "integrated_gradients": {"steps": 4},
                     "occlusion": {"patch": 16, "stride": 16}, "smoothgrad_squared": {"samples": 2},
                     "vargrad": {"samples": 2}, "score_cam": {"max_channels": 8},
