@@ -122,7 +122,7 @@ class AttributionCallback(VisualizationCallback):
         run_name: the run directory's name under `log_dir`.
         on_error: `"warn"` (default: a failing method warns once and training
             goes on) or `"raise"`.
-        batch_size: the methods' `batch_size`.
+        batch_size: the methods' `batch_size` (`None`: each method's own default, sized to the model).
         max_images: at most this many images are visualized.
         colormap: the images tab's colormap (`kerasviz.image.COLORMAPS`).
 
@@ -158,7 +158,7 @@ class AttributionCallback(VisualizationCallback):
             raise ValueError(f"Received an invalid value for `colormap`: {colormap!r}. "
                              f"Expected one of {image.COLORMAPS}.")
         self.colormap = colormap
-        self.batch_size = inputs.check_batch_size(batch_size)
+        self.batch_size = inputs.check_batch_size(batch_size, default=None)  # None: each method sizes its own batch
         self.masks = None if masks is None else check_masks(np.asarray(masks)[:len(self.images)], self.images)
         if isinstance(metrics, bool):
             metrics = DEFAULT_METRICS if metrics else ()
