@@ -67,3 +67,18 @@ def test_pixel_and_plain_settings_and_errors():
         feature_visualization(model, "conv2", channels=1, steps=1, value_range=None)
     with pytest.raises(ValueError, match="parameterization"):
         feature_visualization(model, "conv2", channels=1, steps=1, parameterization="dct")
+
+
+def test_a_dead_channel_is_said():
+    keras.backend.clear_session()
+    inputs = keras.Input((SIZE, SIZE, 3))
+    conv = keras.layers.Conv2D(4, 3, activation="relu", name="conv")
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(conv(inputs)))
+    model = keras.Model(inputs, outputs)
+    kernel, bias = conv.get_weights()
+    kernel[..., 1], bias[1] = np.abs(kernel[..., 1]), 0.1  # channel 1 fires on any input in [0, 1]
+    bias[2] = -1e3  # channel 2 never does
+    conv.set_weights([kernel, bias])
+    with pytest.warns(RuntimeWarning, match=r"channel 2 of layer 'conv' never activated"):
+        result = feature_visualization(model, "conv", channels=[1, 2], steps=3)
+    assert result.objectives[1] == 0.0 and result.objectives[0] > 0.0

@@ -2,6 +2,7 @@
 
 import numbers
 import typing
+import warnings
 
 import numpy as np
 
@@ -45,6 +46,22 @@ def default_layer(model, image_shape=None):
     `kerasviz.layer_graph.default_layers`, role `"dream"`).
     """
     return models.default_layers(model, "dream", image_shape)[-1]
+
+
+def _warn_dead(path, per_image, objectives):
+    """Warns about channels whose activation is exactly zero everywhere on their final image.
+
+    A rectified channel that never fires gives no gradient: its image is the
+    starting noise, shown as if it were what the channel responds to.
+    """
+    dead = sorted({c for c, v in zip(per_image, np.asarray(objectives)) if v == 0.0})
+    if dead:
+        shown = ", ".join(str(c) for c in dead[:10]) + (", ..." if len(dead) > 10 else "")
+        warnings.warn(
+            f"feature_visualization: channel{'s' if len(dead) > 1 else ''} {shown} of layer {path!r} never activated (its activation is 0 "
+            "at every position of its final image, so no gradient reached the image): a dead channel, or "
+            "one this starting image cannot excite. Its image is the starting noise, not a feature.",
+            RuntimeWarning, stacklevel=3)
 
 
 def _channels(channels, count):
@@ -160,6 +177,7 @@ def feature_visualization(
         parameterization=parameterization, transforms=transforms,
     )
     objectives = synthesis.objective_values(model, targets.Channel(path, per_image), result.image)
+    _warn_dead(path, per_image, objectives)
     display = image.to_display(result.image, value_range)
     if display.shape[-1] == 1:
         display = display[..., 0]
