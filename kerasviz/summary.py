@@ -252,6 +252,60 @@ def write_comparison(methods, metrics, values, higher_is_better, *, best, sanity
     return write_record("attribution", "comparison", header, arrays, step=step)
 
 
+def write_dataset_summary(methods, metrics, *, n_items, intervals, higher_is_better, histograms, ranked_by,
+                          ranked_higher_is_better, strips, k, images, maps, step=None):
+    """Writes a whole-dataset explanation (`Explanations.write`) as one dashboard record.
+
+    Tag `kerasviz/dataset/explanations` (the Dataset tab shows it). Header
+    keys: `kind` (`"dataset"`), `methods`, `metrics`, `n_items`, `intervals`
+    (`{method: {metric: {"mean", "low", "high", "n"}}}`, the 95 % t-interval,
+    null where undefined), `higher_is_better` (`{metric: bool}`),
+    `histograms` (`{method: {metric: {"edges", "counts", "nan"}}}`, the
+    bins of a metric shared by its methods), `ranked_by` (the metric the
+    strips are ranked by, or `"predicted_probability"`),
+    `ranked_higher_is_better`, `k`, `strips` (`{method: {"best"|"worst":
+    {"rows", "map_rows", "index", "value", "label", "predicted"}}}`:
+    `rows` into `images`, `map_rows` into the method's maps, `index` the
+    dataset indices, best (worst) first), `map_arrays` (`{method: array
+    name}`). Arrays: `images` (uint8 `[T, H, W, C]`
+    thumbnails, display space) and one `maps_<i>` (float `[T_i, h, w]`) per
+    method `i`, rows as `strips` says.
+
+    Args:
+        methods, metrics: names, in order.
+        n_items, intervals, higher_is_better, histograms, ranked_by,
+            ranked_higher_is_better, strips, k: as above.
+        images: uint8 `[T, H, W, C]`.
+        maps: `{method: float [T_i, h, w]}`.
+        step: the step (`None`: the default step).
+
+    Returns:
+        True when the record was written.
+
+    Raises:
+        ValueError: names, directions or arrays that do not match.
+    """
+    methods, metrics = [str(m) for m in methods], [str(k_) for k_ in metrics]
+    if set(maps) != set(methods):
+        raise ValueError(f"Expected `maps` for each of {methods}. Received: {sorted(maps)}.")
+    if not set(metrics) <= set(higher_is_better):
+        raise ValueError(f"Expected `higher_is_better` to give the direction of each of {metrics}. "
+                         f"Received: {sorted(higher_is_better)}.")
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"Expected `images` to be uint8 [T, H, W, C]. Received {images.dtype} {images.shape}.")
+    header = {
+        "kind": "dataset", "methods": methods, "metrics": metrics, "n_items": int(n_items),
+        "intervals": intervals, "higher_is_better": {k_: bool(higher_is_better[k_]) for k_ in metrics},
+        "histograms": histograms, "ranked_by": str(ranked_by),
+        "ranked_higher_is_better": bool(ranked_higher_is_better),
+        "strips": strips, "k": int(k), "map_arrays": {m: f"maps_{i}" for i, m in enumerate(methods)},
+    }
+    arrays = {"images": images}
+    arrays.update({f"maps_{i}": np.asarray(maps[m], np.float32) for i, m in enumerate(methods)})
+    return write_record("dataset", "explanations", header, arrays, step=step)
+
+
 def _escape(text):
     return (str(text).replace("\\", "\\\\").replace("\t", "\\t")
             .replace("\n", "\\n").replace("\r", "\\r"))

@@ -31,6 +31,11 @@ def add_parser(commands, parents):
     p.add_argument("--shard-size", type=int, default=256, metavar="N",
                    help="images per shard, the unit of resumption (default: 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the stochastic methods and metrics (default: 0)")
+    p.add_argument("--logdir", default=None, metavar="DIR",
+                   help="also write the summary for the kerasviz dashboard's Dataset tab (metric table, histograms, "
+                   "best and worst images per method) into DIR/kerasviz, at the step after its last one")
+    p.add_argument("--k", type=int, default=8, metavar="N",
+                   help="with --logdir: the best and worst images kept per method (default: 8)")
     common.add_value_range(p)
     common.add_out(p)
     p.set_defaults(run=run)
@@ -66,9 +71,16 @@ def run(args):
     if unknown:
         raise common.UsageError(f"--metrics: unknown metric(s) {', '.join(unknown)}; choose from "
                                 f"{', '.join(kerasviz.metrics.METRICS)}.")
-    for option, value in (("--batch-size", args.batch_size), ("--shard-size", args.shard_size)):
+    for option, value in (("--batch-size", args.batch_size), ("--shard-size", args.shard_size), ("--k", args.k)):
         if value is not None and value < 1:
             raise common.UsageError(f"{option}: expected a positive number; received {value}.")
+    if args.logdir is not None:  # a logdir that cannot be written fails before the images are explained
+        from kerasviz.callbacks import base
+
+        try:
+            base._check_run_dir(args.logdir, "kerasviz")
+        except (TypeError, ValueError) as error:
+            raise common.UsageError(f"--logdir: {error}") from None
     value_range = common.value_range(args.value_range)
     files = image_files(args.images)
     model = common.load_model(args.model)
@@ -89,3 +101,7 @@ def run(args):
           "(read them with kerasviz.load_explanations)")
     if args.metrics:
         print(result.summary().table())
+    if args.logdir is not None:
+        run_dir, step = result.write(args.logdir, k=args.k)
+        print(f"Wrote the dataset summary to {run_dir} at step {step} (tensorboard --logdir {args.logdir}, "
+              "kerasviz tab, Dataset)")

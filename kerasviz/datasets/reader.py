@@ -131,6 +131,45 @@ class Explanations:
         per_image = {(m, metric): self.metric(m, metric) for m in self.methods for metric in self.metrics}
         return aggregate.summarize(self.methods, self.metrics, per_image, self.index, self.higher_is_better, k)
 
+    def write(self, log_dir, step=None, *, run_name="kerasviz", k=8):
+        """Writes the dataset's summary to `<log_dir>/<run_name>` for the kerasviz dashboard.
+
+        One record, tag `kerasviz/dataset/explanations` at `step`
+        (`kerasviz.summary.write_dataset_summary`), appended to the run's
+        event file as the callbacks write it (verified; shared with a
+        callback of the same run directory in this process). It holds, per
+        method and metric, what `summary()` says (mean, 95 % t-interval, `n`)
+        and a histogram (20 bins shared by the methods over the metric's
+        range, NaN counted apart), each metric's direction, and per method
+        the `k` best and `k` worst images, by the first metric (or by the
+        predicted class's probability when the run has no metrics), as
+        thumbnails (at most 96 pixels a side) with their maps and dataset
+        indices. The dashboard's Dataset tab shows it. Costs: reading the
+        metrics, `4 * k` images and maps per method, and one pass over the
+        run's event files for its last step.
+
+        Args:
+            log_dir: the TensorBoard log directory.
+            step: int >= 0, later than the run's last dataset summary;
+                `None` (default): the next step after it (0 in a new run).
+            run_name: the run directory's name under `log_dir`.
+            k: how many best and worst images per method (int >= 1).
+
+        Returns:
+            `(run directory, step)`.
+
+        Raises:
+            ValueError, TypeError: a bad `log_dir`, `step`, `run_name` or `k`.
+            OSError: the event file could not be written.
+
+        Example:
+
+        >>> kerasviz.load_explanations("explained").write("logs")
+        """
+        from kerasviz.datasets import report
+
+        return report.write(self, log_dir, step, run_name, k)
+
 
 def load_explanations(out):
     """Opens the results of a complete `explain_dataset` run.

@@ -10,6 +10,7 @@ import attribution from "./views/attribution.js";
 import activations from "./views/activations.js";
 import synthesis from "./views/synthesis.js";
 import features from "./views/features.js";
+import dataset from "./views/dataset.js";
 import generic from "./views/generic.js";
 
 // The view registry. A view is a module exporting
@@ -19,10 +20,10 @@ import generic from "./views/generic.js";
 // step, steps, stepsByTag: {tag: [steps]} } and `api` = { fetchJSON, routeURL, setStatus }.
 // Adding a family (filters, embeddings, patches, generated images) means writing
 // views/<family>.js and adding it to this list; families without a view get the generic one.
-const VIEWS = [attribution, activations, synthesis, features];
+const VIEWS = [attribution, activations, synthesis, features, dataset];
 
 // The tab a run opens on: the first of these it holds (the README's tour order), then the others by name.
-const FAMILY_ORDER = ["attribution", "activations", "synthesis", "features"];
+const FAMILY_ORDER = ["attribution", "activations", "synthesis", "features", "dataset"];
 
 function familyRank(family) {
   const k = FAMILY_ORDER.indexOf(family);
