@@ -119,6 +119,23 @@ def test_plugin_serves_the_record_and_a_second_write_takes_the_next_step(explain
         explained.write(root, k=0)
 
 
+def test_thumbnails_are_box_averages_and_oversized_records_are_refused():
+    from kerasviz.datasets import report
+
+    rng = np.random.default_rng(5)
+    picture = rng.integers(0, 256, (192, 144, 3), dtype=np.uint8)  # shrunk by 2 to 96 x 72
+    blocks = picture.reshape(96, 2, 72, 2, 3).astype(np.float64).mean(axis=(1, 3))
+    small = report._thumbnail(picture, "L")
+    assert small.shape == (96, 72, 3) and small.dtype == np.uint8 and np.abs(small - blocks).max() <= 1
+    one = rng.normal(size=(192, 192)).astype(np.float32)
+    np.testing.assert_allclose(report._thumbnail(one, "F"), one.reshape(96, 2, 96, 2).mean(axis=(1, 3)), atol=1e-5)
+    assert report._thumbnail(picture[:20, :30], "L").shape == (20, 30, 3)  # small images stay as they are
+    with pytest.raises(ValueError, match="k=9999"):
+        report.check_size(np.zeros((2, 96, 96, 3), np.uint8), {"a": np.zeros((20_000, 96, 96), np.float32)}, 9999)
+    with pytest.raises(ValueError, match="methods"):
+        report.check_size(np.zeros((1, 2, 2, 3), np.uint8), {str(i): np.zeros((1, 2, 2)) for i in range(40)}, 1)
+
+
 def test_without_metrics_ranks_by_the_predicted_probability(tmp_path):
     import keras
 

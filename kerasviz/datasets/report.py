@@ -116,6 +116,19 @@ def contents(explained, k):
     return fields, np.stack(images), {m: np.stack(v) for m, v in maps.items()}
 
 
+def check_size(images, maps, k):
+    """Raises `ValueError` for a record the plugin would refuse to read (too many arrays or bytes)."""
+    from tb_plugin import metadata
+
+    if 1 + 2 * len(maps) > metadata.MAX_ARRAYS:
+        raise ValueError(f"This run has {len(maps)} methods; a dataset record holds at most "
+                         f"{(metadata.MAX_ARRAYS - 1) // 2}. Write it from a run with fewer methods.")
+    size = images.nbytes + sum(4 * m.size for m in maps.values())  # float16 maps are read back as float32
+    if size > metadata.MAX_RECORD_BYTES:
+        raise ValueError(f"Received k={k!r}: the record would hold {size / 2**20:.0f} MiB of thumbnails and maps, "
+                         f"over the {metadata.MAX_RECORD_BYTES // 2**20} MiB the dashboard reads. Pass a smaller `k`.")
+
+
 def _as_map(one):
     """A `[h, w]` map: a signed gradient `[H, W, C]` is shown as its largest magnitude over channels."""
     one = np.asarray(one, np.float32)
@@ -136,6 +149,7 @@ def write(explained, log_dir, step, run_name, k):
         raise ValueError(f"Received an invalid value for `step`: {step!r}. Expected an int >= 0 or None.")
     run_dir = base._check_run_dir(log_dir, run_name)
     fields, images, maps = contents(explained, k)
+    check_size(images, maps, k)
     owner = object()
     file = eventfile.acquire(run_dir)
     try:
