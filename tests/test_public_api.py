@@ -43,7 +43,7 @@ PUBLIC = {
     "xrai": "(model, images, target=None, *, batch_size=None, attribution=None, steps=50, scales=(50, 100, 150, 250, 500, 1200), sigma=0.8, min_size=None, verbose=0)",
     "superpixels": "(images, method='slic', *, value_low=0.0, **params)",
     "embedding_grid": "(images, coords, *, grid=None, cell=None)",
-    "features": "(model, data, layer=None, *, batch_size=None, pool='avg')",
+    "features": "(model, data, layer=None, *, batch_size=None, pool='avg', out=None, verbose=0)",
     "nearest_neighbors": "(features, queries=None, k=5, *, metric='euclidean', exclude_self=False)",
     "neighbors_figure": "(images, indices, *, query_images=None, pad=2)",
     "project": "(features, method='pca', *, dims=2, seed=0, perplexity=30.0, verbose=0)",
