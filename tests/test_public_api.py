@@ -44,7 +44,7 @@ PUBLIC = {
     "superpixels": "(images, method='slic', *, value_low=0.0, **params)",
     "embedding_grid": "(images, coords, *, grid=None, cell=None)",
     "features": "(model, data, layer=None, *, batch_size=None, pool='avg', out=None, verbose=0)",
-    "nearest_neighbors": "(features, queries=None, k=5, *, metric='euclidean', exclude_self=False)",
+    "nearest_neighbors": "(features, queries=None, k=5, *, metric='euclidean', exclude_self=False, index='auto')",
     "neighbors_figure": "(images, indices, *, query_images=None, pad=2)",
     "project": "(features, method='pca', *, dims=2, seed=0, perplexity=30.0, verbose=0)",
     "filter_grid": "(model, layer=None, *, max_filters=64, max_channels=16, pad=1)",
