@@ -165,8 +165,18 @@ def test_embeddings_without_labels_are_coloured_by_prediction(dashboard, screens
     assert disabled == [["label", True], ["prediction", False]]
     legend = frame.inner_text("#kv-emb-legend")
     assert legend.startswith("Predicted class") and "holds no classes" not in legend
-    fills = set(frame.eval_on_selector_all("#kv-emb-plot .kv-pt circle", "cs => cs.map(c => c.getAttribute('fill'))"))
-    assert len(fills) == len(tb_helpers.SHAPE_NAMES)
+    if frame.is_checked("#kv-emb-thumbs"):
+        frame.uncheck("#kv-emb-thumbs")  # dots, not thumbnails, carry the colours
+    frame.wait_for_function("() => document.getElementById('kv-emb-plot').dataset.thumbs === '0'")
+    # The colour at the centre of each point drawn apart from the others (the canvas's own pixels).
+    fills = set(frame.eval_on_selector("#kv-emb-plot", """p => {
+        const r = window.devicePixelRatio || 1, ctx = p.getContext('2d');
+        const ids = p.kv.drawnIndices(), xy = ids.map(i => p.kv.plotXY(i));
+        return ids.filter((_, a) => xy.every((q, b) => b === a || Math.hypot(q[0] - xy[a][0], q[1] - xy[a][1]) > 10))
+          .map(i => { const [x, y] = p.kv.plotXY(i);
+                      return Array.from(ctx.getImageData(Math.round(x * r), Math.round(y * r), 1, 1).data).join(); });
+        }"""))
+    assert len(fills) == len(tb_helpers.SHAPE_NAMES), fills
     base.shot(page, screenshots, f"embeddings_unlabelled_{width}.png")
     assert events["errors"] == []
 
