@@ -250,3 +250,36 @@ def release(run_dir, owner):
             return []
         del _FILES[key]
         return [(t, s) for t, s, _ in entry[0].pending]
+
+
+def write_record_once(run_dir, tag, step, what, write):
+    """Runs `write()` (one record under `tag`) at `step` of `run_dir`'s event file, flushed; returns the step.
+
+    For records written outside training (a method comparison, a dataset
+    summary): TensorBoard shows one record per tag and step, so `step=None`
+    takes the step after the run's last record of `tag`, and a `step` at or
+    before it raises instead of hiding one of the two.
+
+    Args:
+        run_dir: the run directory (checked by the caller).
+        tag: the record's tag.
+        step: an int `>= 0`, or `None` (the next one).
+        what: what the record is, for the error message ("a comparison").
+        write: a callable writing the record (e.g. through `kerasviz.summary`).
+    """
+    owner = object()
+    file = acquire(run_dir)
+    try:
+        last = file.last_step([tag])
+        if step is None:
+            step = last + 1
+        elif step <= last:
+            raise ValueError(f"Received step={step!r}, but {run_dir!r} already holds {what} at step {last}: "
+                             "TensorBoard would show only one of them. Pass a later `step` (None: the next one) "
+                             "or another `run_name`.")
+        with file.scope(int(step)):
+            write()
+        file.flush()
+    finally:
+        release(run_dir, owner)
+    return int(step)

@@ -150,19 +150,6 @@ def write(explained, log_dir, step, run_name, k):
     run_dir = base._check_run_dir(log_dir, run_name)
     fields, images, maps = contents(explained, k)
     check_size(images, maps, k)
-    owner = object()
-    file = eventfile.acquire(run_dir)
-    try:
-        last = file.last_step([DATASET_TAG])
-        if step is None:
-            step = last + 1
-        elif step <= last:
-            raise ValueError(f"Received step={step!r}, but {run_dir!r} already holds a dataset summary at step "
-                             f"{last}: TensorBoard would show only one of them. Pass a later `step` (None: the "
-                             "next one) or another `run_name`.")
-        with file.scope(int(step)):
-            summary.write_dataset_summary(images=images, maps=maps, **fields)
-        file.flush()
-    finally:
-        eventfile.release(run_dir, owner)
+    step = eventfile.write_record_once(run_dir, DATASET_TAG, step, "a dataset summary",
+                                       lambda: summary.write_dataset_summary(images=images, maps=maps, **fields))
     return run_dir, int(step)

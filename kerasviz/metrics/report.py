@@ -150,24 +150,14 @@ def write(comparison, log_dir, step, run_name, threshold):
     per_image = np.stack([np.stack([np.asarray(comparison.per_image[(m, k)], np.float32)
                                     for k in comparison.metrics]) for m in comparison.methods])
     params = comparison.params or {}
-    owner = object()
-    file = eventfile.acquire(run_dir)
-    try:
-        last = file.last_step([COMPARISON_TAG])
-        if step is None:
-            step = last + 1
-        elif step <= last:
-            raise ValueError(f"Received step={step!r}, but {run_dir!r} already holds a comparison at step {last}: "
-                             "TensorBoard would show only one of them. Pass a later `step` (None: the next one) "
-                             "or another `run_name`.")
-        with file.scope(int(step)):
-            summary.write_comparison(
-                comparison.methods, comparison.metrics, [[_json_number(v) for v in row] for row in values],
-                {k: bool(comparison.higher_is_better[k]) for k in comparison.metrics},
-                best=best(comparison), sanity_checks=sanity_checks(comparison), sanity_threshold=threshold,
-                failures=[[m, k] for m, k, _ in sanity_failures(comparison, threshold)],
-                params={m: _jsonable(params.get(m, {})) for m in comparison.methods}, per_image=per_image)
-        file.flush()
-    finally:
-        eventfile.release(run_dir, owner)
+
+    def write_it():
+        summary.write_comparison(
+            comparison.methods, comparison.metrics, [[_json_number(v) for v in row] for row in values],
+            {k: bool(comparison.higher_is_better[k]) for k in comparison.metrics},
+            best=best(comparison), sanity_checks=sanity_checks(comparison), sanity_threshold=threshold,
+            failures=[[m, k] for m, k, _ in sanity_failures(comparison, threshold)],
+            params={m: _jsonable(params.get(m, {})) for m in comparison.methods}, per_image=per_image)
+
+    step = eventfile.write_record_once(run_dir, COMPARISON_TAG, step, "a comparison", write_it)
     return run_dir, int(step)
