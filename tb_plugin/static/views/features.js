@@ -9,7 +9,7 @@
 // step slider picks the epoch. Names go in as text, never as HTML.
 
 import { el, routeURL, fmt, latestRequest } from "../common.js";
-import generic from "./generic.js";
+import { mountSubtabs } from "./subtabs.js";
 import { adoptStyle, layerChooser, stepFor, Records, showError } from "./activation_parts.js";
 import { featureMapsView } from "./features_parts.js";
 
@@ -150,41 +150,6 @@ function featureVisualizationView(host, api, records) {
 function mount(host, api) {
   adoptStyle(); // the sub-tabs, choosers and info lines look as in the activations views
   const records = new Records(api, 96);
-  const tabs = el("div", { class: "kv-controls kv-act-methods", id: "kv-feat-methods", role: "tablist" });
-  const body = el("div", { class: "kv-act-body", id: "kv-feat-body" });
-  host.append(tabs, body);
-  let selection = null;
-  let chosen = null;
-  let active = null; // { method, instance }
-
-  function show() {
-    const present = [...new Set(selection.series.map((s) => s.method))];
-    const methods = [...METHODS.map((m) => m.method).filter((m) => present.includes(m)),
-      ...present.filter((m) => !METHODS.some((known) => known.method === m)).sort()];
-    if (!methods.includes(chosen)) chosen = methods[0] || null;
-    tabs.replaceChildren(...methods.map((method) => {
-      const known = METHODS.find((m) => m.method === method);
-      const button = el("button", { type: "button", role: "tab", class: "kv-subtab", dataset: { method },
-        "aria-selected": String(method === chosen) }, known ? known.title : method);
-      button.addEventListener("click", () => { chosen = method; show(); });
-      return button;
-    }));
-    if (!active || active.method !== chosen) {
-      if (active) active.instance.destroy();
-      const sub = el("div", { class: "kv-feat-view", dataset: { method: chosen || "" } });
-      body.replaceChildren(sub);
-      const known = METHODS.find((m) => m.method === chosen);
-      active = { method: chosen, instance: known ? known.make(sub, api, records) : generic.mount(sub, api) };
-    }
-    active.instance.update({ ...selection, series: selection.series.filter((s) => s.method === chosen) });
-  }
-
-  return {
-    update(next) { selection = next; show(); },
-    destroy() {
-      if (active) active.instance.destroy();
-      active = null;
-      host.replaceChildren();
-    },
-  };
+  const views = METHODS.map((m) => ({ method: m.method, title: m.title, mount: (sub, a) => m.make(sub, a, records) }));
+  return mountSubtabs(host, api, views, { tabs: "kv-feat-methods", body: "kv-feat-body" }, "kv-feat-view");
 }
