@@ -34,6 +34,18 @@ def _stack(seed):
     ]
 
 
+def saved_model_and_images(folder, count=2, size=20):
+    """`folder` with `model.keras` (the functional test model) and `img0.png`... (seeded noise): a CLI's inputs."""
+    from PIL import Image
+
+    keras.backend.clear_session()
+    functional().save(folder / "model.keras")
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
 def sequential(seed=0):
     return keras.Sequential([keras.Input((SIZE, SIZE, 3), name="image")] + _stack(seed), name="seq")
 

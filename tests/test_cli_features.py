@@ -10,7 +10,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import functional
+from conftest import functional, saved_model_and_images
 from PIL import Image
 from test_cli import _run
 
@@ -20,12 +20,7 @@ from kerasviz import cli
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli_features")
-    keras.backend.clear_session()
-    functional().save(folder / "model.keras")
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
-    return folder
+    return saved_model_and_images(folder)
 
 
 def _main(args, work, capsys):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import kerasviz
-from conftest import SIZE, functional
+from conftest import SIZE, functional, saved_model_and_images
 from kerasviz import inputs, progress
 from kerasviz.activations.occlusion import occlusion_positions
 from kerasviz.cli import common
@@ -19,12 +19,7 @@ from test_cli import _run
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli_progress")
-    keras.backend.clear_session()
-    functional().save(folder / "model.keras")
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
-    return folder
+    return saved_model_and_images(folder)
 
 
 def test_attribute_shows_progress_of_the_long_methods(work):
