@@ -25,9 +25,10 @@ kerasviz is on disk. For each model the driver
    same shape and the same definition). Where a peer's definition differs (normalization, score read,
    absolute value, baseline), the note says so instead of forcing agreement.
 
-It is run by hand, not by CI. On two cores shared with other work (load
-average 15-20), one repetition of every tool took about 18 minutes for the
-VGG-style net and 40 for MobileNetV2 (mostly tracing and warm-up calls).
+It is run by hand, not by CI. On two quiet cores, one repetition of every
+tool takes about 2.3 minutes for the VGG-style net and 4.3 for MobileNetV2
+(mostly tracing and warm-up calls); under a load average of 15-20 it took
+18 and 40. `--methods` limits the tables to the methods it names.
 Each process times each method once: read the numbers as indications, and
 the medians of several repetitions over any one of them.
 
@@ -215,13 +216,15 @@ def _fmt(value, spec):
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def table(name, meta, params, runs, work_dir):
-    """The markdown table of one model from `runs[tool][rep][method]` records."""
+def table(name, meta, params, runs, work_dir, methods=tuple(METHODS)):
+    """The markdown table of one model from `runs[tool][rep][method]` records, rows for `methods` only."""
     lines = [f"### {name} ({meta['size']}x{meta['size']}, batch {meta['batch']}, class {meta['target']})", "",
              "| method | tool | seconds | work (limit passes) | ratio to limit | peak RSS MB | +RSS MB "
              "| Pearson | Spearman | rel. max diff | objective | note |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, tools in METHODS.items():
+        if method not in methods:
+            continue
         nominal = work(method, params, meta["size"])
         for tool in tools:
             if tool not in runs:
@@ -302,8 +305,8 @@ def main():
             with open(os.path.join(model_dir, "records.json"), "w") as f:
                 json.dump({t: {str(k): v for k, v in reps.items()} for t, reps in runs.items()}, f, indent=1)
             with open(os.path.join(model_dir, "table.md"), "w") as f:
-                f.write(table(name, meta, params, runs, model_dir) + f"\n\n{rep + 1} repetition(s).\n")
-        tables.append(table(name, meta, params, runs, model_dir))
+                f.write(table(name, meta, params, runs, model_dir, args.methods) + f"\n\n{rep + 1} repetition(s).\n")
+        tables.append(table(name, meta, params, runs, model_dir, args.methods))
         print("\n" + tables[-1] + "\n", flush=True)
     print(f"Parameters: {json.dumps(PARAMS)}; per model: {json.dumps(MODEL_PARAMS)}")
     print("Times are medians over alternated repetitions on a shared machine; ratio = seconds / (work x the "
