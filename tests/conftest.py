@@ -178,3 +178,14 @@ def screenshots():
     os.makedirs(folder, exist_ok=True)
     print(f"screenshots in {folder}", file=sys.stderr)
     return folder
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): one worker per core, at most 4 (each holds a TensorFlow of 1-3 GB).
+
+    Files are the unit of distribution (`--dist loadfile`), so a module's
+    fixtures are built once. On two cores most of the suite's time is
+    single-threaded (tracing, subprocesses starting TensorFlow), which two
+    workers overlap.
+    """
+    return max(1, min(os.cpu_count() or 1, 4))

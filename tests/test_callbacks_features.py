@@ -37,7 +37,7 @@ def _model(build=functional, learning_rate=0.5):
 
 
 def _fit(model, cbs, epochs=2):
-    model.fit(X, Y, batch_size=8, epochs=epochs, verbose=0, callbacks=cbs)
+    model.fit(X, Y, batch_size=8, epochs=epochs, verbose=0, callbacks=cbs, shuffle=False)  # the same run in any process
 
 
 def _client(logdir):
@@ -127,6 +127,12 @@ def test_feature_maps_channels_fixed_at_the_first_write(tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 0:
                 first["conv2"] = _activations(self.model, "conv2", probe)
+                # Silence the most active channel, so that a re-ranking callback would drop it.
+                top = int(np.argmax(first["conv2"].mean(axis=(0, 1, 2))))
+                layer = self.model.get_layer("conv2")
+                kernel, bias = (w.numpy() for w in layer.weights)
+                kernel[..., top], bias[top] = 0.0, -1.0
+                layer.set_weights([kernel, bias])
 
     _fit(model, [callback, Snapshot()], epochs=3)
     ranked = np.argsort(-first["conv2"].mean(axis=(0, 1, 2)), kind="stable")[:4].tolist()
