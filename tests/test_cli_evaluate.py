@@ -156,6 +156,7 @@ def test_masks_as_one_npy_file_and_the_default_methods(work, capsys):
     from kerasviz.callbacks import attribution
 
     assert evaluate.DEFAULT_METHODS == attribution.DEFAULT_METHODS
+    assert evaluate.SANITY_THRESHOLD == metrics.SANITY_THRESHOLD
 
 
 @pytest.mark.parametrize("args, named", [

@@ -10,6 +10,7 @@ from kerasviz.cli import common
 # `kerasviz.callbacks.attribution.DEFAULT_METHODS`, listed here so that `--help` needs no TensorFlow (a test
 # keeps the two equal).
 DEFAULT_METHODS = ("saliency", "grad_cam")
+SANITY_THRESHOLD = 0.5  # `kerasviz.metrics.SANITY_THRESHOLD`, for the same reason (the same test)
 
 
 def add_parser(commands, parents):
@@ -34,8 +35,8 @@ def add_parser(commands, parents):
                    "feature block)")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="batch size of every method")
     p.add_argument("--seed", type=int, default=0, help="seed of the stochastic metrics (default: 0)")
-    p.add_argument("--sanity-threshold", type=float, default=0.5, metavar="R",
-                   help="a sanity check fails at a mean rank correlation >= R (default: 0.5)")
+    p.add_argument("--sanity-threshold", type=float, default=SANITY_THRESHOLD, metavar="R",
+                   help=f"a sanity check fails at a mean rank correlation >= R (default: {SANITY_THRESHOLD})")
     p.add_argument("--json", default=None, metavar="FILE",
                    help="write {method: {metric: mean}} as JSON (null where undefined)")
     p.add_argument("--logdir", default=None, metavar="DIR",

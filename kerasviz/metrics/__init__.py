@@ -14,7 +14,7 @@
 """
 
 from kerasviz.metrics.complexity import complexity, sparseness
-from kerasviz.metrics.compare import METRICS, Comparison, compare
+from kerasviz.metrics.compare import METRICS, SANITY_THRESHOLD, Comparison, compare
 from kerasviz.metrics.faithfulness import Curve, blur, deletion, insertion, pixel_ranks
 from kerasviz.metrics.localization import pointing_game
 from kerasviz.metrics.mufidelity import mufidelity
@@ -29,6 +29,7 @@ from kerasviz.metrics.sanity import (
 
 __all__ = [
     "METRICS",
+    "SANITY_THRESHOLD",
     "Comparison",
     "Curve",
     "RandomLogitResult",

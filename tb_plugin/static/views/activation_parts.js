@@ -101,26 +101,6 @@ const CSS = `
 .kv-emb-main { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 10px 18px; padding-top: 6px; }
 .kv-emb-plot-box { position: relative; }
 .kv-emb-plot { display: block; background: #fcfcfc; border: 1px solid var(--kv-line); user-select: none; }
-.kv-emb-plot .kv-pt { cursor: pointer; }
-.kv-emb-plot.kv-animate .kv-pt { transition: transform 0.35s ease-out; }
-.kv-emb-plot .kv-pt circle { stroke: #fff; stroke-width: 0.8; }
-.kv-emb-plot .kv-pt .kv-emb-hit { pointer-events: all; }
-.kv-emb-plot .kv-pt .kv-emb-thumb { pointer-events: none; }
-.kv-emb-plot .kv-pt.kv-wrong circle { stroke: #212121; stroke-width: 1.4; }
-.kv-emb-plot .kv-pt .kv-emb-thumb { display: none; }
-.kv-emb-plot.kv-thumbs .kv-pt .kv-emb-thumb { display: inline; }
-.kv-emb-plot.kv-thumbs .kv-pt circle { display: none; }
-.kv-emb-plot .kv-emb-frame { stroke-width: 2; fill: none; }
-.kv-emb-plot.kv-focus .kv-pt { opacity: 0.12; }
-.kv-emb-plot.kv-focus .kv-pt.kv-in-focus { opacity: 1; }
-.kv-thumbs .kv-wrong .kv-emb-frame { stroke-dasharray: 4 2; }
-.kv-emb-plot .kv-pt.kv-hover circle, .kv-emb-plot .kv-pt.kv-hover .kv-emb-frame { stroke: #000; stroke-width: 2.5; }
-.kv-emb-plot .kv-pt.kv-selected circle, .kv-emb-plot .kv-pt.kv-selected .kv-emb-frame { stroke: #000; stroke-width: 3.5; stroke-dasharray: none; }
-.kv-emb-plot .kv-pt.kv-neighbor circle, .kv-emb-plot .kv-pt.kv-neighbor .kv-emb-frame { stroke: #000; stroke-width: 2; stroke-dasharray: none; }
-.kv-emb-plot .kv-pt.kv-selected circle { r: 6.5px; }
-.kv-emb-plot .kv-emb-link { stroke: #424242; stroke-width: 1.2; stroke-dasharray: 4 3; pointer-events: none; }
-.kv-emb-links { transition: opacity 0.2s; }
-.kv-emb-axis { font-size: 10px; fill: var(--kv-muted); }
 .kv-emb-tip { position: absolute; pointer-events: none; background: rgba(33, 33, 33, 0.92); color: #fff; font-size: 12px;
   padding: 4px 7px; border-radius: 3px; white-space: pre; max-width: 320px; overflow: hidden; text-overflow: ellipsis;
   z-index: 3; line-height: 1.4; }
