@@ -26,6 +26,7 @@ Usage:
     python benchmarks/occlusion.py                      # 224 x 224, width 8, 3 repetitions
     python benchmarks/occlusion.py --width 16 --repeats 5
     python benchmarks/occlusion.py --quick              # 112 x 112, 2 repetitions
+    python benchmarks/occlusion.py --model demo         # the trained demo model at 64 x 64
 """
 
 import argparse
@@ -84,11 +85,19 @@ def main():
     parser.add_argument("--coarse", type=int, default=4, help="coarse-to-fine: the coarse grid's step, in positions")
     parser.add_argument("--threshold", type=float, default=0.1, help="coarse-to-fine: the refinement threshold")
     parser.add_argument("--quick", action="store_true", help="112 x 112, 2 repetitions")
+    parser.add_argument("--model", choices=["vgg", "demo"], default="vgg",
+                        help="vgg: the random-weight VGG-style net; demo: the trained demo model (shapes, 64 x 64) "
+                             "on a test image, whose smooth maps are what coarse-to-fine is for")
     args = parser.parse_args()
     size, repeats = (112, 2) if args.quick else (args.size, args.repeats)
     batch = args.batch_size or 32  # the limit's batch: naive occlusion's default
-    model = vgg_style(size, args.width)
-    image = np.random.default_rng(0).uniform(0, 1, (1, size, size, 3)).astype(np.float32)
+    if args.model == "demo":
+        from kerasviz import data
+
+        model, image = data.demo_model("shapes"), data.demo_data("shapes")[1].images[:1]
+    else:
+        model = vgg_style(size, args.width)
+        image = np.random.default_rng(0).uniform(0, 1, (1, size, size, 3)).astype(np.float32)
     logger = logging.getLogger("kerasviz")
     logger.setLevel(logging.INFO)
     logger.addHandler(_Count())
