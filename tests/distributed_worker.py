@@ -146,6 +146,8 @@ def main(argv):
     report = {"n": len(result), "replicas": 1 if strategy is None else strategy.num_replicas_in_sync}
     if mode == "worker":
         report.update(_fit(strategy, argv[2]))
+        # Every worker asks for the dataset summary, as one script run on every worker does.
+        report["summary_written"] = result.write(argv[2], run_name="dataset") is not None
     print(json.dumps(report), flush=True)
 
 

@@ -90,9 +90,16 @@ def test_callback_under_multi_worker_fit_writes_on_the_chief_only_each_epoch_onc
     assert [reports[i]["chief"] for i in range(2)] == [True, False]
     assert reports[0]["weights"] == reports[1]["weights"]  # one training, mirrored
     logs = runs["logs"]
-    assert os.listdir(logs) == ["kerasviz"]
+    assert sorted(os.listdir(logs)) == ["dataset", "kerasviz"]
     assert len(glob.glob(os.path.join(logs, "kerasviz", "events.out.tfevents.*"))) == 1
     found = steps(read_events(os.path.join(logs, "kerasviz")))
     assert found[SALIENCY] == [0, 1, 2]
     assert set(found) >= {SALIENCY, "kerasviz/attribution/grad_cam"}
     assert all(v == [0, 1, 2] for v in found.values()), found
+
+
+def test_the_dataset_summary_is_written_by_the_chief_only(runs):
+    reports = runs["reports"]
+    assert [reports[i]["summary_written"] for i in range(2)] == [True, False]
+    found = steps(read_events(os.path.join(runs["logs"], "dataset")))
+    assert found == {"kerasviz/dataset/explanations": [0]}

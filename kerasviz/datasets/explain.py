@@ -160,7 +160,9 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
             params dict wins.
 
     Returns:
-        `kerasviz.datasets.Explanations` of `out` (see `load_explanations`).
+        `kerasviz.datasets.Explanations` of `out` (see `load_explanations`);
+        on a non-chief worker its `chief` is False and its `write` writes
+        nothing.
 
     Raises:
         ValueError, TypeError: invalid arguments, an `out` of another run,
@@ -249,7 +251,9 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
     if place.chief:
         _write_complete_manifest(out, fingerprint, arguments, entries, metric_names, total)
     place.barrier(0)
-    return reader.load_explanations(out)
+    explanations = reader.load_explanations(out)
+    explanations.chief = place.chief
+    return explanations
 
 
 def _write_complete_manifest(out, fingerprint, arguments, entries, metric_names, total):

@@ -1,10 +1,13 @@
 """`load_explanations`: reading what `explain_dataset` wrote, shard by shard, memory-mapped."""
 
+import logging
 import os
 
 import numpy as np
 
 from kerasviz.datasets import aggregate, shards
+
+logger = logging.getLogger("kerasviz")
 
 
 class Explanations:
@@ -21,10 +24,12 @@ class Explanations:
         metrics: the metric names.
         higher_is_better: `{metric: bool}`.
         arguments: the arguments of the run (as recorded in the manifest).
+        chief: False on a non-chief worker of the `explain_dataset` call that
+            returned it (`write` then writes nothing); True otherwise.
     """
 
     def __init__(self, out, manifest):
-        self.out, self.manifest = out, manifest
+        self.out, self.manifest, self.chief = out, manifest, True
         self.methods, self.metrics = list(manifest["methods"]), list(manifest["metrics"])
         self.higher_is_better = dict(manifest["higher_is_better"])
         self.arguments = manifest["arguments"]
@@ -155,8 +160,12 @@ class Explanations:
             run_name: the run directory's name under `log_dir`.
             k: how many best and worst images per method (int >= 1).
 
+        On a non-chief worker of a multi-worker `explain_dataset` call
+        (`chief` is False) it writes nothing, as the callbacks do: every
+        worker may run the same script, and the run gets one record.
+
         Returns:
-            `(run directory, step)`.
+            `(run directory, step)`, or None on a non-chief worker.
 
         Raises:
             ValueError, TypeError: a bad `log_dir`, `step`, `run_name` or `k`.
@@ -168,6 +177,9 @@ class Explanations:
         """
         from kerasviz.datasets import report
 
+        if not self.chief:
+            logger.info("Explanations.write: not the chief worker; the chief writes the dataset summary.")
+            return None
         return report.write(self, log_dir, step, run_name, k)
 
 
