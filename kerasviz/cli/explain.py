@@ -101,7 +101,8 @@ def run(args):
           "(read them with kerasviz.load_explanations)")
     if args.metrics:
         print(result.summary().table())
-    if args.logdir is not None:
-        run_dir, step = result.write(args.logdir, k=args.k)
+    written = result.write(args.logdir, k=args.k) if args.logdir is not None else None
+    if written is not None:
+        run_dir, step = written
         print(f"Wrote the dataset summary to {run_dir} at step {step} (tensorboard --logdir {args.logdir}, "
               "kerasviz tab, Dataset)")
