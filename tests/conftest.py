@@ -181,7 +181,7 @@ def screenshots():
 
 
 def pytest_xdist_auto_num_workers(config):
-    """`-n auto` (pyproject's addopts): one worker per core, at most 4 (each holds a TensorFlow of 1-3 GB).
+    """`-n auto` (pyproject's addopts): one worker per core, at most 4 (each is a TensorFlow process of a GB or more).
 
     Files are the unit of distribution (`--dist loadfile`), so a module's
     fixtures are built once. On two cores most of the suite's time is
