@@ -8,24 +8,34 @@ import tensorflow as tf
 from kerasviz import models
 
 
-def forward_backward_rate(model, images, repeats, statistic=np.min):
-    """Batches of `images` per second through one compiled forward+backward pass (after a warm-up call).
-
-    `statistic` reduces the repeated timings (`np.min`: the best run; `np.median`: a typical one).
-    """
+def backward_of(function):
+    """A compiled `x -> d sum(function(x)) / dx`: one forward and backward pass of `function`."""
 
     @tf.function
     def backward(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            score = tf.reduce_sum(models.run(model, x)[0][:, 0])
-        return tape.gradient(score, x)
+            total = tf.reduce_sum(tf.cast(function(x), tf.float32))
+        return tape.gradient(total, x)
 
-    batch = tf.constant(images)
-    backward(batch).numpy()
+    return backward
+
+
+def seconds_per_call(function, argument, repeats, statistic=np.median):
+    """Seconds of `function(argument).numpy()` after a warm-up call, `repeats` timings reduced by `statistic`."""
+    function(argument).numpy()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        backward(batch).numpy()
+        function(argument).numpy()
         times.append(time.perf_counter() - start)
-    return 1.0 / float(statistic(times))
+    return float(statistic(times))
+
+
+def forward_backward_rate(model, images, repeats, statistic=np.min):
+    """Batches of `images` per second through one compiled forward+backward pass (after a warm-up call).
+
+    `statistic` reduces the repeated timings (`np.min`: the best run; `np.median`: a typical one).
+    """
+    backward = backward_of(lambda x: models.run(model, x)[0][:, 0])
+    return 1.0 / seconds_per_call(backward, tf.constant(images), repeats, statistic)

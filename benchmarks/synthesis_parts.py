@@ -33,29 +33,6 @@ from kerasviz.gradients import parameterization, transforms  # noqa: E402
 from kerasviz.gradients.feature_visualization import feature_visualization  # noqa: E402
 
 
-def backward_of(function):
-    """A compiled `x -> d sum(function(x)) / dx`."""
-
-    @tf.function
-    def backward(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            total = tf.reduce_sum(tf.cast(function(x), tf.float32))
-        return tape.gradient(total, x)
-
-    return backward
-
-
-def seconds(function, argument, repeats=30):
-    function(argument).numpy()  # the trace
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function(argument).numpy()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["demo", "resnet50v2"], default="demo")
@@ -77,11 +54,12 @@ def main():
     low, high, seed = tf.zeros([3]), tf.ones([3]), tf.constant([1, 2], tf.int64)
     chain = transforms.standard(shape)
     path = models.get_layer(model, args.layer)[0]
+    backward = limits.backward_of
     parts = {
-        "the whole model": (backward_of(lambda x: models.run(model, x)[0][:, 0]), images),
-        f"the model cut at {path!r}": (backward_of(lambda x: models.run_layers(model, x, (path,))[path]), images),
-        "standard transforms": (backward_of(lambda x: transforms.compose(chain, x, seed, shape[:2])), images),
-        "Fourier decode": (backward_of(lambda z: bound.decode(z, low, high)), latent),
+        "the whole model": (backward(lambda x: models.run(model, x)[0][:, 0]), images),
+        f"the model cut at {path!r}": (backward(lambda x: models.run_layers(model, x, (path,))[path]), images),
+        "standard transforms": (backward(lambda x: transforms.compose(chain, x, seed, shape[:2])), images),
+        "Fourier decode": (backward(lambda z: bound.decode(z, low, high)), latent),
     }
     steps = {(p, t): (lambda n, p=p, t=t: feature_visualization(
         model, path, channels=args.batch, steps=n, parameterization=p, transforms=t))
@@ -93,7 +71,7 @@ def main():
     limit = []
     for _ in range(args.rounds):  # alternating rounds: the machine's load drifts
         for name, (function, argument) in parts.items():
-            part_times[name].append(seconds(function, argument))
+            part_times[name].append(limits.seconds_per_call(function, argument, 30))
         limit.append(1.0 / limits.forward_backward_rate(model, images.numpy(), 3, np.median))
         for key, run in steps.items():
             start = time.perf_counter()

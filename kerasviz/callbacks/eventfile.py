@@ -23,6 +23,7 @@ same `fit` that would write the same tags.
 import errno
 import io
 import itertools
+import numbers
 import os
 import socket
 import threading
@@ -252,6 +253,13 @@ def release(run_dir, owner):
         return [(t, s) for t, s, _ in entry[0].pending]
 
 
+def check_step(step):
+    """`step` of a record written outside training: an int >= 0, or None (the next one); else ValueError."""
+    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0):
+        raise ValueError(f"Received an invalid value for `step`: {step!r}. Expected an int >= 0 or None.")
+    return step
+
+
 def write_record_once(run_dir, tag, step, what, write):
     """Runs `write()` (one record under `tag`) at `step` of `run_dir`'s event file, flushed; returns the step.
 
@@ -263,7 +271,7 @@ def write_record_once(run_dir, tag, step, what, write):
     Args:
         run_dir: the run directory (checked by the caller).
         tag: the record's tag.
-        step: an int `>= 0`, or `None` (the next one).
+        step: an int `>= 0`, or `None` (the next one), as `check_step` says.
         what: what the record is, for the error message ("a comparison").
         write: a callable writing the record (e.g. through `kerasviz.summary`).
     """

@@ -145,11 +145,10 @@ def write(explained, log_dir, step, run_name, k):
     from kerasviz import summary
     from kerasviz.callbacks import base, eventfile
 
-    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0):
-        raise ValueError(f"Received an invalid value for `step`: {step!r}. Expected an int >= 0 or None.")
+    step = eventfile.check_step(step)
     run_dir = base._check_run_dir(log_dir, run_name)
     fields, images, maps = contents(explained, k)
     check_size(images, maps, k)
     step = eventfile.write_record_once(run_dir, DATASET_TAG, step, "a dataset summary",
                                        lambda: summary.write_dataset_summary(images=images, maps=maps, **fields))
-    return run_dir, int(step)
+    return run_dir, step

@@ -57,9 +57,10 @@ def _warn_dead(path, per_image, objectives):
     dead = sorted({c for c, v in zip(per_image, np.asarray(objectives)) if v == 0.0})
     if dead:
         shown = ", ".join(str(c) for c in dead[:10]) + (", ..." if len(dead) > 10 else "")
+        plural = "s" if len(dead) > 1 else ""
         warnings.warn(
-            f"feature_visualization: channel{'s' if len(dead) > 1 else ''} {shown} of layer {path!r} never activated (its activation is 0 "
-            "at every position of its final image, so no gradient reached the image): a dead channel, or "
+            f"feature_visualization: channel{plural} {shown} of layer {path!r} never activated (its activation "
+            "is 0 at every position of its final image, so no gradient reached the image): a dead channel, or "
             "one this starting image cannot excite. Its image is the starting noise, not a feature.",
             RuntimeWarning, stacklevel=3)
 

@@ -142,8 +142,7 @@ def write(comparison, log_dir, step, run_name, threshold):
     from kerasviz import summary
     from kerasviz.callbacks import base, eventfile
 
-    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0):
-        raise ValueError(f"Received an invalid value for `step`: {step!r}. Expected an int >= 0 or None.")
+    step = eventfile.check_step(step)
     threshold = check_threshold(threshold)
     run_dir = base._check_run_dir(log_dir, run_name)
     values = np.asarray(comparison.values, np.float64)
@@ -160,4 +159,4 @@ def write(comparison, log_dir, step, run_name, threshold):
             params={m: _jsonable(params.get(m, {})) for m in comparison.methods}, per_image=per_image)
 
     step = eventfile.write_record_once(run_dir, COMPARISON_TAG, step, "a comparison", write_it)
-    return run_dir, int(step)
+    return run_dir, step
