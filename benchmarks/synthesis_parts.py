@@ -51,7 +51,7 @@ def main():
     images = tf.constant(rng.uniform(0.4, 0.6, (args.batch, *shape)).astype(np.float32))
     bound = parameterization.Parameterization("fourier").bound(shape)
     latent = tf.constant(rng.normal(0.0, 0.01, (args.batch, *bound.latent_shape())).astype(np.float32))
-    low, high, seed = tf.zeros([3]), tf.ones([3]), tf.constant([1, 2], tf.int64)
+    seed = tf.constant([1, 2], tf.int64)
     chain = transforms.standard(shape)
     path = models.get_layer(model, args.layer)[0]
     backward = limits.backward_of
@@ -59,7 +59,7 @@ def main():
         "the whole model": (backward(lambda x: models.run(model, x)[0][:, 0]), images),
         f"the model cut at {path!r}": (backward(lambda x: models.run_layers(model, x, (path,))[path]), images),
         "standard transforms": (backward(lambda x: transforms.compose(chain, x, seed, shape[:2])), images),
-        "Fourier decode": (backward(lambda z: bound.decode(z, low, high)), latent),
+        "Fourier decode": (backward(bound.decode), latent),
     }
     steps = {(p, t): (lambda n, p=p, t=t: feature_visualization(
         model, path, channels=args.batch, steps=n, parameterization=p, transforms=t))

@@ -93,8 +93,8 @@ def test_callback_stop_and_regularizers(tiny):
     constant = tf.fill([1, 9, 9, 2], 0.25)
     np.testing.assert_allclose(regularizers.gaussian_blur(constant, 1.0).numpy(), 0.25, rtol=1e-6)
     ramp = np.tile(np.arange(4, dtype=np.float32)[None, :, None], (4, 1, 1))[None]  # x steps of 1
-    # Mean over the 3x3 interior of dx^2 + dy^2 = 1, in units of span 2: 1/4.
-    np.testing.assert_allclose(regularizers.total_variation(tf.constant(ramp), 2.0).numpy(), [0.25])
+    # Mean over the 3x3 interior of dx^2 + dy^2 = 1 (unit images: the engine's own units).
+    np.testing.assert_allclose(regularizers.total_variation(tf.constant(ramp / 2.0)).numpy(), [0.25])
     # A pure L2 pull (no objective gradient) moves an image toward the range's centre.
     far = np.full((1, SIZE, SIZE, 3), 0.9, np.float32)
     pulled = synthesis.optimize(tiny, lambda logits, acts: 0.0 * logits[:, 0], far, layers=(),

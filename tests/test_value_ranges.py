@@ -121,3 +121,50 @@ def test_per_channel_ranges_keep_each_channel_in_its_own():
     # The steps were large enough to reach each channel's own bounds, which differ by channel.
     np.testing.assert_allclose(flat.min(0), low, atol=1e-3)
     np.testing.assert_allclose(flat.max(0), high, atol=1e-3)
+
+
+# ------------------------------------------------------------- every optimization in units of the value range
+
+
+def _twins():
+    """One network taking [0, 1], and the same network behind a rescaling to take [0, 255] and [-1, 1]."""
+    keras.backend.clear_session()
+    base = sequential()
+    wrapped = {}
+    for name, (low, high) in {"0-255": (0.0, 255.0), "-1-1": (-1.0, 1.0)}.items():
+        x = keras.Input((SIZE, SIZE, 3))
+        unit = keras.layers.Rescaling(1.0 / (high - low), offset=-low / (high - low))(x)
+        wrapped[name] = (keras.Model(x, base(unit), name=f"twin_{name.replace('-', '_')}"), (low, high))
+    return {"0-1": (base, (0.0, 1.0)), **wrapped}
+
+
+_RECIPES = {
+    "class (pixels)": lambda m, p, vr: kerasviz.class_visualization(m, [1, 2], steps=12, value_range=vr).image,
+    "class (fourier)": lambda m, p, vr: kerasviz.class_visualization(
+        m, [1, 2], steps=12, value_range=vr, parameterization="fourier", transforms="standard").image,
+    "features": lambda m, p, vr: kerasviz.feature_visualization(
+        m, f"{p}conv2", channels=2, steps=12, value_range=vr).images,
+    "dream": lambda m, p, vr: kerasviz.deep_dream(
+        m, vr[0] + (vr[1] - vr[0]) * _unit_images(), f"{p}conv2", octaves=1, steps_per_octave=6, value_range=vr).image,
+    "inversion": lambda m, p, vr: kerasviz.invert_features(
+        m, vr[0] + (vr[1] - vr[0]) * _unit_images(), f"{p}conv1", steps=12, value_range=vr).image,
+    "texture": lambda m, p, vr: kerasviz.texture_synthesis(
+        m, vr[0] + (vr[1] - vr[0]) * _unit_images()[:1], [f"{p}conv1", f"{p}conv2"], steps=12, value_range=vr).image,
+}
+
+
+def _unit_images():
+    return np.random.default_rng(3).uniform(0.1, 0.9, (2, SIZE, SIZE, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("recipe", sorted(_RECIPES))
+def test_the_same_seed_gives_the_same_picture_in_every_input_convention(recipe):
+    """A [0, 255] model and its [0, 1] and [-1, 1] twins get the same images, up to the affine map."""
+    units = {}
+    for name, (model, (low, high)) in _twins().items():
+        prefix = "" if name == "0-1" else "seq/"
+        units[name] = (_RECIPES[recipe](model, prefix, (low, high)) - low) / (high - low)
+    assert 0.0 <= units["0-1"].min() and units["0-1"].max() <= 1.0
+    assert np.std(units["0-1"]) > 1e-3  # something was drawn
+    for name in ("0-255", "-1-1"):
+        np.testing.assert_allclose(units[name], units["0-1"], atol=2e-3, err_msg=f"{recipe}: {name} vs 0-1")

@@ -182,8 +182,7 @@ def deep_dream(
             f"Received `octaves={octaves}` and `octave_scale={octave_scale}` for images of size "
             f"{(height, width)}: the smallest octave would be {sizes[0]}; use fewer octaves."
         )
-    span = value_range.span if value_range is not None else float(images.max() - images.min()) or 1.0
-    rate = regularizers.check_learning_rate((1.5 / 255.0) * span if learning_rate is None else learning_rate)
+    rate = regularizers.check_learning_rate(1.5 / 255.0 if learning_rate is None else learning_rate)
     if callback is not None and not callable(callback):
         raise TypeError(f"Expected `callback` to be callable or None. Received: callback={callback!r}.")
     detail = np.zeros((len(images), *sizes[0], images.shape[3]), np.float32)

@@ -161,8 +161,8 @@ def _latent_settings(parameterization, jitter, default_jitter, learning_rate):
     return 0, parameterizations.LEARNING_RATE if learning_rate is None else learning_rate
 
 
-def _schedule(learning_rate, value_range, steps):
-    rate = regularizers.check_learning_rate(0.01 * value_range.span if learning_rate is None else learning_rate)
+def _schedule(learning_rate, steps):
+    rate = regularizers.check_learning_rate(0.01 if learning_rate is None else learning_rate)
     return lambda step: rate(step) * (1.0 - 0.9 * step / steps)
 
 
@@ -260,7 +260,7 @@ def texture_synthesis(
     jitter, learning_rate = _latent_settings(parameterization, jitter, TEXTURE_JITTER, learning_rate)
     return synthesis.optimize(
         model, _Texture(paths), init, layers=paths, extras=grams, objective_key=("texture", paths),
-        reads_logits=False, steps=steps, learning_rate=_schedule(learning_rate, resolved, steps),
+        reads_logits=False, steps=steps, learning_rate=_schedule(learning_rate, steps),
         value_range=value_range, tv=tv_weight, jitter=jitter, seed=seed, callback=callback, verbose=verbose,
         parameterization=parameterization, transforms=transforms,
     )
@@ -358,7 +358,7 @@ def style_transfer(
     return synthesis.optimize(
         model, objective, start, layers=(content_path, *style_paths), extras=(reference, *grams),
         objective_key=("style", content_path, style_paths, content_weight, style_weight), reads_logits=False,
-        steps=steps, learning_rate=_schedule(learning_rate, resolved, steps), value_range=value_range,
+        steps=steps, learning_rate=_schedule(learning_rate, steps), value_range=value_range,
         tv=tv_weight, seed=seed, callback=callback, verbose=verbose,
         parameterization=parameterization, transforms=transforms,
     )

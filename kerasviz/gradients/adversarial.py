@@ -103,9 +103,8 @@ def fooling_image(
         image: `[B, H, W, C]` in the model's input space, inside `value_range`.
         target_class: an int class, or one per image.
         max_steps: the most updates to make.
-        learning_rate: the per-pixel RMS step in input units; default one
-            grey level, `(max - min) / 255` of `value_range` (its mean over
-            channels for a per-channel range).
+        learning_rate: the per-pixel RMS step in units of the value range
+            (`kerasviz.optimize`); default one grey level, 1 / 255.
         value_range: the model's input range: a preset (`"tf"`, `"torch"`,
             `"caffe"`) or `(min, max)`. `image` must lie
             in it (else ValueError), and the fooling images stay in it.
@@ -138,8 +137,7 @@ def fooling_image(
     value_range = inputs.check_value_range(value_range, original.shape[-1])
     inputs.check_in_range(original, value_range, "image")
     if learning_rate is None:
-        span = value_range.span if value_range is not None else float(np.ptp(original)) or 1.0
-        learning_rate = FOOLING_RMS_STEP * span
+        learning_rate = FOOLING_RMS_STEP
     fooled_at = np.full([len(original)], -1, np.int64)
 
     def fooled(step, images, logits):
@@ -195,8 +193,8 @@ def fgsm(
         target_class: for a targeted attack: an int class, or one per image,
             to move toward. Not together with `target`.
         epsilon: the L-infinity size of the step, as a fraction of
-            `value_range` (of its mean width over channels for a per-channel
-            range; in input units when `value_range` is None).
+            `value_range` (of each channel's width for a per-channel range;
+            of the images' spread when `value_range` is None).
         value_range: the model's input range: a preset (`"tf"`, `"torch"`,
             `"caffe"`) or `(min, max)`. `images` must lie
             in it (else ValueError); the results are kept in it. `None`: no
@@ -233,7 +231,7 @@ def fgsm(
         labels, direction = _classes(model, images, target_class, "target_class"), -1.0
     else:
         labels, direction = core.predicted_classes(prepared)[:, 0], 1.0
-    step = epsilon * (value_range.span if value_range is not None else 1.0)
+    step = epsilon if value_range is not None else epsilon / (float(np.ptp(images)) or 1.0)
     signs = np.full([len(images)], direction, np.float32)
     out = []
     for start, stop in inputs.batches(len(images), prepared.batch_size):

@@ -8,6 +8,11 @@ randomness (jitter, transforms) from `(seed, step index)` only, so `K` steps
 in one call give what `K` calls of one step give. The model runs only as deep
 as the objective reads (`kerasviz.models.run_layers`) unless it reads the
 class scores.
+
+The state is a *unit* image `u` in `[0, 1]` per channel (or a latent decoded
+to one): the model sees `low + (high - low) * u`, its value range's affine
+map. Every step size, prior and transform acts on `u`, so a model that takes
+`[0, 255]` and its `[0, 1]` twin follow the same path.
 """
 
 import tensorflow as tf
@@ -40,33 +45,38 @@ def forward(model, spec, images):
     return None, models.run_layers(model, images, spec.paths)
 
 
-def _objective(model, spec, image, seed, index, class_idx, l2, tv, low, high, extras):
-    """`(total to ascend, objective [B], logits)` of one step at `image`, its transforms drawn from `(seed, index)`."""
-    centre, span = (low + high) / 2.0, tf.reduce_mean(high - low)
-    seen = robustness.compose(spec.transforms, image, tf.stack([seed, index]), image.shape[1:3])
-    logits, activations = forward(model, spec, seen)
+def to_model(unit, low, high):
+    """Unit images -> the model's input space: `low + (high - low) * unit` (per-channel bounds)."""
+    # Per-channel bounds are `[None]`: broadcasting against them forgets the channel count.
+    return tf.ensure_shape(low + (high - low) * unit, unit.shape)
+
+
+def _objective(model, spec, unit, seed, index, class_idx, l2, tv, low, high, extras):
+    """`(total to ascend, objective [B], logits)` of one step at `unit`, its transforms drawn from `(seed, index)`."""
+    seen = robustness.compose(spec.transforms, unit, tf.stack([seed, index]), unit.shape[1:3])
+    logits, activations = forward(model, spec, to_model(seen, low, high))
     objective = tf.cast(spec.score(logits, activations, class_idx, *extras), tf.float32)
-    penalty = l2 * tf.reduce_sum(tf.square(image - centre), axis=[1, 2, 3])
-    penalty += tv * regularizers.total_variation(image, span)
+    penalty = l2 * tf.reduce_sum(tf.square(unit - 0.5), axis=[1, 2, 3])
+    penalty += tv * regularizers.total_variation(unit)
     return tf.reduce_sum(objective - penalty), objective, logits
 
 
 def _pixel_step(model, spec, state, index, rate, seed, class_idx, fixed, extras):
     """The normalized pixel ascent: roll by the jitter, ascend, roll back, blur every N, clip."""
-    (images,), (l2, tv, jitter, blur_every, low, high) = state, fixed
+    (units,), (l2, tv, jitter, blur_every, low, high) = state, fixed
     shift = tf.random.stateless_uniform(
         [2], tf.stack([seed, index]), minval=-jitter, maxval=jitter + 1, dtype=tf.int32)
-    x = tf.roll(images, shift, axis=[1, 2])
+    x = tf.roll(units, shift, axis=[1, 2])
     with tf.GradientTape() as tape:
         tape.watch(x)
         total, objective, logits = _objective(model, spec, x, seed, index, class_idx, l2, tv, low, high, extras)
     gradients = tf.roll(tape.gradient(total, x), -shift, axis=[1, 2])
-    updated = images + rate * regularizers.normalize(gradients, spec.mode)
+    updated = units + rate * regularizers.normalize(gradients, spec.mode)
     if spec.blur_sigma > 0:
         blur = tf.logical_and(blur_every > 0, tf.math.floormod(index + 1, tf.maximum(blur_every, 1)) == 0)
         updated = tf.cond(blur, lambda: regularizers.gaussian_blur(updated, spec.blur_sigma), lambda: updated)
     if spec.clip:
-        updated = tf.clip_by_value(updated, low, high)
+        updated = tf.clip_by_value(updated, 0.0, 1.0)
     return (updated,), objective, logits
 
 
@@ -76,8 +86,8 @@ def _latent_step(model, spec, state, index, rate, seed, class_idx, fixed, extras
     beta_1, beta_2, epsilon = ADAM
     with tf.GradientTape() as tape:
         tape.watch(latent)
-        image = spec.latent.decode(latent, low, high)
-        total, objective, logits = _objective(model, spec, image, seed, index, class_idx, l2, tv, low, high, extras)
+        unit = spec.latent.decode(latent)
+        total, objective, logits = _objective(model, spec, unit, seed, index, class_idx, l2, tv, low, high, extras)
     gradient = tape.gradient(total, latent)
     m = beta_1 * m + (1.0 - beta_1) * gradient
     v = beta_2 * v + (1.0 - beta_2) * tf.square(gradient)
@@ -87,8 +97,8 @@ def _latent_step(model, spec, state, index, rate, seed, class_idx, fixed, extras
 
 
 def image_of(spec, state, low, high):
-    """The images `[B, H, W, C]` of an engine state."""
-    return state[0] if spec.latent is None else spec.latent.decode(state[0], low, high)
+    """The images `[B, H, W, C]` of an engine state, in the model's input space."""
+    return to_model(state[0] if spec.latent is None else spec.latent.decode(state[0]), low, high)
 
 
 def build_chunk(model_ref, spec, with_logits):
@@ -116,7 +126,6 @@ def build_chunk(model_ref, spec, with_logits):
         def body(k, state, objectives):
             updated, objective, _ = step(model, spec, state, first + tf.cast(k, tf.int64), rates[k], seed,
                                          class_idx, fixed, extras)
-            # Per-channel bounds are `[None]`: broadcasting against them forgets the channel count.
             updated = tuple(tf.ensure_shape(u, s.shape) for u, s in zip(updated, state))
             return k + 1, updated, objectives.write(k, objective)
 

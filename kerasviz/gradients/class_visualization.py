@@ -35,10 +35,7 @@ def _start(model, target, init, image_shape, value_range, seed):
             raise ValueError("Received both `init` and `image_shape`: pass one of them.")
         return inputs.check_images(model, init, "init")
     shape = inputs.check_image_shape(model, image_shape)
-    centre, span = (value_range.centre, value_range.span) if value_range is not None else (0.0, 2.0)
-    rng = np.random.default_rng(seed)
-    noise = rng.normal(0.0, 0.02 * span, (_n_images(target), *shape))
-    return (centre + noise).astype(np.float32)  # 2% of the range: 25 sigma from its ends
+    return synthesis.grey_start(_n_images(target), shape, value_range, seed)
 
 
 def class_visualization(
@@ -137,7 +134,6 @@ def class_visualization(
     value_range = inputs.check_value_range(value_range)
     seed = inputs.check_seed(seed)
     start = _start(model, target, init, image_shape, value_range, seed)
-    span = value_range.span if value_range is not None else float(np.ptp(start)) or 1.0
     if parameterization is not None:
         for name, value in (("jitter", jitter), ("blur_every", blur_every)):
             if value:
@@ -147,7 +143,7 @@ def class_visualization(
         learning_rate = parameterizations.LEARNING_RATE if learning_rate is None else learning_rate
         jitter, blur_every = 0, 0
     if learning_rate is None:
-        learning_rate = RMS_STEP * span
+        learning_rate = RMS_STEP
     if jitter is None:
         jitter = int(round(16 * min(start.shape[1:3]) / 224))
     return synthesis.optimize(

@@ -167,9 +167,7 @@ def feature_visualization(
     if diversity > 0 and per_channel > 1:
         objective = objective + diversity * targets.Diversity(path, group_size=per_channel)
     if parameterization is None:
-        rng = np.random.default_rng(seed)
-        start = value_range.centre + rng.normal(0.0, 0.02 * value_range.span, (len(per_image), *shape))
-        start = np.clip(start, value_range.low, value_range.high).astype(np.float32)
+        start = synthesis.grey_start(len(per_image), shape, value_range, seed)
     else:
         start = parameterizations.random_images(parameterization, len(per_image), shape, value_range, seed)
     result = synthesis.optimize(

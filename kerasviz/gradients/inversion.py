@@ -78,8 +78,8 @@ def invert_features(
             `[B, ...]` of `layer` themselves.
         layer: the layer (name, path, index or object) whose features to match.
         steps: the number of descent steps.
-        learning_rate: the mean absolute per-pixel step at the start, in input
-            units; default `0.02 * (max - min)`.
+        learning_rate: the mean absolute per-pixel step at the start, in
+            units of the value range (`kerasviz.optimize`); default 0.02.
         tv: weight of the total variation prior.
         l2: weight of the squared distance to the range's centre.
         value_range: the model's input range: a preset (`"tf"`, `"torch"`,
@@ -129,14 +129,12 @@ def invert_features(
             )
         reference = inputs.check_finite(given.astype(np.float32), "image_or_features")
         shape = expected
-    centre, span = (value_range.centre, value_range.span) if value_range is not None else (0.0, 2.0)
     if init is None:
         if shape is None or None in shape:
             raise ValueError("Received features for a model of unknown input size: pass `init`.")
-        noise = np.random.default_rng(seed).normal(0.0, 0.02 * span, (len(reference), *shape))
-        init = (centre + noise).astype(np.float32)
+        init = synthesis.grey_start(len(reference), shape, value_range, seed)
     if learning_rate is None:
-        learning_rate = 0.02 * span
+        learning_rate = 0.02
     rate = regularizers.check_learning_rate(learning_rate)
     schedule = lambda step: rate(step) * (1.0 - 0.9 * step / steps)  # noqa: E731
     return synthesis.optimize(

@@ -13,10 +13,12 @@ and Parameterization") optimize instead
   covariance maps latent channels to RGB;
 - and keep the image in the valid range with a sigmoid (or a clip).
 
-A `Parameterization` maps a latent `[B, ...]` to images `[B, H, W, C]` in a
-value range (`decode`, inside the compiled step) and back (`encode`, to
-start from given images). Both are exact inverses where the map is
-invertible: a spectrum's redundant parts (the imaginary parts of the
+A `Parameterization` maps a latent `[B, ...]` to *unit* images `[B, H, W, C]`
+in `[0, 1]` (`decode`, inside the compiled step) and back (`encode`, to start
+from given images). The engine maps unit images onto the model's value range
+(`kerasviz.gradients.synthesis.optimize`), so a latent gives the same picture
+whatever the model's input convention. Both are exact inverses where the map
+is invertible: a spectrum's redundant parts (the imaginary parts of the
 self-conjugate frequencies) are the only thing `encode(decode(z))` drops.
 """
 
@@ -101,9 +103,9 @@ class Parameterization:
         decorrelate: map latent colours through the ImageNet colour
             correlation (3 channels only). `None`: when the images have 3
             channels.
-        squash: `"sigmoid"` (`low + (high - low) * sigmoid(x)`, always in
-            range, smooth) or `"clip"` (`centre + span * x`, clipped, with a
-            straight-through gradient so clipped pixels can come back).
+        squash: `"sigmoid"` (`sigmoid(x)`, always in `[0, 1]`, smooth) or
+            `"clip"` (`0.5 + x`, clipped to `[0, 1]`, with a straight-through
+            gradient so clipped pixels can come back).
         decay: the exponent of the frequency scaling (`"fourier"` only;
             1.0 as in Olah et al., 2017).
 
@@ -145,29 +147,25 @@ class Parameterization:
             return (channels, height, width // 2 + 1, 2)
         return self.shape
 
-    def decode(self, latent, low, high):
-        """Latent -> images `[B, H, W, C]` in `[low, high]` (per-channel tensors), in the graph."""
+    def decode(self, latent):
+        """Latent -> unit images `[B, H, W, C]` in `[0, 1]`, in the graph."""
         x = (_fourier_decode_xla(latent, tf.constant(self.scale), size=tuple(self.shape[:2]))
              if self.kind == "fourier" else latent)
         if self.decorrelate:
             x = decorrelate(x, self.bgr)
         if self.squash == "sigmoid":
-            x = low + (high - low) * tf.sigmoid(x)
-        else:
-            x = (low + high) / 2.0 + tf.reduce_mean(high - low) * x
-            x = x + tf.stop_gradient(tf.clip_by_value(x, low, high) - x)
-        # Per-channel bounds of unknown length forget a single channel's count in broadcasting.
-        return tf.ensure_shape(x, [None, *self.shape])
+            return tf.sigmoid(x)
+        x = 0.5 + x
+        return x + tf.stop_gradient(tf.clip_by_value(x, 0.0, 1.0) - x)
 
-    def encode(self, images, low, high):
-        """The inverse of `decode` (numpy): the latent whose image is `images`."""
-        low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
-        x = images.astype(np.float64)
+    def encode(self, unit):
+        """The inverse of `decode` (numpy): the latent whose unit image is `unit` (`[B, H, W, C]` in [0, 1])."""
+        x = unit.astype(np.float64)
         if self.squash == "sigmoid":
-            unit = np.clip((x - low) / (high - low), _EPSILON, 1.0 - _EPSILON)
-            x = np.log(unit) - np.log1p(-unit)
+            x = np.clip(x, _EPSILON, 1.0 - _EPSILON)
+            x = np.log(x) - np.log1p(-x)
         else:
-            x = (x - (low + high) / 2.0) / np.mean(high - low)
+            x = x - 0.5
         if self.decorrelate:
             x = correlate(x, self.bgr)
         if self.kind == "fourier":
@@ -183,15 +181,15 @@ LATENT_STD = 0.01  # a random start: a latent this close to 0 decodes to a near-
 
 
 def random_images(parameterization, count, image_shape, value_range, seed):
-    """`count` images `[count, H, W, C]` decoded from a seeded latent of std `LATENT_STD` (a near-grey start).
+    """`count` images `[count, H, W, C]` in `value_range`, decoded from a seeded latent of std `LATENT_STD`.
 
-    Starting near the latent's origin keeps a sigmoid-squashed image away
-    from its saturated ends, where the gradient vanishes.
+    A near-grey start: close to the latent's origin a sigmoid-squashed image
+    stays away from its saturated ends, where the gradient vanishes.
     """
     bound = get(parameterization).bound(tuple(image_shape), value_range.bgr)
     latent = np.random.default_rng(seed).normal(0.0, LATENT_STD, (count, *bound.latent_shape()))
-    low, high = (tf.constant(b, tf.float32) for b in (value_range.low, value_range.high))
-    return bound.decode(tf.constant(latent, tf.float32), low, high).numpy()
+    unit = bound.decode(tf.constant(latent, tf.float32)).numpy()
+    return (value_range.low + unit * (value_range.high - value_range.low)).astype(np.float32)
 
 
 PRESETS = {

@@ -72,15 +72,16 @@ def gaussian_blur(images, sigma):
     return tf.nn.depthwise_conv2d(out, cols, [1, 1, 1, 1], "VALID")
 
 
-def total_variation(images, span):
-    """Mean squared difference of neighbouring pixels per image, in units of `span` (beta = 2).
+def total_variation(units):
+    """Mean squared difference of neighbouring pixels per image, of unit images (beta = 2).
 
     Mahendran & Vedaldi, 2015, eq. 4 with beta = 2, normalized by the number
-    of pixels and the value range as in their section 3.3.
+    of pixels and measured in units of the value range as in their section
+    3.3 (the engine's images are unit images: `kerasviz.gradients.ascent`).
     """
-    dy = images[:, 1:, :-1, :] - images[:, :-1, :-1, :]
-    dx = images[:, :-1, 1:, :] - images[:, :-1, :-1, :]
-    return tf.reduce_mean(tf.square(dx) + tf.square(dy), axis=[1, 2, 3]) / (span * span)
+    dy = units[:, 1:, :-1, :] - units[:, :-1, :-1, :]
+    dx = units[:, :-1, 1:, :] - units[:, :-1, :-1, :]
+    return tf.reduce_mean(tf.square(dx) + tf.square(dy), axis=[1, 2, 3])
 
 
 def normalize(gradients, mode):

@@ -23,6 +23,7 @@ from kerasviz.gradients import regularizers
 from kerasviz.gradients import transforms as robustness
 
 MAX_CHUNK = 32  # steps per compiled call at most (the host waits once per call)
+START_STD = 0.02  # a near-grey start: noise of 2% of the range about its centre, 25 sigma from its ends
 
 
 class Synthesis(typing.NamedTuple):
@@ -44,6 +45,18 @@ class Synthesis(typing.NamedTuple):
     # Shown as a labelled picture in Jupyter (see `kerasviz.display`).
     _repr_png_ = display.repr_png
     _repr_html_ = display.repr_html
+
+
+def grey_start(count, image_shape, value_range, seed):
+    """`count` near-grey images `[count, H, W, C]`: the centre of `value_range` plus noise from `seed`.
+
+    The noise has a standard deviation of `START_STD` of the range's width,
+    per channel (drawn on the unit image, so every input convention gets
+    the same start); `value_range=None` is taken as `[-1, 1]`.
+    """
+    unit = np.clip(0.5 + np.random.default_rng(seed).normal(0.0, START_STD, (count, *image_shape)), 0.0, 1.0)
+    low, high = (value_range.low, value_range.high) if value_range is not None else (-1.0, 1.0)
+    return (low + (high - low) * unit).astype(np.float32)
 
 
 def _build_values(model_ref, spec):
@@ -146,14 +159,21 @@ def optimize(
 ) -> Synthesis:
     """Changes images by gradient ascent on an objective, with image priors.
 
+    Everything happens on *unit* images: `u = (x - low) / (high - low)` per
+    channel, `[0, 1]` across `value_range`, the model seeing `low + (high -
+    low) * u`. Step sizes, priors, the Fourier scale and the colour
+    decorrelation are in these units, so a model that takes `[0, 255]`, its
+    `[-1, 1]` twin and its `[0, 1]` twin get the same images from the same
+    seed, up to that affine map.
+
     Each step rolls the images by a random shift of at most `jitter` pixels
     (drawn from `seed` and the step index), computes the gradient of
-    `objective - l2 * ||x - centre||^2 - tv * TV(x)` per image (the centre being
-    the middle of `value_range`; `TV` as in `total_variation`), rolls it back,
+    `objective - l2 * ||u - 0.5||^2 - tv * TV(u)` per image (`TV` as in
+    `kerasviz.gradients.regularizers.total_variation`), rolls it back,
     normalizes it per image (by its mean absolute value, its RMS, or its sign),
     adds `learning_rate` times it, blurs the result every `blur_every` steps
     (Yosinski et al., 2015, "Understanding Neural Networks Through Deep
-    Visualization", section 3), and clips to `value_range`. The gradient
+    Visualization", section 3), and clips to `[0, 1]`. The gradient
     ascent with a normalized step is Simonyan et al., 2013's class model
     visualization as set in CS231n's assignment 3. Costs one forward and one
     backward pass per image and step; the whole batch is one compiled call.
@@ -195,19 +215,22 @@ def optimize(
             key must compute the same function of their arguments. Default:
             the callable itself.
         steps: the maximum number of updates.
-        learning_rate: the step size in input units (the mean absolute
-            per-pixel change for `normalize_gradient=True`), or a callable
-            `schedule(step) -> float`.
+        learning_rate: the step size in units of the value range (the mean
+            absolute per-pixel change of the unit image for
+            `normalize_gradient=True`: 0.01 moves a `[0, 255]` image by 2.55
+            on average), or a callable `schedule(step) -> float`.
         value_range: the model's input range: a preset (`"tf"`, `"torch"`,
             `"caffe"`, see `kerasviz.inputs.check_value_range`)
             or `(min, max)`, per channel if need be. `init` must lie in it
             (else ValueError: nothing is clipped silently); the updated images
             are kept in it after every step, and its centre is where `l2`
-            pulls. `None`: no range, `l2` pulls to 0.
-        l2: weight of the squared L2 distance to the centre (summed over
-            pixels, as in CS231n).
-        tv: weight of the total variation (a per-pixel mean, in units of the
-            value range: Mahendran & Vedaldi, 2015).
+            pulls. It defines the unit images every other setting is in.
+            `None`: no range, nothing clipped, `l2` pulls to 0, and the unit
+            is the spread of `init` (its max minus its min).
+        l2: weight of the squared L2 distance of the unit image to 0.5,
+            the range's centre (summed over pixels, as in CS231n).
+        tv: weight of the total variation of the unit image (a per-pixel
+            mean: Mahendran & Vedaldi, 2015).
         jitter: the largest random shift in pixels (0: none).
         blur_every: blur after every `blur_every`-th step (0: never).
         blur_sigma: the blur's standard deviation in pixels.
@@ -301,9 +324,10 @@ def optimize(
     clip = value_range is not None
     if clip:
         low, high = value_range.low, value_range.high
-    else:  # centre 0 for `l2`; TV is measured in units of the images' own spread
+    else:  # centre 0 for `l2`, the images' own spread as the unit
         spread = float(images.max() - images.min()) or 1.0
         low, high = np.array([-spread / 2]), np.array([spread / 2])
+    units = ((images - low) / (high - low)).astype(np.float32)
     blur_sigma = blur_sigma if blur_every else 0.0
     spec = ascent.Spec(score, capture, reads, parameterization, mode, blur_sigma, clip, transforms)
     with_logits = stop is not None
@@ -321,14 +345,14 @@ def optimize(
         fixed = [tf.constant(v, d) for v, d in (
             (l2, tf.float32), (tv, tf.float32), (jitter, tf.int32),
             (blur_every, tf.int64), (low, tf.float32), (high, tf.float32))]
-        state = (tf.constant(images),)
+        state = (tf.constant(units),)
     else:
         key += (parameterization.key(),)
         state_specs = [tf.TensorSpec([None, *parameterization.latent_shape()], tf.float32)] * 3
         fixed_specs = [scalar(tf.float32), scalar(tf.float32), *bounds]
         fixed = [tf.constant(v, d) for v, d in ((l2, tf.float32), (tv, tf.float32), (low, tf.float32),
                                                   (high, tf.float32))]
-        latent = tf.constant(parameterization.encode(images, low, high))
+        latent = tf.constant(parameterization.encode(units))
         state = (latent, tf.zeros_like(latent), tf.zeros_like(latent))
     function = compiled.compiled_function(
         model, key, lambda ref: ascent.build_chunk(ref, spec, with_logits),
