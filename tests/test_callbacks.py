@@ -115,6 +115,18 @@ def test_metrics_occlusion_and_grad_cam(tmp_path):
 
 
 
+def test_occlusion_record_says_the_default_geometry_it_ran(tmp_path):
+    model = compiled_model()
+    callback = callbacks.AttributionCallback(str(tmp_path), X[:2], methods=("occlusion",), on_error="raise")
+    fit(model, callback, epochs=1)
+    blobs = tf.make_ndarray(read_events(str(tmp_path / "kerasviz"))["kerasviz/attribution/occlusion"][0][1].tensor)
+    header, maps = metadata.decode_header(blobs[0]), metadata.decode_arrays(blobs[1])["maps"]
+    patch, stride = kerasviz.occlusion_geometry(SIZE, SIZE)  # 2 and 1 at 16 px
+    assert (header["params"]["patch"], header["params"]["stride"]) == (patch, stride)
+    # The dashboard places the grid from these two numbers (attribution_parts.js `placement`).
+    assert maps.shape == (2, (SIZE - patch) // stride + 1, (SIZE - patch) // stride + 1)
+
+
 def test_chosen_metrics_are_per_epoch_scalars_equal_to_the_metric_functions(tmp_path):
     model = compiled_model()
     masks = np.zeros((2, SIZE, SIZE), bool)

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from conftest import SIZE, assert_model_unchanged, functional, layer_state, weights_snapshot
 from kerasviz import compiled
-from kerasviz.activations.occlusion import occlusion, occlusion_to_input
+from kerasviz.activations.occlusion import occlusion, occlusion_geometry, occlusion_to_input
+from kerasviz.metrics.compare import pixel_maps
 from kerasviz.targets import Channel
 
 
@@ -86,6 +87,40 @@ def test_shapes_and_flush_position():
     assert occlusion(model, images, patch=4, stride=4).shape == (1, 4, 3)  # 0,4,8,12 / 0,4,8: exact
     assert occlusion(model, images, patch=4).shape == (1, 7, 5)  # default stride 2
     assert occlusion(model, images, patch=16 - 4, stride=100).shape == (1, 2, 1)
+
+
+@pytest.mark.parametrize("height, width, expected", [
+    (64, 64, (8, 4)),  # the demo's size keeps the old default
+    (224, 224, (28, 14)),
+    (280, 280, (35, 17)),
+    (300, 200, (25, 12)),  # the shorter side
+    (28, 28, (4, 2)),  # 3.5 rounds up
+    (5, 5, (1, 1)),  # never below one pixel
+])
+def test_default_geometry_scales_with_the_image(height, width, expected):
+    assert occlusion_geometry(height, width) == expected
+    patch, stride = expected
+    assert len(starts(min(height, width), patch, stride)) <= 16 or min(height, width) < 16
+    assert occlusion_geometry(height, width, patch=patch + 1) == (patch + 1, (patch + 1) // 2)
+    assert occlusion_geometry(height, width, stride=3) == (patch, 3)
+
+
+def test_default_geometry_is_what_every_occlusion_function_runs():
+    keras.backend.clear_session()
+    model = fully_convolutional()
+    images = np.random.default_rng(3).uniform(0, 1, (1, 40, 24, 3)).astype(np.float32)
+    patch, stride = occlusion_geometry(40, 24)  # 3 and 1: 38 x 22 positions
+    heat = occlusion(model, images)
+    np.testing.assert_array_equal(heat, occlusion(model, images, patch=patch, stride=stride))
+    assert heat.shape == (1, len(starts(40, patch, stride)), len(starts(24, patch, stride)))
+    pixels = occlusion_to_input(heat, (40, 24), patch, stride)
+    np.testing.assert_array_equal(occlusion_to_input(heat, (40, 24)), pixels)
+    # kerasviz.metrics reads a map of occlusion run with its defaults the same way
+    np.testing.assert_allclose(pixel_maps("occlusion", heat, (40, 24), {}), pixels.max() - pixels, rtol=1e-6)
+    with pytest.raises(ValueError, match="`height`: 0"):
+        occlusion_geometry(0, 24)
+    with pytest.raises(ValueError, match="`patch`: 30.*40 x 24"):
+        occlusion_geometry(40, 24, patch=30)
 
 
 def test_targets_and_model_forms(model_form, images):

@@ -33,7 +33,7 @@ def _spread(values):
     return values.max() - values.min() if values.size else 0.0
 
 
-def occlusion_coarse_to_fine(model, images, target=None, *, patch=8, stride=None, coarse=4, threshold=0.1,
+def occlusion_coarse_to_fine(model, images, target=None, *, patch=None, stride=None, coarse=4, threshold=0.1,
                              value=None, batch_size=None, inference="auto", verbose=0):
     """Occlusion on a coarse grid, refined where the score changes: fast, and APPROXIMATE.
 
@@ -84,7 +84,7 @@ def occlusion_coarse_to_fine(model, images, target=None, *, patch=8, stride=None
         raise ValueError(f"Received an invalid value for `threshold`: {threshold!r}. Expected a float >= 0.")
     prepared = core.Prepared(model, images, target, batch_size)
     n_images, height, width = prepared.images.shape[:3]
-    patch, stride = exact._check_geometry(height, width, patch, stride)
+    patch, stride = exact.occlusion_geometry(height, width, patch, stride)
     fill = exact._fill_values(value, prepared.images)
     function, _ = exact.scorer(prepared, core.predicted_classes(prepared), fill, patch, stride, inference,
                                 batch_size)

@@ -25,7 +25,44 @@ def occlusion_positions(size, patch, stride):
     return np.asarray(starts, np.int32)
 
 
-def _check_geometry(height, width, patch, stride):
+def occlusion_geometry(height: int, width: int, patch=None, stride=None) -> tuple[int, int]:
+    """Occlusion's `(patch, stride)` on an image of `height x width` pixels, defaults for those left None.
+
+    The default occluder's side is an eighth of the image's shorter side
+    (rounded, at least 1 pixel) and the default stride half the patch (at
+    least 1): patch 8 and stride 4 at 64 px, 28 and 14 at 224 px, 35 and 17
+    at 280 px. An occluder that grows with the image hides the same share of
+    an object at any resolution (an 8-px patch on a 280-px photo hides too
+    little of a dog to move its score), and the grid keeps 15 or 16
+    positions per axis: 225 to 256 forward passes per image whatever its
+    size. `occlusion`, `occlusion_plan`, `occlusion_to_input`,
+    `occlusion_coarse_to_fine`, the callbacks' records and
+    `kerasviz.metrics` all resolve their geometry here.
+
+    Args:
+        height: the image's height in pixels, a positive int.
+        width: the image's width in pixels, a positive int.
+        patch: the occluder's side, or None for the default.
+        stride: the step between positions, or None for `patch // 2` (of
+            the default patch when `patch` is None too).
+
+    Returns:
+        `(patch, stride)`, two positive ints.
+
+    Raises:
+        ValueError: `height`, `width`, `patch` or `stride` not a positive
+            int, or `patch` larger than the image.
+
+    Example:
+
+    >>> kerasviz.occlusion_geometry(224, 224)
+    (28, 14)
+    >>> kerasviz.occlusion_geometry(224, 224, patch=16)
+    (16, 8)
+    """
+    height, width = inputs.check_positive_int(height, "height"), inputs.check_positive_int(width, "width")
+    if patch is None:
+        patch = max(1, int(np.floor(min(height, width) / 8 + 0.5)))
     patch = inputs.check_positive_int(patch, "patch")
     if patch > min(height, width):
         raise ValueError(
@@ -100,7 +137,7 @@ def scorer(prepared, class_idx, fill, patch, stride, inference, batch_size):
     return naive_occlusion.NaiveScorer(prepared, class_idx, fill, starts_y, starts_x, patch), plan
 
 
-def occlusion_plan(model, images, target=None, *, patch=8, stride=None, inference="auto"):
+def occlusion_plan(model, images, target=None, *, patch=None, stride=None, inference="auto"):
     """What `occlusion` does for these arguments: incremental or naive, and which layers on regions.
 
     Computes nothing but the plan (one symbolic trace of the model, cached):
@@ -125,13 +162,13 @@ def occlusion_plan(model, images, target=None, *, patch=8, stride=None, inferenc
     >>> print(kerasviz.occlusion_plan(model, images, patch=16, stride=8))
     """
     prepared = core.Prepared(model, images, target, None)
-    patch, stride = _check_geometry(*prepared.images.shape[1:3], patch, stride)
+    patch, stride = occlusion_geometry(*prepared.images.shape[1:3], patch, stride)
     height, width = prepared.images.shape[1:3]
     starts_y, starts_x = occlusion_positions(height, patch, stride), occlusion_positions(width, patch, stride)
     return _planned(prepared, starts_y, starts_x, patch, _check_inference(inference))[0]
 
 
-def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, batch_size=None,
+def occlusion(model, images, target=None, *, patch=None, stride=None, value=None, batch_size=None,
               inference="auto", verbose=0):
     """Occlusion sensitivity: the target's probability as a grey patch slides over the image.
 
@@ -148,10 +185,11 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
     Two ways to the same numbers. *Naive* inference runs every occluded copy
     (built inside the graph, at most `batch_size` at a time) through the
     whole model: one forward pass per image and occluder position (a
-    224 x 224 image with `patch=8`, `stride=4` has 55 x 55 = 3,025
-    positions). *Incremental* inference (Nakandala et al., SIGMOD 2019,
-    "Incremental and Approximate Inference for Faster Occlusion-based Deep
-    CNN Explanations") computes each image's clean activations once, then,
+    224 x 224 image has 15 x 15 = 225 positions with the default patch 28
+    and stride 14, 55 x 55 = 3,025 with `patch=8`, `stride=4`).
+    *Incremental* inference (Nakandala et al., SIGMOD 2019, "Incremental
+    and Approximate Inference for Faster Occlusion-based Deep CNN
+    Explanations") computes each image's clean activations once, then,
     for `batch_size` positions at a time, recomputes each convolution,
     pooling, padding, pointwise and merge layer only on the region the
     occluder can change, and runs the rest of the model on whole maps once
@@ -166,7 +204,9 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
         images: `[B, H, W, C]` in the model's own input space.
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
-        patch: the side of the square occluder, in pixels.
+        patch: the side of the square occluder, in pixels (default: an
+            eighth of the image's shorter side, `occlusion_geometry`: 8 at
+            64 px, 28 at 224 px, 35 at 280 px).
         stride: the step between positions (default `patch // 2`). Along
             each axis the positions are `0, stride, 2 * stride, ...` while the
             patch fits, plus a last one flush with the border when those do
@@ -204,7 +244,7 @@ def occlusion(model, images, target=None, *, patch=8, stride=None, value=None, b
     inference = _check_inference(inference)
     prepared = core.Prepared(model, images, target, batch_size)
     n_images, height, width = prepared.images.shape[:3]
-    patch, stride = _check_geometry(height, width, patch, stride)
+    patch, stride = occlusion_geometry(height, width, patch, stride)
     fill = _fill_values(value, prepared.images)
     class_idx = core.predicted_classes(prepared)
     function, _ = scorer(prepared, class_idx, fill, patch, stride, inference, batch_size)
@@ -234,7 +274,7 @@ def _image_size(image_size):
     return int(size[0]), int(size[1])
 
 
-def occlusion_to_input(heatmap, image_size, patch, stride=None):
+def occlusion_to_input(heatmap, image_size, patch=None, stride=None):
     """Brings an occlusion heatmap to the input's size.
 
     Each pixel gets the mean of the values of the occluder positions whose
@@ -245,7 +285,8 @@ def occlusion_to_input(heatmap, image_size, patch, stride=None):
     Args:
         heatmap: `[B, nY, nX]` (or `[nY, nX]`) from `occlusion`.
         image_size: the input's `(H, W)` (an int for a square image).
-        patch: the `patch` given to `occlusion`.
+        patch: the `patch` given to `occlusion` (default, as there,
+            `occlusion_geometry(H, W)`'s).
         stride: the `stride` given to `occlusion` (default `patch // 2`).
 
     Returns:
@@ -260,7 +301,7 @@ def occlusion_to_input(heatmap, image_size, patch, stride=None):
     >>> maps = kerasviz.occlusion_to_input(heat, (224, 224), patch=8, stride=4)
     """
     height, width = _image_size(image_size)
-    patch, stride = _check_geometry(height, width, patch, stride)
+    patch, stride = occlusion_geometry(height, width, patch, stride)
     heat = np.asarray(heatmap, np.float64)
     single = heat.ndim == 2
     heat = heat[None] if single else heat

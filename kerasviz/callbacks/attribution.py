@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import image, inputs, models, registry, summary, targets
+from kerasviz.activations.occlusion import occlusion_geometry
 from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from kerasviz.gradients import cam, core
 from kerasviz.metrics.compare import check_masks, check_metric_names, run_metrics
@@ -51,8 +52,6 @@ def _method_entries(methods):
         if signature is not None:  # record the defaults too, so a record says what was computed
             effective = {k: p.default for k, p in signature.parameters.items()
                          if k not in _CALL_ARGUMENTS and p.default is not inspect.Parameter.empty} | effective
-        if name == "occlusion" and effective.get("patch") is not None and effective.get("stride") is None:
-            effective["stride"] = max(1, int(effective["patch"]) // 2)  # occlusion's documented default
         if name in [e[0] for e in entries]:
             raise ValueError(f"Received the method {name!r} twice in `methods`.")
         entries.append((name, function, dict(params), effective))
@@ -186,7 +185,7 @@ class AttributionCallback(VisualizationCallback):
                              "measure class explanations (use a class target).")
         self._prepared, self._layers = prepared, layers
         images, target = self._trial_inputs()
-        for name, function, params, _ in self.methods:
+        for name, function, params, effective in self.methods:
             try:
                 self._maps(model, name, function, params, images, target)
             except (ValueError, TypeError) as error:
@@ -194,6 +193,9 @@ class AttributionCallback(VisualizationCallback):
                     raise
                 raise type(error)(f"Received invalid parameters for {name!r} in `methods` ({params!r}) "
                                   f"for these images and this model: {error}") from error
+            if name == "occlusion":  # the record says the geometry that ran, defaults resolved for these images
+                effective["patch"], effective["stride"] = occlusion_geometry(
+                    *prepared.images.shape[1:3], effective.get("patch"), effective.get("stride"))
 
     def tags(self):
         return [metadata.tag_for("attribution", name) for name, _, _, _ in self.methods]

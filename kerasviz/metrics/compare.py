@@ -89,9 +89,8 @@ def pixel_maps(name, maps, image_size, params):
     """
     maps = np.asarray(maps, np.float32)
     if maps.shape[1:] != tuple(image_size):
-        if name == "occlusion":  # occlusion's default patch is 8
-            maps = occlusion_module.occlusion_to_input(maps, image_size, params.get("patch", 8),
-                                                       params.get("stride"))
+        if name == "occlusion":  # a patch or stride not given: occlusion_geometry's, as occlusion's own
+            maps = occlusion_module.occlusion_to_input(maps, image_size, params.get("patch"), params.get("stride"))
         else:
             maps = image.resize_maps(maps, tuple(image_size))
     if name in registry.LOWER_IS_IMPORTANT:
