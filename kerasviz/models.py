@@ -6,6 +6,9 @@ with three temporary patches:
 
 - **capture**: a layer's output is recorded so that a `tf.GradientTape` can
   differentiate with respect to it (Grad-CAM, DeepDream, inversion, style);
+  or, for a layer that ends in a rectifier, what enters the rectifier (its
+  *pre-activation*, the path `pre_activation(path)`: feature visualization
+  starts there, where a channel that does not fire yet still has a gradient);
 - **logits**: a softmax (or sigmoid) fused into the output layer, or standing
   as its own layer, is bypassed so that gradient methods use the pre-softmax
   class score (Simonyan et al., 2013, section 2);
@@ -34,6 +37,42 @@ import tensorflow as tf
 from kerasviz import patching
 from kerasviz.patching import GUIDED_SCOPE, PLAIN_SCOPE
 _RELU_OP_TYPES = ("Relu", "Relu6", "LeakyRelu")
+_RECTIFIER_LAYERS = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)
+PRE_ACTIVATION = "#pre_activation"  # the suffix of a capture path that reads a layer's rectifier input
+
+
+def has_rectifier(layer):
+    """Whether `layer` ends in a rectifier: a ReLU-family layer, or a rectifier activation (fused or its own layer).
+
+    The rectifiers are those guided backpropagation guides
+    (`kerasviz.patching.GUIDED_ACTIVATIONS`: ReLU, ReLU6, leaky ReLU,
+    ELU/SELU, GELU, swish/SiLU, hard-swish, mish, softplus).
+    """
+    if isinstance(layer, _RECTIFIER_LAYERS):
+        return True
+    return patching.original(layer, "activation") in patching.GUIDED_ACTIVATIONS
+
+
+def pre_activation(model, layer, argname="layer"):
+    """The capture path of what enters the rectifier of `layer` (validated), for `run` and `run_layers`.
+
+    Raises:
+        ValueError: `layer` is not in the model, or does not end in a rectifier.
+    """
+    path, found = get_layer(model, layer, argname)
+    if not has_rectifier(found):
+        raise ValueError(
+            f"Received `{argname}={layer!r}` with `pre_activation=True`, but the layer {path!r} "
+            f"({type(found).__name__}) does not end in a rectifier: its output is what it computes "
+            "before any nonlinearity. Pass `pre_activation=False`.")
+    return path + PRE_ACTIVATION
+
+
+def split_pre_activation(path):
+    """`(layer path, whether it reads the pre-activation)` of a capture path."""
+    if path.endswith(PRE_ACTIVATION):
+        return path[:-len(PRE_ACTIVATION)], True
+    return path, False
 
 
 def iter_layers(model):
@@ -264,6 +303,18 @@ def _add_capture(frame, layer, path, captured):
     frame.add(layer, "call", capture)
 
 
+def _add_pre_capture(frame, layer, path, captured):
+    """Records the input of `layer`'s rectifier: its fused (or `Activation`) function's, else its call's."""
+    def capture(fn, x, *args, **kwargs):
+        captured[path] = x
+        return fn(x, *args, **kwargs)
+
+    if patching.original(layer, "activation") in patching.GUIDED_ACTIVATIONS:
+        frame.add(layer, "activation", capture)
+    else:  # ReLU, LeakyReLU, ELU layers: their input
+        frame.add(layer, "call", capture)
+
+
 def _add_record(frame, layer, path, record):
     def remember(call, *args, **kwargs):
         outputs = call(*args, **kwargs)
@@ -292,7 +343,8 @@ def patched(model, *, capture=(), guided=False, logits=True, record=None):
 
     Args:
         model: a built Keras model.
-        capture: paths of layers whose outputs to record (from `get_layer`).
+        capture: paths of layers whose outputs to record (from `get_layer`),
+            or `pre_activation` paths, whose rectifier inputs to record.
         guided: give every reachable rectifier a guided-backprop gradient
             (`True` or `"guided"`), or DeconvNet's (`"deconvnet"`: the
             rectified upstream gradient, whatever the forward mask).
@@ -321,6 +373,8 @@ def patched(model, *, capture=(), guided=False, logits=True, record=None):
                 _add_guided(frame, layer, rule)
             if path in capture:
                 _add_capture(frame, layer, path, captured)
+            if path + PRE_ACTIVATION in capture:
+                _add_pre_capture(frame, layer, path + PRE_ACTIVATION, captured)
             if record is not None:
                 _add_record(frame, layer, path, record)
 
@@ -456,7 +510,23 @@ def _symbolic_outputs(model, paths):
     return [outputs[p] for p in paths]
 
 
-def _build_extractor(model, paths):
+def _size_free(model):
+    """The graph of a functional image `model` rebuilt on an input of free height and width.
+
+    Its layers are `model`'s own (so are its live weights); a nested
+    functional model is rebuilt the same way. Convolutions, pooling and
+    elementwise layers take any size; a layer that cannot raises here.
+    """
+    given = model.inputs[0]
+    if len(given.shape) != 4:
+        raise ValueError(f"the input of {model.name!r} is not an image [B, H, W, C]")
+    free = keras.Input((None, None, given.shape[-1]), dtype=given.dtype, name=given.name)
+    return keras.models.clone_model(
+        model, input_tensors=[free],
+        clone_function=lambda layer: _size_free(layer) if isinstance(layer, keras.Model) else layer)
+
+
+def _build_extractor(model, paths, any_size):
     try:
         model_inputs = model.inputs
         if not model_inputs or len(model_inputs) != 1:
@@ -464,30 +534,36 @@ def _build_extractor(model, paths):
         if _output_layer(model) in [get_layer(model, path)[1] for path in paths]:
             raise ValueError("the output layer is read, and `run` reads it as logits")
         outputs = _symbolic_outputs(model, paths)
-        return keras.Model(model_inputs, outputs, name=f"{model.name}_truncated")
+        truncated = keras.Model(model_inputs, outputs, name=f"{model.name}_truncated")
+        return _size_free(truncated) if any_size else truncated
     except (AttributeError, ValueError, TypeError, KeyError, IndexError) as error:
         logging.getLogger("kerasviz").debug(
-            "Running the whole model %r for the layers %s: it cannot be truncated (%s).", model.name,
-            list(paths), error)
+            "Running the whole model %r for the layers %s: it cannot be truncated%s (%s).", model.name,
+            list(paths), " to take any image size" if any_size else "", error)
         return None
 
 
-def extractor(model, paths):
+def extractor(model, paths, any_size=False):
     """A model from `model`'s input to the outputs of the layers `paths` only, or None.
 
     It shares `model`'s layers (and so its live weights) and runs none of the
     layers past the deepest of `paths`: an objective that reads a mid-layer
     costs the forward and backward passes of the network up to that layer
     only. Works for Sequential and functional models and for a nested model
-    (a backbone) called once inside them; built once per (model, paths) and
-    freed with the model. None (the caller runs the whole model; logged at
-    DEBUG level on logger "kerasviz") where the model cannot be cut: a
-    subclassed model, several inputs, a layer called more than once, or
-    the output layer among `paths` (which `run` reads as logits).
+    (a backbone) called once inside them; built once per (model, paths,
+    `any_size`) and freed with the model. None (the caller runs the whole
+    model; logged at DEBUG level on logger "kerasviz") where the model
+    cannot be cut: a subclassed model, several inputs, a layer called more
+    than once, or the output layer among `paths` (which `run` reads as
+    logits).
 
     Args:
         model: a built Keras model.
         paths: canonical layer paths (from `get_layer`), a tuple.
+        any_size: build the cut on an input of free height and width, so
+            that a classifier of fixed input size runs its convolutional
+            part on images of any size (DeepDream's octaves). None where
+            a layer up to `paths` needs its fixed size.
 
     Returns:
         A `keras.Model` whose outputs are the layers' outputs (a list, in the
@@ -496,9 +572,9 @@ def extractor(model, paths):
     paths = tuple(paths)
     with _EXTRACTORS_LOCK:
         per_model = _EXTRACTORS.setdefault(model, {})
-        found = per_model.get(paths)
+        found = per_model.get((paths, any_size))
         if found is None:
-            found = per_model[paths] = _build_extractor(model, paths) or _NOT_TRUNCATABLE
+            found = per_model[(paths, any_size)] = _build_extractor(model, paths, any_size) or _NOT_TRUNCATABLE
     return None if found is _NOT_TRUNCATABLE else found
 
 
@@ -507,12 +583,16 @@ def run_layers(model, images, paths):
 
     Meant to be called inside a `tf.function` (and a `tf.GradientTape`); the
     activations keep the layers' own dtype. Runs `extractor(model, paths)`
-    where there is one, else the whole model with its outputs captured (`run`).
+    where there is one, else the whole model with its outputs captured
+    (`run`). `pre_activation` paths are read while the cut model runs.
     """
     paths = tuple(paths)
-    truncated = extractor(model, paths) if paths else None
+    layers = tuple(dict.fromkeys(split_pre_activation(p)[0] for p in paths))
+    truncated = extractor(model, layers) if paths else None
     if truncated is None:
         return run(model, images, capture=paths)[1]
-    outputs = truncated(images, training=False)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return dict(zip(paths, outputs))
+    pre = tuple(p for p in paths if split_pre_activation(p)[1])
+    with patched(model, capture=pre, logits=False) as captured:
+        outputs = truncated(images, training=False)
+    outputs = dict(zip(layers, outputs if isinstance(outputs, (list, tuple)) else [outputs]), **captured)
+    return {p: outputs[p] for p in paths}

@@ -145,8 +145,10 @@ class ClassScore(Target):
 class _LayerTarget(Target):
     kind = None
 
-    def __init__(self, layer):
-        self.layer = layer
+    def __init__(self, layer, pre_activation=False):
+        if not isinstance(pre_activation, bool):
+            raise TypeError(f"Expected `pre_activation` to be a bool. Received: pre_activation={pre_activation!r}.")
+        self.layer, self.pre_activation = layer, pre_activation
 
     def layers(self):
         return (self.layer,)
@@ -157,7 +159,10 @@ class _LayerTarget(Target):
     def bind(self, model):
         bound = object.__new__(type(self))
         bound.__dict__.update(self.__dict__)
-        bound.layer = models.get_layer(model, self.layer, argname="layer")[0]
+        if self.pre_activation:
+            bound.layer = models.pre_activation(model, self.layer)
+        else:
+            bound.layer = models.get_layer(model, self.layer, argname="layer")[0]
         bound._check(model)
         return bound
 
@@ -167,9 +172,14 @@ class _LayerTarget(Target):
     def _activation(self, activations):
         return tf.cast(activations[self.layer], tf.float32)
 
+    def _flag(self):
+        """`", pre_activation=True"` for the repr of an unbound target that reads the pre-activation."""
+        marked = isinstance(self.layer, str) and models.split_pre_activation(self.layer)[1]
+        return ", pre_activation=True" if self.pre_activation and not marked else ""
+
 
 def _output_shape(model, path):
-    layer = models.get_layer(model, path)[1]
+    layer = models.get_layer(model, models.split_pre_activation(path)[0])[1]  # a rectifier keeps the shape
     try:
         return tuple(layer.output.shape[1:])
     except (AttributeError, ValueError):
@@ -183,10 +193,13 @@ class Neuron(_LayerTarget):
         layer: the layer (name, path, index or object).
         index: an int for a flat layer `[B, units]`, or a tuple `(y, x, c)`
             for a spatial layer `[B, H, W, C]`.
+        pre_activation: read what enters the layer's rectifier instead of
+            its output (the layer must end in one: ReLU, swish, ...). A unit
+            that does not fire yet still has a gradient there.
     """
 
-    def __init__(self, layer, index):
-        super().__init__(layer)
+    def __init__(self, layer, index, pre_activation=False):
+        super().__init__(layer, pre_activation)
         self.index = (index,) if isinstance(index, numbers.Integral) else tuple(index)
 
     def _check(self, model):
@@ -209,7 +222,7 @@ class Neuron(_LayerTarget):
         return activation[(slice(None),) + self.index]
 
     def __repr__(self):
-        return f"Neuron({self.layer!r}, {self.index})"
+        return f"Neuron({self.layer!r}, {self.index}{self._flag()})"
 
 
 class Channel(_LayerTarget):
@@ -221,10 +234,14 @@ class Channel(_LayerTarget):
             per image (feature visualization of many channels in one batch;
             fed to the compiled step as a tensor, like class indices, so
             other channels never retrace it).
+        pre_activation: read what enters the layer's rectifier instead of
+            its output (the layer must end in one: ReLU, swish, ...). A
+            channel that does not fire yet still has a gradient there (as
+            lucid's `mixed4a_pre_relu`: Olah et al., 2017).
     """
 
-    def __init__(self, layer, channel):
-        super().__init__(layer)
+    def __init__(self, layer, channel, pre_activation=False):
+        super().__init__(layer, pre_activation)
         if _is_int(channel):
             self.channel = int(channel)
         else:
@@ -268,7 +285,7 @@ class Channel(_LayerTarget):
         return tf.reduce_mean(tf.reshape(activation, [tf.shape(activation)[0], -1]), axis=1)
 
     def __repr__(self):
-        return f"Channel({self.layer!r}, {self.channel})"
+        return f"Channel({self.layer!r}, {self.channel}{self._flag()})"
 
 
 class Direction(_LayerTarget):
@@ -283,10 +300,12 @@ class Direction(_LayerTarget):
     Args:
         layer: the layer (name, path, index or object).
         vector: one number per channel of the layer (not all zero).
+        pre_activation: read what enters the layer's rectifier instead of
+            its output (the layer must end in one).
     """
 
-    def __init__(self, layer, vector):
-        super().__init__(layer)
+    def __init__(self, layer, vector, pre_activation=False):
+        super().__init__(layer, pre_activation)
         vector = np.asarray(vector, np.float64)
         if vector.ndim != 1 or not len(vector) or not np.all(np.isfinite(vector)) or not np.any(vector):
             raise ValueError(
@@ -309,7 +328,7 @@ class Direction(_LayerTarget):
         return tf.reduce_mean(tf.reshape(projection, [tf.shape(projection)[0], -1]), axis=1)
 
     def __repr__(self):
-        return f"Direction({self.layer!r}, [{len(self.vector)} channels])"
+        return f"Direction({self.layer!r}, [{len(self.vector)} channels]{self._flag()})"
 
 
 class Diversity(_LayerTarget):

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import assert_model_unchanged, layer_state, sequential, weights_snapshot
+from conftest import SIZE, assert_model_unchanged, layer_state, nested, sequential, weights_snapshot
+from kerasviz import compiled, models, targets
 from kerasviz.art import deepdream, style
 from kerasviz.art.deepdream import deep_dream
 from kerasviz.art.style import gram_matrix, style_transfer, texture_synthesis
+from kerasviz.gradients import synthesis
 
 
 def free_size_net(seed=0, names=("c1", "c2", "c3")):
@@ -80,16 +82,34 @@ def test_deep_dream_several_layers_and_default_layer():
     assert deepdream.default_dream_layers(vgg_like) == ("block4_conv3",)
 
 
-def test_deep_dream_on_a_fixed_size_model():
-    model = sequential()
+@pytest.mark.parametrize("form", ["sequential", "nested"])
+def test_deep_dream_octaves_on_a_fixed_size_model(form):
+    """A classifier of fixed input size dreams over octaves: its layers up to the dream layers run at any size."""
+    keras.backend.clear_session()
+    model = {"sequential": sequential, "nested": nested}[form]()
     weights, state = weights_snapshot(model), layer_state(model)
     image = _image(16, 16)
-    with pytest.raises(ValueError, match=r"octaves.*input_shape=\(None, None, 3\)"):
-        deep_dream(model, image, "conv2", octaves=3)
+    result = deep_dream(model, image, ["conv1", "relu2"], octaves=3, octave_scale=1.3, steps_per_octave=4)
+    assert result.image.shape == image.shape and result.steps == 12
+    before, after = (synthesis.objective_values(model, targets.LayerL2("relu2"), x) for x in (image, result.image))
+    assert after[0] > 1.2 * before[0]
     assert_model_unchanged(model, weights, state)
-    result = deep_dream(model, image, "conv2", octaves=1, steps_per_octave=5, value_range=(0.0, 1.0))
-    assert result.image.shape == image.shape
-    assert result.losses[-1] > result.losses[0]
+    deep_dream(model, image, ["conv1", "relu2"], octaves=3, octave_scale=1.3, steps_per_octave=2)
+    assert compiled.tracing_count(models.extractor(model, (models.get_layer(model, "relu2")[0],), any_size=True)) == 3
+    single = deep_dream(model, image, "conv2", octaves=1, steps_per_octave=5, value_range=(0.0, 1.0))
+    assert single.image.shape == image.shape and single.losses[-1] > single.losses[0]
+
+
+def test_deep_dream_octaves_refused_where_the_layers_cannot_run_at_another_size():
+    keras.backend.clear_session()
+    x = keras.Input((SIZE, SIZE, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(x)
+    b = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="b")(x)  # a parallel branch
+    y = keras.layers.Dense(3)(keras.layers.Flatten()(keras.layers.Concatenate()([a, b])))
+    model = keras.Model(x, y)
+    with pytest.raises(ValueError, match=r"octaves.*parallel branches"):
+        deep_dream(model, _image(SIZE, SIZE), ["a", "b"], octaves=2)
+    assert deep_dream(model, _image(SIZE, SIZE), "a", octaves=2, steps_per_octave=2).image.shape == (1, SIZE, SIZE, 3)
 
 
 def test_deep_dream_bad_arguments():

@@ -192,3 +192,42 @@ def test_a_single_channel_model_takes_a_parameterization_and_transforms():
         result = class_visualization(model, 1, image_shape=None, steps=2, parameterization=parameterization,
                                      transforms="standard")
         assert result.image.shape == (1, SIZE, SIZE, 1) and np.all(np.isfinite(result.image))
+
+
+@pytest.mark.parametrize("form", ["sequential", "nested", "subclassed"])
+def test_pre_activation_reads_what_enters_the_rectifier(form):
+    """A fused ReLU's input is the conv's linear output; a ReLU layer's input is its producer's output."""
+    keras.backend.clear_session()
+    model = {**FORMS, "subclassed": subclassed}[form]()
+    images = _images()
+    conv1 = models.get_layer(model, "conv1")[1]
+    kernel, bias = (w.numpy() for w in conv1.weights)
+    linear = keras.ops.convert_to_numpy(keras.ops.conv(images, kernel, padding="same")) + bias
+    values = synthesis.objective_values(model, targets.Channel("conv1", 2, pre_activation=True), images)
+    np.testing.assert_allclose(values, linear[..., 2].mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    assert values.min() < 0  # before the ReLU: negative means exist
+    np.testing.assert_allclose(
+        synthesis.objective_values(model, targets.Channel("relu2", 3, pre_activation=True), images),
+        synthesis.objective_values(model, targets.Channel("conv2", 3), images), rtol=1e-6)
+    with pytest.raises(ValueError, match="does not end in a rectifier"):
+        synthesis.objective_values(model, targets.Channel("conv2", 3, pre_activation=True), images)
+    with pytest.raises(TypeError, match="pre_activation"):
+        targets.Channel("conv1", 2, pre_activation="yes")
+
+
+def test_a_channel_dead_at_the_start_has_a_gradient_before_its_rectifier():
+    keras.backend.clear_session()
+    model = sequential()
+    images = tf.constant(_images(1))
+    linear = synthesis.objective_values(model, targets.Channel("conv1", 0, pre_activation=True), images.numpy())
+    kernel, bias = model.get_layer("conv1").weights
+    bias.assign(bias.numpy() - np.eye(6)[0] * (float(linear[0]) + 5.0))  # channel 0 below zero everywhere
+    gradients = {}
+    for pre in (False, True):
+        objective = targets.Channel("conv1", 0, pre_activation=pre).bind(model)
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            activations = models.run_layers(model, images, objective.layers())
+            score = objective.score(None, activations, None)
+        gradients[pre] = float(tf.reduce_sum(tf.abs(tape.gradient(score, images))))
+    assert gradients[False] == 0.0 and gradients[True] > 0.0

@@ -45,6 +45,18 @@ def default_dream_layers(model, image_shape=None):
     return models.default_layers(model, "dream", image_shape)
 
 
+def _any_size_cut(model, paths):
+    """`model` up to the deepest of `paths`, on an input of any size (one output; the others inside), or None."""
+    order = {path: k for k, (path, _) in enumerate(models.iter_layers(model))}
+    cut = models.extractor(model, (max(paths, key=order.get),), any_size=True)
+    try:
+        for path in paths:  # a cut holds only the layers its output depends on
+            models.get_layer(cut, path)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return cut
+
+
 def _resize(images, size):
     return tf.image.resize(images, size, method="bilinear", antialias=True).numpy()
 
@@ -81,12 +93,13 @@ def deep_dream(
     steps_per_octave` forward and backward passes per image, at up to the full
     size; the step is traced once per octave size.
 
-    Octaves need a model that takes any image size: build it with
-    `input_shape=(None, None, 3)` (e.g. `keras.applications.InceptionV3(
-    weights="imagenet", include_top=False, input_shape=(None, None, 3))`;
-    loading the weights is the user's part). With a fixed input size only
-    `octaves=1` is accepted: resizing around each octave would dream at one
-    scale anyway, so we raise instead of pretending.
+    The classifiers people have take one fixed size (`include_top=True`):
+    for them the octaves run on the network cut at the dream layers and
+    rebuilt for any size (`kerasviz.models.extractor(..., any_size=True)`,
+    sharing the model's layers and weights): the layers before a
+    classifier's head are convolutions, which take any size. A model whose
+    first part cannot be rebuilt so (a subclassed model of fixed size, a
+    layer called twice) takes `octaves=1` only, and says so.
 
     Args:
         model: a built Keras image model.
@@ -164,14 +177,18 @@ def deep_dream(
         raise ValueError(f"Received an invalid value for `layers`: {layers!r}. Expected at least one layer.")
     paths = tuple(dict.fromkeys(models.get_layer(model, l, argname="layers")[0] for l in layers))
     objective = functools.reduce(operator.add, [targets.LayerL2(p) for p in paths])
+    dreamer = model
     expected = inputs.model_input_shape(model)
     if octaves > 1 and expected is not None and (expected[0] is not None or expected[1] is not None):
-        raise ValueError(
-            f"Received `octaves={octaves}` for the model {model.name!r}, whose input size is fixed "
-            f"({expected}). Octaves need a model that takes any size: build it with "
-            f"`input_shape=(None, None, {images.shape[-1]})` (and `include_top=False`), or pass "
-            "`octaves=1`."
-        )
+        dreamer = _any_size_cut(model, paths)
+        if dreamer is None:
+            raise ValueError(
+                f"Received `octaves={octaves}` for the model {model.name!r}, whose input size is fixed "
+                f"({expected}) and whose layers up to {list(paths)} cannot be run at other sizes (a "
+                "subclassed model, a layer called twice, one that needs the fixed size, or layers on "
+                f"parallel branches). Build it with `input_shape=(None, None, {images.shape[-1]})`, or "
+                "pass `octaves=1`."
+            )
     height, width = images.shape[1:3]
     sizes = [
         (max(1, int(round(height / scale**k))), max(1, int(round(width / scale**k))))
@@ -194,7 +211,7 @@ def deep_dream(
             start = np.clip(start, value_range.low, value_range.high)
         offset = k * steps_per_octave
         result = synthesis.optimize(
-            model, objective, start.astype(np.float32), steps=steps_per_octave,
+            dreamer, objective, start.astype(np.float32), steps=steps_per_octave,
             learning_rate=lambda step, offset=offset: rate(step + offset),
             value_range=value_range,
             jitter=min(32, min(size) // 4) if jitter is None else jitter,

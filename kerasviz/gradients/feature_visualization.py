@@ -92,6 +92,7 @@ def feature_visualization(
     parameterization="fourier",
     transforms="standard",
     diversity: float = 0.0,
+    pre_activation=None,
     l2: float = 0.0,
     tv: float = 0.0,
     value_range=(0.0, 1.0),
@@ -132,6 +133,13 @@ def feature_visualization(
         transforms: `"standard"` (`kerasviz.gradients.transforms.standard`),
             None, or a sequence of `Transform`s.
         diversity: the weight of the diversity term (0: none).
+        pre_activation: optimize what enters the layer's rectifier rather
+            than its output (`kerasviz.targets.Channel(...,
+            pre_activation=True)`): a channel that is zero everywhere on the
+            grey start has no gradient after a ReLU, but one before it (lucid
+            optimizes `mixed4a_pre_relu` for this reason). `None`: when the
+            layer ends in a rectifier (`kerasviz.models.has_rectifier`).
+            `objectives` and the dead-channel warning still read the output.
         l2: weight of the squared distance to the range's centre.
         tv: weight of the total variation.
         value_range: the model's input range: a preset (`"tf"`, `"torch"`,
@@ -163,7 +171,9 @@ def feature_visualization(
     count = targets._output_shape(model, path)
     chosen = _channels(channels, count[-1] if count else None)
     per_image = [c for c in chosen for _ in range(per_channel)]
-    objective = targets.Channel(path, per_image)
+    if pre_activation is None:
+        pre_activation = models.has_rectifier(models.get_layer(model, path)[1])
+    objective = targets.Channel(path, per_image, pre_activation=pre_activation)
     if diversity > 0 and per_channel > 1:
         objective = objective + diversity * targets.Diversity(path, group_size=per_channel)
     if parameterization is None:
