@@ -108,7 +108,9 @@ def show(obj, images=None, *, value_range=(0.0, 1.0), title: str | None = None, 
       layer names, class and step counts written on it;
     - maps `[B, h, w]` (or `[h, w]`) with `images`: the images and the maps
       over them, one row per image (see `kerasviz.image.compare`);
-    - `{method name: maps}` with `images`: one column per method;
+    - `{method name: maps}` with `images`: one column per method (XRAI's,
+      whose maps rank regions, as the image kept in its top 30 %, see
+      `kerasviz.image.top_regions`);
     - maps without images: the maps coloured with `colormap_name`, tiled;
     - images `[B, H, W, C]` without maps: the images, tiled.
 
@@ -169,13 +171,16 @@ def show(obj, images=None, *, value_range=(0.0, 1.0), title: str | None = None, 
 
 
 def _compare(maps, images, value_range, labels, alpha, colormap_name, title):
+    from kerasviz import registry  # imports TensorFlow: only once there are maps to show
+
     pictures = np.asarray(images, dtype=np.float32)
     maps = {name: np.asarray(m, dtype=np.float32) for name, m in maps.items()}
     if pictures.ndim == 3:  # one image, one map per method
         pictures = pictures[None]
         maps = {name: m[None] if m.ndim == 2 else m for name, m in maps.items()}
     shown = image.to_display(pictures, value_range)
-    picture = image.compare(shown, maps, alpha=alpha, colormap_name=colormap_name, titles=True, labels=labels)
+    picture = image.compare(shown, maps, alpha=alpha, colormap_name=colormap_name, titles=True, labels=labels,
+                            regions=registry.SHOWN_AS_REGIONS)
     return Figure(picture, title or ", ".join(str(name) for name in maps))
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from kerasviz import _text, inputs
 
-__all__ = ["COLORMAPS", "normalize", "colormap", "to_display", "overlay", "resize_maps", "tile",
+__all__ = ["COLORMAPS", "normalize", "colormap", "to_display", "overlay", "top_regions", "resize_maps", "tile",
            "compare", "titled", "class_label", "sprite", "to_uint8", "encode_png"]
 
 # Anchor colours (positions in [0, 1], RGB 0..255), hand-picked approximations of the
@@ -264,6 +264,60 @@ def overlay(images, maps, *, alpha: float = 0.5, colormap_name: str = "inferno")
     return ((1.0 - alpha) * rgb + alpha * colormap(m, colormap_name)).astype(np.float32)
 
 
+# The outline of the regions `top_regions` keeps (RGB in [0, 1]): a yellow that reads on photos and on the dimming.
+_OUTLINE = np.array([1.0, 0.85, 0.0], np.float32)
+
+
+def top_regions(images, maps, *, area: float = 0.3, dim: float = 0.3) -> np.ndarray:
+    """The images kept where their maps are highest, dimmed elsewhere: the picture of region methods.
+
+    Each image keeps its pixels whose map value is at or above the map's
+    `1 - area` quantile (the most important `area` of the image; a region
+    straddling the threshold is kept whole, so the kept share can be a
+    little larger), outlined in yellow; the other pixels are darkened to
+    `dim` times their value. This is how the XRAI paper (Kapishnikov et al.,
+    2019, figure 1) and PAIR's saliency library show XRAI's maps, whose
+    values rank whole regions: coloured, they are a near-uniform wash.
+    `compare(regions=...)` draws its columns this way.
+
+    Args:
+        images: display space [0, 1], `[B, H, W, C]` or `[H, W, C]`, C in {1, 3}.
+        maps: `[B, h, w]` or `[h, w]` matching `images` (higher = more
+            important; resized bilinearly when of another size).
+        area: float in (0, 1], the share of the image kept.
+        dim: float in [0, 1], the brightness left to the rest.
+    Returns:
+        float32 RGB `[B, H, W, 3]` or `[H, W, 3]`.
+    Raises:
+        ValueError: mismatched ranks or batches, bad channels, NaN/inf,
+            `area` or `dim` out of range.
+    Example:
+        >>> top_regions(np.ones((1, 8, 8, 3)), np.arange(64.0).reshape(1, 8, 8), area=0.5)[0, 0, 0]
+        array([0.3, 0.3, 0.3], dtype=float32)
+    """
+    area = _float(area, "area", lambda v: 0 < v <= 1, "a float in (0, 1]")
+    dim = _float(dim, "dim", lambda v: 0 <= v <= 1, "a float in [0, 1]")
+    img = _array(images, "images", (3, 4), "a rank 3 or 4 array ([H, W, C] or [B, H, W, C])")
+    if img.shape[-1] not in (1, 3):
+        raise _invalid("images", img, "1 or 3 channels on the last axis")
+    m = _array(maps, "maps", (img.ndim - 1,), f"a rank {img.ndim - 1} array to match `images` {img.shape}")
+    if img.ndim == 4 and m.shape[0] != img.shape[0]:
+        raise _invalid("maps", m, f"{img.shape[0]} maps to match `images` of shape {img.shape}")
+    single = img.ndim == 3
+    rgb = np.broadcast_to(img[None] if single else img, (1 if single else img.shape[0],) + img.shape[-3:-1] + (3,))
+    m = resize_maps(m[None] if single else m, img.shape[-3:-1]).astype(np.float64)
+    threshold = np.quantile(m.reshape(len(m), -1), 1.0 - area, axis=1)[:, None, None]
+    kept = m >= threshold
+    inner = kept.copy()  # kept pixels whose 4 neighbours are kept too; the others are the outline
+    inner[:, 1:] &= kept[:, :-1]
+    inner[:, :-1] &= kept[:, 1:]
+    inner[:, :, 1:] &= kept[:, :, :-1]
+    inner[:, :, :-1] &= kept[:, :, 1:]
+    out = np.where(kept[..., None], rgb, dim * rgb).astype(np.float32)
+    out[kept & ~inner] = _OUTLINE
+    return out[0] if single else out
+
+
 # Titled tiles narrower than this are enlarged by a whole factor (nearest neighbour) so their titles can be read.
 MIN_TITLED_WIDTH = 96
 
@@ -383,13 +437,16 @@ def class_label(index, class_names=None, probability=None) -> str:
 
 
 def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno", pad: int = 2,
-            titles: bool = False, labels=None) -> np.ndarray:
+            titles: bool = False, labels=None, regions=(), area: float = 0.3) -> np.ndarray:
     """One picture comparing methods: a row per image, the image then one overlay per method.
 
     With `titles` (or `labels`) every overlay is titled with its method's
     name and every input with its label (class names and probabilities, from
     `class_label`) or "input"; small images are then enlarged so the words can
-    be read (see `tile`).
+    be read (see `tile`). The methods named in `regions` (those of
+    `kerasviz.registry.SHOWN_AS_REGIONS`, such as XRAI, whose maps rank
+    regions) are drawn by `top_regions` instead: the image kept in its top
+    `area`, dimmed elsewhere, titled e.g. "xrai (top 30%)".
 
     Args:
         images: display space [0, 1], `[B, H, W, C]`, C in {1, 3}.
@@ -400,6 +457,9 @@ def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno",
         pad: pixels between tiles.
         titles: write the method names over the overlays.
         labels: None or one string per image, written over it (implies `titles`).
+        regions: names of `maps` drawn by `top_regions` (names not in
+            `maps` are ignored).
+        area: the share of the image `top_regions` keeps.
     Returns:
         float32 RGB `[B * (H + pad) - pad, (1 + M) * (W + pad) - pad, 3]`
         (with titles, `H` and `W` of the enlarged, titled tiles).
@@ -414,14 +474,19 @@ def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno",
         raise _invalid("maps", maps, "a non-empty dict {method name: maps}")
     img = _array(images, "images", (4,), "a rank 4 array [B, H, W, C]")
     rgb = np.broadcast_to(img, img.shape[:-1] + (3,)).astype(np.float32)
+    if isinstance(regions, str) or not hasattr(regions, "__iter__"):
+        raise _invalid("regions", regions, "a collection of method names")
+    regions = {str(name) for name in regions}
     columns = [rgb] + [
-        overlay(rgb, normalize(m), alpha=alpha, colormap_name=colormap_name) for m in maps.values()
+        top_regions(rgb, m, area=area) if str(name) in regions else
+        overlay(rgb, normalize(m), alpha=alpha, colormap_name=colormap_name) for name, m in maps.items()
     ]
     cells = np.stack(columns, axis=1).reshape((-1,) + rgb.shape[1:])
     names = None
     if titles or labels is not None:
         rows = ["input"] * len(rgb) if labels is None else _titles(labels, len(rgb))
-        names = [name for row in rows for name in [row] + [str(m) for m in maps]]
+        heads = [f"{m} (top {100 * area:.0f}%)" if str(m) in regions else str(m) for m in maps]
+        names = [name for row in rows for name in [row] + heads]
     return tile(cells, cols=len(columns), pad=pad, titles=names)
 
 

@@ -41,5 +41,9 @@ ATTRIBUTION_METHODS.update({"rise": rise, "lime": lime, "kernel_shap": kernel_sh
 # Methods whose maps are scores under perturbation: LOW values mark the regions that matter.
 LOWER_IS_IMPORTANT = frozenset({"occlusion"})
 
+# Methods whose maps rank whole regions: figures show the image kept in its top regions and dimmed elsewhere
+# (`kerasviz.image.top_regions`, as the XRAI paper and PAIR's saliency library draw XRAI), not a colour wash.
+SHOWN_AS_REGIONS = frozenset({"xrai"})
+
 # Methods that explain at a spatial layer (`layer=`, default `models.default_layer(model, "grad_cam", ...)`).
 CAM_METHODS = frozenset({"grad_cam", "guided_grad_cam", "grad_cam_plus_plus", "layer_cam", "score_cam"})

@@ -450,6 +450,38 @@ def test_compare_labels_methods_and_classes():
     assert not np.array_equal(out[:strip, :96], titled[:strip, :96])  # a label, not "input"
 
 
+def test_top_regions_keeps_the_top_area_outlined_and_dims_the_rest():
+    pictures = np.random.default_rng(3).uniform(0.2, 1.0, (1, 8, 8, 3)).astype(np.float32)
+    ranks = np.arange(64.0).reshape(1, 8, 8)  # rows 4 to 7 hold the top half
+    out = image.top_regions(pictures, ranks, area=0.5, dim=0.25)
+    assert out.shape == (1, 8, 8, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out[0, :4], 0.25 * pictures[0, :4], rtol=1e-6)  # dimmed
+    np.testing.assert_array_equal(out[0, 4], np.broadcast_to([1.0, 0.85, 0.0], (8, 3)).astype(np.float32))  # edge
+    np.testing.assert_array_equal(out[0, 5:], pictures[0, 5:])  # kept as it is
+    # A region straddling the threshold is kept whole: XRAI's maps are constant over each region.
+    regions = np.zeros((8, 8))
+    regions[:, :5] = 2.0  # one region of 40 of the 64 pixels holds the highest gain
+    kept = image.top_regions(pictures[0], regions, area=0.3, dim=0.0).sum(-1) > 0
+    assert kept[:, :5].all() and not kept[:, 5:].any()
+
+
+def test_compare_draws_region_methods_as_their_top_regions():
+    pictures = np.random.default_rng(4).uniform(0.2, 1.0, (2, 8, 8, 3)).astype(np.float32)
+    maps = np.random.default_rng(5).random((2, 8, 8))
+    out = image.compare(pictures, {"xrai": maps, "saliency": maps}, pad=0, regions={"xrai"})
+    cells = out.reshape(2, 8, 3, 8, 3).transpose(0, 2, 1, 3, 4)  # [row, column, H, W, C]
+    np.testing.assert_array_equal(cells[:, 1], image.top_regions(pictures, maps))
+    np.testing.assert_allclose(cells[:, 2], image.overlay(pictures, image.normalize(maps), alpha=0.6), rtol=1e-6)
+    titled = image.compare(pictures, {"xrai": maps}, titles=True, regions={"xrai"})
+    plain = image.compare(pictures, {"xrai": maps}, titles=True)
+    strip = titled.shape[0] // 2 - 96
+    assert not np.array_equal(titled[:strip, 98:], plain[:strip, 98:])  # "xrai (top 30%)", not "xrai"
+    with pytest.raises(ValueError, match="`regions`"):
+        image.compare(pictures, {"xrai": maps}, regions="xrai")
+    with pytest.raises(ValueError, match="`area`"):
+        image.top_regions(pictures, maps, area=0)
+
+
 def test_class_label():
     assert image.class_label(3) == "3"
     assert image.class_label(1, ["cat", "dog"], 0.931) == "1: dog 93.1%"
