@@ -33,6 +33,22 @@ def test_the_cost_of_an_image_is_counted_by_hand():
     assert small.activation_bytes >= by_hand and 3.5 < large.activation_bytes / small.activation_bytes <= 4.0
 
 
+def test_passes_are_timed_per_image_and_a_method_estimated_from_its_cost():
+    from kerasviz import registry
+
+    keras.backend.clear_session()
+    model = _tiny()
+    images = np.random.default_rng(0).random((3, 8, 8, 3)).astype(np.float32)
+    times = model_cost.time_passes(model, images, forward=False)
+    assert times.forward == times.trace_forward == 0.0  # not asked for
+    assert times.backward > 0 and times.trace_backward >= 0
+    times = model_cost.PassTimes(forward=0.01, backward=0.03, trace_forward=0.5, trace_backward=1.0)
+    # 3 images x (1 forward x 0.01 + 25 gradients x 0.03) + one compilation of a gradient function
+    smoothgrad = registry.cost("smoothgrad", model, (8, 8, 3))
+    assert times.seconds(smoothgrad, 3) == pytest.approx(3 * (0.01 + 25 * 0.03) + 1.0)
+    assert times.seconds(registry.Cost(forward=10), 2) == pytest.approx(2 * 10 * 0.01 + 0.5)
+
+
 def test_a_subclassed_model_is_sized_from_its_traced_graph():
     keras.backend.clear_session()
     sub, func = subclassed(), functional()

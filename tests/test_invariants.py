@@ -27,6 +27,38 @@ def _call(name, model, images, **kwargs):
 
 def test_every_registered_method_has_tiny_settings():
     assert sorted(registry.ATTRIBUTION_METHODS) == METHODS
+    assert sorted(registry.COSTS) == METHODS
+
+
+class PassCounter(keras.layers.Layer):
+    """Identity that counts the images the model is run on (forward passes, also those of a gradient)."""
+
+    def build(self, shape):
+        self.seen = self.add_weight(shape=(), initializer="zeros", trainable=False, name="seen")
+
+    def call(self, x):
+        self.seen.assign_add(tf.cast(tf.shape(x)[0], self.seen.dtype))
+        return x
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_cost_is_the_passes_the_method_makes(name, images):
+    """`registry.cost` (what the CLI's time estimate multiplies) against the images the model really sees."""
+    keras.backend.clear_session()
+    counter = PassCounter(name="counter")
+    init = keras.initializers.GlorotUniform
+    model = keras.Sequential([
+        keras.Input((SIZE, SIZE, 3)), counter,
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", kernel_initializer=init(0)),
+        keras.layers.Conv2D(6, 3, padding="same", kernel_initializer=init(1)),
+        keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(4, activation="softmax", kernel_initializer=init(2)),
+    ])
+    settings, _ = TINY_SETTINGS[name]
+    cost = registry.cost(name, model, images.shape[1:], settings)
+    naive = {"inference": "naive"} if name == "occlusion" else {}  # the cost counts every position's whole pass
+    registry.ATTRIBUTION_METHODS[name](model, images, **settings, **naive)
+    assert float(counter.seen.numpy()) == len(images) * (cost.forward + cost.backward)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import SIZE, assert_model_unchanged, functional, layer_state, weights_snapshot
-from kerasviz import compiled
+from kerasviz import compiled, registry
 from kerasviz.activations.occlusion import occlusion, occlusion_geometry, occlusion_to_input
 from kerasviz.metrics.compare import pixel_maps
 from kerasviz.targets import Channel
@@ -117,6 +117,9 @@ def test_default_geometry_is_what_every_occlusion_function_runs():
     np.testing.assert_array_equal(occlusion_to_input(heat, (40, 24)), pixels)
     # kerasviz.metrics reads a map of occlusion run with its defaults the same way
     np.testing.assert_allclose(pixel_maps("occlusion", heat, (40, 24), {}), pixels.max() - pixels, rtol=1e-6)
+    # The CLI's time estimate counts the same positions (and the clean image), at any size.
+    assert registry.cost("occlusion", model, (40, 24, 3)) == registry.Cost(forward=heat[0].size + 1)
+    assert registry.cost("occlusion", model, (280, 280, 3)) == registry.Cost(forward=16 * 16 + 1)
     with pytest.raises(ValueError, match="`height`: 0"):
         occlusion_geometry(0, 24)
     with pytest.raises(ValueError, match="`patch`: 30.*40 x 24"):
