@@ -131,10 +131,26 @@ def test_synthesize_command_writes_its_figure(cli_dir, args, name, tiles):
     out = _cli([*args, "--value-range", "0", "1", "--out", out_dir], cli_dir)
     assert out.returncode == 0, out.stderr[-3000:]
     assert os.listdir(cli_dir / out_dir) == [name]
-    width, height = tiles * (SIZE + 2) - 2, SIZE
-    factor = -(-256 // width)
+    # Class visualizations are titled with their class (the tiles enlarged so that the words can be read).
+    tile = image.titled(np.zeros((SIZE, SIZE, 3)), "class 0") if name == "class_visualization.png" else \
+        np.zeros((SIZE, SIZE, 3))
+    width, height = tiles * (tile.shape[1] + 2) - 2, tile.shape[0]
+    factor = -(-256 // max(width, height))
     assert Image.open(cli_dir / out_dir / name).size == (width * factor, height * factor)
     assert "Wrote" in out.stdout
+
+
+def test_synthesize_titles_classes_with_their_names(cli_dir):
+    (cli_dir / "names.txt").write_text("circle\nsquare\ntriangle\nstar\n")
+    out = _cli(["--class", "2", "--steps", "2", "--class-names", "names.txt", "--out", "named"], cli_dir)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "class visualization of 2: triangle:" in out.stdout
+    from PIL import Image
+
+    picture = np.asarray(Image.open(cli_dir / "named" / "class_visualization.png").convert("L"), np.float32)
+    strip = image.titled(np.zeros((SIZE, SIZE, 3)), "2: triangle").shape[0] - 6 * SIZE  # the title's rows
+    factor = picture.shape[1] // (6 * SIZE)
+    assert picture[:strip * factor].min() < 128  # dark words on the white strip
 
 
 def test_synthesize_command_needs_its_companion_argument(cli_dir):

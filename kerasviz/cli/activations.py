@@ -13,7 +13,9 @@ def add_parser(commands, parents):
     p = commands.add_parser("activations", parents=parents,
                             help="filters, neighbours, embedding grid, top patches")
     p.add_argument("model", help="a saved Keras model (.keras)")
-    p.add_argument("images", nargs="+", help="image files (resized to the model's input size)")
+    p.add_argument("images", nargs="+",
+                   help="image files (centre-cropped to the model's aspect ratio and resized to its input size; "
+                   "see --stretch)")
     p.add_argument("--patches-layer", "--layer", dest="patches_layer", default=None, metavar="L",
                    help="spatial layer for top patches (default: the deepest block whose receptive field "
                    "fits in half the image)")
@@ -24,6 +26,7 @@ def add_parser(commands, parents):
                    help="conv layer whose filters are drawn (default: the first)")
     p.add_argument("--channels", type=int, default=8, help="channels shown in top patches (default: 8)")
     common.add_value_range(p)
+    common.add_stretch(p)
     common.add_out(p)
     p.set_defaults(run=run)
 
@@ -33,7 +36,7 @@ def run(args):
         raise common.UsageError(f"--channels: expected a positive number; received {args.channels}.")
     value_range = common.value_range(args.value_range)
     model = common.load_model(args.model)
-    images = common.load_images(args.images, model, value_range)
+    images = common.load_images(args.images, model, value_range, stretch=args.stretch)
     write_figures(args.out, model, images, value_range, patches_layer=args.patches_layer,
                   embedding_layer=args.embedding_layer, filters_layer=args.filters_layer,
                   channels=args.channels)

@@ -65,13 +65,52 @@ def load_model(path):
         raise UsageError(f"model {path!r}: cannot be loaded as a Keras model ({reason}).") from None
 
 
-def load_image(path, model, value_range_, *, fixed_size=True):
+def add_stretch(parser):
+    parser.add_argument(
+        "--stretch", action="store_true",
+        help="resize each whole image to the model's input size, distorting its aspect ratio (as Keras's "
+        "image_dataset_from_directory does by default); default: the centre crop to the model's aspect ratio, "
+        "then a bicubic resize, as ImageNet classifiers are evaluated")
+
+
+def fit_picture(picture, size, *, stretch=False, resample=None):
+    """A PIL image brought to `size = (height, width)`: its centre crop to that aspect ratio, resized.
+
+    The crop keeps the largest centred box of the target's aspect ratio (a
+    square one for a square model input), so nothing is distorted; with
+    `stretch` the whole picture is resized instead. `resample` defaults to
+    bicubic (use nearest for masks).
+    """
+    from PIL import Image
+
+    resample = Image.BICUBIC if resample is None else resample
+    height, width = size
+    if not stretch:
+        w, h = picture.size
+        scale = min(w / width, h / height)  # the largest box of the target's aspect ratio that fits
+        crop_w, crop_h = min(w, max(1, round(width * scale))), min(h, max(1, round(height * scale)))
+        left, top = (w - crop_w) // 2, (h - crop_h) // 2
+        picture = picture.crop((left, top, left + crop_w, top + crop_h))
+    return picture.resize((width, height), resample)
+
+
+def fit_note(image_shape, stretch):
+    """One line saying how the image files were brought to the model's input size."""
+    height, width = image_shape[:2]
+    if stretch:
+        return f"Images: each whole image resized to {height} x {width} (bicubic, aspect ratio not kept: --stretch)"
+    return (f"Images: the centre crop of each image to the model's aspect ratio, resized to {height} x {width} "
+            "(bicubic; --stretch resizes the whole image instead)")
+
+
+def load_image(path, model, value_range_, *, fixed_size=True, stretch=False):
     """One image file -> `[1, H, W, C]` float32 in the model's input space.
 
-    Resized to the model's input size when it is fixed (else kept at its own
-    size with `fixed_size=False`, or refused); greyscale or RGB as the model
-    takes; pixels 0..255 mapped linearly onto `value_range_` per channel (BGR
-    for the "caffe" preset).
+    Brought to the model's input size when it is fixed (`fit_picture`: the
+    centre crop to its aspect ratio, resized bicubic; the whole image with
+    `stretch`), else kept at its own size with `fixed_size=False`, or refused;
+    greyscale or RGB as the model takes; pixels 0..255 mapped linearly onto
+    `value_range_` per channel (BGR for the "caffe" preset).
     """
     import numpy as np
     from PIL import Image, UnidentifiedImageError
@@ -88,7 +127,7 @@ def load_image(path, model, value_range_, *, fixed_size=True):
         with Image.open(path) as image:
             image = image.convert("L" if channels == 1 else "RGB")
             if size is not None:
-                image = image.resize((size[1], size[0]), Image.BILINEAR)
+                image = fit_picture(image, size, stretch=stretch)
             array = np.asarray(image, np.float32) / 255.0
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise UsageError(f"image {path!r}: cannot be read ({error}).") from None
@@ -100,11 +139,46 @@ def load_image(path, model, value_range_, *, fixed_size=True):
     return (low + array * (high - low))[None]
 
 
-def load_images(paths, model, value_range_):
-    """Image files -> `[B, H, W, C]` at the model's input size."""
+def load_images(paths, model, value_range_, *, stretch=False):
+    """Image files -> `[B, H, W, C]` at the model's input size (see `load_image`)."""
     import numpy as np
 
-    return np.concatenate([load_image(path, model, value_range_) for path in paths])
+    return np.concatenate([load_image(path, model, value_range_, stretch=stretch) for path in paths])
+
+
+def add_class_names(parser):
+    parser.add_argument(
+        "--class-names", default=None, metavar="FILE",
+        help="a text file of the model's class names, one a line (line 1 names class 0), for the labels "
+        "(default: class indices)")
+
+
+def class_names(path, model, image_shape=None):
+    """`--class-names FILE`'s names, one per class of `model` (None without a file), else `UsageError`.
+
+    Empty lines at the end of the file are ignored; any other count of lines
+    than the model's classes (2 for a single sigmoid unit) is a mistake.
+    `image_shape` (default: the model's input shape) is needed only to count
+    a subclassed model's classes.
+    """
+    if path is None:
+        return None
+    check_file(path, "--class-names")
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f.read().splitlines()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"--class-names {path!r}: cannot be read as text ({error}).") from None
+    while names and not names[-1]:
+        names.pop()
+    from kerasviz import layer_graph, targets
+
+    image_shape = layer_graph.image_shape_of(model) if image_shape is None else image_shape
+    count = max(targets.num_classes(model, image_shape), 2)  # a single sigmoid unit: 2 classes
+    if len(names) != count:
+        raise UsageError(f"--class-names {path!r}: {len(names)} names (one a line), but the model {model.name!r} "
+                         f"has {count} classes; give one name per class, in the order of its outputs.")
+    return names
 
 
 def default_layer(model, role, image_shape, option):

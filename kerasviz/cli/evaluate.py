@@ -20,7 +20,9 @@ def add_parser(commands, parents):
         "(faithfulness, robustness, concision, localization, sanity checks). Prints the table (best of each "
         "metric marked *, failed sanity checks marked ✗), optionally writes it as JSON and for TensorBoard.")
     p.add_argument("model", help="a saved Keras model (.keras)")
-    p.add_argument("images", nargs="+", help="image files (resized to the model's input size)")
+    p.add_argument("images", nargs="+",
+                   help="image files (centre-cropped to the model's aspect ratio and resized to its input size; "
+                   "see --stretch)")
     p.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                    help=f"method names, or 'all' (default: {' '.join(DEFAULT_METHODS)})")
     p.add_argument("--metrics", nargs="+", default=None, metavar="METRIC",
@@ -29,7 +31,7 @@ def add_parser(commands, parents):
                    help="the classes to explain: one for all images or one per image (default: predicted)")
     p.add_argument("--masks", nargs="+", default=None, metavar="FILE",
                    help="object masks for pointing_game: one image file per image (nonzero = object), "
-                   "or one .npy file [N, H, W]")
+                   "cropped and resized as the images, or one .npy file [N, H, W] at the model's input size")
     p.add_argument("--cam-layer", default=None, metavar="L",
                    help="the layer of the methods that take one (Grad-CAM and its kin; default: the last "
                    "feature block)")
@@ -47,6 +49,7 @@ def add_parser(commands, parents):
                    help="the record's step under --logdir, after the run's last comparison (default: the next "
                    "one, 0 in a new run)")
     common.add_value_range(p)
+    common.add_stretch(p)
     p.set_defaults(run=run)
 
 
@@ -65,8 +68,8 @@ def _names(asked, known, option, default):
     return list(asked)
 
 
-def _masks(paths, count, size):
-    """`--masks` files -> bool `[count, H, W]` at the model's input size, else `UsageError`."""
+def _masks(paths, count, size, stretch):
+    """`--masks` files -> bool `[count, H, W]` at the model's input size (cropped as the images), else `UsageError`."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
@@ -87,7 +90,7 @@ def _masks(paths, count, size):
     for path in paths:
         try:
             with Image.open(path) as picture:
-                picture = picture.convert("L").resize((size[1], size[0]), Image.NEAREST)
+                picture = common.fit_picture(picture.convert("L"), size, stretch=stretch, resample=Image.NEAREST)
                 masks.append(np.asarray(picture) > 0)
         except (OSError, UnidentifiedImageError, ValueError) as error:
             raise common.UsageError(f"--masks {path!r}: cannot be read ({error}).") from None
@@ -154,12 +157,12 @@ def run(args):
                                     "or another --run-name.")
     value_range = common.value_range(args.value_range)
     model = common.load_model(args.model)
-    images = common.load_images(args.images, model, value_range)
+    images = common.load_images(args.images, model, value_range, stretch=args.stretch)
     if args.labels is not None and len(args.labels) not in (1, len(images)):
         raise common.UsageError(f"--labels: expected one class or one per image ({len(images)}); received "
                                 f"{len(args.labels)}: {' '.join(map(str, args.labels))}.")
     target = None if args.labels is None else args.labels if len(args.labels) > 1 else args.labels[0]
-    masks = None if args.masks is None else _masks(args.masks, len(images), images.shape[1:3])
+    masks = None if args.masks is None else _masks(args.masks, len(images), images.shape[1:3], args.stretch)
     cam_layer = None if args.cam_layer is None else common.check_layer(model, args.cam_layer, "--cam-layer")
     layered = [name for name in methods if name in registry.CAM_METHODS]
     if layered and cam_layer is None and args.methods == ["all"]:

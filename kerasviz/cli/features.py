@@ -10,8 +10,9 @@ def add_parser(commands, parents):
     p = commands.add_parser("features", parents=parents,
                             help="feature visualization of a layer's channels; with images, their feature maps")
     p.add_argument("model", help="a saved Keras model (.keras)")
-    p.add_argument("images", nargs="*", help="image files for feature maps (resized to the model's input size); "
-                   "none: only the feature visualization")
+    p.add_argument("images", nargs="*",
+                   help="image files for feature maps (centre-cropped and resized to the model's input size; see "
+                   "--stretch); none: only the feature visualization")
     p.add_argument("--layer", default=None, metavar="L",
                    help="the layer (default: feature visualization's, the block at about 80%% of the depth; "
                    "feature maps': the last spatial block)")
@@ -21,6 +22,7 @@ def add_parser(commands, parents):
     p.add_argument("--steps", type=int, default=256, help="optimization steps (default: 256)")
     p.add_argument("--seed", type=int, default=0, help="the optimization's seed (default: 0)")
     common.add_value_range(p)
+    common.add_stretch(p)
     common.add_out(p)
     p.set_defaults(run=run)
 
@@ -40,7 +42,7 @@ def run(args):
     model = common.load_model(args.model)
     if args.layer is not None:
         common.check_layer(model, args.layer, "--layer")
-    images = common.load_images(args.images, model, value_range) if args.images else None
+    images = common.load_images(args.images, model, value_range, stretch=args.stretch) if args.images else None
     write_figures(args.out, model, images, value_range, layer=args.layer, channels=args.channels,
                   steps=args.steps, seed=args.seed)
 

@@ -12,7 +12,8 @@ def add_parser(commands, parents):
     p.add_argument("model", help="a saved Keras model (.keras)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--class", dest="classes", type=int, nargs="+", metavar="N",
-                      help="classes to visualize (one image each, tiled)")
+                      help="classes to visualize (one image each, titled with its class; its name with "
+                      "--class-names)")
     what.add_argument("--fool", metavar="IMAGE", help="an image file to turn into --target-class")
     what.add_argument("--invert", metavar="IMAGE", help="an image file to reconstruct from --layer's features")
     what.add_argument("--dream", metavar="IMAGE", help="an image file to DeepDream (amplifies --layers)")
@@ -30,7 +31,9 @@ def add_parser(commands, parents):
     p.add_argument("--steps", type=int, default=None,
                    help="optimization steps (default: the method's; the most steps for --fool; "
                    "per octave for --dream)")
+    common.add_class_names(p)
     common.add_value_range(p)
+    common.add_stretch(p)
     common.add_out(p)
     p.set_defaults(run=run)
 
@@ -59,6 +62,13 @@ def _side_by_side(pictures, pad=2):
     return np.concatenate(row[:-1], axis=1)
 
 
+def _class_title(index, names):
+    """`"class 3"`, or with `--class-names` `"3: dog"`."""
+    import kerasviz
+
+    return kerasviz.image.class_label(index, names) if names else f"class {index}"
+
+
 def run(args):
     """Runs the one method asked for; writes its inputs and result side by side as a PNG."""
     import numpy as np
@@ -68,6 +78,7 @@ def run(args):
     _check(args)
     value_range = common.value_range(args.value_range)
     model = common.load_model(args.model)
+    names = common.class_names(args.class_names, model)
     if args.layer is not None:
         common.check_layer(model, args.layer, "--layer")
     os.makedirs(args.out, exist_ok=True)
@@ -80,20 +91,21 @@ def run(args):
         name = "class_visualization.png"
         result = kerasviz.class_visualization(model, list(args.classes), value_range=value_range, verbose=1,
                                               **steps)
-        pictures = shown(result.image)
-        summary = (f"class visualization of classes {list(args.classes)}: mean class score "
+        titles = [_class_title(k, names) for k in args.classes]
+        pictures = [kerasviz.image.titled(p, t) for p, t in zip(shown(result.image), titles)]
+        summary = (f"class visualization of {'; '.join(titles)}: mean class score "
                    f"{result.losses[0]:.3f} -> {result.losses[-1]:.3f} over {result.steps} steps")
     elif args.fool is not None:
-        name, original = "fooling.png", common.load_image(args.fool, model, value_range)
+        name, original = "fooling.png", common.load_image(args.fool, model, value_range, stretch=args.stretch)
         print("fooling image ...", flush=True)
         result = kerasviz.fooling_image(model, original, args.target_class, value_range=value_range,
                                         **({"max_steps": args.steps} if args.steps else {}))
         pictures = shown(original) + list(result.magnified_perturbation) + shown(result.image)
-        summary = (f"fooling image: {'fooled' if result.fooled else 'NOT fooled'} into class "
-                   f"{args.target_class} after {result.steps} steps (original, perturbation magnified, "
-                   "fooled image)")
+        summary = (f"fooling image: {'fooled' if result.fooled else 'NOT fooled'} into "
+                   f"{_class_title(args.target_class, names)} after {result.steps} steps (original, perturbation "
+                   "magnified, fooled image)")
     elif args.invert is not None:
-        name, original = "inversion.png", common.load_image(args.invert, model, value_range)
+        name, original = "inversion.png", common.load_image(args.invert, model, value_range, stretch=args.stretch)
         result = kerasviz.invert_features(model, original, args.layer, value_range=value_range, verbose=1,
                                           **steps)
         pictures = shown(original) + shown(result.image)
@@ -113,7 +125,10 @@ def _art(args, model, value_range):
     from kerasviz import inputs
 
     steps = {} if args.steps is None else {"steps": args.steps}
-    load = lambda path: common.load_image(path, model, value_range, fixed_size=False)  # noqa: E731
+
+    def load(path):
+        return common.load_image(path, model, value_range, fixed_size=False, stretch=args.stretch)
+
     if args.dream is not None:
         image = load(args.dream)
         shape = inputs.model_input_shape(model)
