@@ -253,15 +253,19 @@ def overlay(images, maps, *, alpha: float = 0.5, colormap_name: str = "inferno")
     alpha = _float(alpha, "alpha", lambda v: 0 <= v <= 1, "a float in [0, 1]")
     if not isinstance(colormap_name, str) or colormap_name not in _LUTS:
         raise _invalid("colormap_name", colormap_name, f"one of {', '.join(COLORMAPS)}")
+    rgb, m = _rgb_and_maps(images, maps)
+    return ((1.0 - alpha) * rgb + alpha * colormap(m, colormap_name)).astype(np.float32)
+
+
+def _rgb_and_maps(images, maps):
+    """`(rgb, maps)`: images `[(B,) H, W, C]` (C in {1, 3}) as RGB, and their maps checked and resized to them."""
     img = _array(images, "images", (3, 4), "a rank 3 or 4 array ([H, W, C] or [B, H, W, C])")
     if img.shape[-1] not in (1, 3):
         raise _invalid("images", img, "1 or 3 channels on the last axis")
     m = _array(maps, "maps", (img.ndim - 1,), f"a rank {img.ndim - 1} array to match `images` {img.shape}")
     if img.ndim == 4 and m.shape[0] != img.shape[0]:
         raise _invalid("maps", m, f"{img.shape[0]} maps to match `images` of shape {img.shape}")
-    m = resize_maps(m, img.shape[-3:-1])
-    rgb = np.broadcast_to(img, img.shape[:-1] + (3,))
-    return ((1.0 - alpha) * rgb + alpha * colormap(m, colormap_name)).astype(np.float32)
+    return np.broadcast_to(img, img.shape[:-1] + (3,)), resize_maps(m, img.shape[-3:-1])
 
 
 # The outline of the regions `top_regions` keeps (RGB in [0, 1]): a yellow that reads on photos and on the dimming.
@@ -297,15 +301,10 @@ def top_regions(images, maps, *, area: float = 0.3, dim: float = 0.3) -> np.ndar
     """
     area = _float(area, "area", lambda v: 0 < v <= 1, "a float in (0, 1]")
     dim = _float(dim, "dim", lambda v: 0 <= v <= 1, "a float in [0, 1]")
-    img = _array(images, "images", (3, 4), "a rank 3 or 4 array ([H, W, C] or [B, H, W, C])")
-    if img.shape[-1] not in (1, 3):
-        raise _invalid("images", img, "1 or 3 channels on the last axis")
-    m = _array(maps, "maps", (img.ndim - 1,), f"a rank {img.ndim - 1} array to match `images` {img.shape}")
-    if img.ndim == 4 and m.shape[0] != img.shape[0]:
-        raise _invalid("maps", m, f"{img.shape[0]} maps to match `images` of shape {img.shape}")
-    single = img.ndim == 3
-    rgb = np.broadcast_to(img[None] if single else img, (1 if single else img.shape[0],) + img.shape[-3:-1] + (3,))
-    m = resize_maps(m[None] if single else m, img.shape[-3:-1]).astype(np.float64)
+    rgb, m = _rgb_and_maps(images, maps)
+    single = rgb.ndim == 3
+    rgb, m = (rgb[None], m[None]) if single else (rgb, m)
+    m = m.astype(np.float64)
     threshold = np.quantile(m.reshape(len(m), -1), 1.0 - area, axis=1)[:, None, None]
     kept = m >= threshold
     inner = kept.copy()  # kept pixels whose 4 neighbours are kept too; the others are the outline
