@@ -230,6 +230,14 @@ def test_style_and_texture_bad_arguments():
             call()
 
 
+def test_style_transfer_refuses_a_content_layer_without_positions():
+    """Issue 22 finding 6: a Dense `content_layer` used to return a result."""
+    model = sequential()
+    image = np.random.default_rng(0).uniform(0.2, 0.8, (1, SIZE, SIZE, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"content_layer.*\['fc'\].*must be spatial"):
+        style_transfer(model, image, image, content_layer="fc", style_layers=["conv1"], steps=1)
+
+
 def test_every_model_form_and_no_retracing(model_form):
     from kerasviz import compiled
 

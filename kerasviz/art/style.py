@@ -38,11 +38,11 @@ def gram_matrix(activations):
     return gram if is_tensor else gram.numpy()
 
 
-def _features(model, paths, images, argname=None):
+def _features(model, paths, images, argname=None, why="Gram matrices need spatial layers"):
     """The activations of the layers `paths` for `images`, compiled once per (model, layers, shape).
 
     With `argname`, each must be spatial `[B, H, W, C]` (a Gram matrix needs
-    positions); else a ValueError names `argname`.
+    positions, content its layout); else a ValueError names `argname` and says `why`.
     """
 
     def build(model_ref):
@@ -60,8 +60,8 @@ def _features(model, paths, images, argname=None):
     if argname is not None and flat:
         raise ValueError(
             f"Received an invalid value for `{argname}`: the layers {[p for p, _ in flat]} have outputs "
-            f"of shape {[tuple(s) for _, s in flat]} per image, not [H, W, C]: Gram matrices need "
-            f"spatial layers. Spatial layers of the model {model.name!r}: {models.spatial_layers(model)}."
+            f"of shape {[tuple(s) for _, s in flat]} per image, not [H, W, C]: {why}. "
+            f"Spatial layers of the model {model.name!r}: {models.spatial_layers(model)}."
         )
     return features
 
@@ -350,7 +350,8 @@ def style_transfer(
     if value_range is not None:
         inputs.check_in_range(styles, resolved, "style")
     start = contents.copy() if init == "content" else _noise(resolved, contents.shape, seed)
-    reference = _features(model, (content_path,), contents)[0]
+    reference = _features(model, (content_path,), contents, "content_layer",
+                          "the content of an image is where its features are, so its layer must be spatial")[0]
     grams = [_tile(gram_matrix(f), len(contents), "style")
              for f in _features(model, style_paths, styles, "style_layers")]
     objective = _Style(content_path, style_paths, content_weight, style_weight)
