@@ -7,11 +7,12 @@ import time
 from kerasviz.cli import common
 
 # The default: fast and informative on a real photo classifier. Measured on EfficientNet-Lite3 (ImageNet, 280 x 280)
-# with two photos on two CPU cores, about 35 s in all, where `all` takes about 13 minutes (RISE's 4000 masks,
-# LIME's and KernelSHAP's 1000 samples, Score-CAM's 1280 channels). Each shows something the others do not: the
-# plain gradient (1 pass), its average over noisy copies (SmoothGrad, 25 passes: on photos much cleaner than
-# Integrated Gradients' 50), the class's coarse region (Grad-CAM, 1 pass), the detail inside it (guided Grad-CAM,
-# 2 passes), and occlusion, which reads only the model's outputs (its patch an eighth of the image: ~256 passes).
+# with two photos on two CPU cores: 32 s of methods, 42 s in all, where `all` is estimated at 11 minutes (RISE's 4000
+# masks 5 min, Score-CAM's 1280 channels 2 min, LIME's and KernelSHAP's 1000 samples 80 s each; it took 13.6 minutes
+# with occlusion's old 8-px patch). Each shows something the others do not: the plain gradient (1 pass), its average
+# over noisy copies (SmoothGrad, 25 passes: on photos much cleaner than Integrated Gradients' 50), the class's coarse
+# region (Grad-CAM, 1 pass), the detail inside it (guided Grad-CAM, 2 passes), and occlusion, which reads only the
+# model's outputs (its patch an eighth of the image: ~256 passes).
 DEFAULT_METHODS = ("saliency", "smoothgrad", "grad_cam", "guided_grad_cam", "occlusion")
 
 
@@ -26,7 +27,7 @@ def add_parser(commands, parents):
                    "LIME, KernelSHAP and Score-CAM run hundreds to thousands of passes). Default: "
                    f"{' '.join(DEFAULT_METHODS)}: a fast, informative set (the gradient, its noise-averaged "
                    "SmoothGrad, Grad-CAM's class region and guided Grad-CAM's detail inside it, and occlusion, "
-                   "which needs no gradient), about 35 s for two 280 x 280 photos on two CPU cores. The time "
+                   "which needs no gradient), about 40 s for two 280 x 280 photos on two CPU cores. The time "
                    "of each method is estimated and printed before it runs")
     p.add_argument("--target", type=int, nargs="+", default=None,
                    help="class index (one for all images, or one per image); default: predicted")
