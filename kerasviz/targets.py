@@ -385,6 +385,9 @@ class LayerL2(_LayerTarget):
         layer: the layer (name, path, index or object).
     """
 
+    def __init__(self, layer):
+        super().__init__(layer)
+
     def key(self):
         return ("layer_l2", self.layer)
 
