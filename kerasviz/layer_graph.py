@@ -307,7 +307,11 @@ def default_layers(model, role, image_shape=None):
             above 1x1), `"embedding"` (the classifier's input; a spatial layer
             there is to be pooled), `"patches"` (the deepest feature block
             whose receptive field is at most half the image side),
-            `"dream"` (two blocks at about 60% and 80% of the depth),
+            `"dream"` (the middle rectified block of the second-deepest
+            resolution stage, where the classic DeepDream layers are:
+            VGG's block4, ResNet50's conv4_block3, MobileNetV2's block_10,
+            all at a sixteenth of the input side; two blocks at about 60% and
+            80% of the depth in a net of fewer than 4 stages),
             `"style"` (the first block of each resolution stage, up to 5, as
             conv1_1 ... conv5_1 in Gatys et al.), `"content"` (a block of the
             second-deepest stage, as conv4_2) or `"filters"` (the first layer
@@ -348,9 +352,14 @@ def _choose(model, graph, role):
         return [found] if found else []
     if role == "patches":
         return _deepest_fitting(model, graph, features)
-    if role == "dream":
-        return list(dict.fromkeys(features[int(round(f * (len(features) - 1)))] for f in (0.6, 0.8))) if features else []
     stages = _by_resolution(graph, features)
+    if role == "dream":
+        if len(stages) >= 4:  # the middle rectified block of the second-deepest stage (stride 16 of 32)
+            stage = stages[-2]
+            rectified = [p for p in stage if graph.by_path[p].is_nonlinear_activation()
+                         or graph.by_path[p].fused_nonlinearity()] or stage
+            return [rectified[len(rectified) // 2]]
+        return list(dict.fromkeys(features[int(round(f * (len(features) - 1)))] for f in (0.6, 0.8))) if features else []
     if role == "style":
         found = [stage[0] for stage in stages] if len(stages) >= 3 else features
         return list(_spread(found, 5))

@@ -36,7 +36,7 @@ def _png(path):
 def test_without_images_only_the_feature_visualization_and_the_default_layer_is_said(work, capsys, tmp_path):
     code, out, err = _main(["--steps", "3", "--out", str(tmp_path)], work, capsys)
     assert code == 0, err
-    assert "layer 'relu2' (the default: the block at about 80% of the depth)" in out
+    assert "layer 'relu2' (the default: a block of the second-deepest stage, or at 80% of the depth)" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feature_visualization.png"]
     picture = _png(tmp_path / "feature_visualization.png")
     assert picture.ndim == 3 and min(picture.shape[:2]) >= 256  # 8 channels of 16x16, titled, enlarged

@@ -13,10 +13,9 @@ from conftest import SIZE, functional, nested, sequential, subclassed
 from kerasviz import compiled, models, targets
 from kerasviz.art.deepdream import deep_dream
 from kerasviz.art.style import style_transfer, texture_synthesis
-from kerasviz.gradients import parameterization as parameterizations
 from kerasviz.gradients import synthesis
 from kerasviz.gradients.adversarial import fooling_image
-from kerasviz.gradients.class_visualization import class_visualization
+from kerasviz.gradients.class_visualization import LATENT_LEARNING_RATE, PARAMETERIZATION, class_visualization
 
 FORMS = {"sequential": sequential, "functional": functional, "nested": nested}
 
@@ -128,11 +127,15 @@ def test_class_visualization_passes_its_parameterization_and_transforms_to_the_e
     start = _images(1)
     result = class_visualization(model, 2, init=start, steps=4, parameterization="pixels", transforms="standard",
                                  seed=5)
-    direct = synthesis.optimize(model, 2, start, steps=4, learning_rate=parameterizations.LEARNING_RATE,
-                                l2=1e-3, normalize_gradient="l2", seed=5, parameterization="pixels",
-                                transforms="standard")
+    direct = synthesis.optimize(model, 2, start, steps=4, learning_rate=LATENT_LEARNING_RATE,
+                                normalize_gradient="l2", seed=5, parameterization="pixels", transforms="standard")
     np.testing.assert_allclose(result.image, direct.image, rtol=1e-6, atol=1e-6)
     assert not np.allclose(result.image, class_visualization(model, 2, init=start, steps=4, seed=5).image)
+    default = synthesis.optimize(model, 2, start, steps=4, learning_rate=LATENT_LEARNING_RATE,
+                                 normalize_gradient="l2", seed=5, parameterization=PARAMETERIZATION,
+                                 transforms="standard")
+    np.testing.assert_allclose(class_visualization(model, 2, init=start, steps=4, seed=5).image, default.image,
+                               rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="jitter"):
         class_visualization(model, 2, init=start, steps=2, parameterization="fourier", jitter=3)
 
@@ -180,7 +183,7 @@ def test_the_chunked_loop_keeps_a_single_channel_image_shape():
     model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.Conv2D(3, 3, name="c"),
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
     start = _images(1)[..., :1]
-    result = class_visualization(model, 1, init=start, steps=3)
+    result = class_visualization(model, 1, init=start, steps=3, parameterization=None, transforms=None)
     assert result.image.shape == (1, SIZE, SIZE, 1) and result.steps == 3
 
 

@@ -54,7 +54,8 @@ def test_class_score_rises_and_range_is_respected(tiny):
 
 
 def test_same_seed_same_image_other_seed_other_image(tiny):
-    run = lambda seed: class_visualization(tiny, 1, steps=4, jitter=3, seed=seed).image  # noqa: E731
+    run = lambda seed: class_visualization(  # noqa: E731
+        tiny, 1, steps=4, jitter=3, seed=seed, parameterization=None, transforms=None).image
     np.testing.assert_array_equal(run(0), run(0))
     assert not np.allclose(run(0), run(1))
     # The jitter alone (same start) also follows the seed.
@@ -66,8 +67,12 @@ def test_same_seed_same_image_other_seed_other_image(tiny):
 def test_step_is_traced_once_across_runs_classes_seeds_and_rates(tiny):
     class_visualization(tiny, 1, steps=3, seed=0)
     assert compiled.tracing_count(tiny) == 1
-    class_visualization(tiny, [2, 3, 0], steps=5, seed=7, learning_rate=0.05, l2=0.0, jitter=1)
+    class_visualization(tiny, [2, 3, 0], steps=5, seed=7, learning_rate=0.05, l2=0.0)
     assert compiled.tracing_count(tiny) == 1
+    pixels = dict(parameterization=None, transforms=None)
+    class_visualization(tiny, 1, steps=3, seed=0, **pixels)
+    class_visualization(tiny, [2, 3, 0], steps=5, seed=7, learning_rate=0.05, l2=0.0, jitter=1, **pixels)
+    assert compiled.tracing_count(tiny) == 2  # one step per recipe
 
 
 def test_custom_objective_with_captured_layers_and_extras(tiny):

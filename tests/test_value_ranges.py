@@ -139,7 +139,8 @@ def _twins():
 
 
 _RECIPES = {
-    "class (pixels)": lambda m, p, vr: kerasviz.class_visualization(m, [1, 2], steps=12, value_range=vr).image,
+    "class (pixels)": lambda m, p, vr: kerasviz.class_visualization(
+        m, [1, 2], steps=12, value_range=vr, parameterization=None, transforms=None).image,
     "class (fourier)": lambda m, p, vr: kerasviz.class_visualization(
         m, [1, 2], steps=12, value_range=vr, parameterization="fourier", transforms="standard").image,
     "features": lambda m, p, vr: kerasviz.feature_visualization(

@@ -15,7 +15,7 @@ from kerasviz.gradients.class_visualization import class_visualization
 from tb_plugin import metadata
 
 # Keyword arguments of `class_visualization` a callback may set (the rest it owns).
-_PARAMS = ("learning_rate", "l2", "blur_every", "blur_sigma", "jitter")
+_PARAMS = ("learning_rate", "l2", "blur_every", "blur_sigma", "jitter", "parameterization", "transforms")
 
 
 def _check_classes(classes):
@@ -32,9 +32,10 @@ class ClassVisualizationCallback(VisualizationCallback):
 
     Each write synthesizes one image per class with
     `kerasviz.class_visualization` (Simonyan et al., 2013, "Deep Inside
-    Convolutional Networks", with the priors of Yosinski et al., 2015), all
-    classes in one batch, from the same start noise and jitter (`seed`) every
-    epoch, so that epochs differ only by the weights. Records hold the images
+    Convolutional Networks"; by default its Fourier recipe of Olah et al.,
+    2017), all classes in one batch, from the same start noise and
+    transforms (`seed`) every epoch, so that epochs differ only by the
+    weights. Records hold the images
     (display space), the loss (the mean class score) per step, and snapshots
     of the images every few steps. Costs `steps` forward and backward passes
     per class per write; the step is traced once for the whole training.
@@ -52,8 +53,9 @@ class ClassVisualizationCallback(VisualizationCallback):
         seed: the start noise and jitter seed (fixed: epochs are comparable).
         snapshots: how many snapshots of the images to keep over the steps (0: none).
         run_name, on_error: as for every kerasviz callback.
-        **params: `learning_rate`, `l2`, `blur_every`, `blur_sigma`, `jitter`
-            of `class_visualization`.
+        **params: `learning_rate`, `l2`, `blur_every`, `blur_sigma`, `jitter`,
+            `parameterization` (a preset name or None: the record stores it)
+            and `transforms` (`"standard"` or None) of `class_visualization`.
 
     Raises:
         ValueError, TypeError: an invalid argument (named in the message),
@@ -82,6 +84,10 @@ class ClassVisualizationCallback(VisualizationCallback):
         unknown = sorted(set(params) - set(_PARAMS))
         if unknown:
             raise TypeError(f"Received unknown keyword arguments {unknown}. Expected some of {list(_PARAMS)}.")
+        for name in ("parameterization", "transforms"):
+            if not isinstance(params.get(name), (str, type(None))):
+                raise TypeError(f"Expected `{name}` to be a preset name or None (the record stores it). "
+                                f"Received: {name}={params[name]!r}.")
         self.extra_params = params
         self._shape = None
 

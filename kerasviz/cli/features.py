@@ -14,7 +14,7 @@ def add_parser(commands, parents):
                    help="image files for feature maps (centre-cropped and resized to the model's input size; see "
                    "--stretch); none: only the feature visualization")
     p.add_argument("--layer", default=None, metavar="L",
-                   help="the layer (default: feature visualization's, the block at about 80%% of the depth; "
+                   help="the layer (default: feature visualization's, a block of the second-deepest stage, or at 80%% of the depth; "
                    "feature maps': the last spatial block)")
     p.add_argument("--channels", type=int, nargs="+", default=None, metavar="N",
                    help="channel indices (default: the first 16 for the feature visualization, the 16 most "
@@ -78,7 +78,8 @@ def write_figures(directory, model, images=None, value_range=(0.0, 1.0), *, laye
     if images is not None:  # a layer or channels the maps cannot take fail now, not after the optimization
         fm_layer = layer or common.default_layer(model, "grad_cam", shape, "--layer")
         kerasviz.feature_maps(model, images[:1], fm_layer, channels=channels)
-    with stage(f"feature visualization: {_said(fv_layer, None if layer else 'the block at about 80% of the depth')}"):
+    said = _said(fv_layer, None if layer else "a block of the second-deepest stage, or at 80% of the depth")
+    with stage(f"feature visualization: {said}"):
         result = kerasviz.feature_visualization(model, fv_layer, channels, steps=steps, value_range=value_range,
                                                 seed=seed, verbose=1)
         title = (f"feature visualization of {result.layer}: per channel, the image that excites it most "

@@ -100,7 +100,11 @@ class Transform:
 
 
 class Pad(Transform):
-    """Pads `width` pixels on each side: reflected, or a constant `value` (e.g. the range's centre)."""
+    """Pads `width` pixels on each side: reflected, or a constant `value` of the unit image (0.5: the range's centre).
+
+    The engine transforms unit images (`kerasviz.gradients.ascent`): `value`
+    is in units of the value range, whatever the model's input convention.
+    """
 
     def __init__(self, width, value=None):
         self.width = _check(width, "width", 0, integer=True)
