@@ -19,7 +19,13 @@ COSTS = ("forward", "backward")
 
 
 def model_input_shape(model):
-    """The model's input shape `(H, W, C)` with `None` for free dims, or `None` when unknown."""
+    """The model's input shape `(H, W, C)` with `None` for free dims, or `None` when unknown.
+
+    Where the model declares what it accepts (a functional model's
+    `input_spec`), that shape: a cut of ours that runs a fixed-size
+    classifier's layers at any size declares free dims there
+    (`kerasviz.models.extractor(..., any_size=True)`).
+    """
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):
@@ -31,6 +37,10 @@ def model_input_shape(model):
             f"The model {model.name!r} has {len(inputs)} inputs; kerasviz explains image "
             "models with a single input."
         )
+    spec = getattr(model, "input_spec", None)
+    spec = spec[0] if isinstance(spec, (list, tuple)) and len(spec) == 1 else spec
+    if getattr(spec, "shape", None) is not None and len(spec.shape) == len(inputs[0].shape):
+        return tuple(spec.shape[1:])
     return tuple(inputs[0].shape[1:])
 
 
@@ -78,7 +88,7 @@ def _as_array(images, argname):
         ) from None
 
 
-def check_images(model, images, argname="images"):
+def check_images(model, images, argname="images", any_size=False):
     """Validates a batch of images against `model`; returns a float32 numpy array.
 
     Args:
@@ -88,6 +98,8 @@ def check_images(model, images, argname="images"):
             float dtypes are converted to float32 *without rescaling*: images
             stay in the model's own input space.
         argname: the argument name used in error messages.
+        any_size: accept any height and width (the channels still must
+            match), for a caller that runs the model's layers at other sizes.
 
     Raises:
         TypeError: not image data (strings, objects, dicts).
@@ -117,7 +129,7 @@ def check_images(model, images, argname="images"):
                 "[H, W, C]; kerasviz explains image models."
             )
         for got, want, what in zip(array.shape[1:], expected, ("height", "width", "channels")):
-            if want is not None and got != want:
+            if want is not None and got != want and not (any_size and what != "channels"):
                 raise ValueError(
                     f"Received images of the wrong {what} for `{argname}`: shape {array.shape}, "
                     f"but the model {model.name!r} expects [B, {', '.join(str(d) for d in expected)}]."

@@ -510,20 +510,30 @@ def _symbolic_outputs(model, paths):
     return [outputs[p] for p in paths]
 
 
-def _size_free(model):
-    """The graph of a functional image `model` rebuilt on an input of free height and width.
+def _size_free(cut, model):
+    """`cut` (a model of ours, from `_build_extractor`) made to take images of any height and width.
 
-    Its layers are `model`'s own (so are its live weights); a nested
-    functional model is rebuilt the same way. Convolutions, pooling and
-    elementwise layers take any size; a layer that cannot raises here.
+    Only the input checks of our own functional models are widened to any
+    height and width (the cut and the nested cuts `_symbolic_outputs`
+    made; `kerasviz.inputs.model_input_shape` reads them); the layers, which
+    are the user's, are called on tensors of the new size and gain no node.
+    Convolutions, pooling and elementwise layers take any size; a user's
+    own nested model of fixed size inside the cut cannot, and raises.
     """
-    given = model.inputs[0]
-    if len(given.shape) != 4:
-        raise ValueError(f"the input of {model.name!r} is not an image [B, H, W, C]")
-    free = keras.Input((None, None, given.shape[-1]), dtype=given.dtype, name=given.name)
-    return keras.models.clone_model(
-        model, input_tensors=[free],
-        clone_function=lambda layer: _size_free(layer) if isinstance(layer, keras.Model) else layer)
+    users = {id(layer) for _, layer in iter_layers(model)}
+    for path, layer in [("", cut), *iter_layers(cut)]:
+        if not isinstance(layer, keras.Model):
+            continue
+        if id(layer) in users:
+            shape = tuple(layer.inputs[0].shape[1:3]) if getattr(layer, "inputs", None) else ()
+            if any(d is not None for d in shape):
+                raise ValueError(f"the nested model {path!r} takes a fixed input size {shape}")
+            continue
+        shape = layer.inputs[0].shape
+        if len(shape) != 4:
+            raise ValueError(f"the input of {path or cut.name!r} is not an image [B, H, W, C]")
+        layer.input_spec = keras.InputSpec(shape=(None, None, None, shape[-1]))
+    return cut
 
 
 def _build_extractor(model, paths, any_size):
@@ -535,7 +545,7 @@ def _build_extractor(model, paths, any_size):
             raise ValueError("the output layer is read, and `run` reads it as logits")
         outputs = _symbolic_outputs(model, paths)
         truncated = keras.Model(model_inputs, outputs, name=f"{model.name}_truncated")
-        return _size_free(truncated) if any_size else truncated
+        return _size_free(truncated, model) if any_size else truncated
     except (AttributeError, ValueError, TypeError, KeyError, IndexError) as error:
         logging.getLogger("kerasviz").debug(
             "Running the whole model %r for the layers %s: it cannot be truncated%s (%s).", model.name,
@@ -560,10 +570,12 @@ def extractor(model, paths, any_size=False):
     Args:
         model: a built Keras model.
         paths: canonical layer paths (from `get_layer`), a tuple.
-        any_size: build the cut on an input of free height and width, so
+        any_size: a cut that takes images of any height and width, so
             that a classifier of fixed input size runs its convolutional
-            part on images of any size (DeepDream's octaves). None where
-            a layer up to `paths` needs its fixed size.
+            part at other sizes (DeepDream's octaves, photos larger than
+            the input). The layers are called on the new sizes as they
+            are; none gains a node. None where a nested model of fixed size
+            lies within the cut.
 
     Returns:
         A `keras.Model` whose outputs are the layers' outputs (a list, in the

@@ -88,6 +88,7 @@ def test_deep_dream_octaves_on_a_fixed_size_model(form):
     keras.backend.clear_session()
     model = {"sequential": sequential, "nested": nested}[form]()
     weights, state = weights_snapshot(model), layer_state(model)
+    calls = {path: len(layer._inbound_nodes) for path, layer in models.iter_layers(model)}
     image = _image(16, 16)
     result = deep_dream(model, image, ["conv1", "relu2"], octaves=3, octave_scale=1.3, steps_per_octave=4)
     assert result.image.shape == image.shape and result.steps == 12
@@ -96,6 +97,10 @@ def test_deep_dream_octaves_on_a_fixed_size_model(form):
     assert_model_unchanged(model, weights, state)
     deep_dream(model, image, ["conv1", "relu2"], octaves=3, octave_scale=1.3, steps_per_octave=2)
     assert compiled.tracing_count(models.extractor(model, (models.get_layer(model, "relu2")[0],), any_size=True)) == 3
+    photo = _image(40, 30)  # larger than the model's input: the dream runs at the photo's size
+    assert deep_dream(model, photo, "relu2", octaves=2, steps_per_octave=2).image.shape == photo.shape
+    # The layers ran at other sizes without being called on new symbolic inputs: no node added.
+    assert {path: len(layer._inbound_nodes) for path, layer in models.iter_layers(model)} == calls
     single = deep_dream(model, image, "conv2", octaves=1, steps_per_octave=5, value_range=(0.0, 1.0))
     assert single.image.shape == image.shape and single.losses[-1] > single.losses[0]
 

@@ -159,7 +159,9 @@ def deep_dream(
     >>> dream = deep_dream(model, photo[None], octaves=4, value_range="tf")
     """
     models.check_model(model)
-    images = inputs.check_images(model, image, "image")
+    expected = inputs.model_input_shape(model)
+    fixed = expected is not None and (expected[0] is not None or expected[1] is not None)
+    images = inputs.check_images(model, image, "image", any_size=True)
     octaves = inputs.check_positive_int(octaves, "octaves")
     steps_per_octave = inputs.check_positive_int(steps_per_octave, "steps_per_octave")
     scale = regularizers.check_non_negative(octave_scale, "octave_scale")
@@ -178,7 +180,7 @@ def deep_dream(
         jitter = 0
         learning_rate = parameterizations.LEARNING_RATE if learning_rate is None else learning_rate
     if layers is None:
-        layers = default_dream_layers(model, images.shape[1:])
+        layers = default_dream_layers(model, None if fixed else images.shape[1:])
     elif isinstance(layers, (str, int)) or not isinstance(layers, (list, tuple)):
         layers = (layers,)
     if not layers:
@@ -186,16 +188,16 @@ def deep_dream(
     paths = tuple(dict.fromkeys(models.get_layer(model, l, argname="layers")[0] for l in layers))
     objective = functools.reduce(operator.add, [targets.LayerL2(p) for p in paths])
     dreamer = model
-    expected = inputs.model_input_shape(model)
-    if octaves > 1 and expected is not None and (expected[0] is not None or expected[1] is not None):
+    if fixed and (octaves > 1 or images.shape[1:3] != tuple(expected[:2])):
         dreamer = _any_size_cut(model, paths)
         if dreamer is None:
             raise ValueError(
-                f"Received `octaves={octaves}` for the model {model.name!r}, whose input size is fixed "
-                f"({expected}) and whose layers up to {list(paths)} cannot be run at other sizes (a "
-                "subclassed model, a layer called twice, one that needs the fixed size, or layers on "
-                f"parallel branches). Build it with `input_shape=(None, None, {images.shape[-1]})`, or "
-                "pass `octaves=1`."
+                f"Received `octaves={octaves}` and images of size {images.shape[1:3]} for the model "
+                f"{model.name!r}, whose input size is fixed ({expected}) and whose layers up to "
+                f"{list(paths)} cannot be run at other sizes (a subclassed model, a layer called twice, "
+                "a nested model of fixed size, or layers on parallel branches). Build it with "
+                f"`input_shape=(None, None, {images.shape[-1]})`, or pass `octaves=1` and images of "
+                "its size."
             )
     height, width = images.shape[1:3]
     sizes = [
