@@ -47,9 +47,9 @@ def _expected_size(widths, height):
 
 
 @pytest.mark.parametrize("args, name, widths, height, printed", [
-    # A model that takes any size: 3 octaves by default, the figure at the image's own size.
+    # A model that takes any size: 4 octaves by default, the figure at the image's own size.
     (["--dream", "a.png", "--layers", "conv1", "conv3", "--steps", "3"], "deep_dream.png", [32, 32], 24,
-     "3 octave(s)"),
+     "4 octave(s)"),
     (["--texture", "b.png", "--layers", "conv1", "conv2", "--steps", "4"], "texture.png", [20, 20], 20,
      "texture synthesis"),
     (["--style", "a.png", "b.png", "--content-layer", "conv2", "--style-layers", "conv1", "conv3", "--steps", "4"],
@@ -65,15 +65,13 @@ def test_art_modes_write_their_figure(art_dir, args, name, widths, height, print
 
 
 def test_dream_on_a_fixed_size_model(art_dir):
-    # Default: one octave, at the model's input size (16x16).
+    # Octaves by default: the layers up to conv2 run at every scale; the figure at the model's input size.
     out = _cli("fixed.keras", ["--dream", "a.png", "--layers", "conv2", "--steps", "2", "--out", "fixed"], art_dir)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "1 octave(s)" in out.stdout
+    assert "4 octave(s)" in out.stdout and "over 8 steps" in out.stdout
     assert Image.open(art_dir / "fixed" / "deep_dream.png").size == _expected_size([16, 16], 16)
-    # Octaves asked for explicitly: a clear message with the hint, no figure.
-    out = _cli("fixed.keras", ["--dream", "a.png", "--octaves", "3", "--out", "fixed_octaves"], art_dir)
-    assert out.returncode != 0
-    assert "octaves=3" in out.stderr and "--octaves 1" in out.stderr and "Traceback" not in out.stderr
+    out = _cli("fixed.keras", ["--dream", "a.png", "--octaves", "9", "--out", "fixed_octaves"], art_dir)
+    assert out.returncode != 0 and "use fewer octaves" in out.stderr and "Traceback" not in out.stderr
     assert not (art_dir / "fixed_octaves" / "deep_dream.png").exists()
 
 

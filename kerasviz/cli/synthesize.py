@@ -1,5 +1,6 @@
 """`kerasviz synthesize`: class visualizations, fooling images, feature inversion, DeepDream, textures, style."""
 
+import inspect
 import os
 
 from kerasviz.cli import common
@@ -25,7 +26,8 @@ def add_parser(commands, parents):
     p.add_argument("--layers", nargs="+", default=None, metavar="L",
                    help="layers for --dream (to amplify) or --texture (Gram matrices); default: the method's")
     p.add_argument("--octaves", type=int, default=None, metavar="N",
-                   help="--dream's scales (default: 3 if the model takes any image size, else 1)")
+                   help="--dream's scales (default: deep_dream's, 4; a model of fixed input size runs its "
+                   "layers up to the dream layers at every scale)")
     p.add_argument("--content-layer", default=None, metavar="L", help="--style's content layer")
     p.add_argument("--style-layers", nargs="+", default=None, metavar="L", help="--style's Gram layers")
     p.add_argument("--steps", type=int, default=None,
@@ -122,7 +124,6 @@ def run(args):
 def _art(args, model, value_range):
     """`--dream`, `--texture` or `--style`: `(file name, source images, result, summary)`."""
     import kerasviz
-    from kerasviz import inputs
 
     steps = {} if args.steps is None else {"steps": args.steps}
 
@@ -131,14 +132,8 @@ def _art(args, model, value_range):
 
     if args.dream is not None:
         image = load(args.dream)
-        shape = inputs.model_input_shape(model)
-        fixed = shape is not None and (shape[0] is not None or shape[1] is not None)
-        octaves = args.octaves if args.octaves is not None else (1 if fixed else 3)
-        if fixed and octaves > 1:
-            raise common.UsageError(
-                f"--octaves {octaves}: the model's input size is fixed ({shape[0]}x{shape[1]}), so "
-                f"octaves={octaves} (other scales) cannot run; pass --octaves 1, or save the model with "
-                "input_shape=(None, None, 3).")
+        octaves = (args.octaves if args.octaves is not None
+                   else inspect.signature(kerasviz.deep_dream).parameters["octaves"].default)
         result = kerasviz.deep_dream(model, image, args.layers, octaves=octaves, value_range=value_range,
                                      verbose=1, **({} if args.steps is None else {"steps_per_octave": args.steps}))
         return "deep_dream.png", [image], result, (
