@@ -168,6 +168,18 @@ class LayerGraph:
                 return False
         return False
 
+    def after_depthwise(self, path):
+        """Whether `path` is (the rectified output of) a depthwise convolution, through normalizations.
+
+        Each channel of a depthwise layer sees one channel of its input: it
+        mixes nothing, and a channel whose input is zero on a grey image has
+        no gradient, before its rectifier or after.
+        """
+        node = self.by_path[path]
+        while node.kind in _CARRIERS and len(node.producers) == 1:
+            node = self.by_path[node.producers[0]]
+        return node.kind == "DepthwiseConv2D"
+
     def classifier(self):
         """The head's last weighted layer (Dense or class-map conv), or None."""
         for path in self.head:
@@ -308,7 +320,8 @@ def default_layers(model, role, image_shape=None):
             there is to be pooled), `"patches"` (the deepest feature block
             whose receptive field is at most half the image side),
             `"dream"` (the middle rectified block of the second-deepest
-            resolution stage, where the classic DeepDream layers are:
+            resolution stage, a depthwise convolution's only if there is no
+            other, where the classic DeepDream layers are:
             VGG's block4, ResNet50's conv4_block3, MobileNetV2's block_10,
             all at a sixteenth of the input side; two blocks at about 60% and
             80% of the depth in a net of fewer than 4 stages),
@@ -357,8 +370,10 @@ def _choose(model, graph, role):
         if len(stages) >= 4:  # the middle rectified block of the second-deepest stage (stride 16 of 32)
             stage = stages[-2]
             rectified = [p for p in stage if graph.by_path[p].is_nonlinear_activation()
-                         or graph.by_path[p].fused_nonlinearity()] or stage
-            return [rectified[len(rectified) // 2]]
+                         or graph.by_path[p].fused_nonlinearity()]
+            mixing = [p for p in rectified if not graph.after_depthwise(p)]
+            chosen = mixing or rectified or stage
+            return [chosen[len(chosen) // 2]]
         return list(dict.fromkeys(features[int(round(f * (len(features) - 1)))] for f in (0.6, 0.8))) if features else []
     if role == "style":
         found = [stage[0] for stage in stages] if len(stages) >= 3 else features

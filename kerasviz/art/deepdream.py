@@ -38,7 +38,7 @@ def default_dream_layers(model, image_shape=None):
     last layers give object-like blobs, the first ones strokes. The known
     layers all sit at a sixteenth of the input side, so elsewhere the
     default is the middle rectified block of the second-deepest resolution
-    stage (blocks at about 60% and 80% of the depth in a net of fewer than
+    stage, not a depthwise convolution's where there is another (blocks at about 60% and 80% of the depth in a net of fewer than
     4 stages). Only meaningful layers (rectified or block outputs,
     `kerasviz.layer_graph`) are candidates, never a BatchNormalization or
     pooling output.

@@ -51,7 +51,9 @@ def default_layer(model, image_shape=None):
 
     The middle rectified block of the second-deepest resolution stage (a
     sixteenth of the input side in a 5-stage net: object parts, as lucid's
-    mixed4a-4e), or the block at about 80% of the depth in a net of fewer
+    mixed4a-4e), not a depthwise convolution's where there is another (each
+    of its channels sees one input channel: on EfficientNet-Lite3, 3 of 16
+    stayed grey), or the block at about 80% of the depth in a net of fewer
     stages; never a BatchNormalization, pooling or pre-activation output,
     nor the classifier head (`kerasviz.layer_graph.default_layers`, role
     `"dream"`).
