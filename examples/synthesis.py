@@ -39,7 +39,7 @@ def main():
     show = lambda x: kerasviz.image.to_display(x, value_range)  # noqa: E731
     predict = lambda x: np.argmax(model.predict(x, verbose=0), axis=-1)  # noqa: E731
 
-    # Class visualizations (Simonyan et al. 2013 + Yosinski et al. 2015 regularizers): one per class.
+    # Class visualizations (Simonyan et al. 2013; a Fourier parameterization and transforms, Olah et al. 2017).
     dreams = kerasviz.class_visualization(model, list(range(len(names))), steps=steps, value_range=value_range)
     print(f"class visualizations of {', '.join(names)}: mean class score "
           f"{dreams.losses[0]:.2f} -> {dreams.losses[-1]:.2f} over {dreams.steps} steps")

@@ -17,7 +17,9 @@ def _p(setup, key):
 
 def _vis(setup, fourier):
     classes = [setup.target] * len(setup.images)
-    extra = {"parameterization": "fourier", "transforms": "standard", "learning_rate": 0.05} if fourier else {}
+    # The two recipes the peers have: CS231n's pixel ascent, and lucid's Fourier recipe at lucid's step.
+    extra = ({"parameterization": "fourier", "transforms": "standard", "learning_rate": 0.05} if fourier
+             else {"parameterization": None, "transforms": None})
     result = kerasviz.class_visualization(setup.model, classes, steps=_p(setup, "opt_steps"),
                                           value_range=(0.0, 255.0), seed=0, **extra)
     return {"map": result.image, "objective": float(np.mean(common.logit_of(setup, result.image)))}
