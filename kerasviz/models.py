@@ -7,7 +7,7 @@ with three temporary patches:
 - **capture**: a layer's output is recorded so that a `tf.GradientTape` can
   differentiate with respect to it (Grad-CAM, DeepDream, inversion, style);
   or, for a layer that ends in a rectifier, what enters the rectifier (its
-  *pre-activation*, the path `pre_activation(path)`: feature visualization
+  *pre-activation*, the path `pre_activation(model, layer)`: feature visualization
   starts there, where a channel that does not fire yet still has a gradient);
 - **logits**: a softmax (or sigmoid) fused into the output layer, or standing
   as its own layer, is bypassed so that gradient methods use the pre-softmax

@@ -38,10 +38,10 @@ def default_dream_layers(model, image_shape=None):
     last layers give object-like blobs, the first ones strokes. The known
     layers all sit at a sixteenth of the input side, so elsewhere the
     default is the middle rectified block of the second-deepest resolution
-    stage, not a depthwise convolution's where there is another (blocks at about 60% and 80% of the depth in a net of fewer than
-    4 stages). Only meaningful layers (rectified or block outputs,
-    `kerasviz.layer_graph`) are candidates, never a BatchNormalization or
-    pooling output.
+    stage, not a depthwise convolution's where there is another (blocks at
+    about 60% and 80% of the depth in a net of fewer than 4 stages). Only
+    meaningful layers (rectified or block outputs, `kerasviz.layer_graph`)
+    are candidates, never a BatchNormalization or pooling output.
     """
     for _, names in DEFAULT_LAYERS:
         if _has_layers(model, names):
@@ -98,16 +98,19 @@ def deep_dream(
     size; the step is traced once per octave size.
 
     The classifiers people have take one fixed size (`include_top=True`):
-    for them the octaves run on the network cut at the dream layers and
-    rebuilt for any size (`kerasviz.models.extractor(..., any_size=True)`,
-    sharing the model's layers and weights): the layers before a
-    classifier's head are convolutions, which take any size. A model whose
-    first part cannot be rebuilt so (a subclassed model of fixed size, a
-    layer called twice) takes `octaves=1` only, and says so.
+    for them the octaves, and photos of another size, run through the
+    network cut after the dream layers with its input check widened to any
+    size (`kerasviz.models.extractor(..., any_size=True)`: the model's own
+    layers and live weights, called at the new sizes; the model gains
+    nothing). The layers before a classifier's head are convolutions, which
+    take any size. A model whose first part cannot be cut so (a subclassed
+    model of fixed size, a layer called twice, dream layers on parallel
+    branches) takes `octaves=1` and images of its size only, and says so.
 
     Args:
         model: a built Keras image model.
-        image: images `[B, H, W, C]` in the model's input space.
+        image: images `[B, H, W, C]` in the model's input space, of any size for a
+            model of fixed input size whose first part can be cut (see above).
         layers: the layer(s) to amplify (names, paths, indices or objects).
             Default: per architecture, VGG16 `block4_conv3`, VGG19
             `block4_conv4`, InceptionV3 `mixed3` + `mixed5`, MobileNetV2

@@ -72,17 +72,16 @@ def class_visualization(
     Gradient ascent on the pre-softmax class score from a near-grey start
     (Simonyan et al., 2013, "Deep Inside Convolutional Networks", section 2).
     By default the image is decoded from a colour-decorrelated Fourier
-    spectrum scaled by `1 / f ** 1.25` (`PARAMETERIZATION`) that Adam changes, through random pad, jitter, scale and
-    rotation at every step (Olah et al., 2017, "Feature Visualization";
-    Mordvintsev et al., 2018, "Differentiable Image Parameterizations"): the
-    recipe that gives recognisable objects on a real ImageNet network. On
-    EfficientNet-Lite3 (280 px, raw 0-255 input), ten classes, 256 steps
+    spectrum scaled by `1 / f ** 1.25` (`PARAMETERIZATION`) that Adam
+    changes, through random pad, jitter, scale and rotation at every step
+    (Olah et al., 2017, "Feature Visualization"; Mordvintsev et al., 2018,
+    "Differentiable Image Parameterizations"): the recipe that gives
+    recognisable objects on a real ImageNet network. On EfficientNet-Lite3
+    (280 px, raw 0-255 input), ten classes, 256 steps
     (`benchmarks/picture_quality.py`): p(target) 1.00 on the image and
     after transforms it never saw (flips, zooms, half resolution), RMS
-    contrast 0.18 of the range (a photo's is about 0.2), 9% of the spectral
-    energy above half Nyquist; CS231n's pixel recipe below reached p 0.002
-    there in the model's own range before step sizes were in its units, and
-    leaves high-frequency patterns.
+    contrast 0.19 of the range (a photo's is about 0.2), 8% of the spectral
+    energy above half Nyquist.
 
     `parameterization=None, transforms=None` is CS231n's pixel recipe
     (assignment 3, SqueezeNet, 224x224), regularized as in Yosinski et al.,
