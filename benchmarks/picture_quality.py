@@ -16,9 +16,12 @@ model's own value range:
   spectral energy above half the Nyquist frequency (photos: a few percent).
 - **feature visualization** of the default layer's first channels: the
   channel's mean activation (after the layer's rectifier) on its image, the
-  share of channels that fire (> 0), contrast, high-frequency share; with
-  `--facets`, the mean pairwise distance between four facets of one channel
-  with and without the diversity term.
+  share of channels that fire (> 0), contrast, high-frequency share;
+- **facets**: four images of one channel without and with the default
+  diversity term, and how alike they are: the mean pairwise cosine of their
+  Gram matrices at the layer and at an earlier layer the objective does not
+  read (1: the same picture; pixel distances say little of textures whose
+  phase is random anyway).
 - **DeepDream** of a photo at the defaults: the RMS change in grey levels of
   255, the layer objective's gain, and the high-frequency share.
 
@@ -44,6 +47,7 @@ from PIL import Image  # noqa: E402
 
 import kerasviz  # noqa: E402
 import kerasviz.art.deepdream  # noqa: E402
+import kerasviz.gradients.feature_visualization  # noqa: E402
 import kerasviz.gradients.synthesis  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -156,20 +160,33 @@ def part_features(model, args, value_range, settings):
           f"(min {np.min(result.objectives):.3f}); contrast {np.mean(contrast(units)):.3f}; "
           f"high-frequency share {np.mean(high_frequency_share(units)):.3f}")
     _save(os.path.join(args.out, "feature_visualization.png"), result.grid)
-    if args.facets:
-        spreads = {}
-        for weight in (0.0, None):
-            extra = {} if weight is None else {"diversity": weight}
-            facets = kerasviz.feature_visualization(model, result.layer, channels=[int(result.channels[0])],
-                                                    images_per_channel=4, value_range=value_range, seed=args.seed,
-                                                    **{**settings, **extra})
-            flat = ((facets.images - value_range[0]) / (value_range[1] - value_range[0])).reshape(4, -1)
-            spreads[weight] = np.mean([np.sqrt(np.mean((flat[i] - flat[j]) ** 2))
-                                       for i in range(4) for j in range(i + 1, 4)])
-            _save(os.path.join(args.out, f"facets_{'plain' if weight == 0 else 'diverse'}.png"), facets.grid)
-        print(f"  four facets of channel {result.channels[0]}: mean pairwise RMS distance {spreads[0.0]:.3f} "
-              f"without diversity, {spreads[None]:.3f} with the default diversity")
     return result
+
+
+def gram_similarity(model, images, path):
+    """Mean pairwise cosine similarity of the images' Gram matrices at `path` (1: the same style)."""
+    activations = kerasviz.models.run_layers(model, tf.constant(images), (path,))[path].numpy()
+    flat = activations.reshape(len(images), -1, activations.shape[-1])
+    grams = np.einsum("bpi,bpj->bij", flat, flat).reshape(len(images), -1)
+    grams /= np.linalg.norm(grams, axis=1, keepdims=True)
+    cosines = grams @ grams.T
+    return float((cosines.sum() - np.trace(cosines)) / (len(images) * (len(images) - 1)))
+
+
+def part_facets(model, args, value_range, settings):
+    """Four images of one channel without and with the default diversity: how alike they are."""
+    settings = dict(settings)
+    layer = settings.pop("layer", None) or kerasviz.gradients.feature_visualization.default_layer(model)
+    probe = kerasviz.models.default_layers(model, "style")[2]  # an earlier layer the objective does not read
+    for weight in (0.0, None):
+        extra = {} if weight is None else {"diversity": weight}
+        facets = kerasviz.feature_visualization(model, layer, channels=[args.facet_channel], images_per_channel=4,
+                                                value_range=value_range, seed=args.seed, **{**settings, **extra})
+        print(f"\nfour facets of {layer!r} channel {args.facet_channel}, diversity "
+              f"{'default' if weight is None else weight}: activation {np.mean(facets.objectives):.3f}; mean pairwise "
+              f"Gram cosine {gram_similarity(model, facets.images, layer):.3f} at the layer, "
+              f"{gram_similarity(model, facets.images, probe):.3f} at {probe!r} (1: the same picture)")
+        _save(os.path.join(args.out, f"facets_{'plain' if weight == 0 else 'diverse'}.png"), facets.grid)
 
 
 def part_dream(model, args, value_range, settings):
@@ -223,11 +240,11 @@ def main():
     parser.add_argument("--model", default=os.path.join(IMAGENET, "efficientnet_lite3.keras"))
     parser.add_argument("--labels", default=os.path.join(IMAGENET, "imagenet_labels.txt"))
     parser.add_argument("--value-range", type=float, nargs=2, default=(0.0, 255.0))
-    parser.add_argument("--parts", nargs="+", default=["class", "features", "dream"],
-                        choices=["class", "features", "dream"])
+    parser.add_argument("--parts", nargs="+", default=["class", "features", "facets", "dream"],
+                        choices=["class", "features", "facets", "dream"])
     parser.add_argument("--classes", type=int, nargs="+", default=CLASSES)
     parser.add_argument("--channels", type=int, default=8, help="feature visualization: the first N channels")
-    parser.add_argument("--facets", action="store_true", help="feature visualization: measure the diversity term")
+    parser.add_argument("--facet-channel", type=int, default=0, help="facets: the channel")
     parser.add_argument("--photo", default="dog.jpg", help="DeepDream: a photo of ../shared/imagenet/photos")
     parser.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="settings passed to the recipe")
     parser.add_argument("--seed", type=int, default=0)
@@ -244,6 +261,8 @@ def main():
         part_class(model, args, value_range, _labels(args.labels), settings)
     if "features" in args.parts:
         part_features(model, args, value_range, settings)
+    if "facets" in args.parts:
+        part_facets(model, args, value_range, settings)
     if "dream" in args.parts:
         part_dream(model, args, value_range, settings)
 
