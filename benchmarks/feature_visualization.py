@@ -46,6 +46,7 @@ import kerasviz.gradients.synthesis  # noqa: E402
 from kerasviz import targets  # noqa: E402
 
 import limits  # noqa: E402  (benchmarks/limits.py, beside this script)
+import picture_quality  # noqa: E402  (the picture measures, beside this script)
 from kerasviz.art.deepdream import deep_dream  # noqa: E402
 from kerasviz.art.style import texture_synthesis  # noqa: E402
 from kerasviz.gradients.class_visualization import class_visualization  # noqa: E402
@@ -61,14 +62,8 @@ SETTINGS = (  # name, parameterization, transforms, learning rate
 
 
 def high_frequency_share(images):
-    """Mean share of spectral energy above half the Nyquist frequency, per grey image."""
-    grey = images.mean(axis=-1)
-    grey = grey - grey.mean(axis=(1, 2), keepdims=True)
-    power = np.abs(np.fft.fft2(grey)) ** 2
-    fy = np.fft.fftfreq(grey.shape[1])[:, None]
-    fx = np.fft.fftfreq(grey.shape[2])[None, :]
-    high = np.sqrt(fx**2 + fy**2) > 0.25
-    return float(np.mean(power[:, high].sum(axis=1) / np.maximum(power.sum(axis=(1, 2)), 1e-12)))
+    """Mean share of spectral energy above half the Nyquist frequency, over grey images."""
+    return float(np.mean(picture_quality.high_frequency_share(images)))
 
 
 def quality(name, model, steps, channels):

@@ -92,11 +92,10 @@ HELD_OUT = {
 
 
 def probabilities(model, images):
-    outputs = np.asarray(model.predict(images, verbose=0, batch_size=16), np.float64)
-    if kerasviz.models.output_activation(model) is None:
-        outputs = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
-        outputs /= outputs.sum(axis=-1, keepdims=True)
-    return outputs
+    outputs = model.predict(images, verbose=0, batch_size=16)
+    if kerasviz.models.output_activation(model) is None:  # logits
+        outputs = kerasviz.models.probabilities(outputs, None).numpy()
+    return np.asarray(outputs, np.float64)
 
 
 def class_quality(model, images, classes, low, high):
