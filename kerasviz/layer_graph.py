@@ -1,10 +1,9 @@
 """Which layers of a network mean something: the one notion behind every default layer.
 
-A model is read the same way whatever its form (Sequential, functional,
-nested, subclassed, mixed precision): one symbolic call records every layer
-call with its input and output tensors, and the producer of each input is
-found by walking back through the ops no layer owns (casts, identities, a
-`tf.nn.relu` in a subclassed `call`). That gives, for every layer, its output
+A model is read as its graph of layer calls (`kerasviz.graph.trace`: one
+symbolic call, any model form: Sequential, functional, nested, subclassed,
+mixed precision), each layer typed by the one layer taxonomy
+(`kerasviz.graph.taxonomy`). That gives, for every layer call, its output
 shape, its producers and its consumers.
 
 On that graph:
@@ -33,98 +32,58 @@ et al., 2015; Gatys et al., 2015, 2016).
 """
 
 import logging
-import threading
-import weakref
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from kerasviz import models, patching
-
-_NORMALIZATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
-                  "SyncBatchNormalization", "RMSNormalization")
-_DROPOUT = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
-            "GaussianNoise", "AlphaDropout", "ActivityRegularization", "Identity")
-_ACTIVATION_LAYERS = ("ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax")
-_MERGES = ("Add", "Concatenate", "Multiply", "Average", "Maximum", "Minimum", "Subtract")
-_STRUCTURAL = ("InputLayer", "ZeroPadding2D", "Cropping2D", "Reshape", "Flatten", "Permute", "Rescaling",
-               "Normalization", "Resizing", "CenterCrop", "UpSampling2D", "RepeatVector")
-_GLOBAL_POOLING = ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D")
-# Layers that act elementwise (or per position) on what they receive: the producer's meaning passes on.
-_CARRIERS = _NORMALIZATION + _DROPOUT + _ACTIVATION_LAYERS + ("Activation", "LayerScale")
+from kerasviz.graph import measured, taxonomy, trace
+from kerasviz.graph.taxonomy import CARRIERS, GLOBAL_POOLING, MERGE, NORMALIZATION, PASS, POOLING, STRUCTURAL
 
 ROLES = ("grad_cam", "embedding", "patches", "dream", "style", "content", "filters")
 
 
-class Node:
-    """One layer (or Keras op) call: its output shape, producers and consumers (paths)."""
-
-    def __init__(self, path, layer, shape):
-        self.path, self.layer, self.shape = path, layer, shape
-        self.kind = type(layer).__name__
-        self.producers, self.consumers = [], []
-
-    @property
-    def rank(self):
-        return None if self.shape is None else len(self.shape) + 1
-
-    @property
-    def spatial(self):
-        """`(h, w)` for a `[B, h, w, C]` output, else None."""
-        return tuple(self.shape[:2]) if self.rank == 4 else None
-
-    def activation(self):
-        return patching.original(self.layer, "activation")
-
-    def is_nonlinear_activation(self):
-        if self.kind in ("ReLU", "LeakyReLU", "PReLU", "ELU"):
-            return True
-        fn = self.activation() if self.kind == "Activation" else None
-        return fn is not None and fn not in (keras.activations.linear, keras.activations.softmax)
-
-    def has_kernel(self):
-        return getattr(self.layer, "kernel", None) is not None or getattr(self.layer, "depthwise_kernel", None) is not None
-
-    def fused_nonlinearity(self):
-        fn = self.activation() if self.has_kernel() else None
-        return fn is not None and fn is not keras.activations.linear
-
-
 class LayerGraph:
-    """The layer-call graph of a model for one input shape, and its meaningful layers and head."""
+    """The meaningful layers and the head of a model's graph of layer calls (`kerasviz.graph.trace`).
 
-    def __init__(self, nodes, image_shape):
-        self.image_shape = image_shape
-        self.nodes = nodes  # call order: the last one is the output layer
-        self.by_path = {n.path: n for n in nodes}
+    `nodes` are the calls of layers and Keras ops (a nested model is read
+    through its layers), in call order: the last one is the output layer.
+    """
+
+    def __init__(self, graph):
+        self.graph, self.image_shape = graph, graph.image_shape
+        self.nodes = [call for call in graph.calls if not call.is_model]
+        self.by_path = {n.path: n for n in self.nodes}
         self.head = self._head()
         self.gates = self._gates()
-        self.meaningful = [n.path for n in nodes
+        self.meaningful = [n.path for n in self.nodes
                            if self._is_meaningful(n) and n.path not in self.head and n.path not in self.gates]
         self.defaults = {}  # role -> paths, filled by `default_layers`
+
+    def _at(self, index):
+        return self.graph.calls[index]
 
     def _gates(self):
         """Squeeze-and-excitation branches: global pooling inside the body and what only it feeds (Hu et al., 2018)."""
         gates = set()
         for node in self.nodes:
-            if node.kind in _GLOBAL_POOLING or (node.producers and all(p in gates for p in node.producers)):
+            if node.kind.role == GLOBAL_POOLING or (node.producers and all(self._at(p).path in gates
+                                                                          for p in node.producers)):
                 gates.add(node.path)
         return gates
 
     def _carried_on(self, node):
         """True when everything that reads `node` is a normalization or activation of it."""
-        consumers = [self.by_path[c] for c in node.consumers]
-        return bool(consumers) and all(c.kind in _CARRIERS and len(c.producers) == 1 for c in consumers)
+        consumers = [self._at(c) for c in node.consumers]
+        return bool(consumers) and all(c.kind.role in CARRIERS and len(c.producers) == 1 for c in consumers)
 
     def _is_meaningful(self, node):
-        if node.rank != 4 or node.kind in _STRUCTURAL + _NORMALIZATION + _DROPOUT or "Pooling" in node.kind:
+        role = node.kind.role
+        if node.rank != 4 or role in (STRUCTURAL, NORMALIZATION, PASS, POOLING, GLOBAL_POOLING):
             return False
-        if node.is_nonlinear_activation() or node.fused_nonlinearity():
+        if taxonomy.is_nonlinear_activation(node.layer) or taxonomy.fused_nonlinearity(node.layer):
             return True
-        if node.kind in _MERGES:
+        if role == MERGE:
             return True
-        if node.kind in _CARRIERS:  # linear Activation, LayerScale, Softmax over channels
+        if role in CARRIERS:  # linear Activation, LayerScale, Softmax over channels
             return False
         return not self._carried_on(node)  # a linear conv, or a layer we do not know: a block output
 
@@ -140,33 +99,38 @@ class LayerGraph:
         classes = node.shape[-1] if node is not None and node.shape else None
         pooled = False
         while node is not None:
-            pooling = node.kind in _GLOBAL_POOLING + ("Flatten",)
+            pooling = node.kind.role == GLOBAL_POOLING or node.kind.name == "Flatten"
             if not pooled and ((node.rank or 4) < 4 or node.spatial == (1, 1) or pooling):
                 head.append(node.path)
-                below = self.by_path.get(node.producers[0]) if len(node.producers) == 1 else None
+                below = self._at(node.producers[0]) if len(node.producers) == 1 else None
                 pooled = pooling and not (below is not None and below.spatial == (1, 1))
             else:
                 chain, probe = [], node
-                while probe.kind in _CARRIERS and len(probe.producers) == 1:
+                while probe.kind.role in CARRIERS and len(probe.producers) == 1:
                     chain.append(probe.path)
-                    probe = self.by_path[probe.producers[0]]
-                if probe.has_kernel() and probe.shape[-1] == classes and self._feeds_pooling(probe):
+                    probe = self._at(probe.producers[0])
+                if taxonomy.has_kernel(probe.layer) and probe.shape[-1] == classes and self._feeds_pooling(probe):
                     head += chain + [probe.path]
                 break
             if len(node.producers) != 1:
                 break
-            node = self.by_path.get(node.producers[0])
+            node = self._at(node.producers[0])
         return head
 
     def _feeds_pooling(self, node):
         seen = node
         while len(seen.consumers) == 1:
-            seen = self.by_path[seen.consumers[0]]
-            if seen.kind in _GLOBAL_POOLING:
+            seen = self._at(seen.consumers[0])
+            if seen.kind.role == GLOBAL_POOLING:
                 return True
-            if seen.kind not in _CARRIERS:
+            if seen.kind.role not in CARRIERS:
                 return False
         return False
+
+    def rectified(self, path):
+        """Whether the layer at `path` is a nonlinear activation or has one fused."""
+        layer = self.by_path[path].layer
+        return taxonomy.is_nonlinear_activation(layer) or taxonomy.fused_nonlinearity(layer)
 
     def after_depthwise(self, path):
         """Whether `path` is (the rectified output of) a depthwise convolution, through normalizations.
@@ -176,14 +140,14 @@ class LayerGraph:
         no gradient, before its rectifier or after.
         """
         node = self.by_path[path]
-        while node.kind in _CARRIERS and len(node.producers) == 1:
-            node = self.by_path[node.producers[0]]
-        return node.kind == "DepthwiseConv2D"
+        while node.kind.role in CARRIERS and len(node.producers) == 1:
+            node = self._at(node.producers[0])
+        return node.kind.name == "DepthwiseConv2D"
 
     def classifier(self):
         """The head's last weighted layer (Dense or class-map conv), or None."""
         for path in self.head:
-            if self.by_path[path].has_kernel():
+            if taxonomy.has_kernel(self.by_path[path].layer):
                 return path
         return None
 
@@ -191,59 +155,14 @@ class LayerGraph:
         """The layer whose output `path` reads, skipping dropout-like layers."""
         node = self.by_path[path]
         while len(node.producers) == 1:
-            node = self.by_path.get(node.producers[0])
-            if node is None:
-                return None
-            if node.kind not in _DROPOUT:
+            node = self._at(node.producers[0])
+            if node.kind.role != PASS:
                 return node.path
         return None
 
-
-_CACHE = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
-def _producers(tensor, known, limit=10_000):
-    """Paths of the nearest recorded ancestors of `tensor` (through ops that no layer owns)."""
-    found, stack, seen = [], [tensor], set()
-    while stack and len(seen) < limit:
-        t = stack.pop()
-        if t.ref() in seen:
-            continue
-        seen.add(t.ref())
-        path = known.get(t.ref())
-        if path is not None:
-            found.append(path)
-            continue
-        stack.extend(getattr(t.op, "inputs", ()))
-    return list(dict.fromkeys(found))
-
-
-def _trace(model, image_shape):
-    record = []
-
-    @tf.function(autograph=False)
-    def call(x):
-        with models.patched(model, record=record, logits=False):
-            return model(x, training=False)
-
-    call.get_concrete_function(tf.TensorSpec([1, *image_shape], tf.float32))
-    known, nodes = {}, []
-    for path, layer, ins, outs in record:
-        tensors = [t for t in outs if isinstance(t, tf.Tensor)]
-        if isinstance(layer, keras.Model):
-            continue  # a container: its inner layers are the producers
-        shape = tuple(tensors[0].shape[1:]) if tensors else None
-        node = Node(path, layer, shape)
-        node.producers = list(dict.fromkeys(p for t in ins if isinstance(t, tf.Tensor) for p in _producers(t, known)))
-        for t in tensors:
-            known.setdefault(t.ref(), path)
-        nodes.append(node)
-    by_path = {n.path: n for n in nodes}
-    for node in nodes:
-        for p in node.producers:
-            by_path[p].consumers.append(node.path)
-    return nodes
+    def first_convolution(self):
+        """The first layer called with a 2-D convolution kernel, as a list of at most one path."""
+        return [n.path for n in self.nodes if taxonomy.conv_kernel(n.layer)][:1]
 
 
 def image_shape_of(model, image_shape=None):
@@ -273,14 +192,8 @@ def image_shape_of(model, image_shape=None):
 
 
 def layer_graph(model, image_shape=None) -> LayerGraph:
-    """The `LayerGraph` of `model` for images of `image_shape` (cached weakly per model and shape)."""
-    shape = image_shape_of(model, image_shape)
-    with _LOCK:
-        per_model = _CACHE.setdefault(model, {})
-        graph = per_model.get(shape)
-        if graph is None:
-            graph = per_model[shape] = LayerGraph(_trace(model, shape), shape)
-    return graph
+    """The `LayerGraph` of `model` for images of `image_shape` (one per traced graph, cached weakly per model)."""
+    return trace.model_graph(model, image_shape_of(model, image_shape)).view("layer_graph", LayerGraph)
 
 
 def _spread(paths, count):
@@ -300,14 +213,12 @@ def _by_resolution(graph, paths):
     return list(groups.values())
 
 
-def _fits(model, path, image_shape, share):
-    from kerasviz.activations.receptive_field import receptive_field
-
+def _fits(model, graph, path, share):
     try:
-        field = receptive_field(model, path, input_shape=image_shape)
+        field = measured.receptive_field_of(model, graph.graph, path)
     except ValueError:
         return False
-    return max(field.size) <= share * min(image_shape[:2])
+    return max(field.size) <= share * min(graph.image_shape[:2])
 
 
 def default_layers(model, role, image_shape=None):
@@ -328,7 +239,7 @@ def default_layers(model, role, image_shape=None):
             `"style"` (the first block of each resolution stage, up to 5, as
             conv1_1 ... conv5_1 in Gatys et al.), `"content"` (a block of the
             second-deepest stage, as conv4_2) or `"filters"` (the first layer
-            with a convolution kernel).
+            called with a 2-D convolution kernel).
         image_shape: `(H, W, C)` of the images it will see (default: the
             model's input shape, free dims taken as 224).
 
@@ -340,20 +251,20 @@ def default_layers(model, role, image_shape=None):
     """
     if role not in ROLES:
         raise ValueError(f"Received an invalid value for `role`: {role!r}. Expected one of {ROLES}.")
-    if role == "filters":
-        return _found(model, role, models.conv_layers(model)[:1])
     if image_shape_of(model, image_shape) is None:
-        return _found(model, role, [])
+        return _found(model, role, [], None)
     graph = layer_graph(model, image_shape)
     found = graph.defaults.get(role)
     if found is None:
-        found = graph.defaults[role] = _found(model, role, _choose(model, graph, role))
+        found = graph.defaults[role] = _found(model, role, _choose(model, graph, role), graph)
         logging.getLogger("kerasviz").info(
             "Default %s layer(s) of the model %r for %s images: %s", role, model.name, graph.image_shape, found)
     return found
 
 
 def _choose(model, graph, role):
+    if role == "filters":
+        return graph.first_convolution()
     features = graph.meaningful
     if role == "grad_cam":
         extended = [p for p in features if graph.by_path[p].spatial not in (None, (1, 1))]
@@ -369,8 +280,7 @@ def _choose(model, graph, role):
     if role == "dream":
         if len(stages) >= 4:  # the middle rectified block of the second-deepest stage (stride 16 of 32)
             stage = stages[-2]
-            rectified = [p for p in stage if graph.by_path[p].is_nonlinear_activation()
-                         or graph.by_path[p].fused_nonlinearity()]
+            rectified = [p for p in stage if graph.rectified(p)]
             mixing = [p for p in rectified if not graph.after_depthwise(p)]
             chosen = mixing or rectified or stage
             return [chosen[len(chosen) // 2]]
@@ -386,22 +296,21 @@ def _choose(model, graph, role):
 
 def _deepest_fitting(model, graph, features):
     """Binary search over depth: receptive fields grow with depth."""
-    shape = graph.image_shape
     low, high, best = 0, len(features) - 1, []
     while low <= high:
         middle = (low + high) // 2
-        if _fits(model, features[middle], shape, 0.5):
+        if _fits(model, graph, features[middle], 0.5):
             best, low = [features[middle]], middle + 1
         else:
             high = middle - 1
     return best or features[:1]
 
 
-def _found(model, role, found):
+def _found(model, role, found, graph):
     if not found:
+        spatial = [n.path for n in graph.nodes if n.rank == 4] if graph is not None else []
         raise ValueError(
             f"The model {model.name!r} has no layer for the default {role!r}; pass the layer "
-            "explicitly. Its spatial layers: "
-            f"{models.spatial_layers(model)[-10:] or 'none'}."
+            f"explicitly. Its spatial layers: {spatial[-10:] or 'none'}."
         )
     return tuple(found)
