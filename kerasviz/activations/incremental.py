@@ -13,27 +13,22 @@ pasted into their clean maps and the model finishes as usual. The result
 equals naive occlusion up to float rounding: no approximation is made.
 """
 
-import weakref
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, models
 from kerasviz.activations import incremental_plan, occlusion_graph
-
-_GRAPHS = weakref.WeakKeyDictionary()
+from kerasviz.graph import trace
 
 
 def model_graph(model, image_shape):
-    """`(steps, input_id, output_id, shapes)` of `model` for images of `image_shape` (cached weakly)."""
-    per_model = _GRAPHS.setdefault(model, {})
-    found = per_model.get(image_shape)
-    if found is None:
-        steps, input_id, output_id = occlusion_graph.model_steps(model)
-        shapes = occlusion_graph.static_shapes(steps, input_id, image_shape)
-        found = per_model[image_shape] = (steps, input_id, output_id, shapes)
-    return found
+    """`(steps, input_id, output_id, shapes)` of `model` for images of `image_shape`.
+
+    Read from the model's one traced graph of layer calls (`kerasviz.graph.trace.model_graph`, cached weakly).
+    """
+    graph = trace.model_graph(model, image_shape)
+    return graph.view("occlusion_steps", occlusion_graph.model_steps)
 
 
 def plan_for(model, image_shape, starts_y, starts_x, patch, capture):
@@ -106,7 +101,7 @@ class _Regions:
 
 
 def _tile_size(size, window):
-    return [(n - 1) * s + d * (k - 1) + 1 for n, (k, s, d) in zip(size, window)]
+    return [w.span(n) for n, w in zip(size, window)]
 
 
 def _chunk_function(prepared, planned, graph, read_ids):
@@ -115,7 +110,7 @@ def _chunk_function(prepared, planned, graph, read_ids):
     steps, input_id, output_id, shapes = graph
     target, capture = prepared.target, prepared.capture
     with_classes = bool(target.class_terms())
-    rows = {input_id: 0, **{op.step.output: i + 1 for i, op in enumerate(ops)}}
+    rows = {input_id: 0, **{op.step.key: i + 1 for i, op in enumerate(ops)}}
 
     def build(model_ref):
         activation = models.output_activation(model_ref())
@@ -128,7 +123,7 @@ def _chunk_function(prepared, planned, graph, read_ids):
             patch = tf.broadcast_to(tf.reshape(fill, [1, 1, 1, -1]), tf.stack([count, *sizes[0], tf.shape(fill)[0]]))
             regions.place(input_id, 0, patch)
             for op in ops:
-                source, row = op.step.inputs, rows[op.step.output]
+                source, row = op.step.inputs, rows[op.step.key]
                 if op.kind == "pointwise":
                     values = op.step.call_on([regions.values[source[0]][0]])
                 elif op.kind == "pad":
@@ -144,7 +139,7 @@ def _chunk_function(prepared, planned, graph, read_ids):
                     tile = regions.read(source[0], top * strides[0], left * strides[1], height, width,
                                         op.pads, pad_value)
                     values = _apply(op, tile)
-                regions.place(op.step.output, row, values)
+                regions.place(op.step.key, row, values)
             env = {}
             zero = tf.zeros_like(iy)
             for key in materialize:
@@ -152,7 +147,7 @@ def _chunk_function(prepared, planned, graph, read_ids):
                 env[key] = regions.read(key, zero, zero, height, width, whole=True)
             with models.patched(model_ref(), capture=capture, logits=True) as captured:
                 for step in tail:
-                    env[step.output] = step(env)
+                    env[step.key] = step(env)
             outputs = tf.cast(env[output_id], tf.float32)
             outputs = models.probabilities(outputs, activation) if with_classes else outputs
             return target.score(outputs, dict(captured), tf.tile(class_idx, [count, 1]))
@@ -182,7 +177,7 @@ def _chunk_function(prepared, planned, graph, read_ids):
 def clean_dtype(steps, key):
     """The dtype of a step's output (its layer's compute dtype)."""
     for step in steps:
-        if step.output == key:
+        if step.key == key:
             return tf.as_dtype(getattr(step.layer, "compute_dtype", None) or "float32")
     return tf.float32
 

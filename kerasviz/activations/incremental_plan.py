@@ -8,35 +8,27 @@ Inference for Faster Occlusion-based Deep CNN Explanations", section 3).
 `build_plan` follows the region through the model's layer calls, one axis at
 a time, for every occluder position: the static region size of each layer
 (the largest over positions) and, per position, where it starts, clipped to
-the map. A layer is computed on its region while it is a convolution,
-pooling, padding, pointwise or elementwise-merge layer whose region covers
-less than `FULL_SHARE` of its map; from the first that is not (a global
-pooling, a `Lambda`, a subclassed block, the output, a layer the target
-reads, or a region grown too large) the model runs on whole maps.
+the map (`kerasviz.graph.windows`). A layer is computed on its region while
+its kind (`kerasviz.graph.taxonomy`) is a convolution or pooling window, zero
+padding, a layer that runs the same function at every position (activations,
+dropout, `Dense`, normalizations over the channel axis, a `PReLU` whose
+slopes are shared over the positions) or an elementwise merge, and its
+region covers less than `FULL_SHARE` of its map; from the first that is not
+(a global pooling, a `Lambda`, a subclassed block, the output, a layer the
+target reads, or a region grown too large) the model runs on whole maps.
 """
 
 from typing import NamedTuple
 
-import keras
 import numpy as np
+
+from kerasviz.graph import taxonomy
 
 FULL_SHARE = 0.5  # a region this share of its map or more: the layer runs on the whole map
 AUTO_RATIO = 0.5  # inference="auto" runs incrementally when it predicts at most this share of naive's work (tracing
 # its many small ops costs more than naive's, and at 0.7 predicted the two measured alike on MobileNetV2-0.35 at 64 px)
 NAIVE_BATCH = 32  # occluded images per call of naive inference by default (inputs.DEFAULT_BATCH_SIZE)
 MAX_BATCH = 512  # positions per call of incremental inference by default, at most
-
-_CONV = {keras.layers.Conv2D: "conv", keras.layers.DepthwiseConv2D: "depthwise",
-         keras.layers.SeparableConv2D: "separable",
-         keras.layers.MaxPooling2D: "max_pool", keras.layers.AveragePooling2D: "avg_pool"}
-_POINTWISE = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
-              keras.layers.Dropout, keras.layers.SpatialDropout2D, keras.layers.GaussianNoise,
-              keras.layers.GaussianDropout, keras.layers.AlphaDropout, keras.layers.Rescaling,
-              keras.layers.Identity, keras.layers.ActivityRegularization)
-_CHANNEL_AXIS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.Softmax)
-_MERGES = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average,
-           keras.layers.Maximum, keras.layers.Minimum, keras.layers.Concatenate)
-_MERGE_OPS = ("Add", "Subtract", "Multiply", "Maximum", "Minimum")  # Keras ops on symbolic tensors (x + y)
 
 
 class Region(NamedTuple):
@@ -54,7 +46,7 @@ class Op(NamedTuple):
     step: object
     kind: str  # conv, depthwise, separable, max_pool, avg_pool, pointwise, pad, merge
     region: Region
-    window: tuple = ()  # ((kernel, stride, dilation) per axis)
+    window: tuple = ()  # a `kerasviz.graph.windows.Window(kernel, stride, dilation)` per axis
     pads: tuple = (0, 0, 0, 0)  # top, bottom, left, right (TensorFlow's "same")
 
 
@@ -101,73 +93,42 @@ class OcclusionPlan(NamedTuple):
 
 
 def _kind(step, shapes, output_shape):
-    """The incremental kind of a step, or None."""
-    layer, inputs = step.layer, [shapes.get(k) for k in step.inputs]
+    """How a step is computed on regions (`Op.kind`), or None: by the layer's kind (`kerasviz.graph.taxonomy`)."""
+    layer, kind, inputs = step.layer, step.kind, [shapes.get(k) for k in step.inputs]
     spatial = [s for s in inputs if s is not None and len(s) == 3]
     if len(spatial) != len(inputs) or output_shape is None or len(output_shape) != 3:
         return None
-    if getattr(layer, "data_format", "channels_last") != "channels_last":
-        return None
     if getattr(layer, "quantization_mode", None) or getattr(layer, "lora_enabled", False):
-        return None
-    kind = _CONV.get(type(layer))
-    if kind == "avg_pool" and layer.padding != "valid":
-        return None  # "same" averages over the valid part of each window only
-    if kind is not None:
-        return kind if len(inputs) == 1 else None
-    if type(layer) is keras.layers.ZeroPadding2D:
-        return "pad"
+        return None  # computed from its kernel, which is not what the layer multiplies by
+    if kind.geometry == taxonomy.WINDOW:
+        if kind.op == "avg_pool" and kind.padding != "valid":
+            return None  # "same" averages over the valid part of each window only
+        return kind.op if len(inputs) == 1 else None
+    if kind.geometry == taxonomy.SHIFT:
+        return "pad" if min(p for pads in kind.padding for p in pads) >= 0 else None  # a crop can cut a region
     same_grid = all(s[:2] == output_shape[:2] for s in inputs)
-    if type(layer) in _POINTWISE or type(layer) in _CHANNEL_AXIS:
-        axis = getattr(layer, "axis", -1)
-        axis = list(axis) if isinstance(axis, (list, tuple)) else [axis]
-        return "pointwise" if same_grid and len(inputs) == 1 and axis in ([-1], [3]) else None
-    merge = type(layer) in _MERGES or (not isinstance(layer, keras.layers.Layer)
-                                       and type(layer).__name__ in _MERGE_OPS)
-    if merge and same_grid:
-        if isinstance(layer, keras.layers.Concatenate) and layer.axis not in (-1, 3):
-            return None
-        if not isinstance(layer, keras.layers.Concatenate) and any(s != output_shape for s in inputs):
+    if kind.geometry == taxonomy.POINTWISE:
+        return "pointwise" if kind.shared and same_grid and len(inputs) == 1 else None
+    if kind.geometry == taxonomy.MERGE and same_grid:
+        if kind.name != "Concatenate" and any(s != output_shape for s in inputs):
             return None  # broadcasting (a gate [1, 1, C]) is not elementwise on the map
         return "merge"
     return None
 
 
-def _same_padding(length, out, kernel, stride, dilation):
-    effective = dilation * (kernel - 1) + 1
-    total = max((out - 1) * stride + effective - length, 0)
-    return total // 2, total - total // 2
-
-
-def _window_axis(starts, size, length, out, kernel, stride, dilation, before):
-    """The output region along one axis of a window op, for input regions `[starts, starts + size)`."""
-    effective = dilation * (kernel - 1) + 1
-    low = np.maximum(0, -((-(starts + before - effective + 1)) // stride))  # ceil division
-    high = np.minimum(out - 1, (starts + size - 1 + before) // stride)
-    new = int(max(1, (high - low + 1).max()))
-    return np.clip(low, 0, out - new).astype(np.int32), new
-
-
 def _window_op(step, kind, region, in_shape, out_shape):
-    layer = step.layer
-    if kind in ("conv", "depthwise", "separable"):
-        kernels, strides, dilations = layer.kernel_size, layer.strides, layer.dilation_rate
-    else:
-        kernels, strides, dilations = layer.pool_size, layer.strides, (1, 1)
+    windows, padding = step.kind.windows, step.kind.padding
     pads, starts, size = [], [], []
     for axis, origin in enumerate((region.ys, region.xs)):
-        k, s, d = kernels[axis], strides[axis], dilations[axis]
-        length, out = in_shape[axis], out_shape[axis]
-        before, after = _same_padding(length, out, k, s, d) if layer.padding == "same" else (0, 0)
-        expected = -(-length // s) if layer.padding == "same" else (length - d * (k - 1) - 1) // s + 1
-        if expected != out:
+        window, length, out = windows[axis], in_shape[axis], out_shape[axis]
+        if window.output_length(length, padding) != out:
             return None
-        axis_starts, axis_size = _window_axis(origin, region.size[axis], length, out, k, s, d, before)
+        before, after = window.pads(length, padding)
+        axis_starts, axis_size = window.touched(origin, region.size[axis], before, out)
         pads += [before, after]
         starts.append(axis_starts)
         size.append(axis_size)
-    window = tuple(zip(kernels, strides, dilations))
-    return Op(step, kind, Region(starts[0], starts[1], tuple(size), tuple(out_shape[:2])), window, tuple(pads))
+    return Op(step, kind, Region(starts[0], starts[1], tuple(size), tuple(out_shape[:2])), windows, tuple(pads))
 
 
 def _union(regions, length):
@@ -183,13 +144,13 @@ def _union(regions, length):
 
 
 def _incremental_op(step, kind, regions, shapes):
-    out_shape = shapes[step.output]
-    if kind in _CONV.values():
+    out_shape = shapes[step.key]
+    if step.kind.geometry == taxonomy.WINDOW:
         return _window_op(step, kind, regions[0], shapes[step.inputs[0]], out_shape)
     if kind == "pointwise":
         return Op(step, kind, regions[0])
     if kind == "pad":
-        (top, _), (left, _) = step.layer.padding
+        (top, _), (left, _) = step.kind.padding
         r = regions[0]
         return Op(step, kind, Region(r.ys + top, r.xs + left, r.size, tuple(out_shape[:2])))
     return Op(step, kind, _union(regions, out_shape[:2]))
@@ -197,18 +158,17 @@ def _incremental_op(step, kind, regions, shapes):
 
 def _flops(step, shapes, size=None):
     """Multiply-adds of a step on whole maps (or on a region of `size` for spatial outputs)."""
-    out = shapes.get(step.output)
+    out = shapes.get(step.key)
     if out is None:
         return 0
     positions = int(np.prod(size)) if size is not None else int(np.prod(out[:-1])) if len(out) > 1 else 1
     layer = step.layer
-    if type(layer) is keras.layers.SeparableConv2D:  # depthwise [kh, kw, in, m], then pointwise [1, 1, in * m, filters]
+    if step.kind.op == "separable":  # depthwise [kh, kw, in, m], then pointwise [1, 1, in * m, filters]
         depthwise, pointwise = layer.depthwise_kernel.shape, layer.pointwise_kernel.shape
         return positions * int(np.prod(depthwise) + np.prod(pointwise))
-    kernel = getattr(layer, "kernel", None) if isinstance(layer, keras.layers.Layer) else None
+    kernel = getattr(layer, "kernel", None) if not step.is_model else None
     if kernel is not None and len(kernel.shape) == 4:  # conv: [kh, kw, in / groups, filters] or depthwise
-        per_output = int(np.prod(kernel.shape[:3])) if type(layer) is not keras.layers.DepthwiseConv2D else \
-            int(np.prod(kernel.shape[:2]))
+        per_output = int(np.prod(kernel.shape[:2 if step.kind.op == "depthwise" else 3]))
         return positions * int(out[-1]) * per_output
     if kernel is not None and len(kernel.shape) == 2:  # dense on the last axis
         return positions * int(np.prod(kernel.shape))
@@ -233,20 +193,20 @@ def build_plan(steps, input_id, output_id, shapes, starts_y, starts_x, patch, ca
             why = f"the target reads {hidden[0]!r}, a model whose layers are called one by one"
         elif any(k not in regions for k in step.inputs):
             pass  # reads a whole map: a whole map too
-        elif step.output == output_id:
+        elif step.key == output_id:
             why = "the model's output"
         elif step.path in capture:
             why = "the target reads this layer"
         else:
-            kind = _kind(step, shapes, shapes.get(step.output))
+            kind = _kind(step, shapes, shapes.get(step.key))
             op = _incremental_op(step, kind, [regions[k] for k in step.inputs], shapes) if kind else None
             if op is None:
-                why = f"{step.kind} layers cannot be computed on a region"
+                why = f"{step.kind.name} layers cannot be computed on a region"
             elif np.prod(op.region.size) >= FULL_SHARE * np.prod(op.region.length):
                 why = f"its region covers {np.prod(op.region.size) / np.prod(op.region.length):.0%} of its map"
             else:
                 ops.append(op)
-                regions[step.output] = op.region
+                regions[step.key] = op.region
                 continue
         if why is not None and full_from is None:
             full_from, reason = step.path, why
@@ -262,9 +222,9 @@ def build_plan(steps, input_id, output_id, shapes, starts_y, starts_x, patch, ca
     chosen = (f"predicted work {incremental / max(naive, 1):.2f} of naive's; incremental at most {AUTO_RATIO}"
               if ops else "no layer can be computed on a region")
     report = tuple((op.step.path, op.region.size, op.region.length) for op in ops)
-    whole = max(int(np.prod(shapes[s.output])) for s in steps if shapes.get(s.output))
-    peak = max([int(np.prod(shapes[s.output])) for s in tail if shapes.get(s.output)]
-               + [int(np.prod(op.region.size)) * int(shapes[op.step.output][-1]) for op in ops]
+    whole = max(int(np.prod(shapes[s.key])) for s in steps if shapes.get(s.key))
+    peak = max([int(np.prod(shapes[s.key])) for s in tail if shapes.get(s.key)]
+               + [int(np.prod(op.region.size)) * int(shapes[op.step.key][-1]) for op in ops]
                + [_read_cost(op, shapes) // 2 for op in ops] + [1])
     batch = int(np.clip(NAIVE_BATCH * whole // peak, NAIVE_BATCH, MAX_BATCH)) if ops else NAIVE_BATCH
     plan = OcclusionPlan(inference, chosen, report, full_from, reason, naive, incremental, batch)
@@ -275,7 +235,7 @@ def _read_cost(op, shapes):
     """Elements gathered to build an op's input tiles (two gathers each: clean context and region)."""
     channels = sum(int(shapes[k][-1]) for k in op.step.inputs)
     if op.window:
-        h, w = ((n - 1) * s + d * (k - 1) + 1 for n, (k, s, d) in zip(op.region.size, op.window))
+        h, w = (window.span(n) for n, window in zip(op.region.size, op.window))
     else:
         h, w = op.region.size
     return 2 * h * w * channels if op.kind != "pointwise" else 0
