@@ -160,10 +160,6 @@ class LayerGraph:
                 return node.path
         return None
 
-    def first_convolution(self):
-        """The first layer called with a 2-D convolution kernel, as a list of at most one path."""
-        return [n.path for n in self.nodes if taxonomy.conv_kernel(n.layer)][:1]
-
 
 def image_shape_of(model, image_shape=None):
     """`(H, W, C)` to trace `model` with: `image_shape`, else the model's input shape (free dims: 224).
@@ -239,7 +235,7 @@ def default_layers(model, role, image_shape=None):
             `"style"` (the first block of each resolution stage, up to 5, as
             conv1_1 ... conv5_1 in Gatys et al.), `"content"` (a block of the
             second-deepest stage, as conv4_2) or `"filters"` (the first layer
-            called with a 2-D convolution kernel).
+            with a 2-D convolution kernel).
         image_shape: `(H, W, C)` of the images it will see (default: the
             model's input shape, free dims taken as 224).
 
@@ -251,6 +247,9 @@ def default_layers(model, role, image_shape=None):
     """
     if role not in ROLES:
         raise ValueError(f"Received an invalid value for `role`: {role!r}. Expected one of {ROLES}.")
+    if role == "filters":  # the first layer with a 2-D convolution kernel: no trace needed
+        convolutions = [path for path, layer in trace.layer_paths(model).values() if taxonomy.conv_kernel(layer)]
+        return _found(model, role, convolutions[:1], None)
     if image_shape_of(model, image_shape) is None:
         return _found(model, role, [], None)
     graph = layer_graph(model, image_shape)
@@ -263,8 +262,6 @@ def default_layers(model, role, image_shape=None):
 
 
 def _choose(model, graph, role):
-    if role == "filters":
-        return graph.first_convolution()
     features = graph.meaningful
     if role == "grad_cam":
         extended = [p for p in features if graph.by_path[p].spatial not in (None, (1, 1))]

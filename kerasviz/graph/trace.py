@@ -159,20 +159,25 @@ def _units(graph):
     return found
 
 
-def layer_paths(model):
-    """`{id(layer): (path, layer)}` of every layer of `model`, nested ones included, named as `get_layer` names them.
+def _children(parent):
+    # A functional model's `operations` are its layers plus the Keras ops it calls on symbolic tensors.
+    children = getattr(parent, "operations", None)
+    return list(children if children is not None else getattr(parent, "layers", ()))
 
-    A functional model's `operations` are its layers plus the Keras ops it
-    calls on symbolic tensors (ConvNeXt's residual `x + y`).
+
+def layer_paths(model):
+    """`{id(layer): (path, layer)}` of every layer of `model`, nested ones included, in depth-first order.
+
+    Paths are those of `kerasviz.models.get_layer` ("backbone/conv1"); a
+    nested model comes before its own layers, and a functional model's Keras
+    ops (ConvNeXt's residual `x + y`) are there too.
     """
-    found, pending = {}, [("", model)]
+    found, pending = {}, [("", layer) for layer in reversed(_children(model))]
     while pending:
-        prefix, parent = pending.pop(0)
-        children = getattr(parent, "operations", None)
-        for layer in children if children is not None else getattr(parent, "layers", ()):
-            found.setdefault(id(layer), (prefix + layer.name, layer))
-            if isinstance(layer, keras.Model) or getattr(layer, "layers", None):
-                pending.append((prefix + layer.name + "/", layer))
+        prefix, layer = pending.pop()
+        found.setdefault(id(layer), (prefix + layer.name, layer))
+        if isinstance(layer, keras.Model) or getattr(layer, "layers", None):
+            pending += [(prefix + layer.name + "/", child) for child in reversed(_children(layer))]
     return found
 
 
