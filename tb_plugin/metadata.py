@@ -55,6 +55,23 @@ def tag_for(family, method, suffix=None):
     return TAG_PREFIX + "/".join(p for p in (family, method, suffix) if p)
 
 
+def layer_suffix(layer):
+    """A layer's name or path as the last component of its series' tag: every "/" written "__".
+
+    `tag_for(family, method, layer_suffix(layer))` names the series of a method
+    that writes one series per layer; `layer_of_tag` reads the layer back.
+    """
+    return str(layer).replace("/", "__")
+
+
+def layer_of_tag(tag):
+    """The layer a series `kerasviz/<family>/<method>/<layer suffix>` shows; None for a tag without the suffix."""
+    parts = str(tag).split("/")
+    if parts[0] + "/" != TAG_PREFIX or len(parts) < 4:
+        return None
+    return "/".join(parts[3:]).replace("__", "/")
+
+
 def create_summary_metadata(family, method, description=""):
     """`SummaryMetadata` for a kerasviz record series (blob sequence data class)."""
     content = json.dumps(

@@ -9,6 +9,7 @@ are served from an allow-list. The route table is in `tb_plugin/README.md`.
 """
 
 import collections
+import functools
 import io
 import os
 import re
@@ -237,13 +238,21 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         )
         return content, sorted(data.get(run, {}).get(tag, []), key=lambda d: d.step)
 
-    def _record(self, request):
-        """`(run, tag, datum, header, arrays)` of the record a request names; checks it is ours."""
+    def _datum(self, request):
+        """`(ctx, run, tag, step, content, datum)`: the series a request names and its record at `step` (None if none)."""
         ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
         run, tag = _run_arg(request), _arg(request, "tag")
         step = _int_arg(request, "step", -(2**63), 2**63 - 1)
         content, data = self._series(ctx, eid, run, tag)
-        datum = next((d for d in data if d.step == step), None)
+        return ctx, run, tag, step, content, next((d for d in data if d.step == step), None)
+
+    def _record(self, request):
+        """`(run, tag, datum, header, arrays)` of the record a request names; checks it is ours."""
+        ctx, run, tag, step, content, datum = self._datum(request)
+        return (run, tag, datum) + self._read_record(ctx, run, tag, step, content, datum)
+
+    def _read_record(self, ctx, run, tag, step, content, datum):
+        """`(header, arrays)` of the record `datum` of a series (`content`: its metadata); checks it is ours."""
         if datum is None:
             raise errors.NotFoundError(f"no record at step {step} for run={run!r}, tag={tag!r}")
         if len(datum.values) != 2:
@@ -252,7 +261,7 @@ class KerasvizPlugin(base_plugin.TBPlugin):
         header = metadata.decode_header(self._provider.read_blob(ctx, blob_key=datum.values[0].blob_key))
         if header.get("family") != content["family"] or header.get("method") != content["method"]:
             raise metadata.RecordError(f"record header at step {step} does not belong to {tag!r}")
-        return run, tag, datum, header, self._arrays(ctx, datum.values[1].blob_key)
+        return header, self._arrays(ctx, datum.values[1].blob_key)
 
     def _arrays(self, ctx, blob_key):
         arrays = self._cache.get(blob_key)
@@ -273,7 +282,8 @@ class KerasvizPlugin(base_plugin.TBPlugin):
                 entry = {"tag": tag, "max_step": series.max_step, "display_name": series.display_name}
                 try:
                     content = metadata.parse_plugin_content(series.plugin_content)
-                    entry.update(family=content["family"], method=content["method"])
+                    entry.update(family=content["family"], method=content["method"],
+                                 layer=metadata.layer_of_tag(tag))
                 except metadata.RecordError as error:
                     entry["error"] = str(error)
                 runs.setdefault(run, {"tags": [], "scalars": []})["tags"].append(entry)
@@ -382,11 +392,7 @@ class KerasvizPlugin(base_plugin.TBPlugin):
 
     def _embedding(self, request):
         """`(run, tag, datum, EmbeddingView)` of the embeddings record a request names, indexed once per record."""
-        ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
-        run, tag = _run_arg(request), _arg(request, "tag")
-        step = _int_arg(request, "step", -(2**63), 2**63 - 1)
-        content, data = self._series(ctx, eid, run, tag)
-        datum = next((d for d in data if d.step == step), None)
+        ctx, run, tag, step, content, datum = self._datum(request)
         if content.get("method") != "embeddings":
             raise errors.NotFoundError(f"{tag!r} is not an embeddings series")
         if datum is not None and len(datum.values) == 2:
@@ -395,7 +401,7 @@ class KerasvizPlugin(base_plugin.TBPlugin):
                 if key in self._views:
                     self._views.move_to_end(key)
                     return run, tag, datum, self._views[key]
-        run, tag, datum, header, arrays = self._record(request)
+        header, arrays = self._read_record(ctx, run, tag, step, content, datum)
         try:
             view = embedding_tiles.EmbeddingView(header, arrays)
         except ValueError as error:
@@ -457,9 +463,29 @@ class KerasvizPlugin(base_plugin.TBPlugin):
             )
             points = data.get(run, {}).get(tag)
             if points is not None:
-                body = [{"step": p.step, "wall_time": p.wall_time, "value": p.value} for p in points]
-                return http_util.Respond(request, {"run": run, "tag": tag, "points": body}, "application/json")
+                body = {"run": run, "tag": tag, "points": [
+                    {"step": p.step, "wall_time": p.wall_time, "value": p.value} for p in points]}
+                body["higher_is_better"] = _metric_directions().get(tag.rsplit("/", 1)[-1])
+                return http_util.Respond(request, body, "application/json")
         raise errors.NotFoundError(f"no kerasviz metric for run={run!r}, tag={tag!r}")
+
+
+@functools.lru_cache(maxsize=1)
+def _metric_directions():
+    """`{metric: higher_is_better}` as `kerasviz.metrics.METRICS` declares them: the one home of the directions.
+
+    The per-epoch metric scalars carry no direction, so `/scalars` adds it from
+    there. Imported when a chart first asks (TensorBoard has TensorFlow loaded by
+    then); `{}` where kerasviz cannot be imported (e.g. Keras set to another
+    backend), said in the log: the charts then show no direction.
+    """
+    try:
+        from kerasviz import metrics  # noqa: PLC0415
+
+        return {name: bool(metric.higher_is_better) for name, metric in metrics.METRICS.items()}
+    except Exception:  # an import failure must not cost the charts their values
+        logger.exception("kerasviz: the metric directions could not be read from kerasviz.metrics")
+        return {}
 
 
 def _check_drawable(name, image):

@@ -190,14 +190,14 @@ def write_synthesis_run(run_dir, steps=3, **kwargs):
 
 
 # ---------------------------------------------------------------- activations records
-# Tags `kerasviz/activations/<method>/<layer with "/" replaced by "__">` (see tb_plugin/README.md).
+# Tags `kerasviz/activations/<method>/<layer with "/" replaced by "__">` (`metadata.layer_suffix`, see tb_plugin/README.md).
 
 SHAPE_NAMES = ["disk", "square", "triangle", "cross"]
 
 
 def activations_tag(method, layer):
     """`kerasviz/activations/<method>/<layer, "/" -> "__">`: one series per method and layer."""
-    return metadata.tag_for("activations", method, layer.replace("/", "__"))
+    return metadata.tag_for("activations", method, metadata.layer_suffix(layer))
 
 
 def shape_images(labels, size=24, seed=0):

@@ -26,6 +26,17 @@ def test_integer_arrays_and_header_round_trip():
     np.testing.assert_array_equal(metadata.decode_arrays(arrays_blob)["images"], images)
 
 
+@pytest.mark.parametrize("layer", ["conv1", "block/conv2", "model/block 3/conv"])
+def test_a_layer_travels_in_its_tag_and_back(layer):
+    tag = metadata.tag_for("activations", "filters", metadata.layer_suffix(layer))
+    assert tag.count("/") == 3 and metadata.layer_of_tag(tag) == layer
+
+
+def test_a_tag_without_a_layer_names_none():
+    assert metadata.layer_of_tag(metadata.tag_for("attribution", "saliency")) is None
+    assert metadata.layer_of_tag("other/activations/filters/conv1") is None
+
+
 @pytest.mark.parametrize("blob", [b"", b"not a zip", b"PK\x03\x04garbage"])
 def test_damaged_arrays_raise_value_error(blob):
     with pytest.raises(ValueError, match="Damaged"):

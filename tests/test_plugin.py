@@ -198,6 +198,14 @@ def test_scalars_returns_the_metric_over_steps(client):
     assert [p["value"] for p in body["points"]] == pytest.approx([0.34, 0.39, 0.44])
 
 
+def test_scalars_carry_the_direction_kerasviz_metrics_declares(client):
+    from kerasviz import metrics
+
+    for metric in ("deletion_auc", "insertion_auc"):
+        body = get_json(client, "scalars", run="train", tag=f"{SAL}/{metric}")
+        assert body["higher_is_better"] is metrics.METRICS[metric].higher_is_better
+
+
 def test_unicode_and_markup_names_travel_as_json_text(client):
     body = get_json(client, "record", run=XSS_RUN, tag=SAL, step=0)
     assert body["run"] == XSS_RUN and tb_helpers.XSS in body["header"]["class_names"]

@@ -91,6 +91,7 @@ def test_runs_list_one_series_per_method_and_layer(client):
         (EMB, "activations", "embeddings", STEPS - 1), (FILTERS2, "activations", "filters", STEPS - 1),
         (FILTERS, "activations", "filters", STEPS - 1), (PATCHES, "activations", "top_patches", STEPS - 1)]
     assert FILTERS2.endswith("/filters/block__conv2")
+    assert [t["layer"] for t in runs["acts"]["tags"]] == ["fc", "block/conv2", "conv1", "conv2"]  # "__" read back as "/"
     assert [s["step"] for s in get_json(client, "steps", run="acts", tag=EMB)["steps"]] == list(range(STEPS))
 
 
@@ -191,7 +192,8 @@ def test_damaged_records_are_still_described(client):
 
 
 @pytest.mark.parametrize(
-    "name", ["activations", "activation_parts", "filters", "embeddings", "embeddings_parts", "patches"])
+    "name", ["activations", "toolkit", "filters", "embeddings", "embeddings_parts", "embeddings_plot", "embeddings_tiles",
+             "embeddings_panel", "patches"])
 def test_view_modules_are_served_as_javascript(client, name):
     response = get(client, f"views/{name}.js")
     assert response.status_code == 200 and response.headers["Content-Type"].split(";")[0] == "text/javascript"

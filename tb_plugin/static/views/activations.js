@@ -6,13 +6,11 @@ import { mountSubtabs } from "./subtabs.js";
 import filters from "./filters.js";
 import embeddings from "./embeddings.js";
 import patches from "./patches.js";
-import { adoptStyle } from "./activation_parts.js";
 
 const METHOD_VIEWS = [filters, embeddings, patches];
 
 export default { family: "activations", title: "Activations", mount };
 
 function mount(host, api) {
-  adoptStyle();
   return mountSubtabs(host, api, METHOD_VIEWS, { tabs: "kv-act-methods", body: "kv-act-body" }, "kv-act-view");
 }

@@ -97,23 +97,6 @@ export function describe(header, maps) {
   return notes;
 }
 
-/**
- * Each metric's direction, as `kerasviz.metrics.METRICS[name].higher_is_better` says (the per-epoch
- * scalars carry no direction; tests/test_dashboard.py keeps this table equal to METRICS).
- */
-export const HIGHER_IS_BETTER = {
-  deletion_auc: false,
-  insertion_auc: true,
-  mufidelity: true,
-  max_sensitivity: false,
-  avg_sensitivity: false,
-  sparseness: true,
-  complexity: false,
-  pointing_game: true,
-  random_logit: false,
-  randomization: false,
-};
-
 /** `{arrow, words, direction}` for a metric whose higher values are better (true) or worse (false); null if unknown. */
 export function directionHint(higherIsBetter) {
   if (typeof higherIsBetter !== "boolean") return null;

@@ -6,6 +6,7 @@
 
 import { el, fmt } from "../common.js";
 import { directionHint } from "./attribution_parts.js";
+import { follower } from "./toolkit.js";
 
 export const COMPARISON = "comparison"; // the method name of the comparison series
 
@@ -148,4 +149,34 @@ export function comparisonPanel() {
   }
 
   return { element: box, show, clear() { shown = null; box.replaceChildren(); delete box.dataset.key; } };
+}
+
+/**
+ * The run's comparison series, if it has one, in a folding panel (`element`), at the
+ * selected step or the latest one before it: `update(selection)`, `cancel()`.
+ */
+export function comparisonSection(api, records) {
+  const panel = comparisonPanel();
+  const title = el("summary", {}, "Method comparison");
+  const element = el("details", { class: "kv-comparison-panel", id: "kv-comparison-panel", open: true, hidden: true });
+  element.append(title, panel.element);
+  const follow = follower(api, { what: "comparison", records });
+  return {
+    element,
+    async update(selection) {
+      const series = selection.series.find((s) => s.method === COMPARISON);
+      element.hidden = !series;
+      if (!series) { follow.cancel(); panel.clear(); return; }
+      const shown = await follow.show(selection, series);
+      if (!shown) return;
+      if (shown.error) {
+        panel.clear();
+        panel.element.append(el("p", { class: shown.empty ? "kv-empty" : "kv-error" }, shown.error));
+        return;
+      }
+      title.textContent = `Method comparison at step ${shown.step}`;
+      panel.show(shown.record, shown.step !== selection.step ? `from step ${shown.step}` : "");
+    },
+    cancel() { follow.cancel(); },
+  };
 }

@@ -8,9 +8,9 @@
 //    the thumbnail with its map overlaid, the dataset index and the value.
 // Everything from the record goes into the page as text, never as HTML.
 
-import { el, svg, routeURL, fmt, decodeArray, loadImage, latestRequest } from "../common.js";
+import { el, svg, routeURL, fmt, decodeArray, loadImage } from "../common.js";
 import { colorize } from "../colormaps.js";
-import { adoptStyle, Records, stepFor, showError } from "./activation_parts.js";
+import { follower, infoParts, Records, showError } from "./toolkit.js";
 import { directionHint } from "./attribution_parts.js";
 
 export default { family: "dataset", title: "Dataset", mount };
@@ -135,10 +135,38 @@ async function paint(canvas, url, decoded, k) {
   canvas.dataset.painted = "overlay";
 }
 
+/** The best and the worst images of method `chosen`, each with its map over it: `{rows, painting}` (the paints' promises). */
+function strips(record, data, chosen, url) {
+  const rows = [];
+  const painting = [];
+  const decoded = decodeArray(record.arrays[data.mapArrays[chosen]]);
+  const images = record.arrays.images;
+  const ends = isObject(data.strips[chosen]) ? data.strips[chosen] : {};
+  for (const end of ["best", "worst"]) {
+    const part = isObject(ends[end]) ? ends[end] : {};
+    const list = ["rows", "map_rows", "index", "value"].every((key) => Array.isArray(part[key])) ? part : null;
+    const row = el("div", { class: "kv-ds-strip-row", dataset: { end } });
+    row.append(el("div", { class: "kv-ds-strip-title" }, end));
+    if (!list || !decoded || !decoded.q || decoded.shape.length !== 3 || !images || images.encoding !== "image") {
+      row.append(el("span", { class: "kv-error" }, `no ${end} images for ${chosen} in this record`));
+    } else {
+      list.rows.forEach((r, k) => {
+        const m = list.map_rows[k];
+        if (!Number.isInteger(r) || r < 0 || r >= images.shape[0] || !Number.isInteger(m) || m < 0 || m >= decoded.shape[0]) return;
+        const figure = el("figure", { class: "kv-ds-item", dataset: { index: String(list.index[k]) } });
+        const canvas = el("canvas", { class: "kv-ds-canvas" });
+        painting.push(paint(canvas, url(r), decoded, m).catch(() => { canvas.dataset.painted = "failed"; }));
+        figure.append(canvas, el("figcaption", {}, `#${list.index[k]} · ${fmt(list.value[k], 4)}`));
+        row.append(figure);
+      });
+    }
+    rows.push(row);
+  }
+  return { rows, painting };
+}
+
 function mount(host, api) {
-  adoptStyle();
-  const records = new Records(api, 8);
-  const requests = latestRequest();
+  const follow = follower(api, { what: "dataset summary", records: new Records(api, 8) });
   let selection = null;
   let chosen = null; // the method of the strip, kept across steps and runs
   const info = el("div", { class: "kv-act-info", id: "kv-ds-info" });
@@ -151,70 +179,29 @@ function mount(host, api) {
   host.append(info, tableBox, histBox, controls, strip);
   method.addEventListener("change", () => { chosen = method.value; show(); });
 
+  function fail(message) {
+    info.replaceChildren(); tableBox.replaceChildren(); histBox.replaceChildren();
+    showError(strip, message);
+  }
+
   async function show() {
-    const signal = requests.next();
-    const series = selection.series.find((s) => s.method === "explanations") || selection.series[0];
-    const step = series ? stepFor(selection, series.tag) : null;
-    if (step === null) {
-      info.replaceChildren(); tableBox.replaceChildren(); histBox.replaceChildren(); strip.replaceChildren();
-      showError(strip, `No dataset summary at or before step ${selection.step}.`);
-      return;
-    }
-    let record;
-    try {
-      record = await records.get(selection.run, series.tag, step, signal);
-    } catch (error) {
-      if (!signal.aborted) showError(strip, String(error.message || error));
-      return;
-    }
-    if (signal.aborted) return;
+    const shown = await follow.show(selection, selection.series.find((s) => s.method === "explanations") || selection.series[0]);
+    if (!shown) return;
+    if (shown.error) { fail(shown.error); return; }
+    const { series, step, record, signal } = shown;
     const data = readDataset(record.header);
-    if (data.error) {
-      info.replaceChildren(); tableBox.replaceChildren(); histBox.replaceChildren();
-      showError(strip, `${series.tag}: ${data.error}`);
-      return;
-    }
+    if (data.error) { fail(`${series.tag}: ${data.error}`); return; }
     if (!data.methods.includes(chosen)) chosen = data.methods[0];
     method.replaceChildren(...data.methods.map((m) => el("option", { value: m }, m)));
     method.value = chosen;
-    const parts = [el("span", { class: "kv-act-main" }, `${data.n === null ? "?" : data.n} images`),
-      el("span", {}, `${data.methods.length} methods`),
-      el("span", {}, data.metrics.length ? "mean ± half the 95 % t-interval" : "no metrics in this run"),
-      el("span", {}, `best and worst by ${data.rankedBy.replace(/_/g, " ")}${data.rankedHint ? ` (${data.rankedHint.words})` : ""}`)];
-    if (step !== selection.step) parts.push(el("span", { class: "kv-act-warn" }, `from step ${step}`));
-    info.replaceChildren(...parts);
-    if (data.metrics.length) {
-      tableBox.replaceChildren(table(data));
-      histBox.replaceChildren(histograms(data));
-    } else {
-      tableBox.replaceChildren(); histBox.replaceChildren();
-    }
-    const rows = [];
-    const painting = [];
-    const decoded = decodeArray(record.arrays[data.mapArrays[chosen]]);
-    const images = record.arrays.images;
-    const ends = isObject(data.strips[chosen]) ? data.strips[chosen] : {};
-    for (const end of ["best", "worst"]) {
-      const part = isObject(ends[end]) ? ends[end] : {};
-      const list = ["rows", "map_rows", "index", "value"].every((key) => Array.isArray(part[key])) ? part : null;
-      const row = el("div", { class: "kv-ds-strip-row", dataset: { end } });
-      row.append(el("div", { class: "kv-ds-strip-title" }, end));
-      if (!list || !decoded || !decoded.q || decoded.shape.length !== 3 || !images || images.encoding !== "image") {
-        row.append(el("span", { class: "kv-error" }, `no ${end} images for ${chosen} in this record`));
-      } else {
-        list.rows.forEach((r, k) => {
-          const m = list.map_rows[k];
-          if (!Number.isInteger(r) || r < 0 || r >= images.shape[0] || !Number.isInteger(m) || m < 0 || m >= decoded.shape[0]) return;
-          const figure = el("figure", { class: "kv-ds-item", dataset: { index: String(list.index[k]) } });
-          const canvas = el("canvas", { class: "kv-ds-canvas" });
-          const url = routeURL("image", { run: selection.run, tag: series.tag, step, array: "images", index: r });
-          painting.push(paint(canvas, url, decoded, m).catch(() => { canvas.dataset.painted = "failed"; }));
-          figure.append(canvas, el("figcaption", {}, `#${list.index[k]} · ${fmt(list.value[k], 4)}`));
-          row.append(figure);
-        });
-      }
-      rows.push(row);
-    }
+    info.replaceChildren(...infoParts(`${data.n === null ? "?" : data.n} images`, [`${data.methods.length} methods`,
+      data.metrics.length ? "mean ± half the 95 % t-interval" : "no metrics in this run",
+      `best and worst by ${data.rankedBy.replace(/_/g, " ")}${data.rankedHint ? ` (${data.rankedHint.words})` : ""}`],
+    step, selection));
+    tableBox.replaceChildren(...(data.metrics.length ? [table(data)] : []));
+    histBox.replaceChildren(...(data.metrics.length ? [histograms(data)] : []));
+    const url = (r) => routeURL("image", { run: selection.run, tag: series.tag, step, array: "images", index: r });
+    const { rows, painting } = strips(record, data, chosen, url);
     strip.replaceChildren(...rows);
     await Promise.all(painting);
     if (signal.aborted) return;
@@ -223,6 +210,6 @@ function mount(host, api) {
 
   return {
     update(next) { selection = next; show(); },
-    destroy() { requests.cancel(); host.replaceChildren(); },
+    destroy() { follow.cancel(); host.replaceChildren(); },
   };
 }

@@ -4,9 +4,9 @@
 // labelled with the channel and its mean activation there. The maps of one image
 // are scaled together (its smallest to its largest value), so tiles compare.
 
-import { el, routeURL, fmt, decodeArray, latestRequest } from "../common.js";
+import { el, routeURL, fmt, decodeArray } from "../common.js";
 import { COLORMAPS, colorize } from "../colormaps.js";
-import { layerChooser, stepFor, showError } from "./activation_parts.js";
+import { layerView, showError } from "./toolkit.js";
 
 const MAX_ROWS = 64;
 const TILE = 72; // CSS pixels a map is drawn at, at least
@@ -37,53 +37,31 @@ export function scaledMaps(decoded, b) {
 }
 
 export function featureMapsView(host, api, records) {
-  const requests = latestRequest();
-  let selection = null;
-  const layers = layerChooser("kv-fmaps-layer", () => show());
   const colormap = el("select", { id: "kv-fmaps-colormap", "aria-label": "colormap" });
   colormap.append(...COLORMAPS.map((name) => el("option", { value: name }, name)));
-  const controls = el("div", { class: "kv-controls" });
-  controls.append(layers.box, el("label", { class: "kv-field", for: "kv-fmaps-colormap" }, "Colormap"), colormap);
-  const info = el("div", { class: "kv-act-info", id: "kv-fmaps-info" });
   const rows = el("div", { class: "kv-fmaps-rows", id: "kv-fmaps-rows" });
-  host.append(controls, info, rows);
-  colormap.addEventListener("change", () => show());
+  const view = layerView(host, api, {
+    id: "kv-fmaps", what: "feature maps of this layer", records, errors: rows, body: [rows], draw,
+    controls: [el("label", { class: "kv-field", for: "kv-fmaps-colormap" }, "Colormap"), colormap],
+  });
+  colormap.addEventListener("change", () => view.refresh());
 
-  async function show() {
-    const signal = requests.next();
-    const series = layers.set(selection.series);
-    if (!series) return;
-    const step = stepFor(selection, series.tag);
-    if (step === null) {
-      info.replaceChildren();
-      showError(rows, `No feature maps of this layer at or before step ${selection.step}.`);
-      return;
-    }
-    let record;
-    try {
-      record = await records.get(selection.run, series.tag, step, signal);
-    } catch (error) {
-      if (!signal.aborted) { info.replaceChildren(); showError(rows, String(error.message || error)); }
-      return;
-    }
-    if (signal.aborted) return;
+  function draw({ selection, series, step, record }) {
     const header = record.header || {};
     const images = record.arrays.images;
     const decoded = decodeArray(record.arrays.maps);
     const channels = Array.isArray(header.channels) ? header.channels : [];
     if (!images || images.encoding !== "image" || !decoded || decoded.unavailable || decoded.shape.length !== 4
         || decoded.shape[0] !== images.shape[0] || decoded.shape[1] !== channels.length) {
-      info.replaceChildren();
+      view.info.replaceChildren();
       showError(rows, "This record needs `images` [B, H, W, C], `maps` [B, K, h, w] and K header `channels`.");
       return;
     }
     const [B, K, h, w] = decoded.shape;
-    const parts = [el("span", { class: "kv-act-main" }, `layer ${header.layer || "?"}`),
-      el("span", {}, `${K} channels, ${h}×${w} positions`)];
-    if (header.chosen) parts.push(el("span", {}, `channels: ${header.chosen}`));
-    parts.push(el("span", {}, "each image's maps scaled together; label: channel · mean activation"));
-    if (step !== selection.step) parts.push(el("span", { class: "kv-act-warn" }, `from step ${step}`));
-    info.replaceChildren(...parts);
+    const parts = [`${K} channels, ${h}×${w} positions`];
+    if (header.chosen) parts.push(`channels: ${header.chosen}`);
+    parts.push("each image's maps scaled together; label: channel · mean activation");
+    view.describe(`layer ${header.layer || "?"}`, parts, step);
     const scale = Math.max(1, Math.ceil(TILE / Math.max(h, w)));
     const built = [];
     for (let b = 0; b < Math.min(B, MAX_ROWS); b++) {
@@ -109,8 +87,5 @@ export function featureMapsView(host, api, records) {
     host.dataset.shown = `${selection.run}|${series.tag}|${step}|${colormap.value}`; // what is shown (tests wait on it)
   }
 
-  return {
-    update(next) { selection = next; show(); },
-    destroy() { requests.cancel(); host.replaceChildren(); },
-  };
+  return view;
 }

@@ -4,14 +4,14 @@
 //    `images`, uint8 [N, H, W, C]; header `channels` [N], `objectives` [N]) at the
 //    chosen step, and the chosen channel's image at every recorded step in a row,
 //    so its forming over training reads left to right;
-//  - feature_maps (views/features_parts.js): per probe image, its maps as a grid.
+//  - feature_maps (views/feature_maps.js): per probe image, its maps as a grid.
 // A layer chooser when several layers are recorded, a channel chooser; the shell's
 // step slider picks the epoch. Names go in as text, never as HTML.
 
-import { el, routeURL, fmt, latestRequest } from "../common.js";
+import { el, routeURL, fmt } from "../common.js";
 import { mountSubtabs } from "./subtabs.js";
-import { adoptStyle, layerChooser, stepFor, Records, showError } from "./activation_parts.js";
-import { featureMapsView } from "./features_parts.js";
+import { layerView, Records, showError } from "./toolkit.js";
+import { featureMapsView } from "./feature_maps.js";
 
 export default { family: "features", title: "Features", mount };
 
@@ -47,50 +47,27 @@ function figure(src, caption, extra = {}) {
 }
 
 function featureVisualizationView(host, api, records) {
-  const requests = latestRequest();
-  let selection = null;
   let chosen = null; // the channel followed over training
-  const layers = layerChooser("kv-feat-layer", () => show());
   const channel = el("select", { id: "kv-feat-channel", "aria-label": "channel" });
   const channelBox = el("span", { class: "kv-act-layer" });
   channelBox.append(el("label", { class: "kv-field", for: "kv-feat-channel" }, "Channel"), channel);
-  const controls = el("div", { class: "kv-controls" });
-  controls.append(layers.box, channelBox);
-  const info = el("div", { class: "kv-act-info", id: "kv-feat-info" });
   const gallery = el("div", { class: "kv-feat-gallery", id: "kv-feat-gallery" });
   const timelineTitle = el("h4", { class: "kv-feat-title" });
   const timeline = el("div", { class: "kv-feat-timeline", id: "kv-feat-timeline" });
-  host.append(controls, info, gallery, timelineTitle, timeline);
-  channel.addEventListener("change", () => { chosen = Number(channel.value); show(); });
+  const clear = () => { timeline.replaceChildren(); timelineTitle.textContent = ""; };
+  const view = layerView(host, api, {
+    id: "kv-feat", what: "feature visualization of this layer", records, controls: [channelBox],
+    body: [gallery, timelineTitle, timeline], errors: gallery, draw, clear,
+  });
+  channel.addEventListener("change", () => { chosen = Number(channel.value); view.refresh(); });
 
-  async function record(series, step, signal) {
-    return records.get(selection.run, series.tag, step, signal);
-  }
-
-  async function show() {
-    const signal = requests.next();
-    const series = layers.set(selection.series);
-    if (!series) return;
-    const step = stepFor(selection, series.tag);
-    if (step === null) {
-      info.replaceChildren(); timeline.replaceChildren(); timelineTitle.textContent = "";
-      showError(gallery, `No feature visualization of this layer at or before step ${selection.step}.`);
-      return;
-    }
-    let current;
-    try {
-      current = await record(series, step, signal);
-    } catch (error) {
-      if (!signal.aborted) showError(gallery, String(error.message || error));
-      return;
-    }
-    if (signal.aborted) return;
+  async function draw({ selection, series, step, record: current, signal }) {
     const header = current.header || {};
     const images = current.arrays.images;
     const count = images && images.encoding === "image" ? images.shape[0] : 0;
     const channels = channelsOf(header, count);
     if (!count || !channels) {
-      info.replaceChildren(); timeline.replaceChildren(); timelineTitle.textContent = "";
+      view.info.replaceChildren(); clear();
       showError(gallery, "This record needs `images` (uint8 [N, H, W, C]) and one header `channels` entry per image.");
       return;
     }
@@ -99,12 +76,10 @@ function featureVisualizationView(host, api, records) {
     if (!unique.includes(chosen)) chosen = unique[0];
     channel.replaceChildren(...unique.map((c) => el("option", { value: String(c) }, String(c))));
     channel.value = String(chosen);
-    const parts = [el("span", { class: "kv-act-main" }, `layer ${header.layer || "?"}`),
-      el("span", {}, `${unique.length} channels`)];
-    if (typeof header.steps === "number") parts.push(el("span", {}, `${header.steps} optimization steps, seed ${header.seed}`));
-    parts.push(el("span", {}, "under each image: its channel's mean activation"));
-    if (step !== selection.step) parts.push(el("span", { class: "kv-act-warn" }, `from step ${step}`));
-    info.replaceChildren(...parts);
+    const parts = [`${unique.length} channels`];
+    if (typeof header.steps === "number") parts.push(`${header.steps} optimization steps, seed ${header.seed}`);
+    parts.push("under each image: its channel's mean activation");
+    view.describe(`layer ${header.layer || "?"}`, parts, step);
 
     const figures = [];
     for (let i = 0; i < Math.min(count, MAX_IMAGES); i++) {
@@ -113,42 +88,45 @@ function featureVisualizationView(host, api, records) {
       const node = figure(imageURL(selection.run, series.tag, step, i), `channel ${c}${value}`,
         { dataset: { channel: String(c) }, title: "follow this channel over training" });
       if (c === chosen) node.classList.add("kv-feat-chosen");
-      node.addEventListener("click", () => { chosen = c; show(); });
+      node.addEventListener("click", () => { chosen = c; view.refresh(); });
       figures.push(node);
     }
     gallery.replaceChildren(...figures);
 
-    // The chosen channel at every recorded step (the first image of the channel in each record).
     const steps = spread(selection.stepsByTag[series.tag] || [], step);
-    const cells = await Promise.all(steps.map(async (s) => {
-      let other;
-      try {
-        other = s === step ? current : await record(series, s, signal);
-      } catch (error) {
-        return el("figure", { class: "kv-feat-fig kv-feat-missing" }, `step ${s}: unreadable`);
-      }
-      const h = other.header || {};
-      const k = (channelsOf(h, other.arrays.images ? other.arrays.images.shape[0] : 0) || []).indexOf(chosen);
-      if (k < 0) return el("figure", { class: "kv-feat-fig kv-feat-missing" }, `step ${s}: no channel ${chosen}`);
-      const value = Array.isArray(h.objectives) && typeof h.objectives[k] === "number" ? ` · ${fmt(h.objectives[k])}` : "";
-      const node = figure(imageURL(selection.run, series.tag, s, k), `step ${s}${value}`, { dataset: { step: String(s) } });
-      if (s === step) node.classList.add("kv-feat-current");
-      return node;
-    }));
+    const cells = await timelineCells(records, selection, series, steps, current, chosen, signal);
     if (signal.aborted) return;
     timelineTitle.textContent = `channel ${chosen} over training (${steps.length} of ${(selection.stepsByTag[series.tag] || []).length} steps)`;
     timeline.replaceChildren(...cells);
     host.dataset.shown = `${selection.run}|${series.tag}|${step}|${chosen}`; // what is shown (tests wait on it)
   }
 
-  return {
-    update(next) { selection = next; show(); },
-    destroy() { requests.cancel(); host.replaceChildren(); },
-  };
+  return view;
+}
+
+/**
+ * The figures of channel `chosen` at each of `steps` (the first image of the channel in
+ * each record; `current` is the record of the step shown), or a note where it is missing.
+ */
+function timelineCells(records, selection, series, steps, current, chosen, signal) {
+  return Promise.all(steps.map(async (s) => {
+    let other;
+    try {
+      other = s === current.step ? current : await records.get(selection.run, series.tag, s, signal);
+    } catch (error) {
+      return el("figure", { class: "kv-feat-fig kv-feat-missing" }, `step ${s}: unreadable`);
+    }
+    const h = other.header || {};
+    const k = (channelsOf(h, other.arrays.images ? other.arrays.images.shape[0] : 0) || []).indexOf(chosen);
+    if (k < 0) return el("figure", { class: "kv-feat-fig kv-feat-missing" }, `step ${s}: no channel ${chosen}`);
+    const value = Array.isArray(h.objectives) && typeof h.objectives[k] === "number" ? ` · ${fmt(h.objectives[k])}` : "";
+    const node = figure(imageURL(selection.run, series.tag, s, k), `step ${s}${value}`, { dataset: { step: String(s) } });
+    if (s === current.step) node.classList.add("kv-feat-current");
+    return node;
+  }));
 }
 
 function mount(host, api) {
-  adoptStyle(); // the sub-tabs, choosers and info lines look as in the activations views
   const records = new Records(api, 96);
   const views = METHODS.map((m) => ({ method: m.method, title: m.title, mount: (sub, a) => m.make(sub, a, records) }));
   return mountSubtabs(host, api, views, { tabs: "kv-feat-methods", body: "kv-feat-body" }, "kv-feat-view");

@@ -3,35 +3,37 @@
 // kernels stay visible; move the step slider to watch them form over training.
 // Records without a `grid` image are shown by the generic view.
 
-import { el, routeURL, loadImage, latestRequest } from "../common.js";
+import { el, routeURL, loadImage } from "../common.js";
 import generic from "./generic.js";
-import { layerChooser, stepFor, Records, showError } from "./activation_parts.js";
+import { layerView, showError } from "./toolkit.js";
 
 export default { family: "activations", method: "filters", title: "Filters", mount };
 
 const ZOOMS = ["fit", 1, 2, 4, 8, 16, 32];
 
 function mount(host, api) {
-  const records = new Records(api);
-  let selection = null;
-  const requests = latestRequest();
   let fallback = null; // the generic view, for records that are not filter grids
   let natural = null; // [width, height] of the grid shown
 
-  const layers = layerChooser("kv-filters-layer", () => show());
   const zoom = el("select", { id: "kv-filters-zoom", "aria-label": "zoom" });
   zoom.append(...ZOOMS.map((z) => el("option", { value: String(z) }, z === "fit" ? "fit" : `${z}×`)));
-  const controls = el("div", { class: "kv-controls" });
-  controls.append(layers.box, el("label", { class: "kv-field", for: "kv-filters-zoom" }, "Zoom"), zoom);
-  const info = el("div", { class: "kv-act-info", id: "kv-filters-info" });
   const box = el("div", { class: "kv-filters-box", id: "kv-filters-box" });
   const img = el("img", { id: "kv-filters-img", class: "kv-filters-img", alt: "filter grid", hidden: true });
   const message = el("div");
   const other = el("div");
   box.append(img, message);
-  host.append(controls, info, box, other);
   zoom.addEventListener("change", () => resize());
   window.addEventListener("resize", resize);
+
+  const view = layerView(host, api, {
+    id: "kv-filters", what: "filters of this layer", errors: message,
+    controls: [el("label", { class: "kv-field", for: "kv-filters-zoom" }, "Zoom"), zoom], body: [box, other],
+    draw, clear() { img.hidden = true; },
+    destroy() {
+      if (fallback) fallback.destroy();
+      window.removeEventListener("resize", resize);
+    },
+  });
 
   /** An integer factor, so every filter weight becomes a square of whole pixels. */
   function factor() {
@@ -50,59 +52,34 @@ function mount(host, api) {
     img.dataset.zoom = String(k);
   }
 
-  function useFallback(series) {
-    info.replaceChildren(el("span", { class: "kv-act-warn" }, "This record holds no `grid` image: shown as stored."));
+  function useFallback(selection, series) {
+    view.info.replaceChildren(el("span", { class: "kv-act-warn" }, "This record holds no `grid` image: shown as stored."));
     img.hidden = true;
     message.replaceChildren();
     if (!fallback) fallback = generic.mount(other, api);
     fallback.update({ ...selection, series: [series] });
   }
 
-  async function show() {
-    const signal = requests.next();
-    const series = layers.set(selection.series);
-    if (!series) return;
-    const step = stepFor(selection, series.tag);
-    if (step === null) {
-      img.hidden = true;
-      info.replaceChildren();
-      showError(message, `No filters of this layer at or before step ${selection.step}.`);
-      return;
-    }
-    let record;
-    try {
-      record = await records.get(selection.run, series.tag, step, signal);
-    } catch (error) {
-      if (signal.aborted) return;
-      img.hidden = true;
-      info.replaceChildren();
-      showError(message, String(error.message || error));
-      return;
-    }
-    if (signal.aborted) return;
+  async function draw({ selection, series, step, record, signal }) {
     const grid = record.arrays.grid;
-    if (!grid || grid.encoding !== "image" || grid.shape.length !== 3) { useFallback(series); return; }
+    if (!grid || grid.encoding !== "image" || grid.shape.length !== 3) { useFallback(selection, series); return; }
     if (fallback) { fallback.destroy(); fallback = null; }
     const header = record.header;
-    const parts = [el("span", { class: "kv-act-main" }, `layer ${header.layer || "?"}`)];
+    const parts = [];
     const shape = Array.isArray(header.kernel_shape) ? header.kernel_shape : null;
-    if (shape && shape.length === 4) {
-      parts.push(el("span", {}, `kernel ${shape[0]}×${shape[1]}, ${shape[2]} → ${shape[3]} channels`));
-    }
+    if (shape && shape.length === 4) parts.push(`kernel ${shape[0]}×${shape[1]}, ${shape[2]} → ${shape[3]} channels`);
     if (header.description) parts.push(el("span", { id: "kv-filters-description" }, String(header.description)));
-    parts.push(el("span", {}, `grid ${grid.shape[1]}×${grid.shape[0]} px`));
-    if (step !== selection.step) parts.push(el("span", { class: "kv-act-warn" }, `from step ${step}`));
+    parts.push(`grid ${grid.shape[1]}×${grid.shape[0]} px`);
     const url = routeURL("picture", { run: selection.run, tag: series.tag, step, array: "grid" });
     let image;
     try {
       image = await loadImage(url);
     } catch (error) {
-      if (signal.aborted) return;
-      showError(message, `The filter grid could not be loaded (${series.tag}, step ${step}).`);
+      if (!signal.aborted) showError(message, `The filter grid could not be loaded (${series.tag}, step ${step}).`);
       return;
     }
     if (signal.aborted) return;
-    info.replaceChildren(...parts);
+    view.describe(`layer ${header.layer || "?"}`, parts, step);
     message.replaceChildren();
     natural = [image.naturalWidth, image.naturalHeight];
     img.src = url;
@@ -112,13 +89,5 @@ function mount(host, api) {
     img.dataset.shown = `${selection.run}|${series.tag}|${step}`; // what is shown (tests wait on it)
   }
 
-  return {
-    update(next) { selection = next; show(); },
-    destroy() {
-      requests.cancel();
-      if (fallback) fallback.destroy();
-      window.removeEventListener("resize", resize);
-      host.replaceChildren();
-    },
-  };
+  return view;
 }

@@ -4,89 +4,81 @@
 // `boxes` [C, k, 4] as (y0, x0, y1, x1) in the input image; `image_index`
 // [C, k]). Crops come as one sprite (or one per channel when too large).
 
-import { el, routeURL, decodeArray, loadImage, whenVisible, fmt, latestRequest } from "../common.js";
-import { layerChooser, stepFor, Records, showError, pair } from "./activation_parts.js";
+import { el, routeURL, decodeArray, loadImage, whenVisible, fmt } from "../common.js";
+import { layerView, pair, showError, errorText } from "./toolkit.js";
 
 export default { family: "activations", method: "top_patches", title: "Top patches", mount };
 
 const SIZES = [48, 72, 96, 128];
 const MAX_SIDE = 8192; // the plugin's largest sprite side
 
+/** The crops, scores, boxes and image indices of a top-patches record; throws for a record without crops. */
+function decode(record) {
+  const patches = record.arrays.patches;
+  if (!patches || patches.encoding !== "sprite" || patches.shape.length !== 5) {
+    throw new Error(`This record's \`patches\` are not uint8 crops [C, k, h, w, ch] (${patches ? JSON.stringify(patches.shape) : "missing"}).`);
+  }
+  const [C, k, h, w] = patches.shape;
+  const scores = decodeArray(record.arrays.scores);
+  const okScores = scores && !scores.unavailable && scores.shape.length === 2 && scores.shape[0] === C && scores.shape[1] === k;
+  const raw = (name, shape) => {
+    const a = decodeArray(record.arrays[name]);
+    return a && a.values && a.shape.length === shape.length && a.shape.every((v, i) => v === shape[i]) ? a.values : null;
+  };
+  const channels = Array.isArray(record.header.channels) && record.header.channels.length === C
+    ? record.header.channels.map((c) => String(c)) : [...Array(C).keys()].map(String);
+  const score = (c, j) => (okScores ? scores.value(c * k + j) : null);
+  let best = null;
+  for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) {
+    const s = score(c, j);
+    if (s !== null && isFinite(s) && (best === null || Math.abs(s) > best)) best = Math.abs(s);
+  }
+  return { record, header: record.header, C, k, h, w, channels, score, best,
+    boxes: raw("boxes", [C, k, 4]), index: raw("image_index", [C, k]), whole: C * h <= MAX_SIDE && k * w <= MAX_SIDE };
+}
+
 function mount(host, api) {
-  const records = new Records(api);
   const settings = { channel: "all", size: 72 };
-  let selection = null;
-  const requests = latestRequest();
   let data = null;
   let stopObservers = [];
 
-  const layers = layerChooser("kv-patches-layer", () => show());
   const channel = el("select", { id: "kv-patches-channel", "aria-label": "channel" });
   const size = el("select", { id: "kv-patches-size", "aria-label": "crop size" });
   size.append(...SIZES.map((s) => el("option", { value: String(s) }, `${s} px`)));
   size.value = String(settings.size);
-  const controls = el("div", { class: "kv-controls" });
-  controls.append(layers.box, el("label", { class: "kv-field", for: "kv-patches-channel" }, "Channel"), channel,
-    el("label", { class: "kv-field", for: "kv-patches-size" }, "Crop size"), size);
-  const info = el("div", { class: "kv-act-info", id: "kv-patches-info" });
   const rows = el("div", { class: "kv-patch-rows", id: "kv-patches-rows" });
-  host.append(controls, info, rows);
   channel.addEventListener("change", () => { settings.channel = channel.value; drawRows(); });
   size.addEventListener("change", () => { settings.size = Number(size.value); drawRows(); });
+  const view = layerView(host, api, {
+    id: "kv-patches", what: "top patches of this layer", errors: rows, body: [rows],
+    controls: [el("label", { class: "kv-field", for: "kv-patches-channel" }, "Channel"), channel,
+      el("label", { class: "kv-field", for: "kv-patches-size" }, "Crop size"), size],
+    draw, clear,
+    destroy() { for (const stop of stopObservers) stop(); },
+  });
 
-  function decode(record) {
-    const patches = record.arrays.patches;
-    if (!patches || patches.encoding !== "sprite" || patches.shape.length !== 5) {
-      throw new Error(`This record's \`patches\` are not uint8 crops [C, k, h, w, ch] (${patches ? JSON.stringify(patches.shape) : "missing"}).`);
-    }
-    const [C, k, h, w] = patches.shape;
-    const scores = decodeArray(record.arrays.scores);
-    const okScores = scores && !scores.unavailable && scores.shape.length === 2 && scores.shape[0] === C && scores.shape[1] === k;
-    const raw = (name, shape) => {
-      const a = decodeArray(record.arrays[name]);
-      return a && a.values && a.shape.length === shape.length && a.shape.every((v, i) => v === shape[i]) ? a.values : null;
-    };
-    const channels = Array.isArray(record.header.channels) && record.header.channels.length === C
-      ? record.header.channels.map((c) => String(c)) : [...Array(C).keys()].map(String);
-    const score = (c, j) => (okScores ? scores.value(c * k + j) : null);
-    let best = null;
-    for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) {
-      const s = score(c, j);
-      if (s !== null && isFinite(s) && (best === null || Math.abs(s) > best)) best = Math.abs(s);
-    }
-    return { record, header: record.header, C, k, h, w, channels, score, best,
-      boxes: raw("boxes", [C, k, 4]), index: raw("image_index", [C, k]), whole: C * h <= MAX_SIDE && k * w <= MAX_SIDE };
+  function clear() {
+    data = null;
+    delete rows.dataset.shown;
+    channel.replaceChildren();
+    channel.disabled = true;
   }
 
-  async function show() {
-    const signal = requests.next();
-    const series = layers.set(selection.series);
-    if (!series) return;
-    const step = stepFor(selection, series.tag);
+  function draw({ step, record }) {
     try {
-      if (step === null) throw new Error(`No top patches of this layer at or before step ${selection.step}.`);
-      const record = await records.get(selection.run, series.tag, step, signal);
-      if (signal.aborted) return;
       data = decode(record);
     } catch (error) {
-      if (signal.aborted) return;
-      data = null;
-      info.replaceChildren();
-      delete rows.dataset.shown;
-      channel.replaceChildren();
-      channel.disabled = true;
-      showError(rows, String(error.message || error));
+      view.info.replaceChildren();
+      clear();
+      showError(rows, errorText(error));
       return;
     }
     const header = data.header;
     const field = header.receptive_field || {};
-    const parts = [
-      el("span", { class: "kv-act-main" }, `layer ${header.layer || "?"}`),
+    view.describe(`layer ${header.layer || "?"}`, [
       el("span", { id: "kv-patches-field" }, `receptive field ${pair(field.size)} px, stride ${pair(field.stride)}`),
-      el("span", {}, `top ${data.k} crops of ${data.C} channels (padded at image borders)`),
-    ];
-    if (step !== selection.step) parts.push(el("span", { class: "kv-act-warn" }, `from step ${step}`));
-    info.replaceChildren(...parts);
+      `top ${data.k} crops of ${data.C} channels (padded at image borders)`,
+    ], step);
     const keep = settings.channel;
     channel.replaceChildren(el("option", { value: "all" }, `all ${data.C} channels`),
       ...data.channels.map((c, row) => {
@@ -159,12 +151,5 @@ function mount(host, api) {
     rows.dataset.shown = `${data.record.run}|${data.record.tag}|${data.record.step}|${settings.channel}`; // tests wait on it
   }
 
-  return {
-    update(next) { selection = next; show(); },
-    destroy() {
-      requests.cancel();
-      for (const stop of stopObservers) stop();
-      host.replaceChildren();
-    },
-  };
+  return view;
 }

@@ -5,30 +5,14 @@
 // snapshots strip (array `snapshots`, uint8 [S, H, W, C]) when present. The
 // shell's step slider picks the epoch. Names go in as text, never as HTML.
 
-import { el, routeURL, decodeArray, className, latestRequest } from "../common.js";
+import { el, routeURL, decodeArray, className } from "../common.js";
 import { lineChart } from "../charts.js";
-import { stepFor, Records, showError } from "./activation_parts.js";
+import { Records, recordAt, seriesBlocks, showError, fromStep } from "./toolkit.js";
 
 export default { family: "synthesis", title: "Synthesis", mount };
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 const MAX_IMAGES = 64;
-const STYLE = `
-.kv-synth-record { margin: 8px 0 18px; }
-.kv-synth-record h3 { margin: 4px 0; font-size: 14px; }
-.kv-synth-info { font-size: 12px; color: #555; display: flex; gap: 12px; flex-wrap: wrap; margin-bottom: 6px; }
-.kv-synth-images, .kv-synth-snapshots { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
-.kv-synth-images figure, .kv-synth-snapshots figure { margin: 0; text-align: center; }
-.kv-synth-images img { width: 128px; height: auto; image-rendering: pixelated; border: 1px solid #ccc; }
-.kv-synth-snapshots img { height: 64px; width: auto; image-rendering: pixelated; border: 1px solid #ddd; }
-.kv-synth-images figcaption, .kv-synth-snapshots figcaption { font-size: 11px; max-width: 128px; overflow-wrap: anywhere; }
-.kv-synth-row { display: flex; gap: 16px; flex-wrap: wrap; align-items: flex-start; margin-top: 6px; }
-`;
-
-function adoptStyle() {
-  if (document.getElementById("kv-synth-style")) return;
-  document.head.append(el("style", { id: "kv-synth-style" }, STYLE));
-}
 
 function imageURL(selection, tag, step, array, index) {
   return routeURL("image", { run: selection.run, tag, step, array, index });
@@ -52,25 +36,16 @@ function lossChart(header, losses) {
 }
 
 function mount(host, api) {
-  adoptStyle();
   const records = new Records(api);
   const box = el("div", { class: "kv-synth", id: "kv-synth" });
   host.append(box);
-  const requests = latestRequest();
 
   async function block(selection, series, signal) {
     const section = el("section", { class: "kv-synth-record", dataset: { method: series.method, tag: series.tag } });
     section.append(el("h3", {}, `${series.method} (${series.tag})`));
-    const step = stepFor(selection, series.tag);
-    if (step === null) {
-      showError(section, `No record of this series at or before step ${selection.step}.`);
-      return section;
-    }
-    let record;
-    try {
-      record = await records.get(selection.run, series.tag, step, signal);
-    } catch (error) {
-      if (!signal.aborted) showError(section, String(error.message || error));
+    const { step, record, error } = await recordAt(selection, series, signal, { what: "record of this series", records });
+    if (error) {
+      if (!signal.aborted) showError(section, error);
       return section;
     }
     const header = record.header || {};
@@ -78,7 +53,8 @@ function mount(host, api) {
     if (header.target) info.append(el("span", { class: "kv-synth-target" }, String(header.target)));
     if (typeof header.steps === "number") info.append(el("span", {}, `${header.steps} optimization steps`));
     if (Array.isArray(header.value_range)) info.append(el("span", {}, `value range [${header.value_range.join(", ")}]`));
-    if (step !== selection.step) info.append(el("span", { class: "kv-act-warn" }, `from step ${step}`));
+    const older = fromStep(step, selection);
+    if (older) info.append(older);
     section.append(info);
 
     const images = record.arrays.images;
@@ -120,17 +96,5 @@ function mount(host, api) {
     return section;
   }
 
-  async function update(selection) {
-    const signal = requests.next();
-    const blocks = await Promise.all(selection.series.map((series) => block(selection, series, signal)));
-    if (!signal.aborted) box.replaceChildren(...blocks);
-  }
-
-  return {
-    update,
-    destroy() {
-      requests.cancel();
-      host.replaceChildren();
-    },
-  };
+  return seriesBlocks(host, box, block);
 }

@@ -1,18 +1,9 @@
-// Shared by the activations views (filters, embeddings, top patches): the
-// layer of a series, the step to show, a record cache, a layer chooser and the
-// views' style sheet. No HTML is ever parsed: text goes in with textContent.
+// Every view's toolkit: the record a view shows and the step it shows it at, a record
+// cache, the layer chooser, error messages and the info line above a view. Styles live in
+// style.css (the one style sheet, linked by the shell). No HTML is ever parsed: text goes
+// in with textContent.
 
-import { el, LRU } from "../common.js";
-
-/**
- * The layer a series shows. Tags are `kerasviz/activations/<method>/<layer>` with
- * "/" in layer paths written as "__"; a tag without the suffix names its layer in
- * the record header only (null here).
- */
-export function layerOfTag(tag) {
-  const parts = String(tag).split("/");
-  return parts.length > 3 ? parts.slice(3).join("/").replace(/__/g, "/") : null;
-}
+import { el, LRU, latestRequest } from "../common.js";
 
 /** The step of `tag` to show: the selected one, or the latest one before it (null when none). */
 export function stepFor(selection, tag) {
@@ -34,6 +25,45 @@ export class Records {
   }
 }
 
+/** The text of an error (a failed request: the server's message). */
+export function errorText(error) {
+  return String((error && error.message) || error);
+}
+
+/** Replaces the node's children with one error paragraph. */
+export function showError(node, message) {
+  node.replaceChildren(el("p", { class: "kv-error" }, message));
+}
+
+/** A "from step n" note when the record shown is older than the selected step, else null. */
+export function fromStep(step, selection) {
+  return step === selection.step ? null : el("span", { class: "kv-act-warn" }, `from step ${step}`);
+}
+
+/**
+ * The parts of an info line: `main` (text, in bold), then `parts` (text or nodes), the
+ * "from step n" note where it applies, then `notes` (warnings, as text).
+ */
+export function infoParts(main, parts, step, selection, notes = []) {
+  const out = [el("span", { class: "kv-act-main" }, main)];
+  for (const part of parts) out.push(typeof part === "string" ? el("span", {}, part) : part);
+  const older = fromStep(step, selection);
+  if (older) out.push(older);
+  for (const note of notes) out.push(el("span", { class: "kv-act-warn" }, note));
+  return out;
+}
+
+/** "3×5" for [3, 5] (or a number), "?" for anything else. */
+export function pair(value) {
+  if (Array.isArray(value)) return value.map((v) => String(Number(v))).join("×");
+  return typeof value === "number" ? `${value}×${value}` : "?";
+}
+
+/** The layer a series shows, as the plugin reads it from the tag; its tag when the tag names none. */
+function layerName(series) {
+  return series.layer || series.tag;
+}
+
 /**
  * A <select> of the layers recorded for one method, shown only when there are
  * several. `set(series)` refreshes it and returns the chosen series (the user's
@@ -50,8 +80,8 @@ export function layerChooser(id, onChange) {
   return {
     box,
     set(list) {
-      series = [...list].sort((a, b) => String(layerOfTag(a.tag) || a.tag).localeCompare(String(layerOfTag(b.tag) || b.tag)));
-      select.replaceChildren(...series.map((s) => el("option", { value: s.tag }, layerOfTag(s.tag) || s.tag)));
+      series = [...list].sort((a, b) => String(layerName(a)).localeCompare(String(layerName(b))));
+      select.replaceChildren(...series.map((s) => el("option", { value: s.tag }, layerName(s))));
       if (!series.some((s) => s.tag === chosen)) chosen = series.length ? series[0].tag : null;
       if (chosen !== null) select.value = chosen;
       box.hidden = series.length < 2;
@@ -61,76 +91,102 @@ export function layerChooser(id, onChange) {
   };
 }
 
-/** "3×5" for [3, 5] (or a number), "?" for anything else. */
-export function pair(value) {
-  if (Array.isArray(value)) return value.map((v) => String(Number(v))).join("×");
-  return typeof value === "number" ? `${value}×${value}` : "?";
+/**
+ * The record of `series` to show: at the selected step, or at the latest one before it.
+ * Resolves to `{step, record}`, or to `{error}` (a message: the server's answer, or that
+ * there is nothing at or before the step, named with `what`: then `empty` is true). `read(selection, series, step, signal)` reads
+ * the record (default: /record through `records`).
+ */
+export async function recordAt(selection, series, signal, { what, records, read = null }) {
+  const step = stepFor(selection, series.tag);
+  if (step === null) return { error: `No ${what} at or before step ${selection.step}.`, empty: true };
+  try {
+    const record = await (read ? read(selection, series, step, signal) : records.get(selection.run, series.tag, step, signal));
+    return { step, record };
+  } catch (error) {
+    return { error: errorText(error) };
+  }
 }
 
-/** Replaces the node's children with one error paragraph. */
-export function showError(node, message) {
-  node.replaceChildren(el("p", { class: "kv-error" }, message));
+/**
+ * Follows one series at a time: `show(selection, series)` resolves to `{series, step,
+ * record, signal}` or `{error}` as `recordAt` does, or to null when a newer call
+ * superseded it (or `series` is null).
+ */
+export function follower(api, { what, records = new Records(api), load = null }) {
+  const requests = latestRequest();
+  return {
+    records,
+    async show(selection, series) {
+      const signal = requests.next();
+      if (!series) return null;
+      const shown = await recordAt(selection, series, signal, { what, records, read: load });
+      return signal.aborted ? null : { ...shown, series, signal };
+    },
+    cancel() { requests.cancel(); },
+  };
 }
 
-/** The page-wide style sheet of the activations views, added once (no <style> element, no file). */
-export function adoptStyle() {
-  if (document.kvActivationsStyle) return;
-  const sheet = new CSSStyleSheet();
-  sheet.replaceSync(CSS);
-  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
-  document.kvActivationsStyle = sheet;
+/**
+ * The frame of a view of one layer at a time: a controls row (the layer chooser, then
+ * `controls`), the info line `#<id>-info`, then `body`, appended to `host`. On each
+ * selection it follows the chosen layer's series (`follower`, with `what`, `records` and
+ * `load`) and calls `draw({selection, series, step, record, signal})`; a failure clears
+ * the info line, calls `clear()` and shows its message in `errors`. Returns the view
+ * instance `{update, destroy}` with `info` (the line), `refresh()` and `describe(main,
+ * parts, step, notes)` (fills the info line, see `infoParts`).
+ */
+export function layerView(host, api, { id, what, controls = [], body = [], errors, records, load, draw,
+  clear = () => {}, destroy = () => {} }) {
+  const follow = follower(api, { what, records, load });
+  const layers = layerChooser(`${id}-layer`, () => refresh());
+  const row = el("div", { class: "kv-controls" });
+  row.append(layers.box, ...controls);
+  const info = el("div", { class: "kv-act-info", id: `${id}-info` });
+  host.append(row, info, ...body);
+  let selection = null;
+
+  async function refresh() {
+    const shown = await follow.show(selection, layers.set(selection.series));
+    if (!shown) return;
+    if (shown.error) {
+      info.replaceChildren();
+      clear();
+      showError(errors, shown.error);
+      return;
+    }
+    await draw({ selection, ...shown });
+  }
+
+  return {
+    info,
+    refresh,
+    describe(main, parts, step, notes = []) { info.replaceChildren(...infoParts(main, parts, step, selection, notes)); },
+    update(next) { selection = next; refresh(); },
+    destroy() {
+      follow.cancel();
+      destroy();
+      host.replaceChildren();
+    },
+  };
 }
 
-const CSS = `
-.kv-act-methods { border-bottom: none; padding-bottom: 0; }
-.kv-subtab { border: 1px solid var(--kv-line); border-bottom: none; background: #fafafa; border-radius: 3px 3px 0 0;
-  cursor: pointer; padding: 3px 10px; }
-.kv-subtab[aria-selected="true"] { border-color: var(--kv-accent); background: #fff3e0; font-weight: 500; }
-.kv-act-body { border-top: 1px solid var(--kv-line); }
-.kv-act-layer { display: inline-flex; align-items: center; gap: 6px; }
-.kv-act-layer[hidden] { display: none; }
-.kv-act-info { display: flex; flex-wrap: wrap; gap: 2px 16px; padding: 6px 0; color: var(--kv-muted); font-size: 12px; }
-.kv-act-info .kv-act-main { color: var(--kv-fg); font-weight: 500; }
-.kv-act-info .kv-act-warn { color: #8d6e63; }
-
-.kv-filters-box { overflow: auto; padding: 4px 0; }
-.kv-filters-img { display: block; image-rendering: pixelated; background: #eee;
-  border: 1px solid var(--kv-line); }
-.kv-filters-img[hidden] { display: none; }
-
-.kv-emb-main { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 10px 18px; padding-top: 6px; }
-.kv-emb-plot-box { position: relative; }
-.kv-emb-plot { display: block; background: #fcfcfc; border: 1px solid var(--kv-line); user-select: none; }
-.kv-emb-tip { position: absolute; pointer-events: none; background: rgba(33, 33, 33, 0.92); color: #fff; font-size: 12px;
-  padding: 4px 7px; border-radius: 3px; white-space: pre; max-width: 320px; overflow: hidden; text-overflow: ellipsis;
-  z-index: 3; line-height: 1.4; }
-.kv-emb-tip[hidden] { display: none; }
-.kv-emb-side { width: 300px; display: flex; flex-direction: column; gap: 8px; }
-.kv-emb-legend { display: flex; flex-direction: column; gap: 2px; font-size: 12px; }
-.kv-emb-legend button { display: flex; align-items: center; gap: 6px; border: 1px solid transparent; background: none;
-  text-align: left; cursor: pointer; padding: 1px 4px; max-width: 300px; overflow-wrap: anywhere; }
-.kv-emb-legend button[aria-pressed="true"] { border-color: var(--kv-accent); background: #fff3e0; }
-.kv-emb-legend .kv-swatch { flex: none; width: 11px; height: 11px; border-radius: 50%; }
-.kv-emb-legend .kv-emb-count { color: var(--kv-muted); margin-left: auto; }
-.kv-emb-hint { color: var(--kv-muted); font-size: 11px; }
-.kv-emb-panel { border-top: 1px solid var(--kv-line); padding-top: 6px; font-size: 12px; }
-.kv-emb-panel h4 { margin: 4px 0; font-size: 12px; font-weight: 500; }
-.kv-emb-chosen { display: flex; gap: 8px; align-items: flex-start; }
-.kv-nb-list { display: grid; grid-template-columns: repeat(auto-fill, minmax(66px, 1fr)); gap: 6px; }
-.kv-nb-item { display: flex; flex-direction: column; gap: 1px; font-size: 11px; line-height: 1.25; cursor: pointer;
-  overflow-wrap: anywhere; border: 1px solid transparent; padding: 1px; }
-.kv-nb-item:hover { border-color: var(--kv-line); }
-.kv-emb-canvas { image-rendering: pixelated; background: #eee; border: 2px solid #ccc; box-sizing: content-box; }
-.kv-same { color: #2e7d32; }
-.kv-other { color: #c62828; }
-
-.kv-patch-rows { display: flex; flex-direction: column; gap: 6px; padding-top: 6px; }
-.kv-patch-row { display: flex; align-items: flex-start; gap: 8px; border-bottom: 1px solid #f0f0f0; padding-bottom: 6px; }
-.kv-patch-head { width: 92px; flex: none; font-size: 12px; }
-.kv-patch-head .kv-note { max-width: 92px; }
-.kv-patch-cells { display: flex; flex-wrap: wrap; gap: 6px; }
-.kv-patch { margin: 0; display: flex; flex-direction: column; align-items: stretch; }
-.kv-patch canvas { display: block; image-rendering: pixelated; background: #eee; }
-.kv-patch figcaption { font-size: 11px; color: var(--kv-muted); font-variant-numeric: tabular-nums; }
-.kv-patch-bar { height: 3px; background: var(--kv-accent); margin-top: 1px; }
-`;
+/**
+ * A view of one block per series, shown together in `box` once all are ready:
+ * `block(selection, series, signal)` resolves to a series' node; a newer selection
+ * supersedes the blocks still loading. Returns the view instance `{update, destroy}`.
+ */
+export function seriesBlocks(host, box, block) {
+  const requests = latestRequest();
+  return {
+    async update(selection) {
+      const signal = requests.next();
+      const blocks = await Promise.all(selection.series.map((series) => block(selection, series, signal)));
+      if (!signal.aborted) box.replaceChildren(...blocks);
+    },
+    destroy() {
+      requests.cancel();
+      host.replaceChildren();
+    },
+  };
+}
