@@ -14,8 +14,8 @@ from PIL import Image
 
 from kerasviz import _text, inputs
 
-__all__ = ["COLORMAPS", "normalize", "colormap", "to_display", "overlay", "top_regions", "resize_maps", "tile",
-           "compare", "titled", "class_label", "sprite", "to_uint8", "encode_png"]
+__all__ = ["COLORMAPS", "normalize", "colormap", "colormap_table", "to_display", "overlay", "top_regions", "resize_maps",
+           "tile", "compare", "titled", "class_label", "sprite", "to_uint8", "encode_png"]
 
 # Anchor colours (positions in [0, 1], RGB 0..255), hand-picked approximations of the
 # usual maps, linearly interpolated into 256-entry lookup tables.
@@ -167,6 +167,28 @@ def colormap(maps, name: str = "inferno") -> np.ndarray:
         a = (a + 1.0) / 2.0
     idx = np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.intp)
     return _LUTS[name][idx]
+
+
+def colormap_table(name: str = "inferno") -> np.ndarray:
+    """The 256 colours `colormap` picks from, as uint8 RGB (`to_uint8` of each).
+
+    Entry `i` is the colour `colormap` gives the value `i / 255` (`2 * i / 255 - 1`
+    for the diverging "coolwarm"). The one table of our colours: the TensorBoard
+    dashboard's is generated from it (`python -m tb_plugin.colormap_table`).
+
+    Args:
+        name: one of `COLORMAPS`.
+    Returns:
+        uint8 `[256, 3]`.
+    Raises:
+        ValueError: unknown `name`.
+    Example:
+        >>> colormap_table("gray")[128].tolist()
+        [128, 128, 128]
+    """
+    if not isinstance(name, str) or name not in _LUTS:
+        raise _invalid("name", name, f"one of {', '.join(COLORMAPS)}")
+    return to_uint8(_LUTS[name])
 
 
 def to_display(images, value_range=(0.0, 1.0)) -> np.ndarray:

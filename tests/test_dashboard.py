@@ -310,6 +310,25 @@ def test_colormap_and_opacity_apply_on_the_client(dashboard, screenshots):
     wait_shown(frame, painted="inferno|0.6|")
 
 
+def test_the_dashboard_colours_a_map_as_kerasviz_image_does(dashboard):
+    # One colormap table: the dashboard's (static/colormap_table.js) is generated from `kerasviz.image`'s.
+    import numpy as np
+
+    from kerasviz import image
+
+    page, frame, events = dashboard
+    choose_run(frame, "train")
+    offered = frame.eval_on_selector_all("#kv-colormap option", "os => os.map(o => o.value)")
+    assert offered == ["inferno", "viridis", "jet", "gray"] and set(offered) <= set(image.COLORMAPS)
+    levels = [0, 1, 37, 64, 128, 200, 254, 255]
+    for name in offered:
+        drawn = frame.evaluate("""async ([name, levels]) => {
+            const { colorize } = await import(new URL("./colormaps.js", document.baseURI).href);
+            return Array.from(colorize(Uint8Array.from(levels), 0, levels.length, 1, name).data); }""", [name, levels])
+        expected = image.to_uint8(image.colormap(np.array(levels) / 255.0, name))
+        assert np.array(drawn).reshape(-1, 4)[:, :3].tolist() == expected.tolist(), name
+
+
 def test_hover_shows_the_map_value(dashboard):
     page, frame, events = dashboard
     choose_run(frame, "train")

@@ -219,6 +219,7 @@ def test_unicode_and_markup_names_travel_as_json_text(client):
 
 @pytest.mark.parametrize("route,mime", [
     ("index.js", "text/javascript"), ("common.js", "text/javascript"), ("colormaps.js", "text/javascript"),
+    ("colormap_table.js", "text/javascript"),
     ("views/attribution.js", "text/javascript"), ("views/generic.js", "text/javascript"), ("style.css", "text/css"),
 ])
 def test_static_files_are_served_with_their_mime_type(client, route, mime):
@@ -227,6 +228,14 @@ def test_static_files_are_served_with_their_mime_type(client, route, mime):
     assert response.headers["Content-Type"].split(";")[0] == mime
     with open(os.path.join(os.path.dirname(plugin.__file__), "static", route), "rb") as handle:
         assert response.get_data() == handle.read()
+
+
+def test_the_dashboards_colormap_table_is_generated_from_kerasviz_image():
+    # `python -m tb_plugin.colormap_table` rewrites it after a change to `kerasviz.image`'s colormaps.
+    from tb_plugin import colormap_table
+
+    with open(colormap_table.PATH, encoding="utf-8") as handle:
+        assert handle.read() == colormap_table.source()
 
 
 @pytest.mark.parametrize("path", [

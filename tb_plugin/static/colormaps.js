@@ -1,32 +1,19 @@
-// Colormaps computed on the client from anchor colours (no libraries):
-// piecewise-linear interpolation into a 256-entry lookup table.
+// Colormaps: the 256 colours of each, as `kerasviz.image` has them (colormap_table.js is
+// generated from it), so a map is coloured here as in `kerasviz.image.overlay`.
 
-const ANCHORS = {
-  inferno: [[0, 0, 4], [31, 12, 72], [85, 15, 109], [136, 34, 106], [186, 54, 85],
-    [227, 89, 51], [249, 140, 10], [249, 201, 50], [252, 255, 164]],
-  viridis: [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-    [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]],
-  jet: [[0, 0, 128], [0, 0, 255], [0, 128, 255], [0, 255, 255], [128, 255, 128],
-    [255, 255, 0], [255, 128, 0], [255, 0, 0], [128, 0, 0]],
-  gray: [[0, 0, 0], [255, 255, 255]],
-};
+import { TABLES } from "./colormap_table.js";
 
-export const COLORMAPS = Object.keys(ANCHORS);
+// The colormaps the dashboard offers: sequential ones, for its min-max 8-bit levels.
+export const COLORMAPS = ["inferno", "viridis", "jet", "gray"];
 
 const tables = new Map();
 
-/** The 256 x RGB lookup table of a colormap (Uint8ClampedArray of length 768). */
+/** The 256 x RGB lookup table of a colormap (Uint8ClampedArray of length 768; inferno for an unknown name). */
 export function lookupTable(name) {
   if (tables.has(name)) return tables.get(name);
-  const anchors = ANCHORS[name] || ANCHORS.inferno;
+  const hex = TABLES[name] || TABLES.inferno;
   const table = new Uint8ClampedArray(256 * 3);
-  const segments = anchors.length - 1;
-  for (let i = 0; i < 256; i++) {
-    const t = (i / 255) * segments;
-    const k = Math.min(Math.floor(t), segments - 1);
-    const f = t - k;
-    for (let c = 0; c < 3; c++) table[i * 3 + c] = anchors[k][c] + f * (anchors[k + 1][c] - anchors[k][c]);
-  }
+  for (let i = 0; i < table.length; i++) table[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   tables.set(name, table);
   return table;
 }
