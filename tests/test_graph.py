@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasviz import layer_graph
+from conftest import MODEL_FORMS
+from kerasviz import layer_graph, models
 from kerasviz.activations import occlusion_graph
 from kerasviz.activations.occlusion import occlusion, occlusion_plan
 from kerasviz.activations.receptive_field import ReceptiveField, receptive_field
@@ -226,3 +227,11 @@ def test_the_graph_modules_import_nothing_that_reads_models():
                 assert not any(a.name.startswith("_") for a in node.names), (path.name, names)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 assert not any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(node)), path.name
+
+
+@pytest.mark.parametrize("form", ["nested", "subclassed", "functional"])
+def test_layer_paths_name_layers_as_get_layer_does(form):
+    """The trace patches and names every layer as `models.iter_layers` walks them (depth-first, nested paths)."""
+    keras.backend.clear_session()
+    model = MODEL_FORMS[form]()
+    assert [p for p, _ in trace.layer_paths(model).values()] == [p for p, _ in models.iter_layers(model)]
