@@ -307,8 +307,8 @@ def attributions_figure(context):
 
     SmoothGrad's map is also XRAI's attribution (with its default, Integrated Gradients, XRAI's regions
     fall on the background of these photos); occlusion's scores are shown as the drop below their top,
-    XRAI as the photo kept in its top 30% regions (`kerasviz.registry`'s LOWER_IS_IMPORTANT and
-    SHOWN_AS_REGIONS).
+    XRAI as the photo kept in its top 30% regions (the `lower_is_important` and `shown_as_regions` of
+    their `kerasviz.registry` records).
     """
     import kerasviz
     from kerasviz import models, registry
@@ -334,11 +334,11 @@ def attributions_figure(context):
             params = {"attribution": maps["SmoothGrad"]}
         start = time.perf_counter()
         found = registry.ATTRIBUTION_METHODS[name](context.model, images, **params)
-        if name in registry.LOWER_IS_IMPORTANT:  # scores under perturbation: show the drop, bright = important
+        if registry.METHODS[name].lower_is_important:  # scores under perturbation: show the drop, bright = important
             found = found.max(axis=(1, 2), keepdims=True) - found
         maps[title] = found
         print(f"  {title}: {time.perf_counter() - start:.1f} s", flush=True)
-    regions = {settings[name][0] for name in ATTRIBUTION_METHODS if name in registry.SHOWN_AS_REGIONS}
+    regions = {settings[name][0] for name in ATTRIBUTION_METHODS if registry.METHODS[name].shown_as_regions}
     labels = [context.label(p.argmax(), p) for p in context.probabilities[chosen]]
     figure = kerasviz.image.compare(context.display(images, ATTRIBUTION_TILE), maps, labels=labels,
                                     regions=regions)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from kerasviz import image
+from kerasviz import image, registry
 
 __all__ = ["Figure", "show"]
 
@@ -171,8 +171,6 @@ def show(obj, images=None, *, value_range=(0.0, 1.0), title: str | None = None, 
 
 
 def _compare(maps, images, value_range, labels, alpha, colormap_name, title):
-    from kerasviz import registry  # imports TensorFlow: only once there are maps to show
-
     pictures = np.asarray(images, dtype=np.float32)
     maps = {name: np.asarray(m, dtype=np.float32) for name, m in maps.items()}
     if pictures.ndim == 3:  # one image, one map per method
@@ -180,7 +178,7 @@ def _compare(maps, images, value_range, labels, alpha, colormap_name, title):
         maps = {name: m[None] if m.ndim == 2 else m for name, m in maps.items()}
     shown = image.to_display(pictures, value_range)
     picture = image.compare(shown, maps, alpha=alpha, colormap_name=colormap_name, titles=True, labels=labels,
-                            regions=registry.SHOWN_AS_REGIONS)
+                            regions=registry.names_with("shown_as_regions"))
     return Figure(picture, title or ", ".join(str(name) for name in maps))
 
 

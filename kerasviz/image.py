@@ -465,7 +465,7 @@ def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno",
     name and every input with its label (class names and probabilities, from
     `class_label`) or "input"; small images are then enlarged so the words can
     be read (see `tile`). The methods named in `regions` (those of
-    `kerasviz.registry.SHOWN_AS_REGIONS`, such as XRAI, whose maps rank
+    `kerasviz.registry.METHODS` with `shown_as_regions`, such as XRAI, whose maps rank
     regions) are drawn by `top_regions` instead: the image kept in its top
     `area`, dimmed elsewhere, titled e.g. "xrai (top 30%)".
 

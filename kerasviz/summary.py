@@ -29,6 +29,8 @@ a writer that appends them itself and verifies what reached the disk
 import contextlib
 import io
 import logging
+import math
+import numbers
 import os
 import re
 import threading
@@ -152,11 +154,32 @@ def _as_list(values, cast):
     return None if values is None else [cast(v) for v in np.asarray(values).reshape(-1)]
 
 
+def jsonable(value):
+    """A method parameter as a record stores it: JSON numbers, strings, lists, dicts; a big array by its shape.
+
+    Non-finite floats become null, arrays of up to 64 values lists, larger
+    ones `"array of shape [...]"`, anything else its `repr`.
+    """
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Number) and not isinstance(value, complex):
+        if isinstance(value, (float, np.floating)):
+            return float(value) if math.isfinite(value) else None
+        return int(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if isinstance(value, np.ndarray) and value.size > 64:
+            return f"array of shape {list(value.shape)}"
+        return [jsonable(v) for v in list(value)]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
 def write_attribution(method, images, maps, *, step=None, params=None, layer=None,
                       target="predicted class", class_names=None, labels=None,
                       predictions=None, true_probability=None, predicted_probability=None,
                       value_range=(0.0, 1.0), colormap="inferno", metrics=None,
-                      lower_is_important=False):
+                      lower_is_important=False, grid=None):
     """Writes an attribution method's maps: image tab, dashboard record, metric scalars.
 
     Tags: `kerasviz/attribution/<method>/overlay` (image tab: the maps
@@ -168,7 +191,7 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
         images: `[N, H, W, C]` in the model's input space.
         maps: `[N, h, w]` float maps (any spatial size, e.g. occlusion grids).
         step: the step (`None`: the default step).
-        params, layer: what was computed (stored in the header).
+        params, layer: what was computed (stored in the header, `jsonable`).
         target: what the maps explain, as JSON: `"predicted class"`, an int,
             one int per image, or a description.
         class_names, labels, predictions: optional per-class names, int `[N]`.
@@ -178,6 +201,10 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
         metrics: optional `{name: float}` scalars (e.g. `deletion_auc`).
         lower_is_important: the map's low values mark what matters (occlusion
             scores): the image tab shows `-maps`; the header says so.
+        grid: for a method whose maps are a grid of positions (occlusion),
+            `{"patch": int, "stride": int}` in pixels
+            (`kerasviz.registry.Method.grid`): the header's `grid`, how the
+            dashboard maps the grid onto the image.
 
     Returns:
         True when something was written.
@@ -191,8 +218,8 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
     for name, value in (metrics or {}).items():
         _write(f"{prefix}/{name}", np.float32(value), step, scalar_metadata.create_summary_metadata(None, None))
     header = {
-        "params": dict(params or {}), "layer": layer, "target": target,
-        "lower_is_important": bool(lower_is_important),
+        "params": jsonable(params or {}), "layer": layer, "target": target,
+        "lower_is_important": bool(lower_is_important), "grid": jsonable(grid),
         "class_names": None if class_names is None else [str(c) for c in class_names],
         "labels": _as_list(labels, int), "predictions": _as_list(predictions, int),
         "true_probability": _as_list(true_probability, float),

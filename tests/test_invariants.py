@@ -1,6 +1,7 @@
 """Invariants every attribution method keeps, driven by one registry (CONVENTIONS.md 13).
 
-Adding a method means adding one line to `TINY_SETTINGS`.
+Adding a method means adding its record to `kerasviz.registry.METHODS` and one line to
+`method_settings.TINY_SETTINGS`; the expected output shape comes from the record (`Method.map_shape`).
 """
 
 import keras
@@ -13,10 +14,11 @@ from conftest import MODEL_FORMS, SIZE, assert_model_unchanged, layer_state, wei
 import kerasviz
 from kerasviz import registry
 
-# method name -> (tiny keyword settings, expected output shape for B images)
-_SHAPES = {"occlusion": lambda b: (b, 4, 4)}
-TINY_SETTINGS = {name: (settings, _SHAPES.get(name, lambda b: (b, SIZE, SIZE)))
-                 for name, settings in method_settings.TINY_SETTINGS.items()}
+# method name -> (tiny keyword settings, expected output shape for B images, from the method's record)
+TINY_SETTINGS = {
+    name: (settings, lambda b, name=name, settings=settings: (
+        b, *registry.METHODS[name].map_shape((SIZE, SIZE, 3), settings)))
+    for name, settings in method_settings.TINY_SETTINGS.items()}
 METHODS = sorted(TINY_SETTINGS)
 
 
@@ -26,8 +28,7 @@ def _call(name, model, images, **kwargs):
 
 
 def test_every_registered_method_has_tiny_settings():
-    assert sorted(registry.ATTRIBUTION_METHODS) == METHODS
-    assert sorted(registry.COSTS) == METHODS
+    assert sorted(registry.METHODS) == METHODS
 
 
 class PassCounter(keras.layers.Layer):
@@ -56,7 +57,8 @@ def test_cost_is_the_passes_the_method_makes(name, images):
     ])
     settings, _ = TINY_SETTINGS[name]
     cost = registry.cost(name, model, images.shape[1:], settings)
-    naive = {"inference": "naive"} if name == "occlusion" else {}  # the cost counts every position's whole pass
+    # The cost counts every position's whole pass (incremental occlusion computes less).
+    naive = {"inference": "naive"} if registry.METHODS[name].accepts("inference") else {}
     registry.ATTRIBUTION_METHODS[name](model, images, **settings, **naive)
     assert float(counter.seen.numpy()) == len(images) * (cost.forward + cost.backward)
 

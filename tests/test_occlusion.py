@@ -116,7 +116,7 @@ def test_default_geometry_is_what_every_occlusion_function_runs():
     pixels = occlusion_to_input(heat, (40, 24), patch, stride)
     np.testing.assert_array_equal(occlusion_to_input(heat, (40, 24)), pixels)
     # kerasviz.metrics reads a map of occlusion run with its defaults the same way
-    np.testing.assert_allclose(pixel_maps("occlusion", heat, (40, 24), {}), pixels.max() - pixels, rtol=1e-6)
+    np.testing.assert_allclose(pixel_maps(registry.METHODS["occlusion"], heat, (40, 24), {}), pixels.max() - pixels, rtol=1e-6)
     # The CLI's time estimate counts the same positions (and the clean image), at any size.
     assert registry.cost("occlusion", model, (40, 24, 3)) == registry.Cost(forward=heat[0].size + 1)
     assert registry.cost("occlusion", model, (280, 280, 3)) == registry.Cost(forward=16 * 16 + 1)

@@ -94,3 +94,18 @@ def test_attribution_methods_share_the_call_shape():
         assert parameters[2].default is None, name
         assert inspect.signature(method).parameters["batch_size"].kind is inspect.Parameter.KEYWORD_ONLY, name
         assert method.__doc__ and "Args:" in method.__doc__ and "Returns:" in method.__doc__, name
+
+
+def test_the_readmes_method_table_is_the_registry():
+    """Every registered method has its row in the README's table, with the paper its record cites, and no other."""
+    import os
+    import re
+
+    from kerasviz import registry
+
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as f:
+        rows = re.findall(r"^\| `([a-z_]+)`(?: \([^|]*\))? \| ([^|]+?) \|", f.read(), re.MULTILINE)
+    # The methods' table: a paper in the second column (the metrics' has the function there); the noise tunnel
+    # wraps a method and has its row, marked "not in the registry".
+    methods = {name: paper for name, paper in rows if ("et al." in paper or "&" in paper) and name != "noise_tunnel"}
+    assert methods == {name: method.paper for name, method in registry.METHODS.items()}

@@ -73,6 +73,25 @@ def occlusion_geometry(height: int, width: int, patch=None, stride=None) -> tupl
     return patch, stride
 
 
+def position_count(image_shape, patch=None, stride=None):
+    """How many occluder positions `occlusion` evaluates per image of `image_shape` (its registry cost)."""
+    height, width = image_shape[:2]
+    patch, stride = occlusion_geometry(height, width, patch, stride)
+    return len(occlusion_positions(height, patch, stride)) * len(occlusion_positions(width, patch, stride))
+
+
+def grid_of(height, width, params):
+    """The grid `occlusion` called with `params` uses: `{"patch", "stride", "shape": [nY, nX]}` (the registry's)."""
+    patch, stride = occlusion_geometry(height, width, params.get("patch"), params.get("stride"))
+    shape = [len(occlusion_positions(height, patch, stride)), len(occlusion_positions(width, patch, stride))]
+    return {"patch": patch, "stride": stride, "shape": shape}
+
+
+def grid_to_pixels(maps, image_size, params):
+    """`occlusion`'s `[B, nY, nX]` for `params` as `[B, H, W]` (`occlusion_to_input`; the registry's)."""
+    return occlusion_to_input(maps, image_size, params.get("patch"), params.get("stride"))
+
+
 def _fill_values(value, images):
     """The occluder value per image and channel, `[B, C]` float32."""
     n_images, channels = images.shape[0], images.shape[-1]

@@ -1,15 +1,12 @@
 """`AttributionCallback`: attribution maps of fixed images, written as the model trains."""
 
 import functools
-import inspect
 import numbers
-import re
 
 import numpy as np
 import tensorflow as tf
 
 from kerasviz import image, inputs, models, registry, summary, targets
-from kerasviz.activations.occlusion import occlusion_geometry
 from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from kerasviz.gradients import cam, core
 from kerasviz.metrics.compare import check_masks, check_metric_names, run_metrics
@@ -17,59 +14,6 @@ from tb_plugin import metadata
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
 DEFAULT_METRICS = ("deletion_auc", "insertion_auc")
-_CALL_ARGUMENTS = ("model", "images", "target", "batch_size")
-
-
-def _method_entries(methods):
-    """`[(name, function, params)]` from names, callables and `(name or callable, params)` pairs."""
-    if isinstance(methods, (str, bytes)) or callable(methods) or not isinstance(methods, (list, tuple)):
-        raise TypeError(f"Expected `methods` to be a list or tuple of method names, callables or "
-                        f"(method, params) pairs. Received: methods={methods!r}.")
-    entries = []
-    for entry in methods:
-        method, params = entry if isinstance(entry, tuple) and len(entry) == 2 else (entry, {})
-        if not isinstance(params, dict):
-            raise TypeError(f"Expected the parameters of {method!r} in `methods` to be a dict. Received: {params!r}.")
-        if isinstance(method, str):
-            if method not in registry.ATTRIBUTION_METHODS:
-                raise ValueError(f"Received an unknown method in `methods`: {method!r}. Available: "
-                                 f"{sorted(registry.ATTRIBUTION_METHODS)} or any callable with the same call shape.")
-            name, function = method, registry.ATTRIBUTION_METHODS[method]
-        elif callable(method):
-            name, function = getattr(method, "__name__", type(method).__name__), method
-            name = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip("_") or "method"
-        else:
-            raise TypeError(f"Received an invalid entry in `methods`: {entry!r}. Expected a name, a callable "
-                            "or a (name or callable, params dict) pair.")
-        effective = dict(params)
-        try:
-            signature = inspect.signature(function)
-            signature.bind(None, None, target=None, batch_size=None, **params)
-        except TypeError as error:
-            raise TypeError(f"Received invalid parameters for {name!r} in `methods`: {params!r} ({error}).") from None
-        except ValueError:
-            signature = None  # Builtins without a signature: checked when called.
-        if signature is not None:  # record the defaults too, so a record says what was computed
-            effective = {k: p.default for k, p in signature.parameters.items()
-                         if k not in _CALL_ARGUMENTS and p.default is not inspect.Parameter.empty} | effective
-        if name in [e[0] for e in entries]:
-            raise ValueError(f"Received the method {name!r} twice in `methods`.")
-        entries.append((name, function, dict(params), effective))
-    if not entries:
-        raise ValueError("Received an empty `methods`: pass at least one attribution method.")
-    return entries
-
-
-def _jsonable(value):
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in list(value)]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)
 
 
 class AttributionCallback(VisualizationCallback):
@@ -98,7 +42,7 @@ class AttributionCallback(VisualizationCallback):
             of batches or `(images, labels)`); only the first `max_images` are used.
         labels: optional int class indices `[N]` (or one-hot), shown and used for
             the true class's probability.
-        methods: names in `kerasviz.registry.ATTRIBUTION_METHODS`, callables
+        methods: names in `kerasviz.registry.METHODS`, callables
             `method(model, images, target=None, *, batch_size=None, **params)`,
             or `(name or callable, params dict)` pairs. Default: saliency and
             Grad-CAM (those of them that are registered).
@@ -144,9 +88,9 @@ class AttributionCallback(VisualizationCallback):
                          on_error=on_error)
         self.max_images = inputs.check_positive_int(max_images, "max_images")
         self.images, self.labels = probe_arrays(images, labels, self.max_images)
-        if methods is None:
-            methods = tuple(m for m in DEFAULT_METHODS if m in registry.ATTRIBUTION_METHODS)
-        self.methods = _method_entries(methods)
+        self.methods = registry.resolve(DEFAULT_METHODS if methods is None else methods)
+        # What each record says was computed: the parameters with the defaults filled in (the grid's, per images).
+        self._effective = {entry.name: entry.with_defaults() for entry in self.methods}
         if isinstance(target, (list, tuple, np.ndarray)) or tf.is_tensor(target):
             target = np.asarray(target)[:len(self.images)] if np.ndim(target) else target  # as images
         self.target = target
@@ -175,8 +119,8 @@ class AttributionCallback(VisualizationCallback):
         if self.class_names is not None and len(self.class_names) != n_classes:
             raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
         layers = {}
-        for name, _, params, _ in self.methods:
-            if name in registry.CAM_METHODS:
+        for name, _, params, method in self.methods:
+            if method is not None and method.takes_layer:
                 layers[name] = cam.cam_layer(model, params.get("layer"), prepared.images.shape[1:])
             elif params.get("layer") is not None:
                 layers[name] = models.get_layer(model, params["layer"], argname="layer")[0]
@@ -185,7 +129,7 @@ class AttributionCallback(VisualizationCallback):
                              "measure class explanations (use a class target).")
         self._prepared, self._layers = prepared, layers
         images, target = self._trial_inputs()
-        for name, function, params, effective in self.methods:
+        for name, function, params, method in self.methods:
             try:
                 self._maps(model, name, function, params, images, target)
             except (ValueError, TypeError) as error:
@@ -193,12 +137,12 @@ class AttributionCallback(VisualizationCallback):
                     raise
                 raise type(error)(f"Received invalid parameters for {name!r} in `methods` ({params!r}) "
                                   f"for these images and this model: {error}") from error
-            if name == "occlusion":  # the record says the geometry that ran, defaults resolved for these images
-                effective["patch"], effective["stride"] = occlusion_geometry(
-                    *prepared.images.shape[1:3], effective.get("patch"), effective.get("stride"))
+            if method is not None and method.output == "grid":  # the records say the grid that ran on these images
+                grid = method.grid(prepared.images.shape[1:], params)
+                self._effective[name].update({k: v for k, v in grid.items() if method.accepts(k)})
 
     def tags(self):
-        return [metadata.tag_for("attribution", name) for name, _, _, _ in self.methods]
+        return [metadata.tag_for("attribution", entry.name) for entry in self.methods]
 
     def _trial_inputs(self):
         """The configuration run's images and target: the first image (all, for per-image `Target`s)."""
@@ -238,30 +182,31 @@ class AttributionCallback(VisualizationCallback):
         else:
             predictions = probs.argmax(axis=-1)
         true_probability = None if self.labels is None else probs[rows, self.labels]
-        for name, function, params, effective in self.methods:
-            self.guarded(name, step, self._one, name, function, params, effective, step, predictions,
-                         probs[rows, predictions], true_probability)
+        for entry in self.methods:
+            self.guarded(entry.name, step, self._one, entry, step, predictions, probs[rows, predictions],
+                         true_probability)
 
-    def _one(self, name, function, params, effective, step, predictions, predicted_probability,
-             true_probability):
-        prepared = self._prepared
-        maps = self._maps(self.model, name, function, params, prepared.images, self.target)
-        lower = name in registry.LOWER_IS_IMPORTANT
-        scalars = self._metric_scalars(name, function, params, effective, maps) if self.metrics else None
+    def _one(self, entry, step, predictions, predicted_probability, true_probability):
+        prepared, name, method = self._prepared, entry.name, entry.method
+        maps = self._maps(self.model, name, entry.function, entry.params, prepared.images, self.target)
+        effective = self._effective[name]
+        scalars = self._metric_scalars(entry, effective, maps) if self.metrics else None
+        grid = method.grid(prepared.images.shape[1:], entry.params) if method is not None else None
         with self.write_scope(step):
             summary.write_attribution(
-                name, prepared.images, maps, step=step, params=_jsonable(effective),
+                name, prepared.images, maps, step=step, params=effective,
                 layer=self._layers.get(name), target=self._target_json(), class_names=self.class_names,
                 labels=self.labels, predictions=predictions, true_probability=true_probability,
                 predicted_probability=predicted_probability, value_range=self.value_range,
-                colormap=self.colormap, metrics=scalars, lower_is_important=lower)
+                colormap=self.colormap, metrics=scalars,
+                lower_is_important=method is not None and method.lower_is_important, grid=grid)
 
-    def _metric_scalars(self, name, function, params, effective, maps):
+    def _metric_scalars(self, entry, effective, maps):
         """`{metric: mean over the images}` of `maps` (NaN where every image's value is undefined)."""
         prepared = self._prepared
         classes = core.predicted_classes(prepared)[:, 0]
-        method = functools.partial(function, **params)
-        values = run_metrics(self.model, prepared.images, name, method, maps, classes, self.metrics,
+        method = functools.partial(entry.function, **entry.params)
+        values = run_metrics(self.model, prepared.images, entry.method, method, maps, classes, self.metrics,
                              params=effective, masks=self.masks, batch_size=self.batch_size)
         return {metric: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
                 for metric, v in values.items()}

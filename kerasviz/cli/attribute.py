@@ -1,9 +1,9 @@
 """`kerasviz attribute`: attribution maps of your model on your image files."""
 
-import inspect
 import os
 import time
 
+from kerasviz import registry
 from kerasviz.cli import common
 
 # The default: fast and informative on a real photo classifier. Measured on EfficientNet-Lite3 (ImageNet, 280 x 280)
@@ -43,9 +43,7 @@ def add_parser(commands, parents):
 
 def _importance(name, maps):
     """Maps for display, bright = important: scores under occlusion become the drop below their top."""
-    from kerasviz import registry
-
-    if name in registry.LOWER_IS_IMPORTANT:
+    if name in registry.METHODS and registry.METHODS[name].lower_is_important:
         return maps.max(axis=(1, 2), keepdims=True) - maps
     return maps
 
@@ -74,37 +72,32 @@ def write_figure(path, images, maps, labels=None):
     (`kerasviz.image.top_regions`).
     """
     import kerasviz
-    from kerasviz import registry
 
     shown = {name: _importance(name, m) for name, m in maps.items()}
     with open(path, "wb") as f:
         f.write(kerasviz.image.encode_png(kerasviz.image.compare(images, shown, titles=True, labels=labels,
-                                                                 regions=registry.SHOWN_AS_REGIONS)))
+                                                                 regions=registry.names_with("shown_as_regions"))))
     return path
 
 
 def _methods(asked):
-    from kerasviz import registry
-
-    methods = list(registry.ATTRIBUTION_METHODS) if asked == ["all"] else asked
-    unknown = [m for m in methods if m not in registry.ATTRIBUTION_METHODS]
+    methods = list(registry.METHODS) if asked == ["all"] else asked
+    unknown = [m for m in methods if m not in registry.METHODS]
     if unknown:
         raise common.UsageError(f"--methods: unknown method(s) {', '.join(unknown)}; choose from "
-                                f"{', '.join(registry.ATTRIBUTION_METHODS)} or all.")
+                                f"{', '.join(registry.METHODS)} or all.")
     return list(dict.fromkeys(methods))
 
 
 def _params(methods, layered, cam_layer, value_range):
     """`{name: keyword arguments}`: the CAM family at `cam_layer`, progress bars on, the noise in the value range."""
-    from kerasviz import registry
-
     params = {}
     for name in methods:
-        accepted = inspect.signature(registry.ATTRIBUTION_METHODS[name]).parameters
+        method = registry.METHODS[name]
         params[name] = {"layer": cam_layer} if name in layered else {}
-        if "verbose" in accepted:
+        if method.accepts("verbose"):
             params[name]["verbose"] = 1  # the methods of many model evaluations per image show progress
-        if "value_range" in accepted:
+        if method.accepts("value_range"):
             params[name]["value_range"] = value_range
     return params
 
@@ -120,7 +113,7 @@ def _passes(cost):
 
 def estimate(model, images, params):
     """Times the model, prints each method's passes and estimated time and the total; returns `{name: seconds}`."""
-    from kerasviz import model_cost, registry
+    from kerasviz import model_cost
 
     costs = {name: registry.cost(name, model, images.shape[1:], p) for name, p in params.items()}
     print("Timing one pass of the model on these images ...", flush=True)
@@ -145,11 +138,10 @@ def run(args):
     import numpy as np
 
     import kerasviz
-    from kerasviz import registry
 
     methods = _methods(args.methods)
     # The methods that read a layer (the CAM family) share --cam-layer.
-    layered = {m for m in methods if m in registry.CAM_METHODS}
+    layered = {m for m in methods if registry.METHODS[m].takes_layer}
     value_range = common.value_range(args.value_range)
     model = common.load_model(args.model)
     images = common.load_images(args.images, model, value_range, stretch=args.stretch)
@@ -184,7 +176,7 @@ def run(args):
         else:
             print(f"{name} ...", flush=True)
         start = time.perf_counter()
-        maps[name] = registry.ATTRIBUTION_METHODS[name](model, images, target=target, **params[name])
+        maps[name] = registry.METHODS[name].function(model, images, target=target, **params[name])
         print(f"  {name}: {_seconds(time.perf_counter() - start)} (estimated ~{_seconds(estimated[name])})",
               flush=True)
     os.makedirs(args.out, exist_ok=True)
@@ -194,8 +186,9 @@ def run(args):
     np.savez_compressed(os.path.join(args.out, "attributions.npz"), **maps)
     print("Predictions:\n" + "\n".join(f"  {label}" for label in labels))
     shown_as = [f"{name} as the image kept in its top 30% regions" for name in methods
-                if name in registry.SHOWN_AS_REGIONS]
-    shown_as += [f"{name} as the probability drop" for name in methods if name in registry.LOWER_IS_IMPORTANT]
+                if name in registry.names_with("shown_as_regions")]
+    shown_as += [f"{name} as the probability drop" for name in methods
+                 if name in registry.names_with("lower_is_important")]
     print(f"Wrote {figure} (rows: {', '.join(args.images)}, each titled with the predicted class; columns: "
           f"image, {', '.join(methods)}{'; ' if shown_as else ''}{', '.join(shown_as)})")
     if "guided_grad_cam" in methods or "guided_backprop" in methods:

@@ -2,6 +2,7 @@
 
 import os
 
+from kerasviz import registry
 from kerasviz.cli import attribute, common
 from kerasviz.cli import activations as activation_figures
 from kerasviz.cli import features as feature_figures
@@ -60,7 +61,6 @@ def run(args):
     if args.epochs is not None and args.epochs < 1:
         raise common.UsageError(f"--epochs: expected a positive number; received {args.epochs}.")
     import kerasviz
-    from kerasviz import registry
 
     stage = common.Stages()
     with stage("data"):
@@ -75,7 +75,7 @@ def run(args):
     probe = slice(0, DEMO_IMAGES)
     with stage("attribution figure"):
         display = kerasviz.image.to_display(test.images[probe])
-        maps = {name: registry.ATTRIBUTION_METHODS[name](model, test.images[probe], target=test.labels[probe])
+        maps = {name: registry.METHODS[name].function(model, test.images[probe], target=test.labels[probe])
                 for name in DEMO_METHODS}
         labels = [f"true {test.class_names[t]}," for t in test.labels[probe]]
         labels = attribute.prediction_labels(model, test.images[probe], test.class_names, labels)

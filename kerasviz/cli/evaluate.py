@@ -1,10 +1,10 @@
 """`kerasviz evaluate`: which attribution method suits your model? Every metric for every method, as a table."""
 
-import inspect
 import json
 import math
 import os
 
+from kerasviz import registry
 from kerasviz.cli import common
 
 # `kerasviz.callbacks.attribution.DEFAULT_METHODS`, listed here so that `--help` needs no TensorFlow (a test
@@ -99,14 +99,12 @@ def _masks(paths, count, size, stretch):
 
 def _method_params(names, cam_layer, value_range):
     """`(name, params)` pairs: the CAM family at `cam_layer`, the noisy methods told the value range."""
-    from kerasviz import registry
-
     entries = []
     for name in names:
         params = {}
-        if name in registry.CAM_METHODS and cam_layer is not None:
+        if registry.METHODS[name].takes_layer and cam_layer is not None:
             params["layer"] = cam_layer
-        if "value_range" in inspect.signature(registry.ATTRIBUTION_METHODS[name]).parameters:
+        if registry.METHODS[name].accepts("value_range"):
             params["value_range"] = value_range
         entries.append((name, params))
     return entries
@@ -121,9 +119,8 @@ def as_json(result):
 def run(args):
     """Prints the comparison table; writes it as JSON (`--json`) and as a record (`--logdir`)."""
     import kerasviz
-    from kerasviz import registry
 
-    methods = _names(args.methods, list(registry.ATTRIBUTION_METHODS), "--methods", DEFAULT_METHODS)
+    methods = _names(args.methods, list(registry.METHODS), "--methods", DEFAULT_METHODS)
     metrics = _names(args.metrics or ["all"], list(kerasviz.metrics.METRICS), "--metrics", None)
     if "pointing_game" in metrics and args.masks is None:
         if args.metrics in (None, ["all"]):
@@ -164,7 +161,7 @@ def run(args):
     target = None if args.labels is None else args.labels if len(args.labels) > 1 else args.labels[0]
     masks = None if args.masks is None else _masks(args.masks, len(images), images.shape[1:3], args.stretch)
     cam_layer = None if args.cam_layer is None else common.check_layer(model, args.cam_layer, "--cam-layer")
-    layered = [name for name in methods if name in registry.CAM_METHODS]
+    layered = [name for name in methods if registry.METHODS[name].takes_layer]
     if layered and cam_layer is None and args.methods == ["all"]:
         try:
             kerasviz.models.default_layer(model, "grad_cam", images.shape[1:])

@@ -2,6 +2,7 @@
 
 import os
 
+from kerasviz import registry
 from kerasviz.cli import common
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
@@ -61,12 +62,12 @@ def image_files(arguments):
 def run(args):
     """Explains the images into --out (resuming a run there), then prints the metrics' summary."""
     import kerasviz
-    from kerasviz import inputs, registry
+    from kerasviz import inputs
 
-    unknown = [m for m in args.methods if m not in registry.ATTRIBUTION_METHODS]
+    unknown = [m for m in args.methods if m not in registry.METHODS]
     if unknown:
         raise common.UsageError(f"--methods: unknown method(s) {', '.join(unknown)}; choose from "
-                                f"{', '.join(registry.ATTRIBUTION_METHODS)}.")
+                                f"{', '.join(registry.METHODS)}.")
     unknown = [m for m in args.metrics if m not in kerasviz.metrics.METRICS]
     if unknown:
         raise common.UsageError(f"--metrics: unknown metric(s) {', '.join(unknown)}; choose from "
@@ -85,11 +86,12 @@ def run(args):
     files = image_files(args.images)
     model = common.load_model(args.model)
     params = {}
-    if any(m in registry.CAM_METHODS for m in args.methods):
+    layered = [m for m in args.methods if registry.METHODS[m].takes_layer]
+    if layered:
         layer = (common.check_layer(model, args.cam_layer, "--cam-layer") if args.cam_layer is not None else
                  common.default_layer(model, "grad_cam", inputs.model_input_shape(model), "--cam-layer"))
         params["layer"] = layer
-        print(f"Layer of {', '.join(m for m in args.methods if m in registry.CAM_METHODS)}: {layer!r}"
+        print(f"Layer of {', '.join(layered)}: {layer!r}"
               + ("" if args.cam_layer else " (the default: the last feature block)"), flush=True)
     print(f"Explaining {len(files)} images with {', '.join(args.methods)} into {args.out} (run again to resume)",
           flush=True)

@@ -7,7 +7,6 @@ shard sizes, the seed and the value range.
 """
 
 import hashlib
-import inspect
 import numbers
 
 import numpy as np
@@ -15,7 +14,6 @@ import tensorflow as tf
 
 from kerasviz import inputs, registry
 from kerasviz.datasets import shards
-from kerasviz.metrics.compare import _method_entries
 
 RESERVED = ("seed", "batch_size", "verbose", "target")
 
@@ -55,37 +53,27 @@ def canonical(value, argname):
 
 
 def method_entries(methods, method_params, value_range):
-    """`[(name, function, params)]`: `methods` as `compare` takes them (named ones), with `method_params`."""
-    if isinstance(methods, str):
-        methods = [methods]
-    if not isinstance(methods, (list, tuple)) or not methods:
-        raise TypeError("Expected `methods` to be a non-empty list of method names from "
-                        f"kerasviz.registry.ATTRIBUTION_METHODS or (name, params dict) pairs. Received: "
-                        f"methods={methods!r}.")
-    for entry in methods:
-        name = entry[0] if isinstance(entry, tuple) else entry
-        if not isinstance(name, str):
-            raise TypeError(f"Received an invalid entry in `methods`: {entry!r}. explain_dataset takes methods by "
-                            f"name (a resumed run must know it computes the same method): one of "
-                            f"{sorted(registry.ATTRIBUTION_METHODS)}.")
-    entries = _method_entries(list(methods))
-    accepted = {name: set(inspect.signature(function).parameters) for name, function, _ in entries}
+    """`[registry.Entry]`: `methods` by name, each with `method_params` where it takes them, then its own.
+
+    Names only: a resumed run must know it computes the same methods. The
+    `value_range` goes to the methods that take one.
+    """
+    entries = registry.resolve([methods] if isinstance(methods, str) else methods, callables=False)
     for key in method_params:
-        if key in RESERVED or not any(key in a for a in accepted.values()):
+        if key in RESERVED or not any(e.accepts(key) for e in entries):
             raise TypeError(f"Received an unexpected keyword argument `{key}` for explain_dataset: none of the "
-                            f"methods {[e[0] for e in entries]} takes it" +
+                            f"methods {[e.name for e in entries]} takes it" +
                             (f" (`{key}` is explain_dataset's own)." if key in RESERVED else "."))
     resolved = []
-    for name, function, params in entries:
-        for key in params:
+    for entry in entries:
+        for key in entry.params:
             if key in RESERVED:
-                raise ValueError(f"Received `{key}` in the params of {name!r}: explain_dataset sets it "
+                raise ValueError(f"Received `{key}` in the params of {entry.name!r}: explain_dataset sets it "
                                  f"(pass explain_dataset's own `{key}`).")
-        merged = {k: v for k, v in method_params.items() if k in accepted[name]}
-        if value_range is not None and "value_range" in accepted[name]:
+        merged = {k: v for k, v in method_params.items() if entry.accepts(k)}
+        if value_range is not None and entry.accepts("value_range"):
             merged["value_range"] = value_range
-        merged.update(params)
-        resolved.append((name, function, merged))
+        resolved.append(entry._replace(params={**merged, **entry.params}))
     return resolved
 
 

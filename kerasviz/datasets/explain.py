@@ -2,14 +2,13 @@
 
 import concurrent.futures
 import functools
-import inspect
 import logging
 import numbers
 
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import image, inputs, models, progress, registry
+from kerasviz import image, inputs, models, progress
 from kerasviz.datasets import arguments as arguments_module
 from kerasviz.datasets import placement as placement_module
 from kerasviz.datasets import reader, shards, source
@@ -52,13 +51,13 @@ class _Run:
                "images": np.round(display * 255).astype(np.uint8),
                "labels": labels if labels is not None else np.full(len(images), -1, np.int64),
                "probabilities": probabilities, "predicted": predicted, "classes": classes}
-        for name, function, params in self.entries:
-            call = dict(params, seed=seed) if "seed" in inspect.signature(function).parameters else dict(params)
+        for name, function, params, record in self.entries:
+            call = dict(params, seed=seed) if record.accepts("seed") else dict(params)
             maps = np.asarray(function(self.model, prepared.images, classes, batch_size=self.batch_size, **call),
                               np.float32)
             out["maps." + name] = maps
             if self.metric_names:
-                values = run_metrics(self.model, prepared.images, name, functools.partial(function, **call),
+                values = run_metrics(self.model, prepared.images, record, functools.partial(function, **call),
                                      maps, classes, self.metric_names, params=params, masks=masks,
                                      batch_size=self.batch_size, seed=seed)
                 out.update({f"metric.{name}.{metric}": v for metric, v in values.items()})
@@ -137,7 +136,7 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
             `pointing_game`), a numpy array `[N, H, W, C]`, or a list of image
             file paths (resized to the model's input size, pixels 0..255
             mapped onto `value_range`, default `(0, 1)`).
-        methods: names from `kerasviz.registry.ATTRIBUTION_METHODS`, or
+        methods: names from `kerasviz.registry.METHODS`, or
             `(name, params dict)` pairs.
         out: the output directory (created; a run there is resumed).
         target: None (each image's predicted class), an int class, or
@@ -192,7 +191,7 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
         list(metrics) if isinstance(metrics, tuple) else metrics, True if src.has_masks else None)
     entries = arguments_module.method_entries(methods, method_params, value_range)
     arguments = {"format": shards.FORMAT, "model": arguments_module.model_digest(model),
-                 "methods": [[n, arguments_module.canonical(p, f"params of {n!r}")] for n, _, p in entries],
+                 "methods": [[n, arguments_module.canonical(p, f"params of {n!r}")] for n, _, p, _ in entries],
                  "metrics": metric_names, "target": target, "batch_size": batch_size, "shard_size": shard_size,
                  "seed": seed, "value_range": arguments_module.canonical(value_range, "value_range")}
     out = str(out) if not isinstance(out, str) else out
@@ -263,7 +262,7 @@ def _write_complete_manifest(out, fingerprint, arguments, entries, metric_names,
                          "the wrong directory, or `out` was changed during the run.")
     shards.write_manifest(out, {
         "format": shards.FORMAT, "fingerprint": fingerprint, "arguments": arguments, "complete": True,
-        "n_items": total, "methods": [e[0] for e in entries], "metrics": metric_names,
+        "n_items": total, "methods": [e.name for e in entries], "metrics": metric_names,
         "higher_is_better": {m: METRICS[m].higher_is_better for m in metric_names},
-        "lower_is_important": [e[0] for e in entries if e[0] in registry.LOWER_IS_IMPORTANT],
+        "lower_is_important": [e.name for e in entries if e.method.lower_is_important],
         "shards": [{k: m[k] for k in ("index", "start", "count", "digest")} for m in metas]})

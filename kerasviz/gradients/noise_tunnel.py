@@ -9,14 +9,13 @@ builds the noisy copies in the graph; any other method is called on chunks of
 `batch_size` noisy copies built on the host.
 """
 
-import inspect
 import math
 import numbers
 
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, progress, targets
+from kerasviz import compiled, inputs, progress, registry, targets
 from kerasviz.gradients import core
 
 REDUCTIONS = ("mean", "abs", "square", "var")
@@ -56,24 +55,13 @@ def _check_reduce(reduce):
 
 def _check_method(method):
     """`(name, function, registered)` of a registered method's name, or of a callable."""
-    from kerasviz import registry  # the registry lists the noise tunnel's own methods
-
-    if isinstance(method, str):
-        if method not in registry.ATTRIBUTION_METHODS:
-            raise ValueError(
-                f"Received an invalid value for `method`: {method!r}. Expected a callable or one of "
-                f"{sorted(registry.ATTRIBUTION_METHODS)}."
-            )
-        return method, registry.ATTRIBUTION_METHODS[method], True
-    if not callable(method):
+    if not isinstance(method, str) and not callable(method):
         raise TypeError(
             "Expected `method` to be a method's name or a callable "
             f"`method(model, images, target, *, batch_size, ...)`. Received: method={method!r}."
         )
-    names = [n for n, f in registry.ATTRIBUTION_METHODS.items() if f is method]
-    if names:
-        return names[0], method, True
-    return getattr(method, "__name__", "method"), method, False
+    entry = registry.resolve([method], argname="method")[0]
+    return entry.name, entry.function, entry.method is not None
 
 
 def _sigmas(images, noise, value_range):
@@ -314,7 +302,7 @@ def tunnel(model, images, target, method, reduce, batch_size, samples, noise, va
             raise TypeError(f"{name} takes no parameters but `signed`. Received: {sorted(params)}.")
         sums = _graph_sums(prepared, class_idx, sigmas, samples, seed, name, reduce, verbose)
     else:
-        if "signed" in inspect.signature(function).parameters:
+        if "signed" in registry.parameters_of(function):
             params = {**params, "signed": True}
         sums = _host_sums(prepared, target, class_idx, sigmas, samples, seed, function, params, reduce,
                           verbose)

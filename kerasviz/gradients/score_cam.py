@@ -11,7 +11,7 @@ once).
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models
+from kerasviz import compiled, inputs, layer_graph, models
 from kerasviz.gradients import cam, core
 
 
@@ -19,6 +19,14 @@ def _check_max_channels(max_channels):
     if max_channels is None:
         return None
     return inputs.check_positive_int(max_channels, "max_channels")
+
+
+def channel_count(model, image_shape, layer=None, max_channels=None):
+    """How many channels `score_cam` scores per image of `image_shape` (its registry cost)."""
+    path = cam.cam_layer(model, layer, image_shape)
+    channels = layer_graph.layer_graph(model, image_shape).by_path[path].shape[-1]
+    max_channels = _check_max_channels(max_channels)
+    return channels if max_channels is None else min(channels, max_channels)
 
 
 def _layer_activations(prepared, path):

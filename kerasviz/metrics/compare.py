@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 
 from kerasviz import image, progress, registry, targets
-from kerasviz.activations import occlusion as occlusion_module
 from kerasviz.gradients import core
 from kerasviz.metrics import faithfulness, localization, report, robustness, sanity
 from kerasviz.metrics.complexity import complexity, sparseness
@@ -80,20 +79,21 @@ METRICS = {
 }
 
 
-def pixel_maps(name, maps, image_size, params):
+def pixel_maps(method, maps, image_size, params):
     """`[B, H, W]` maps where larger means more important, at the images' size.
 
-    Occlusion grids go back to pixels (`occlusion_to_input`), other sizes are
-    resized bilinearly; maps whose low values matter (`registry.LOWER_IS_IMPORTANT`)
+    `method` is the method's registry record (None for a callable of the
+    user's). A grid method's scores go back to pixels the way its record
+    says (occlusion: `occlusion_to_input`), other sizes are resized
+    bilinearly; maps whose low values matter (`Method.lower_is_important`)
     become each image's maximum minus the map (the score drop), nonnegative.
     """
     maps = np.asarray(maps, np.float32)
-    if maps.shape[1:] != tuple(image_size):
-        if name == "occlusion":  # a patch or stride not given: occlusion_geometry's, as occlusion's own
-            maps = occlusion_module.occlusion_to_input(maps, image_size, params.get("patch"), params.get("stride"))
-        else:
-            maps = image.resize_maps(maps, tuple(image_size))
-    if name in registry.LOWER_IS_IMPORTANT:
+    if method is not None and method.output == "grid":
+        maps = np.asarray(method.pixel_maps(maps, tuple(image_size), params), np.float32)
+    elif maps.shape[1:] != tuple(image_size):
+        maps = image.resize_maps(maps, tuple(image_size))
+    if method is not None and method.lower_is_important:
         maps = maps.max(axis=(1, 2), keepdims=True) - maps
     return maps
 
@@ -202,29 +202,6 @@ class Comparison(typing.NamedTuple):
         return self.table()
 
 
-def _method_entries(methods):
-    if methods is None:
-        methods = list(registry.ATTRIBUTION_METHODS)
-    if isinstance(methods, str) or callable(methods) or not isinstance(methods, (list, tuple)) or not methods:
-        raise TypeError("Expected `methods` to be a non-empty list or tuple of method names, callables or "
-                        f"(method, params dict) pairs. Received: methods={methods!r}.")
-    entries = []
-    for entry in methods:
-        method, params = entry if isinstance(entry, tuple) and len(entry) == 2 else (entry, {})
-        if isinstance(method, str) and method in registry.ATTRIBUTION_METHODS and isinstance(params, dict):
-            entries.append((method, registry.ATTRIBUTION_METHODS[method], dict(params)))
-        elif callable(method) and not isinstance(method, str) and isinstance(params, dict):
-            entries.append((getattr(method, "__name__", type(method).__name__), method, dict(params)))
-        else:
-            raise ValueError(f"Received an invalid entry in `methods`: {entry!r}. Expected a name from "
-                             f"{sorted(registry.ATTRIBUTION_METHODS)}, a callable, or a (name or callable, "
-                             "params dict) pair.")
-    names = [e[0] for e in entries]
-    if len(set(names)) != len(names):
-        raise ValueError(f"Received a method twice in `methods`: {names}.")
-    return entries
-
-
 def check_masks(masks, images, argname="masks"):
     if masks is None:
         return None
@@ -235,10 +212,14 @@ def check_masks(masks, images, argname="masks"):
     return array
 
 
-def run_metrics(model, images, name, method, maps, classes, metrics, *, params=None, masks=None,
+def run_metrics(model, images, record, method, maps, classes, metrics, *, params=None, masks=None,
                 batch_size=None, seed=0):
-    """`{metric: float32 [B]}` for one method's `maps` (what `compare` and the callback compute)."""
-    run = MethodRun(model, images, method, maps, pixel_maps(name, maps, images.shape[1:3], params or {}),
+    """`{metric: float32 [B]}` for one method's `maps` (what `compare` and the callback compute).
+
+    `record` is the method's registry record (None for a callable of the
+    user's); `method` the function with its parameters bound.
+    """
+    run = MethodRun(model, images, method, maps, pixel_maps(record, maps, images.shape[1:3], params or {}),
                     classes, masks, batch_size, seed)
     return {metric: np.asarray(METRICS[metric].evaluate(run), np.float32) for metric in metrics}
 
@@ -264,7 +245,7 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
     Args:
         model: a built Keras image model (cloneable, for `randomization`).
         images: `[B, H, W, C]` in the model's own input space.
-        methods: names from `kerasviz.registry.ATTRIBUTION_METHODS`,
+        methods: names from `kerasviz.registry.METHODS`,
             callables with the attribution call shape, or `(name or callable,
             params dict)` pairs; default: every registered method, with its
             default parameters.
@@ -299,17 +280,17 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
                          f"sequence of ints. Received: target={target!r}.")
     masks = check_masks(masks, prepared.images)
     names = check_metric_names(metrics, masks)
-    entries = _method_entries(methods)
+    entries = registry.resolve(list(registry.METHODS) if methods is None else methods)
     progbar = progress.bar(len(entries) * (1 + len(names)), verbose, unit="step")
     classes = core.predicted_classes(prepared)[:, 0]
     kwargs = {} if batch_size is None else {"batch_size": prepared.batch_size}
     per_image, done = {}, 0
-    for name, function, params in entries:
+    for name, function, params, record in entries:
         method = functools.partial(function, **params)
         maps = method(model, prepared.images, classes, **kwargs)
         for metric in [None] + names:  # a step of the bar: the maps, then each metric
             if metric is not None:
-                per_image[(name, metric)] = run_metrics(model, prepared.images, name, method, maps, classes,
+                per_image[(name, metric)] = run_metrics(model, prepared.images, record, method, maps, classes,
                                                         [metric], params=params, masks=masks,
                                                         batch_size=batch_size, seed=seed)[metric]
             done += 1
@@ -317,6 +298,6 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
                 progbar.update(done, finalize=done == progbar.target)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the mean of all-NaN columns is NaN
-        table = np.array([[np.nanmean(per_image[(m, k)]) for k in names] for m, _, _ in entries], np.float32)
-    return Comparison([e[0] for e in entries], names, table, per_image,
-                      {k: METRICS[k].higher_is_better for k in names}, {e[0]: e[2] for e in entries})
+        table = np.array([[np.nanmean(per_image[(e.name, k)]) for k in names] for e in entries], np.float32)
+    return Comparison([e.name for e in entries], names, table, per_image,
+                      {k: METRICS[k].higher_is_better for k in names}, {e.name: e.params for e in entries})

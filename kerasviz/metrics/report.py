@@ -110,22 +110,6 @@ def _json_number(value):
     return value if math.isfinite(value) else None
 
 
-def _jsonable(value):
-    """A method parameter as JSON: numbers, strings, lists and dicts as they are, arrays as lists, others as repr."""
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, numbers.Number) and not isinstance(value, complex):
-        return _json_number(value) if isinstance(value, (float, np.floating)) else int(value)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        array = np.asarray(value) if isinstance(value, np.ndarray) else None
-        if array is not None and array.size > 64:
-            return f"array of shape {list(array.shape)}"
-        return [_jsonable(v) for v in list(value)]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)
-
-
 def last_step(run_dir):
     """The last step of a comparison in `run_dir`'s event files, or -1 (reads them once)."""
     from kerasviz.callbacks import eventfile
@@ -156,7 +140,7 @@ def write(comparison, log_dir, step, run_name, threshold):
             {k: bool(comparison.higher_is_better[k]) for k in comparison.metrics},
             best=best(comparison), sanity_checks=sanity_checks(comparison), sanity_threshold=threshold,
             failures=[[m, k] for m, k, _ in sanity_failures(comparison, threshold)],
-            params={m: _jsonable(params.get(m, {})) for m in comparison.methods}, per_image=per_image)
+            params={m: summary.jsonable(params.get(m, {})) for m in comparison.methods}, per_image=per_image)
 
     step = eventfile.write_record_once(run_dir, COMPARISON_TAG, step, "a comparison", write_it)
     return run_dir, step
