@@ -6,7 +6,7 @@
 
 import { el, decodeArray, loadImage, whenVisible, className, fmt, routeURL } from "../common.js";
 import { colorize } from "../colormaps.js";
-import { describe, isOcclusion, lowerIsImportant, placement, labelLines, percent, probability, targetOf } from "./attribution_parts.js";
+import { describe, isGrid, lowerIsImportant, placement, labelLines, percent, probability, targetOf } from "./attribution_parts.js";
 
 const CELL = 136; // CSS pixels per image cell
 
@@ -128,7 +128,7 @@ function mapCell(grid, { series, record }, i, chosenClass) {
     context.imageSmoothingEnabled = image.naturalWidth > CELL / 2;
     context.drawImage(image, 0, 0, canvas.width, canvas.height);
     context.globalAlpha = settings.opacity;
-    context.imageSmoothingEnabled = !isOcclusion(header) && w > 8;
+    context.imageSmoothingEnabled = !isGrid(header) && w > 8;
     context.drawImage(offscreen, fx * canvas.width, fy * canvas.height, fw * canvas.width, fh * canvas.height);
     context.globalAlpha = 1;
     canvas.dataset.painted = `${settings.colormap}|${settings.opacity}|${settings.scale}|${invert}`;

@@ -3,29 +3,40 @@
 
 import { className } from "../common.js";
 
-export function isOcclusion(header) {
-  return !!header.params && header.params.patch !== undefined && header.params.patch !== null;
+/**
+ * The grid a map's scores lie on, `{patch: [h, w], stride: [h, w]}` in pixels, or null for a map per pixel.
+ * Records carry it as `grid` (the method's registry record says it); older ones named the occluder in their
+ * params (stride half the patch when not given).
+ */
+export function gridOf(header) {
+  const source = header.grid || (header.params && header.params.patch != null ? header.params : null);
+  if (!source) return null;
+  const pair = (v) => (Array.isArray(v) ? [Number(v[0]), Number(v[1])] : [Number(v), Number(v)]);
+  const patch = pair(source.patch);
+  const stride = source.stride == null ? patch.map((p) => Math.max(1, Math.floor(p / 2))) : pair(source.stride);
+  return [...patch, ...stride].every((v) => v > 0 && isFinite(v)) ? { patch, stride } : null;
 }
 
-/** Whether the map's low values mark what matters (the writer says so; occlusion scores otherwise). */
+export function isGrid(header) {
+  return gridOf(header) !== null;
+}
+
+/** Whether the map's low values mark what matters (the writer says so; grid scores in older records). */
 export function lowerIsImportant(header) {
-  return typeof header.lower_is_important === "boolean" ? header.lower_is_important : isOcclusion(header);
+  return typeof header.lower_is_important === "boolean" ? header.lower_is_important : isGrid(header);
 }
 
 /**
- * Where a map lies on its image, as fractions [x0, y0, width, height]. An occlusion
- * grid cell is drawn around its occluder's centre: position k covers
+ * Where a map lies on its image, as fractions [x0, y0, width, height]. A grid
+ * cell is drawn around its occluder's centre: position k covers
  * [k * stride + (patch - stride) / 2, + stride) pixels.
  */
 export function placement(header, mapShape, imageShape) {
-  if (!isOcclusion(header) || !imageShape) return [0, 0, 1, 1];
-  const pair = (v) => (Array.isArray(v) ? [Number(v[0]), Number(v[1])] : [Number(v), Number(v)]);
-  const [ph, pw] = pair(header.params.patch);
-  const [sh, sw] = header.params.stride === undefined || header.params.stride === null
-    ? [Math.max(1, Math.floor(ph / 2)), Math.max(1, Math.floor(pw / 2))] : pair(header.params.stride);
+  const grid = gridOf(header);
+  if (!grid || !imageShape) return [0, 0, 1, 1];
+  const [[ph, pw], [sh, sw]] = [grid.patch, grid.stride];
   const [nY, nX] = mapShape.slice(-2);
   const [H, W] = imageShape.slice(1, 3);
-  if (![ph, pw, sh, sw].every((v) => v > 0 && isFinite(v))) return [0, 0, 1, 1];
   const y0 = (ph - sh) / 2, x0 = (pw - sw) / 2;
   return [x0 / W, y0 / H, Math.min(nX * sw, W - x0) / W, Math.min(nY * sh, H - y0) / H];
 }
@@ -83,9 +94,10 @@ export function describe(header, maps) {
   const notes = [];
   const params = { ...(header.params || {}) };
   if (params.value_range === undefined && Array.isArray(header.value_range)) params.value_range = header.value_range;
-  if (maps && isOcclusion(header)) {
-    const patch = Array.isArray(params.patch) ? params.patch.join("×") : `${params.patch}×${params.patch}`;
-    notes.push(`occluder ${patch} px, stride ${Array.isArray(params.stride) ? params.stride.join("×") : params.stride}`);
+  const grid = gridOf(header);
+  if (maps && grid) {
+    const size = (v) => (v[0] === v[1] ? `${v[0]}` : v.join("×"));
+    notes.push(`occluder ${grid.patch.join("×")} px, stride ${size(grid.stride)}`);
     notes.push(`${maps.shape[maps.shape.length - 2]}×${maps.shape[maps.shape.length - 1]} positions`);
     delete params.patch;
     delete params.stride;
