@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerasviz  # noqa: E402
-from kerasviz import inputs, models, registry  # noqa: E402
+from kerasviz import model_cost, models, registry  # noqa: E402
 
 BATCH = 32
 
@@ -159,7 +159,7 @@ def perturbation_cases(image_size):
 def benchmark(name, model, images, n_images, repeats, only=None, clock="wall"):
     limits = model_limits(model, images)
     shape = images.shape[1:]
-    defaults = {cost: inputs.default_batch_size(model, shape, cost) for cost in inputs.COSTS}
+    defaults = {cost: model_cost.default_batch_size(model, shape, cost) for cost in model_cost.COSTS}
     print(f"\n{name}: input {shape}, batch {BATCH}; the limit and each method are timed in turns, median of "
           f"{repeats} repetitions of {clock} time (batch_size=None would give {defaults['forward']} for forward methods, "
           f"{defaults['backward']} for gradient methods)")

@@ -1,4 +1,4 @@
-"""Throughput against batch size, and the batch `kerasviz.inputs.default_batch_size` picks.
+"""Throughput against batch size, and the batch `kerasviz.model_cost.default_batch_size` picks.
 
 For each model, compiled forward (and forward+backward) passes are timed at
 batch sizes 1, 2, 4, ..., 256 (or up to `--max-batch`), the sizes taken in
@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerasviz  # noqa: E402
-from kerasviz import inputs, model_cost, models  # noqa: E402
+from kerasviz import model_cost, models  # noqa: E402
 
 
 def vgg_style(size=64, seed=0):
@@ -99,7 +99,7 @@ def main():
         model = build(name)
         shape = tuple(model.inputs[0].shape[1:])
         rates = curve(model, batches, args.repeats, CLOCKS[args.clock])
-        picks = {kind: inputs.default_batch_size(model, shape, cost=kind) for kind in ("forward", "backward")}
+        picks = {kind: model_cost.default_batch_size(model, shape, cost=kind) for kind in ("forward", "backward")}
         cost = model_cost.image_cost(model, shape)
         print(f"\n{name} ({model.count_params():,} parameters, input {shape}, {cost.activation_bytes / 2**20:.1f} MiB "
               f"of activations and {cost.multiply_adds / 1e6:.0f} M multiply-adds per image); default batch_size: "

@@ -63,40 +63,9 @@ class Figure:
 
 
 def _result_figure(result, value_range):
-    """The labelled figure of a kerasviz result type, or None for other objects."""
-    from kerasviz.activations.embeddings import EmbeddingGrid
-    from kerasviz.activations.filters import FilterGrid
-    from kerasviz.activations.patches import TopPatches, patches_grid
-    from kerasviz.gradients.adversarial import FoolingResult
-    from kerasviz.gradients.synthesis import Synthesis
-
-    if isinstance(result, FilterGrid):
-        title = f"layer {result.layer}: {result.description}"
-        return Figure(image.titled(result.image, title), title)
-    if isinstance(result, EmbeddingGrid):
-        return Figure(result.image, "embedding grid")
-    if isinstance(result, TopPatches):
-        channels = ", ".join(str(int(c)) for c in result.channels)
-        title = f"top patches of layer {result.layer}: a row per channel ({channels}), strongest first"
-        return Figure(image.titled(patches_grid(result, value_range=value_range), title), title)
-    if isinstance(result, Synthesis):
-        pictures = image.to_display(result.image, value_range)
-        losses = np.asarray(result.losses)
-        title = f"{result.steps} steps" + (f", objective {losses[0]:.4g} -> {losses[-1]:.4g}" if losses.size else "")
-        names = [f"image {i}" for i in range(len(pictures))]
-        return Figure(image.titled(image.tile(pictures, pad=2, titles=names), title), title)
-    if isinstance(result, FoolingResult):
-        fooled = image.to_display(result.image, value_range)
-        original = image.to_display(result.image - result.perturbation, value_range)
-        shown = np.broadcast_to(result.magnified_perturbation, fooled.shape)
-        cells = np.stack([original, shown, fooled], axis=1).reshape((-1,) + fooled.shape[1:])
-        names = []
-        for steps, done in zip(np.asarray(result.image_steps), np.asarray(result.image_fooled)):
-            names += ["original", "perturbation (magnified)",
-                      f"fooled in {int(steps)} steps" if done else f"not fooled ({int(steps)} steps)"]
-        title = "fooling images: " + ("all fooled" if result.fooled else "not all fooled")
-        return Figure(image.titled(image.tile(cells, cols=3, pad=2, titles=names), title), title)
-    return None
+    """The labelled figure of a kerasviz result type (its `figure` method), or None for other objects."""
+    figure = getattr(result, "figure", None)
+    return figure(value_range) if callable(figure) and hasattr(result, "_repr_png_") else None
 
 
 def show(obj, images=None, *, value_range=(0.0, 1.0), title: str | None = None, labels=None,

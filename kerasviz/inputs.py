@@ -10,12 +10,9 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-# The batch of the methods that take no model (and the fallback where a model's activations cannot be sized).
+# The batch of the methods that take no model (and the fallback where a model's activations cannot be sized:
+# `kerasviz.model_cost.default_batch_size`).
 DEFAULT_BATCH_SIZE = 32
-# `default_batch_size`: the activation memory one compiled call may hold, and the largest batch it picks.
-ACTIVATION_BUDGET = 2 * 2**30
-MAX_DEFAULT_BATCH = 64
-COSTS = ("forward", "backward")
 
 
 def model_input_shape(model):
@@ -356,60 +353,6 @@ def check_batch_size(batch_size, default=DEFAULT_BATCH_SIZE):
             "Expected a positive int or None."
         )
     return int(batch_size)
-
-
-def check_batch_size_for(model, batch_size, image_shape, cost="backward"):
-    """`batch_size` checked as `check_batch_size`; `None` gives `default_batch_size(model, image_shape, cost)`."""
-    checked = check_batch_size(batch_size, default=None)
-    return default_batch_size(model, image_shape, cost=cost) if checked is None else checked
-
-
-def default_batch_size(model, image_shape, cost="backward"):
-    """The batch size of a method called with `batch_size=None`, sized to the model and the images.
-
-    The largest power of two `n`, at least 1 and at most `MAX_DEFAULT_BATCH`
-    (64), such that a compiled call on `n` images holds at most
-    `ACTIVATION_BUDGET` (2 GiB) of activations: `n * A` for a forward pass,
-    `2 * n * A` for a forward and backward pass (the tape keeps the forward's
-    activations and the backward makes as many gradients), `A` the bytes of
-    all layer outputs for one image (`kerasviz.model_cost.image_cost`, an
-    upper bound). Memory stays bounded whatever the model and image size.
-    Measured with `benchmarks/batch_size.py --clock cpu` on two CPU cores
-    (the demo model, MobileNetV2 alpha 0.35 at 128 px, a VGG-style net at 64
-    px), the work per image falls as the batch grows: batch 64 ran at 0.89 to
-    1.00 of the best rate of batches 1 to 128 for each model, forward and
-    backward (batch 32: 0.80 to 0.97; batch 8: 0.52 to 0.87). On a GPU,
-    larger batches usually pay: pass `batch_size`.
-
-    Args:
-        model: the Keras model the method runs.
-        image_shape: `(H, W, C)` of the images.
-        cost: `"backward"` (a forward and backward pass per evaluation: the
-            gradient methods) or `"forward"` (forward passes only: occlusion,
-            RISE, LIME, KernelSHAP, Score-CAM).
-
-    Returns:
-        A positive int (`DEFAULT_BATCH_SIZE`, 32, when the model cannot be
-        traced for `image_shape`: the method then raises its own error).
-
-    Raises:
-        ValueError: an unknown `cost`.
-
-    Example:
-
-    >>> kerasviz.inputs.default_batch_size(keras.applications.MobileNetV2(weights=None), (224, 224, 3))
-    8
-    """
-    from kerasviz import model_cost
-
-    if cost not in COSTS:
-        raise ValueError(f"Received an invalid value for `cost`: {cost!r}. Expected one of {COSTS}.")
-    per_image = model_cost.image_cost(model, image_shape)
-    if per_image is None:
-        return DEFAULT_BATCH_SIZE
-    fits = ACTIVATION_BUDGET // max(per_image.activation_bytes * (2 if cost == "backward" else 1), 1)
-    fits = int(max(1, min(MAX_DEFAULT_BATCH, fits)))
-    return 1 << (fits.bit_length() - 1)
 
 
 def check_positive_int(value, argname):

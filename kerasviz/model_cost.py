@@ -1,7 +1,7 @@
 """What one image costs a model: the bytes of its activations, its multiply-adds, the seconds of a pass.
 
-`kerasviz.inputs.default_batch_size` sizes the batches of every method from
-the first (the benchmarks report both). They are read from the layers'
+`default_batch_size` sizes the batches of every method from the first (the
+benchmarks report both). They are read from the layers'
 symbolic outputs of a built functional or Sequential model (free), or, for a
 subclassed model or one whose input size is free, from the forward graph
 traced once for the images' shape. Both are cached per model (weakly) and
@@ -16,6 +16,12 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from kerasviz import compiled, inputs, models
+
+# `default_batch_size`: the activation memory one compiled call may hold, and the largest batch it picks.
+ACTIVATION_BUDGET = 2 * 2**30
+MAX_DEFAULT_BATCH = 64
+COSTS = ("forward", "backward")
 _COSTS = weakref.WeakKeyDictionary()  # model -> {image shape: ImageCost or None}
 _LOCK = threading.Lock()
 
@@ -36,8 +42,6 @@ def _size(dims):
 
 def _symbolic(model):
     """The cost from the layers' symbolic outputs, or None when one is unknown (subclassed, free size)."""
-    from kerasviz import models  # kerasviz.models imports TensorFlow-heavy helpers: only when needed
-
     activation_bytes = multiply_adds = 0
     for _, layer in models.iter_layers(model):
         if getattr(layer, "layers", None):
@@ -65,8 +69,6 @@ _CONVOLUTIONS = ("Conv2D", "DepthwiseConv2dNative", "Conv3D")
 
 def _traced(model, image_shape):
     """The cost from the forward graph traced for `image_shape`, or None when the model cannot take it."""
-    from kerasviz import models
-
     function = tf.function(lambda x: models.run(model, x)[0])
     try:
         graph = function.get_concrete_function(tf.TensorSpec([None, *image_shape], tf.float32)).graph
@@ -94,8 +96,6 @@ def image_cost(model, image_shape):
     much and makes as many gradients); the multiply-adds count the kernels of
     convolutions and Dense layers (weights times output positions).
     """
-    from kerasviz import inputs
-
     image_shape = tuple(int(d) for d in image_shape)
     with _LOCK:
         per_model = _COSTS.get(model, {})
@@ -153,7 +153,7 @@ def time_passes(model, images, *, forward=True, backward=True) -> PassTimes:
     Each is traced, run once to compile, then run twice; the faster run,
     divided by the batch, is the seconds per image, and the first call's
     excess over it the compilation. The batch is `images`, at most
-    `kerasviz.inputs.default_batch_size` of them (what the methods run at
+    `default_batch_size` of them (what the methods run at
     most at once). Costs two traces and six passes over that batch: on two
     CPU cores about 2.5 s for EfficientNet-Lite3 at 280 x 280 and two images,
     most of it the compilation. The methods run at their own batch sizes, so
@@ -175,10 +175,8 @@ def time_passes(model, images, *, forward=True, backward=True) -> PassTimes:
     >>> times = kerasviz.model_cost.time_passes(model, images)
     >>> times.seconds(kerasviz.registry.cost("smoothgrad", model, images.shape[1:]), len(images))
     """
-    from kerasviz import compiled, inputs, models
-
     images = np.asarray(images, np.float32)
-    batch = tf.constant(images[:inputs.default_batch_size(model, images.shape[1:])])
+    batch = tf.constant(images[:default_batch_size(model, images.shape[1:])])
     signature = [tf.TensorSpec([None, *images.shape[1:]], tf.float32)]
 
     def build_forward(model_ref):
@@ -200,3 +198,55 @@ def time_passes(model, images, *, forward=True, backward=True) -> PassTimes:
             trace, run = _timed(function, batch)
             measured[name], measured[f"trace_{name}"] = run / len(batch), trace
     return PassTimes(**{field: measured.get(field, 0.0) for field in PassTimes._fields})
+
+
+def check_batch_size_for(model, batch_size, image_shape, cost="backward"):
+    """`batch_size` checked as `check_batch_size`; `None` gives `default_batch_size(model, image_shape, cost)`."""
+    checked = inputs.check_batch_size(batch_size, default=None)
+    return default_batch_size(model, image_shape, cost=cost) if checked is None else checked
+
+
+def default_batch_size(model, image_shape, cost="backward"):
+    """The batch size of a method called with `batch_size=None`, sized to the model and the images.
+
+    The largest power of two `n`, at least 1 and at most `MAX_DEFAULT_BATCH`
+    (64), such that a compiled call on `n` images holds at most
+    `ACTIVATION_BUDGET` (2 GiB) of activations: `n * A` for a forward pass,
+    `2 * n * A` for a forward and backward pass (the tape keeps the forward's
+    activations and the backward makes as many gradients), `A` the bytes of
+    all layer outputs for one image (`kerasviz.model_cost.image_cost`, an
+    upper bound). Memory stays bounded whatever the model and image size.
+    Measured with `benchmarks/batch_size.py --clock cpu` on two CPU cores
+    (the demo model, MobileNetV2 alpha 0.35 at 128 px, a VGG-style net at 64
+    px), the work per image falls as the batch grows: batch 64 ran at 0.89 to
+    1.00 of the best rate of batches 1 to 128 for each model, forward and
+    backward (batch 32: 0.80 to 0.97; batch 8: 0.52 to 0.87). On a GPU,
+    larger batches usually pay: pass `batch_size`.
+
+    Args:
+        model: the Keras model the method runs.
+        image_shape: `(H, W, C)` of the images.
+        cost: `"backward"` (a forward and backward pass per evaluation: the
+            gradient methods) or `"forward"` (forward passes only: occlusion,
+            RISE, LIME, KernelSHAP, Score-CAM).
+
+    Returns:
+        A positive int (`DEFAULT_BATCH_SIZE`, 32, when the model cannot be
+        traced for `image_shape`: the method then raises its own error).
+
+    Raises:
+        ValueError: an unknown `cost`.
+
+    Example:
+
+    >>> kerasviz.model_cost.default_batch_size(keras.applications.MobileNetV2(weights=None), (224, 224, 3))
+    8
+    """
+    if cost not in COSTS:
+        raise ValueError(f"Received an invalid value for `cost`: {cost!r}. Expected one of {COSTS}.")
+    per_image = image_cost(model, image_shape)
+    if per_image is None:
+        return inputs.DEFAULT_BATCH_SIZE
+    fits = ACTIVATION_BUDGET // max(per_image.activation_bytes * (2 if cost == "backward" else 1), 1)
+    fits = int(max(1, min(MAX_DEFAULT_BATCH, fits)))
+    return 1 << (fits.bit_length() - 1)

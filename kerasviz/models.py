@@ -34,7 +34,7 @@ import weakref
 import keras
 import tensorflow as tf
 
-from kerasviz import patching
+from kerasviz import layer_graph, patching
 from kerasviz.patching import GUIDED_SCOPE, PLAIN_SCOPE
 _RELU_OP_TYPES = ("Relu", "Relu6", "LeakyRelu")
 _RECTIFIER_LAYERS = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)
@@ -219,8 +219,6 @@ def default_layers(model, role, image_shape=None):
     `"content"`, `"filters"`. The choice is logged (logger `"kerasviz"`,
     level INFO) and the same for every form of the same network.
     """
-    from kerasviz import layer_graph
-
     return layer_graph.default_layers(model, role, image_shape)
 
 
@@ -315,15 +313,6 @@ def _add_pre_capture(frame, layer, path, captured):
         frame.add(layer, "call", capture)
 
 
-def _add_record(frame, layer, path, record):
-    def remember(call, *args, **kwargs):
-        outputs = call(*args, **kwargs)
-        record.append((path, layer, tf.nest.flatten((args, kwargs)), tf.nest.flatten(outputs)))
-        return outputs
-
-    frame.add(layer, "call", remember)
-
-
 def _add_logits(frame, model):
     layer = _output_layer(model)
     if layer is None:
@@ -334,7 +323,7 @@ def _add_logits(frame, model):
         frame.add(layer, "activation", _identity_activation)
 
 
-def patched(model, *, capture=(), guided=False, logits=True, record=None):
+def patched(model, *, capture=(), guided=False, logits=True):
     """Patches `model` for the calling thread's kerasviz trace only (see `kerasviz.patching`).
 
     Every other thread, and this thread outside the block, keeps computing
@@ -349,9 +338,6 @@ def patched(model, *, capture=(), guided=False, logits=True, record=None):
             (`True` or `"guided"`), or DeconvNet's (`"deconvnet"`: the
             rectified upstream gradient, whatever the forward mask).
         logits: bypass a final softmax/sigmoid.
-        record: a list to which every layer call is appended as
-            `(path, layer, flat input tensors, flat output tensors)`, in call
-            order (what `layer_graph` reads a subclassed model from).
 
     Returns:
         A context manager yielding a dict `{path: output tensor}` filled while
@@ -375,8 +361,6 @@ def patched(model, *, capture=(), guided=False, logits=True, record=None):
                 _add_capture(frame, layer, path, captured)
             if path + PRE_ACTIVATION in capture:
                 _add_pre_capture(frame, layer, path + PRE_ACTIVATION, captured)
-            if record is not None:
-                _add_record(frame, layer, path, record)
 
     @contextlib.contextmanager
     def block():

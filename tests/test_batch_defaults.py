@@ -6,7 +6,7 @@ import pytest
 from conftest import MODEL_FORMS, SIZE, functional, subclassed
 
 import kerasviz
-from kerasviz import inputs, model_cost
+from kerasviz import model_cost
 from kerasviz.gradients import core
 
 
@@ -63,27 +63,27 @@ def test_the_default_is_the_largest_power_of_two_in_the_budgets(monkeypatch):
     keras.backend.clear_session()
     model = _tiny()
     per_image = model_cost.image_cost(model, (8, 8, 3))
-    monkeypatch.setattr(inputs, "MAX_DEFAULT_BATCH", 256)
-    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 13 * 2 * per_image.activation_bytes)
-    assert inputs.default_batch_size(model, (8, 8, 3)) == 8  # 13 images fit a forward and backward pass
-    assert inputs.default_batch_size(model, (8, 8, 3), cost="forward") == 16  # 26 fit a forward pass
-    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", per_image.activation_bytes // 3)
-    assert inputs.default_batch_size(model, (8, 8, 3)) == 1  # never 0
-    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 10**15)
-    assert inputs.default_batch_size(model, (8, 8, 3)) == 256
+    monkeypatch.setattr(model_cost, "MAX_DEFAULT_BATCH", 256)
+    monkeypatch.setattr(model_cost, "ACTIVATION_BUDGET", 13 * 2 * per_image.activation_bytes)
+    assert model_cost.default_batch_size(model, (8, 8, 3)) == 8  # 13 images fit a forward and backward pass
+    assert model_cost.default_batch_size(model, (8, 8, 3), cost="forward") == 16  # 26 fit a forward pass
+    monkeypatch.setattr(model_cost, "ACTIVATION_BUDGET", per_image.activation_bytes // 3)
+    assert model_cost.default_batch_size(model, (8, 8, 3)) == 1  # never 0
+    monkeypatch.setattr(model_cost, "ACTIVATION_BUDGET", 10**15)
+    assert model_cost.default_batch_size(model, (8, 8, 3)) == 256
     with pytest.raises(ValueError, match="`cost`: 'sideways'"):
-        inputs.default_batch_size(model, (8, 8, 3), cost="sideways")
+        model_cost.default_batch_size(model, (8, 8, 3), cost="sideways")
 
 
 def test_methods_use_the_default_and_their_results_do_not_depend_on_it(monkeypatch):
     keras.backend.clear_session()
     model = MODEL_FORMS["functional"]()
     images = np.random.default_rng(0).random((3, SIZE, SIZE, 3)).astype(np.float32)
-    assert core.Prepared(model, images, None, None).batch_size == inputs.default_batch_size(model, (SIZE, SIZE, 3))
+    assert core.Prepared(model, images, None, None).batch_size == model_cost.default_batch_size(model, (SIZE, SIZE, 3))
     assert core.Prepared(model, images, None, 5).batch_size == 5
     per_image = model_cost.image_cost(model, (SIZE, SIZE, 3)).activation_bytes
     large = kerasviz.smoothgrad(model, images, samples=4)  # one chunk: the default is 64 for a tiny model
-    monkeypatch.setattr(inputs, "ACTIVATION_BUDGET", 2 * 2 * per_image)  # a default of 2: six chunks
+    monkeypatch.setattr(model_cost, "ACTIVATION_BUDGET", 2 * 2 * per_image)  # a default of 2: six chunks
     assert core.Prepared(model, images, None, None).batch_size == 2
     np.testing.assert_allclose(kerasviz.smoothgrad(model, images, samples=4), large, rtol=1e-5, atol=1e-7)
 

@@ -32,6 +32,11 @@ class FilterGrid(typing.NamedTuple):
     _repr_png_ = display.repr_png
     _repr_html_ = display.repr_html
 
+    def figure(self, value_range=(0.0, 1.0)):
+        """The picture titled with its layer and description (`kerasviz.show`)."""
+        title = f"layer {self.layer}: {self.description}"
+        return display.Figure(image.titled(self.image, title), title)
+
 
 def _check_count(value, argname, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:

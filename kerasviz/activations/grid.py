@@ -22,6 +22,10 @@ class EmbeddingGrid(typing.NamedTuple):
     _repr_png_ = display.repr_png
     _repr_html_ = display.repr_html
 
+    def figure(self, value_range=(0.0, 1.0)):
+        """The picture (`kerasviz.show`)."""
+        return display.Figure(self.image, "embedding grid")
+
 
 def _grid_shape(grid, n):
     if grid is None:

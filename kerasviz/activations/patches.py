@@ -45,6 +45,12 @@ class TopPatches(NamedTuple):
     _repr_png_ = display.repr_png
     _repr_html_ = display.repr_html
 
+    def figure(self, value_range=(0.0, 1.0)):
+        """A row per channel, strongest first, titled with the layer (`kerasviz.show`)."""
+        channels = ", ".join(str(int(c)) for c in self.channels)
+        title = f"top patches of layer {self.layer}: a row per channel ({channels}), strongest first"
+        return display.Figure(image.titled(patches_grid(self, value_range=value_range), title), title)
+
 
 def _check_channels(channels):
     single = isinstance(channels, numbers.Integral) and not isinstance(channels, bool)

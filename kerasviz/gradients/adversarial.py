@@ -7,7 +7,7 @@ import typing
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import display, inputs, models, targets
+from kerasviz import display, image, inputs, models, targets
 from kerasviz.gradients import core, synthesis
 
 # The default fooling step: a per-pixel RMS change of one 8-bit grey level (1/255 of the value range)
@@ -43,6 +43,19 @@ class FoolingResult(typing.NamedTuple):
     # Shown as a labelled picture in Jupyter (see `kerasviz.display`).
     _repr_png_ = display.repr_png
     _repr_html_ = display.repr_html
+
+    def figure(self, value_range=(0.0, 1.0)):
+        """Per image: the original, the magnified perturbation, the result (`kerasviz.show`)."""
+        fooled = image.to_display(self.image, value_range)
+        original = image.to_display(self.image - self.perturbation, value_range)
+        shown = np.broadcast_to(self.magnified_perturbation, fooled.shape)
+        cells = np.stack([original, shown, fooled], axis=1).reshape((-1,) + fooled.shape[1:])
+        names = []
+        for steps, done in zip(np.asarray(self.image_steps), np.asarray(self.image_fooled)):
+            names += ["original", "perturbation (magnified)",
+                      f"fooled in {int(steps)} steps" if done else f"not fooled ({int(steps)} steps)"]
+        title = "fooling images: " + ("all fooled" if self.fooled else "not all fooled")
+        return display.Figure(image.titled(image.tile(cells, cols=3, pad=2, titles=names), title), title)
 
 
 def _classes(model, images, value, argname):

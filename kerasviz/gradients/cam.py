@@ -114,7 +114,7 @@ def grad_cam(model, images, target=None, *, layer=None, batch_size=None):
             `[B, h, w, K]`. Default: the last layer with a spatial output,
             also inside a nested backbone (for a subclassed model, whose
             layers have no symbolic outputs: the last layer with a 4-D kernel).
-        batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`);
+        batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
 
     Returns:
@@ -156,7 +156,7 @@ def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, 
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
         layer: the Grad-CAM layer (see `grad_cam`).
-        batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`).
+        batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`).
         signed: return the signed product `[B, H, W, C]` instead of the map
             (maximum absolute value over channels).
 

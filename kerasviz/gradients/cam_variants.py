@@ -64,7 +64,7 @@ def grad_cam_plus_plus(model, images, target=None, *, layer=None, batch_size=Non
             ints (one per image), or a `kerasviz.targets.Target`.
         layer: the layer to explain at (see `grad_cam`); default: the last
             feature block.
-        batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`);
+        batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
 
     Returns:
@@ -98,7 +98,7 @@ def layer_cam(model, images, target=None, *, layer=None, batch_size=None):
             ints (one per image), or a `kerasviz.targets.Target`.
         layer: the layer to explain at (see `grad_cam`), any spatial layer;
             default: the last feature block.
-        batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`);
+        batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
 
     Returns:

@@ -11,13 +11,13 @@ sample's global index, never by its position in a chunk.
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models, progress, targets
+from kerasviz import compiled, inputs, model_cost, models, progress, targets
 
 
 class Prepared:
     """Validated arguments of an attribution call.
 
-    `batch_size=None` becomes `inputs.default_batch_size` for the model, the
+    `batch_size=None` becomes `model_cost.default_batch_size` for the model, the
     images' shape and the method's `cost` (`"backward"` for gradient methods,
     `"forward"` for methods that only run the model forward).
     """
@@ -25,7 +25,7 @@ class Prepared:
     def __init__(self, model, images, target, batch_size, cost="backward"):
         self.model = models.check_model(model)
         self.images = inputs.check_images(model, images)
-        self.batch_size = inputs.check_batch_size_for(self.model, batch_size, self.images.shape[1:], cost)
+        self.batch_size = model_cost.check_batch_size_for(self.model, batch_size, self.images.shape[1:], cost)
         self.target, self.class_idx = targets.resolve(model, target, self.images)
         self.capture = tuple(dict.fromkeys(self.target.layers()))
 

@@ -31,7 +31,7 @@ def deconvnet(model, images, target=None, *, batch_size=None, signed=False):
             tensor or `tf.data.Dataset` of batches or `(images, labels)`).
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
-        batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`);
+        batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
         signed: return the raw signal `[B, H, W, C]` instead of the map.
 

@@ -24,7 +24,7 @@ def gradient_x_input(model, images, target=None, *, batch_size=None, signed=Fals
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target` (a neuron or
             channel of any layer, or a weighted sum).
-        batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`);
+        batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
         signed: return the signed products `[B, H, W, C]` instead of the map.
 

@@ -247,7 +247,7 @@ def noise_tunnel(
             images, target, *, batch_size, **params)`.
         reduce: `"mean"`, `"abs"`, `"square"` or `"var"` (see above).
         batch_size: at most this many noisy copies per compiled call (default:
-            `inputs.default_batch_size`); results do not depend on it.
+            `model_cost.default_batch_size`); results do not depend on it.
         samples: the number of noisy copies per image (the paper uses 50).
         noise: the noise standard deviation as a fraction of the value range
             (the paper's best: 0.1 to 0.2).

@@ -20,7 +20,7 @@ def saliency(model, images, target=None, *, batch_size=None, signed=False):
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target` (a neuron or
             channel of any layer, or a weighted sum).
-        batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`);
+        batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
         signed: return the raw gradient `[B, H, W, C]` instead of the map.
 
@@ -65,7 +65,7 @@ def guided_backprop(model, images, target=None, *, batch_size=None, signed=False
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`, for example
             `Channel("conv3", 5)` to see what drives one channel.
-        batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`).
+        batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`).
         signed: return the raw guided gradient `[B, H, W, C]`.
 
     Returns:

@@ -128,7 +128,7 @@ def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_ch
         layer: the layer to explain at (see `grad_cam`); default: the last
             feature block.
         batch_size: at most this many model evaluations (masked images) per
-            compiled call (default: `inputs.default_batch_size`); results do not depend on it.
+            compiled call (default: `model_cost.default_batch_size`); results do not depend on it.
         max_channels: `None` (every channel) or a positive int: score only
             this many channels per image, those of highest spatial variance.
 

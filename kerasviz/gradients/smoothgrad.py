@@ -61,7 +61,7 @@ def smoothgrad(
             ints (one per image), or a `kerasviz.targets.Target` (a neuron or
             channel of any layer, or a weighted sum).
         batch_size: at most this many model evaluations (noisy copies) per
-            compiled call (default: `inputs.default_batch_size`); results do not depend on it.
+            compiled call (default: `model_cost.default_batch_size`); results do not depend on it.
         samples: the number of noisy copies per image (the paper uses 50;
             the map changes little beyond that).
         noise: the noise standard deviation as a fraction of the value range.
@@ -108,7 +108,7 @@ _SHARED_ARGS = """
         target: `None` (the predicted class), an int class, a sequence of
             ints (one per image), or a `kerasviz.targets.Target`.
         batch_size: at most this many noisy copies per compiled call (default:
-            `inputs.default_batch_size`); results do not depend on it.
+            `model_cost.default_batch_size`); results do not depend on it.
         samples: the number of noisy copies per image.
         noise: the noise standard deviation as a fraction of the value range.
         value_range: the model's input range (see `smoothgrad`); `None` uses

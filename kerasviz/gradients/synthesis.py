@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, display, inputs, models, progress, targets
+from kerasviz import compiled, display, image, inputs, models, progress, targets
 from kerasviz.gradients import ascent, core
 from kerasviz.gradients import parameterization as parameterizations
 from kerasviz.gradients import regularizers
@@ -45,6 +45,14 @@ class Synthesis(typing.NamedTuple):
     # Shown as a labelled picture in Jupyter (see `kerasviz.display`).
     _repr_png_ = display.repr_png
     _repr_html_ = display.repr_html
+
+    def figure(self, value_range=(0.0, 1.0)):
+        """The images tiled, titled with the steps and the objective (`kerasviz.show`)."""
+        pictures = image.to_display(self.image, value_range)
+        losses = np.asarray(self.losses)
+        title = f"{self.steps} steps" + (f", objective {losses[0]:.4g} -> {losses[-1]:.4g}" if losses.size else "")
+        names = [f"image {i}" for i in range(len(pictures))]
+        return display.Figure(image.titled(image.tile(pictures, pad=2, titles=names), title), title)
 
 
 def grey_start(count, image_shape, value_range, seed):
