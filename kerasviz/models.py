@@ -212,6 +212,18 @@ def get_layer(model, layer, argname="layer"):
     )
 
 
+def output_shape(model, path):
+    """The output shape `(dims...)` of the layer at `path` without the batch, or None when unknown.
+
+    A `pre_activation` path has its layer's shape (a rectifier keeps it).
+    """
+    layer = get_layer(model, split_pre_activation(path)[0])[1]
+    try:
+        return tuple(layer.output.shape[1:])
+    except (AttributeError, ValueError):
+        return None
+
+
 def default_layers(model, role, image_shape=None):
     """The default layer paths of `model` for one use (see `kerasviz.layer_graph.default_layers`).
 

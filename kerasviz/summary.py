@@ -23,7 +23,7 @@ write to the default summary writer (`with writer.as_default(step):`) and do
 nothing, without encoding anything, when no writer records summaries. Inside
 `journal(entries)` they append the serialized events to `entries` instead, for
 a writer that appends them itself and verifies what reached the disk
-(`kerasviz.callbacks.eventfile`).
+(`kerasviz.eventfile`).
 """
 
 import contextlib

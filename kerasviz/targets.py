@@ -178,14 +178,6 @@ class _LayerTarget(Target):
         return ", pre_activation=True" if self.pre_activation and not marked else ""
 
 
-def _output_shape(model, path):
-    layer = models.get_layer(model, models.split_pre_activation(path)[0])[1]  # a rectifier keeps the shape
-    try:
-        return tuple(layer.output.shape[1:])
-    except (AttributeError, ValueError):
-        return None
-
-
 class Neuron(_LayerTarget):
     """The activation of one unit of a layer.
 
@@ -203,7 +195,7 @@ class Neuron(_LayerTarget):
         self.index = (index,) if isinstance(index, numbers.Integral) else tuple(index)
 
     def _check(self, model):
-        shape = _output_shape(model, self.layer)
+        shape = models.output_shape(model, self.layer)
         if shape is None:
             return
         if len(self.index) != len(shape) or any(
@@ -252,7 +244,7 @@ class Channel(_LayerTarget):
             self.channel = tuple(int(c) for c in array)
 
     def _check(self, model):
-        shape = _output_shape(model, self.layer)
+        shape = models.output_shape(model, self.layer)
         count = shape[-1] if shape else None
         bad = [c for c in np.atleast_1d(self.channel) if count is not None and not 0 <= c < count]
         if bad:
@@ -314,7 +306,7 @@ class Direction(_LayerTarget):
         self.vector = tuple((vector / np.linalg.norm(vector)).tolist())
 
     def _check(self, model):
-        shape = _output_shape(model, self.layer)
+        shape = models.output_shape(model, self.layer)
         if shape and shape[-1] is not None and len(self.vector) != shape[-1]:
             raise ValueError(
                 f"Received a `vector` of {len(self.vector)} numbers for the layer {self.layer!r}, "

@@ -17,7 +17,7 @@ from test_summary import read_events, steps
 
 import kerasviz
 from kerasviz import callbacks, compiled
-from kerasviz.callbacks import eventfile
+from kerasviz import eventfile
 from kerasviz.gradients import saliency as saliency_module
 from tb_plugin import metadata
 

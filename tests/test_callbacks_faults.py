@@ -22,7 +22,7 @@ from test_summary import read_events, steps
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
 from kerasviz import callbacks
-from kerasviz.callbacks import eventfile
+from kerasviz import eventfile
 from kerasviz.gradients import saliency as saliency_module
 
 RNG = np.random.default_rng(0)

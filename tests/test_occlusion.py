@@ -8,7 +8,7 @@ import tensorflow as tf
 from conftest import SIZE, assert_model_unchanged, functional, layer_state, weights_snapshot
 from kerasviz import compiled, registry
 from kerasviz.activations.occlusion import occlusion, occlusion_geometry, occlusion_to_input
-from kerasviz.metrics.compare import pixel_maps
+from kerasviz.metrics.catalog import pixel_maps
 from kerasviz.targets import Channel
 
 

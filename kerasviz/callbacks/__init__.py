@@ -5,7 +5,8 @@ Every family's callback builds on `VisualizationCallback` (`base.py`).
 
 from kerasviz.callbacks.activations import EmbeddingCallback, FilterCallback, PatchesCallback
 from kerasviz.callbacks.attribution import DEFAULT_METHODS, AttributionCallback
-from kerasviz.callbacks.base import VisualizationCallback, chief_of, is_chief
+from kerasviz.callbacks.base import VisualizationCallback
+from kerasviz.eventfile import chief_of, is_chief
 from kerasviz.callbacks.features import FeatureMapsCallback, FeatureVisualizationCallback
 from kerasviz.callbacks.synthesis import ClassVisualizationCallback
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 from kerasviz import image, inputs, models, registry, summary, targets
 from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from kerasviz.gradients import cam, core
-from kerasviz.metrics.compare import check_masks, check_metric_names, run_metrics
+from kerasviz.metrics.catalog import check_masks, check_metric_names, run_metrics
 from tb_plugin import metadata
 
 DEFAULT_METHODS = ("saliency", "grad_cam")

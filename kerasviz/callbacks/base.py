@@ -17,57 +17,12 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import inputs
-from kerasviz.callbacks import eventfile
-
-_RESERVED_RUNS = ("train", "validation")
-
-
-def chief_of(resolver):
-    """True when the task described by a `tf.distribute` cluster resolver is the chief.
-
-    The chief is the `"chief"` task, or worker 0 of a cluster without one; a
-    resolver without a task (single machine) is the chief too.
-    """
-    task_type = getattr(resolver, "task_type", None)
-    if not task_type or task_type == "chief":
-        return True
-    if task_type != "worker":
-        return False
-    return "chief" not in resolver.cluster_spec().jobs and int(resolver.task_id or 0) == 0
-
-
-def is_chief(strategy=None):
-    """True unless `strategy` (default: the current one) runs on a non-chief worker."""
-    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
-    resolver = getattr(strategy, "cluster_resolver", None)
-    return True if resolver is None else chief_of(resolver)
-
+from kerasviz import eventfile
 
 def _positive(value, argname, optional=False):
     if optional and value is None:
         return None
     return inputs.check_positive_int(value, argname)
-
-
-def _check_run_dir(log_dir, run_name):
-    if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
-        raise TypeError(f"Expected `log_dir` to be a non-empty path. Received: log_dir={log_dir!r}.")
-    parts = run_name.split("/") if isinstance(run_name, str) else None
-    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts) or run_name in _RESERVED_RUNS:
-        raise ValueError(
-            f"Received an invalid value for `run_name`: {run_name!r}. Expected a relative name "
-            f"such as 'kerasviz' (not {_RESERVED_RUNS}, Keras's own run directories).")
-    run_dir = os.path.join(os.fspath(log_dir), run_name)
-    if "://" in run_dir:
-        return run_dir
-    probe = os.path.abspath(run_dir)
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-        why = "is a file, not a directory" if not os.path.isdir(probe) else "is not writable"
-        raise ValueError(f"Received an invalid value for `log_dir`: {log_dir!r}. Cannot create the "
-                         f"run directory {run_dir!r}: {probe!r} {why}.")
-    return run_dir
 
 
 class VisualizationCallback(keras.callbacks.Callback):
@@ -108,7 +63,7 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def __init__(self, log_dir, *, run_name="kerasviz", every=1, every_n_batches=None, on_error="warn"):
         super().__init__()
-        self.run_dir = _check_run_dir(log_dir, run_name)
+        self.run_dir = eventfile.check_run_dir(log_dir, run_name)
         self.log_dir, self.run_name = os.fspath(log_dir), run_name
         self.every = _positive(every, "every")
         self.every_n_batches = _positive(every_n_batches, "every_n_batches", optional=True)
@@ -182,7 +137,7 @@ class VisualizationCallback(keras.callbacks.Callback):
     def _configure(self, model):
         if model is None or self._configured_for is model:
             return
-        self._chief = is_chief(model.distribute_strategy)
+        self._chief = eventfile.is_chief(model.distribute_strategy)
         self.configure(model)
         self._configured_for = model
 

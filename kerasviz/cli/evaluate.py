@@ -140,11 +140,11 @@ def run(args):
         if not os.path.isdir(directory):
             raise common.UsageError(f"--json {args.json!r}: the directory {directory!r} does not exist.")
     if args.logdir is not None:
-        from kerasviz.callbacks import base
+        from kerasviz import eventfile
         from kerasviz.metrics import report
 
         try:
-            run_dir = base._check_run_dir(args.logdir, args.run_name)
+            run_dir = eventfile.check_run_dir(args.logdir, args.run_name)
         except (TypeError, ValueError) as error:
             raise common.UsageError(f"--logdir/--run-name: {error}") from None
         last = report.last_step(run_dir)

@@ -76,10 +76,10 @@ def run(args):
         if value is not None and value < 1:
             raise common.UsageError(f"{option}: expected a positive number; received {value}.")
     if args.logdir is not None:  # a logdir that cannot be written fails before the images are explained
-        from kerasviz.callbacks import base
+        from kerasviz import eventfile
 
         try:
-            base._check_run_dir(args.logdir, "kerasviz")
+            eventfile.check_run_dir(args.logdir, "kerasviz")
         except (TypeError, ValueError) as error:
             raise common.UsageError(f"--logdir: {error}") from None
     value_range = common.value_range(args.value_range)

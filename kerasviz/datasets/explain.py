@@ -13,7 +13,7 @@ from kerasviz.datasets import arguments as arguments_module
 from kerasviz.datasets import placement as placement_module
 from kerasviz.datasets import reader, shards, source
 from kerasviz.gradients import core
-from kerasviz.metrics.compare import METRICS, check_metric_names, run_metrics
+from kerasviz.metrics.catalog import METRICS, check_metric_names, run_metrics
 
 logger = logging.getLogger("kerasviz")
 

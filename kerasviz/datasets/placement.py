@@ -18,7 +18,7 @@ depend on the strategy:
 
 import tensorflow as tf
 
-from kerasviz.callbacks import base
+from kerasviz import eventfile
 
 
 class Placement:
@@ -34,7 +34,7 @@ class Placement:
         except RuntimeError:  # the default strategy: whatever device TensorFlow chooses
             self.devices = [None]
         resolver = getattr(strategy, "cluster_resolver", None)
-        self.chief = True if resolver is None else base.chief_of(resolver)
+        self.chief = True if resolver is None else eventfile.chief_of(resolver)
         self.worker, self.workers = 0, 1
         if resolver is not None and getattr(resolver, "task_type", None):
             jobs = resolver.cluster_spec().as_dict()

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from kerasviz.datasets import aggregate, shards
+from kerasviz.datasets import aggregate, report, shards
 
 logger = logging.getLogger("kerasviz")
 
@@ -175,8 +175,6 @@ class Explanations:
 
         >>> kerasviz.load_explanations("explained").write("logs")
         """
-        from kerasviz.datasets import report
-
         if not self.chief:
             logger.info("Explanations.write: not the chief worker; the chief writes the dataset summary.")
             return None

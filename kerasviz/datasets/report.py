@@ -14,9 +14,11 @@ import numbers
 import numpy as np
 from PIL import Image
 
+from kerasviz import eventfile, summary
 from kerasviz.datasets import aggregate
+from tb_plugin import metadata
 
-DATASET_TAG = "kerasviz/dataset/explanations"
+DATASET_TAG = metadata.tag_for("dataset", "explanations")
 HISTOGRAM_BINS = 20
 THUMBNAIL = 96  # the longest side of a stored thumbnail (image and map), in pixels
 RANKED_BY_PROBABILITY = "predicted_probability"
@@ -118,8 +120,6 @@ def contents(explained, k):
 
 def check_size(images, maps, k):
     """Raises `ValueError` for a record the plugin would refuse to read (too many arrays or bytes)."""
-    from tb_plugin import metadata
-
     if 1 + 2 * len(maps) > metadata.MAX_ARRAYS:
         raise ValueError(f"This run has {len(maps)} methods; a dataset record holds at most "
                          f"{(metadata.MAX_ARRAYS - 1) // 2}. Write it from a run with fewer methods.")
@@ -142,11 +142,8 @@ def _number(value):
 
 def write(explained, log_dir, step, run_name, k):
     """Writes `explained` as one record into `<log_dir>/<run_name>`; returns `(run directory, step)`."""
-    from kerasviz import summary
-    from kerasviz.callbacks import base, eventfile
-
     step = eventfile.check_step(step)
-    run_dir = base._check_run_dir(log_dir, run_name)
+    run_dir = eventfile.check_run_dir(log_dir, run_name)
     fields, images, maps = contents(explained, k)
     check_size(images, maps, k)
     step = eventfile.write_record_once(run_dir, DATASET_TAG, step, "a dataset summary",

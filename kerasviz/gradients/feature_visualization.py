@@ -189,7 +189,7 @@ def feature_visualization(
         raise ValueError("Received `value_range=None`: feature visualization needs the model's input range.")
     seed = inputs.check_seed(seed)
     path = default_layer(model, shape) if layer is None else models.get_layer(model, layer)[0]
-    count = targets._output_shape(model, path)
+    count = models.output_shape(model, path)
     chosen = _channels(channels, count[-1] if count else None)
     per_image = [c for c in chosen for _ in range(per_channel)]
     if pre_activation is None:

@@ -14,7 +14,8 @@
 """
 
 from kerasviz.metrics.complexity import complexity, sparseness
-from kerasviz.metrics.compare import METRICS, SANITY_THRESHOLD, Comparison, compare
+from kerasviz.metrics.catalog import METRICS, SANITY_THRESHOLD
+from kerasviz.metrics.compare import Comparison, compare
 from kerasviz.metrics.faithfulness import Curve, blur, deletion, insertion, pixel_ranks
 from kerasviz.metrics.localization import pointing_game
 from kerasviz.metrics.mufidelity import mufidelity

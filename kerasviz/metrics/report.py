@@ -12,21 +12,19 @@ import numbers
 
 import numpy as np
 
-COMPARISON_TAG = "kerasviz/attribution/comparison"  # Two records of one series at one step: TensorBoard shows one.
+from kerasviz import eventfile, summary
+from kerasviz.metrics.catalog import METRICS
+from tb_plugin import metadata
+
+# Two records of one series at one step: TensorBoard shows one.
+COMPARISON_TAG = metadata.tag_for("attribution", "comparison")
 _MARK_BEST, _MARK_FAILED = "*", "\u2717"  # *, ✗
 _ARROWS = {True: "\u2191 higher", False: "\u2193 lower"}  # ↑ higher, ↓ lower is better
 
 
-def _metrics():
-    from kerasviz.metrics.compare import METRICS  # compare.py imports this module
-
-    return METRICS
-
-
 def sanity_checks(comparison):
     """The metrics of `comparison` that are sanity checks (`METRICS[name].sanity`), in its order."""
-    metrics = _metrics()
-    return [k for k in comparison.metrics if k in metrics and metrics[k].sanity]
+    return [k for k in comparison.metrics if k in METRICS and METRICS[k].sanity]
 
 
 def check_threshold(threshold):
@@ -112,8 +110,6 @@ def _json_number(value):
 
 def last_step(run_dir):
     """The last step of a comparison in `run_dir`'s event files, or -1 (reads them once)."""
-    from kerasviz.callbacks import eventfile
-
     owner = object()
     try:
         return eventfile.acquire(run_dir).last_step([COMPARISON_TAG])
@@ -123,12 +119,9 @@ def last_step(run_dir):
 
 def write(comparison, log_dir, step, run_name, threshold):
     """Writes `comparison` as one record into `<log_dir>/<run_name>`; returns `(run directory, step)`."""
-    from kerasviz import summary
-    from kerasviz.callbacks import base, eventfile
-
     step = eventfile.check_step(step)
     threshold = check_threshold(threshold)
-    run_dir = base._check_run_dir(log_dir, run_name)
+    run_dir = eventfile.check_run_dir(log_dir, run_name)
     values = np.asarray(comparison.values, np.float64)
     per_image = np.stack([np.stack([np.asarray(comparison.per_image[(m, k)], np.float32)
                                     for k in comparison.metrics]) for m in comparison.methods])

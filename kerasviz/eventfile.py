@@ -291,3 +291,49 @@ def write_record_once(run_dir, tag, step, what, write):
     finally:
         release(run_dir, owner)
     return int(step)
+
+
+RESERVED_RUNS = ("train", "validation")
+
+
+def chief_of(resolver):
+    """True when the task described by a `tf.distribute` cluster resolver is the chief.
+
+    The chief is the `"chief"` task, or worker 0 of a cluster without one; a
+    resolver without a task (single machine) is the chief too.
+    """
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type or task_type == "chief":
+        return True
+    if task_type != "worker":
+        return False
+    return "chief" not in resolver.cluster_spec().jobs and int(resolver.task_id or 0) == 0
+
+
+def is_chief(strategy=None):
+    """True unless `strategy` (default: the current one) runs on a non-chief worker."""
+    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return True if resolver is None else chief_of(resolver)
+
+
+def check_run_dir(log_dir, run_name):
+    """The run directory `<log_dir>/<run_name>`, or a ValueError/TypeError naming what cannot be written there."""
+    if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+        raise TypeError(f"Expected `log_dir` to be a non-empty path. Received: log_dir={log_dir!r}.")
+    parts = run_name.split("/") if isinstance(run_name, str) else None
+    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts) or run_name in RESERVED_RUNS:
+        raise ValueError(
+            f"Received an invalid value for `run_name`: {run_name!r}. Expected a relative name "
+            f"such as 'kerasviz' (not {RESERVED_RUNS}, Keras's own run directories).")
+    run_dir = os.path.join(os.fspath(log_dir), run_name)
+    if "://" in run_dir:
+        return run_dir
+    probe = os.path.abspath(run_dir)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        why = "is a file, not a directory" if not os.path.isdir(probe) else "is not writable"
+        raise ValueError(f"Received an invalid value for `log_dir`: {log_dir!r}. Cannot create the "
+                         f"run directory {run_dir!r}: {probe!r} {why}.")
+    return run_dir
