@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from kerasviz import inputs, progress
+from kerasviz import fill, inputs, progress
 from kerasviz.activations import incremental, naive_occlusion
 from kerasviz.gradients import core
 
@@ -93,32 +93,8 @@ def grid_to_pixels(maps, image_size, params):
 
 
 def _fill_values(value, images):
-    """The occluder value per image and channel, `[B, C]` float32."""
-    n_images, channels = images.shape[0], images.shape[-1]
-    if value is None:
-        return images.mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
-    if isinstance(value, bool) or isinstance(value, (str, bytes)):
-        raise TypeError(
-            "Expected `value` to be None, a float or one float per channel. "
-            f"Received: value={value!r}."
-        )
-    if isinstance(value, numbers.Real):
-        array = np.full([channels], value, np.float64)
-    else:
-        try:
-            array = np.asarray(value, np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(
-                "Expected `value` to be None, a float or one float per channel. "
-                f"Received: value={value!r}."
-            ) from None
-        if array.shape != (channels,):
-            raise ValueError(
-                f"Received an invalid value for `value`: {value!r} (shape {array.shape}). "
-                f"Expected a float or a sequence of {channels} floats, one per channel."
-            )
-    inputs.check_finite(array, "value")
-    return np.broadcast_to(array.astype(np.float32), (n_images, channels)).copy()
+    """`fill.colours` for `value`; kept for `coarse_to_fine` until it calls `fill.colours` itself."""
+    return fill.colours(value, images, argname="value")
 
 
 def _check_inference(inference):
@@ -139,8 +115,8 @@ def _planned(prepared, starts_y, starts_x, patch, inference):
     return plan, planned, graph
 
 
-def scorer(prepared, class_idx, fill, patch, stride, inference, batch_size):
-    """`(scorer, plan)`: `scorer.scores(b, iy, ix)` scores positions of image `b`.
+def scorer(prepared, class_idx, colours, patch, stride, inference, batch_size):
+    """`(scorer, plan)`: `scorer.scores(b, iy, ix)` scores positions of image `b` (occluder `colours [B, C]`).
 
     With `batch_size=None` and incremental inference, `prepared.batch_size`
     becomes the plan's (memory like naive inference's default).
@@ -152,8 +128,8 @@ def scorer(prepared, class_idx, fill, patch, stride, inference, batch_size):
     if plan.inference == "incremental":
         if batch_size is None:
             prepared.batch_size = plan.batch_size
-        return incremental.IncrementalScorer(prepared, class_idx, fill, planned, graph), plan
-    return naive_occlusion.NaiveScorer(prepared, class_idx, fill, starts_y, starts_x, patch), plan
+        return incremental.IncrementalScorer(prepared, class_idx, colours, planned, graph), plan
+    return naive_occlusion.NaiveScorer(prepared, class_idx, colours, starts_y, starts_x, patch), plan
 
 
 def occlusion_plan(model, images, target=None, *, patch=None, stride=None, inference="auto"):
@@ -231,8 +207,9 @@ def occlusion(model, images, target=None, *, patch=None, stride=None, value=None
             patch fits, plus a last one flush with the border when those do
             not reach it: `nY = (H - patch) // stride + 1`, plus one when
             `(H - patch) % stride != 0` (`nX` likewise).
-        value: what the occluder is filled with, in the model's input space:
-            a float, one float per channel, or `None` (default) for each
+        value: what the occluder is filled with, in the model's input space
+            (`kerasviz.fill.colours`): a float, one float per channel, one
+            colour per image `[B, 1, 1, C]`, or `None` (default) for each
             image's own mean colour (its per-channel mean).
         batch_size: at most this many occluded images (positions) per
             compiled call; results do not depend on it. Default: 32 for
@@ -264,9 +241,9 @@ def occlusion(model, images, target=None, *, patch=None, stride=None, value=None
     prepared = core.Prepared(model, images, target, batch_size)
     n_images, height, width = prepared.images.shape[:3]
     patch, stride = occlusion_geometry(height, width, patch, stride)
-    fill = _fill_values(value, prepared.images)
+    colours = fill.colours(value, prepared.images, argname="value")
     class_idx = core.predicted_classes(prepared)
-    function, _ = scorer(prepared, class_idx, fill, patch, stride, inference, batch_size)
+    function, _ = scorer(prepared, class_idx, colours, patch, stride, inference, batch_size)
     n_y, n_x = len(occlusion_positions(height, patch, stride)), len(occlusion_positions(width, patch, stride))
     n_positions = n_y * n_x
     scores = np.empty([n_images, n_positions], np.float32)

@@ -6,9 +6,8 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, progress
+from kerasviz import compiled, fill, inputs, progress
 from kerasviz.gradients import core
-from kerasviz.gradients.integrated import _check_baseline
 
 
 def _check_fraction(value, argname, upper):
@@ -122,8 +121,10 @@ def guided_integrated_gradients(
             ints (one per image), or a `kerasviz.targets.Target`.
         batch_size: at most this many images per compiled call (default: `inputs.default_batch_size`);
             results do not depend on it.
-        baseline: the path's start, as in `integrated_gradients`: a float,
-            an array `[H, W, C]` or `[B, H, W, C]`.
+        baseline: the path's start, as in `integrated_gradients`
+            (`kerasviz.fill`): a float (default 0.0), one float per channel,
+            an array `[H, W, C]` or `[B, H, W, C]`; no `"blur"` (Blur IG's
+            path is not a straight start).
         steps: the number of steps (the paper uses 128 to 200).
         fraction: the fraction of the movable features that move in each
             round of a step (the paper's default: 0.25).
@@ -151,7 +152,7 @@ def guided_integrated_gradients(
     verbose = progress.check_verbose(verbose)
     prepared = core.Prepared(model, images, target, batch_size)
     images = prepared.images
-    baselines = _check_baseline(baseline, images).astype(np.float64)
+    baselines = fill.baselines(baseline, images, names=()).astype(np.float64)
     class_idx = core.predicted_classes(prepared)
     function = _gradient_function(prepared)
     flat_shape = (len(images), -1)

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, progress
+from kerasviz import compiled, fill, inputs, progress
 from kerasviz.gradients import core
 
 
@@ -80,42 +80,6 @@ def gaussian_blur(images, sigmas):
     blurred = tf.transpose(tf.reshape(blurred, [count, height, width, channels]), [0, 2, 1, 3])
     blurred = tf.linalg.matmul(cols, tf.reshape(blurred, [count, width, height * channels]))
     return tf.transpose(tf.reshape(blurred, [count, width, height, channels]), [0, 2, 1, 3])
-
-
-def _check_baseline(baseline, images):
-    """The baseline as a float32 `[B, H, W, C]` array (broadcast from a float or `[H, W, C]`)."""
-    shape = images.shape
-    if isinstance(baseline, bool) or isinstance(baseline, str):
-        raise TypeError(
-            "Expected `baseline` to be a float, an array of images or \"blur\". "
-            f"Received: baseline={baseline!r}."
-        )
-    if isinstance(baseline, numbers.Real):
-        if not math.isfinite(baseline):
-            raise ValueError(
-                f"Received an invalid value for `baseline`: {baseline!r}. Expected a finite float."
-            )
-        return np.full(shape, baseline, np.float32)
-    if isinstance(baseline, (tf.Tensor, tf.Variable)):
-        baseline = baseline.numpy()
-    try:
-        array = np.asarray(baseline)
-    except (TypeError, ValueError):
-        array = np.asarray(None)
-    if array.dtype.kind not in "uif":
-        raise TypeError(
-            "Expected `baseline` to be a float or a numeric array [H, W, C] or [B, H, W, C]. "
-            f"Received: {type(baseline).__name__} of dtype {array.dtype}."
-        )
-    if array.ndim == 0:
-        return _check_baseline(float(array), images)
-    if array.shape not in (shape[1:], (1,) + shape[1:], shape):
-        raise ValueError(
-            f"Received a `baseline` of the wrong shape: {array.shape}. Expected a float, an array "
-            f"[H, W, C] = {shape[1:]} or [B, H, W, C] = {shape} matching `images`."
-        )
-    inputs.check_finite(array, "baseline")
-    return np.ascontiguousarray(np.broadcast_to(array.astype(np.float32), shape))
 
 
 def _straight_sums(prepared, class_idx, baselines, points, verbose):
@@ -254,14 +218,15 @@ def integrated_gradients(
             channel of any layer, or a weighted sum).
         batch_size: at most this many model evaluations (path points) per
             compiled call (default: `inputs.default_batch_size`); results do not depend on it.
-        baseline: the reference input, in the model's input space: a float
-            (a constant image), an array `[H, W, C]` (the same for every
-            image) or `[B, H, W, C]` (one per image), or `"blur"` (Blur IG).
-            The default 0.0 is the all-zeros input: a black image only when
-            the model's input space maps 0 to black (pixels in [0, 1] or [0,
+        baseline: the reference input, in the model's input space
+            (`kerasviz.fill`): a float (a constant image), one float per
+            channel, an array `[H, W, C]` (the same for every image) or
+            `[B, H, W, C]` (one per image), or `"blur"` (Blur IG). The
+            default 0.0 is the all-zeros input: a black image only when the
+            model's input space maps 0 to black (pixels in [0, 1] or [0,
             255]); for inputs scaled to [-1, 1] or mean-subtracted, 0 is grey
-            or the mean image, and a black baseline must be given in that
-            space (e.g. -1.0).
+            or the mean image, and black is `kerasviz.fill.black(value_range)`
+            (e.g. -1.0 for `"tf"`).
         steps: the number of intervals on the path (the paper: 20 to 300).
         rule: `"midpoint"`, `"left"`, `"right"` or `"trapezoid"`.
         max_sigma: for `baseline="blur"`, the blur at the path's start, in
@@ -292,14 +257,9 @@ def integrated_gradients(
     verbose = progress.check_verbose(verbose)
     prepared = core.Prepared(model, images, target, batch_size)
     images = prepared.images
-    blur = isinstance(baseline, str) and baseline == "blur"
-    if isinstance(baseline, str) and not blur:
-        raise ValueError(
-            f"Received an invalid value for `baseline`: {baseline!r}. Expected a float, an array of "
-            'images, or "blur" (Blur IG).'
-        )
+    blur = isinstance(baseline, str) and baseline == fill.BLUR  # Blur IG's path, not a straight line from a blur
+    baselines = None if blur else fill.baselines(baseline, images, names=(fill.BLUR,))
     max_sigma = _check_max_sigma(max_sigma, images)
-    baselines = None if blur else _check_baseline(baseline, images)
     class_idx = core.predicted_classes(prepared)
     points = path_points(rule, steps)
     if blur:

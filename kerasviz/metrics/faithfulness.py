@@ -9,7 +9,7 @@ import typing
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models, targets
+from kerasviz import compiled, fill, inputs, models, targets
 from kerasviz.gradients import core
 
 
@@ -48,47 +48,8 @@ def pixel_ranks(maps):
     return ranks.reshape(maps.shape).astype(np.int32)
 
 
-def _blur_matrix(n, sigma):
-    """`[n, n]` Gaussian blur along one axis, symmetric edges, truncated at 3 sigma."""
-    radius = max(1, int(np.ceil(3 * sigma)))
-    offsets = np.arange(-radius, radius + 1)
-    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
-    weights /= weights.sum()
-    source = np.pad(np.arange(n), radius, mode="symmetric")
-    rows = np.repeat(np.arange(n), len(offsets))
-    cols = source[(np.arange(n)[:, None] + radius + offsets[None]).ravel()]
-    matrix = np.zeros([n, n])
-    np.add.at(matrix, (rows, cols), np.tile(weights, n))
-    return matrix
-
-
-def blur(images, sigma=None):
-    """Gaussian blur of `[B, H, W, C]` images; `sigma` defaults to size / 8 per axis."""
-    height, width = images.shape[1:3]
-    rows = _blur_matrix(height, sigma or height / 8)
-    cols = _blur_matrix(width, sigma or width / 8)
-    out = np.einsum("ih,bhwc->biwc", rows, images)
-    return np.einsum("jw,biwc->bijc", cols, out).astype(np.float32)
-
-
-def _baseline(baseline, images):
-    if isinstance(baseline, str):
-        if baseline != "blur":
-            raise ValueError(
-                f"Received an invalid value for `baseline`: {baseline!r}. Expected 'blur', a "
-                "float or an image array in the model's input space."
-            )
-        return blur(images)
-    try:
-        array = np.asarray(baseline, np.float32)
-        array = np.broadcast_to(array, images.shape)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"Received an invalid value for `baseline`: expected 'blur', a float or an array "
-            f"broadcastable to the images' shape {images.shape}. Received: {baseline!r:.200}."
-        ) from None
-    inputs.check_finite(array, "baseline")
-    return array
+# `kerasviz.metrics.blur`: the `"blur"` baseline, defined with the other fills in `kerasviz.fill`.
+blur = fill.blur
 
 
 def _curve(kind, model, images, maps, target, steps, baseline, batch_size):
@@ -101,7 +62,7 @@ def _curve(kind, model, images, maps, target, steps, baseline, batch_size):
     steps = inputs.check_positive_int(steps, "steps")
     images = prepared.images
     ranks = pixel_ranks(check_maps(maps, images))
-    base = _baseline(baseline, images)
+    base = fill.baselines(baseline, images)
     classes = core.predicted_classes(prepared)[:, 0]
     n_pixels = images.shape[1] * images.shape[2]
     counts = (np.arange(steps + 1) * n_pixels // steps).astype(np.int32)
@@ -158,8 +119,10 @@ def deletion(model, images, maps, target=None, *, steps=20, baseline=0.0, batch_
             class, or a sequence of ints (one per image).
         steps: the curve has `steps + 1` points; point `k` has the first
             `floor(k * H * W / steps)` pixels of the ranking changed.
-        baseline: the value of deleted pixels: a float in the model's input
-            space (default 0.0), an array broadcastable to `images`, or "blur".
+        baseline: what deleted pixels become, in the model's input space
+            (`kerasviz.fill`): a float (default 0.0: Petsiuk et al. set them
+            to zero), one float per channel, an image or images, `"mean"`
+            (each image's mean colour) or `"blur"`.
         batch_size: at most this many perturbed images per compiled call
             (default 32); results do not depend on it.
 
@@ -189,8 +152,9 @@ def insertion(model, images, maps, target=None, *, steps=20, baseline="blur", ba
 
     Args:
         model, images, maps, target, steps, batch_size: as for `deletion`.
-        baseline: the image to start from: "blur" (default), a float in the
-            model's input space, or an array broadcastable to `images`.
+        baseline: the image to start from, as for `deletion`: `"blur"`
+            (default, `kerasviz.fill.blur`), a float, one float per
+            channel, an image or images, or `"mean"`.
 
     Returns:
         `Curve(fractions [steps + 1], scores [B, steps + 1], auc [B])`, float32.

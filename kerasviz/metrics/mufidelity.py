@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from kerasviz import inputs
+from kerasviz import fill, inputs
 from kerasviz.gradients import core
 from kerasviz.metrics import faithfulness
-from kerasviz.perturbation import _masked
+from kerasviz.perturbation import masked
 
 
 def pearson(x, y):
@@ -49,8 +49,9 @@ def mufidelity(model, images, maps, target=None, *, grid=9, subset=0.2, samples=
         grid: the side of the grid of cells.
         subset: the fraction of cells removed in each sample, in (0, 1).
         samples: random subsets per image.
-        baseline: what removed cells show: a float in the model's input space
-            or an array broadcastable to `images`.
+        baseline: what removed cells show, in the model's input space
+            (`kerasviz.fill`): a float (default 0.0, as `deletion`), one
+            float per channel, an image or images, `"mean"` or `"blur"`.
         seed: int seed of the subsets.
         batch_size: at most this many perturbed images per compiled call
             (default 32); results do not depend on it.
@@ -75,9 +76,7 @@ def mufidelity(model, images, maps, target=None, *, grid=9, subset=0.2, samples=
     if isinstance(subset, bool) or not isinstance(subset, (int, float)) or not 0 < subset < 1:
         raise ValueError(f"Received an invalid value for `subset`: {subset!r}. Expected a float in (0, 1).")
     seed = inputs.check_seed(seed)
-    if baseline is None:
-        raise TypeError("Expected `baseline` to be a float or an array. Received: baseline=None.")
-    baselines = _masked.check_baselines(baseline, images)
+    baselines = fill.baselines(baseline, images)
     cells = grid_cells(images.shape[1], images.shape[2], grid)
     n_cells = grid * grid
     removed = max(1, round(subset * n_cells))
@@ -86,8 +85,8 @@ def mufidelity(model, images, maps, target=None, *, grid=9, subset=0.2, samples=
         ranks = np.argsort(np.argsort(np.random.default_rng([seed, b]).random((samples, n_cells)), axis=1), axis=1)
         coalitions.append(np.concatenate([np.ones((1, n_cells)), ranks >= removed]).astype(np.float32))
     segments = np.broadcast_to(cells, images.shape[:3]).copy()
-    scores = _masked.segment_scores(prepared, core.predicted_classes(prepared), segments, baselines,
-                                    coalitions).astype(np.float64)
+    scores = masked.segment_scores(prepared, core.predicted_classes(prepared), segments, baselines,
+                                   coalitions).astype(np.float64)
     per_cell = np.stack([np.bincount(cells.ravel(), weights=m.ravel(), minlength=n_cells) for m in values])
     attribution_removed = np.einsum("bsk,bk->bs", 1.0 - np.stack(coalitions)[:, 1:], per_cell)
     score_lost = scores[:, :1] - scores[:, 1:]

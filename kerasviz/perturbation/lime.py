@@ -1,7 +1,7 @@
 """LIME and KernelSHAP on superpixels: a linear surrogate fitted to the model's scores.
 
 Both switch superpixels on (the image's pixels) and off (the baseline's),
-score each perturbed image in the compiled graph (`_masked.segment_scores`) and
+score each perturbed image in the compiled graph (`masked.segment_scores`) and
 fit one weight per superpixel by regression. They differ in how coalitions are
 drawn and weighted, and in the regression.
 """
@@ -11,9 +11,9 @@ import math
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from kerasviz import inputs, progress
+from kerasviz import fill, inputs, progress
 from kerasviz.gradients import core
-from kerasviz.perturbation import _masked, superpixels as superpixels_module
+from kerasviz.perturbation import masked, superpixels as superpixels_module
 
 
 def _prepare(model, images, target, batch_size, seed, samples, segments, segment_params, baseline):
@@ -21,7 +21,7 @@ def _prepare(model, images, target, batch_size, seed, samples, segments, segment
     samples = inputs.check_positive_int(samples, "samples")
     seed = inputs.check_seed(seed)
     labels = superpixels_module.check_segments(segments, segment_params, prepared.images)
-    baselines = _masked.check_baselines(baseline, prepared.images)
+    baselines = fill.baselines(baseline, prepared.images, none=fill.MEAN)
     return prepared, samples, seed, labels, baselines
 
 
@@ -83,8 +83,10 @@ def lime(model, images, target=None, *, batch_size=None, seed=0, samples=1000, s
         segments: a segmentation method of `kerasviz.superpixels` ("slic",
             "felzenszwalb", "quickshift") or int labels `[B, H, W]`.
         segment_params: keyword arguments of the segmentation method.
-        baseline: what hidden superpixels show: `None` (each image's mean
-            colour), a float or an array broadcastable to `images`.
+        baseline: what hidden superpixels show, in the model's input space
+            (`kerasviz.fill`): `None` (default) or `"mean"` for each image's
+            mean colour, a float, one float per channel, an image or images,
+            or `"blur"`.
         kernel_width: the width of the proximity kernel.
         alpha: the ridge penalty (0: plain weighted least squares).
         verbose: 0 (silent, the default) or 1: a Keras progress bar over the
@@ -111,8 +113,8 @@ def lime(model, images, target=None, *, batch_size=None, seed=0, samples=1000, s
         z = (np.random.default_rng([seed, b]).random((samples, k)) < 0.5).astype(np.float32)
         z[0] = 1.0
         coalitions.append(z)
-    scores = _masked.segment_scores(prepared, core.predicted_classes(prepared), labels, baselines, coalitions,
-                                    verbose=verbose)
+    scores = masked.segment_scores(prepared, core.predicted_classes(prepared), labels, baselines, coalitions,
+                                   verbose=verbose)
     # A score that no coalition changes gives a regression on noise: say so (the fit is near zero, not zero).
     inputs.warn_if_constant(scores, "lime", "score under perturbation")
     weights = []
@@ -188,8 +190,8 @@ def kernel_shap(model, images, target=None, *, batch_size=None, seed=0, samples=
     verbose = progress.check_verbose(verbose)
     coalitions = [_shap_coalitions(np.random.default_rng([seed, b]), samples, k)
                   for b, k in enumerate(superpixels_module.counts(labels))]
-    scores = _masked.segment_scores(prepared, core.predicted_classes(prepared), labels, baselines, coalitions,
-                                    verbose=verbose)
+    scores = masked.segment_scores(prepared, core.predicted_classes(prepared), labels, baselines, coalitions,
+                                   verbose=verbose)
     with _one_blas_thread():
         values = [_shapley_values(z, y) for z, y in zip(coalitions, scores.astype(np.float64))]
     return _maps(values, labels, "kernel_shap")

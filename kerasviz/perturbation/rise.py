@@ -5,9 +5,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models, progress
+from kerasviz import compiled, fill, inputs, models, progress
 from kerasviz.gradients import core
-from kerasviz.perturbation import _masked
 
 
 def _uniform(seed, ids, size):
@@ -120,8 +119,10 @@ def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, gri
         masks: how many masks per image.
         grid: the side of the low-resolution grid (the paper: 7).
         keep: the probability that a cell is kept (the paper: 0.5).
-        baseline: what masked pixels blend towards: a float in the model's
-            input space or an array broadcastable to `images`.
+        baseline: what masked pixels blend towards, in the model's input
+            space (`kerasviz.fill`): a float (default 0.0, the paper's
+            `image * mask`), one float per channel, an image or images,
+            `"mean"` (each image's mean colour) or `"blur"`.
         verbose: 0 (silent, the default) or 1: a Keras progress bar over the
             `B * masks` masked images.
 
@@ -142,9 +143,7 @@ def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, gri
     n_masks = inputs.check_positive_int(masks, "masks")
     grid = inputs.check_positive_int(grid, "grid")
     keep, seed = _check_keep(keep), inputs.check_seed(seed)
-    if baseline is None:
-        raise TypeError("Expected `baseline` to be a float or an array. Received: baseline=None.")
-    baselines = _masked.check_baselines(baseline, prepared.images)
+    baselines = fill.baselines(baseline, prepared.images)
     class_idx = core.predicted_classes(prepared)
     function = _function(prepared, grid, keep)
     constants = [tf.constant(a) for a in (prepared.images, class_idx, baselines)] + [tf.constant(seed, tf.int64)]

@@ -1,39 +1,17 @@
 """The engine of LIME, KernelSHAP and MuFidelity: scores of images with some segments hidden.
 
 A *coalition* says, per segment of an image, whether the segment keeps the
-image's pixels (1) or takes the baseline's (0). The perturbed images are built
-inside the compiled graph from the segment labels and the coalitions, at most
-`batch_size` at a time; only the coalitions (one value per segment) travel
-from the host.
+image's pixels (1) or takes the baseline's (0; `kerasviz.fill.baselines` says
+what a baseline may be). The perturbed images are built inside the compiled
+graph from the segment labels and the coalitions, at most `batch_size` at a
+time; only the coalitions (one value per segment) travel from the host.
 """
-
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models
+from kerasviz import compiled, models
 from kerasviz.gradients import core
-
-
-def check_baselines(baseline, images, argname="baseline"):
-    """float32 `[B, H, W, C]` baselines: `None` (each image's mean colour), a float, or an array."""
-    if baseline is None:
-        means = images.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-        return np.ascontiguousarray(np.broadcast_to(means, images.shape))
-    if isinstance(baseline, (bool, str, bytes)):
-        raise TypeError(f"Expected `{argname}` to be None, a float or an array broadcastable to the "
-                        f"images' shape {images.shape}. Received: {argname}={baseline!r}.")
-    if isinstance(baseline, numbers.Real):
-        array = np.full(images.shape, baseline, np.float32)
-    else:
-        try:
-            array = np.broadcast_to(np.asarray(baseline, np.float32), images.shape)
-        except (TypeError, ValueError):
-            raise ValueError(f"Received an invalid value for `{argname}`: expected None, a float or an "
-                             f"array broadcastable to the images' shape {images.shape}. Received: "
-                             f"{baseline!r:.200}.") from None
-    return np.ascontiguousarray(inputs.check_finite(array, argname))
 
 
 def _function(prepared, probabilities):
