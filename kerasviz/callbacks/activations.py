@@ -13,10 +13,6 @@ from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from tb_plugin import metadata
 
 
-def _layer_suffix(path):
-    return path.replace("/", "__")
-
-
 class FilterCallback(VisualizationCallback):
     """Writes conv filters as tile grids each epoch: watch them form as the model trains.
 
@@ -50,7 +46,7 @@ class FilterCallback(VisualizationCallback):
             self._paths.append(grid.layer)
 
     def tags(self):
-        return [metadata.tag_for("activations", "filters", _layer_suffix(p)) for p in self._paths]
+        return [metadata.tag_for("activations", "filters", metadata.layer_suffix(p)) for p in self._paths]
 
     def visualize(self, step):
         with self.write_scope(step):
@@ -61,8 +57,9 @@ class FilterCallback(VisualizationCallback):
         grid = filters.filter_grid(self.model, path, max_filters=self.max_filters, max_channels=self.max_channels)
         header = {"layer": path, "kernel_shape": list(grid.kernel_shape), "description": grid.description}
         summary.write_record("activations", "filters", header, {"grid": image.to_uint8(grid.image)},
-                             step=step, suffix=_layer_suffix(path))
-        summary.write_png(f"kerasviz/activations/filters/{_layer_suffix(path)}/grid", grid.image, step=step)
+                             step=step, suffix=metadata.layer_suffix(path))
+        summary.write_png(metadata.tag_for("activations", "filters", metadata.layer_suffix(path)) + "/grid",
+                          grid.image, step=step)
 
 
 class EmbeddingCallback(VisualizationCallback):
@@ -120,7 +117,7 @@ class EmbeddingCallback(VisualizationCallback):
             raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
 
     def tags(self):
-        return [metadata.tag_for("activations", "embeddings", _layer_suffix(self._path))]
+        return [metadata.tag_for("activations", "embeddings", metadata.layer_suffix(self._path))]
 
     def visualize(self, step):
         with self.write_scope(step):
@@ -141,10 +138,10 @@ class EmbeddingCallback(VisualizationCallback):
         }
         arrays = {"coords": coords, "thumbnails": self.thumbnails, "neighbors": neighbors}
         summary.write_record("activations", "embeddings", header, arrays, step=step,
-                             suffix=_layer_suffix(self._path))
+                             suffix=metadata.layer_suffix(self._path))
         if self.projector:
             summary.write_embeddings(self.run_dir, vectors, self.labels, predictions, self.images,
-                                     class_names=self.class_names, name=_layer_suffix(self._path).replace(".", "_"),
+                                     class_names=self.class_names, name=metadata.layer_suffix(self._path).replace(".", "_"),
                                      step=step, value_range=self.value_range, ensure_run=False)
 
 
@@ -183,7 +180,7 @@ class PatchesCallback(VisualizationCallback):
         patches.top_patches(model, np.asarray(self.images)[:1], self._path, self.channels, k=1)  # validates
 
     def tags(self):
-        return [metadata.tag_for("activations", "top_patches", _layer_suffix(self._path))]
+        return [metadata.tag_for("activations", "top_patches", metadata.layer_suffix(self._path))]
 
     def visualize(self, step):
         with self.write_scope(step):
@@ -200,6 +197,6 @@ class PatchesCallback(VisualizationCallback):
         arrays = {"patches": crops, "scores": result.scores, "boxes": result.boxes,
                   "image_index": result.image_index}
         summary.write_record("activations", "top_patches", header, arrays, step=step,
-                             suffix=_layer_suffix(self._path))
-        summary.write_png(f"kerasviz/activations/top_patches/{_layer_suffix(self._path)}/grid",
+                             suffix=metadata.layer_suffix(self._path))
+        summary.write_png(metadata.tag_for("activations", "top_patches", metadata.layer_suffix(self._path)) + "/grid",
                           patches.patches_grid(result, value_range=self.value_range), step=step)

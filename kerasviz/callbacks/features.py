@@ -21,10 +21,6 @@ FAMILY = "features"
 _PARAMS = ("learning_rate", "parameterization", "transforms", "diversity", "l2", "tv")
 
 
-def _layer_suffix(path):
-    return path.replace("/", "__")
-
-
 def _range_header(value_range):
     """The value range as JSON: a preset's name, or `[low, high]` (numbers, or lists per channel)."""
     resolved = inputs.check_value_range(value_range)
@@ -34,7 +30,7 @@ def _range_header(value_range):
 
 
 def _grid_tag(method, path):
-    return f"{metadata.tag_for(FAMILY, method, _layer_suffix(path))}/grid"
+    return f"{metadata.tag_for(FAMILY, method, metadata.layer_suffix(path))}/grid"
 
 
 class FeatureVisualizationCallback(VisualizationCallback):
@@ -109,7 +105,7 @@ class FeatureVisualizationCallback(VisualizationCallback):
         self._shape = tuple(int(d) for d in trial.images.shape[1:])
 
     def tags(self):
-        return [metadata.tag_for(FAMILY, "feature_visualization", _layer_suffix(self._path))]
+        return [metadata.tag_for(FAMILY, "feature_visualization", metadata.layer_suffix(self._path))]
 
     def visualize(self, step):
         with self.write_scope(step):
@@ -131,7 +127,7 @@ class FeatureVisualizationCallback(VisualizationCallback):
         }
         arrays = {"images": image.to_uint8(shown), "losses": np.asarray(result.losses, np.float32)[None, :]}
         summary.write_record(FAMILY, "feature_visualization", header, arrays, step=step,
-                             suffix=_layer_suffix(result.layer))
+                             suffix=metadata.layer_suffix(result.layer))
         summary.write_png(_grid_tag("feature_visualization", result.layer), result.grid, step=step)
 
 
@@ -199,7 +195,7 @@ class FeatureMapsCallback(VisualizationCallback):
         self._path = trial.layer
 
     def tags(self):
-        return [metadata.tag_for(FAMILY, "feature_maps", _layer_suffix(self._path))]
+        return [metadata.tag_for(FAMILY, "feature_maps", metadata.layer_suffix(self._path))]
 
     def visualize(self, step):
         with self.write_scope(step):
@@ -220,7 +216,7 @@ class FeatureMapsCallback(VisualizationCallback):
             "value_range": _range_header(self.value_range),
         }
         arrays = {"images": self.thumbnails, "maps": np.moveaxis(result.maps, -1, 1)}  # [B, K, h, w]
-        summary.write_record(FAMILY, "feature_maps", header, arrays, step=step, suffix=_layer_suffix(result.layer))
+        summary.write_record(FAMILY, "feature_maps", header, arrays, step=step, suffix=metadata.layer_suffix(result.layer))
         columns = len(result.grids) if len(result.grids) <= 4 else int(np.ceil(np.sqrt(len(result.grids))))
         summary.write_png(_grid_tag("feature_maps", result.layer),
                           image.tile(result.grids, cols=columns, pad=4, pad_value=0.5), step=step)

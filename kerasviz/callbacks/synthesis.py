@@ -140,5 +140,5 @@ class ClassVisualizationCallback(VisualizationCallback):
         if frames:
             arrays["snapshots"] = image.to_uint8(np.stack(frames))
         summary.write_record("synthesis", "class_visualization", header, arrays, step=step)
-        summary.write_png("kerasviz/synthesis/class_visualization/images",
+        summary.write_png(metadata.tag_for("synthesis", "class_visualization") + "/images",
                           image.tile(shown, cols=len(self.classes), pad=1), step=step)
