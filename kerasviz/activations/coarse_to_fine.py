@@ -5,6 +5,7 @@ import logging
 import numpy as np
 
 from kerasviz import inputs, progress
+from kerasviz.fill import colours
 from kerasviz.activations import occlusion as exact
 from kerasviz.gradients import core
 
@@ -77,7 +78,7 @@ def occlusion_coarse_to_fine(model, images, target=None, *, patch=None, stride=N
     >>> quick = kerasviz.occlusion_coarse_to_fine(model, images, patch=8, stride=4, coarse=4)
     """
     verbose = progress.check_verbose(verbose)
-    inference = exact._check_inference(inference)
+    inference = exact.check_inference(inference)
     coarse = inputs.check_positive_int(coarse, "coarse")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold) \
             or threshold < 0:
@@ -85,9 +86,9 @@ def occlusion_coarse_to_fine(model, images, target=None, *, patch=None, stride=N
     prepared = core.Prepared(model, images, target, batch_size)
     n_images, height, width = prepared.images.shape[:3]
     patch, stride = exact.occlusion_geometry(height, width, patch, stride)
-    fill = exact._fill_values(value, prepared.images)
-    function, _ = exact.scorer(prepared, core.predicted_classes(prepared), fill, patch, stride, inference,
-                                batch_size)
+    function, _ = exact.scorer(prepared, core.predicted_classes(prepared),
+                               colours(value, prepared.images, argname="value"), patch, stride, inference,
+                               batch_size)
     n_y = len(exact.occlusion_positions(height, patch, stride))
     n_x = len(exact.occlusion_positions(width, patch, stride))
     cy, cx = _coarse_indices(n_y, coarse), _coarse_indices(n_x, coarse)

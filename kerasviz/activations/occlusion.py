@@ -92,12 +92,8 @@ def grid_to_pixels(maps, image_size, params):
     return occlusion_to_input(maps, image_size, params.get("patch"), params.get("stride"))
 
 
-def _fill_values(value, images):
-    """`fill.colours` for `value`; kept for `coarse_to_fine` until it calls `fill.colours` itself."""
-    return fill.colours(value, images, argname="value")
-
-
-def _check_inference(inference):
+def check_inference(inference):
+    """`inference` of `occlusion` and `occlusion_coarse_to_fine`, checked: one of `INFERENCES`."""
     if inference not in INFERENCES:
         raise ValueError(f"Received an invalid value for `inference`: {inference!r}. Expected one of {INFERENCES}.")
     return inference
@@ -160,7 +156,7 @@ def occlusion_plan(model, images, target=None, *, patch=None, stride=None, infer
     patch, stride = occlusion_geometry(*prepared.images.shape[1:3], patch, stride)
     height, width = prepared.images.shape[1:3]
     starts_y, starts_x = occlusion_positions(height, patch, stride), occlusion_positions(width, patch, stride)
-    return _planned(prepared, starts_y, starts_x, patch, _check_inference(inference))[0]
+    return _planned(prepared, starts_y, starts_x, patch, check_inference(inference))[0]
 
 
 def occlusion(model, images, target=None, *, patch=None, stride=None, value=None, batch_size=None,
@@ -237,7 +233,7 @@ def occlusion(model, images, target=None, *, patch=None, stride=None, value=None
     >>> maps = kerasviz.occlusion_to_input(heat, images.shape[1:3], patch=16, stride=8)
     """
     verbose = progress.check_verbose(verbose)
-    inference = _check_inference(inference)
+    inference = check_inference(inference)
     prepared = core.Prepared(model, images, target, batch_size)
     n_images, height, width = prepared.images.shape[:3]
     patch, stride = occlusion_geometry(height, width, patch, stride)
