@@ -430,8 +430,7 @@ def crops(context):
     import numpy as np
     from PIL import Image
 
-    from kerasviz import inputs
-    from kerasviz.cli import common
+    from kerasviz import files, inputs
 
     height, width = context.photos.shape[1:3]
     units, owners, boxes = [], [], []
@@ -447,7 +446,7 @@ def crops(context):
                 found += [(round(fx * (w - small_w)), round(fy * (h - small_h)), small_w, small_h)
                           for fx in (0.0, 0.5, 1.0) for fy in (0.0, 1.0)]
             for left, top, cw, ch in found:
-                cut = common.fit_picture(picture.crop((left, top, left + cw, top + ch)), (height, width))
+                cut = files.fit_picture(picture.crop((left, top, left + cw, top + ch)), (height, width))
                 units.append(np.asarray(cut, np.float32) / 255.0)
                 owners.append(index)
                 boxes.append((left, top, cw, ch))

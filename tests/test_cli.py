@@ -83,6 +83,7 @@ def test_activations_example_runs(tmp_path, shapes_model):
 
 
 def test_images_are_centre_cropped_to_the_models_aspect_ratio(tmp_path):
+    from kerasviz import files
     from kerasviz.cli import common
 
     model = MODEL_FORMS["functional"]()  # 16 x 16 input
@@ -96,8 +97,8 @@ def test_images_are_centre_cropped_to_the_models_aspect_ratio(tmp_path):
     assert stretched[:, 0, 0].min() > 0.9 and stretched[:, -1, 2].min() > 0.9  # the whole width, squeezed
     # Masks (evaluate --masks) are cut the same way: the object in the middle of a wide mask fills the crop.
     mask = Image.fromarray(np.where(wide[..., 1] > 0, 255, 0).astype(np.uint8))
-    assert np.asarray(common.fit_picture(mask, (SIZE, SIZE), resample=Image.NEAREST)).min() == 255
-    tall = common.fit_picture(Image.fromarray(np.zeros((90, 30), np.uint8)), (10, 20))  # a wide model, a tall photo
+    assert np.asarray(files.fit_picture(mask, (SIZE, SIZE), resample=Image.NEAREST)).min() == 255
+    tall = files.fit_picture(Image.fromarray(np.zeros((90, 30), np.uint8)), (10, 20))  # a wide model, a tall photo
     assert tall.size == (20, 10)
     assert "centre crop" in common.fit_note((SIZE, SIZE, 3), False) and "--stretch" in common.fit_note((8, 8), True)
 

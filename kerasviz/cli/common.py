@@ -73,27 +73,6 @@ def add_stretch(parser):
         "then a bicubic resize, as ImageNet classifiers are evaluated")
 
 
-def fit_picture(picture, size, *, stretch=False, resample=None):
-    """A PIL image brought to `size = (height, width)`: its centre crop to that aspect ratio, resized.
-
-    The crop keeps the largest centred box of the target's aspect ratio (a
-    square one for a square model input), so nothing is distorted; with
-    `stretch` the whole picture is resized instead. `resample` defaults to
-    bicubic (use nearest for masks).
-    """
-    from PIL import Image
-
-    resample = Image.BICUBIC if resample is None else resample
-    height, width = size
-    if not stretch:
-        w, h = picture.size
-        scale = min(w / width, h / height)  # the largest box of the target's aspect ratio that fits
-        crop_w, crop_h = min(w, max(1, round(width * scale))), min(h, max(1, round(height * scale)))
-        left, top = (w - crop_w) // 2, (h - crop_h) // 2
-        picture = picture.crop((left, top, left + crop_w, top + crop_h))
-    return picture.resize((width, height), resample)
-
-
 def fit_note(image_shape, stretch):
     """One line saying how the image files were brought to the model's input size."""
     height, width = image_shape[:2]
@@ -104,39 +83,15 @@ def fit_note(image_shape, stretch):
 
 
 def load_image(path, model, value_range_, *, fixed_size=True, stretch=False):
-    """One image file -> `[1, H, W, C]` float32 in the model's input space.
-
-    Brought to the model's input size when it is fixed (`fit_picture`: the
-    centre crop to its aspect ratio, resized bicubic; the whole image with
-    `stretch`), else kept at its own size with `fixed_size=False`, or refused;
-    greyscale or RGB as the model takes; pixels 0..255 mapped linearly onto
-    `value_range_` per channel (BGR for the "caffe" preset).
-    """
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    from kerasviz import inputs
-
+    """One image file -> `[1, H, W, C]` (`kerasviz.files.read_image`), or `UsageError` saying why not."""
     check_file(path, "image")
-    shape = inputs.model_input_shape(model)
-    size = None if shape is None or None in shape[:2] else shape[:2]
-    if size is None and fixed_size:
-        raise UsageError(f"model {model.name!r}: it has no fixed input size; resize the images yourself.")
-    channels = 3 if shape is None or shape[2] is None else shape[2]
+    from kerasviz import files
+
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if size is not None:
-                image = fit_picture(image, size, stretch=stretch)
-            array = np.asarray(image, np.float32) / 255.0
-    except (OSError, UnidentifiedImageError, ValueError) as error:
-        raise UsageError(f"image {path!r}: cannot be read ({error}).") from None
-    array = array.reshape(*array.shape[:2], channels)
-    resolved = inputs.check_value_range(value_range_, channels, "--value-range")
-    if resolved.bgr:
-        array = array[..., ::-1]
-    low, high = resolved.low.astype(np.float32), resolved.high.astype(np.float32)
-    return (low + array * (high - low))[None]
+        return files.read_image(path, model, value_range_, fixed_size=fixed_size, stretch=stretch,
+                                range_argname="--value-range")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def load_images(paths, model, value_range_, *, stretch=False):
@@ -144,6 +99,19 @@ def load_images(paths, model, value_range_, *, stretch=False):
     import numpy as np
 
     return np.concatenate([load_image(path, model, value_range_, stretch=stretch) for path in paths])
+
+
+def side_by_side(pictures, pad=2):
+    """Display images `[H_i, W_i, C]` in [0, 1] in one row, bottoms padded white to the tallest."""
+    import numpy as np
+
+    height = max(p.shape[0] for p in pictures)
+    row = []
+    for picture in pictures:
+        filled = np.ones((height, picture.shape[1], picture.shape[2]), np.float32)
+        filled[:picture.shape[0]] = picture
+        row += [filled, np.ones((height, pad, picture.shape[2]), np.float32)]
+    return np.concatenate(row[:-1], axis=1)
 
 
 def add_class_names(parser):

@@ -73,6 +73,8 @@ def _masks(paths, count, size, stretch):
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
+    from kerasviz import files
+
     for path in paths:
         common.check_file(path, "--masks")
     if len(paths) == 1 and paths[0].endswith(".npy"):
@@ -90,7 +92,7 @@ def _masks(paths, count, size, stretch):
     for path in paths:
         try:
             with Image.open(path) as picture:
-                picture = common.fit_picture(picture.convert("L"), size, stretch=stretch, resample=Image.NEAREST)
+                picture = files.fit_picture(picture.convert("L"), size, stretch=stretch, resample=Image.NEAREST)
                 masks.append(np.asarray(picture) > 0)
         except (OSError, UnidentifiedImageError, ValueError) as error:
             raise common.UsageError(f"--masks {path!r}: cannot be read ({error}).") from None

@@ -3,7 +3,6 @@
 import os
 
 from kerasviz.cli import common
-from kerasviz.cli.synthesize import _side_by_side
 
 
 def add_parser(commands, parents):
@@ -111,7 +110,7 @@ def maps_figure(maps, shown):
     for picture, grid in zip(shown, maps.grids):
         grid = np.repeat(grid[..., None], picture.shape[-1], axis=-1)
         factor = max(1, grid.shape[0] // (2 * picture.shape[0]))
-        rows.append(_side_by_side([np.kron(picture, np.ones((factor, factor, 1))), grid]))
+        rows.append(common.side_by_side([np.kron(picture, np.ones((factor, factor, 1))), grid]))
     return kerasviz.image.titled(_stacked(rows), f"feature maps of {maps.layer}: each image, then its channels "
                                  "(most active over the images first; labels: channel: its mean activation in "
                                  "the image; each image's maps scaled together)")

@@ -51,19 +51,6 @@ def _check(args):
         raise common.UsageError("--invert needs --layer L.")
 
 
-def _side_by_side(pictures, pad=2):
-    """Display images `[H_i, W_i, C]` in [0, 1] in one row, bottoms padded white to the tallest."""
-    import numpy as np
-
-    height = max(p.shape[0] for p in pictures)
-    row = []
-    for picture in pictures:
-        filled = np.ones((height, picture.shape[1], picture.shape[2]), np.float32)
-        filled[:picture.shape[0]] = picture
-        row += [filled, np.ones((height, pad, picture.shape[2]), np.float32)]
-    return np.concatenate(row[:-1], axis=1)
-
-
 def _class_title(index, names):
     """`"class 3"`, or with `--class-names` `"3: dog"`."""
     import kerasviz
@@ -116,7 +103,7 @@ def run(args):
     else:
         name, sources, result, summary = _art(args, model, value_range)
         pictures = [shown(p)[0] for p in [*sources, result.image]]
-    path = common.save_png(os.path.join(args.out, name), _side_by_side(pictures))
+    path = common.save_png(os.path.join(args.out, name), common.side_by_side(pictures))
     print(summary)
     print(f"Wrote {path}")
 

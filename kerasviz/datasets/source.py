@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import inputs
+from kerasviz import files, inputs
 from kerasviz.datasets import shards
 
 
@@ -66,12 +66,10 @@ class _Files(Source):
                                  "file.")
 
     def _read(self, paths):
-        from kerasviz.cli import common  # one reader of image files, the CLI's (no TensorFlow at import)
-
         value_range = (0.0, 1.0) if self.value_range is None else self.value_range
         try:
-            return np.concatenate([common.load_image(p, self.model, value_range) for p in paths]), None, None
-        except common.UsageError as error:
+            return np.concatenate([files.read_image(p, self.model, value_range) for p in paths]), None, None
+        except ValueError as error:
             raise ValueError(f"Received a list of image files for `dataset`: {error}") from None
 
     def shards(self, shard_size):
