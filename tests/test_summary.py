@@ -102,7 +102,8 @@ def test_write_attribution_writes_image_tab_record_and_scalars(tmp_path):
         "version": 1, "family": "attribution", "method": "occlusion", "params": {"patch": 4, "stride": 2},
         "layer": None, "target": "class 1", "class_names": ["a", "b"], "labels": [0, 1, 1],
         "predictions": [1, 1, 0], "true_probability": [0.2, 0.7, 0.4],
-        "predicted_probability": [0.8, 0.7, 0.6], "value_range": [-1.0, 1.0], "lower_is_important": True}
+        "predicted_probability": [0.8, 0.7, 0.6], "value_range": [-1.0, 1.0], "lower_is_important": True,
+        "grid": None}
     np.testing.assert_array_equal(arrays["images"], shown)
     np.testing.assert_allclose(arrays["maps"], maps, atol=1e-3)
 
