@@ -12,9 +12,9 @@ with three temporary patches:
 - **logits**: a softmax (or sigmoid) fused into the output layer, or standing
   as its own layer, is bypassed so that gradient methods use the pre-softmax
   class score (Simonyan et al., 2013, section 2);
-- **guided**: rectifiers get the guided-backpropagation gradient of
-  Springenberg et al., 2015 ("Striving for Simplicity"), via
-  `tf.custom_gradient`.
+- **rule**: rectifiers get the guided-backpropagation gradient of
+  Springenberg et al., 2015 ("Striving for Simplicity", `rule="guided"`), or
+  DeconvNet's (`rule="deconvnet"`), via `tf.custom_gradient`.
 
 The patches act only for the thread that traces, only while `run` executes
 (that is, while one of our `tf.function`s is traced), and are gone when the
@@ -335,7 +335,7 @@ def _add_logits(frame, model):
         frame.add(layer, "activation", _identity_activation)
 
 
-def patched(model, *, capture=(), guided=False, logits=True):
+def patched(model, *, capture=(), rule=None, logits=True, guided=None):
     """Patches `model` for the calling thread's kerasviz trace only (see `kerasviz.patching`).
 
     Every other thread, and this thread outside the block, keeps computing
@@ -346,22 +346,20 @@ def patched(model, *, capture=(), guided=False, logits=True):
         model: a built Keras model.
         capture: paths of layers whose outputs to record (from `get_layer`),
             or `pre_activation` paths, whose rectifier inputs to record.
-        guided: give every reachable rectifier a guided-backprop gradient
-            (`True` or `"guided"`), or DeconvNet's (`"deconvnet"`: the
-            rectified upstream gradient, whatever the forward mask).
+        rule: how every reachable rectifier's gradient is changed: None
+            (its own derivative), `"guided"` (guided backpropagation) or
+            `"deconvnet"` (DeconvNet: the rectified upstream gradient,
+            whatever the forward mask); one of `patching.RULES`.
         logits: bypass a final softmax/sigmoid.
+        guided: deprecated spelling of `rule` (`True` is `"guided"`,
+            `False` is None); warns `DeprecationWarning`.
 
     Returns:
         A context manager yielding a dict `{path: output tensor}` filled while
         the model runs.
     """
     captured = {}
-    rule = "guided" if guided is True else guided
-    if rule and rule not in patching.RULES:
-        raise ValueError(
-            f"Received an invalid value for `guided`: {guided!r}. Expected a bool or one of "
-            f"{patching.RULES}."
-        )
+    rule = _rule(rule, guided)
 
     def build(frame):
         if logits:
@@ -382,7 +380,21 @@ def patched(model, *, capture=(), guided=False, logits=True):
     return block()
 
 
-def run(model, images, *, capture=(), guided=False, logits=True):
+def _rule(rule, guided):
+    """`rule` checked, or the deprecated `guided` translated to it."""
+    if guided is not None:
+        warnings.warn("`guided` is deprecated: use `rule=\"guided\"`, `rule=\"deconvnet\"` or `rule=None`.",
+                      DeprecationWarning, stacklevel=3)
+        if rule is not None:
+            raise ValueError(f"Give `rule` or the deprecated `guided`, not both. Received rule={rule!r}, "
+                             f"guided={guided!r}.")
+        rule = "guided" if guided is True else (None if guided is False else guided)
+    if rule is not None and (not isinstance(rule, str) or rule not in patching.RULES):
+        raise ValueError(f"Received an invalid value for `rule`: {rule!r}. Expected None or one of {patching.RULES}.")
+    return rule
+
+
+def run(model, images, *, capture=(), rule=None, logits=True, guided=None):
     """Runs `model` on `images` (inference mode) with the patches of `patched`.
 
     Meant to be called inside a `tf.function` (and a `tf.GradientTape`).
@@ -392,7 +404,7 @@ def run(model, images, *, capture=(), guided=False, logits=True):
         `logits=True`), and `{path: activation}` for the captured layers, in the
         layers' own dtype so that a tape can differentiate with respect to them.
     """
-    with patched(model, capture=capture, guided=guided, logits=logits) as captured:
+    with patched(model, capture=capture, rule=_rule(rule, guided), logits=logits) as captured:
         outputs = model(images, training=False)
     if isinstance(outputs, (list, tuple)):
         if len(outputs) != 1:

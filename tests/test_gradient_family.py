@@ -93,7 +93,7 @@ def test_deconvnet_on_the_conv_net_leaves_plain_gradients_to_other_traces(images
     def both(x):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
-            deconv_score = models.run(model, x, guided="deconvnet")[0][:, 1]
+            deconv_score = models.run(model, x, rule="deconvnet")[0][:, 1]
             plain_score = models.run(model, x)[0][:, 1]
         return tape.gradient(deconv_score, x), tape.gradient(plain_score, x)
 
@@ -105,6 +105,21 @@ def test_deconvnet_on_the_conv_net_leaves_plain_gradients_to_other_traces(images
 def test_unknown_rule_is_rejected(images):
     keras.backend.clear_session()
     model = functional()
-    with pytest.raises(ValueError, match="`guided`: 'zeiler'"):
-        with models.patched(model, guided="zeiler"):
+    with pytest.raises(ValueError, match="`rule`: 'zeiler'"):
+        with models.patched(model, rule="zeiler"):
+            pass
+    with pytest.raises(ValueError, match="`rule`: True"):
+        with models.patched(model, rule=True):
+            pass
+
+
+def test_guided_is_a_deprecated_spelling_of_rule(images):
+    keras.backend.clear_session()
+    model = functional()
+    x = tf.constant(images)
+    with pytest.warns(DeprecationWarning, match="`guided` is deprecated"):
+        old = models.run(model, x, guided="deconvnet")[0]
+    np.testing.assert_array_equal(old.numpy(), models.run(model, x, rule="deconvnet")[0].numpy())
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="not both"):
+        with models.patched(model, rule="guided", guided=True):
             pass

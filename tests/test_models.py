@@ -14,10 +14,10 @@ import kerasviz
 from kerasviz import models
 
 
-def _captured(model, images, paths, guided=False):
+def _captured(model, images, paths, rule=None):
     @tf.function
     def run(x):
-        return models.run(model, x, capture=tuple(paths), guided=guided)
+        return models.run(model, x, capture=tuple(paths), rule=rule)
 
     return run(tf.constant(images))
 
@@ -179,10 +179,10 @@ def test_guided_gradient_of_a_two_layer_relu_net_by_hand(kind):
     x = np.array([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, -1.0]], np.float32)  # row 2: unit 1 active, upstream -3
 
     @tf.function
-    def grads(x, guided):
+    def grads(x, rule):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y, _ = models.run(model, x, guided=guided)
+            y, _ = models.run(model, x, rule=rule)
             s = tf.reduce_sum(y)
         return tape.gradient(s, x)
 
@@ -191,8 +191,8 @@ def test_guided_gradient_of_a_two_layer_relu_net_by_hand(kind):
     upstream = np.tile(w2[:, 0], (len(x), 1))  # d y / d relu(h)
     plain = (upstream * active) @ w1.T
     guided = (np.maximum(upstream, 0) * active) @ w1.T
-    np.testing.assert_allclose(grads(tf.constant(x), False), plain, rtol=1e-6)
-    np.testing.assert_allclose(grads(tf.constant(x), True), guided, rtol=1e-6)
+    np.testing.assert_allclose(grads(tf.constant(x), None), plain, rtol=1e-6)
+    np.testing.assert_allclose(grads(tf.constant(x), "guided"), guided, rtol=1e-6)
     assert not np.allclose(plain, guided)
 
 
@@ -204,7 +204,7 @@ def test_guided_relu6_gates_above_max_value():
     def grad(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y, _ = models.run(model, x, guided=True)
+            y, _ = models.run(model, x, rule="guided")
             s = tf.reduce_sum(y * tf.constant([[1.0, -1.0, 1.0]]))
         return tape.gradient(s, x)
 
@@ -247,7 +247,7 @@ def test_model_unchanged_after_every_patch(form, images):
     weights, state = weights_snapshot(model), layer_state(model)
     before = np.asarray(model(images))
     path = models.default_layer(model, "grad_cam")
-    _captured(model, images, [path], guided=True)
+    _captured(model, images, [path], rule="guided")
     assert_model_unchanged(model, weights, state)
     np.testing.assert_array_equal(np.asarray(model(images)), before)
 
@@ -256,7 +256,7 @@ def test_model_unchanged_when_the_traced_call_raises(images):
     model = MODEL_FORMS["sequential"]()
     weights, state = weights_snapshot(model), layer_state(model)
     with pytest.raises(ValueError):
-        _captured(model, images[..., :2], ["conv1"], guided=True)
+        _captured(model, images[..., :2], ["conv1"], rule="guided")
     assert_model_unchanged(model, weights, state)
 
 
@@ -311,7 +311,7 @@ def test_guided_leaky_relu_with_threshold_uses_its_own_derivative():
     def grad(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y, _ = models.run(model, x, guided=True)
+            y, _ = models.run(model, x, rule="guided")
             s = tf.reduce_sum(y * upstream)
         return tape.gradient(s, x)
 

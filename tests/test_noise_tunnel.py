@@ -22,14 +22,14 @@ def _noisy_copies(images, samples, noise, seed):
     return images[:, None] + (noise * spread)[:, None, None, None, None] * noise_values
 
 
-def _eager_gradients(model, batch, classes, guided=False):
+def _eager_gradients(model, batch, classes, rule=None):
     """Input gradients of the logits, one eager tape per copy."""
     out = []
     for x, c in zip(batch, classes):
         x = tf.constant(x[None], tf.float32)
         with tf.GradientTape() as tape:
             tape.watch(x)
-            with models.patched(model, guided=guided):
+            with models.patched(model, rule=rule):
                 logits = model(x, training=False)
             score = logits[0, c]
         out.append(tape.gradient(score, x).numpy()[0])
@@ -73,7 +73,7 @@ def test_named_methods_are_the_tunnel(model, images):
 
 def test_guided_tunnel_matches_an_eager_guided_loop(model, images):
     copies = _noisy_copies(images[:2], 3, NOISE, SEED)
-    gradients = _eager_gradients(model, copies.reshape(-1, *images.shape[1:]), [2] * 6, guided=True)
+    gradients = _eager_gradients(model, copies.reshape(-1, *images.shape[1:]), [2] * 6, rule="guided")
     expected = gradients.reshape(copies.shape).mean(1)
     result = noise_tunnel(model, images[:2], 2, method="guided_backprop", samples=3, noise=NOISE, seed=SEED,
                           signed=True)

@@ -193,7 +193,7 @@ def test_patches_act_only_in_the_thread_that_traces():
 
     thread = threading.Thread(target=user)
     thread.start()
-    with kerasviz.models.patched(model, guided=True, logits=True, capture=("conv1",)) as captured:
+    with kerasviz.models.patched(model, rule="guided", logits=True, capture=("conv1",)) as captured:
         logits = np.array(model(IMAGES))  # this thread sees the patched model (eagerly here)
         inside.set()
         seen.wait(30)

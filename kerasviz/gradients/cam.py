@@ -176,7 +176,7 @@ def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, 
 
     def build(model_ref):
         plain = core.gradient_step(model_ref, prepared.target, prepared.capture, wrt_layer=path)
-        guided = core.gradient_step(model_ref, prepared.target, prepared.capture, guided=True)
+        guided = core.gradient_step(model_ref, prepared.target, prepared.capture, rule="guided")
 
         def guided_cam(images, class_idx):
             with tf.name_scope(models.PLAIN_SCOPE):

@@ -51,7 +51,7 @@ def reduce_map(gradients):
     return np.max(np.abs(gradients), axis=-1)
 
 
-def gradient_step(model_ref, target, capture, *, guided=False, wrt_layer=None):
+def gradient_step(model_ref, target, capture, *, rule=None, wrt_layer=None):
     """The graph body shared by gradient methods: scores and their gradients.
 
     `model_ref` is the weak reference `compiled_function` hands to builders:
@@ -66,7 +66,7 @@ def gradient_step(model_ref, target, capture, *, guided=False, wrt_layer=None):
     def step(images, class_idx):
         with tf.GradientTape() as tape:
             tape.watch(images)
-            logits, activations = models.run(model_ref(), images, capture=capture, guided=guided)
+            logits, activations = models.run(model_ref(), images, capture=capture, rule=rule)
             scores = target.score(logits, activations, class_idx)
         if wrt_layer is None:
             return scores, tf.cast(tape.gradient(scores, images), tf.float32)
@@ -77,27 +77,27 @@ def gradient_step(model_ref, target, capture, *, guided=False, wrt_layer=None):
     return step
 
 
-# `guided` of `models.run` -> (the method's name, what it is called in warnings about unreached ReLUs)
+# `rule` of `models.run` -> (the method's name, what it is called in warnings about unreached ReLUs)
 GRADIENT_RULES = {
-    False: ("saliency", None),
-    True: ("guided_backprop", "Guided backpropagation"),
+    None: ("saliency", None),
+    "guided": ("guided_backprop", "Guided backpropagation"),
     "deconvnet": ("deconvnet", "DeconvNet"),
 }
 
 
-def input_gradients(prepared, *, guided=False, reduce=False, times_input=False, name=None):
+def input_gradients(prepared, *, rule=None, reduce=False, times_input=False, name=None):
     """Gradients of the target score w.r.t. the images, float32.
 
     `[B, H, W, C]`, or with `reduce=True` the map `[B, H, W]` of `reduce_map`,
     computed in the graph (cheaper than on the host, and less to copy back).
-    `guided` is a key of `GRADIENT_RULES`; `times_input=True` multiplies the
+    `rule` is a key of `GRADIENT_RULES`; `times_input=True` multiplies the
     gradient by the images (Gradient x Input); `name` is the method's name in
     warnings (default: the rule's).
     """
     model = prepared.model
 
     def build(model_ref):
-        step = gradient_step(model_ref, prepared.target, prepared.capture, guided=guided)
+        step = gradient_step(model_ref, prepared.target, prepared.capture, rule=rule)
 
         def gradients(images, class_idx):
             values = step(images, class_idx)[1]
@@ -107,11 +107,11 @@ def input_gradients(prepared, *, guided=False, reduce=False, times_input=False, 
 
         return gradients
 
-    key = prepared.key("input_gradients", guided, reduce) + (("times_input",) if times_input else ())
+    key = prepared.key("input_gradients", rule, reduce) + (("times_input",) if times_input else ())
     function = compiled.compiled_function(model, key, build, prepared.signature())
     results = run_chunks(function, prepared, prepared.images, prepared.class_idx)
-    rule_name, label = GRADIENT_RULES[guided]
-    if guided:
+    rule_name, label = GRADIENT_RULES[rule]
+    if rule:
         warn_once_unreached(function, model, prepared, label)
     return inputs.warn_if_constant(results, name or rule_name)
 

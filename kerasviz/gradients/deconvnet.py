@@ -46,4 +46,4 @@ def deconvnet(model, images, target=None, *, batch_size=None, signed=False):
     >>> maps = kerasviz.deconvnet(model, images)
     """
     prepared = core.Prepared(model, images, target, batch_size)
-    return core.input_gradients(prepared, guided="deconvnet", reduce=not signed)
+    return core.input_gradients(prepared, rule="deconvnet", reduce=not signed)

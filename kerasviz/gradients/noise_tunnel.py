@@ -20,12 +20,12 @@ from kerasviz.gradients import core
 
 REDUCTIONS = ("mean", "abs", "square", "var")
 
-# Methods whose signed result is one input gradient, computed in the graph: name -> (guided rule, times input).
+# Methods whose signed result is one input gradient, computed in the graph: name -> (gradient rule, times input).
 _GRAPH_METHODS = {
-    "saliency": (False, False),
-    "guided_backprop": (True, False),
+    "saliency": (None, False),
+    "guided_backprop": ("guided", False),
     "deconvnet": ("deconvnet", False),
-    "gradient_x_input": (False, True),
+    "gradient_x_input": (None, True),
 }
 
 
@@ -79,10 +79,10 @@ def _graph_sums(prepared, class_idx, sigmas, samples, seed, name, reduce, verbos
     """Per image, the mean over samples of the reduced values (their variance for "var"), float64."""
     images = prepared.images
     image_shape = images.shape[1:]
-    guided, times_input = _GRAPH_METHODS[name]
+    rule, times_input = _GRAPH_METHODS[name]
 
     def build(model_ref):
-        step = core.gradient_step(model_ref, prepared.target, prepared.capture, guided=guided)
+        step = core.gradient_step(model_ref, prepared.target, prepared.capture, rule=rule)
 
         def noisy_sums(images, class_idx, sigmas, pair_ids, local, seed):
             noise = core.sample_normal(seed, pair_ids, image_shape)
@@ -113,8 +113,8 @@ def _graph_sums(prepared, class_idx, sigmas, samples, seed, name, reduce, verbos
             tf.constant(pair_ids), tf.constant(local), seed_tensor,
         )
         totals.add(len(images), first, local, *[r.numpy() for r in tf.nest.flatten(results)])
-    if guided:
-        core.warn_once_unreached(function, prepared.model, prepared, core.GRADIENT_RULES[guided][1])
+    if rule:
+        core.warn_once_unreached(function, prepared.model, prepared, core.GRADIENT_RULES[rule][1])
     return totals.result()
 
 

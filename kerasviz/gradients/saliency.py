@@ -76,4 +76,4 @@ def guided_backprop(model, images, target=None, *, batch_size=None, signed=False
     >>> maps = kerasviz.guided_backprop(model, images)
     """
     prepared = core.Prepared(model, images, target, batch_size)
-    return core.input_gradients(prepared, guided=True, reduce=not signed)
+    return core.input_gradients(prepared, rule="guided", reduce=not signed)
