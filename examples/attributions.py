@@ -63,7 +63,7 @@ def main():
 
     display = kerasviz.image.to_display(images, tuple(args.value_range))
     with open(args.out, "wb") as f:
-        f.write(kerasviz.image.encode_png(kerasviz.image.compare(display, maps)))
+        f.write(kerasviz.image.encode_png(kerasviz.image.comparison_figure(display, maps)))
     print(f"wrote {args.out}: the image, then {', '.join(maps)}")
 
 

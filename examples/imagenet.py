@@ -2,7 +2,7 @@
 
 Writes five PNG figures into `--out` (default `docs/`; existing files of these names are replaced),
 each titled in words (class names, probabilities, layers) by kerasviz's own figure helpers
-(`kerasviz.image.compare`, `tile`, `titled`, `class_label`):
+(`kerasviz.image.comparison_figure`, `tile`, `titled`, `class_label`):
 
 - `imagenet_attributions.png`: three photos (dog, eagle, giraffe), a row each titled with the
   predicted class and its probability; columns: saliency, SmoothGrad, Grad-CAM, guided Grad-CAM,
@@ -340,7 +340,7 @@ def attributions_figure(context):
         print(f"  {title}: {time.perf_counter() - start:.1f} s", flush=True)
     regions = {settings[name][0] for name in ATTRIBUTION_METHODS if registry.METHODS[name].shown_as_regions}
     labels = [context.label(p.argmax(), p) for p in context.probabilities[chosen]]
-    figure = kerasviz.image.compare(context.display(images, ATTRIBUTION_TILE), maps, labels=labels,
+    figure = kerasviz.image.comparison_figure(context.display(images, ATTRIBUTION_TILE), maps, labels=labels,
                                     regions=regions)
     title = (f"{context.model_name}: where each method finds the evidence for the predicted class (above each "
              f"photo); Grad-CAM at {layer}")

@@ -76,7 +76,7 @@ def show(obj, images=None, *, value_range=(0.0, 1.0), title: str | None = None, 
       optimization methods' `Synthesis`, `fooling_image`): its figure, with
       layer names, class and step counts written on it;
     - maps `[B, h, w]` (or `[h, w]`) with `images`: the images and the maps
-      over them, one row per image (see `kerasviz.image.compare`);
+      over them, one row per image (see `kerasviz.image.comparison_figure`);
     - `{method name: maps}` with `images`: one column per method (XRAI's,
       whose maps rank regions, as the image kept in its top 30 %, see
       `kerasviz.image.top_regions`);
@@ -105,7 +105,7 @@ def show(obj, images=None, *, value_range=(0.0, 1.0), title: str | None = None, 
 
     Raises:
         TypeError: `obj` is none of the above.
-        ValueError: as `kerasviz.image.compare` and `tile`; `{method: maps}`
+        ValueError: as `kerasviz.image.comparison_figure` and `tile`; `{method: maps}`
             without `images`.
 
     Example:
@@ -146,7 +146,7 @@ def _compare(maps, images, value_range, labels, alpha, colormap_name, title):
         pictures = pictures[None]
         maps = {name: m[None] if m.ndim == 2 else m for name, m in maps.items()}
     shown = image.to_display(pictures, value_range)
-    picture = image.compare(shown, maps, alpha=alpha, colormap_name=colormap_name, titles=True, labels=labels,
+    picture = image.comparison_figure(shown, maps, alpha=alpha, colormap_name=colormap_name, titles=True, labels=labels,
                             regions=registry.names_with("shown_as_regions"))
     return Figure(picture, title or ", ".join(str(name) for name in maps))
 

@@ -8,6 +8,7 @@ space ([0, 1], or [-1, 1] for signed maps) unless stated otherwise.
 
 import io
 import math
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -304,7 +305,7 @@ def top_regions(images, maps, *, area: float = 0.3, dim: float = 0.3) -> np.ndar
     `dim` times their value. This is how the XRAI paper (Kapishnikov et al.,
     2019, figure 1) and PAIR's saliency library show XRAI's maps, whose
     values rank whole regions: coloured, they are a near-uniform wash.
-    `compare(regions=...)` draws its columns this way.
+    `comparison_figure(regions=...)` draws its columns this way.
 
     Args:
         images: display space [0, 1], `[B, H, W, C]` or `[H, W, C]`, C in {1, 3}.
@@ -443,7 +444,7 @@ def class_label(index, class_names=None, probability=None) -> str:
         class_names: None or a sequence of names indexed by class.
         probability: None or the class's probability in [0, 1].
     Returns:
-        The label, for `tile(titles=...)` and `compare(labels=...)`.
+        The label, for `tile(titles=...)` and `comparison_figure(labels=...)`.
     Example:
         >>> class_label(1, ["cat", "dog"], 0.931)
         '1: dog 93.1%'
@@ -457,7 +458,7 @@ def class_label(index, class_names=None, probability=None) -> str:
     return text
 
 
-def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno", pad: int = 2,
+def comparison_figure(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno", pad: int = 2,
             titles: bool = False, labels=None, regions=(), area: float = 0.3) -> np.ndarray:
     """One picture comparing methods: a row per image, the image then one overlay per method.
 
@@ -488,7 +489,7 @@ def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno",
         ValueError: as `overlay` and `tile`; `maps` empty or not a dict;
             `labels` not one string per image.
     Example:
-        >>> compare(np.zeros((2, 8, 8, 3)), {"saliency": np.ones((2, 8, 8))}).shape
+        >>> comparison_figure(np.zeros((2, 8, 8, 3)), {"saliency": np.ones((2, 8, 8))}).shape
         (18, 18, 3)
     """
     if not isinstance(maps, dict) or not maps:
@@ -509,6 +510,14 @@ def compare(images, maps, *, alpha: float = 0.6, colormap_name: str = "inferno",
         heads = [f"{m} (top {100 * area:.0f}%)" if str(m) in regions else str(m) for m in maps]
         names = [name for row in rows for name in [row] + heads]
     return tile(cells, cols=len(columns), pad=pad, titles=names)
+
+
+
+def compare(*args, **kwargs):
+    """Deprecated: `comparison_figure` (the figure; `kerasviz.metrics.compare` compares methods by metrics)."""
+    warnings.warn("`kerasviz.image.compare` is deprecated: use `kerasviz.image.comparison_figure`.",
+                  DeprecationWarning, stacklevel=2)
+    return comparison_figure(*args, **kwargs)
 
 
 def sprite(images, *, max_size: int = 8192) -> tuple[np.ndarray, tuple[int, int]]:

@@ -34,8 +34,8 @@ def test_attribute_on_a_saved_model_and_image_files(tmp_path):
                 "--methods", "saliency", "grad_cam", "occlusion", "--target", "2", "--out", "out"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     figure = np.asarray(Image.open(tmp_path / "out" / "attributions.png").convert("RGB"))
-    # Titled: the enlarged tiles of image.compare with words, 4 columns (input + 3 methods), 2 rows.
-    reference = kerasviz.image.compare(np.zeros((2, SIZE, SIZE, 3)), {m: np.zeros((2, SIZE, SIZE)) for m in "abc"},
+    # Titled: the enlarged tiles of image.comparison_figure with words, 4 columns (input + 3 methods), 2 rows.
+    reference = kerasviz.image.comparison_figure(np.zeros((2, SIZE, SIZE, 3)), {m: np.zeros((2, SIZE, SIZE)) for m in "abc"},
                                        titles=True)
     assert figure.shape[1] == reference.shape[1] and figure.shape[0] >= reference.shape[0] > 2 * SIZE
     assert "titled with the predicted class" in out.stdout
@@ -142,7 +142,7 @@ def test_attribute_figure_shows_xrai_as_its_top_regions(tmp_path):
     regions[:, :, :SIZE // 4] = 1.0  # the left quarter: XRAI's densest region
     write_figure(str(tmp_path / "f.png"), pictures, {"xrai": regions}, ["a.png"])
     figure = np.asarray(Image.open(tmp_path / "f.png").convert("RGB"), np.float32) / 255
-    expected = kerasviz.image.compare(pictures, {"xrai": regions}, titles=True, labels=["a.png"], regions={"xrai"})
+    expected = kerasviz.image.comparison_figure(pictures, {"xrai": regions}, titles=True, labels=["a.png"], regions={"xrai"})
     np.testing.assert_allclose(figure, expected, atol=1 / 255)
-    washed = kerasviz.image.compare(pictures, {"xrai": regions}, titles=True, labels=["a.png"])
+    washed = kerasviz.image.comparison_figure(pictures, {"xrai": regions}, titles=True, labels=["a.png"])
     assert np.abs(expected - washed).max() > 0.2

@@ -41,7 +41,7 @@ def test_maps_with_images_show_as_a_labelled_overlay():
     images = _rng().random((2, 32, 32, 3)).astype(np.float32)
     maps = _rng(1).random((2, 32, 32)).astype(np.float32)
     figure = kerasviz.show(maps, images, title="saliency", labels=["0: cat 91.0%", "1: dog 55.5%"])
-    expected = image.compare(images, {"saliency": maps}, labels=["0: cat 91.0%", "1: dog 55.5%"])
+    expected = image.comparison_figure(images, {"saliency": maps}, labels=["0: cat 91.0%", "1: dog 55.5%"])
     picture, html = formatted(figure)
     assert picture.size == (expected.shape[1], expected.shape[0]) and picture.mode == "RGB"
     np.testing.assert_array_equal(np.asarray(picture), image.to_uint8(expected))

@@ -295,7 +295,7 @@ def test_module_imports_no_tensorflow():
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {f"{n.module}.{a.name}" if n.module == "kerasviz" else n.module
               for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
-    assert names <= {"io", "math", "numpy", "PIL", "kerasviz.inputs", "kerasviz._text"}
+    assert names <= {"io", "math", "warnings", "numpy", "PIL", "kerasviz.inputs", "kerasviz._text"}
     text = ast.parse(pathlib.Path(image._text.__file__).read_text())
     assert {getattr(n, "module", None) or n.names[0].name for n in ast.walk(text)
             if isinstance(n, (ast.Import, ast.ImportFrom))} \
@@ -437,10 +437,10 @@ def test_titled_keeps_the_picture_and_its_width():
 def test_compare_labels_methods_and_classes():
     images = np.full((2, 32, 32, 3), 0.5, np.float32)
     maps = {"saliency": np.random.default_rng(2).random((2, 32, 32)), "occlusion": np.ones((2, 4, 4))}
-    assert image.compare(images, maps).shape == (66, 100, 3)  # unchanged without titles
+    assert image.comparison_figure(images, maps).shape == (66, 100, 3)  # unchanged without titles
     labels = [image.class_label(1, ["cat", "dog"], 0.931), image.class_label(0, ["cat", "dog"], 0.5)]
-    out = image.compare(images, maps, labels=labels)
-    titled = image.compare(images, maps, titles=True)
+    out = image.comparison_figure(images, maps, labels=labels)
+    titled = image.comparison_figure(images, maps, titles=True)
     cell = out.shape[0] // 2  # two equal rows (each with its strip), one pad between
     assert out.shape == titled.shape and out.shape[1] == 3 * 96 + 2 * 2
     strip = cell - 96
@@ -468,16 +468,16 @@ def test_top_regions_keeps_the_top_area_outlined_and_dims_the_rest():
 def test_compare_draws_region_methods_as_their_top_regions():
     pictures = np.random.default_rng(4).uniform(0.2, 1.0, (2, 8, 8, 3)).astype(np.float32)
     maps = np.random.default_rng(5).random((2, 8, 8))
-    out = image.compare(pictures, {"xrai": maps, "saliency": maps}, pad=0, regions={"xrai"})
+    out = image.comparison_figure(pictures, {"xrai": maps, "saliency": maps}, pad=0, regions={"xrai"})
     cells = out.reshape(2, 8, 3, 8, 3).transpose(0, 2, 1, 3, 4)  # [row, column, H, W, C]
     np.testing.assert_array_equal(cells[:, 1], image.top_regions(pictures, maps))
     np.testing.assert_allclose(cells[:, 2], image.overlay(pictures, image.normalize(maps), alpha=0.6), rtol=1e-6)
-    titled = image.compare(pictures, {"xrai": maps}, titles=True, regions={"xrai"})
-    plain = image.compare(pictures, {"xrai": maps}, titles=True)
+    titled = image.comparison_figure(pictures, {"xrai": maps}, titles=True, regions={"xrai"})
+    plain = image.comparison_figure(pictures, {"xrai": maps}, titles=True)
     strip = titled.shape[0] // 2 - 96
     assert not np.array_equal(titled[:strip, 98:], plain[:strip, 98:])  # "xrai (top 30%)", not "xrai"
     with pytest.raises(ValueError, match="`regions`"):
-        image.compare(pictures, {"xrai": maps}, regions="xrai")
+        image.comparison_figure(pictures, {"xrai": maps}, regions="xrai")
     with pytest.raises(ValueError, match="`area`"):
         image.top_regions(pictures, maps, area=0)
 
@@ -492,3 +492,10 @@ def test_class_label():
 def test_titles_must_be_one_string_per_tile(titles):
     with pytest.raises(ValueError, match="`titles`"):
         image.tile(np.zeros((2, 8, 8)), titles=titles)
+
+
+def test_compare_is_a_deprecated_name_of_comparison_figure():
+    images, maps = np.zeros((2, 8, 8, 3)), {"saliency": np.linspace(0, 1, 128).reshape(2, 8, 8)}
+    with pytest.warns(DeprecationWarning, match="comparison_figure"):
+        old = image.compare(images, maps)
+    np.testing.assert_array_equal(old, image.comparison_figure(images, maps))

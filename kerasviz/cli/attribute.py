@@ -75,7 +75,7 @@ def write_figure(path, images, maps, labels=None):
 
     shown = {name: _importance(name, m) for name, m in maps.items()}
     with open(path, "wb") as f:
-        f.write(kerasviz.image.encode_png(kerasviz.image.compare(images, shown, titles=True, labels=labels,
+        f.write(kerasviz.image.encode_png(kerasviz.image.comparison_figure(images, shown, titles=True, labels=labels,
                                                                  regions=registry.names_with("shown_as_regions"))))
     return path
 

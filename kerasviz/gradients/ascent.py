@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from kerasviz import models
 from kerasviz.gradients import regularizers
-from kerasviz.gradients import transforms as robustness
+from kerasviz.gradients import transforms as image_transforms
 
 ADAM = (0.9, 0.999, 1e-8)  # beta_1, beta_2, epsilon: Kingma & Ba, 2015's defaults (lucid's too)
 
@@ -53,7 +53,7 @@ def to_model(unit, low, high):
 
 def _objective(model, spec, unit, seed, index, class_idx, l2, tv, low, high, extras):
     """`(total to ascend, objective [B], logits)` of one step at `unit`, its transforms drawn from `(seed, index)`."""
-    seen = robustness.compose(spec.transforms, unit, tf.stack([seed, index]), unit.shape[1:3])
+    seen = image_transforms.compose(spec.transforms, unit, tf.stack([seed, index]), unit.shape[1:3])
     logits, activations = forward(model, spec, to_model(seen, low, high))
     objective = tf.cast(spec.score(logits, activations, class_idx, *extras), tf.float32)
     penalty = l2 * tf.reduce_sum(tf.square(unit - 0.5), axis=[1, 2, 3])

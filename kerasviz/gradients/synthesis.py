@@ -20,7 +20,7 @@ from kerasviz import compiled, display, image, inputs, models, progress, targets
 from kerasviz.gradients import ascent, core
 from kerasviz.gradients import parameterization as parameterizations
 from kerasviz.gradients import regularizers
-from kerasviz.gradients import transforms as robustness
+from kerasviz.gradients import transforms as image_transforms
 
 MAX_CHUNK = 32  # steps per compiled call at most (the host waits once per call)
 START_STD = 0.02  # a near-grey start: noise of 2% of the range about its centre, 25 sigma from its ends
@@ -322,7 +322,7 @@ def optimize(
         model, objective, layers, objective_key, images, reads_logits)
     if stop is not None and not reads:
         raise ValueError("Received `stop` with `reads_logits=False`: `stop` is given the logits of every step.")
-    transforms = robustness.check_transforms(transforms, images.shape[1:])
+    transforms = image_transforms.check_transforms(transforms, images.shape[1:])
     if parameterization is not None:
         if value_range is None:
             raise ValueError(
