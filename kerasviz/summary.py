@@ -179,7 +179,7 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
                       target="predicted class", class_names=None, labels=None,
                       predictions=None, true_probability=None, predicted_probability=None,
                       value_range=(0.0, 1.0), colormap="inferno", metrics=None,
-                      lower_is_important=False, grid=None):
+                      lower_is_important=False, grid=None, higher_is_better=None):
     """Writes an attribution method's maps: image tab, dashboard record, metric scalars.
 
     Tags: `kerasviz/attribution/<method>/overlay` (image tab: the maps
@@ -199,6 +199,11 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
         value_range: the model's pixel range, for display.
         colormap: one of `kerasviz.image.COLORMAPS` (image tab only).
         metrics: optional `{name: float}` scalars (e.g. `deletion_auc`).
+        higher_is_better: optional `{name: bool}`, the metrics' directions
+            (`kerasviz.metrics.METRICS`): each scalar's description says
+            "higher is better" or "lower is better"
+            (`metadata.metric_description`; the dashboard reads it back, and
+            TensorBoard's scalar tab shows it).
         lower_is_important: the map's low values mark what matters (occlusion
             scores): the image tab shows `-maps`; the header says so.
         grid: for a method whose maps are a grid of positions (occlusion),
@@ -216,7 +221,10 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
     write_png(prefix + "/overlay", overlay_tile(images, maps, value_range=value_range, colormap=colormap,
                                                 lower_is_important=lower_is_important), step=step)
     for name, value in (metrics or {}).items():
-        _write(f"{prefix}/{name}", np.float32(value), step, scalar_metadata.create_summary_metadata(None, None))
+        better = (higher_is_better or {}).get(name)
+        description = None if better is None else metadata.metric_description(name, method, better)
+        _write(f"{prefix}/{name}", np.float32(value), step,
+               scalar_metadata.create_summary_metadata(None, description))
     header = {
         "params": jsonable(params or {}), "layer": layer, "target": target,
         "lower_is_important": bool(lower_is_important), "grid": jsonable(grid),

@@ -29,6 +29,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import zipfile
 
 import numpy as np
@@ -70,6 +71,20 @@ def layer_of_tag(tag):
     if parts[0] + "/" != TAG_PREFIX or len(parts) < 4:
         return None
     return "/".join(parts[3:]).replace("__", "/")
+
+
+_DIRECTION = re.compile(r"\b(higher|lower) is better\b")
+
+
+def metric_description(metric, method, higher_is_better):
+    """A metric scalar's description: what it is, and which way is better (`metric_direction` reads it)."""
+    return f"{metric} of {method}: {'higher' if higher_is_better else 'lower'} is better"
+
+
+def metric_direction(description):
+    """True (higher is better), False (lower) or None (not said) from a scalar's description."""
+    found = _DIRECTION.search(description or "")
+    return None if found is None else found.group(1) == "higher"
 
 
 def create_summary_metadata(family, method, description=""):

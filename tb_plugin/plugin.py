@@ -9,7 +9,6 @@ are served from an allow-list. The route table is in `tb_plugin/README.md`.
 """
 
 import collections
-import functools
 import io
 import os
 import re
@@ -450,6 +449,13 @@ class KerasvizPlugin(base_plugin.TBPlugin):
                 f"or it holds more than {embedding_tiles.THUMB_TILE_MAX} points (zoom in)")
         return http_util.Respond(request, _png(sheet[0]), "image/png")
 
+    def _metric_direction(self, ctx, eid, plugin, run, tag):
+        """True/False/None: the direction the writer put in the scalar's description (`metadata.metric_direction`)."""
+        listed = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=plugin,
+                                             run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        series = listed.get(run, {}).get(tag)
+        return None if series is None else metadata.metric_direction(series.description)
+
     @_route
     def _serve_scalars(self, request):
         ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
@@ -465,27 +471,9 @@ class KerasvizPlugin(base_plugin.TBPlugin):
             if points is not None:
                 body = {"run": run, "tag": tag, "points": [
                     {"step": p.step, "wall_time": p.wall_time, "value": p.value} for p in points]}
-                body["higher_is_better"] = _metric_directions().get(tag.rsplit("/", 1)[-1])
+                body["higher_is_better"] = self._metric_direction(ctx, eid, plugin, run, tag)
                 return http_util.Respond(request, body, "application/json")
         raise errors.NotFoundError(f"no kerasviz metric for run={run!r}, tag={tag!r}")
-
-
-@functools.lru_cache(maxsize=1)
-def _metric_directions():
-    """`{metric: higher_is_better}` as `kerasviz.metrics.METRICS` declares them: the one home of the directions.
-
-    The per-epoch metric scalars carry no direction, so `/scalars` adds it from
-    there. Imported when a chart first asks (TensorBoard has TensorFlow loaded by
-    then); `{}` where kerasviz cannot be imported (e.g. Keras set to another
-    backend), said in the log: the charts then show no direction.
-    """
-    try:
-        from kerasviz import metrics  # noqa: PLC0415
-
-        return {name: bool(metric.higher_is_better) for name, metric in metrics.METRICS.items()}
-    except Exception:  # an import failure must not cost the charts their values
-        logger.exception("kerasviz: the metric directions could not be read from kerasviz.metrics")
-        return {}
 
 
 def _check_drawable(name, image):

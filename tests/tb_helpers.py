@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tb_plugin import metadata  # noqa: E402
+from kerasviz.metrics import METRICS  # noqa: E402
 
 XSS = "<img src=x onerror=alert(1)>"
 CLASS_NAMES = ["cat", "dog", XSS, "ship \u00e9\u6f22"]
@@ -88,7 +89,9 @@ def write_run(run_dir, steps=3, methods=("saliency", "gradcam", "occlusion"), n=
             with writer.as_default():
                 for k, metric in enumerate(("deletion_auc", "insertion_auc")):
                     value = 0.2 + 0.05 * step + 0.1 * k + 0.02 * methods.index(method)
-                    tf.summary.scalar(metadata.tag_for("attribution", method, metric), value, step)
+                    description = metadata.metric_description(metric, method, METRICS[metric].higher_is_better)
+                    tf.summary.scalar(metadata.tag_for("attribution", method, metric), value, step,
+                                      description=description)
     writer.close()
 
 

@@ -86,6 +86,8 @@ def test_write_attribution_writes_image_tab_record_and_scalars(tmp_path):
     assert steps(events) == {prefix: [2, 5], prefix + "/overlay": [2, 5],
                              prefix + "/deletion_auc": [2, 5], prefix + "/insertion_auc": [2, 5]}
     assert float(tf.make_ndarray(events[prefix + "/insertion_auc"][0][1].tensor)) == 0.75
+    # No direction given: the scalars' descriptions say none.
+    assert metadata.metric_direction(events[prefix + "/deletion_auc"][0][2].summary_description) is None
     # Image tab: one PNG, the maps overlaid on the images in a row, 2 px apart.
     _, value, meta = events[prefix + "/overlay"][0]
     assert meta.plugin_data.plugin_name == "images"
@@ -231,3 +233,19 @@ def test_write_embeddings_argument_errors(tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         summary.write_embeddings(str(tmp_path / "run"), **arguments)
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_metric_scalars_say_which_way_is_better(tmp_path):
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default():
+        summary.write_attribution("saliency", np.zeros((1, 4, 4, 3)), np.ones((1, 4, 4)), step=0,
+                                  metrics={"deletion_auc": 0.2, "insertion_auc": 0.7},
+                                  higher_is_better={"deletion_auc": False, "insertion_auc": True})
+    writer.close()
+    events = read_events(str(tmp_path))
+    prefix = "kerasviz/attribution/saliency"
+    described = {name: events[f"{prefix}/{name}"][0][2].summary_description for name in ("deletion_auc", "insertion_auc")}
+    assert described == {"deletion_auc": "deletion_auc of saliency: lower is better",
+                         "insertion_auc": "insertion_auc of saliency: higher is better"}
+    assert [metadata.metric_direction(described[k]) for k in ("deletion_auc", "insertion_auc")] == [False, True]
+    assert metadata.metric_direction("a better metric") is None and metadata.metric_direction(None) is None

@@ -9,7 +9,7 @@ import tensorflow as tf
 from kerasviz import image, inputs, models, registry, summary, targets
 from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from kerasviz.gradients import cam, core
-from kerasviz.metrics.catalog import check_masks, check_metric_names, run_metrics
+from kerasviz.metrics.catalog import METRICS, check_masks, check_metric_names, run_metrics
 from tb_plugin import metadata
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
@@ -199,7 +199,8 @@ class AttributionCallback(VisualizationCallback):
                 labels=self.labels, predictions=predictions, true_probability=true_probability,
                 predicted_probability=predicted_probability, value_range=self.value_range,
                 colormap=self.colormap, metrics=scalars,
-                lower_is_important=method is not None and method.lower_is_important, grid=grid)
+                lower_is_important=method is not None and method.lower_is_important, grid=grid,
+                higher_is_better={k: METRICS[k].higher_is_better for k in scalars or {}})
 
     def _metric_scalars(self, entry, effective, maps):
         """`{metric: mean over the images}` of `maps` (NaN where every image's value is undefined)."""
