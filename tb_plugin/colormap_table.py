@@ -14,6 +14,8 @@ tab). After changing a colormap there, run
 
 import os
 
+from kerasviz import image  # a generator run by hand and by the tests: the plugin never imports this module
+
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "colormap_table.js")
 
 _HEADER = """\
@@ -27,8 +29,6 @@ export const TABLES = {
 
 def source():
     """The text of `static/colormap_table.js` for the colormaps of `kerasviz.image` as they are now."""
-    from kerasviz import image  # noqa: PLC0415 (only when generating: the plugin never imports kerasviz here)
-
     rows = [f'  {name}: "{image.colormap_table(name).tobytes().hex()}",\n' for name in image.COLORMAPS]
     return _HEADER + "".join(rows) + "};\n"
 
