@@ -74,6 +74,11 @@ def _as_array(images, argname):
         if not batches:
             raise ValueError(f"Received an empty dataset for `{argname}`.")
         return np.concatenate(batches, axis=0)
+    return as_numpy(images, argname)
+
+
+def as_numpy(images, argname="images"):
+    """`images` (a numpy array, a tensor, nested lists) as a numpy array, or a TypeError naming `argname`."""
     if isinstance(images, (tf.Tensor, tf.Variable)):
         return images.numpy()
     try:
@@ -83,6 +88,17 @@ def _as_array(images, argname):
             f"Expected `{argname}` to be a numpy array, a tensor or a tf.data.Dataset of "
             f"images. Received: {type(images).__name__} ({error})."
         ) from None
+
+
+def class_labels(labels, argname="labels"):
+    """int64 class indices `[N]` from int labels `[N]` or one-hot `[N, K]`, else a ValueError naming `argname`."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:  # one-hot
+        labels = labels.argmax(axis=-1)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"Expected `{argname}` to be int class indices [N] (or one-hot [N, K]). Received an "
+                         f"array of shape {labels.shape} and dtype {labels.dtype}.")
+    return labels.astype(np.int64)
 
 
 def check_images(model, images, argname="images", any_size=False):

@@ -51,14 +51,7 @@ def _raw_batches(data, batch_size):
                 )
             yield element, True
         return
-    array = data.numpy() if isinstance(data, (tf.Tensor, tf.Variable)) else data
-    try:
-        array = np.asarray(array)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            "Expected `data` to be a numpy array, a tensor or a tf.data.Dataset of images. "
-            f"Received: {type(data).__name__} ({error})."
-        ) from None
+    array = inputs.as_numpy(data, "data")
     if array.ndim != 4 or len(array) == 0:
         yield array, False  # check_images raises the right error
         return

@@ -105,13 +105,7 @@ def _stream(data, batch_size):
             yield np.stack(buffer)
         return
     if not isinstance(data, (tf.Tensor, tf.Variable)):
-        try:
-            data = np.asarray(data)
-        except (TypeError, ValueError) as error:
-            raise TypeError(
-                "Expected `data` to be a numpy array, a tensor or a tf.data.Dataset of images. "
-                f"Received: {type(data).__name__} ({error})."
-            ) from None
+        data = inputs.as_numpy(data, "data")
     if len(data.shape) < 2:
         yield np.asarray(data)  # check_images explains what is wrong
         return

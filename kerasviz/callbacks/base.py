@@ -228,13 +228,7 @@ def probe_arrays(images, labels, max_images):
             labels = np.concatenate(ys)
     images = np.asarray(images)[:max_images]
     if labels is not None:
-        labels = np.asarray(labels)
-        if labels.ndim == 2:  # one-hot
-            labels = labels.argmax(axis=-1)
-        if labels.ndim != 1 or labels.dtype.kind not in "iu":
-            raise ValueError(f"Expected `labels` to be int class indices [N] (or one-hot [N, K]). "
-                             f"Received an array of shape {labels.shape} and dtype {labels.dtype}.")
-        labels = labels[:max_images]
+        labels = inputs.class_labels(labels)[:max_images]
         if len(labels) != len(images):
             raise ValueError(f"Received {len(labels)} `labels` for {len(images)} `images`.")
     return images, labels

@@ -34,16 +34,6 @@ class Source:
         raise NotImplementedError
 
 
-def _labels(labels, argname="labels"):
-    labels = np.asarray(labels)
-    if labels.ndim == 2:  # one-hot
-        labels = labels.argmax(axis=-1)
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise ValueError(f"Expected `{argname}` to be int class indices [N] (or one-hot [N, K]). Received an "
-                         f"array of shape {labels.shape} and dtype {labels.dtype}.")
-    return labels.astype(np.int64)
-
-
 class _Arrays(Source):
     def __init__(self, model, images):
         self.images = inputs.check_images(model, np.asarray(images), "dataset")
@@ -103,7 +93,7 @@ class _Stream(Source):
         for index, element in enumerate(stream.batch(shard_size).prefetch(1)):
             parts = [np.asarray(p) for p in element]
             images = inputs.check_images(self.model, parts[0], "dataset")
-            labels = _labels(parts[1], "dataset's labels") if self.has_labels else None
+            labels = inputs.class_labels(parts[1], "dataset's labels") if self.has_labels else None
             masks = parts[2] if self.has_masks else None
             count = len(images)
             yield Shard(index, start, count, shards.digest(images, labels, masks),

@@ -4,7 +4,6 @@ import math
 import numbers
 
 import numpy as np
-import tensorflow as tf
 
 from kerasviz import compiled, fill, inputs, progress
 from kerasviz.gradients import core
