@@ -5,14 +5,16 @@ Every method that takes `target=` accepts, with the same meaning everywhere:
 - `None`: the class the model predicts for each image;
 - an int: that class for every image;
 - a sequence of ints: one class per image;
-- a `Target` from this module: `ClassScore`, `Neuron`, `Channel`, `Direction`,
-  `LayerL2`, `Diversity`, or a weighted sum of them
+- a `Target` from this module: `ClassScore`, `Region` (a class summed over a
+  region of a segmentation model's output), `Neuron`, `Channel`,
+  `Direction`, `LayerL2`, `Diversity`, or a weighted sum of them
   (`ClassScore(3) + 0.5 * Channel("conv2", 7)`).
 
 Class scores are the pre-softmax logits (Simonyan et al., 2013): the softmax
 couples all classes, so its gradient mixes evidence for one class with evidence
-against the others. The per-image class indices are fed to the compiled
-function as a tensor, so explaining other classes never retraces it.
+against the others. The per-image class indices (and `Region`'s masks, packed
+into bits) are fed to the compiled function as an int32 matrix, one or more
+columns per term, so explaining other classes or regions never retraces it.
 """
 
 import numbers
@@ -21,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import models
+from kerasviz import inputs, models
 
 
 class Target:
@@ -114,6 +116,14 @@ class ClassScore(Target):
     def key(self):
         return ("class",)
 
+    def width(self):
+        """How many int32 columns of the class-index matrix this term reads."""
+        return 1
+
+    def columns(self, n_images, n_classes):
+        """The term's int32 `[B, width()]` columns of the class-index matrix."""
+        return self.column(n_images, n_classes)[:, None]
+
     def column(self, n_images, n_classes):
         """The int32 `[B]` class indices of this term (-1 = predicted), validated."""
         if self.index is None:
@@ -140,6 +150,138 @@ class ClassScore(Target):
 
     def __repr__(self):
         return f"ClassScore({'predicted' if self.index is None else self.index!r})"
+
+
+_BITS = 31  # mask bits per int32 column: the sign bit stays 0, so no packed word reads as "predicted" (-1)
+
+
+def pack_masks(masks):
+    """Bool `[B, h, w]` -> int32 `[B, ceil(h w / 31)]`: 31 mask bits per non-negative word, row-major."""
+    flat = np.asarray(masks, bool).reshape(len(masks), -1)
+    words = -(-flat.shape[1] // _BITS)
+    padded = np.zeros((len(flat), words * _BITS), np.int64)
+    padded[:, :flat.shape[1]] = flat
+    weights = (1 << np.arange(_BITS, dtype=np.int64))
+    return (padded.reshape(len(flat), words, _BITS) * weights).sum(-1).astype(np.int32)
+
+
+def unpack_masks(words, height, width):
+    """`pack_masks` inverted inside a graph: int32 `[B, n]` -> float32 `[B, height, width]` of 0 and 1."""
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(words[:, :, None], tf.range(_BITS)[None, None, :]), 1)
+    flat = tf.reshape(bits, [tf.shape(words)[0], -1])[:, :height * width]
+    return tf.reshape(tf.cast(flat, tf.float32), [-1, height, width])
+
+
+class Region(ClassScore):
+    """The score of a class summed over a region of a dense output: a segmentation target.
+
+    For a model whose output is a map of class scores `[B, h, w, K]` (a
+    segmenter: one class vector per output position), the target is
+    `sum over (i, j) in the region of s_c(i, j)`, with `s` the pre-softmax
+    scores (the per-position softmax is bypassed like a classifier's). The
+    score of a region is linear in the per-position scores, so the map of a
+    region is the sum of the maps of its positions for any linear method
+    (saliency's signed gradient, Gradient x Input, Integrated Gradients).
+    Perturbation methods read the summed per-position probability instead.
+    The masks travel to the compiled function packed into bits (31 per int32
+    column of the class-index matrix): any region, per image, without a retrace.
+
+    Args:
+        index: the class: an int, or one int per image. (A dense output has
+            no single predicted class: `predicted_regions` gives the region
+            the model predicts as a class, to pass as `mask`.)
+        mask: None (every output position), a bool `[h, w]` mask for every
+            image, or one per image `[B, h, w]`, at the output's resolution.
+
+    Example:
+
+    >>> region = kerasviz.targets.predicted_regions(segmenter, images, 2)
+    >>> maps = kerasviz.saliency(segmenter, images, target=kerasviz.targets.Region(2, region))
+    """
+
+    def __init__(self, index, mask=None):
+        if index is None:
+            raise ValueError("Received `index=None` for a `Region`: a dense output has no single predicted "
+                             "class. Pass the class (an int or one per image).")
+        super().__init__(index)
+        if mask is not None:
+            array = np.asarray(mask)
+            if array.dtype.kind not in "biu" or array.ndim not in (2, 3) or array.size == 0:
+                raise ValueError(f"Expected `mask` to be a bool or 0/1 array [h, w] or [B, h, w]. Received an array "
+                                 f"of shape {array.shape} and dtype {array.dtype}.")
+            if not np.isin(array, (0, 1)).all():
+                raise ValueError("Expected `mask` to hold only 0/1 (or bools). Received other values: "
+                                 f"{np.unique(array)[:5].tolist()}.")
+            mask = array.astype(bool)
+            if mask.ndim == 3 and _is_int(self.index):  # one mask per image: the class is per image too
+                self.index = np.full([len(mask)], self.index, np.int64)
+        self.mask, self.grid = mask, None
+
+    def bind(self, model):
+        bound = object.__new__(Region)
+        bound.__dict__.update(self.__dict__)
+        bound.grid = _dense_grid(model)
+        if self.mask is not None and self.mask.shape[-2:] != bound.grid:
+            raise ValueError(f"Expected `mask` at the output's resolution {bound.grid}. Received a mask of shape "
+                             f"{self.mask.shape}.")
+        return bound
+
+    def width(self):
+        height, width = self.grid
+        return 1 + -(-height * width // _BITS)
+
+    def columns(self, n_images, n_classes):
+        masks = np.ones((n_images,) + self.grid, bool) if self.mask is None else self.mask
+        if masks.ndim == 2:
+            masks = np.broadcast_to(masks, (n_images,) + masks.shape)
+        if len(masks) != n_images:
+            raise ValueError(f"Received {len(masks)} masks in `mask` but {n_images} images: pass one mask per image, "
+                             "or one [h, w] mask for all.")
+        classes = self.column(n_images, n_classes)
+        return np.concatenate([classes[:, None], pack_masks(masks)], axis=1)
+
+    def key(self):
+        return ("region", self.grid)
+
+    def score(self, logits, activations, class_idx):
+        scores = tf.gather(logits, class_idx[:, 0], axis=-1, batch_dims=1)  # [B, h, w]
+        return tf.reduce_sum(scores * unpack_masks(class_idx[:, 1:], *self.grid), axis=[1, 2])
+
+    def __repr__(self):
+        where = "everywhere" if self.mask is None else f"mask {tuple(self.mask.shape)}"
+        return f"Region({self.index!r}, {where})"
+
+
+def _dense_grid(model):
+    """`(h, w)` of a model whose output is `[B, h, w, K]`, else a ValueError saying what `Region` needs."""
+    try:
+        shape = tuple(model.outputs[0].shape[1:])
+    except (AttributeError, ValueError, TypeError, IndexError):
+        shape = None
+    if shape is None or len(shape) != 3 or None in shape[:2]:
+        raise ValueError(f"A `Region` target needs a model whose output is a map of class scores [B, h, w, K] of a "
+                         f"known size. The model {model.name!r} outputs {shape}.")
+    return int(shape[0]), int(shape[1])
+
+
+def predicted_regions(model, images, index, batch_size=None):
+    """Bool `[B, h, w]`: where a segmentation model predicts class `index` (the argmax over its classes).
+
+    Args:
+        model: a model whose output is `[B, h, w, K]`.
+        images: `[B, H, W, C]` in the model's input space.
+        index: the class: an int, or one int per image.
+        batch_size: at most this many images per call.
+
+    Returns:
+        The masks, for `Region(index, mask)`.
+    """
+    from_images = inputs.check_images(model, images)
+    _dense_grid(model)
+    classes = np.broadcast_to(np.asarray(index), [len(from_images)])
+    scores = np.concatenate([np.asarray(models.run(model, tf.constant(from_images[a:b]))[0])
+                             for a, b in inputs.batches(len(from_images), inputs.check_batch_size(batch_size))])
+    return scores.argmax(-1) == classes[:, None, None]
 
 
 class _LayerTarget(Target):
@@ -255,6 +397,12 @@ class Channel(_LayerTarget):
 
     def class_terms(self):
         return [] if isinstance(self.channel, int) else [self]
+
+    def width(self):
+        return 1
+
+    def columns(self, n_images, n_classes):
+        return self.column(n_images, n_classes)[:, None]
 
     def column(self, n_images, n_classes):
         """The int32 `[B]` channel of each image (a per-image `channel` only), validated."""
@@ -422,7 +570,7 @@ class Sum(Target):
     def score(self, logits, activations, class_idx):
         total, column = 0.0, 0
         for weight, target in self.terms:
-            n = len(target.class_terms())
+            n = sum(term.width() for term in target.class_terms())
             total += weight * target.score(logits, activations, class_idx[:, column:column + n])
             column += n
         return total
@@ -464,8 +612,8 @@ def resolve(model, target, images):
 
     Returns:
         `(target, class_idx)` for the checked `images` `[B, H, W, C]`: the bound
-        `Target` and an int32 `[B, K]` array, one column per class term (-1 where the predicted class is meant); `K`
-        is at least 1 so that the compiled signature never changes.
+        `Target` and an int32 `[B, K]` array, `width()` columns per class term (-1 where the predicted class is
+        meant); `K` is at least 1 so that the compiled signature never changes.
     """
     n_images = len(images)
     target = as_target(target).bind(model)
@@ -473,4 +621,4 @@ def resolve(model, target, images):
     if not terms:
         return target, np.full([n_images, 1], -1, np.int32)
     n_classes = num_classes(model, images.shape[1:])
-    return target, np.stack([t.column(n_images, n_classes) for t in terms], axis=1)
+    return target, np.concatenate([t.columns(n_images, n_classes) for t in terms], axis=1).astype(np.int32)

@@ -15,6 +15,7 @@ PUBLIC = {
     "feature_visualization": "(model, layer=None, channels=None, *, images_per_channel=1, image_shape=None, steps=256, learning_rate=0.1, parameterization='fourier', transforms='standard', diversity=10.0, pre_activation=None, l2=0.0, tv=0.0, value_range=(0.0, 1.0), seed=0, callback=None, verbose=0)",
     "feature_maps": "(model, images, layer=None, *, channels=None, max_channels=16, order='mean', batch_size=None, pad=1)",
     "Neuron": "(layer, index, pre_activation=False)",
+    "Region": "(index, mask=None)",
     "grad_cam": "(model, images, target=None, *, layer=None, batch_size=None)",
     "grad_cam_plus_plus": "(model, images, target=None, *, layer=None, batch_size=None)",
     "layer_cam": "(model, images, target=None, *, layer=None, batch_size=None)",
