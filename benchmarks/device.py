@@ -69,7 +69,8 @@ def _args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=["shapes", "vgg", "imagenet"])
     parser.add_argument("--settings", nargs="+", choices=SETTINGS_NAMES, default=list(SETTINGS_NAMES))
-    parser.add_argument("--methods", nargs="+", default=None, help="registry names (default: all)")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="registry names (default: all; `none`: only the recipes)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=None, help="images per call (default: 32, ImageNet 16)")
     parser.add_argument("--no-recipes", action="store_true")
@@ -197,7 +198,7 @@ def _worker(config):
     def limit_backward():
         backward(x).numpy()
 
-    names = config["methods"] or list(registry.METHODS)
+    names = [n for n in config["methods"] or registry.METHODS if n != "none"]
     for name in names:
         params = SETTINGS.get(name, {})
         function = registry.METHODS[name].function
