@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SIZE, assert_model_unchanged, layer_state, nested, sequential, weights_snapshot
 from kerasviz import compiled, models, targets
 from kerasviz.art import deepdream, style
 from kerasviz.art.deepdream import deep_dream
 from kerasviz.art.style import gram_matrix, style_transfer, texture_synthesis
 from kerasviz.gradients import synthesis
+from tests.helpers.models import SIZE, assert_model_unchanged, layer_state, nested, sequential, weights_snapshot
 
 
 def free_size_net(seed=0, names=("c1", "c2", "c3")):

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import kerasviz
-import method_settings
-from conftest import CLASSES, SIZE, _init, sequential
 from kerasviz import image, registry
 from kerasviz.activations.embeddings import embedding_grid
+from tests.helpers import method_settings
+from tests.helpers.models import CLASSES, SIZE, initializer, sequential
 
 TINY_SETTINGS = method_settings.TINY_SETTINGS
 
@@ -35,8 +35,8 @@ def tiny():
 
 def two_output_model():
     inputs = keras.Input((SIZE, SIZE, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", kernel_initializer=_init(0), name="conv1")(inputs)
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", kernel_initializer=_init(1), name="conv2")(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", kernel_initializer=initializer(0), name="conv1")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", kernel_initializer=initializer(1), name="conv2")(x)
     pooled = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, [keras.layers.Dense(CLASSES, name="a")(pooled), keras.layers.Dense(2, name="b")(pooled)])
 

@@ -12,27 +12,20 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CLASSES, SIZE, functional, mixed_precision, sequential
-from test_summary import read_events, steps
 
 import kerasviz
 from kerasviz import callbacks, compiled
 from kerasviz import eventfile
 from kerasviz.gradients import saliency as saliency_module
 from tb_plugin import metadata
+from tests.helpers.events import read_events, steps
+from tests.helpers.models import CLASSES, SIZE, compiled_model, mixed_precision, sequential
+from tests.helpers.processes import REPO
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
 X = RNG.uniform(0, 1, (16, SIZE, SIZE, 3)).astype(np.float32)
 Y = RNG.integers(0, CLASSES, 16)
 SALIENCY = "kerasviz/attribution/saliency"
-
-
-def compiled_model(build=functional):
-    keras.backend.clear_session()
-    model = build()
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    return model
 
 
 def fit(model, callback, epochs=2, **kwargs):
@@ -276,9 +269,9 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
-    from conftest import functional
     from kerasviz import callbacks
-    from test_summary import read_events, steps
+    from tests.helpers.events import read_events, steps
+    from tests.helpers.models import functional
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = functional()
@@ -294,10 +287,10 @@ MIRRORED = textwrap.dedent("""
 
 
 def test_mirrored_strategy_in_a_subprocess():
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
+    env = dict(os.environ, PYTHONPATH=REPO,
                TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
     result = subprocess.run([sys.executable, "-c", MIRRORED], env=env, capture_output=True, text=True,
-                            timeout=240, cwd=ROOT)
+                            timeout=240, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found == {"replicas": 2, "chief": True,

@@ -5,13 +5,12 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CLASSES, SIZE, functional
-from test_callbacks import compiled_model
-from test_summary import read_events, steps
 
 from kerasviz import callbacks
 from kerasviz.activations import filters
 from tb_plugin import metadata
+from tests.helpers.events import read_events, steps
+from tests.helpers.models import CLASSES, SIZE, compiled_model, functional
 
 RNG = np.random.default_rng(0)
 X = RNG.uniform(0, 1, (24, SIZE, SIZE, 3)).astype(np.float32)

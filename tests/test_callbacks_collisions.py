@@ -8,14 +8,13 @@ import os
 
 import numpy as np
 import pytest
-from conftest import CLASSES, SIZE
-from test_callbacks import compiled_model
-from test_plugin import _python_provider, _rust_provider
-from test_summary import read_events, steps
 from tensorboard import context
 
 from kerasviz import callbacks
 from tb_plugin import metadata
+from tests.helpers.events import read_events, steps
+from tests.helpers.models import CLASSES, SIZE, compiled_model
+from tests.helpers.providers import python_provider, rust_provider
 
 RNG = np.random.default_rng(0)
 X = RNG.uniform(0, 1, (16, SIZE, SIZE, 3)).astype(np.float32)
@@ -60,7 +59,7 @@ def test_a_new_callback_rerunning_written_epochs_continues_after_them_on_both_da
     rerun = callbacks.AttributionCallback(str(tmp_path), X[:2], methods=("saliency",), on_error="raise")
     fit(model, [rerun])  # epochs 0, 1, 2 again: written as steps 3, 4, 5
     assert steps(read_events(str(tmp_path / "kerasviz")))[SALIENCY] == [0, 1, 2, 3, 4, 5]
-    python = _records(_python_provider(str(tmp_path)))
-    rust = _records(_rust_provider(str(tmp_path), request, expected=1))
+    python = _records(python_provider(str(tmp_path)))
+    rust = _records(rust_provider(str(tmp_path), request, expected=1))
     assert sorted(python) == sorted(rust) == [0, 1, 2, 3, 4, 5]
     assert python == rust

@@ -16,14 +16,13 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import CLASSES, SIZE
-from test_callbacks import compiled_model
-from test_summary import read_events, steps
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
 from kerasviz import callbacks
 from kerasviz import eventfile
 from kerasviz.gradients import saliency as saliency_module
+from tests.helpers.events import read_events, steps
+from tests.helpers.models import CLASSES, SIZE, compiled_model
 
 RNG = np.random.default_rng(0)
 X = RNG.uniform(0, 1, (16, SIZE, SIZE, 3)).astype(np.float32)

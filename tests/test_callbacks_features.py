@@ -1,8 +1,8 @@
 """The features family's callbacks: feature visualizations and feature maps written epoch by epoch.
 
-Real `model.fit` on the tiny seeded model of `conftest.py`; what was written is
+Real `model.fit` on the tiny seeded model of `tests/helpers/models.py`; what was written is
 read back through TensorBoard's data provider (the Python multiplexer) and our
-plugin's routes (`test_plugin`'s werkzeug client), and checked against
+plugin's routes (`tests/helpers/providers.py`' werkzeug client), and checked against
 references computed separately: the channels' mean activations from a plain
 Keras sub-model, the maps from it too.
 """
@@ -14,13 +14,13 @@ import os
 import keras
 import numpy as np
 import pytest
-import test_plugin as base
-from conftest import CLASSES, SIZE, functional, nested
 from PIL import Image
-from test_summary import read_events, steps
 
 import kerasviz
 from kerasviz import callbacks
+from tests.helpers import providers
+from tests.helpers.events import read_events, steps
+from tests.helpers.models import CLASSES, SIZE, functional, nested
 
 RNG = np.random.default_rng(0)
 X = RNG.uniform(0, 1, (16, SIZE, SIZE, 3)).astype(np.float32)
@@ -41,7 +41,7 @@ def _fit(model, cbs, epochs=2):
 
 
 def _client(logdir):
-    return base._client(base._python_provider(str(logdir)), str(logdir))
+    return providers.plugin_client(providers.python_provider(str(logdir)), str(logdir))
 
 
 def _get_json(client, route, **params):

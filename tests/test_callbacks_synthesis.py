@@ -6,14 +6,13 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CLASSES, SIZE, functional
-from test_callbacks import compiled_model
-from test_cli import _run
-from test_summary import read_events, steps
 
 import kerasviz
 from kerasviz import callbacks, compiled, image
 from tb_plugin import metadata
+from tests.helpers.events import read_events, steps
+from tests.helpers.models import CLASSES, SIZE, compiled_model, functional
+from tests.helpers.processes import run
 
 RNG = np.random.default_rng(0)
 X = RNG.uniform(0, 1, (16, SIZE, SIZE, 3)).astype(np.float32)
@@ -106,7 +105,7 @@ def test_misconfiguration_fails_before_the_first_step(tmp_path, make, match):
 
 
 def _cli(args, cwd):
-    return _run([sys.executable, "-m", "kerasviz.cli", "synthesize", "model.keras", *args], cwd)
+    return run([sys.executable, "-m", "kerasviz.cli", "synthesize", "model.keras", *args], cwd)
 
 
 @pytest.fixture(scope="module")

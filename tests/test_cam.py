@@ -5,25 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import CLASSES, SIZE, assert_model_unchanged, functional, layer_state, weights_snapshot
 from kerasviz import compiled
 from kerasviz.gradients.cam import grad_cam, guided_grad_cam
 from kerasviz.gradients.saliency import guided_backprop
-
-
-def bilinear_upsample(maps, height, width):
-    """Plain-numpy bilinear resize with half-pixel centres (what `tf.image.resize` does)."""
-
-    def weights(size_in, size_out):
-        src = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
-        low = np.floor(src).astype(int)
-        high = np.minimum(low + 1, size_in - 1)
-        matrix = np.zeros((size_out, size_in))
-        matrix[np.arange(size_out), low] += 1 - (src - low)
-        matrix[np.arange(size_out), high] += src - low
-        return matrix
-
-    return np.einsum("yi,bij,xj->byx", weights(maps.shape[1], height), maps, weights(maps.shape[2], width))
+from tests.helpers.models import CLASSES, SIZE, assert_model_unchanged, downsampling_model, functional, layer_state, weights_snapshot
+from tests.helpers.references import bilinear_upsample
 
 
 def reference_cam(model, layer_name, logits_name, images, classes):
@@ -40,17 +26,6 @@ def reference_cam(model, layer_name, logits_name, images, classes):
     alpha = gradients.mean(axis=(1, 2), keepdims=True)
     cam = np.maximum((alpha * activation).sum(-1), 0)
     return bilinear_upsample(cam, images.shape[1], images.shape[2])
-
-
-def downsampling_model(seed=0):
-    """Functional: conv (stride 2) -> conv -> GAP -> logits -> softmax; 16x16 -> 8x8 maps."""
-    init = keras.initializers.GlorotUniform
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = keras.layers.Conv2D(5, 3, strides=2, padding="same", activation="relu", kernel_initializer=init(seed), name="down")(inputs)
-    x = keras.layers.Conv2D(7, 3, padding="same", activation="relu", kernel_initializer=init(seed + 1), name="feat")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dense(CLASSES, kernel_initializer=init(seed + 2), name="logits")(x)
-    return keras.Model(inputs, keras.layers.Softmax()(x))
 
 
 def test_grad_cam_matches_eager_reference_with_upsampling(images):
@@ -101,7 +76,7 @@ def test_every_model_form(model_form, images):
 
 
 def test_nested_backbone_default_layer(images):
-    from conftest import nested
+    from tests.helpers.models import nested
 
     keras.backend.clear_session()
     model = nested()
@@ -155,7 +130,7 @@ def test_bad_layers(images):
 
 
 def test_dense_layer_of_subclassed_model_rejected(images):
-    from conftest import subclassed
+    from tests.helpers.models import subclassed
 
     keras.backend.clear_session()
     model = subclassed()

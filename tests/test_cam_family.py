@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MODEL_FORMS, SIZE, functional
-from test_cam import bilinear_upsample, downsampling_model
 
 from kerasviz.gradients.cam_variants import grad_cam_plus_plus, layer_cam
 from kerasviz.gradients.score_cam import score_cam
+from tests.helpers.models import MODEL_FORMS, SIZE, downsampling_model, functional
+from tests.helpers.references import bilinear_upsample
 
 CLASSES_OF = np.array([0, 1, 2, 3, 1])
 

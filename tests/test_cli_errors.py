@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import functional
-from test_cli import _run
+from tests.helpers.models import functional
+from tests.helpers.processes import run
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def work(tmp_path_factory):
 
 
 def _kerasviz(args, cwd):
-    return _run([sys.executable, "-m", "kerasviz.cli", *args], cwd)
+    return run([sys.executable, "-m", "kerasviz.cli", *args], cwd)
 
 
 @pytest.mark.parametrize("args, named", [

@@ -20,10 +20,11 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 
-from conftest import SIZE, sequential
 from kerasviz import cli, metrics
 from kerasviz.cli import evaluate
 from tb_plugin import metadata, plugin
+from tests.helpers.models import SIZE, sequential
+from tests.helpers.processes import REPO
 
 METHODS = ["saliency", "guided_backprop"]
 METRICS = ["deletion_auc", "sparseness", "pointing_game", "random_logit"]
@@ -184,7 +185,7 @@ def test_mistakes_get_one_line_and_exit_code_2(work, capsys, args, named):
 def test_the_readme_tables_list_every_method_and_metric_with_its_direction():
     from kerasviz import registry
 
-    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")) as f:
+    with open(os.path.join(REPO, "README.md")) as f:
         rows = {line.split("|")[1].strip().split()[0].strip("`"): line for line in f if line.startswith("| `")}
     for name in registry.ATTRIBUTION_METHODS:
         assert name in rows and "[B, " in rows[name] and ("≥ 0" in rows[name] or "signed" in rows[name]), name

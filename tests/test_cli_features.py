@@ -10,11 +10,11 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import functional, saved_model_and_images
 from PIL import Image
-from test_cli import _run
 
 from kerasviz import cli
+from tests.helpers.models import functional, saved_model_and_images
+from tests.helpers.processes import run
 
 
 @pytest.fixture(scope="module")
@@ -91,5 +91,5 @@ def test_mistakes_are_one_line_exit_2(work, capsys, tmp_path, monkeypatch, args,
 
 
 def test_the_console_command_lists_features(work):
-    done = _run([sys.executable, "-m", "kerasviz.cli", "features", "--help"], work)
+    done = run([sys.executable, "-m", "kerasviz.cli", "features", "--help"], work)
     assert done.returncode == 0 and "--channels" in done.stdout and "IMAGES" in done.stdout.upper()

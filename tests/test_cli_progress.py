@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 import kerasviz
-from conftest import SIZE, functional, saved_model_and_images
 from kerasviz import inputs, progress
 from kerasviz.activations.occlusion import occlusion_positions
 from kerasviz.cli import common
-from test_cli import _run
+from tests.helpers.models import SIZE, functional, saved_model_and_images
+from tests.helpers.processes import run
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +23,16 @@ def work(tmp_path_factory):
 
 
 def test_attribute_shows_progress_of_the_long_methods(work):
-    out = _run([sys.executable, "-m", "kerasviz.cli", "attribute", "model.keras", "img0.png", "img1.png",
-                "--methods", "occlusion", "integrated_gradients", "--value-range", "tf", "--out", "out"], work)
+    out = run([sys.executable, "-m", "kerasviz.cli", "attribute", "model.keras", "img0.png", "img1.png",
+               "--methods", "occlusion", "integrated_gradients", "--value-range", "tf", "--out", "out"], work)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "/image" in out.stdout and "/point" in out.stdout  # Keras's "ms/image", "ms/point"
     assert (work / "out" / "attributions.png").exists()
 
 
 def test_activations_says_what_it_leaves_out(work):
-    out = _run([sys.executable, "-m", "kerasviz.cli", "activations", "model.keras", "img0.png", "img1.png",
-                "--out", "act"], work)
+    out = run([sys.executable, "-m", "kerasviz.cli", "activations", "model.keras", "img0.png", "img1.png",
+               "--out", "act"], work)
     assert out.returncode == 0, out.stderr[-2000:]
     assert ("Skipped neighbors.png and the embedding grid: they need at least 3 images; received 2."
             in out.stdout)
@@ -75,8 +75,8 @@ def test_caffe_preset_maps_pixels_to_bgr_minus_the_mean(tmp_path):
 
 
 def test_demo_says_how_long_each_stage_took(tmp_path):
-    out = _run([sys.executable, "-m", "kerasviz.cli", "demo", "--epochs", "1", "--no-tensorboard",
-                "--logdir", "logs"], tmp_path, timeout=600)
+    out = run([sys.executable, "-m", "kerasviz.cli", "demo", "--epochs", "1", "--no-tensorboard",
+               "--logdir", "logs"], tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     table = out.stdout.split("Stage timings:")[1]
     for stage in ("data", "training", "attribution figure", "filters", "embeddings", "top patches",

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import functional
-from test_cli import REPO, _run
+from tests.helpers.models import functional
+from tests.helpers.processes import REPO, run
+
 
 TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuInit", re.MULTILINE)
 
@@ -20,10 +21,10 @@ TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuInit", re.MULTILI
 def test_help_is_quick_and_imports_no_tensorflow(tmp_path, args):
     code = ("import sys\nfrom kerasviz.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
             "print('tensorflow imported:', 'tensorflow' in sys.modules, 'keras imported:', 'keras' in sys.modules)")
-    out = _run([sys.executable, "-c", code, *args], tmp_path)
+    out = run([sys.executable, "-c", code, *args], tmp_path)
     assert "tensorflow imported: False keras imported: False" in out.stdout, out.stderr[-2000:]
     start = time.perf_counter()
-    out = _run([sys.executable, "-m", "kerasviz.cli", *args], tmp_path)
+    out = run([sys.executable, "-m", "kerasviz.cli", *args], tmp_path)
     elapsed = time.perf_counter() - start
     assert out.returncode == 0 and "usage: kerasviz" in out.stdout
     assert elapsed < 1.0, f"`kerasviz {' '.join(args)}` took {elapsed:.2f} s"
@@ -51,7 +52,7 @@ def _attribute(work, *extra, env=None):
     saved = dict(os.environ)
     os.environ.update(env or {})
     try:
-        return _run(args, work)
+        return run(args, work)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -71,6 +72,6 @@ def test_verbose_shows_them(work):
 
 
 def test_the_benchmark_script_runs(tmp_path):
-    out = _run([sys.executable, os.path.join(REPO, "benchmarks", "cli_startup.py"), "--repeat", "2"], tmp_path)
+    out = run([sys.executable, os.path.join(REPO, "benchmarks", "cli_startup.py"), "--repeat", "2"], tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert re.search(r"kerasviz --help: best [\d.]+ s", out.stdout), out.stdout

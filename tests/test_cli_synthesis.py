@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import functional
-from test_cli import REPO, _run
+from tests.helpers.models import functional
+from tests.helpers.processes import REPO, run
 
 
 def _fully_convolutional():
@@ -36,7 +36,7 @@ def art_dir(tmp_path_factory):
 
 
 def _cli(model, args, cwd):
-    return _run([sys.executable, "-m", "kerasviz.cli", "synthesize", model, *args], cwd)
+    return run([sys.executable, "-m", "kerasviz.cli", "synthesize", model, *args], cwd)
 
 
 def _expected_size(widths, height):
@@ -88,7 +88,7 @@ def test_bad_input_exits_with_a_clear_message(art_dir, args, message):
 
 
 def test_synthesis_example_runs(tmp_path, shapes_model):
-    out = _run([sys.executable, os.path.join(REPO, "examples", "synthesis.py"), "--out", "out", "--quick"], tmp_path)
+    out = run([sys.executable, os.path.join(REPO, "examples", "synthesis.py"), "--out", "out", "--quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     for name in ("class_visualizations.png", "fooling.png", "fgsm.png", "inversion.png"):
         assert (tmp_path / "out" / name).stat().st_size > 1000, name
@@ -97,7 +97,7 @@ def test_synthesis_example_runs(tmp_path, shapes_model):
 
 
 def test_art_example_runs(tmp_path, shapes_model):
-    out = _run([sys.executable, os.path.join(REPO, "examples", "art.py"), "--out", "out", "--quick"], tmp_path)
+    out = run([sys.executable, os.path.join(REPO, "examples", "art.py"), "--out", "out", "--quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     dream = Image.open(tmp_path / "out" / "deep_dream.png")
     assert dream.size == (2 * 192 + 2, 192)

@@ -2,56 +2,27 @@
 
 Starts `tensorboard --logdir D --host 127.0.0.1 --port P` with our plugin (the
 default Rust data server reads the data), loads `#kerasviz` in headless
-Chromium driven by Playwright, interacts with it and asserts on what is shown.
+Chromium driven by Playwright (the harness of `tests/helpers/browser.py`),
+interacts with it and asserts on what is shown.
 Screenshots go to `$KERASVIZ_SCREENSHOTS` (default: a temporary directory).
 Skipped only when /usr/bin/chromium or the `playwright` package is missing.
 """
 
-import contextlib
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 
 import pytest
-import tb_helpers
 import tensorflow as tf
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-XSS_RUN = "run \u00e9 " + tb_helpers.XSS
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SERVER = """
-import sys
-from tensorboard import default, program
-from tb_plugin.plugin import KerasvizLoader
-plugins = [p for p in default.get_plugins() if p is not KerasvizLoader]
-tensorboard = program.TensorBoard(plugins=plugins + [KerasvizLoader])
-tensorboard.configure(["tensorboard"] + sys.argv[1:])
-sys.exit(tensorboard.main())
-"""
+from tests.helpers import damaged, records
+from tests.helpers.browser import MARKS, open_dashboard, set_range, shot, start_tensorboard, wait_shown
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:
-    sync_playwright = None
-
-_MISSING = ("/usr/bin/chromium is missing" if not os.path.exists(CHROMIUM) else
-            "the `playwright` package is missing" if sync_playwright is None else None)
-if _MISSING:
-    print(f"test_dashboard: skipped: {_MISSING}", file=sys.stderr)
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(_MISSING), reason=f"browser tests need it: {_MISSING}")]
+XSS_RUN = "run \u00e9 " + records.XSS
+pytestmark = MARKS
 
 TRAIN_STEPS, IMAGES = 30, 10
 # A comparison of three methods (one named with markup) as `kerasviz.metrics.compare` returns it: guided
 # backprop fails both sanity checks at 0.5, one value is undefined (NaN).
-COMPARED = ["saliency", "guided_backprop", tb_helpers.XSS]
+COMPARED = ["saliency", "guided_backprop", records.XSS]
 COMPARED_METRICS = ["deletion_auc", "insertion_auc", "random_logit", "randomization"]
 COMPARED_VALUES = [[0.30, 0.60, 0.20, 0.10], [0.25, 0.55, 0.80, 0.90], [0.40, 0.70, float("nan"), 0.30]]
 
@@ -74,7 +45,7 @@ def write_metrics_run(log_dir, run_name):
     """A real `AttributionCallback` writing every metric of `kerasviz.metrics.METRICS` for one epoch."""
     import keras
     import numpy as np
-    from conftest import SIZE, sequential
+    from tests.helpers.models import SIZE, sequential
 
     from kerasviz import callbacks, metrics
 
@@ -94,94 +65,20 @@ def write_metrics_run(log_dir, run_name):
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("dashboard"))
-    tb_helpers.write_run(os.path.join(root, "train"), steps=TRAIN_STEPS, n=IMAGES)
-    tb_helpers.write_run(os.path.join(root, "classes"), steps=2, methods=("gradcam", "saliency"), classes=(0, 2, 3))
-    tb_helpers.write_run(os.path.join(root, XSS_RUN), steps=2, methods=("saliency",))
-    tb_helpers.write_other_family(os.path.join(root, "filters"))
-    tb_helpers.write_constant_run(os.path.join(root, "constant"))
+    records.write_run(os.path.join(root, "train"), steps=TRAIN_STEPS, n=IMAGES)
+    records.write_run(os.path.join(root, "classes"), steps=2, methods=("gradcam", "saliency"), classes=(0, 2, 3))
+    records.write_run(os.path.join(root, XSS_RUN), steps=2, methods=("saliency",))
+    damaged.write_other_family(os.path.join(root, "filters"))
+    records.write_constant_run(os.path.join(root, "constant"))
     write_comparison(root, "compare", 0)
     write_comparison(root, "classes", 0)  # beside the maps of steps 0 and 1
     write_metrics_run(root, "metrics")
     writer = tf.summary.create_file_writer(os.path.join(root, "compare_bad"))  # a header that is no table
-    tb_helpers.write_record(writer, "kerasviz/attribution/comparison", 0,
-                            {"family": "attribution", "method": "comparison", "kind": "comparison",
-                             "methods": [tb_helpers.XSS], "metrics": {"a": 1}}, {})
+    records.write_record(writer, "kerasviz/attribution/comparison", 0,
+                         {"family": "attribution", "method": "comparison", "kind": "comparison",
+                          "methods": [records.XSS], "metrics": {"a": 1}}, {})
     writer.close()
     return root
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _runs(base):
-    with urllib.request.urlopen(base + "/data/plugin/kerasviz/runs", timeout=5) as response:
-        return {run["name"]: run for run in json.load(response)["runs"]}
-
-
-def start_tensorboard(logdir, request, ready, log_name="tensorboard.log"):
-    """Starts TensorBoard with our plugin on a free loopback port; returns its URL once `ready(runs)`.
-
-    `runs` is our `/runs` route's answer by run name; the server is stopped by
-    `request`'s finalizer, and its output goes to `log_name` next to `logdir`.
-    """
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    log = open(os.path.join(logdir, "..", log_name), "w")
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
-         "--reload_interval", "1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def stop():
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-    request.addfinalizer(stop)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:  # answering, and every series loaded by the data server
-        assert process.poll() is None, f"tensorboard exited; see {log_name} next to the logdir"
-        try:
-            if ready(_runs(url)):
-                return url
-        except OSError:
-            pass
-        assert time.time() < deadline, "tensorboard did not answer within 60 s"
-        time.sleep(0.3)
-
-
-@contextlib.contextmanager
-def open_dashboard(server, viewport=(1366, 768)):
-    """(page, frame, events): TensorBoard's page at #kerasviz in headless Chromium (`viewport`: width, height), and our iframe."""
-    profile = tempfile.mkdtemp(prefix="kerasviz_chromium_")
-    width, height = viewport
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": width, "height": height})
-        events = {"dialogs": [], "errors": [], "requests": []}
-        page = context.new_page()
-        page.on("dialog", lambda dialog: (events["dialogs"].append(dialog.message), dialog.dismiss()))
-        page.on("pageerror", lambda error: events["errors"].append(str(error)))
-        page.on("request", lambda req: events["requests"].append(req.url))
-        page.goto(server + "/#kerasviz")
-        frame = None
-        deadline = time.time() + 30
-        while frame is None:
-            frame = next((f for f in page.frames if "plugin_entry.html?name=kerasviz" in f.url), None)
-            assert time.time() < deadline, "TensorBoard did not open the kerasviz iframe"
-            page.wait_for_timeout(100)
-        try:
-            yield page, frame, events
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -207,35 +104,10 @@ def choose_run(frame, name):
     wait_shown(frame, run=name)
 
 
-def set_range(frame, selector, value):
-    frame.eval_on_selector(selector, "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", str(value))
-
-
-def wait_shown(frame, run=None, step=None, cls=None, painted=""):
-    """Waits until the grid shows (run, step, class) and its first map canvas was painted with `painted` settings."""
-    frame.wait_for_function(
-        """([run, step, cls, painted]) => {
-            const grid = document.getElementById('kv-grid-box');
-            if (!grid || !grid.dataset.key) return false;
-            const [r, s, c] = grid.dataset.key.split('|');
-            if ((run !== null && r !== run) || (step !== null && s !== step) || (cls !== null && c !== cls)) return false;
-            const canvas = grid.querySelector('td.kv-map canvas');
-            return !!canvas && !!canvas.dataset.painted && canvas.dataset.painted !== 'image'
-                && canvas.dataset.painted.startsWith(painted);
-        }""", arg=[run, None if step is None else str(step), None if cls is None else str(cls), painted])
-
-
 def pixels(frame, selector="#kv-grid td.kv-map canvas"):
     """RGB values of the first canvas matching `selector`, as a flat list."""
     return frame.eval_on_selector(selector, "c => Array.from(c.getContext('2d')"
                                   ".getImageData(0, 0, c.width, c.height).data).filter((_, i) => i % 4 !== 3)")
-
-
-def shot(page, screenshots, name):
-    path = os.path.join(screenshots, name)
-    page.screenshot(path=path)
-    assert os.path.getsize(path) > 10_000
-    return path
 
 
 def test_tab_shows_runs_methods_and_charts(dashboard, screenshots):
@@ -345,12 +217,12 @@ def test_class_chooser_switches_maps_and_names_stay_text(dashboard, screenshots)
     choose_run(frame, "classes")
     assert frame.is_enabled("#kv-class")
     names = frame.eval_on_selector_all("#kv-class option", "os => os.map(o => o.textContent)")
-    assert names == ["0: cat", "2: " + tb_helpers.XSS, "3: ship \u00e9\u6f22"]
+    assert names == ["0: cat", "2: " + records.XSS, "3: ship \u00e9\u6f22"]
     before = pixels(frame)
     frame.select_option("#kv-class", "1")
     wait_shown(frame, "classes", cls=2)
     assert pixels(frame) != before
-    assert tb_helpers.XSS in frame.inner_text("#kv-grid td.kv-map")
+    assert records.XSS in frame.inner_text("#kv-grid td.kv-map")
     shot(page, screenshots, "classes.png")
 
 
@@ -359,7 +231,7 @@ def test_markup_in_names_is_shown_as_text_and_never_runs(dashboard, screenshots)
     choose_run(frame, XSS_RUN)
     assert frame.eval_on_selector("#kv-run", "s => s.selectedOptions[0].textContent") == XSS_RUN
     labels = frame.eval_on_selector_all(".kv-label", "ls => ls.map(l => l.textContent)")
-    assert any(tb_helpers.XSS in label for label in labels)
+    assert any(records.XSS in label for label in labels)
     assert frame.locator("img").count() == 0 and page.locator("img[src='x']").count() == 0
     page.wait_for_timeout(300)
     assert events["dialogs"] == [] and events["errors"] == []
@@ -392,7 +264,7 @@ def test_a_family_without_its_own_view_gets_the_generic_one(dashboard, screensho
                             "Array.from(document.querySelectorAll('img.kv-thumb')).every(i => i.complete && i.naturalWidth === 8)")
     assert frame.eval_on_selector_all(".kv-tab", "ts => ts.map(t => t.textContent)") == ["experimental"]
     text = frame.inner_text(".kv-record")
-    assert tb_helpers.XSS in text and "weights: float32 [3, 4]" in text
+    assert records.XSS in text and "weights: float32 [3, 4]" in text
     shot(page, screenshots, "generic_view.png")
     assert events["dialogs"] == [] and page.locator("img[src='x']").count() == 0
 
@@ -444,16 +316,16 @@ def test_comparison_table_sorts_and_marks_best_and_sanity_failures(dashboard, sc
     assert frame.inner_text(f"#kv-comparison tr:nth-child(3) td[data-metric='random_logit']") == "n/a"
     assert "\u2265 0.5" in frame.inner_text(".kv-cmp-legend")
     click_sort(frame, "deletion auc")  # lower is better: ascending
-    assert comparison_rows(frame) == ["guided_backprop", "saliency", tb_helpers.XSS]
+    assert comparison_rows(frame) == ["guided_backprop", "saliency", records.XSS]
     click_sort(frame, "deletion auc")  # a second click reverses
-    assert comparison_rows(frame) == [tb_helpers.XSS, "saliency", "guided_backprop"]
+    assert comparison_rows(frame) == [records.XSS, "saliency", "guided_backprop"]
     click_sort(frame, "insertion auc")  # higher is better: descending, best first again
-    assert comparison_rows(frame) == [tb_helpers.XSS, "saliency", "guided_backprop"]
+    assert comparison_rows(frame) == [records.XSS, "saliency", "guided_backprop"]
     assert frame.eval_on_selector("#kv-comparison th[data-metric='insertion_auc']", "h => h.getAttribute('aria-sort')") == "descending"
     click_sort(frame, "random logit")  # the undefined value last, both ways
-    assert comparison_rows(frame) == ["saliency", "guided_backprop", tb_helpers.XSS]
+    assert comparison_rows(frame) == ["saliency", "guided_backprop", records.XSS]
     click_sort(frame, "random logit")
-    assert comparison_rows(frame) == ["guided_backprop", "saliency", tb_helpers.XSS]
+    assert comparison_rows(frame) == ["guided_backprop", "saliency", records.XSS]
     shot(page, screenshots, "comparison.png")
     click_sort(frame, "method")
     assert comparison_rows(frame) == COMPARED

@@ -1,9 +1,9 @@
 """The activations views (filters, embeddings, top patches) in a real browser, inside a real TensorBoard.
 
-Same harness as `test_dashboard.py` (whose server script, Chromium flags and
-helpers are reused): `tensorboard` with our plugin over a logdir of
-activations records written by `tb_helpers`, headless Chromium driven by
-Playwright. Screenshots go to `$KERASVIZ_SCREENSHOTS` (default: a temporary
+Same harness as `test_dashboard.py` (`tests/helpers/browser.py`: its server
+script, Chromium flags and helpers): `tensorboard` with our plugin over a logdir
+of activations records written by `tests/helpers/records.py` (and damaged by
+`tests/helpers/damaged.py`), headless Chromium driven by Playwright. Screenshots go to `$KERASVIZ_SCREENSHOTS` (default: a temporary
 directory).
 """
 
@@ -11,28 +11,29 @@ import os
 
 import numpy as np
 import pytest
-import tb_helpers
 import tensorflow as tf
-import test_dashboard as base
 
-pytestmark = base.pytestmark
+from tests.helpers import browser, damaged, records
+from tests.helpers.browser import image_pixels, shot
+
+pytestmark = browser.MARKS
 
 STEPS, N, K = 4, 48, 5
 BIG_N = 10000  # over the plugin's 2,048 points per tile
 XSS_N, XSS_K = 12, 3
-FILTERS = tb_helpers.activations_tag("filters", "conv1")
-FILTERS2 = tb_helpers.activations_tag("filters", "block/conv2")
-EMB = tb_helpers.activations_tag("embeddings", "fc")
-PATCHES = tb_helpers.activations_tag("top_patches", "conv2")
+FILTERS = records.activations_tag("filters", "conv1")
+FILTERS2 = records.activations_tag("filters", "block/conv2")
+EMB = records.activations_tag("embeddings", "fc")
+PATCHES = records.activations_tag("top_patches", "conv2")
 
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("activations_dashboard"))
-    tb_helpers.write_activations_run(os.path.join(root, "acts"), steps=STEPS, n=N, k=K)
-    tb_helpers.write_activations_run(os.path.join(root, "xss"), steps=1, filter_layers=("conv1",), patches=False,
-                                     class_names=tb_helpers.CLASS_NAMES, n=XSS_N, k=XSS_K)
-    tb_helpers.write_damaged_activations(os.path.join(root, "damaged"))
+    records.write_activations_run(os.path.join(root, "acts"), steps=STEPS, n=N, k=K)
+    records.write_activations_run(os.path.join(root, "xss"), steps=1, filter_layers=("conv1",), patches=False,
+                                  class_names=records.CLASS_NAMES, n=XSS_N, k=XSS_K)
+    damaged.write_damaged_activations(os.path.join(root, "damaged"))
     write_big_embeddings(os.path.join(root, "big"))
     return root
 
@@ -43,22 +44,22 @@ def big_record():
     labels = np.arange(BIG_N) % 4
     coords = (rng.normal(size=(BIG_N, 2)) + 4 * np.stack([labels % 2, labels // 2], 1)).astype(np.float32)
     header = {"family": "activations", "method": "embeddings", "layer": "fc", "projection": "tsne",
-              "class_names": tb_helpers.SHAPE_NAMES, "labels": labels.tolist(), "predictions": labels.tolist(),
+              "class_names": records.SHAPE_NAMES, "labels": labels.tolist(), "predictions": labels.tolist(),
               "projector_run": None}
     arrays = {"coords": coords, "neighbors": rng.integers(0, BIG_N, (BIG_N, K)).astype(np.int32),
-              "thumbnails": tb_helpers.shape_images(labels, 8, seed=1)}
+              "thumbnails": records.shape_images(labels, 8, seed=1)}
     return header, arrays
 
 
 def write_big_embeddings(run_dir):
     writer = tf.summary.create_file_writer(run_dir)
-    tb_helpers.write_record(writer, EMB, 0, *big_record(), family="activations")
+    records.write_record(writer, EMB, 0, *big_record(), family="activations")
     writer.close()
 
 
 @pytest.fixture(scope="module")
 def server(logdir, request):
-    return base.start_tensorboard(logdir, request, lambda runs: (
+    return browser.start_tensorboard(logdir, request, lambda runs: (
         len(runs) == 4 and len(runs["acts"]["tags"]) == 4 and len(runs["big"]["tags"]) == 1 and len(runs["damaged"]["tags"]) == 3
         and all(t["max_step"] == STEPS - 1 for t in runs["acts"]["tags"])
         and {t["max_step"] for t in runs["damaged"]["tags"]} == {0, 1, 2}))
@@ -66,7 +67,7 @@ def server(logdir, request):
 
 @pytest.fixture(scope="module")
 def dashboard(server, screenshots):
-    with base.open_dashboard(server) as (page, frame, events):
+    with browser.open_dashboard(server) as (page, frame, events):
         frame.wait_for_selector("#kv-act-methods .kv-subtab")
         yield page, frame, events
 
@@ -86,13 +87,6 @@ def wait_filters(frame, run, tag, step):
         "key => { const i = document.getElementById('kv-filters-img');"
         " return i && !i.hidden && i.dataset.shown === key && i.complete && i.naturalWidth > 0; }",
         arg=f"{run}|{tag}|{step}")
-
-
-def image_pixels(frame, selector):
-    """RGBA values of an <img> at its natural size."""
-    return frame.eval_on_selector(selector, """img => { const c = document.createElement('canvas');
-        c.width = img.naturalWidth; c.height = img.naturalHeight; const x = c.getContext('2d');
-        x.drawImage(img, 0, 0); return Array.from(x.getImageData(0, 0, c.width, c.height).data); }""")
 
 
 def wait_plot(frame, run, step, tag=EMB):
@@ -144,9 +138,6 @@ def wait_neighbours(frame, i):
                             " return p && p.index === i && document.getElementById('kv-emb-neighbors'); }", arg=i)
 
 
-shot = base.shot
-
-
 
 def test_filters_view_shows_the_grid_pixelated_and_follows_the_slider(dashboard, screenshots):
     page, frame, events = dashboard
@@ -166,7 +157,7 @@ def test_filters_view_shows_the_grid_pixelated_and_follows_the_slider(dashboard,
     last = image_pixels(frame, "#kv-filters-img")
     shot(page, screenshots, "activations_filters.png")
 
-    base.set_range(frame, "#kv-step", 0)
+    browser.set_range(frame, "#kv-step", 0)
     wait_filters(frame, "acts", FILTERS, 0)
     first = image_pixels(frame, "#kv-filters-img")
     assert len(first) == len(last) == 17 * 17 * 4 and first != last
@@ -177,7 +168,7 @@ def test_filters_view_shows_the_grid_pixelated_and_follows_the_slider(dashboard,
     frame.select_option("#kv-filters-zoom", "2")
     assert frame.eval_on_selector("#kv-filters-img", "i => i.clientWidth") == 2 * 17
     frame.select_option("#kv-filters-zoom", "fit")
-    base.set_range(frame, "#kv-step", STEPS - 1)
+    browser.set_range(frame, "#kv-step", STEPS - 1)
     wait_filters(frame, "acts", FILTERS2, STEPS - 1)
     assert not events["errors"] and not events["dialogs"]
 
@@ -188,16 +179,16 @@ def test_embeddings_hover_shows_classes_and_click_shows_neighbours(dashboard, sc
     wait_plot(frame, "acts", STEPS - 1)
     assert sorted(drawn(frame)) == list(range(N))  # few points: every one, from one tile
     legend = frame.eval_on_selector_all("#kv-emb-legend .kv-emb-name", "ns => ns.map(n => n.textContent)")
-    assert legend == [f"{k}: {name}" for k, name in enumerate(tb_helpers.SHAPE_NAMES)]
-    header, arrays = tb_helpers.embeddings_record(STEPS - 1, STEPS, n=N, k=K)
+    assert legend == [f"{k}: {name}" for k, name in enumerate(records.SHAPE_NAMES)]
+    header, arrays = records.embeddings_record(STEPS - 1, STEPS, n=N, k=K)
 
     i = isolated_point(frame)
     at_point(frame, i, "hover")
     frame.wait_for_selector("#kv-emb-tip:not([hidden])")
     tip = frame.inner_text("#kv-emb-tip")
     label, prediction = header["labels"][i], header["predictions"][i]
-    assert f"#{i}" in tip and f"true  {label}: {tb_helpers.SHAPE_NAMES[label]}" in tip
-    assert f"pred  {prediction}: {tb_helpers.SHAPE_NAMES[prediction]} · {100 * header['probabilities'][i]:.1f}%" in tip
+    assert f"#{i}" in tip and f"true  {label}: {records.SHAPE_NAMES[label]}" in tip
+    assert f"pred  {prediction}: {records.SHAPE_NAMES[prediction]} · {100 * header['probabilities'][i]:.1f}%" in tip
 
     at_point(frame, i)
     wait_neighbours(frame, i)
@@ -211,20 +202,20 @@ def test_embeddings_hover_shows_classes_and_click_shows_neighbours(dashboard, sc
     shot(page, screenshots, "activations_embeddings.png")
 
     before = plot_xy(frame, i)
-    base.set_range(frame, "#kv-step", 0)  # the points move over training; the selection stays
+    browser.set_range(frame, "#kv-step", 0)  # the points move over training; the selection stays
     wait_plot(frame, "acts", 0)
     wait_neighbours(frame, i)
     assert plot_xy(frame, i) != before
-    _, arrays0 = tb_helpers.embeddings_record(0, STEPS, n=N, k=K)
+    _, arrays0 = records.embeddings_record(0, STEPS, n=N, k=K)
     assert neighbours_shown(frame) == arrays0["neighbors"][i].tolist()
     frame.click("#kv-emb-neighbors .kv-nb-item >> nth=0")  # a neighbour becomes the chosen point
     wait_neighbours(frame, int(arrays0["neighbors"][i][0]))
     assert frame.eval_on_selector("#kv-emb-plot", "p => p.dataset.selected") == str(arrays0["neighbors"][i][0])
     frame.evaluate("() => document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
     assert frame.eval_on_selector("#kv-emb-plot", "p => p.dataset.selected") == ""
-    base.set_range(frame, "#kv-step", 1)  # half-way through training, some points misclassified
+    browser.set_range(frame, "#kv-step", 1)  # half-way through training, some points misclassified
     wait_plot(frame, "acts", 1)
-    header1, _ = tb_helpers.embeddings_record(1, STEPS, n=N, k=K)
+    header1, _ = records.embeddings_record(1, STEPS, n=N, k=K)
     wrong = [j for j, (a, b) in enumerate(zip(header1["labels"], header1["predictions"])) if a != b]
     j = isolated_point(frame, among=wrong)
     at_point(frame, j)
@@ -234,7 +225,7 @@ def test_embeddings_hover_shows_classes_and_click_shows_neighbours(dashboard, sc
                             ".every(c => c.dataset.painted === '1')")
     assert "misclassified" in frame.inner_text("#kv-emb-tip")
     shot(page, screenshots, "activations_embeddings_step1.png")
-    base.set_range(frame, "#kv-step", STEPS - 1)
+    browser.set_range(frame, "#kv-step", STEPS - 1)
     wait_plot(frame, "acts", STEPS - 1)
     frame.evaluate("() => document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
     assert not events["errors"] and not events["dialogs"]
@@ -255,7 +246,7 @@ def test_embeddings_thumbnails_colour_and_legend_focus(dashboard, screenshots):
                             " return p.dataset.thumbs === '1' && p.dataset.thumbsWaiting === '0'"
                             " && document.getElementById('kv-emb-thumbs').checked; }")  # few points: thumbnails on
     assert [u for u in events["requests"] if "/embedding_thumbs?" in u]
-    header, arrays = tb_helpers.embeddings_record(STEPS - 1, STEPS, n=N, k=K)
+    header, arrays = records.embeddings_record(STEPS - 1, STEPS, n=N, k=K)
     i = isolated_point(frame, gap=40)
     x, y = plot_xy(frame, i)
     centre = arrays["thumbnails"][i][12, 12].tolist()  # the thumbnail's centre pixel, drawn at the point
@@ -321,7 +312,7 @@ def test_top_patches_rows_scores_and_channel_chooser(dashboard, screenshots):
     open_method(frame, "acts", "top_patches")
     frame.wait_for_function("key => document.getElementById('kv-patches-rows').dataset.shown === key",
                             arg=f"acts|{PATCHES}|{STEPS - 1}|all")
-    header, arrays = tb_helpers.patches_record(STEPS - 1)
+    header, arrays = records.patches_record(STEPS - 1)
     assert frame.inner_text("#kv-patches-field") == "receptive field 11×11 px, stride 2×2"
     rows = frame.eval_on_selector_all(".kv-patch-row", "rs => rs.map(r => r.dataset.channel)")
     assert rows == [str(c) for c in header["channels"]]
@@ -339,11 +330,11 @@ def test_top_patches_rows_scores_and_channel_chooser(dashboard, screenshots):
     shot(page, screenshots, "activations_patches.png")
     frame.select_option("#kv-patches-channel", "5")
     assert frame.eval_on_selector_all(".kv-patch-row", "rs => rs.map(r => r.dataset.channel)") == ["5"]
-    base.set_range(frame, "#kv-step", 1)  # the chosen channel stays chosen over steps
+    browser.set_range(frame, "#kv-step", 1)  # the chosen channel stays chosen over steps
     frame.wait_for_function("key => document.getElementById('kv-patches-rows').dataset.shown === key",
                             arg=f"acts|{PATCHES}|1|5")
     frame.select_option("#kv-patches-channel", "all")
-    base.set_range(frame, "#kv-step", STEPS - 1)
+    browser.set_range(frame, "#kv-step", STEPS - 1)
     assert [u for u in events["requests"] if "/sprite?" in u and "array=patches" in u]
 
 
@@ -352,12 +343,12 @@ def test_markup_in_class_names_is_text_and_never_runs(dashboard, screenshots):
     open_method(frame, "xss", "embeddings")
     wait_plot(frame, "xss", 0)
     legend = frame.eval_on_selector_all("#kv-emb-legend .kv-emb-name", "ns => ns.map(n => n.textContent)")
-    assert "2: " + tb_helpers.XSS in legend
-    header, _ = tb_helpers.embeddings_record(0, 1, n=XSS_N, k=XSS_K, class_names=tb_helpers.CLASS_NAMES)
+    assert "2: " + records.XSS in legend
+    header, _ = records.embeddings_record(0, 1, n=XSS_N, k=XSS_K, class_names=records.CLASS_NAMES)
     i = isolated_point(frame, among=[j for j, label in enumerate(header["labels"]) if label == 2])  # the markup
     at_point(frame, i, "hover")
     frame.wait_for_selector("#kv-emb-tip:not([hidden])")
-    assert tb_helpers.XSS in frame.inner_text("#kv-emb-tip")
+    assert records.XSS in frame.inner_text("#kv-emb-tip")
     at_point(frame, i)
     wait_neighbours(frame, i)
     assert frame.locator("#kv-emb-neighbors .kv-nb-item").count() == XSS_K
@@ -370,17 +361,17 @@ def test_markup_in_class_names_is_text_and_never_runs(dashboard, screenshots):
 def test_damaged_records_show_a_message_not_a_broken_page(dashboard, screenshots):
     page, frame, events = dashboard
     open_method(frame, "damaged", "filters")
-    base.set_range(frame, "#kv-step", 0)
+    browser.set_range(frame, "#kv-step", 0)
     wait_filters(frame, "damaged", FILTERS, 0)
-    base.set_range(frame, "#kv-step", 1)  # a float grid: shown as stored, by the generic view
+    browser.set_range(frame, "#kv-step", 1)  # a float grid: shown as stored, by the generic view
     frame.wait_for_selector(".kv-act-view .kv-record")
     assert "holds no `grid` image" in frame.inner_text("#kv-filters-info")
     assert "grid: float32 [17, 17, 3]" in frame.inner_text(".kv-record")
-    base.set_range(frame, "#kv-step", 2)  # garbage arrays: the server's 404 text
+    browser.set_range(frame, "#kv-step", 2)  # garbage arrays: the server's 404 text
     frame.wait_for_selector(".kv-act-view .kv-error")
     assert "Damaged kerasviz record arrays" in frame.inner_text(".kv-act-view .kv-error")
     frame.click(".kv-subtab[data-method='embeddings']")
-    base.set_range(frame, "#kv-step", 1)
+    browser.set_range(frame, "#kv-step", 1)
     frame.wait_for_function("() => { const e = document.getElementById('kv-emb-info');"  # drawn, with a note
                             " return e && e.textContent.includes('`labels` does not hold one entry per point'); }")
     wait_plot(frame, "damaged", 1)

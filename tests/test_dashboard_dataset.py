@@ -9,11 +9,9 @@ table, the histograms and the best/worst strip of the chosen method.
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
-from conftest import sequential
 from tensorboard import context as tb_context
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_provider as multiplexer_provider
@@ -23,6 +21,8 @@ from werkzeug import test as werkzeug_test
 
 import kerasviz
 from tb_plugin import metadata, plugin
+from tests.helpers import browser
+from tests.helpers.models import sequential
 
 METHODS, METRICS, N, K = ["saliency", "grad_cam"], ["sparseness", "deletion_auc"], 64, 4
 TAG = "kerasviz/dataset/explanations"
@@ -178,13 +178,6 @@ def test_cli_explain_writes_the_record_with_logdir(tmp_path):
 
 # ------------------------------------------------------------------ the browser
 
-def _browser():
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import test_dashboard
-
-    return test_dashboard
-
-
 def wait_shown(frame, method):
     frame.wait_for_function("m => { const v = document.getElementById('kv-view');"
                             " return !!v && (v.dataset.shown || '').endsWith('|' + m); }", arg=method)
@@ -192,13 +185,12 @@ def wait_shown(frame, method):
 
 @pytest.mark.browser
 def test_view_shows_table_histograms_and_a_strip_per_method(explained, logdir, request, screenshots):
-    dashboard = _browser()
-    if dashboard._MISSING:
-        pytest.fail(f"the browser test needs {dashboard._MISSING}")
-    server = dashboard.start_tensorboard(logdir, request, lambda runs: "kerasviz" in runs,
-                                         log_name="tensorboard_dataset.log")
+    if browser.MISSING:
+        pytest.fail(f"the browser test needs {browser.MISSING}")
+    server = browser.start_tensorboard(logdir, request, lambda runs: "kerasviz" in runs,
+                                       log_name="tensorboard_dataset.log")
     summary = explained.summary(K)
-    with dashboard.open_dashboard(server) as (page, frame, events):
+    with browser.open_dashboard(server) as (page, frame, events):
         wait_shown(frame, "saliency")
         rows = frame.eval_on_selector_all("#kv-ds-table tbody tr", "rs => rs.map(r => r.dataset.method)")
         assert rows == METHODS
@@ -229,7 +221,7 @@ def test_view_shows_table_histograms_and_a_strip_per_method(explained, logdir, r
         pixels = frame.eval_on_selector("#kv-ds-strip canvas", "c => Array.from(c.getContext('2d')"
                                         ".getImageData(0, 0, c.width, c.height).data)")
         assert len(pixels) == 16 * 16 * 4 and len(set(pixels)) > 10
-        dashboard.shot(page, screenshots, "dataset_saliency.png")
+        browser.shot(page, screenshots, "dataset_saliency.png")
         frame.select_option("#kv-ds-method", "grad_cam")
         wait_shown(frame, "grad_cam")
         assert strip() == {"best": summary.best["grad_cam"][METRICS[0]].tolist(),

@@ -1,6 +1,6 @@
 """The features view (feature visualizations and feature maps) in a real browser, inside a real TensorBoard.
 
-Same harness as `test_dashboard.py` (server script, Chromium flags, helpers).
+Same harness as `test_dashboard.py` (`tests/helpers/browser.py`: server script, Chromium flags, helpers).
 Records are written by `kerasviz.summary.write_record` (the callbacks' writer)
 with images and maps made here, whose pixels the page must show exactly.
 Screenshots go to `$KERASVIZ_SCREENSHOTS` (default: a temporary directory).
@@ -10,20 +10,19 @@ import os
 
 import numpy as np
 import pytest
-import tb_helpers
 import tensorflow as tf
-import test_dashboard as base
-from test_dashboard_synthesis import image_pixels
 
 from kerasviz import summary
+from tests.helpers import browser, records
+from tests.helpers.browser import image_pixels
 
-pytestmark = base.pytestmark
+pytestmark = browser.MARKS
 
 STEPS, CHANNELS, MAP_CHANNELS, PROBES = 3, (2, 5, 7), (3, 0, 6, 1), 3
 FV = "kerasviz/features/feature_visualization/block__conv"
 FM = "kerasviz/features/feature_maps/conv2"
 SIZE, H = 12, 6
-LAYER = "conv2 " + tb_helpers.XSS
+LAYER = "conv2 " + records.XSS
 
 
 def fv_images(step):
@@ -50,7 +49,7 @@ def fm_maps(step):
 def logdir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("features_dashboard"))
     writer = tf.summary.create_file_writer(os.path.join(root, "feat"))
-    probes = tb_helpers.images(PROBES, 16)
+    probes = records.images(PROBES, 16)
     with writer.as_default():
         for step in range(STEPS):
             header = {"layer": "block/conv", "channels": list(CHANNELS), "steps": 8, "seed": 0,
@@ -69,10 +68,10 @@ def logdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dashboard(logdir, request):
-    server = base.start_tensorboard(logdir, request, lambda runs: (
+    server = browser.start_tensorboard(logdir, request, lambda runs: (
         "feat" in runs and len(runs["feat"]["tags"]) == 2
         and all(t["max_step"] == STEPS - 1 for t in runs["feat"]["tags"])), "tensorboard_features.log")
-    with base.open_dashboard(server) as (page, frame, events):
+    with browser.open_dashboard(server) as (page, frame, events):
         frame.wait_for_selector(".kv-feat-view")
         yield page, frame, events
 
@@ -107,7 +106,7 @@ def test_feature_visualization_channel_chooser_and_step_slider(dashboard, screen
     for s in range(STEPS):
         np.testing.assert_array_equal(pixels(frame, f"#kv-feat-timeline figure[data-step='{s}'] img"), fv_images(s)[0])
     assert texts(frame, "#kv-feat-timeline .kv-feat-current figcaption") == [f"step {last} · {objective(last, 0):g}"]
-    base.shot(page, screenshots, "features_visualization.png")
+    browser.shot(page, screenshots, "features_visualization.png")
 
     frame.select_option("#kv-feat-channel", str(CHANNELS[1]))
     wait_shown(frame, "feature_visualization", f"feat|{FV}|{last}|{CHANNELS[1]}")
@@ -116,7 +115,7 @@ def test_feature_visualization_channel_chooser_and_step_slider(dashboard, screen
         np.testing.assert_array_equal(pixels(frame, f"#kv-feat-timeline figure[data-step='{s}'] img"), fv_images(s)[1])
     assert texts(frame, "#kv-feat-gallery .kv-feat-chosen figcaption") == [f"channel {CHANNELS[1]} · {objective(last, 1):g}"]
 
-    base.set_range(frame, "#kv-step", 0)
+    browser.set_range(frame, "#kv-step", 0)
     wait_shown(frame, "feature_visualization", f"feat|{FV}|0|{CHANNELS[1]}")  # the channel stays chosen
     np.testing.assert_array_equal(pixels(frame, "#kv-feat-gallery figure:first-child img"), fv_images(0)[0])
     assert texts(frame, "#kv-feat-timeline .kv-feat-current figcaption") == [f"step 0 · {objective(0, 1):g}"]
@@ -129,7 +128,7 @@ def test_feature_visualization_channel_chooser_and_step_slider(dashboard, screen
 
 def test_feature_maps_grid_per_probe_image_with_channel_labels(dashboard, screenshots):
     page, frame, events = dashboard
-    base.set_range(frame, "#kv-step", 1)
+    browser.set_range(frame, "#kv-step", 1)
     frame.click(".kv-subtab[data-method='feature_maps']")
     wait_shown(frame, "feature_maps", f"feat|{FM}|1|inferno")
     assert frame.locator(".kv-fmaps-row").count() == PROBES
@@ -140,8 +139,8 @@ def test_feature_maps_grid_per_probe_image_with_channel_labels(dashboard, screen
         assert [label.split(" · ")[0] for label in labels] == [f"ch {c}" for c in MAP_CHANNELS]
         np.testing.assert_allclose([float(label.split(" · ")[1]) for label in labels], means, rtol=0.02, atol=0.02)
     np.testing.assert_array_equal(pixels(frame, ".kv-fmaps-row[data-image='2'] .kv-fmaps-input img", 16),
-                                  tb_helpers.images(PROBES, 16)[2])
-    base.shot(page, screenshots, "features_maps.png")
+                                  records.images(PROBES, 16)[2])
+    browser.shot(page, screenshots, "features_maps.png")
 
     frame.select_option("#kv-fmaps-colormap", "gray")
     wait_shown(frame, "feature_maps", f"feat|{FM}|1|gray")
@@ -155,8 +154,8 @@ def test_feature_maps_grid_per_probe_image_with_channel_labels(dashboard, screen
         np.testing.assert_allclose(drawn[..., 0], expected[k], atol=3)  # 8-bit transport, then 8-bit levels
         assert (drawn[..., 0] == drawn[..., 1]).all()
     # The slider moves the maps too, and the layer name stays text.
-    base.set_range(frame, "#kv-step", 2)
+    browser.set_range(frame, "#kv-step", 2)
     wait_shown(frame, "feature_maps", f"feat|{FM}|2|gray")
-    assert tb_helpers.XSS in frame.inner_text("#kv-fmaps-info")
+    assert records.XSS in frame.inner_text("#kv-fmaps-info")
     assert events["dialogs"] == [] and frame.locator("img[src='x']").count() == 0
     assert events["errors"] == []

@@ -4,17 +4,17 @@ Seven attribution methods on ten images: the grid scrolls in its own box that en
 window's bottom (its sideways scrollbar on screen), its headers stick while it scrolls, the
 AUC charts stay beside or above it; a run opens on Attribution; the column headers show every
 parameter; embeddings without true labels are coloured by prediction; a loss chart with one
-line per image has a legend. Same harness as `test_dashboard.py`; screenshots go to
+line per image has a legend. Same harness as `test_dashboard.py` (`tests/helpers/browser.py`); screenshots go to
 `$KERASVIZ_SCREENSHOTS` (default: a temporary directory).
 """
 
 import os
 
 import pytest
-import tb_helpers
-import test_dashboard as base
 
-pytestmark = base.pytestmark
+from tests.helpers import browser, records
+
+pytestmark = browser.MARKS
 
 WINDOWS = {1000: 720, 1400: 900}  # width: height
 METHODS = ("saliency", "guided_backprop", "smoothgrad", "integrated_gradients", "gradcam", "guided_gradcam",
@@ -30,22 +30,22 @@ def logdir(tmp_path_factory):
 
     root = str(tmp_path_factory.mktemp("layout_dashboard"))
     seven = os.path.join(root, "all_methods")
-    tb_helpers.write_run(seven, steps=STEPS, methods=METHODS, n=IMAGES, params=PARAMS)
-    tb_helpers.write_activations_run(seven, steps=1, filter_layers=("conv1",), patches=False)  # a second file
-    header, arrays = tb_helpers.embeddings_record(0, steps=1)
+    records.write_run(seven, steps=STEPS, methods=METHODS, n=IMAGES, params=PARAMS)
+    records.write_activations_run(seven, steps=1, filter_layers=("conv1",), patches=False)  # a second file
+    header, arrays = records.embeddings_record(0, steps=1)
     del header["labels"]  # predictions only, as for unlabelled probe images
     writer = tf.summary.create_file_writer(os.path.join(root, "unlabelled"))
-    tb_helpers.write_record(writer, tb_helpers.activations_tag("embeddings", "fc"), 0, header, arrays,
-                            family="activations")
+    records.write_record(writer, records.activations_tag("embeddings", "fc"), 0, header, arrays,
+                         family="activations")
     writer.close()
-    tb_helpers.write_synthesis_run(os.path.join(root, "per_image"), steps=1, classes=(1, 3), snapshots=0,
-                                   per_image_losses=True)
+    records.write_synthesis_run(os.path.join(root, "per_image"), steps=1, classes=(1, 3), snapshots=0,
+                                per_image_losses=True)
     return root
 
 
 @pytest.fixture(scope="module")
 def server(logdir, request):
-    return base.start_tensorboard(logdir, request, lambda runs: (
+    return browser.start_tensorboard(logdir, request, lambda runs: (
         {"all_methods", "unlabelled", "per_image"} <= set(runs)
         and {t["family"] for t in runs["all_methods"]["tags"]} == {"attribution", "activations"}
         and max(t["max_step"] for t in runs["all_methods"]["tags"]) == STEPS - 1
@@ -55,8 +55,8 @@ def server(logdir, request):
 @pytest.fixture(scope="module", params=sorted(WINDOWS), ids=lambda width: f"{width}px")
 def dashboard(request, server, screenshots):
     width = request.param
-    with base.open_dashboard(server, (width, WINDOWS[width])) as (page, frame, events):
-        base.wait_shown(frame, run="all_methods")
+    with browser.open_dashboard(server, (width, WINDOWS[width])) as (page, frame, events):
+        browser.wait_shown(frame, run="all_methods")
         yield width, page, frame, events
 
 
@@ -93,7 +93,7 @@ def test_the_grid_fits_the_window_and_scrolls_sideways_on_screen(dashboard, scre
     assert sizes["scroll"] > sizes["client"] and sizes["x"] == "auto"
     assert sizes["rows"] > sizes["seen"]  # and down
     assert frame.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")  # the page does not
-    path = base.shot(page, screenshots, f"layout_{width}.png")
+    path = browser.shot(page, screenshots, f"layout_{width}.png")
     assert os.path.getsize(path) > 30_000
 
 
@@ -117,7 +117,7 @@ def test_headers_stick_while_the_grid_scrolls(dashboard, screenshots):
     assert abs(state["corner"][0] - state["top"]) <= 2 and abs(state["corner"][1] - state["left"]) <= 2
     last = box_of(frame, "#kv-grid th.kv-col:last-child")
     assert inside(last, width, height)
-    base.shot(page, screenshots, f"layout_{width}_scrolled.png")
+    browser.shot(page, screenshots, f"layout_{width}_scrolled.png")
     frame.eval_on_selector("#kv-grid-box", "b => { b.scrollTop = 0; b.scrollLeft = 0; }")
 
 
@@ -176,8 +176,8 @@ def test_embeddings_without_labels_are_coloured_by_prediction(dashboard, screens
           .map(i => { const [x, y] = p.kv.plotXY(i);
                       return Array.from(ctx.getImageData(Math.round(x * r), Math.round(y * r), 1, 1).data).join(); });
         }"""))
-    assert len(fills) == len(tb_helpers.SHAPE_NAMES), fills
-    base.shot(page, screenshots, f"embeddings_unlabelled_{width}.png")
+    assert len(fills) == len(records.SHAPE_NAMES), fills
+    browser.shot(page, screenshots, f"embeddings_unlabelled_{width}.png")
     assert events["errors"] == []
 
 
@@ -186,7 +186,7 @@ def test_a_loss_chart_of_one_line_per_image_has_a_legend(dashboard):
     frame.select_option("#kv-run", "per_image")
     frame.wait_for_selector(".kv-synth-record[data-shown] .kv-legend")
     names = frame.eval_on_selector_all(".kv-synth-record .kv-legend-item", "is => is.map(i => i.textContent)")
-    assert names == [f"1: {tb_helpers.CLASS_NAMES[1]}", f"3: {tb_helpers.CLASS_NAMES[3]}"]
+    assert names == [f"1: {records.CLASS_NAMES[1]}", f"3: {records.CLASS_NAMES[3]}"]
     colours = frame.eval_on_selector_all(".kv-synth-record .kv-legend-item .kv-swatch",
                                          "ss => ss.map(s => getComputedStyle(s).backgroundColor)")
     strokes = frame.eval_on_selector_all(".kv-synth-record path.kv-line", "ps => ps.map(p => p.getAttribute('stroke'))")

@@ -1,7 +1,7 @@
 """explain_dataset and the callbacks under tf.distribute: MirroredStrategy over 2 logical CPU devices, and
 MultiWorkerMirroredStrategy with 2 worker processes on 127.0.0.1, each equal to a single-process run.
 
-The processes (tests/distributed_worker.py) start together, so their TensorFlow start-ups overlap.
+The processes (`tests/helpers/distributed_worker.py`) start together, so their TensorFlow start-ups overlap.
 """
 
 import glob
@@ -11,19 +11,19 @@ import socket
 import subprocess
 import sys
 
-import distributed_worker as worker
 import pytest
-from test_summary import read_events, steps
 
 from kerasviz.datasets import shards
+from tests.helpers import distributed_worker as worker
+from tests.helpers.events import read_events, steps
+from tests.helpers.processes import REPO
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "tests", "distributed_worker.py")
+WORKER = [sys.executable, "-m", worker.__name__]  # run from the repository root
 SALIENCY = "kerasviz/attribution/saliency"
 
 
 def _env(**extra):
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
+    return dict(os.environ, PYTHONPATH=REPO,
                 TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow", **extra)
 
 
@@ -50,12 +50,12 @@ def runs(tmp_path_factory):
     paths = {name: str(base / name) for name in ("mirrored", "workers", "logs")}
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    processes = {"mirrored": subprocess.Popen([sys.executable, SCRIPT, "mirrored", paths["mirrored"]], env=_env(),
-                                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)}
+    processes = {"mirrored": subprocess.Popen([*WORKER, "mirrored", paths["mirrored"]], env=_env(),
+                                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)}
     for i in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
-        processes[i] = subprocess.Popen([sys.executable, SCRIPT, "worker", paths["workers"], paths["logs"]],
-                                        env=_env(TF_CONFIG=config), cwd=ROOT, stdout=subprocess.PIPE,
+        processes[i] = subprocess.Popen([*WORKER, "worker", paths["workers"], paths["logs"]],
+                                        env=_env(TF_CONFIG=config), cwd=REPO, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
     try:
         reference = worker.reference(str(tmp_path_factory.getbasetemp()))

@@ -14,16 +14,15 @@ import os
 
 import numpy as np
 import pytest
-import tb_helpers
-import test_plugin as base
 import tensorflow as tf
 from PIL import Image
 
 from tb_plugin import embedding_tiles, metadata
+from tests.helpers import providers, records
 
 N, K, THUMB = 6000, 4, 6
-EMB = tb_helpers.activations_tag("embeddings", "fc")
-FILTERS = tb_helpers.activations_tag("filters", "conv1")
+EMB = records.activations_tag("embeddings", "fc")
+FILTERS = records.activations_tag("filters", "conv1")
 
 
 def big_record(n=N, k=K, seed=0):
@@ -35,7 +34,7 @@ def big_record(n=N, k=K, seed=0):
     neighbors[3, 0] = n + 5  # out of range: left out and counted
     predictions = np.where(rng.random(n) < 0.1, (labels + 1) % 4, labels)
     header = {"family": "activations", "method": "embeddings", "layer": "fc", "projection": "tsne",
-              "class_names": tb_helpers.SHAPE_NAMES, "labels": labels.tolist(), "predictions": predictions.tolist(),
+              "class_names": records.SHAPE_NAMES, "labels": labels.tolist(), "predictions": predictions.tolist(),
               "probabilities": np.round(rng.random(n), 3).tolist(), "projector_run": None}
     thumbs = rng.integers(0, 256, (n, THUMB, THUMB, 3), dtype=np.uint8)
     return header, {"coords": coords, "neighbors": neighbors, "thumbnails": thumbs}
@@ -84,13 +83,13 @@ def logdir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("embedding_tiles"))
     writer = tf.summary.create_file_writer(os.path.join(root, "big"))
     header, arrays = big_record()
-    tb_helpers.write_record(writer, EMB, 0, header, arrays, family="activations")
-    header, arrays = tb_helpers.filters_record(0)
-    tb_helpers.write_record(writer, FILTERS, 0, header, arrays, family="activations")
+    records.write_record(writer, EMB, 0, header, arrays, family="activations")
+    header, arrays = records.filters_record(0)
+    records.write_record(writer, FILTERS, 0, header, arrays, family="activations")
     header, arrays = big_record(n=50)
-    tb_helpers.write_record(writer, EMB, 1, header, dict(arrays, coords=arrays["coords"][:, :1]), family="activations")
+    records.write_record(writer, EMB, 1, header, dict(arrays, coords=arrays["coords"][:, :1]), family="activations")
     bare = {k: v for k, v in header.items() if k not in ("labels", "predictions", "probabilities")}
-    tb_helpers.write_record(writer, EMB, 2, bare, arrays, family="activations")
+    records.write_record(writer, EMB, 2, bare, arrays, family="activations")
     writer.close()
     return root
 
@@ -98,10 +97,10 @@ def logdir(tmp_path_factory):
 @pytest.fixture(scope="module", params=["python", "rust"])
 def client(request, logdir):
     if request.param == "python":
-        provider = base._python_provider(logdir)
+        provider = providers.python_provider(logdir)
     else:
-        provider = base._rust_provider(logdir, request, expected=2)
-    return base._client(provider, logdir)
+        provider = providers.rust_provider(logdir, request, expected=2)
+    return providers.plugin_client(provider, logdir)
 
 
 def get(client, route, **params):

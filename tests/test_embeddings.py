@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import conftest
-from conftest import SIZE, assert_model_unchanged, layer_state, weights_snapshot
 import kerasviz
 from kerasviz import compiled
 from kerasviz.activations.embeddings import (
     EXACT_ASSIGNMENT_MAX, embedding_grid, features, nearest_neighbors, neighbors_figure, project)
+from tests.helpers.models import SIZE, assert_model_unchanged, functional, layer_state, nested, weights_snapshot
 
 
 @pytest.fixture
@@ -22,7 +21,7 @@ def images():
 
 
 def test_features_equal_the_layer_output(images):
-    model = conftest.functional()
+    model = functional()
     before = weights_snapshot(model), layer_state(model)
     reference = keras.Model(model.inputs, model.get_layer("fc").output)(images).numpy()
     codes = features(model, images)
@@ -39,7 +38,7 @@ def test_features_equal_the_layer_output(images):
 
 
 def test_input_kinds_and_batch_size_agree_and_trace_once(images):
-    model = conftest.functional()
+    model = functional()
     labels = np.arange(13)
     expected = features(model, images)
     traces = compiled.tracing_count(model)
@@ -57,7 +56,7 @@ def test_input_kinds_and_batch_size_agree_and_trace_once(images):
 
 
 def test_nested_model(images):
-    model = conftest.nested()
+    model = nested()
     backbone = model.get_layer("backbone")
     spatial = keras.Model(backbone.inputs, backbone.get_layer("conv2").output)(images).numpy()
     np.testing.assert_allclose(features(model, images, "backbone/conv2"), spatial.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
@@ -95,7 +94,7 @@ def test_streams_a_lazy_dataset():
 
 
 def test_feature_errors(images):
-    model = conftest.functional()
+    model = functional()
     with pytest.raises(ValueError, match=r"batch 0 of the dataset.*dataset.batch"):
         features(model, tf.data.Dataset.from_tensor_slices(images))  # not batched
     bad = images.copy()

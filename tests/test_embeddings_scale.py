@@ -14,13 +14,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import conftest
-import test_summary
-from conftest import SIZE
 from kerasviz import summary
 from kerasviz.activations import features as features_module
 from kerasviz.activations import neighbours, projections
 from kerasviz.activations.embeddings import features, nearest_neighbors, project
+from tests.helpers.models import SIZE, functional
+from tests.helpers.providers import projector_client
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def images():
 
 
 def test_features_streamed_to_a_file_equal_the_in_memory_ones(tmp_path, images):
-    model = conftest.functional()
+    model = functional()
     expected = features(model, images, batch_size=8)
     path = str(tmp_path / "codes.npy")
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(10)
@@ -44,7 +43,7 @@ def test_features_streamed_to_a_file_equal_the_in_memory_ones(tmp_path, images):
 
 
 def test_a_failing_stream_leaves_no_file_and_keeps_an_existing_one(tmp_path, images):
-    model = conftest.functional()
+    model = functional()
     path = tmp_path / "codes.npy"
     path.write_bytes(b"keep me")
     bad = images.copy()
@@ -126,7 +125,7 @@ def test_projector_gets_a_sample_above_its_limits(monkeypatch, tmp_path, caplog)
     with caplog.at_level(logging.WARNING, logger="kerasviz"):
         summary.write_embeddings(run, vectors, labels, images=thumbs, class_names="abc")
     assert "sample of 40 of the 130 points" in caplog.text
-    client = test_summary.projector_client(str(tmp_path))
+    client = projector_client(str(tmp_path))
     name = "fc/.ATTRIBUTES/VARIABLE_VALUE"
     served = np.frombuffer(client.get(f"/data/plugin/projector/tensor?run=run&name={name}").data, np.float32)
     rows = client.get(f"/data/plugin/projector/metadata?run=run&name={name}").data.decode().splitlines()
@@ -140,6 +139,6 @@ def test_projector_gets_a_sample_above_its_limits(monkeypatch, tmp_path, caplog)
     np.testing.assert_array_equal(sprite[4:8, 0:4], np.rint(thumbs[kept[7]] * 255).astype(np.uint8))
     monkeypatch.setattr(summary, "PROJECTOR_MAX_VALUES", 60)  # 60 values of 3-D vectors: 20 rows
     summary.write_embeddings(run, vectors, None)
-    client = test_summary.projector_client(str(tmp_path))  # the projector caches what it read
+    client = projector_client(str(tmp_path))  # the projector caches what it read
     served = np.frombuffer(client.get(f"/data/plugin/projector/tensor?run=run&name={name}").data, np.float32)
     assert served.size == 60

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SIZE, functional, nested, sequential, subclassed
 from kerasviz import compiled, models, targets
 from kerasviz.art.deepdream import deep_dream
 from kerasviz.art.style import style_transfer, texture_synthesis
 from kerasviz.gradients import synthesis
 from kerasviz.gradients.adversarial import fooling_image
 from kerasviz.gradients.class_visualization import LATENT_LEARNING_RATE, PARAMETERIZATION, class_visualization
+from tests.helpers.models import SIZE, functional, nested, sequential, subclassed
 
 FORMS = {"sequential": sequential, "functional": functional, "nested": nested}
 

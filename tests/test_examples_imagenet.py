@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "examples", "imagenet.py")
-SHARED = os.path.join(ROOT, "..", "shared", "imagenet")
+from tests.helpers.processes import REPO
+
+SCRIPT = os.path.join(REPO, "examples", "imagenet.py")
+SHARED = os.path.join(REPO, "..", "shared", "imagenet")
 FIGURES = ("attributions", "class_visualizations", "feature_visualization", "deep_dream", "top_patches")
 
 pytestmark = [
@@ -32,7 +33,7 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("imagenet")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run([sys.executable, SCRIPT, "--quick", "--out", str(out)], capture_output=True, text=True,
-                          env=env, timeout=300, cwd=ROOT)
+                          env=env, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out, done.stdout
 

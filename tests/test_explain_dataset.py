@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import distributed_worker as worker
 import keras
 import numpy as np
 import pytest
@@ -17,10 +16,10 @@ from scipy import stats
 
 import kerasviz
 from kerasviz.datasets import explain, shards
+from tests.helpers import distributed_worker as worker
+from tests.helpers.processes import REPO
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
-           TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+ENV = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +41,8 @@ def images(n=12, seed=1):
 
 def test_resumed_after_sigkill_equals_the_uninterrupted_run(tmp_path, reference):
     out = str(tmp_path / "killed")
-    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "distributed_worker.py"), "single", out],
-                               env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", worker.__name__, "single", out],
+                               env=ENV, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while not os.path.isdir(os.path.join(out, shards.shard_name(0))):
         assert process.poll() is None, process.stderr.read().decode()[-3000:]

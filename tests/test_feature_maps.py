@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from conftest import SIZE, assert_model_unchanged, layer_state, weights_snapshot
 from kerasviz import models
 from kerasviz.activations.feature_maps import feature_maps
+from tests.helpers.models import SIZE, assert_model_unchanged, layer_state, weights_snapshot
 
 
 def _reference(model, images, path):
@@ -34,7 +34,7 @@ def test_maps_are_the_activations_sorted_by_mean(model_form, images):
 
 
 def test_default_layer_selection_order_and_errors(images):
-    from conftest import nested
+    from tests.helpers.models import nested
 
     model = nested()
     result = feature_maps(model, images[:2])

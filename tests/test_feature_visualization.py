@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import SIZE, assert_model_unchanged, functional, layer_state, sequential, weights_snapshot
 from kerasviz import compiled, models, targets
 from kerasviz.gradients import synthesis
 from kerasviz.gradients.feature_visualization import feature_visualization
+from tests.helpers.models import SIZE, assert_model_unchanged, functional, layer_state, sequential, weights_snapshot
 
 
 def test_channels_rise_in_one_trace_labelled_grid(model_form):

@@ -6,10 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import SIZE, assert_model_unchanged, layer_state, weights_snapshot
-import conftest
 from kerasviz import models
 from kerasviz.activations.filters import FilterGrid, filter_grid
+from tests.helpers.models import MODEL_FORMS, SIZE, assert_model_unchanged, functional, layer_state, sequential, weights_snapshot
 
 
 def normalized(tile):
@@ -38,7 +37,7 @@ def conv_model(filters, size, channels, input_size=32, strides=1, seed=0):
 
 
 def test_first_layer_rgb_tiles_are_the_normalized_filters():
-    model = conftest.functional()
+    model = functional()
     before = weights_snapshot(model), layer_state(model)
     grid = filter_grid(model)
     assert isinstance(grid, FilterGrid)
@@ -78,7 +77,7 @@ def test_grid_is_near_square(count):
 
 
 def test_higher_layer_tiles_per_filter_and_channel():
-    model = conftest.functional()
+    model = functional()
     grid = filter_grid(model, "conv2")
     kernel = kernel_of(model, "conv2")  # [3, 3, 6, 8]
     assert grid.image.shape == (8 * 4 - 1, 6 * 4 - 1, 1)
@@ -103,7 +102,7 @@ def test_grayscale_first_layer_is_a_square_grid_of_gray_tiles():
 
 
 def test_follows_set_weights_and_constant_filter_is_gray():
-    model = conftest.sequential()
+    model = sequential()
     old = filter_grid(model).image
     kernel = np.random.default_rng(3).normal(size=(3, 3, 3, 6)).astype(np.float32)
     kernel[..., 2] = 0.7
@@ -116,7 +115,7 @@ def test_follows_set_weights_and_constant_filter_is_gray():
 
 
 def test_dense_and_pooling_layers_raise_naming_the_conv_layers():
-    model = conftest.functional()
+    model = functional()
     with pytest.raises(ValueError, match=r"'fc'.*Dense.*Available conv layers: \['conv1', 'conv2'\]"):
         filter_grid(model, "fc")
     with pytest.raises(ValueError, match="`layer`.*'pool'"):
@@ -134,7 +133,7 @@ def test_dense_and_pooling_layers_raise_naming_the_conv_layers():
 @pytest.mark.parametrize("form", ["nested", "mixed_float16", "subclassed", "reloaded"])
 def test_model_forms(form):
     keras.backend.clear_session()
-    model = conftest.MODEL_FORMS[form]()
+    model = MODEL_FORMS[form]()
     grid = filter_grid(model)
     assert grid.layer in ("conv1", "backbone/conv1")
     kernel = np.asarray(models.get_layer(model, grid.layer)[1].kernel)

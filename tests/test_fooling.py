@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import SIZE, _stack, assert_model_unchanged, layer_state, sequential, weights_snapshot
 from kerasviz.gradients.adversarial import fooling_image
+from tests.helpers.models import SIZE, assert_model_unchanged, layer_stack, layer_state, sequential, weights_snapshot
 
 
 def mobilenet_head(classes=10, seed=0):
@@ -24,9 +24,9 @@ def mobilenet_head(classes=10, seed=0):
 
 
 def tiny_net(size, seed=0):
-    """conftest's standard tiny network on `size` x `size` images."""
+    """The standard tiny network of `tests/helpers/models.py` on `size` x `size` images."""
     keras.backend.clear_session()
-    return keras.Sequential([keras.Input((size, size, 3))] + _stack(seed), name=f"tiny{size}")
+    return keras.Sequential([keras.Input((size, size, 3))] + layer_stack(seed), name=f"tiny{size}")
 
 
 def _goal(model, images, classes):

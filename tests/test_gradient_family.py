@@ -4,12 +4,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import functional
 
 from kerasviz import models
 from kerasviz.gradients.deconvnet import deconvnet
 from kerasviz.gradients.gradient_input import gradient_x_input
 from kerasviz.gradients.saliency import guided_backprop, saliency
+from tests.helpers.models import functional
 
 SHAPE = (4, 4, 3)
 

@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import MODEL_FORMS
 from kerasviz import layer_graph, models
 from kerasviz.activations import occlusion_graph
 from kerasviz.activations.occlusion import occlusion, occlusion_plan
 from kerasviz.activations.receptive_field import ReceptiveField, receptive_field
 from kerasviz.graph import fields, taxonomy, trace
 from kerasviz.graph.windows import Window
+from tests.helpers.models import MODEL_FORMS
+from tests.helpers.processes import REPO
 
 L = keras.layers
 
@@ -217,7 +218,7 @@ def test_mixed_precision_links_are_direct_and_a_subclassed_model_is_one_unit():
 
 def test_the_graph_modules_import_nothing_that_reads_models():
     """`kerasviz.graph` and `layer_graph` stand below `kerasviz.models`, so it can import them at the top."""
-    root = pathlib.Path(__file__).resolve().parents[1] / "kerasviz"
+    root = pathlib.Path(REPO) / "kerasviz"
     allowed = {"kerasviz.patching", "kerasviz.compiled", "kerasviz.graph"}
     for path in [*sorted((root / "graph").glob("*.py")), root / "layer_graph.py"]:
         for node in ast.walk(ast.parse(path.read_text())):

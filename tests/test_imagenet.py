@@ -17,8 +17,9 @@ import kerasviz
 from kerasviz import inputs, models, targets
 from kerasviz.art import deepdream
 from kerasviz.gradients import feature_visualization, synthesis
+from tests.helpers.processes import REPO
 
-FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "imagenet")
+FOLDER = os.path.join(REPO, "..", "shared", "imagenet")
 MODEL = os.path.join(FOLDER, "efficientnet_lite3.keras")
 RANGE = (0.0, 255.0)
 BALD_EAGLE = 22

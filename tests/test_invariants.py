@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import method_settings
-from conftest import MODEL_FORMS, SIZE, assert_model_unchanged, layer_state, weights_snapshot
 
 import kerasviz
 from kerasviz import registry
+from tests.helpers import method_settings
+from tests.helpers.models import MODEL_FORMS, SIZE, assert_model_unchanged, layer_state, weights_snapshot
 
 # method name -> (tiny keyword settings, expected output shape for B images, from the method's record)
 TINY_SETTINGS = {

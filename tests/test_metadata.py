@@ -5,9 +5,10 @@ import sys
 
 import numpy as np
 import pytest
-import tb_helpers
 
 from tb_plugin import metadata
+from tests.helpers import damaged, records
+from tests.helpers.processes import REPO
 
 
 def test_float_maps_keep_relative_precision_at_any_scale():
@@ -53,8 +54,8 @@ def test_unknown_versions_are_refused():
 # ------------------------------------------------------------------ hostile bytes
 
 
-@pytest.mark.parametrize("kind,blobs,expected", tb_helpers.hostile_records(),
-                         ids=[kind for kind, _, _ in tb_helpers.hostile_records()])
+@pytest.mark.parametrize("kind,blobs,expected", damaged.hostile_records(),
+                         ids=[kind for kind, _, _ in damaged.hostile_records()])
 def test_hostile_record_blobs_raise_record_error_and_nothing_else(kind, blobs, expected):
     failures = []
     for decode, blob in ((metadata.decode_header, blobs[0]), (metadata.decode_arrays, blobs[1])):
@@ -68,8 +69,8 @@ def test_hostile_record_blobs_raise_record_error_and_nothing_else(kind, blobs, e
         assert failures and expected in failures[0], failures  # the header is read first
 
 
-@pytest.mark.parametrize("kind,content,expected", tb_helpers.hostile_metadata(),
-                         ids=[kind for kind, _, _ in tb_helpers.hostile_metadata()])
+@pytest.mark.parametrize("kind,content,expected", damaged.hostile_metadata(),
+                         ids=[kind for kind, _, _ in damaged.hostile_metadata()])
 def test_hostile_series_metadata_raises_record_error(kind, content, expected):
     with pytest.raises(metadata.RecordError, match=expected.replace("(", r"\(")):
         metadata.parse_plugin_content(content)
@@ -77,7 +78,7 @@ def test_hostile_series_metadata_raises_record_error(kind, content, expected):
 
 def test_mutated_records_decode_or_raise_record_error_only():
     rng = np.random.default_rng(0)
-    header, arrays = tb_helpers.attribution_record("saliency", 0, n=2, size=8)
+    header, arrays = records.attribution_record("saliency", 0, n=2, size=8)
     blobs = metadata.encode_record(header, arrays)
     outcomes = {"decoded": 0, "refused": 0}
     for trial in range(600):
@@ -101,9 +102,9 @@ def test_mutated_records_decode_or_raise_record_error_only():
 
 def test_decoded_bytes_are_bounded_before_inflating():
     limit = metadata.MAX_RECORD_BYTES  # float16 counts as the float32 it may become
-    assert metadata.decode_arrays(tb_helpers.zip_bomb(limit // 2))["maps"].shape == (limit // 4,)
+    assert metadata.decode_arrays(damaged.zip_bomb(limit // 2))["maps"].shape == (limit // 4,)
     with pytest.raises(metadata.RecordError, match=f"more than {limit} bytes once decoded"):
-        metadata.decode_arrays(tb_helpers.zip_bomb(limit // 2 + 1024 * 1024))
+        metadata.decode_arrays(damaged.zip_bomb(limit // 2 + 1024 * 1024))
 
 
 def test_non_finite_header_numbers_read_as_null():
@@ -120,6 +121,5 @@ def test_header_depth_is_bounded():
 
 def test_metadata_module_does_not_import_tensorflow():
     code = "import sys, tb_plugin.metadata; print(sorted(m for m in sys.modules if m.startswith('tensorflow')))"
-    root = __file__.rsplit("/tests/", 1)[0]
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                           check=True).stdout.strip() == "[]"

@@ -5,12 +5,12 @@ import functools
 import keras
 import numpy as np
 import pytest
-from conftest import CLASSES, SIZE, sequential
 from scipy import stats
 
 import kerasviz
 from kerasviz import metrics
 from kerasviz.metrics import robustness
+from tests.helpers.models import CLASSES, SIZE, sequential
 
 RNG = np.random.default_rng(7)
 X = RNG.uniform(0, 1, (3, SIZE, SIZE, 3)).astype(np.float32)

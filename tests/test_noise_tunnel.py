@@ -4,12 +4,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import functional
 
 import kerasviz
 from kerasviz import models, registry
 from kerasviz.gradients import core
 from kerasviz.gradients.noise_tunnel import noise_tunnel
+from tests.helpers.models import functional
 
 SAMPLES, NOISE, SEED = 6, 0.2, 11
 

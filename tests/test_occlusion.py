@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SIZE, assert_model_unchanged, functional, layer_state, weights_snapshot
 from kerasviz import compiled, registry
 from kerasviz.activations.occlusion import occlusion, occlusion_geometry, occlusion_to_input
 from kerasviz.metrics.catalog import pixel_maps
 from kerasviz.targets import Channel
+from tests.helpers.models import SIZE, assert_model_unchanged, functional, layer_state, weights_snapshot
 
 
 def starts(size, patch, stride):

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import assert_model_unchanged, layer_state, weights_snapshot
 from kerasviz import compiled
 from kerasviz.activations.coarse_to_fine import occlusion_coarse_to_fine
 from kerasviz.activations.occlusion import occlusion, occlusion_plan
 from kerasviz.targets import Channel
+from tests.helpers.models import assert_model_unchanged, layer_state, weights_snapshot
 
 L = keras.layers
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SIZE, assert_model_unchanged, layer_state, sequential, weights_snapshot
 from kerasviz import compiled, targets
 from kerasviz.gradients import parameterization as param
 from kerasviz.gradients import synthesis, transforms
+from tests.helpers.models import SIZE, assert_model_unchanged, layer_state, sequential, weights_snapshot
 
 
 @pytest.fixture

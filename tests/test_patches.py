@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SIZE, assert_model_unchanged, functional, layer_state, weights_snapshot
 from kerasviz import compiled, models
 from kerasviz.activations.patches import TopPatches, patches_grid, top_patches
 from kerasviz.activations.receptive_field import ReceptiveField
+from tests.helpers.models import SIZE, assert_model_unchanged, functional, layer_state, weights_snapshot
 
 L = keras.layers
 
@@ -210,6 +210,6 @@ def test_bad_arguments_name_themselves(images):
         top_patches(model, images[0])
     with pytest.raises(TypeError, match="`data`"):
         top_patches(model, np.array([["a"]]))
-    from conftest import subclassed
+    from tests.helpers.models import subclassed
     with pytest.raises(ValueError, match="`channels`"):
         top_patches(subclassed(), images, channels=8)  # found once the first batch ran

@@ -3,12 +3,12 @@
 import keras
 import numpy as np
 import pytest
-from conftest import CLASSES, SIZE, sequential
 from skimage import segmentation
 
 import kerasviz
 from kerasviz.perturbation import rise as rise_module
 from kerasviz.perturbation import xrai as xrai_module
+from tests.helpers.models import CLASSES, SIZE, sequential
 
 RNG = np.random.default_rng(3)
 

@@ -14,107 +14,47 @@ import io
 import json
 import os
 import re
-import subprocess
-import tempfile
-import time
 
-import grpc
 import numpy as np
 import pytest
-import tb_helpers
 import tensorflow as tf
 from PIL import Image
 from tensorboard import default, program
-from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_ingester
-from tensorboard.backend.event_processing import data_provider as multiplexer_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.data import grpc_provider, server_ingester
 from tensorboard.plugins import base_plugin
-from werkzeug import test as werkzeug_test
 
 from tb_plugin import metadata, plugin
+from tests.helpers import damaged, records
+from tests.helpers.processes import REPO
+from tests.helpers.providers import plugin_client, python_provider, rust_provider
 
 SAL, OCC, CAM = (f"kerasviz/attribution/{m}" for m in ("saliency", "occlusion", "gradcam"))
-XSS_RUN = "run \u00e9 " + tb_helpers.XSS
+XSS_RUN = "run \u00e9 " + records.XSS
 LONG_STEPS = 50
 
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("logdir"))
-    tb_helpers.write_run(os.path.join(root, "train"), steps=3)
-    tb_helpers.write_run(os.path.join(root, "classes"), steps=2, methods=("gradcam",), classes=(0, 2, 3))
-    tb_helpers.write_run(os.path.join(root, XSS_RUN), steps=1, methods=("saliency",))
-    tb_helpers.write_run(os.path.join(root, "long"), steps=LONG_STEPS, methods=("saliency",), n=1, size=8)
-    tb_helpers.write_damaged(root)
-    header, arrays = tb_helpers.attribution_record("saliency", 0, n=2, size=8)
+    records.write_run(os.path.join(root, "train"), steps=3)
+    records.write_run(os.path.join(root, "classes"), steps=2, methods=("gradcam",), classes=(0, 2, 3))
+    records.write_run(os.path.join(root, XSS_RUN), steps=1, methods=("saliency",))
+    records.write_run(os.path.join(root, "long"), steps=LONG_STEPS, methods=("saliency",), n=1, size=8)
+    damaged.write_damaged(root)
+    header, arrays = records.attribution_record("saliency", 0, n=2, size=8)
     arrays["maps"][0] = np.nan  # a map of NaN, and one with an infinity
     arrays["maps"][1, 0, 0] = np.inf
     writer = tf.summary.create_file_writer(os.path.join(root, "nonfinite"))
-    tb_helpers.write_record(writer, SAL, 0, header, arrays)
+    records.write_record(writer, SAL, 0, header, arrays)
     writer.close()
     return root
 
 
-def _python_provider(logdir, size_guidance=None):
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance=size_guidance)
-    multiplexer.AddRunsFromDirectory(logdir)
-    multiplexer.Reload()
-    return multiplexer_provider.MultiplexerDataProvider(multiplexer, logdir)
-
-
-def _rust_provider(logdir, request, samples="kerasviz=all", expected=10 + 12):
-    """The Rust data server, started the way TensorBoard starts it, stopped by the test's finalizer.
-
-    Returns once `expected` time series (our records plus scalars) are loaded and stable.
-    """
-    binary = server_ingester.get_server_binary()
-    port_file = os.path.join(tempfile.mkdtemp(prefix="kerasviz_rust_"), "port")
-    process = subprocess.Popen(
-        [binary.path, f"--logdir={logdir}", "--reload=once", f"--samples-per-plugin={samples}", "--host=127.0.0.1",
-         "--port=0", f"--port-file={port_file}", "--die-after-stdin"],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-    def stop():
-        process.stdin.close()
-        process.terminate()
-        process.wait(10)
-
-    request.addfinalizer(stop)
-    deadline = time.time() + 20
-    while not (os.path.exists(port_file) and open(port_file).read().endswith("\n")):
-        assert process.poll() is None and time.time() < deadline, "the Rust data server did not start"
-        time.sleep(0.05)
-    # TensorBoard's own channel options (`server_ingester.py`): the default 4 MiB would refuse large listings.
-    channel = grpc.insecure_channel(f"127.0.0.1:{int(open(port_file).read())}",
-                                    options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)])
-    request.addfinalizer(channel.close)
-    provider = grpc_provider.GrpcDataProvider(f"127.0.0.1:{int(open(port_file).read())}", grpc_provider.make_stub(channel))
-    previous = None
-    while True:  # `--reload=once` loads in the background: wait for every series, then for a stable view
-        series = provider.list_blob_sequences(None, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
-        scalars = provider.list_scalars(None, experiment_id="", plugin_name="scalars")
-        snapshot = sorted((run, tag, ts.max_step) for listing in (series, scalars)
-                          for run, tags in listing.items() for tag, ts in tags.items())
-        if len(snapshot) == expected and snapshot == previous:  # default: 10 record series, 12 metrics
-            return provider
-        assert time.time() < deadline, "the Rust data server did not load the logdir"
-        previous = snapshot
-        time.sleep(0.2)
-
-
-def _client(provider, logdir, sampling_hints=None):
-    context = base_plugin.TBContext(data_provider=provider, logdir=logdir, sampling_hints=sampling_hints)
-    loaded = plugin.KerasvizLoader().load(context)
-    return werkzeug_test.Client(application.TensorBoardWSGI([loaded], data_provider=provider))
-
-
 @pytest.fixture(scope="module", params=["python", "rust"])
 def client(request, logdir):
-    provider = _python_provider(logdir) if request.param == "python" else _rust_provider(logdir, request)
-    return _client(provider, logdir)
+    provider = python_provider(logdir) if request.param == "python" else rust_provider(
+        logdir, request, expected=10 + 12)  # 10 record series, 12 metrics
+    return plugin_client(provider, logdir)
 
 
 def get(client, route, **params):
@@ -159,7 +99,7 @@ def test_steps_lists_every_step(client):
 @pytest.mark.parametrize("tag,occlusion", [(SAL, False), (OCC, True)])
 def test_record_returns_header_and_maps_within_quantization(client, tag, occlusion):
     body = get_json(client, "record", run="train", tag=tag, step=1)
-    header, expected = tb_helpers.attribution_record(tag.split("/")[-1], 1, occlusion=occlusion)
+    header, expected = records.attribution_record(tag.split("/")[-1], 1, occlusion=occlusion)
     assert body["step"] == 1 and body["header"]["version"] == metadata.SCHEMA_VERSION
     for key in ("class_names", "labels", "predictions", "params", "target"):
         assert body["header"][key] == header[key]
@@ -189,7 +129,7 @@ def test_image_is_the_recorded_image_as_png(client):
     response = get(client, "image", run="train", tag=OCC, step=2, index=3)
     assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
     decoded = np.asarray(Image.open(io.BytesIO(response.get_data())))
-    np.testing.assert_array_equal(decoded, tb_helpers.images(4, 32)[3])
+    np.testing.assert_array_equal(decoded, records.images(4, 32)[3])
 
 
 def test_scalars_returns_the_metric_over_steps(client):
@@ -208,7 +148,7 @@ def test_scalars_carry_the_direction_kerasviz_metrics_declares(client):
 
 def test_unicode_and_markup_names_travel_as_json_text(client):
     body = get_json(client, "record", run=XSS_RUN, tag=SAL, step=0)
-    assert body["run"] == XSS_RUN and tb_helpers.XSS in body["header"]["class_names"]
+    assert body["run"] == XSS_RUN and records.XSS in body["header"]["class_names"]
     response = get(client, "record", run=XSS_RUN, tag=SAL, step=0)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert XSS_RUN in [run["name"] for run in get_json(client, "runs")["runs"]]
@@ -362,7 +302,7 @@ def test_every_epoch_of_a_long_run_is_shown_with_the_loaders_flags(logdir):
         ingester = data_ingester.LocalDataIngester(flags)  # what `--load_fast=false` builds
         ingester.deprecated_multiplexer.AddRunsFromDirectory(logdir)
         ingester.deprecated_multiplexer.Reload()
-        client = _client(ingester.data_provider, logdir, sampling_hints=flags.samples_per_plugin)
+        client = plugin_client(ingester.data_provider, logdir, sampling_hints=flags.samples_per_plugin)
         return len(get_json(client, "steps", run="long", tag=SAL)["steps"])
 
     tensorboard = program.TensorBoard(plugins=default.get_static_plugins())
@@ -373,14 +313,14 @@ def test_every_epoch_of_a_long_run_is_shown_with_the_loaders_flags(logdir):
 
 
 def test_zero_samples_hint_means_no_limit(logdir):
-    client = _client(_python_provider(logdir), logdir, sampling_hints={"kerasviz": 0, "scalars": 0})
+    client = plugin_client(python_provider(logdir), logdir, sampling_hints={"kerasviz": 0, "scalars": 0})
     assert len(get_json(client, "steps", run="long", tag=SAL)["steps"]) == LONG_STEPS
     assert len(get_json(client, "scalars", run="long", tag=SAL + "/deletion_auc")["points"]) == LONG_STEPS
 
 
 def test_setup_cfg_registers_the_loader_as_a_tensorboard_plugin():
     parser = configparser.ConfigParser()
-    parser.read(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.cfg"))
+    parser.read(os.path.join(REPO, "setup.cfg"))
     lines = [line.strip() for line in parser["options.entry_points"]["tensorboard_plugins"].splitlines() if line.strip()]
     assert lines == ["kerasviz = tb_plugin.plugin:KerasvizLoader"]
     module, name = lines[0].split("=")[1].strip().split(":")
@@ -401,7 +341,7 @@ def test_logdir_written_by_the_attribution_callback(tmp_path):
     if not hasattr(callbacks, "AttributionCallback"):
         pytest.skip("kerasviz.callbacks.AttributionCallback is not written yet")
     import keras
-    from conftest import CLASSES, SIZE, sequential
+    from tests.helpers.models import CLASSES, SIZE, sequential
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (8, SIZE, SIZE, 3)).astype(np.float32)
@@ -411,11 +351,11 @@ def test_logdir_written_by_the_attribution_callback(tmp_path):
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     callback = callbacks.AttributionCallback(
         str(tmp_path), x[:3], y[:3], methods=("saliency", ("occlusion", {"patch": 4, "stride": 4})),
-        class_names=["a", "b", tb_helpers.XSS, "d"],
+        class_names=["a", "b", records.XSS, "d"],
         metrics=True, on_error="raise")
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[callback])
 
-    client = _client(_python_provider(str(tmp_path)), str(tmp_path))
+    client = plugin_client(python_provider(str(tmp_path)), str(tmp_path))
     (run,) = get_json(client, "runs")["runs"]
     assert [t["tag"] for t in run["tags"]] == [OCC, SAL]
     assert {(s["method"], s["metric"]) for s in run["scalars"]} == {
@@ -423,7 +363,7 @@ def test_logdir_written_by_the_attribution_callback(tmp_path):
     assert [s["step"] for s in get_json(client, "steps", run=run["name"], tag=SAL)["steps"]] == [0, 1]
     body = get_json(client, "record", run=run["name"], tag=SAL, step=1)
     assert body["arrays"]["maps"]["shape"] == [3, SIZE, SIZE]
-    assert body["header"]["labels"] == y[:3].tolist() and tb_helpers.XSS in body["header"]["class_names"]
+    assert body["header"]["labels"] == y[:3].tolist() and records.XSS in body["header"]["class_names"]
     occlusion = get_json(client, "record", run=run["name"], tag=OCC, step=1)
     assert occlusion["arrays"]["maps"]["shape"] == [3, SIZE // 4, SIZE // 4]
     assert occlusion["header"]["params"]["patch"] == 4 and occlusion["header"]["lower_is_important"] is True

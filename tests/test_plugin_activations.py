@@ -1,6 +1,6 @@
 """The plugin's routes on activations records (filters, embeddings, top patches).
 
-Real event files written by `tb_helpers` (tags `kerasviz/activations/<method>/<layer>`),
+Real event files written by `tests/helpers/records.py` and `damaged.py` (tags `kerasviz/activations/<method>/<layer>`),
 served by TensorBoard's own WSGI app over both data providers (the Python
 multiplexer and the Rust data server) and queried with a werkzeug client:
 `/record` describes each array, `/picture` draws a filter grid, `/sprite` tiles
@@ -14,30 +14,29 @@ import os
 
 import numpy as np
 import pytest
-import tb_helpers
-import test_plugin as base
 import tensorflow as tf
 from PIL import Image
 
 from tb_plugin import plugin
+from tests.helpers import damaged, providers, records
 
 STEPS, N, K = 3, 48, 5
-FILTERS = tb_helpers.activations_tag("filters", "conv1")
-FILTERS2 = tb_helpers.activations_tag("filters", "block/conv2")
-EMB = tb_helpers.activations_tag("embeddings", "fc")
-PATCHES = tb_helpers.activations_tag("top_patches", "conv2")
+FILTERS = records.activations_tag("filters", "conv1")
+FILTERS2 = records.activations_tag("filters", "block/conv2")
+EMB = records.activations_tag("embeddings", "fc")
+PATCHES = records.activations_tag("top_patches", "conv2")
 SERIES = 4 + 3 + 1  # acts, damaged, big
 
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("activations"))
-    tb_helpers.write_activations_run(os.path.join(root, "acts"), steps=STEPS, n=N, k=K)
-    tb_helpers.write_damaged_activations(os.path.join(root, "damaged"))
+    records.write_activations_run(os.path.join(root, "acts"), steps=STEPS, n=N, k=K)
+    damaged.write_damaged_activations(os.path.join(root, "damaged"))
     # 400 thumbnails: a sprite of 1 column would be too tall
     writer = tf.summary.create_file_writer(os.path.join(root, "big"))
-    header, arrays = tb_helpers.embeddings_record(0, n=400, k=2)
-    tb_helpers.write_record(writer, EMB, 0, header, arrays, family="activations")
+    header, arrays = records.embeddings_record(0, n=400, k=2)
+    records.write_record(writer, EMB, 0, header, arrays, family="activations")
     writer.close()
     return root
 
@@ -45,10 +44,10 @@ def logdir(tmp_path_factory):
 @pytest.fixture(scope="module", params=["python", "rust"])
 def client(request, logdir):
     if request.param == "python":
-        provider = base._python_provider(logdir)
+        provider = providers.python_provider(logdir)
     else:
-        provider = base._rust_provider(logdir, request, expected=SERIES)
-    return base._client(provider, logdir)
+        provider = providers.rust_provider(logdir, request, expected=SERIES)
+    return providers.plugin_client(provider, logdir)
 
 
 def get(client, route, **params):
@@ -97,7 +96,7 @@ def test_runs_list_one_series_per_method_and_layer(client):
 
 @pytest.mark.parametrize("tag,layer,channels", [(FILTERS, "conv1", 3), (FILTERS2, "block/conv2", 8)])
 def test_filter_grid_record_and_picture(client, tag, layer, channels):
-    header, arrays = tb_helpers.filters_record(1, STEPS, layer, filters=16 if channels == 3 else 12, channels=channels)
+    header, arrays = records.filters_record(1, STEPS, layer, filters=16 if channels == 3 else 12, channels=channels)
     body = get_json(client, "record", run="acts", tag=tag, step=1)
     assert body["header"]["kernel_shape"] == header["kernel_shape"] and body["header"]["layer"] == layer
     assert body["header"]["description"] == header["description"]
@@ -110,7 +109,7 @@ def test_filter_grid_record_and_picture(client, tag, layer, channels):
 
 
 def test_embeddings_record_coords_neighbours_and_thumbnail_sprite(client):
-    header, arrays = tb_helpers.embeddings_record(2, STEPS, n=N, k=K)
+    header, arrays = records.embeddings_record(2, STEPS, n=N, k=K)
     body = get_json(client, "record", run="acts", tag=EMB, step=2)
     for key in ("labels", "predictions", "class_names", "projection", "projector_run", "layer"):
         assert body["header"][key] == header[key]
@@ -134,7 +133,7 @@ def test_embeddings_record_coords_neighbours_and_thumbnail_sprite(client):
 
 
 def test_top_patches_record_and_crop_sprites(client):
-    header, arrays = tb_helpers.patches_record(1)
+    header, arrays = records.patches_record(1)
     body = get_json(client, "record", run="acts", tag=PATCHES, step=1)
     assert body["header"]["channels"] == header["channels"]
     assert body["header"]["receptive_field"] == {"size": [11, 11], "stride": [2, 2]}

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import MODEL_FORMS, assert_model_unchanged, layer_state, weights_snapshot
 from kerasviz import compiled
 from kerasviz.activations.receptive_field import ReceptiveField, receptive_field
+from tests.helpers.models import MODEL_FORMS, assert_model_unchanged, layer_state, weights_snapshot
 
 L = keras.layers
 

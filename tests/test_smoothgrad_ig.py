@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import assert_model_unchanged, layer_state, sequential, weights_snapshot
 from kerasviz import compiled, models
 from kerasviz.gradients import core
 from kerasviz.gradients.integrated import integrated_gradients
 from kerasviz.gradients.smoothgrad import smoothgrad
+from tests.helpers.models import assert_model_unchanged, layer_state, sequential, weights_snapshot
 
 SHAPE = (4, 4, 3)
 

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SIZE, assert_model_unchanged, layer_state, sequential, weights_snapshot
 from kerasviz import compiled, targets
 from kerasviz.gradients import regularizers, synthesis
 from kerasviz.gradients.adversarial import fgsm, fooling_image
 from kerasviz.gradients.class_visualization import class_visualization
 from kerasviz.gradients.inversion import invert_features
+from tests.helpers.models import SIZE, assert_model_unchanged, layer_state, sequential, weights_snapshot
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import method_settings
-from conftest import CLASSES, SIZE, functional, layer_state, nested
 
 import kerasviz
 from kerasviz import patching, registry
+from tests.helpers import method_settings
+from tests.helpers.models import CLASSES, SIZE, functional, layer_state, nested
 
 SETTINGS = method_settings.TINY_SETTINGS
 # Every method races all the others at once; pairwise, the perturbation family (forward passes through

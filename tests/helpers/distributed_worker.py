@@ -1,8 +1,10 @@
 """The processes of the dataset and distributed tests: one `explain_dataset` run (and a `fit`) per call.
 
-    python tests/distributed_worker.py single OUT        # the default strategy
-    python tests/distributed_worker.py mirrored OUT      # MirroredStrategy over 2 logical CPU devices
-    python tests/distributed_worker.py worker OUT LOGDIR # MultiWorkerMirroredStrategy (TF_CONFIG), then a fit
+Run from the repository root:
+
+    python -m tests.helpers.distributed_worker single OUT        # the default strategy
+    python -m tests.helpers.distributed_worker mirrored OUT      # MirroredStrategy over 2 logical CPU devices
+    python -m tests.helpers.distributed_worker worker OUT LOGDIR # MultiWorkerMirroredStrategy (TF_CONFIG), then a fit
 
 Prints one JSON line. The model and the data are built here from fixed seeds, so every process (and the
 test itself, importing this module) explains the same model on the same images.
