@@ -52,7 +52,7 @@ def write_record(run_dir, n):
     arrays = {"coords": coords, "neighbors": rng.integers(0, n, (n, 5)).astype(np.int32),
               "thumbnails": rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)}
     writer = tf.summary.create_file_writer(run_dir)
-    records.write_record(writer, records.activations_tag("embeddings", "fc"), 0, header, arrays, family="activations")
+    records.write_record(writer, "activations", "embeddings", header, arrays, 0, "fc")
     writer.close()
 
 

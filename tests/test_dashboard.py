@@ -74,9 +74,9 @@ def logdir(tmp_path_factory):
     write_comparison(root, "classes", 0)  # beside the maps of steps 0 and 1
     write_metrics_run(root, "metrics")
     writer = tf.summary.create_file_writer(os.path.join(root, "compare_bad"))  # a header that is no table
-    records.write_record(writer, "kerasviz/attribution/comparison", 0,
+    records.write_record(writer, "attribution", "comparison",
                          {"family": "attribution", "method": "comparison", "kind": "comparison",
-                          "methods": [records.XSS], "metrics": {"a": 1}}, {})
+                          "methods": [records.XSS], "metrics": {"a": 1}}, {}, 0)
     writer.close()
     return root
 

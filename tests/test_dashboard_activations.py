@@ -53,7 +53,7 @@ def big_record():
 
 def write_big_embeddings(run_dir):
     writer = tf.summary.create_file_writer(run_dir)
-    records.write_record(writer, EMB, 0, *big_record(), family="activations")
+    records.write_record(writer, "activations", "embeddings", *big_record(), 0, "fc")
     writer.close()
 
 

@@ -35,8 +35,7 @@ def logdir(tmp_path_factory):
     header, arrays = records.embeddings_record(0, steps=1)
     del header["labels"]  # predictions only, as for unlabelled probe images
     writer = tf.summary.create_file_writer(os.path.join(root, "unlabelled"))
-    records.write_record(writer, records.activations_tag("embeddings", "fc"), 0, header, arrays,
-                         family="activations")
+    records.write_record(writer, "activations", "embeddings", header, arrays, 0, "fc")
     writer.close()
     records.write_synthesis_run(os.path.join(root, "per_image"), steps=1, classes=(1, 3), snapshots=0,
                                 per_image_losses=True)

@@ -83,13 +83,14 @@ def logdir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("embedding_tiles"))
     writer = tf.summary.create_file_writer(os.path.join(root, "big"))
     header, arrays = big_record()
-    records.write_record(writer, EMB, 0, header, arrays, family="activations")
+    records.write_record(writer, "activations", "embeddings", header, arrays, 0, "fc")
     header, arrays = records.filters_record(0)
-    records.write_record(writer, FILTERS, 0, header, arrays, family="activations")
+    records.write_record(writer, "activations", "filters", header, arrays, 0, "conv1")
     header, arrays = big_record(n=50)
-    records.write_record(writer, EMB, 1, header, dict(arrays, coords=arrays["coords"][:, :1]), family="activations")
+    records.write_record(writer, "activations", "embeddings", header, dict(arrays, coords=arrays["coords"][:, :1]), 1,
+                         "fc")
     bare = {k: v for k, v in header.items() if k not in ("labels", "predictions", "probabilities")}
-    records.write_record(writer, EMB, 2, bare, arrays, family="activations")
+    records.write_record(writer, "activations", "embeddings", bare, arrays, 2, "fc")
     writer.close()
     return root
 

@@ -1,6 +1,6 @@
 """The kerasviz TensorBoard plugin's routes, served by TensorBoard's own WSGI app.
 
-Real event files (written with `tf.summary`), read through both data providers:
+Real event files (written by `tests/helpers/records.py` through `kerasviz.summary`), read through both data providers:
 the Python `MultiplexerDataProvider` (`--load_fast=false`) and the Rust data
 server TensorBoard starts by default (`GrpcDataProvider`), queried with a
 werkzeug test client. Damaged logdirs and hostile query strings must never
@@ -45,7 +45,7 @@ def logdir(tmp_path_factory):
     arrays["maps"][0] = np.nan  # a map of NaN, and one with an infinity
     arrays["maps"][1, 0, 0] = np.inf
     writer = tf.summary.create_file_writer(os.path.join(root, "nonfinite"))
-    records.write_record(writer, SAL, 0, header, arrays)
+    records.write_record(writer, "attribution", "saliency", header, arrays, 0)
     writer.close()
     return root
 

@@ -36,7 +36,7 @@ def logdir(tmp_path_factory):
     # 400 thumbnails: a sprite of 1 column would be too tall
     writer = tf.summary.create_file_writer(os.path.join(root, "big"))
     header, arrays = records.embeddings_record(0, n=400, k=2)
-    records.write_record(writer, EMB, 0, header, arrays, family="activations")
+    records.write_record(writer, "activations", "embeddings", header, arrays, 0, "fc")
     writer.close()
     return root
 

@@ -1,7 +1,7 @@
 """The plugin survives any logdir: damaged and hostile records, series metadata and event files.
 
-Real event files (`tests/helpers/damaged.py`'s `write_hostile`: hand-crafted bytes written with
-`tf.summary.write`, and event files damaged on disk) beside good runs, read
+Real event files (`tests/helpers/damaged.py`'s `write_hostile`: the library's records
+damaged byte by byte, and event files damaged on disk) beside good runs, read
 through both data servers (the Rust data server and `--load_fast=false`'s
 `MultiplexerDataProvider`) by TensorBoard's own WSGI app. A damaged record
 answers 404 naming what is wrong, a damaged series is listed in `/runs` with

@@ -1,8 +1,15 @@
-"""Records and event files the plugin must survive: damaged, hostile, or of a family it does not know.
+"""Records and event files the plugin must survive: damaged, hostile, odd, or of a family it does not know.
 
-The plugin must answer all of it without a 500 (`test_plugin.py`,
-`test_plugin_activations.py`, `test_plugin_damaged.py`; `test_metadata.py`
-decodes the hostile records).
+What the library's writer would refuse or never produce starts from what it
+does write, `library_record` (the tag, blobs and summary metadata of
+`kerasviz.summary.write_record`, taken from its journal), or from
+`tb_plugin.metadata`'s encoding, and is damaged on purpose: blobs replaced or
+cut, series metadata rewritten, event files truncated or overwritten on disk.
+`write_blobs` is the only write here that bypasses `kerasviz.summary`; odd but
+well-formed records and the good records beside the damaged ones go through
+`tests.helpers.records.write_record`. The plugin must answer all of it without
+a 500 (`test_plugin.py`, `test_plugin_activations.py`,
+`test_plugin_damaged.py`; `test_metadata.py` decodes the hostile records).
 """
 
 import io
@@ -11,40 +18,55 @@ import zipfile
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.compat.proto import event_pb2, summary_pb2
 
+from kerasviz import summary
 from tb_plugin import metadata
 from tests.helpers.records import (XSS, activations_tag, attribution_record, embeddings_record, filters_record, images,
                                    patches_record, write_record)
 
 
+def library_record(family, method, header, arrays, suffix=None):
+    """`(tag, [header blob, arrays blob], SummaryMetadata)` exactly as `kerasviz.summary.write_record` writes them."""
+    entries = []
+    with summary.journal(entries, step=0):
+        assert summary.write_record(family, method, header, arrays, suffix=suffix)
+    ((tag, _, event),) = entries
+    value = event_pb2.Event.FromString(event).summary.value[0]
+    return tag, [bytes(blob) for blob in tf.make_ndarray(value.tensor)], value.metadata
+
+
+def write_blobs(writer, tag, step, blobs, summary_metadata):
+    """Writes `blobs` (a list of bytes, any number) as one summary under `tag`, as they are: no check, no encoding."""
+    with writer.as_default():
+        tf.summary.write(tag, tf.constant(blobs), step, metadata=summary_metadata)
+
+
 def write_damaged(logdir):
     """Runs that must never make a route answer 500: see `test_plugin.py`."""
     # An unknown record version in the series metadata.
-    writer = tf.summary.create_file_writer(os.path.join(logdir, "future"))
     header, arrays = attribution_record("saliency", 0)
-    md = metadata.create_summary_metadata("attribution", "saliency")
-    md.plugin_data.content = b'{"family": "attribution", "method": "saliency", "version": 99}'
-    with writer.as_default():
-        tf.summary.write("kerasviz/attribution/saliency", tf.constant(metadata.encode_record(header, arrays)), 0, metadata=md)
+    tag, blobs, md = library_record("attribution", "saliency", header, arrays)
+    future = summary_pb2.SummaryMetadata.FromString(md.SerializeToString())
+    future.plugin_data.content = b'{"family": "attribution", "method": "saliency", "version": 99}'
+    writer = tf.summary.create_file_writer(os.path.join(logdir, "future"))
+    write_blobs(writer, tag, 0, blobs, future)
     writer.close()
     # Good metadata, but the header blob says version 99, and the npz blob is garbage at step 1,
     # and a record with a single blob at step 2.
     writer = tf.summary.create_file_writer(os.path.join(logdir, "garbage"))
-    blobs = metadata.encode_record(header, arrays)
-    md = metadata.create_summary_metadata("attribution", "saliency")
-    with writer.as_default():
-        bad_header = blobs[0].replace(b'"version": 1', b'"version": 99')
-        tf.summary.write("kerasviz/attribution/saliency", tf.constant([bad_header, blobs[1]]), 0, metadata=md)
-        tf.summary.write("kerasviz/attribution/saliency", tf.constant([blobs[0], b"PK\x03\x04garbage"]), 1, metadata=md)
-        tf.summary.write("kerasviz/attribution/saliency", tf.constant([blobs[0]]), 2, metadata=md)
-        tf.summary.write("kerasviz/attribution/saliency", tf.constant([b"\xff\xfe not json", blobs[1]]), 3, metadata=md)
+    bad_header = blobs[0].replace(b'"version": 1', b'"version": 99')
+    write_blobs(writer, tag, 0, [bad_header, blobs[1]], md)
+    write_blobs(writer, tag, 1, [blobs[0], b"PK\x03\x04garbage"], md)
+    write_blobs(writer, tag, 2, [blobs[0]], md)
+    write_blobs(writer, tag, 3, [b"\xff\xfe not json", blobs[1]], md)
     writer.close()
     # A truncated event file: two good records, then the file cut in the middle of a third.
     run = os.path.join(logdir, "truncated")
     writer = tf.summary.create_file_writer(run)
     for step in range(3):
         header, arrays = attribution_record("saliency", step)
-        write_record(writer, "kerasviz/attribution/saliency", step, header, arrays)
+        write_record(writer, "attribution", "saliency", header, arrays, step)
     writer.close()
     (event_file,) = [os.path.join(run, f) for f in os.listdir(run)]
     size = os.path.getsize(event_file)
@@ -53,13 +75,18 @@ def write_damaged(logdir):
 
 
 def write_other_family(run_dir, steps=2):
-    """Records of a family without a dedicated view (shown by the generic view)."""
+    """Records of a family without a dedicated view (shown by the generic view).
+
+    The library's writer refuses a family outside `metadata.FAMILIES`
+    (`metadata.tag_for` raises), so these are encoded by `tb_plugin.metadata`
+    and written with `write_blobs`.
+    """
     writer = tf.summary.create_file_writer(run_dir)
     for step in range(steps):
         header = {"family": "experimental", "method": "probe", "layer": "conv1", "note": XSS}
         arrays = {"images": images(6, 8, seed=step), "weights": np.linspace(0, 1, 12).reshape(3, 4)}
-        write_record(writer, metadata.TAG_PREFIX + "experimental/probe", step, header, arrays,
-                     family="experimental")
+        write_blobs(writer, metadata.TAG_PREFIX + "experimental/probe", step, metadata.encode_record(header, arrays),
+                    metadata.create_summary_metadata("experimental", "probe"))
     writer.close()
 
 
@@ -72,21 +99,19 @@ def write_damaged_activations(run_dir):
     """
     writer = tf.summary.create_file_writer(run_dir)
     header, arrays = filters_record(0)
-    write_record(writer, activations_tag("filters", "conv1"), 0, header, arrays, family="activations")
-    write_record(writer, activations_tag("filters", "conv1"), 1, header, {"grid": arrays["grid"] / 255.0},
-                 family="activations")
-    blobs = metadata.encode_record(header, arrays)
-    with writer.as_default():
-        tf.summary.write(activations_tag("filters", "conv1"), tf.constant([blobs[0], b"PK\x03\x04garbage"]), 2,
-                         metadata=metadata.create_summary_metadata("activations", "filters"))
+    write_record(writer, "activations", "filters", header, arrays, 0, "conv1")
+    write_record(writer, "activations", "filters", header, {"grid": arrays["grid"] / 255.0}, 1, "conv1")
+    tag, blobs, md = library_record("activations", "filters", header, arrays, "conv1")
+    assert tag == activations_tag("filters", "conv1")
+    write_blobs(writer, tag, 2, [blobs[0], b"PK\x03\x04garbage"], md)
     header, arrays = embeddings_record(0, n=12, k=3)
-    write_record(writer, activations_tag("embeddings", "fc"), 0, header, arrays, family="activations")
+    write_record(writer, "activations", "embeddings", header, arrays, 0, "fc")
     header = dict(header, labels=header["labels"][:5])
     arrays = dict(arrays, neighbors=np.full_like(arrays["neighbors"], 99))
-    write_record(writer, activations_tag("embeddings", "fc"), 1, header, arrays, family="activations")
+    write_record(writer, "activations", "embeddings", header, arrays, 1, "fc")
     header, arrays = patches_record(0)
     arrays["patches"] = arrays["patches"][:, :, :, 0, 0]
-    write_record(writer, activations_tag("top_patches", "conv2"), 0, header, arrays, family="activations")
+    write_record(writer, "activations", "top_patches", header, arrays, 0, "conv2")
     writer.close()
 
 
@@ -146,7 +171,7 @@ def hostile_records():
     must be served (200, strict JSON).
     """
     header, arrays = attribution_record("saliency", 0, n=2, size=8)
-    good_header, good_arrays = metadata.encode_record(header, arrays)
+    _, (good_header, good_arrays), _ = library_record("attribution", "saliency", header, arrays)
     image_npy = npy_bytes(arrays["images"])
     extremes = np.array([[np.nan, np.inf, -np.inf, 3e38], [-3e38, 0.0, 1.0, 2.0]], np.float32)
     nonfinite_header = good_header[:-1] + b', "score": NaN, "limits": [Infinity, -Infinity, 1e999]}'
@@ -213,11 +238,6 @@ def badmeta_tag(index):
     return f"kerasviz/attribution/bad{index}"
 
 
-def _write_blobs(writer, tag, step, blobs, md):
-    with writer.as_default():
-        tf.summary.write(tag, tf.constant(blobs), step, metadata=md)
-
-
 def write_hostile(logdir):
     """Runs of damaged and hostile records, series metadata and event files, beside good ones.
 
@@ -231,29 +251,30 @@ def write_hostile(logdir):
     Returns:
         The number of kerasviz series a data provider lists once everything is loaded.
     """
-    md = metadata.create_summary_metadata("attribution", "saliency")
+    header, arrays = attribution_record("saliency", 0, n=2, size=8)
+    tag, blobs, md = library_record("attribution", "saliency", header, arrays)
+    assert tag == SALIENCY
     writer = tf.summary.create_file_writer(os.path.join(logdir, HOSTILE_RUN))
-    for step, (_, blobs, _) in enumerate(hostile_records()):
-        _write_blobs(writer, SALIENCY, step, blobs, md)
+    for step, (_, hostile, _) in enumerate(hostile_records()):
+        write_blobs(writer, SALIENCY, step, hostile, md)
     writer.close()
 
-    header, arrays = attribution_record("saliency", 0, n=2, size=8)
     writer = tf.summary.create_file_writer(os.path.join(logdir, BADMETA_RUN))
-    write_record(writer, SALIENCY, 0, header, arrays)
+    write_record(writer, "attribution", "saliency", header, arrays, 0)
     for index, (_, content, _) in enumerate(hostile_metadata()):
-        damaged = metadata.create_summary_metadata("attribution", "saliency")
+        damaged = summary_pb2.SummaryMetadata.FromString(md.SerializeToString())
         damaged.plugin_data.content = content
-        _write_blobs(writer, badmeta_tag(index), 0, metadata.encode_record(header, arrays), damaged)
+        write_blobs(writer, badmeta_tag(index), 0, blobs, damaged)
     writer.close()
 
     writer = tf.summary.create_file_writer(os.path.join(logdir, UNICODE_RUN))
-    write_record(writer, SALIENCY, 0, header, arrays)
+    write_record(writer, "attribution", "saliency", header, arrays, 0)
     writer.close()
 
     run = os.path.join(logdir, "corrupt")
     writer = tf.summary.create_file_writer(run)
     for step in range(3):
-        write_record(writer, SALIENCY, step, header, arrays)
+        write_record(writer, "attribution", "saliency", header, arrays, step)
     writer.close()
     (event_file,) = [os.path.join(run, f) for f in os.listdir(run)]
     with open(event_file, "r+b") as handle:

@@ -1,12 +1,17 @@
 """Writes kerasviz logdirs for the plugin and dashboard tests (no mocks: real event files).
 
-Records follow `tb_plugin/metadata.py` and the attribution record layout of
-`kerasviz/summary.py`: header {family, method, params, layer, target,
-class_names, labels, predictions, probabilities, value_range}, arrays
-{images uint8 [N,H,W,C], maps [N,H,W] (occlusion: [N,nY,nX])}, plus scalar
-metrics `kerasviz/attribution/<method>/deletion_auc|insertion_auc`. Records the
-plugin must survive (damaged, hostile, of an unknown family) are
-`tests/helpers/damaged.py`'s.
+The records' content is built here; they are written by the library's own
+writer, `kerasviz.summary.write_record` (tag, summary metadata and encoding
+of `tb_plugin/metadata.py`), into a `tf.summary` file writer, as
+`kerasviz.summary` documents for records written outside the callbacks.
+Records the library would never write (damaged, hostile, of an unknown
+family) are `tests/helpers/damaged.py`'s.
+
+Attribution records follow the layout of `kerasviz/summary.py`: header
+{family, method, params, layer, target, class_names, labels, predictions,
+probabilities, value_range}, arrays {images uint8 [N,H,W,C], maps [N,H,W]
+(occlusion: [N,nY,nX])}, plus scalar metrics
+`kerasviz/attribution/<method>/deletion_auc|insertion_auc`.
 """
 
 import os
@@ -16,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from kerasviz import summary  # noqa: E402
 from tb_plugin import metadata  # noqa: E402
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -68,12 +74,14 @@ def attribution_record(method, step, n=4, size=32, occlusion=False, classes=None
     return header, {"images": images(n, size), "maps": maps}
 
 
-def write_record(writer, tag, step, header, arrays, family="attribution", method=None):
-    """One record through `tf.summary.write` with our summary metadata."""
-    method = method or header.get("method")
-    blobs = metadata.encode_record(header, arrays)
+def write_record(writer, family, method, header, arrays, step, suffix=None):
+    """One record through the library's writer (`kerasviz.summary.write_record`) into `writer`, flushed.
+
+    The tag is `metadata.tag_for(family, method, suffix)`; the header gets
+    `family`, `method` and the schema version as the library writes them.
+    """
     with writer.as_default():
-        tf.summary.write(tag, tf.constant(blobs), step, metadata=metadata.create_summary_metadata(family, method))
+        assert summary.write_record(family, method, header, arrays, step=step, suffix=suffix)
     writer.flush()
 
 
@@ -84,7 +92,7 @@ def write_run(run_dir, steps=3, methods=("saliency", "gradcam", "occlusion"), n=
     for step in range(steps):
         for method in methods:
             header, arrays = attribution_record(method, step, n, size, method == "occlusion", classes, params)
-            write_record(writer, metadata.tag_for("attribution", method), step, header, arrays)
+            write_record(writer, "attribution", method, header, arrays, step)
             with writer.as_default():
                 for k, metric in enumerate(("deletion_auc", "insertion_auc")):
                     value = 0.2 + 0.05 * step + 0.1 * k + 0.02 * methods.index(method)
@@ -97,8 +105,9 @@ def write_constant_run(run_dir, n=3):
     header, arrays = attribution_record("saliency", 0, n)
     arrays["maps"][0] = 0.25
     writer = tf.summary.create_file_writer(run_dir)
-    write_record(writer, metadata.tag_for("attribution", "saliency"), 0, header, arrays)
+    write_record(writer, "attribution", "saliency", header, arrays, 0)
     writer.close()
+
 
 # ---------------------------------------------------------------- synthesis records
 # Tag `kerasviz/synthesis/<method>[/<suffix>]`; header {method, target, classes, class_names, params,
@@ -137,8 +146,7 @@ def write_synthesis_run(run_dir, steps=3, **kwargs):
     writer = tf.summary.create_file_writer(run_dir)
     for step in range(steps):
         header, arrays = synthesis_record(step, **kwargs)
-        write_record(writer, metadata.tag_for("synthesis", "class_visualization"), step, header, arrays,
-                     family="synthesis")
+        write_record(writer, "synthesis", "class_visualization", header, arrays, step)
     writer.close()
 
 
@@ -260,11 +268,11 @@ def write_activations_run(run_dir, steps=3, filter_layers=("conv1", "block/conv2
         for layer in filter_layers:
             channels = 3 if layer == filter_layers[0] else 8
             header, arrays = filters_record(step, steps, layer, filters=16 if channels == 3 else 12, channels=channels)
-            write_record(writer, activations_tag("filters", layer), step, header, arrays, family="activations")
+            write_record(writer, "activations", "filters", header, arrays, step, metadata.layer_suffix(layer))
         if embeddings:
             header, arrays = embeddings_record(step, steps, n=n, k=k, class_names=class_names)
-            write_record(writer, activations_tag("embeddings", "fc"), step, header, arrays, family="activations")
+            write_record(writer, "activations", "embeddings", header, arrays, step, "fc")
         if patches:
             header, arrays = patches_record(step)
-            write_record(writer, activations_tag("top_patches", "conv2"), step, header, arrays, family="activations")
+            write_record(writer, "activations", "top_patches", header, arrays, step, "conv2")
     writer.close()
