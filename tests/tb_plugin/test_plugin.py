@@ -1,9 +1,10 @@
 """The kerasviz TensorBoard plugin's routes, served by TensorBoard's own WSGI app.
 
-Real event files (written by `tests/helpers/records.py` through `kerasviz.summary`), read through both data providers:
-the Python `MultiplexerDataProvider` (`--load_fast=false`) and the Rust data
-server TensorBoard starts by default (`GrpcDataProvider`), queried with a
-werkzeug test client. Damaged logdirs and hostile query strings must never
+Real event files (written by `tests/helpers/records.py` through
+`kerasviz.summary`), read through both data providers: the Python
+`MultiplexerDataProvider` (`--load_fast=false`) and the Rust data server
+TensorBoard starts by default (`GrpcDataProvider`), queried with a werkzeug
+test client. Damaged logdirs and hostile query strings must never
 make a route answer 500.
 """
 

@@ -1,7 +1,7 @@
 """The plugin's routes on activations records (filters, embeddings, top patches).
 
-Real event files written by `tests/helpers/records.py` and `damaged.py` (tags `kerasviz/activations/<method>/<layer>`),
-served by TensorBoard's own WSGI app over both data providers (the Python
+Real event files written by `tests/helpers/records.py` and `damaged.py` (tags
+`kerasviz/activations/<method>/<layer>`), served by TensorBoard's own WSGI app over both data providers (the Python
 multiplexer and the Rust data server) and queried with a werkzeug client:
 `/record` describes each array, `/picture` draws a filter grid, `/sprite` tiles
 thumbnails and crops. Damaged records answer 404, never 500.

@@ -7,7 +7,7 @@ through both data servers (the Rust data server and `--load_fast=false`'s
 answers 404 naming what is wrong, a damaged series is listed in `/runs` with
 its `error`, nothing answers 500, and every answer says `nosniff`.
 
-`pytest tests/test_plugin_damaged.py -q -s -k tally` prints how many damaged
+`pytest tests/tb_plugin/test_plugin_damaged.py -q -s -k tally` prints how many damaged
 requests of each kind were answered, per data server, and how many with 500.
 """
 

@@ -3,8 +3,8 @@
 Same harness as `test_dashboard.py` (`tests/helpers/browser.py`: its server
 script, Chromium flags and helpers): `tensorboard` with our plugin over a logdir
 of activations records written by `tests/helpers/records.py` (and damaged by
-`tests/helpers/damaged.py`), headless Chromium driven by Playwright. Screenshots go to `$KERASVIZ_SCREENSHOTS` (default: a temporary
-directory).
+`tests/helpers/damaged.py`), headless Chromium driven by Playwright.
+Screenshots go to `$KERASVIZ_SCREENSHOTS` (default: a temporary directory).
 """
 
 import os

@@ -2,8 +2,8 @@
 
 Same harness as `test_dashboard.py` (`tests/helpers/browser.py`: its server
 script, Chromium flags and helpers) over a logdir of synthesis records written
-by `tests/helpers/records.py`'s `write_synthesis_run`. Screenshots go to `$KERASVIZ_SCREENSHOTS`
-(default: a temporary directory).
+by `tests/helpers/records.py`'s `write_synthesis_run`. Screenshots go to
+`$KERASVIZ_SCREENSHOTS` (default: a temporary directory).
 """
 
 import os

@@ -8,7 +8,8 @@ import pytest
 
 from kerasviz import models
 from kerasviz.activations.filters import FilterGrid, filter_grid
-from tests.helpers.models import MODEL_FORMS, SIZE, assert_model_unchanged, functional, layer_state, sequential, weights_snapshot
+from tests.helpers.models import (MODEL_FORMS, SIZE, assert_model_unchanged, functional, layer_state, sequential,
+                                  weights_snapshot)
 
 
 def normalized(tile):

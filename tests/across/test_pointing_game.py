@@ -1,6 +1,6 @@
 """On a trained model, attribution maps point at the object (ground-truth masks of the shapes data).
 
-`python -m pytest tests/test_pointing_game.py -s` prints what each method reaches on the first 24
+`python -m pytest tests/across/test_pointing_game.py -s` prints what each method reaches on the first 24
 test images (the object covers ~4% of the image); the assertions sit well below.
 """
 

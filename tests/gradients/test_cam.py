@@ -8,7 +8,8 @@ import tensorflow as tf
 from kerasviz import compiled
 from kerasviz.gradients.cam import grad_cam, guided_grad_cam
 from kerasviz.gradients.saliency import guided_backprop
-from tests.helpers.models import CLASSES, SIZE, assert_model_unchanged, downsampling_model, functional, layer_state, weights_snapshot
+from tests.helpers.models import (CLASSES, SIZE, assert_model_unchanged, downsampling_model, functional, layer_state,
+                                  weights_snapshot)
 from tests.helpers.references import bilinear_upsample
 
 
