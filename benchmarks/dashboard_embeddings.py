@@ -31,14 +31,12 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
+sys.path[:0] = [ROOT]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
-import tb_helpers  # noqa: E402
-import test_dashboard  # noqa: E402
 
-EMB = tb_helpers.activations_tag("embeddings", "fc")
+from tests.helpers import browser, records  # noqa: E402
 
 
 def write_record(run_dir, n):
@@ -54,21 +52,21 @@ def write_record(run_dir, n):
     arrays = {"coords": coords, "neighbors": rng.integers(0, n, (n, 5)).astype(np.int32),
               "thumbnails": rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)}
     writer = tf.summary.create_file_writer(run_dir)
-    tb_helpers.write_record(writer, EMB, 0, header, arrays, family="activations")
+    records.write_record(writer, "activations", "embeddings", header, arrays, 0, "fc")
     writer.close()
 
 
 def start_tensorboard(logdir):
-    port = test_dashboard._free_port()
+    port = browser.free_port()
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     process = subprocess.Popen(
-        [sys.executable, "-c", test_dashboard.SERVER, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-c", browser.SERVER, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
          "--reload_interval", "0"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
     while time.time() < deadline:
         try:
-            runs = test_dashboard._runs(url)
+            runs = browser.list_runs(url)
             if "big" in runs and runs["big"]["tags"]:
                 return process, url
         except OSError:
@@ -127,7 +125,7 @@ def main():
           f"{os.getloadavg()[0]:.1f}", flush=True)
     process, url = start_tensorboard(logdir)
     try:
-        with test_dashboard.open_dashboard(url) as (page, frame, events):
+        with browser.open_dashboard(url) as (page, frame, events):
             cold = open_view(frame)
             warm = []
             for _ in range(args.repeats):

@@ -14,7 +14,7 @@ noise tunnel among them) can import it, and the CLI can list the methods
 without loading a model library.
 
 Adding a method: its module, its record in `METHODS` (and its settings in
-`tests/method_settings.py`, its name in the API snapshot if it is exported).
+`tests/helpers/method_settings.py`, its name in the API snapshot if it is exported).
 """
 
 import dataclasses

@@ -7,8 +7,8 @@ tab). After changing a colormap there, run
 
     python -m tb_plugin.colormap_table
 
-`tests/test_plugin.py` fails while the file differs from what this writes, and
-`tests/test_dashboard.py` compares the dashboard's colours with
+`tests/tb_plugin/test_plugin.py` fails while the file differs from what this writes, and
+`tests/tb_plugin/test_dashboard.py` compares the dashboard's colours with
 `kerasviz.image.colormap`. The plugin itself never imports this module.
 """
 

@@ -3,11 +3,11 @@
 import keras
 import numpy as np
 import pytest
-from conftest import MODEL_FORMS, SIZE, functional, subclassed
 
 import kerasviz
 from kerasviz import model_cost
 from kerasviz.gradients import core
+from tests.helpers.models import MODEL_FORMS, SIZE, functional, subclassed
 
 
 def _tiny(size=8, filters=4, classes=2):

@@ -71,9 +71,9 @@ def test_bare_maps_and_images_are_tiled():
 
 
 def test_filter_grid_shows_its_layer():
-    import conftest
+    from tests.helpers.models import sequential
 
-    grid = kerasviz.filter_grid(conftest.sequential(), "conv1")
+    grid = kerasviz.filter_grid(sequential(), "conv1")
     picture, html = formatted(grid)
     h, w = grid.image.shape[:2]
     factor = -(-image.MIN_TITLED_WIDTH // w)  # a small grid is enlarged so its title can be read

@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SIZE, sequential
 
 import kerasviz
 from kerasviz import fill, metrics
@@ -17,6 +16,7 @@ from kerasviz.gradients.guided_ig import guided_integrated_gradients
 from kerasviz.gradients.integrated import integrated_gradients
 from kerasviz.perturbation.lime import kernel_shap, lime
 from kerasviz.perturbation.rise import rise
+from tests.helpers.models import SIZE, sequential
 
 SHAPE = (2, SIZE, SIZE, 3)
 X = np.random.default_rng(0).uniform(0, 1, SHAPE).astype(np.float32)

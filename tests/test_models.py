@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MODEL_FORMS, SIZE, assert_model_unchanged, layer_state, weights_snapshot
 
 import kerasviz
 from kerasviz import models
+from tests.helpers.models import MODEL_FORMS, SIZE, assert_model_unchanged, layer_state, weights_snapshot
 
 
 def _captured(model, images, paths, rule=None):

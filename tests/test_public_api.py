@@ -3,6 +3,7 @@
 import inspect
 
 import kerasviz
+from tests.helpers.processes import REPO
 
 PUBLIC = {
     "FeatureMapsCallback": "(log_dir, images, *, layer=None, channels=None, max_channels=16, every=1, value_range=(0.0, 1.0), max_images=8, run_name='kerasviz', on_error='warn', batch_size=None)",
@@ -104,7 +105,7 @@ def test_the_readmes_method_table_is_the_registry():
 
     from kerasviz import registry
 
-    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as f:
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
         rows = re.findall(r"^\| `([a-z_]+)`(?: \([^|]*\))? \| ([^|]+?) \|", f.read(), re.MULTILINE)
     # The methods' table: a paper in the second column (the metrics' has the function there); the noise tunnel
     # wraps a method and has its row, marked "not in the registry".

@@ -1,6 +1,5 @@
 """Tests for kerasviz.summary: event files read back, records decoded, the real projector plugin asked."""
 
-import glob
 import io
 import json
 import os
@@ -14,25 +13,12 @@ from tensorboard.backend.event_processing import data_provider, plugin_event_mul
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.image.images_plugin import ImagesPlugin
-from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
 from werkzeug import test as werkzeug_test
 
 from kerasviz import image, summary
 from tb_plugin import metadata
-
-
-def read_events(run_dir):
-    """`{tag: [(step, value, metadata)]}` from every event file of `run_dir`, in file order."""
-    found = {}
-    for path in sorted(glob.glob(os.path.join(run_dir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                found.setdefault(value.tag, []).append((event.step, value, value.metadata))
-    return found
-
-
-def steps(events):
-    return {tag: [step for step, _, _ in entries] for tag, entries in events.items()}
+from tests.helpers.events import read_events, steps
+from tests.helpers.providers import projector_client
 
 
 def test_write_record_round_trip(tmp_path):
@@ -153,15 +139,6 @@ def test_journal_records_what_tf_summary_would_write(tmp_path):
         _, want, want_meta = expected[tag][0]
         assert value.metadata.SerializeToString() == want_meta.SerializeToString()
         np.testing.assert_array_equal(tf.make_ndarray(value.tensor), tf.make_ndarray(want.tensor))
-
-
-def projector_client(logdir):
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(logdir)
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
-    plugin = ProjectorPlugin(base_plugin.TBContext(data_provider=provider, logdir=logdir))
-    return werkzeug_test.Client(application.TensorBoardWSGI([plugin], data_provider=provider))
 
 
 def test_write_embeddings_seen_by_the_projector_plugin(tmp_path):

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MODEL_FORMS, SIZE
 
 import kerasviz
 from kerasviz import inputs, models, targets
+from tests.helpers.models import MODEL_FORMS, SIZE
 
 
 def _score(model, target, images, class_idx=None):

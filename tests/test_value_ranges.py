@@ -10,9 +10,9 @@ import pytest
 from keras.applications import imagenet_utils
 
 import kerasviz
-from conftest import SIZE, sequential
 from kerasviz import image, inputs
 from kerasviz.gradients import synthesis
+from tests.helpers.models import SIZE, sequential
 
 
 @pytest.fixture(scope="module")

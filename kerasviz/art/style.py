@@ -7,7 +7,7 @@ from kerasviz import compiled, inputs, models
 from kerasviz.gradients import parameterization as parameterizations
 from kerasviz.gradients import regularizers, synthesis
 
-# Texture synthesis priors (ours, measured in tests/test_art.py on random conv nets): a TV weight that
+# Texture synthesis priors (ours, measured in tests/art/test_art.py on random conv nets): a TV weight that
 # removes the checkerboard while the Gram loss still falls over 100-fold, and a few pixels of jitter.
 TEXTURE_TV = 0.01
 TEXTURE_JITTER = 2

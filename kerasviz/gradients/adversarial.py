@@ -12,7 +12,7 @@ from kerasviz.gradients import core, synthesis
 
 # The default fooling step: a per-pixel RMS change of one 8-bit grey level (1/255 of the value range)
 # per step, on the unit-RMS gradient of the margin. With each image frozen as soon as it is fooled, the
-# step bounds the overshoot; measured (tests/test_fooling.py) it fools 16-32 px images in tens of steps.
+# step bounds the overshoot; measured (tests/gradients/test_fooling.py) it fools 16-32 px images in tens of steps.
 FOOLING_RMS_STEP = 1.0 / 255.0
 
 

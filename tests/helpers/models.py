@@ -1,0 +1,165 @@
+"""Tiny seeded models in every form users have, and the checks that a model was left unchanged.
+
+Every form computes the same kind of network (conv with fused ReLU, a ReLU
+layer, conv, global pooling, a named FC layer, logits, softmax) on 16x16x3
+images with 4 classes, so tests can be parametrized over forms (the
+`model_form` fixture of `tests/conftest.py`).
+"""
+
+import os
+
+import keras
+import numpy as np
+
+SIZE = 16
+CLASSES = 4
+
+
+def initializer(seed):
+    """The seeded kernel initializer of every tiny model."""
+    return keras.initializers.GlorotUniform(seed=seed)
+
+
+def layer_stack(seed):
+    """The layers of the standard tiny network."""
+    return [
+        keras.layers.Conv2D(6, 3, padding="same", activation="relu", kernel_initializer=initializer(seed), name="conv1"),
+        keras.layers.Conv2D(8, 3, padding="same", kernel_initializer=initializer(seed + 1), name="conv2"),
+        keras.layers.ReLU(name="relu2"),
+        keras.layers.GlobalAveragePooling2D(name="pool"),
+        keras.layers.Dense(12, activation="relu", kernel_initializer=initializer(seed + 2), name="fc"),
+        keras.layers.Dense(CLASSES, activation="softmax", kernel_initializer=initializer(seed + 3), name="logits", dtype="float32"),
+    ]
+
+
+def saved_model_and_images(folder, count=2, size=20):
+    """`folder` with `model.keras` (the functional test model) and `img0.png`... (seeded noise): a CLI's inputs."""
+    from PIL import Image
+
+    keras.backend.clear_session()
+    functional().save(folder / "model.keras")
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+def sequential(seed=0):
+    return keras.Sequential([keras.Input((SIZE, SIZE, 3), name="image")] + layer_stack(seed), name="seq")
+
+
+def functional(seed=0):
+    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    x = inputs
+    layers = layer_stack(seed)
+    for layer in layers[:-1]:
+        x = layer(x)
+    x = keras.layers.Dense(CLASSES, kernel_initializer=initializer(seed + 3), name="logits")(x)
+    outputs = keras.layers.Softmax(name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="func")
+
+
+def nested(seed=0):
+    """A functional backbone inside a Sequential head (the keras.applications pattern)."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", kernel_initializer=initializer(seed), name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", kernel_initializer=initializer(seed + 1), name="conv2")(x)
+    x = keras.layers.ReLU(name="relu2")(x)
+    backbone = keras.Model(inputs, x, name="backbone")
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3), name="image"),
+            backbone,
+            keras.layers.GlobalAveragePooling2D(name="pool"),
+            keras.layers.Dense(12, activation="relu", kernel_initializer=initializer(seed + 2), name="fc"),
+            keras.layers.Dense(CLASSES, kernel_initializer=initializer(seed + 3), name="logits"),
+            keras.layers.Activation("softmax", name="probabilities"),
+        ],
+        name="nested",
+    )
+
+
+class Subclassed(keras.Model):
+    def __init__(self, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.stack = layer_stack(seed)
+
+    def call(self, x, training=False):
+        for layer in self.stack:
+            x = layer(x)
+        return x
+
+
+def subclassed(seed=0):
+    model = Subclassed(seed, name="sub")
+    model(np.zeros((1, SIZE, SIZE, 3), np.float32))
+    return model
+
+
+def mixed_precision(seed=0):
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        return sequential(seed)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def reloaded(seed=0, directory=None):
+    import tempfile
+
+    model = functional(seed)
+    path = os.path.join(directory or tempfile.mkdtemp(), "model.keras")
+    model.save(path)
+    return keras.models.load_model(path)
+
+
+MODEL_FORMS = {
+    "sequential": sequential,
+    "functional": functional,
+    "nested": nested,
+    "subclassed": subclassed,
+    "mixed_float16": mixed_precision,
+    "reloaded": reloaded,
+}
+
+
+def compiled_model(build=functional):
+    """A fresh tiny model compiled for `fit` (SGD, sparse categorical cross-entropy), after `clear_session`."""
+    keras.backend.clear_session()
+    model = build()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def downsampling_model(seed=0):
+    """Functional: conv (stride 2) -> conv -> GAP -> logits -> softmax; 16x16 -> 8x8 maps."""
+    init = keras.initializers.GlorotUniform
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(5, 3, strides=2, padding="same", activation="relu", kernel_initializer=init(seed), name="down")(inputs)
+    x = keras.layers.Conv2D(7, 3, padding="same", activation="relu", kernel_initializer=init(seed + 1), name="feat")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(CLASSES, kernel_initializer=init(seed + 2), name="logits")(x)
+    return keras.Model(inputs, keras.layers.Softmax()(x))
+
+
+def weights_snapshot(model):
+    return [np.array(w) for w in model.get_weights()]
+
+
+def layer_state(model):
+    """Every layer's instance attributes (by identity), to prove nothing was patched or left behind."""
+    import kerasviz
+
+    return {
+        path: {k: id(v) for k, v in vars(layer).items()}
+        for path, layer in kerasviz.models.iter_layers(model)
+    }
+
+
+def assert_model_unchanged(model, before_weights, before_state):
+    after = weights_snapshot(model)
+    assert len(after) == len(before_weights)
+    for a, b in zip(after, before_weights):
+        np.testing.assert_array_equal(a, b)
+    assert layer_state(model) == before_state
