@@ -67,8 +67,8 @@ def bench_features(quick=False, repeats=5):
     print(f"\nfeatures of 512 images in batches of {BATCH}; the compiled forward pass on the same "
           "batches (already tensors) is the limit, timed alternately with the method, best of the repeats")
     print(f"{'model':28s} {'input':16s} {'limit img/s':>12s} {'feat img/s':>12s} {'ratio':>6s}")
-    model = kerasviz.data.demo_model("shapes")
-    images = np.concatenate([kerasviz.data.demo_data("shapes")[1].images] * 2)[:512]
+    model = kerasviz.demo.demo_model("shapes")
+    images = np.concatenate([kerasviz.demo.demo_data("shapes")[1].images] * 2)[:512]
     _features_case("demo (shapes, 64x64, fc)", model, images, None, repeats)
     if not quick:
         model = keras.applications.MobileNetV2(input_shape=(96, 96, 3), weights=None)
@@ -106,8 +106,8 @@ def bench_top_patches(quick=False, repeats=3):
     from kerasviz.activations.patches import top_patches
 
     n = 2000 if quick else 10000
-    model = kerasviz.data.demo_model("shapes")
-    test = kerasviz.data.demo_data("shapes")[1].images
+    model = kerasviz.demo.demo_model("shapes")
+    test = kerasviz.demo.demo_data("shapes")[1].images
     images = np.concatenate([test] * -(-n // len(test)))[:n]
 
     @tf.function

@@ -197,8 +197,8 @@ def main():
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
     rng = np.random.default_rng(0)
     if "demo" in args.models:
-        model = kerasviz.data.demo_model("shapes")
-        test = kerasviz.data.demo_data("shapes")[1]
+        model = kerasviz.demo.demo_model("shapes")
+        test = kerasviz.demo.demo_data("shapes")[1]
         benchmark("demo model (shapes)", model, test.images[:BATCH], args.images, args.repeats, args.only, args.clock)
     if "mobilenetv2" in args.models:
         model = keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None)

@@ -45,7 +45,7 @@ def vgg_style(size=64, seed=0):
 
 def build(name):
     if name == "demo":
-        return kerasviz.data.demo_model("shapes")
+        return kerasviz.demo.demo_model("shapes")
     if name == "mobilenetv2":
         return keras.applications.MobileNetV2(input_shape=(128, 128, 3), alpha=0.35, weights=None)
     return vgg_style()

@@ -1,7 +1,7 @@
 """How much an `AttributionCallback` adds to an epoch of the demo training run.
 
-Trains the demo ConvNet (the architecture of `kerasviz.data.demo_model`) on
-`kerasviz.data.demo_data("shapes")` as the demo does (batch 32, with
+Trains the demo ConvNet (the architecture of `kerasviz.demo.demo_model`) on
+`kerasviz.demo.demo_data("shapes")` as the demo does (batch 32, with
 validation) and times epochs without callbacks and with an
 `AttributionCallback` at its default settings (8 images, every epoch), in
 alternating rounds on the same model so that machine noise hits both alike.
@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kerasviz import callbacks, data, registry  # noqa: E402
+from kerasviz import callbacks, demo as data, registry  # noqa: E402
 
 
 def demo_architecture(train):

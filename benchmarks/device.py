@@ -115,7 +115,7 @@ def _tiny(keras, seed=0):
 def _model(name, keras, kerasviz):
     """`(model, value_range)` of a benchmark model, built under the current dtype policy."""
     if name == "shapes":
-        return kerasviz.data.demo_model("shapes"), (0.0, 1.0)
+        return kerasviz.demo.demo_model("shapes"), (0.0, 1.0)
     if name == "vgg":
         return _vgg(keras), (0.0, 1.0)
     if name == "tiny":

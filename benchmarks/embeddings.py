@@ -223,7 +223,7 @@ def features_child(n, repeats):
     from kerasviz import models
 
     batch = 64
-    model = kerasviz.data.demo_model("shapes")
+    model = kerasviz.demo.demo_model("shapes")
     shape = model.input_shape[1:]
     dataset = tf.data.Dataset.range(n).batch(batch).map(
         lambda i: tf.random.stateless_uniform([tf.shape(i)[0], *shape], seed=[0, 1])).prefetch(2)

@@ -74,8 +74,8 @@ def child(n, out, limit_repeats):
     import kerasviz
     from kerasviz import models
 
-    model = kerasviz.data.demo_model("shapes")
-    test = kerasviz.data.demo_data("shapes")[1]
+    model = kerasviz.demo.demo_model("shapes")
+    test = kerasviz.demo.demo_data("shapes")[1]
     batch = tf.constant(test.images[:BATCH])
 
     @tf.function

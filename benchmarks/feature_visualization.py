@@ -88,7 +88,7 @@ RECIPE_SETTINGS = (  # name, parameterization, transforms (each recipe's own lea
 def _samples(model, count):
     """Demo sample images at the model's input shape (grey for a 1-channel model), in [0, 1]."""
     height, width, channels = model.input_shape[1:]
-    images = [v for _, v in sorted(kerasviz.data.sample_images(height).items())][:count]
+    images = [v for _, v in sorted(kerasviz.demo.sample_images(height).items())][:count]
     images = np.stack(images).astype(np.float32)
     return images.mean(axis=-1, keepdims=True) if channels == 1 else images[..., :channels]
 
@@ -154,7 +154,7 @@ def main():
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
           f"devices {[d.device_type for d in tf.config.list_logical_devices()]}")
     for name in ("shapes", "digits"):
-        model = kerasviz.data.demo_model(name)
+        model = kerasviz.demo.demo_model(name)
         if "quality" not in args.skip:
             quality(name, model, args.steps, args.channels)
         if "recipes" not in args.skip:

@@ -1,6 +1,6 @@
 """What one epoch-end write of the features callbacks costs, against the demo model's own limit.
 
-On the trained demo model (`kerasviz.data.demo_model("shapes")`), with the
+On the trained demo model (`kerasviz.demo.demo_model("shapes")`), with the
 demo's settings (conv3, 8 channels, 32 optimization steps; 4 probe images),
 times `on_epoch_end` of `FeatureVisualizationCallback` (which runs `steps`
 forward+backward passes of a batch of 8) and of `FeatureMapsCallback` (one
@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from limits import forward_backward_rate  # noqa: E402
 
-from kerasviz import callbacks, data  # noqa: E402
+from kerasviz import callbacks, demo as data  # noqa: E402
 
 CHANNELS, STEPS, PROBES = 8, 32, 4
 

@@ -92,7 +92,7 @@ def main():
     size, repeats = (112, 2) if args.quick else (args.size, args.repeats)
     batch = args.batch_size or 32  # the limit's batch: naive occlusion's default
     if args.model == "demo":
-        from kerasviz import data
+        from kerasviz import demo as data
 
         model, image = data.demo_model("shapes"), data.demo_data("shapes")[1].images[:1]
     else:

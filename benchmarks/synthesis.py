@@ -112,7 +112,7 @@ def main():
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores; medians of "
           f"{args.rounds} alternating rounds")
     if "demo" in args.models:
-        model = kerasviz.data.demo_model("shapes")
+        model = kerasviz.demo.demo_model("shapes")
         ratios("demo model (shapes)", model, 64, "conv2", args.steps, args.rounds)
         truncation("demo model (shapes)", model, 64, "conv2", args.steps, args.rounds)
     if "resnet50v2" in args.models:

@@ -43,7 +43,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.model == "demo":
-        model = kerasviz.data.demo_model("shapes")
+        model = kerasviz.demo.demo_model("shapes")
     else:
         model = keras.applications.ResNet50V2(weights=None, input_shape=(args.size, args.size, 3))
     shape = (args.size, args.size, 3)

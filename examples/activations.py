@@ -27,8 +27,8 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = kerasviz.data.demo_model("shapes")
-    test = kerasviz.data.demo_data("shapes")[1]
+    model = kerasviz.demo.demo_model("shapes")
+    test = kerasviz.demo.demo_data("shapes")[1]
     images, labels, value_range = test.images, test.labels, (0.0, 1.0)
     display = kerasviz.image.to_display(images, value_range)
 

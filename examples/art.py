@@ -37,7 +37,7 @@ def demo_convs():
     Calling the demo's layers on a new input adds nodes to them: fine for a model of our own,
     never do it to a model that is not yours to change.
     """
-    demo = kerasviz.data.demo_model("shapes")
+    demo = kerasviz.demo.demo_model("shapes")
     inputs = keras.Input((None, None, 3))
     x = inputs
     for name in ("conv1", "pool1", "conv2", "pool2", "conv3"):
@@ -66,10 +66,10 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     few = args.quick
 
-    photos = kerasviz.data.sample_images(size=192)
+    photos = kerasviz.demo.sample_images(size=192)
     china = photos["china"]
     flower = photos["flower"][64:128, 64:128]  # a 64x64 crop of petals
-    small_china = kerasviz.data.sample_images(size=64)["china"]
+    small_china = kerasviz.demo.sample_images(size=64)["china"]
 
     # DeepDream (Mordvintsev et al., 2015) through the demo's trained convs, three octaves.
     convs = demo_convs()

@@ -38,8 +38,8 @@ def main():
         model = keras.models.load_model(args.model, compile=False)
         images = load(args.image, model, args.value_range)
     else:
-        model = kerasviz.data.demo_model("shapes")
-        images = kerasviz.data.demo_data("shapes")[1].images[:1]
+        model = kerasviz.demo.demo_model("shapes")
+        images = kerasviz.demo.demo_data("shapes")[1].images[:1]
 
     probabilities = model.predict(images, verbose=0)[0]
     predicted = int(np.argmax(probabilities))

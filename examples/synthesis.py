@@ -32,8 +32,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     steps = 20 if args.quick else 150
 
-    model = kerasviz.data.demo_model("shapes")
-    test = kerasviz.data.demo_data("shapes")[1]
+    model = kerasviz.demo.demo_model("shapes")
+    test = kerasviz.demo.demo_data("shapes")[1]
     images, labels, value_range = test.images, test.labels, (0.0, 1.0)
     names = test.class_names
     show = lambda x: kerasviz.image.to_display(x, value_range)  # noqa: E731

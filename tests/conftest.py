@@ -33,7 +33,7 @@ def shapes_model():
     """The trained demo model on the shapes dataset (cached on disk across runs) and its test split."""
     import kerasviz
 
-    return kerasviz.data.demo_model("shapes"), kerasviz.data.demo_data("shapes")[1]
+    return kerasviz.demo.demo_model("shapes"), kerasviz.demo.demo_data("shapes")[1]
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ PUBLIC = {
     "explain_dataset": "(model, dataset, methods, *, out, target=None, metrics=(), strategy=None, batch_size=None, shard_size=256, seed=0, value_range=None, verbose=1, **method_params)",
     "load_explanations": "(out)",
 }
-MODULES = ["callbacks", "data", "display", "image", "metrics", "models", "summary", "targets"]
+MODULES = ["callbacks", "data", "demo", "display", "image", "metrics", "models", "summary", "targets"]
 
 
 def test_all_is_the_snapshot():

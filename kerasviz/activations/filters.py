@@ -133,7 +133,7 @@ def filter_grid(model, layer=None, *, max_filters: int = 64, max_channels: int =
 
     Example:
 
-    >>> grid = kerasviz.filter_grid(kerasviz.data.demo_model("shapes"))
+    >>> grid = kerasviz.filter_grid(kerasviz.demo.demo_model("shapes"))
     >>> grid.image.shape
     (15, 15, 3)
     >>> grid.description

@@ -64,11 +64,11 @@ def run(args):
 
     stage = common.Stages()
     with stage("data"):
-        train, test = kerasviz.data.demo_data("shapes")
+        train, test = kerasviz.demo.demo_data("shapes")
     print(f"kerasviz demo: training a small ConvNet on {len(train.images)} procedural shapes "
           f"({', '.join(train.class_names)}), logging to {os.path.abspath(args.logdir)}", flush=True)
     with stage("training: the callbacks write every family each epoch"):
-        model = kerasviz.data.demo_model("shapes", epochs=args.epochs, verbose=2,
+        model = kerasviz.demo.demo_model("shapes", epochs=args.epochs, verbose=2,
                                          callbacks=_watchers(args.logdir, test))
         loss, accuracy = model.evaluate(test.images, test.labels, verbose=0)
     print(f"Test accuracy {accuracy:.3f} on {len(test.images)} held-out images.")
@@ -137,7 +137,7 @@ def _write_dream(directory, model):
 
     import kerasviz
 
-    photo = kerasviz.data.sample_images(size=192)["china"][None]
+    photo = kerasviz.demo.sample_images(size=192)["china"][None]
     dream = kerasviz.deep_dream(model, photo, ["conv3"], octaves=3, steps_per_octave=20, verbose=1)
     path = os.path.join(directory, "deep_dream.png")
     with open(path, "wb") as f:

@@ -183,8 +183,8 @@ def shifted(images, seed):
 
 
 def test_fc_neighbors_share_labels_more_than_pixel_neighbors():
-    model = kerasviz.data.demo_model("digits")
-    train, test = kerasviz.data.demo_data("digits")
+    model = kerasviz.demo.demo_model("digits")
+    train, test = kerasviz.demo.demo_data("digits")
 
     def agreement(database, queries):
         indices, _ = nearest_neighbors(database, queries, 5)

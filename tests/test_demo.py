@@ -1,4 +1,4 @@
-"""Tests for `kerasviz.data`: embedded datasets, sample photos, the demo model."""
+"""Tests for `kerasviz.demo`: embedded datasets, sample photos, the demo model."""
 
 import os
 import subprocess
@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasviz import data
+from kerasviz import demo
 
 SHAPES_N = 2000
 
@@ -18,7 +18,7 @@ SHAPES_N = 2000
 @pytest.fixture(scope="module")
 def shapes():
     start = time.perf_counter()
-    result = data.load_shapes()
+    result = demo.load_shapes()
     return result, time.perf_counter() - start
 
 
@@ -28,7 +28,7 @@ def shapes_model(tmp_path_factory):
     keras.backend.clear_session()
     cache_dir = tmp_path_factory.mktemp("kerasviz_cache")
     start = time.perf_counter()
-    model = data.demo_model("shapes", cache_dir=str(cache_dir))
+    model = demo.demo_model("shapes", cache_dir=str(cache_dir))
     return model, cache_dir, time.perf_counter() - start
 
 
@@ -39,7 +39,7 @@ def test_import_builds_nothing():
     # Load the module file alone (not the package) in a fresh interpreter.
     code = (
         "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('d', {data.__file__!r})\n"
+        f"spec = importlib.util.spec_from_file_location('d', {demo.__file__!r})\n"
         "module = importlib.util.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)\n"
         "assert module.load_shapes(n=5, size=16).images.shape == (5, 16, 16, 3)\n"
@@ -99,9 +99,9 @@ def test_shapes_colour_does_not_give_class_away(shapes):
 
 
 def test_shapes_seeded():
-    a = data.load_shapes(n=50, size=32, seed=3)
-    b = data.load_shapes(n=50, size=32, seed=3)
-    c = data.load_shapes(n=50, size=32, seed=4)
+    a = demo.load_shapes(n=50, size=32, seed=3)
+    b = demo.load_shapes(n=50, size=32, seed=3)
+    c = demo.load_shapes(n=50, size=32, seed=4)
     for x, y in zip(a[:2] + a[3:], b[:2] + b[3:]):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a.images, c.images)
@@ -112,7 +112,7 @@ def test_shapes_seeded():
 
 
 def test_digits():
-    d = data.load_digits()
+    d = demo.load_digits()
     assert d.images.shape == (1797, 32, 32, 1) and d.images.dtype == np.float32
     assert d.images.min() >= 0.0 and d.images.max() <= 1.0 and d.images.max() > 0.9
     assert d.labels.dtype == np.int64 and set(d.labels.tolist()) == set(range(10))
@@ -120,17 +120,17 @@ def test_digits():
     from sklearn.datasets import load_digits
 
     np.testing.assert_array_equal(d.labels, load_digits().target)
-    small = data.load_digits(size=8)  # identity resize
+    small = demo.load_digits(size=8)  # identity resize
     np.testing.assert_allclose(small.images[..., 0], load_digits().images / 16.0, atol=1e-6)
 
 
 def test_sample_images():
-    photos = data.sample_images()
+    photos = demo.sample_images()
     assert set(photos) == {"china", "flower"}
     for img in photos.values():
         assert img.shape == (427, 640, 3) and img.dtype == np.float32
         assert img.min() >= 0.0 and img.max() <= 1.0 and img.std() > 0.05
-    cropped = data.sample_images(size=100)
+    cropped = demo.sample_images(size=100)
     for key, img in cropped.items():
         assert img.shape == (100, 100, 3) and img.dtype == np.float32
         assert img.min() >= 0.0 and img.max() <= 1.0
@@ -140,11 +140,11 @@ def test_sample_images():
 
 
 def test_demo_data_split(shapes):
-    train, test = data.demo_data("shapes")
+    train, test = demo.demo_data("shapes")
     assert len(train.labels) == 1600 and len(test.labels) == 400
     np.testing.assert_array_equal(test.images, shapes[0].images[1600:])
     np.testing.assert_array_equal(test.masks, shapes[0].masks[1600:])
-    train, test = data.demo_data("digits")
+    train, test = demo.demo_data("digits")
     assert len(train.labels) + len(test.labels) == 1797 and len(test.labels) == 359
     assert test.masks is None
 
@@ -169,7 +169,7 @@ def test_demo_model_architecture(shapes_model):
 
 def test_demo_model_accuracy(shapes_model):
     model, _, seconds = shapes_model
-    _, test = data.demo_data("shapes")
+    _, test = demo.demo_data("shapes")
     probs = model.predict(test.images, verbose=0)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
     accuracy = (probs.argmax(-1) == test.labels).mean()
@@ -181,34 +181,34 @@ def test_demo_model_accuracy(shapes_model):
 def test_demo_model_cache(shapes_model, monkeypatch):
     model, cache_dir, train_seconds = shapes_model
     files = os.listdir(cache_dir)
-    expected = f"demo_shapes_s0_e6_v{data.ARCHITECTURE_VERSION}_k{keras.__version__}.keras"
+    expected = f"demo_shapes_s0_e6_v{demo.ARCHITECTURE_VERSION}_k{keras.__version__}.keras"
     assert files == [expected]  # no temporary files left behind
     start = time.perf_counter()
-    again = data.demo_model("shapes", cache_dir=cache_dir)
+    again = demo.demo_model("shapes", cache_dir=cache_dir)
     load_seconds = time.perf_counter() - start
     assert load_seconds < train_seconds / 3
-    x = data.demo_data("shapes")[1].images[:32]
+    x = demo.demo_data("shapes")[1].images[:32]
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     # The environment variable is the default cache directory.
     monkeypatch.setenv("KERASVIZ_CACHE_DIR", str(cache_dir))
     start = time.perf_counter()
-    data.demo_model("shapes")
+    demo.demo_model("shapes")
     assert time.perf_counter() - start < train_seconds / 3
 
 
 def test_demo_model_corrupt_cache_is_retrained_and_deterministic(tmp_path):
     keras.backend.clear_session()
-    first = data.demo_model("digits", epochs=1, cache_dir=tmp_path)
+    first = demo.demo_model("digits", epochs=1, cache_dir=tmp_path)
     (path,) = tmp_path.iterdir()
     blob = path.read_bytes()
     path.write_bytes(blob[: len(blob) // 3])
     with pytest.warns(UserWarning, match="training it again"):
-        second = data.demo_model("digits", epochs=1, cache_dir=tmp_path)
+        second = demo.demo_model("digits", epochs=1, cache_dir=tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     assert path.stat().st_size > len(blob) // 2
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        data.demo_model("digits", epochs=1, cache_dir=tmp_path)  # loads cleanly
+        demo.demo_model("digits", epochs=1, cache_dir=tmp_path)  # loads cleanly
     # Same seed, same training: the retrained model matches the first one.
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)
@@ -221,20 +221,20 @@ def test_demo_model_corrupt_cache_is_retrained_and_deterministic(tmp_path):
 @pytest.mark.parametrize(
     "call, error, words",
     [
-        (lambda: data.load_shapes(n=0), ValueError, ["`n`", "0"]),
-        (lambda: data.load_shapes(size=-3), ValueError, ["`size`", "-3"]),
-        (lambda: data.load_shapes(size=8), ValueError, ["`size`", "8", ">= 16"]),
-        (lambda: data.load_shapes(seed=-1), ValueError, ["`seed`", "-1"]),
-        (lambda: data.load_shapes(n=2.5), TypeError, ["`n`", "2.5"]),
-        (lambda: data.load_shapes(n=True), TypeError, ["`n`", "True"]),
-        (lambda: data.load_digits(size=0), ValueError, ["`size`", "0", "positive int"]),
-        (lambda: data.load_digits(size="32"), TypeError, ["`size`", "'32'"]),
-        (lambda: data.sample_images(size=-1), ValueError, ["`size`", "-1"]),
-        (lambda: data.demo_data("cifar"), ValueError, ["`name`", "cifar", "shapes", "digits"]),
-        (lambda: data.demo_model("cifar"), ValueError, ["`name`", "cifar", "shapes", "digits"]),
-        (lambda: data.demo_model(epochs=0), ValueError, ["`epochs`", "0"]),
-        (lambda: data.demo_model(seed=-2), ValueError, ["`seed`", "-2"]),
-        (lambda: data.demo_model(cache_dir=3), TypeError, ["`cache_dir`", "3"]),
+        (lambda: demo.load_shapes(n=0), ValueError, ["`n`", "0"]),
+        (lambda: demo.load_shapes(size=-3), ValueError, ["`size`", "-3"]),
+        (lambda: demo.load_shapes(size=8), ValueError, ["`size`", "8", ">= 16"]),
+        (lambda: demo.load_shapes(seed=-1), ValueError, ["`seed`", "-1"]),
+        (lambda: demo.load_shapes(n=2.5), TypeError, ["`n`", "2.5"]),
+        (lambda: demo.load_shapes(n=True), TypeError, ["`n`", "True"]),
+        (lambda: demo.load_digits(size=0), ValueError, ["`size`", "0", "positive int"]),
+        (lambda: demo.load_digits(size="32"), TypeError, ["`size`", "'32'"]),
+        (lambda: demo.sample_images(size=-1), ValueError, ["`size`", "-1"]),
+        (lambda: demo.demo_data("cifar"), ValueError, ["`name`", "cifar", "shapes", "digits"]),
+        (lambda: demo.demo_model("cifar"), ValueError, ["`name`", "cifar", "shapes", "digits"]),
+        (lambda: demo.demo_model(epochs=0), ValueError, ["`epochs`", "0"]),
+        (lambda: demo.demo_model(seed=-2), ValueError, ["`seed`", "-2"]),
+        (lambda: demo.demo_model(cache_dir=3), TypeError, ["`cache_dir`", "3"]),
     ],
 )
 def test_bad_arguments(call, error, words):
@@ -242,3 +242,14 @@ def test_bad_arguments(call, error, words):
         call()
     for word in words:
         assert word in str(info.value)
+
+
+def test_kerasviz_data_is_a_deprecated_name_of_kerasviz_demo():
+    import kerasviz
+    import kerasviz.data
+
+    with pytest.warns(DeprecationWarning, match="kerasviz.demo.load_digits"):
+        assert kerasviz.data.load_digits is demo.load_digits
+    assert kerasviz.demo is demo
+    with pytest.raises(AttributeError):
+        kerasviz.data.no_such_name
