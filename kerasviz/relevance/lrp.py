@@ -85,15 +85,17 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
     bounds = None if value is None else (np.broadcast_to(value.low, (channels,)).astype(np.float32),
                                          np.broadcast_to(value.high, (channels,)).astype(np.float32))
 
+    target, capture = prepared.target, prepared.capture  # the compiled function must not hold `prepared.model`
+
     def build(model_ref):
         def relevance(images, class_idx):
             trace = Trace(model_ref(), chosen, images, _bounds(images, bounds))
             with tf.GradientTape() as tape:
                 tape.watch(images)
-                logits, activations = models.run(model_ref(), images, capture=prepared.capture,
+                logits, activations = models.run(model_ref(), images, capture=capture,
                                                  overrides=trace.add_overrides)
                 trace.check([logits, *activations.values()], "lrp")
-                scores = prepared.target.score(logits, activations, class_idx)
+                scores = target.score(logits, activations, class_idx)
                 objective = scores * tf.stop_gradient(scores)  # relevance starts at the score itself
             values = tf.cast(tape.gradient(objective, images), tf.float32)
             return values if signed else tf.reduce_sum(values, axis=-1)

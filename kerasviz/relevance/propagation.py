@@ -47,7 +47,7 @@ class Trace:
     """The layer calls of one trace of one model, and the relevance rules they get."""
 
     def __init__(self, model, composite, images, bounds=None):
-        self.model, self.composite, self.images = model, composite, images
+        self.name, self.images = model.name, images  # no reference to the model: the graph keeps the trace
         self.bounds = {images.ref(): bounds} if bounds is not None else {}
         self.calls, self.produced = [], {}
         self.pre_activations = {}
@@ -169,13 +169,13 @@ class Trace:
                 self.smooth.append(call.path)
         if refused:
             raise ValueError(f"{method}: no LRP rule handles {len(refused)} layer(s) of the model "
-                             f"{self.model.name!r} that relevance reaches: {_listed(refused)}. Supported: Dense, "
+                             f"{self.name!r} that relevance reaches: {_listed(refused)}. Supported: Dense, "
                              "convolutions (depthwise, separable), BatchNormalization, Add/Average/Subtract, "
                              "pooling, Concatenate, reshaping and padding, rectifiers, squeeze-and-excitation gates.")
         self._warn(method)
 
     def _warn(self, method):
-        name = self.model.name
+        name = self.name
         if self.smooth:
             warnings.warn(f"{method}: relevance passes the smooth rectifiers of {len(self.smooth)} layer(s) of "
                           f"the model {name!r} unchanged, as a ReLU's would (an approximation where their "
