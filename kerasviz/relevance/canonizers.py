@@ -88,6 +88,14 @@ def activation_of(layer, bypassed=False):
     return getattr(fn, "__name__", repr(fn))
 
 
+GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid")  # what makes a layer's output a gate (squeeze-and-excitation)
+
+
+def is_gate(layer):
+    """Whether `layer` ends in a sigmoid: its output, multiplied with a signal, gates it."""
+    return activation_of(layer) in GATE_ACTIVATIONS
+
+
 def kind_of(layer, bypassed=False):
     """`(kind, reason)`: how relevance crosses `layer` (see the module docstring); `reason` says a refusal's why."""
     if isinstance(layer, _TRANSPOSED):
@@ -125,7 +133,8 @@ def kind_of(layer, bypassed=False):
     if isinstance(layer, _L.Softmax) and bypassed:
         return "route", ""
     if type(layer).__module__.startswith("keras."):
-        return "refused", f"a {type(layer).__name__} layer (no LRP rule here)"
+        what = "layer" if isinstance(layer, _L.Layer) else "op"
+        return "refused", f"a {type(layer).__name__} {what} (no LRP rule here)"
     return "unknown", ""
 
 

@@ -138,7 +138,7 @@ class Trace:
                         and before.bn is None:
                     before.bn, call.merged = call, True
             if call.kind == "gate":
-                call.gate = _gate_index(call)
+                call.gate = self._gate_index(call, sources)
         reached, stack, refused = set(), [], []
         for t in outputs:
             ref = self._resolve(t)
@@ -190,6 +190,15 @@ class Trace:
                           f"`call`), crossed as their gradient: at {_listed(sorted(set(self.unseen)))}.",
                           stacklevel=4)
 
+    def _gate_index(self, call, sources):
+        """The input of a two-input Multiply that gates the other: made by a sigmoid, else broadcast; or None."""
+        if len(call.inputs) != 2:
+            return None
+        gates = [ref in self.produced and canonizers.is_gate(self.calls[self.produced[ref]].layer) for ref in sources]
+        if gates.count(True) == 1:
+            return gates.index(True)
+        return _broadcast_gate(call)
+
     # ------------------------------------------------------------------ backward: the rules
 
     def _backward(self, call, r):
@@ -204,7 +213,9 @@ class Trace:
             result = _proportional(call, xs, r)
         elif call.kind == "gate":
             result = [r if i != call.gate else tf.zeros_like(x) for i, x in enumerate(xs)]
-        else:  # "pass", "smooth", "refused" (never reached: `check` raised)
+        elif call.kind == "refused":  # only where no relevance reaches it (a gate's branch): else `check` raised
+            result = [tf.zeros_like(x) for x in xs]
+        else:  # "pass", "smooth"
             result = [r]
         return [tf.cast(value, dtype) for value, dtype in zip(result, dtypes)]
 
@@ -259,10 +270,8 @@ def _standalone_batch_norm(call, x, r):
     return scale * x * tf.math.divide_no_nan(r, stabilize(z, STABILIZER))
 
 
-def _gate_index(call):
-    """The input of a Multiply that is a broadcast gate (fewer values than the output), or None."""
-    if len(call.inputs) != 2:
-        return None
+def _broadcast_gate(call):
+    """The input of a Multiply that is broadcast (fewer values than the other), or None."""
     sizes = [_static_size(x) for x in call.inputs]
     if sizes[0] is None or sizes[1] is None or sizes[0] == sizes[1]:
         return None
