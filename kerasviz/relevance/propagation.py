@@ -28,7 +28,7 @@ from kerasviz.relevance import canonizers
 from kerasviz.relevance.rules import Epsilon, stabilize
 
 _THROUGH = ("Cast", "Identity")  # ops between layers that hand relevance on as it is
-STABILIZER = 1e-6  # of the proportional split at sums and average pooling
+STABILIZER = 0.0  # sums, average pooling and a BatchNormalization alone: the exact split (0 where z is 0)
 
 
 class Call:
@@ -100,8 +100,8 @@ class Trace:
         return override
 
     def _forward_bounds(self, record):
-        """Carries the images' bounds through elementwise preprocessing (for the z^B rule)."""
-        if record.kind != "pass" or len(record.inputs) != 1:
+        """Carries the images' bounds through elementwise preprocessing and reshaping (for the z^B rule)."""
+        if record.kind not in ("pass", "route") or len(record.inputs) != 1:
             return
         source = self._resolve(record.inputs[0])
         bounds = self.bounds.get(source)
