@@ -50,9 +50,14 @@ def reference(rule, x, m, b, mask, r, low=None, high=None):
         p, n = np.maximum(products, 0), np.minimum(products, 0)
         return (rule.alpha * _share(p, p.sum(0) + np.maximum(b, 0), r)
                 - rule.beta * _share(n, n.sum(0) + np.minimum(b, 0), r))
-    if isinstance(rule, Gamma):
-        p = x[:, None] * (m + rule.gamma * pos)
-        return _share(p, _stab(p.sum(0) + b + rule.gamma * np.maximum(b, 0), rule.epsilon), r)
+    if isinstance(rule, Gamma):  # generalized to signed inputs: the output's sign favoured
+        g, z, result = rule.gamma, products.sum(0) + b, 0.0
+        up, down = m + g * pos, m + g * neg
+        for mask, for_pos, for_neg, bias in ((z > 0, up, down, b + g * np.maximum(b, 0)),
+                                             (z <= 0, down, up, b + g * np.minimum(b, 0))):
+            p = np.where(x[:, None] >= 0, x[:, None] * for_pos, x[:, None] * for_neg)
+            result = result + _share(p, _stab(p.sum(0) + bias, rule.epsilon), np.where(mask, r, 0.0))
+        return result
     if isinstance(rule, Epsilon):
         return _share(products, _stab(products.sum(0) + b, rule.epsilon), r)
     if isinstance(rule, ZBox):

@@ -126,14 +126,22 @@ def ZeroRule():
 
 
 class Gamma(Rule):
-    """LRP-gamma: positive weights favoured, `w + gamma w+` (Montavon et al., 2019, eq. 4).
+    """LRP-gamma: contributions of the output's sign favoured (Montavon et al., 2019, eq. 4; Andeol et al., 2021).
 
-    `R_j = sum_k x_j (w_jk + gamma w_jk+) / sum_j x_j (w_jk + gamma w_jk+) + b_k + gamma b_k+ R_k`,
-    the rule of the overview for non-negative inputs (ReLU activations): the
-    middle layers of a ConvNet.
+    On non-negative inputs (ReLU activations) and a positive output, the rule
+    of the overview: `R_j = sum_k x_j (w_jk + gamma w_jk+) / z_k R_k` with
+    `z_k = sum_j x_j (w_jk + gamma w_jk+) + b_k + gamma b_k+`. Generalized to
+    inputs of any sign as zennit does ("Learning Domain Invariant
+    Representations by Joint Wasserstein Distance Minimization", Andeol et
+    al. 2021): where the layer's output is positive, positive inputs see
+    `w + gamma w+` and negative ones `w + gamma w-`; where it is negative, the
+    other way round (the bias, `b + gamma b+` or `b + gamma b-`, counts once).
+    The denominator then moves away from 0 with gamma, never towards it: the
+    rule of the middle layers of a ConvNet, also after a linear residual sum.
 
     Args:
-        gamma: how much the positive weights are favoured (>= 0; 0 is LRP-epsilon).
+        gamma: how much the contributions of the output's sign are favoured
+            (>= 0; 0 is LRP-epsilon).
         epsilon: the stabilizer of the denominators.
     """
 
@@ -144,10 +152,20 @@ class Gamma(Rule):
         self.epsilon = _check_number(epsilon, "epsilon")
 
     def relevance(self, x, linear, r, z=None, bounds=None):
-        kernel = linear.kernel + self.gamma * _positive(linear.kernel)
-        bias = None if linear.bias is None else linear.bias + self.gamma * _positive(linear.bias)
-        return x * pull_back(linear.apply, x, kernel,
-                             lambda z: tf.math.divide_no_nan(r, stabilize(_add_bias(z, bias), self.epsilon)))
+        kernel, bias, g = linear.kernel, linear.bias, self.gamma
+        up, down = kernel + g * _positive(kernel), kernel + g * _negative(kernel)
+        pos_x, neg_x = _positive(x), _negative(x)
+        if z is None:
+            z = _add_bias(linear.apply(x, kernel), bias)
+        positive = tf.cast(z, tf.float32) > 0
+        result = 0.0
+        for mask, (for_pos, for_neg), b in (
+                (positive, (up, down), None if bias is None else bias + g * _positive(bias)),
+                (~positive, (down, up), None if bias is None else bias + g * _negative(bias))):
+            total = _add_bias(linear.apply(pos_x, for_pos) + linear.apply(neg_x, for_neg), b)
+            s = tf.where(mask, tf.math.divide_no_nan(r, stabilize(total, self.epsilon)), tf.zeros_like(r))
+            result += pos_x * _vjp(linear.apply, pos_x, for_pos, s) + neg_x * _vjp(linear.apply, neg_x, for_neg, s)
+        return result
 
 
 class AlphaBeta(Rule):
