@@ -70,6 +70,7 @@ _ROUTE = tuple(t for t in (getattr(_L, n, None) for n in (
 _PREPROCESS = (_L.Rescaling, _L.Normalization)
 _RECTIFIER_LAYERS = (_L.ReLU, _L.LeakyReLU, _L.PReLU)
 
+SUMS = (_L.Add, _L.Average)  # of non-negative inputs, non-negative
 CONV_LAYERS = _CONV  # the composites' "convolution" type
 DENSE_LAYERS = _LINEAR
 
@@ -136,6 +137,13 @@ def kind_of(layer, bypassed=False):
         what = "layer" if isinstance(layer, _L.Layer) else "op"
         return "refused", f"a {type(layer).__name__} {what} (no LRP rule here)"
     return "unknown", ""
+
+
+def rectifies(layer):
+    """Whether `layer`'s output is >= 0 whatever its input: a ReLU (ReLU6, clipped), fused or a layer of its own."""
+    if isinstance(layer, _L.ReLU):
+        return float(layer.negative_slope) == 0.0 and float(layer.threshold) >= 0.0
+    return patching.original(layer, "activation") in (_A.relu, _A.relu6)
 
 
 def _has_input(layer):

@@ -86,10 +86,12 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
                                          np.broadcast_to(value.high, (channels,)).astype(np.float32))
 
     target, capture = prepared.target, prepared.capture  # the compiled function must not hold `prepared.model`
+    signature = prepared.signature()
 
     def build(model_ref):
         def relevance(images, class_idx):
-            trace = Trace(model_ref(), chosen, images, _bounds(images, bounds))
+            trace = Trace(model_ref(), chosen, images, _bounds(images, bounds),
+                          nonnegative=value is not None and bool(np.all(value.low >= 0)))
             with tf.GradientTape() as tape:
                 tape.watch(images)
                 logits, activations = models.run(model_ref(), images, capture=capture,
@@ -103,7 +105,7 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
         return relevance
 
     key = prepared.key("lrp", chosen.key(), None if bounds is None else tuple(map(tuple, bounds)), signed)
-    function = compiled.compiled_function(prepared.model, key, build, prepared.signature())
+    function = compiled.compiled_function(prepared.model, key, build, signature)
     return inputs.warn_if_constant(core.run_chunks(function, prepared, prepared.images, prepared.class_idx), "lrp")
 
 

@@ -41,16 +41,18 @@ class Call:
         self.bn = None  # the BatchNormalization call merged into this linear call
         self.merged = False  # a BatchNormalization merged into the linear call before it
         self.gate = None  # the index of a Multiply's gate input
+        self.nonnegative = self.input_nonnegative = False  # its output, its inputs are >= 0 (a ReLU's)
 
 
 class Trace:
     """The layer calls of one trace of one model, and the relevance rules they get."""
 
-    def __init__(self, model, composite, images, bounds=None):
+    def __init__(self, model, composite, images, bounds=None, nonnegative=False):
         self.name, self.images = model.name, images  # no reference to the model: the graph keeps the trace
         self.bounds = {images.ref(): bounds} if bounds is not None else {}
         self.calls, self.produced = [], {}
         self.pre_activations = {}
+        self.images_nonnegative = nonnegative  # the images' value range starts at 0 or above
         self.smooth, self.unknown, self.unseen = [], [], []
         bypassed = models.output_layer(model)
         self.layers = []
@@ -139,6 +141,10 @@ class Trace:
                     before.bn, call.merged = call, True
             if call.kind == "gate":
                 call.gate = self._gate_index(call, sources)
+            call.input_nonnegative = all(self._nonnegative(ref) for ref in sources)
+            call.nonnegative = canonizers.rectifies(call.layer) or (
+                call.kind in ("route", "max_pool", "avg_pool") or isinstance(call.layer, canonizers.SUMS)) \
+                and call.input_nonnegative
         reached, stack, refused = set(), [], []
         for t in outputs:
             ref = self._resolve(t)
@@ -190,6 +196,12 @@ class Trace:
                           f"`call`), crossed as their gradient: at {_listed(sorted(set(self.unseen)))}.",
                           stacklevel=4)
 
+    def _nonnegative(self, ref):
+        """Whether the tensor `ref` is >= 0: the images in a range from 0 up, a ReLU's output, or made of them."""
+        if ref is not None and ref == self.images.ref():
+            return self.images_nonnegative
+        return ref in self.produced and self.calls[self.produced[ref]].nonnegative
+
     def _gate_index(self, call, sources):
         """The input of a two-input Multiply that gates the other: made by a sigmoid, else broadcast; or None."""
         if len(call.inputs) != 2:
@@ -221,6 +233,8 @@ class Trace:
 
     def _linear(self, call, x, r):
         rule = self.rules[id(call.layer)]
+        if hasattr(rule, "for_rectified") and canonizers.rectifies(call.layer) and call.bn is None:
+            rule = rule.for_rectified()
         parts = canonizers.linear_parts(call.layer, call.bn.layer if call.bn is not None else None)
         z = call.bn.raw if call.bn is not None else (call.pre if call.pre is not None else call.raw)
         bounds = self.bounds.get(self._resolve(call.inputs[0])) if rule.needs_bounds else None
@@ -234,7 +248,8 @@ class Trace:
         for i in reversed(range(len(parts))):
             part_rule = rule if i == 0 or not rule.needs_bounds else Epsilon(rule.epsilon)
             r = part_rule.relevance(inputs[i], parts[i], r, z=z if i == len(parts) - 1 else None,
-                                    bounds=bounds if i == 0 else None)
+                                    bounds=bounds if i == 0 else None,
+                                    nonnegative=call.input_nonnegative if i == 0 else False)
         return r
 
 

@@ -68,12 +68,18 @@ def _add_bias(z, bias):
 
 
 class Rule:
-    """The base of the rules: `relevance(x, linear, r, z=None) -> R_in` (see the module docstring)."""
+    """The base of the rules: `relevance(x, linear, r, z=None, bounds=None, nonnegative=False) -> R_in`.
+
+    `z` is the layer's own output before its activation where known, `bounds`
+    the `(low, high)` of `x` (for the z^B rule), and `nonnegative` says that
+    `x >= 0` (a ReLU's output): the rules that split inputs by sign then skip
+    the negative part, which is 0 (half the work of z+, gamma, alpha-beta).
+    """
 
     name = "rule"
     needs_bounds = False  # the z^B rule needs the input's lowest and highest values
 
-    def relevance(self, x, linear, r, z=None, bounds=None):
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         raise NotImplementedError
 
     def __repr__(self):
@@ -112,7 +118,7 @@ class Epsilon(Rule):
     def __init__(self, epsilon=1e-6):
         self.epsilon = _check_number(epsilon, "epsilon")
 
-    def relevance(self, x, linear, r, z=None, bounds=None):
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         def to_s(computed):  # the layer's own pre-activation when given (the recomputation is then pruned)
             total = _add_bias(computed, linear.bias) if z is None else tf.cast(z, tf.float32)
             return tf.math.divide_no_nan(r, stabilize(total, self.epsilon))
@@ -146,22 +152,33 @@ class Gamma(Rule):
     """
 
     name = "gamma"
+    rectified = False  # set on a copy for a layer with a fused ReLU: no relevance where its output is negative
 
     def __init__(self, gamma=0.25, epsilon=1e-6):
         self.gamma = _check_number(gamma, "gamma")
         self.epsilon = _check_number(epsilon, "epsilon")
 
-    def relevance(self, x, linear, r, z=None, bounds=None):
+    def for_rectified(self):
+        """This rule for a layer whose fused ReLU zeroes its negative outputs (and so their relevance)."""
+        copy = Gamma(self.gamma, self.epsilon)
+        copy.rectified = True
+        return copy
+
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         kernel, bias, g = linear.kernel, linear.bias, self.gamma
         up, down = kernel + g * _positive(kernel), kernel + g * _negative(kernel)
-        pos_x, neg_x = _positive(x), _negative(x)
+        pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
         if z is None:
             z = _add_bias(linear.apply(x, kernel), bias)
         positive = tf.cast(z, tf.float32) > 0
         result = 0.0
-        for mask, (for_pos, for_neg), b in (
-                (positive, (up, down), None if bias is None else bias + g * _positive(bias)),
-                (~positive, (down, up), None if bias is None else bias + g * _negative(bias))):
+        branches = [(positive, (up, down), None if bias is None else bias + g * _positive(bias)),
+                    (~positive, (down, up), None if bias is None else bias + g * _negative(bias))]
+        for mask, (for_pos, for_neg), b in branches[:1] if self.rectified else branches:
+            if nonnegative:
+                result += x * pull_back(linear.apply, x, for_pos, lambda total, b=b, mask=mask: tf.where(
+                    mask, tf.math.divide_no_nan(r, stabilize(_add_bias(total, b), self.epsilon)), tf.zeros_like(r)))
+                continue
             total = _add_bias(linear.apply(pos_x, for_pos) + linear.apply(neg_x, for_neg), b)
             s = tf.where(mask, tf.math.divide_no_nan(r, stabilize(total, self.epsilon)), tf.zeros_like(r))
             result += pos_x * _vjp(linear.apply, pos_x, for_pos, s) + neg_x * _vjp(linear.apply, neg_x, for_neg, s)
@@ -192,21 +209,24 @@ class AlphaBeta(Rule):
             raise ValueError(f"Received `alpha={alpha!r}, beta={beta!r}`: LRP-alpha-beta needs alpha - beta = 1 "
                              "(Bach et al., 2015), else relevance is created or destroyed at every layer.")
 
-    def _part(self, x, linear, r, sign, with_bias=True):
+    def _part(self, x, linear, r, sign, with_bias=True, nonnegative=False):
         """The relevance of the positive (`sign=+1`) or negative contributions, normalized by their sum."""
         pos_w, neg_w = _positive(linear.kernel), _negative(linear.kernel)
-        pos_x, neg_x = _positive(x), _negative(x)
         first, second = (pos_w, neg_w) if sign > 0 else (neg_w, pos_w)
-        z = linear.apply(pos_x, first) + linear.apply(neg_x, second)
+        bias = None
         if with_bias and linear.bias is not None:
-            z = z + (_positive(linear.bias) if sign > 0 else _negative(linear.bias))
+            bias = _positive(linear.bias) if sign > 0 else _negative(linear.bias)
+        if nonnegative:
+            return x * pull_back(linear.apply, x, first, lambda z: tf.math.divide_no_nan(r, _add_bias(z, bias)))
+        pos_x, neg_x = _positive(x), _negative(x)
+        z = _add_bias(linear.apply(pos_x, first) + linear.apply(neg_x, second), bias)
         s = tf.math.divide_no_nan(r, z)
         return pos_x * _vjp(linear.apply, pos_x, first, s) + neg_x * _vjp(linear.apply, neg_x, second, s)
 
-    def relevance(self, x, linear, r, z=None, bounds=None):
-        result = self.alpha * self._part(x, linear, r, +1)
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        result = self.alpha * self._part(x, linear, r, +1, nonnegative=nonnegative)
         if self.beta:
-            result -= self.beta * self._part(x, linear, r, -1)
+            result -= self.beta * self._part(x, linear, r, -1, nonnegative=nonnegative)
         return result
 
 
@@ -224,8 +244,8 @@ class ZPlus(AlphaBeta):
     def __init__(self):
         pass
 
-    def relevance(self, x, linear, r, z=None, bounds=None):
-        return self._part(x, linear, r, +1, with_bias=False)
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        return self._part(x, linear, r, +1, with_bias=False, nonnegative=nonnegative)
 
 
 class ZBox(Rule):
@@ -254,7 +274,7 @@ class ZBox(Rule):
         self.low, self.high = low, high
         self.epsilon = _check_number(epsilon, "epsilon")
 
-    def relevance(self, x, linear, r, z=None, bounds=None):
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         if self.low is not None:
             low = tf.broadcast_to(tf.constant(self.low, tf.float32), tf.shape(x))
             high = tf.broadcast_to(tf.constant(self.high, tf.float32), tf.shape(x))
@@ -283,7 +303,7 @@ class Flat(Rule):
     def __init__(self):
         pass
 
-    def relevance(self, x, linear, r, z=None, bounds=None):
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         ones = tf.ones_like(x)
         kernel = tf.ones_like(linear.kernel)
         return pull_back(linear.apply, ones, kernel, lambda z: tf.math.divide_no_nan(r, z))
@@ -301,7 +321,7 @@ class WSquare(Rule):
     def __init__(self):
         pass
 
-    def relevance(self, x, linear, r, z=None, bounds=None):
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         ones = tf.ones_like(x)
         kernel = tf.square(linear.kernel)
         return pull_back(linear.apply, ones, kernel, lambda z: tf.math.divide_no_nan(r, z))
