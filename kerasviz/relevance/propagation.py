@@ -42,6 +42,7 @@ class Call:
         self.merged = False  # a BatchNormalization merged into the linear call before it
         self.gate = None  # the index of a Multiply's gate input
         self.nonnegative = self.input_nonnegative = False  # its output, its inputs are >= 0 (a ReLU's)
+        self.rectified = False  # a linear layer whose output only a ReLU reads (fused or its own layer)
 
 
 class Trace:
@@ -130,9 +131,11 @@ class Trace:
         """Merges BatchNormalization, finds where relevance goes, refuses or warns about layers (see module)."""
         producers = [[self._resolve(t) for t in call.inputs] for call in self.calls]
         consumers = {}
-        for call, sources in zip(self.calls, producers):
+        readers = {}  # the ref of a recorded output -> the calls that read it
+        for index, sources in enumerate(producers):
             for ref in sources:
                 consumers[ref] = consumers.get(ref, 0) + 1
+                readers.setdefault(ref, []).append(index)
         for call, sources in zip(self.calls, producers):
             if call.kind == "batch_norm" and len(sources) == 1 and sources[0] in self.produced:
                 before = self.calls[self.produced[sources[0]]]
@@ -145,6 +148,11 @@ class Trace:
             call.nonnegative = canonizers.rectifies(call.layer) or (
                 call.kind in ("route", "max_pool", "avg_pool") or isinstance(call.layer, canonizers.SUMS)) \
                 and call.input_nonnegative
+        for call in self.calls:  # a linear layer whose every reader is a ReLU: no relevance on negative outputs
+            if call.kind == "linear":
+                out = (call.bn or call).output.ref()
+                call.rectified = canonizers.rectifies(call.layer) and call.bn is None or bool(readers.get(out)) and all(
+                    canonizers.rectifies(self.calls[i].layer) and self.calls[i].kind == "pass" for i in readers[out])
         reached, stack, refused = set(), [], []
         for t in outputs:
             ref = self._resolve(t)
@@ -233,7 +241,7 @@ class Trace:
 
     def _linear(self, call, x, r):
         rule = self.rules[id(call.layer)]
-        if hasattr(rule, "for_rectified") and canonizers.rectifies(call.layer) and call.bn is None:
+        if hasattr(rule, "for_rectified") and call.rectified:
             rule = rule.for_rectified()
         parts = canonizers.linear_parts(call.layer, call.bn.layer if call.bn is not None else None)
         z = call.bn.raw if call.bn is not None else (call.pre if call.pre is not None else call.raw)

@@ -36,8 +36,10 @@ class Linear(typing.NamedTuple):
 
 
 def stabilize(z, epsilon):
-    """`z + epsilon * sign(z)`, with `sign(0) = 1`."""
-    return z + epsilon * tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
+    """`z + epsilon * sign(z)`, with `sign(0) = 1` (`z` itself for `epsilon=0`)."""
+    if not epsilon:
+        return z
+    return z + tf.where(z >= 0, tf.constant(epsilon, z.dtype), tf.constant(-epsilon, z.dtype))
 
 
 def pull_back(apply, x, kernel, to_s):
