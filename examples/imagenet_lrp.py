@@ -43,7 +43,8 @@ def main(argv=None):
     classes = context.probabilities[chosen].argmax(axis=1)
     logits = np.asarray(kerasviz.models.run(context.model, images)[0])[np.arange(len(images)), classes]
     maps = {"grad_cam": kerasviz.grad_cam(context.model, images, classes)}
-    print(f"{'method':22s} {'seconds':>8s} {'sum / logit per photo':>34s} {'peak in box':>12s} {'positive in box':>16s}")
+    print(f"{'method':22s} {'seconds':>8s} {'sum / logit per photo':>34s} {'peak in box':>12s} "
+          f"{'positive in box':>16s}")
     report("grad_cam", maps["grad_cam"], None, None, images)
     for preset in PRESETS:
         kerasviz.lrp(context.model, images[:1], classes[:1], composite=preset, value_range=context.value_range)

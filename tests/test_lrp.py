@@ -141,7 +141,8 @@ def bias_free_relu_net():
     """Conv, average pooling, a residual Add, a Concatenate, max pooling, dense: no biases, ReLU."""
     keras.backend.clear_session()
     inputs = keras.Input((12, 12, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", use_bias=False, kernel_initializer=_init(0))(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", use_bias=False,
+                            kernel_initializer=_init(0))(inputs)
     x = keras.layers.AveragePooling2D(2)(x)
     y = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, kernel_initializer=_init(1))(x)
     y = keras.layers.ReLU()(y)
@@ -183,7 +184,7 @@ def test_conserving_rules_sum_to_the_logit_on_a_bias_free_relu_net(composite):
 
 
 def test_biases_absorb_their_share():
-    """One dense layer: LRP-0 gives each input `x_i w_i` (Bach et al. 2015, eq. 58): the sum is the logit less the bias."""
+    """One dense layer: LRP-0 gives each input `x_i w_i` (Bach et al. 2015, eq. 58): the logit less the bias."""
     keras.backend.clear_session()
     model = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Flatten(),
                               keras.layers.Dense(3, kernel_initializer=_init(0), bias_initializer="ones")])
@@ -196,7 +197,7 @@ def test_biases_absorb_their_share():
 
 
 def test_a_linear_model_gets_its_deep_taylor_decomposition():
-    """z^B on `f(x) = w.x + b` with `f(x0) = 0` at the box's root `x0` (low where w > 0, high where w < 0): `(x - x0) w`."""
+    """z^B on `f(x) = w.x + b`, `f(x0) = 0` at the box's root `x0` (low where w > 0, else high): `(x - x0) w`."""
     keras.backend.clear_session()
     model = keras.Sequential([keras.Input((3, 3, 2)), keras.layers.Flatten(),
                               keras.layers.Dense(2, kernel_initializer=_init(5))])
@@ -211,11 +212,6 @@ def test_a_linear_model_gets_its_deep_taylor_decomposition():
 
 
 # ---------------------------------------------------------------- canonizers
-
-
-def _batch_norm(name, seed):
-    layer = keras.layers.BatchNormalization(name=name)
-    return layer, seed
 
 
 def _set_statistics(bn, seed):
