@@ -396,14 +396,19 @@ ZOO = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_the_zoo_runs_and_conserves(name):
+    """The presets run; LRP-0 conserves (biases are 0 at weights=None).
+
+    z+ is not asserted to conserve: a linear layer's output with only negative
+    contributions (MobileNetV2's linear bottlenecks) has no positive part to
+    take its relevance, which is lost (13 % on one random MobileNetV2).
+    """
     keras.backend.clear_session()
     model = ZOO[name]()
-    images = RNG.uniform(0, 255, (1, 32, 32, 3)).astype(np.float32)
+    images = np.random.default_rng(7).uniform(0, 255, (1, 32, 32, 3)).astype(np.float32)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        # epsilon_plus with LRP-0 on the dense layer: random networks' logits can be far below epsilon.
-        maps = kerasviz.lrp(model, images, target=1, composite=Composite(
-            ZeroRule(), by_type=[(kerasviz.relevance.CONV, ZPlus())], name="zero_plus"))
+        assert np.isfinite(kerasviz.lrp(model, images, target=1, composite="epsilon_plus")).all()
+        maps = kerasviz.lrp(model, images, target=1, composite="lrp_0", signed=True)
     logit = _logits(model, images, 1)
     assert np.isfinite(maps).all()
     smooth = [str(w.message) for w in caught if "smooth rectifiers" in str(w.message)]
@@ -411,8 +416,8 @@ def test_the_zoo_runs_and_conserves(name):
         assert smooth and "block1a_activation" in smooth[0]
         return
     assert not smooth
-    # Biases are 0 at weights=None: z+ conserves in the convolutions, LRP-0 in the head.
-    np.testing.assert_allclose(maps.sum(axis=(1, 2)), logit, rtol=0.05)
+    # Random networks' logits are small sums of terms of both signs: float32 sums are good to 1e-3 of sum |R|.
+    np.testing.assert_allclose(maps.sum(axis=(1, 2, 3)), logit, rtol=1e-3, atol=1e-3 * np.abs(maps).sum())
 
 
 def test_mobilenetv3s_hard_swish_is_a_named_error():
