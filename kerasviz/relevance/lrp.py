@@ -19,8 +19,12 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
     Layer-Wise Relevance Propagation", PLoS ONE 10(7); Montavon et al., 2019,
     "Layer-Wise Relevance Propagation: An Overview", in Explainable AI,
     LNCS 11700). The pixels' relevance sums to the score, less what biases
-    and stabilizers absorb: exactly, for LRP-0 on a bias-free ReLU network,
-    where LRP-0 is Gradient x Input.
+    and stabilizers absorb (and, under z+ and alpha-beta, the relevance of
+    a linear layer's negative outputs that have no positive contribution):
+    exactly, for LRP-0 on a bias-free ReLU network, where LRP-0 is
+    Gradient x Input. On a network whose BatchNormalization was folded into
+    large biases little may reach the pixels (EfficientNet-Lite3: 2-5 % of
+    the logit under `epsilon_plus` and `epsilon_gamma_box`; see the README).
 
     The `composite` assigns a rule to each linear layer
     (`kerasviz.relevance.composites.PRESETS`, or a `Composite` of your own);

@@ -238,7 +238,8 @@ class ZPlus(AlphaBeta):
     `R_j = sum_k (x_j w_jk)+ / sum_j (x_j w_jk)+ R_k`: alpha1-beta0 with the
     biases left out, so relevance is conserved exactly wherever a unit has a
     positive contribution (on ReLU inputs: the z+ rule of the overview,
-    `x_j w_jk+`).
+    `x_j w_jk+`); a unit with none (a negative output of a linear layer, or
+    one a bias alone drives) loses its relevance.
     """
 
     name = "z_plus"
