@@ -156,6 +156,28 @@ def perturbation_cases(image_size):
     ]
 
 
+# ---------------------------------------------------------------- the relevance family (issue 24)
+
+
+def relevance_cases():
+    """`(name, function, kwargs, passes per image, pass kind)` for LRP: one forward and one backward pass each.
+
+    The backward pass of LRP computes each rule's modified forward too (z+ and
+    alpha-beta split the inputs and weights by sign: up to four convolutions
+    where a gradient has one), so the ratio says what the rules cost over a
+    plain gradient. `epsilon_gamma_box` needs the value range: the demo model's
+    images are in [0, 1], the others' in [-1, 1].
+    """
+    methods = registry.ATTRIBUTION_METHODS
+    return [
+        ("lrp lrp_0", methods["lrp"], {"composite": "lrp_0"}, 1, "backward"),
+        ("lrp epsilon_plus", methods["lrp"], {"composite": "epsilon_plus"}, 1, "backward"),
+        ("lrp epsilon_gamma_box", methods["lrp"], {"composite": "epsilon_gamma_box", "value_range": (-1, 1)}, 1,
+         "backward"),
+        ("lrp epsilon_alpha2_beta1", methods["lrp"], {"composite": "epsilon_alpha2_beta1"}, 1, "backward"),
+    ]
+
+
 def benchmark(name, model, images, n_images, repeats, only=None, clock="wall"):
     limits = model_limits(model, images)
     shape = images.shape[1:]
@@ -166,7 +188,7 @@ def benchmark(name, model, images, n_images, repeats, only=None, clock="wall"):
     print(f"{'method':42s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
     rows = []
     cases = (method_cases(images.shape[1]) + gradient_cases(model, images.shape[1:])
-             + perturbation_cases(images.shape[1]))
+             + perturbation_cases(images.shape[1]) + relevance_cases())
     for label, method, kwargs, passes, kind in cases:
         if only and not label.startswith(tuple(only)):
             continue

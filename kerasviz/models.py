@@ -335,7 +335,12 @@ def _add_logits(frame, model):
         frame.add(layer, "activation", _identity_activation)
 
 
-def patched(model, *, capture=(), rule=None, logits=True, guided=None):
+def output_layer(model):
+    """The layer whose output is the model's output (into nested models): the one `logits=True` bypasses."""
+    return _output_layer(model)
+
+
+def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides=None):
     """Patches `model` for the calling thread's kerasviz trace only (see `kerasviz.patching`).
 
     Every other thread, and this thread outside the block, keeps computing
@@ -353,6 +358,9 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None):
         logits: bypass a final softmax/sigmoid.
         guided: deprecated spelling of `rule` (`True` is `"guided"`,
             `False` is None); warns `DeprecationWarning`.
+        overrides: None, or `overrides(frame)` adding overrides of a method's
+            own with `frame.add` (LRP's relevance rules,
+            `kerasviz.relevance`); a capture records what they return.
 
     Returns:
         A context manager yielding a dict `{path: output tensor}` filled while
@@ -364,6 +372,8 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None):
     def build(frame):
         if logits:
             _add_logits(frame, model)
+        if overrides is not None:
+            overrides(frame)
         for path, layer in iter_layers(model):
             if rule:
                 _add_guided(frame, layer, rule)
@@ -394,7 +404,7 @@ def _rule(rule, guided):
     return rule
 
 
-def run(model, images, *, capture=(), rule=None, logits=True, guided=None):
+def run(model, images, *, capture=(), rule=None, logits=True, guided=None, overrides=None):
     """Runs `model` on `images` (inference mode) with the patches of `patched`.
 
     Meant to be called inside a `tf.function` (and a `tf.GradientTape`).
@@ -404,7 +414,7 @@ def run(model, images, *, capture=(), rule=None, logits=True, guided=None):
         `logits=True`), and `{path: activation}` for the captured layers, in the
         layers' own dtype so that a tape can differentiate with respect to them.
     """
-    with patched(model, capture=capture, rule=_rule(rule, guided), logits=logits) as captured:
+    with patched(model, capture=capture, rule=_rule(rule, guided), logits=logits, overrides=overrides) as captured:
         outputs = model(images, training=False)
     if isinstance(outputs, (list, tuple)):
         if len(outputs) != 1:

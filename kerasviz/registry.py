@@ -26,7 +26,7 @@ import typing
 
 # What every method takes positionally or by the same name: not among its parameters.
 CALL_ARGUMENTS = ("model", "images", "target", "batch_size")
-FAMILIES = ("gradient", "noise_tunnel", "path", "cam", "perturbation")
+FAMILIES = ("gradient", "noise_tunnel", "path", "cam", "perturbation", "relevance")
 OUTPUTS = ("pixels", "grid")  # a map per pixel `[B, H, W]`, or a score per position of a grid `[B, nY, nX]`
 
 
@@ -207,6 +207,7 @@ METHODS = {m.name: m for m in [
            lambda model, shape, p: Cost(forward=1 + p["samples"] + 2)),  # + all features on and all off
     Method("xrai", "kerasviz.perturbation.xrai:xrai", "Kapishnikov et al. 2019", "perturbation", _xrai,
            shown_as_regions=True),
+    Method("lrp", "kerasviz.relevance.lrp:lrp", "Bach et al. 2015", "relevance", _one_gradient),
 ]}
 
 

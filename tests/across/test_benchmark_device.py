@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "device.py")
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "device.py")
 
 
 def test_device_benchmark_smoke_run_gives_a_ratio_for_every_case(tmp_path):

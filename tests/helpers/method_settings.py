@@ -27,5 +27,7 @@ TINY_SETTINGS = {
     "lime": {"samples": 16},
     "kernel_shap": {"samples": 16},
     "xrai": {"steps": 4},
+    # The relevance family.
+    "lrp": {},
 }
 PERTURBATION = frozenset({"rise", "lime", "kernel_shap", "xrai"})

@@ -1,0 +1,330 @@
+"""LRP rules: how one linear layer hands the relevance of its outputs down to its inputs.
+
+A rule is a small object (as in zennit, Anders et al. 2021, "Software for
+Dataset-wide XAI") with one method, `relevance(x, linear, r, z=None)`: the
+layer's input `x`, the layer as a `Linear` (its bias-free linear map, kernel
+and bias), the relevance `r` of its outputs, and optionally the outputs `z`
+it computed before its activation; it returns the relevance of the inputs.
+Each is written with the modified-gradient trick: a forward pass with the
+rule's weights gives the denominators `z`, `s = r / z` is pulled back through
+the same weights with one vector-Jacobian product `c`, and `R_in = x * c`.
+
+The formulas follow Montavon et al., 2019, "Layer-Wise Relevance
+Propagation: An Overview" (section 10.2), with zennit's conventions: the
+stabilizer adds `epsilon * sign(z)` (with `sign(0) = 1`), and a denominator that
+is exactly 0 hands down 0. All arithmetic is float32.
+"""
+
+import typing
+
+import tensorflow as tf
+
+
+class Linear(typing.NamedTuple):
+    """A linear layer as the rules see it.
+
+    Attributes:
+        apply: `apply(x, kernel) -> z`, the layer's linear map without bias,
+            for any kernel of the layer's kernel's shape.
+        kernel: float32 tensor (BatchNormalization merged in, where a canonizer did).
+        bias: float32 `[outputs]` tensor, or None.
+    """
+
+    apply: typing.Callable
+    kernel: tf.Tensor
+    bias: typing.Optional[tf.Tensor]
+
+
+def stabilize(z, epsilon):
+    """`z + epsilon * sign(z)`, with `sign(0) = 1` (`z` itself for `epsilon=0`)."""
+    if not epsilon:
+        return z
+    return z + tf.where(z >= 0, tf.constant(epsilon, z.dtype), tf.constant(-epsilon, z.dtype))
+
+
+def pull_back(apply, x, kernel, to_s):
+    """`c = J^T s` at `x` for `z = apply(x, kernel)` and `s = to_s(z)`: one forward, one backward."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = apply(x, kernel)
+    return tape.gradient(z, x, output_gradients=to_s(z))
+
+
+def _vjp(apply, x, kernel, s):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = apply(x, kernel)
+    return tape.gradient(z, x, output_gradients=s)
+
+
+def _positive(t):
+    return tf.nn.relu(t)
+
+
+def _negative(t):
+    return -tf.nn.relu(-t)
+
+
+def _add_bias(z, bias):
+    return z if bias is None else z + bias
+
+
+class Rule:
+    """The base of the rules: `relevance(x, linear, r, z=None, bounds=None, nonnegative=False) -> R_in`.
+
+    `z` is the layer's own output before its activation where known, `bounds`
+    the `(low, high)` of `x` (for the z^B rule), and `nonnegative` says that
+    `x >= 0` (a ReLU's output): the rules that split inputs by sign then skip
+    the negative part, which is 0 (half the work of z+, gamma, alpha-beta).
+    """
+
+    name = "rule"
+    needs_bounds = False  # the z^B rule needs the input's lowest and highest values
+
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        raise NotImplementedError
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted((k, repr(v)) for k, v in vars(self).items()))))
+
+
+def _check_number(value, argname, minimum=0.0):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise ValueError(f"Received an invalid value for `{argname}`: {value!r}. Expected a number >= {minimum}.")
+    return float(value)
+
+
+class Epsilon(Rule):
+    """LRP-epsilon (LRP-0 with `epsilon=0`): `R_j = sum_k x_j w_jk / (z_k + eps sign z_k) R_k`.
+
+    `z_k = sum_j x_j w_jk + b_k` includes the bias, so the bias absorbs its
+    share `b_k / z_k` of `R_k` (Bach et al., 2015, "On Pixel-Wise Explanations
+    for Non-Linear Classifier Decisions by Layer-Wise Relevance Propagation",
+    eq. 58; Montavon et al., 2019, eq. 5). With `epsilon=0` and no biases it is
+    exactly Gradient x Input on a ReLU network.
+
+    Args:
+        epsilon: the stabilizer (>= 0); larger values absorb weak or
+            contradictory relevance and give sparser maps.
+    """
+
+    name = "epsilon"
+
+    def __init__(self, epsilon=1e-6):
+        self.epsilon = _check_number(epsilon, "epsilon")
+
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        def to_s(computed):  # the layer's own pre-activation when given (the recomputation is then pruned)
+            total = _add_bias(computed, linear.bias) if z is None else tf.cast(z, tf.float32)
+            return tf.math.divide_no_nan(r, stabilize(total, self.epsilon))
+
+        return x * pull_back(linear.apply, x, linear.kernel, to_s)
+
+
+def ZeroRule():
+    """LRP-0 (Bach et al., 2015): `Epsilon(0)`; a denominator of exactly 0 hands down 0."""
+    return Epsilon(0.0)
+
+
+class Gamma(Rule):
+    """LRP-gamma: contributions of the output's sign favoured (Montavon et al., 2019, eq. 4; Andeol et al., 2021).
+
+    On non-negative inputs (ReLU activations) and a positive output, the rule
+    of the overview: `R_j = sum_k x_j (w_jk + gamma w_jk+) / z_k R_k` with
+    `z_k = sum_j x_j (w_jk + gamma w_jk+) + b_k + gamma b_k+`. Generalized to
+    inputs of any sign as zennit does ("Learning Domain Invariant
+    Representations by Joint Wasserstein Distance Minimization", Andeol et
+    al. 2021): where the layer's output is positive, positive inputs see
+    `w + gamma w+` and negative ones `w + gamma w-`; where it is negative, the
+    other way round (the bias, `b + gamma b+` or `b + gamma b-`, counts once).
+    The denominator then moves away from 0 with gamma, never towards it: the
+    rule of the middle layers of a ConvNet, also after a linear residual sum.
+
+    Args:
+        gamma: how much the contributions of the output's sign are favoured
+            (>= 0; 0 is LRP-epsilon).
+        epsilon: the stabilizer of the denominators.
+    """
+
+    name = "gamma"
+    rectified = False  # set on a copy for a layer with a fused ReLU: no relevance where its output is negative
+
+    def __init__(self, gamma=0.25, epsilon=1e-6):
+        self.gamma = _check_number(gamma, "gamma")
+        self.epsilon = _check_number(epsilon, "epsilon")
+
+    def for_rectified(self):
+        """This rule for a layer whose fused ReLU zeroes its negative outputs (and so their relevance)."""
+        copy = Gamma(self.gamma, self.epsilon)
+        copy.rectified = True
+        return copy
+
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        kernel, bias, g = linear.kernel, linear.bias, self.gamma
+        up, down = kernel + g * _positive(kernel), kernel + g * _negative(kernel)
+        pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
+        if z is None:
+            z = _add_bias(linear.apply(x, kernel), bias)
+        positive = tf.cast(z, tf.float32) > 0
+        result = 0.0
+        branches = [(positive, (up, down), None if bias is None else bias + g * _positive(bias)),
+                    (~positive, (down, up), None if bias is None else bias + g * _negative(bias))]
+        for mask, (for_pos, for_neg), b in branches[:1] if self.rectified else branches:
+            if nonnegative:
+                result += x * pull_back(linear.apply, x, for_pos, lambda total, b=b, mask=mask: tf.where(
+                    mask, tf.math.divide_no_nan(r, stabilize(_add_bias(total, b), self.epsilon)), tf.zeros_like(r)))
+                continue
+            total = _add_bias(linear.apply(pos_x, for_pos) + linear.apply(neg_x, for_neg), b)
+            s = tf.where(mask, tf.math.divide_no_nan(r, stabilize(total, self.epsilon)), tf.zeros_like(r))
+            result += pos_x * _vjp(linear.apply, pos_x, for_pos, s) + neg_x * _vjp(linear.apply, neg_x, for_neg, s)
+        return result
+
+
+class AlphaBeta(Rule):
+    """LRP-alpha-beta: positive and negative contributions apart (Bach et al., 2015, eq. 60).
+
+    `R_j = sum_k (alpha (x_j w_jk)+ / z_k+ - beta (x_j w_jk)- / z_k-) R_k` with
+    `z_k+ = sum_j (x_j w_jk)+ + b_k+` and `z_k- = sum_j (x_j w_jk)- + b_k-`:
+    the products' signs are taken with the inputs' (`(x w)+ = x+ w+ + x- w-`),
+    so the rule holds for inputs of any sign. `alpha - beta = 1` keeps the
+    relevance's total (up to the biases' share).
+
+    Args:
+        alpha: the weight of the positive contributions (`alpha1_beta0`:
+            1; `alpha2_beta1`: 2).
+        beta: the weight of the negative contributions, `alpha - 1`.
+    """
+
+    name = "alpha_beta"
+
+    def __init__(self, alpha=1.0, beta=0.0):
+        self.alpha = _check_number(alpha, "alpha", 1.0)
+        self.beta = _check_number(beta, "beta")
+        if abs(self.alpha - self.beta - 1.0) > 1e-9:
+            raise ValueError(f"Received `alpha={alpha!r}, beta={beta!r}`: LRP-alpha-beta needs alpha - beta = 1 "
+                             "(Bach et al., 2015), else relevance is created or destroyed at every layer.")
+
+    def _part(self, x, linear, r, sign, with_bias=True, nonnegative=False):
+        """The relevance of the positive (`sign=+1`) or negative contributions, normalized by their sum."""
+        pos_w, neg_w = _positive(linear.kernel), _negative(linear.kernel)
+        first, second = (pos_w, neg_w) if sign > 0 else (neg_w, pos_w)
+        bias = None
+        if with_bias and linear.bias is not None:
+            bias = _positive(linear.bias) if sign > 0 else _negative(linear.bias)
+        if nonnegative:
+            return x * pull_back(linear.apply, x, first, lambda z: tf.math.divide_no_nan(r, _add_bias(z, bias)))
+        pos_x, neg_x = _positive(x), _negative(x)
+        z = _add_bias(linear.apply(pos_x, first) + linear.apply(neg_x, second), bias)
+        s = tf.math.divide_no_nan(r, z)
+        return pos_x * _vjp(linear.apply, pos_x, first, s) + neg_x * _vjp(linear.apply, neg_x, second, s)
+
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        result = self.alpha * self._part(x, linear, r, +1, nonnegative=nonnegative)
+        if self.beta:
+            result -= self.beta * self._part(x, linear, r, -1, nonnegative=nonnegative)
+        return result
+
+
+class ZPlus(AlphaBeta):
+    """LRP-z+: only the positive contributions, without the biases (Montavon et al., 2019, section 10.2).
+
+    `R_j = sum_k (x_j w_jk)+ / sum_j (x_j w_jk)+ R_k`: alpha1-beta0 with the
+    biases left out, so relevance is conserved exactly wherever a unit has a
+    positive contribution (on ReLU inputs: the z+ rule of the overview,
+    `x_j w_jk+`); a unit with none (a negative output of a linear layer, or
+    one a bias alone drives) loses its relevance.
+    """
+
+    name = "z_plus"
+
+    def __init__(self):
+        pass
+
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        return self._part(x, linear, r, +1, with_bias=False, nonnegative=nonnegative)
+
+
+class ZBox(Rule):
+    """The z^B rule for the input layer, whose values lie in a box `[low, high]` (Montavon et al., 2017, eq. 11).
+
+    `R_i = sum_j (x_i w_ij - l_i w_ij+ - h_i w_ij-) / sum_i (x_i w_ij - l_i w_ij+ - h_i w_ij-) R_j`
+    ("Explaining nonlinear classification decisions with deep Taylor
+    decomposition", Pattern Recognition 65): every term is >= 0 for `l <= x
+    <= h`, so the map is positive where the denominator is. The biases are
+    left out.
+
+    Args:
+        low, high: the bounds of the layer's input, numbers or one per
+            channel. None takes them from `lrp`'s `value_range`, mapped
+            through the elementwise preprocessing layers (`Rescaling`,
+            `Normalization`) that lie between the images and the layer.
+        epsilon: the stabilizer of the denominators.
+    """
+
+    name = "z_box"
+    needs_bounds = True
+
+    def __init__(self, low=None, high=None, epsilon=1e-6):
+        if (low is None) != (high is None):
+            raise ValueError(f"Give both `low` and `high` of ZBox, or neither. Received low={low!r}, high={high!r}.")
+        self.low, self.high = low, high
+        self.epsilon = _check_number(epsilon, "epsilon")
+
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        if self.low is not None:
+            low = tf.broadcast_to(tf.constant(self.low, tf.float32), tf.shape(x))
+            high = tf.broadcast_to(tf.constant(self.high, tf.float32), tf.shape(x))
+        elif bounds is not None:
+            low, high = bounds
+        else:
+            raise ValueError("The z^B rule (ZBox) needs the bounds of its layer's input: give "
+                             "`ZBox(low, high)`, or `value_range` to `lrp` for a layer that reads the images.")
+        pos_w, neg_w = _positive(linear.kernel), _negative(linear.kernel)
+        z = linear.apply(x, linear.kernel) - linear.apply(low, pos_w) - linear.apply(high, neg_w)
+        s = tf.math.divide_no_nan(r, stabilize(z, self.epsilon))
+        return (x * _vjp(linear.apply, x, linear.kernel, s) - low * _vjp(linear.apply, low, pos_w, s)
+                - high * _vjp(linear.apply, high, neg_w, s))
+
+
+class Flat(Rule):
+    """The flat rule: relevance spread evenly over each output's receptive field (Lapuschkin et al., 2019).
+
+    `R_i = sum_j 1 / sum_i 1 R_j` ("Unmasking Clever Hans predictors",
+    Nature Communications 10): weights and inputs all taken as 1, so the map
+    shows where the relevance came from at the resolution of the layer.
+    """
+
+    name = "flat"
+
+    def __init__(self):
+        pass
+
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        ones = tf.ones_like(x)
+        kernel = tf.ones_like(linear.kernel)
+        return pull_back(linear.apply, ones, kernel, lambda z: tf.math.divide_no_nan(r, z))
+
+
+class WSquare(Rule):
+    """The w^2 rule: relevance in proportion to the squared weights (Montavon et al., 2017, section 4.1).
+
+    `R_i = sum_j w_ij^2 / sum_i w_ij^2 R_j`, independent of the input: the
+    rule of deep Taylor decomposition for an unbounded input domain.
+    """
+
+    name = "w_square"
+
+    def __init__(self):
+        pass
+
+    def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
+        ones = tf.ones_like(x)
+        kernel = tf.square(linear.kernel)
+        return pull_back(linear.apply, ones, kernel, lambda z: tf.math.divide_no_nan(r, z))
