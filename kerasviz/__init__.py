@@ -99,6 +99,8 @@ _EXPORTS = {
     "Diversity": "kerasviz.targets",
     "LayerL2": "kerasviz.targets",
     "Neuron": "kerasviz.targets",
+    "deeplift": "kerasviz.relevance.deeplift",
+    "deeplift_shap": "kerasviz.relevance.deeplift",
     "explain_dataset": "kerasviz.datasets.explain",
     "load_explanations": "kerasviz.datasets.reader",
 }
@@ -190,4 +192,6 @@ __all__ = [
     "vargrad",
     "explain_dataset",
     "load_explanations",
+    "deeplift",
+    "deeplift_shap",
 ]

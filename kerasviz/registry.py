@@ -26,7 +26,7 @@ import typing
 
 # What every method takes positionally or by the same name: not among its parameters.
 CALL_ARGUMENTS = ("model", "images", "target", "batch_size")
-FAMILIES = ("gradient", "noise_tunnel", "path", "cam", "perturbation")
+FAMILIES = ("gradient", "noise_tunnel", "path", "cam", "perturbation", "relevance")
 OUTPUTS = ("pixels", "grid")  # a map per pixel `[B, H, W]`, or a score per position of a grid `[B, nY, nX]`
 
 
@@ -164,7 +164,12 @@ def _xrai(model, shape, p):  # Integrated Gradients by default; a given `attribu
     return Cost(forward=1, backward=p["steps"]) if p["attribution"] is None else Cost(forward=1)
 
 
+def _deeplift_shap(model, shape, p):  # an (image, reference) pair is two model evaluations
+    return Cost(backward=2 * (load("kerasviz.relevance.deeplift:reference_count")(p) or 0))
+
+
 _OCCLUSION = "kerasviz.activations.occlusion"
+_RELEVANCE = "kerasviz.relevance"
 METHODS = {m.name: m for m in [
     Method("saliency", "kerasviz.gradients.saliency:saliency", "Simonyan et al. 2013", "gradient", _one_gradient),
     Method("guided_backprop", "kerasviz.gradients.saliency:guided_backprop", "Springenberg et al. 2015",
@@ -207,6 +212,10 @@ METHODS = {m.name: m for m in [
            lambda model, shape, p: Cost(forward=1 + p["samples"] + 2)),  # + all features on and all off
     Method("xrai", "kerasviz.perturbation.xrai:xrai", "Kapishnikov et al. 2019", "perturbation", _xrai,
            shown_as_regions=True),
+    Method("deeplift", f"{_RELEVANCE}.deeplift:deeplift", "Shrikumar et al. 2017", "relevance",
+           lambda model, shape, p: Cost(backward=2)),  # the image and its reference, in one batch
+    Method("deeplift_shap", f"{_RELEVANCE}.deeplift:deeplift_shap", "Lundberg & Lee 2017", "relevance",
+           _deeplift_shap),
 ]}
 
 

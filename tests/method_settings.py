@@ -27,5 +27,8 @@ TINY_SETTINGS = {
     "lime": {"samples": 16},
     "kernel_shap": {"samples": 16},
     "xrai": {"steps": 4},
+    # The relevance family.
+    "deeplift": {},
+    "deeplift_shap": {"samples": 3},
 }
 PERTURBATION = frozenset({"rise", "lime", "kernel_shap", "xrai"})

@@ -1,0 +1,1 @@
+"""Relevance: attributions propagated backwards through the network by rules (DeepLIFT, layer attribution)."""

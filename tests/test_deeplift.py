@@ -1,0 +1,178 @@
+"""DeepLIFT, DeepLiftShap, GradientShap and layer/neuron attribution against what they promise.
+
+Summation-to-delta (exact on piecewise-linear nets), the Rescale rule against its matrix form, the linear
+model's `(x - x0) * w`, conductance's completeness, and named errors for what has no rule.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import MODEL_FORMS, SIZE, _init
+
+import kerasviz
+from kerasviz import compiled, models, patching
+
+L = keras.layers
+
+
+def _images(n=3, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (n, SIZE, SIZE, 3)).astype(np.float32)
+
+
+def _logit(model, images, cls):
+    return np.asarray(models.run(model, tf.constant(images))[0], np.float64)[:, cls]
+
+
+def _assert_sums_to(attributions, expected, rtol=1e-4):
+    total = attributions.reshape(len(attributions), -1).astype(np.float64).sum(axis=1)
+    scale = max(1e-3, float(np.abs(expected).max()))
+    np.testing.assert_allclose(total, expected, rtol=0, atol=rtol * scale)
+
+
+def _rich_model():
+    """Max pooling, a squeeze-and-excitation product, swish, tanh, global max pooling, softmax at the end."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = L.Conv2D(6, 3, padding="same", activation="swish", kernel_initializer=_init(0), name="conv1")(inputs)
+    x = L.MaxPooling2D(name="pool1")(x)
+    gate = L.GlobalAveragePooling2D(keepdims=True)(x)
+    gate = L.Conv2D(6, 1, activation="sigmoid", kernel_initializer=_init(1), name="gate")(gate)
+    x = L.Multiply(name="excite")([x, gate])
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.Conv2D(8, 3, activation="tanh", kernel_initializer=_init(2), name="conv2")(x)
+    x = L.ReLU(name="relu2")(L.Add()([x, L.Conv2D(8, 3, kernel_initializer=_init(3))(L.Cropping2D(0)(
+        L.MaxPooling2D()(inputs)))]))
+    x = L.GlobalMaxPooling2D(name="gmax")(x)
+    return keras.Model(inputs, L.Dense(4, activation="softmax", kernel_initializer=_init(4))(x), name="rich")
+
+
+# ------------------------------------------------------------------------------------------ DeepLIFT
+
+
+@pytest.mark.parametrize("form", sorted(MODEL_FORMS))
+def test_deeplift_sums_to_delta_on_every_model_form(form):
+    keras.backend.clear_session()
+    model = MODEL_FORMS[form]()
+    x, x0 = _images(3, 0), _images(3, 1)
+    attributions = kerasviz.deeplift(model, x, target=2, baseline=x0, signed=True)
+    delta = _logit(model, x, 2) - _logit(model, x0, 2)
+    if form == "mixed_float16":  # float16 activations: about 3 significant digits of the logits themselves
+        scale = np.abs(_logit(model, x, 2)).max()
+        np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3)), delta, rtol=0, atol=2e-3 * scale)
+    else:
+        _assert_sums_to(attributions, delta)
+
+
+def test_deeplift_sums_to_delta_through_max_pooling_products_and_smooth_activations():
+    keras.backend.clear_session()
+    model = _rich_model()
+    x, x0 = _images(4, 0), _images(4, 1)
+    attributions = kerasviz.deeplift(model, x, target=1, baseline=x0, signed=True, batch_size=3)
+    delta = _logit(model, x, 1) - _logit(model, x0, 1)
+    assert np.abs(delta).min() > 1e-4  # a real difference to explain
+    _assert_sums_to(attributions, delta)
+
+
+def test_deeplift_rescale_is_its_matrix_form():
+    """A dense ReLU net in numpy: m = (relu(z) - relu(z0)) / (z - z0), contributions (x - x0) W1 diag(m) W2."""
+    keras.backend.clear_session()
+    rng = np.random.default_rng(0)
+    model = keras.Sequential([keras.Input((4, 4, 3)), L.Flatten(),
+                              L.Dense(10, activation="relu", kernel_initializer=_init(0), bias_initializer="ones"),
+                              L.Dense(3, kernel_initializer=_init(1))])
+    x, x0 = rng.normal(size=(2, 4, 4, 3)).astype(np.float32), rng.normal(size=(2, 4, 4, 3)).astype(np.float32)
+    w1, b1, w2, _ = [np.asarray(w, np.float64) for w in model.get_weights()]
+    flat, flat0 = x.reshape(2, -1).astype(np.float64), x0.reshape(2, -1).astype(np.float64)
+    z, z0 = flat @ w1 + b1, flat0 @ w1 + b1
+    m = (np.maximum(z, 0) - np.maximum(z0, 0)) / (z - z0)
+    expected = (flat - flat0) * np.einsum("ij,bj,j->bi", w1, m, w2[:, 2])
+    got = kerasviz.deeplift(model, x, target=2, baseline=x0, signed=True, batch_size=1)
+    np.testing.assert_allclose(got.reshape(2, -1), expected, rtol=1e-5, atol=1e-6)
+    # and the gradient is not the multiplier: Gradient x (x - x0) differs
+    gradient = np.einsum("ij,bj,j->bi", w1, (z > 0).astype(np.float64), w2[:, 2]) * (flat - flat0)
+    assert np.abs(gradient - expected).max() > 1e-3
+
+
+def test_deeplift_on_a_linear_model_is_difference_times_weights():
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), L.Flatten(),
+                              L.Dense(4, kernel_initializer=_init(0), bias_initializer="ones")])
+    x, x0 = _images(2, 0), _images(2, 1)
+    w = np.asarray(model.get_weights()[0])[:, 3].reshape(SIZE, SIZE, 3)
+    expected = (x - x0) * w
+    np.testing.assert_allclose(kerasviz.deeplift(model, x, target=3, baseline=x0, signed=True), expected,
+                               rtol=1e-5, atol=1e-7)
+    shap = kerasviz.deeplift_shap(model, x, target=3, references=np.stack([x0[0], x0[1]]), samples=None,
+                                  signed=True)
+    np.testing.assert_allclose(shap, (x - x0.mean(axis=0)) * w, rtol=1e-5, atol=1e-6)
+
+
+def test_deeplift_shap_is_the_mean_of_deeplift_over_references():
+    keras.backend.clear_session()
+    model = _rich_model()
+    x, references = _images(2, 0), _images(3, 5)
+    shap = kerasviz.deeplift_shap(model, x, target=0, references=references, samples=None, signed=True,
+                                  batch_size=4)
+    each = [kerasviz.deeplift(model, x, target=0, baseline=r, signed=True) for r in references]
+    np.testing.assert_allclose(shap, np.mean(each, axis=0), rtol=1e-4, atol=1e-6)
+    expected = _logit(model, x, 0) - _logit(model, references, 0).mean()
+    _assert_sums_to(shap, expected)
+
+
+def test_deeplift_shap_draws_depend_on_the_seed_only():
+    keras.backend.clear_session()
+    model = MODEL_FORMS["sequential"]()
+    x, references = _images(3, 0), _images(6, 7)
+    first = kerasviz.deeplift_shap(model, x, target=1, references=references, samples=2, seed=3, batch_size=2)
+    again = kerasviz.deeplift_shap(model, x, target=1, references=references, samples=2, seed=3, batch_size=5)
+    np.testing.assert_allclose(first, again, rtol=1e-5, atol=1e-7)
+    other = kerasviz.deeplift_shap(model, x, target=1, references=references, samples=2, seed=4)
+    assert np.abs(other - first).max() > 0
+
+
+def test_a_layer_without_a_rule_is_refused_by_name_before_tracing():
+    keras.backend.clear_session()
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = L.Conv2D(4, 3, kernel_initializer=_init(0))(inputs)
+    x = L.LayerNormalization(name="norm")(x)
+    model = keras.Model(inputs, L.Dense(3)(L.GlobalAveragePooling2D()(x)))
+    for method in (kerasviz.deeplift, kerasviz.deeplift_shap):
+        with pytest.raises(ValueError, match=r"'norm' \(LayerNormalization\)"):
+            method(model, _images(2), target=0)
+    assert compiled.tracing_count(model) == 0
+
+
+class _RawRelu(keras.Model):
+    def __init__(self):
+        super().__init__(name="raw")
+        self.conv = L.Conv2D(4, 3, kernel_initializer=_init(0))
+        self.head = L.Dense(3, kernel_initializer=_init(1))
+
+    def call(self, x):
+        return self.head(tf.reduce_mean(tf.nn.relu(self.conv(x)), axis=[1, 2]))
+
+
+def test_a_nonlinearity_no_rule_reaches_is_refused():
+    keras.backend.clear_session()
+    model = _RawRelu()
+    model(_images(1))
+    with pytest.raises(ValueError, match=r"nonlinear op\(s\) of its graph"):
+        kerasviz.deeplift(model, _images(2), target=0)
+
+
+def test_the_rescale_rule_acts_on_our_trace_only():
+    """While DeepLIFT runs, the user's own gradient is the plain one; afterwards no dispatcher is left."""
+    keras.backend.clear_session()
+    model = _rich_model()
+    x = tf.constant(_images(2))
+
+    def user_gradient():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = model(x)[:, 1]
+        return tape.gradient(y, x).numpy()
+
+    before = user_gradient()
+    kerasviz.deeplift(model, x, target=1)
+    np.testing.assert_array_equal(user_gradient(), before)
+    assert patching.installed_count() == 0
