@@ -66,6 +66,7 @@ _EXPORTS = {
     "fooling_image": "kerasviz.gradients.adversarial",
     "blur_integrated_gradients": "kerasviz.gradients.baselines",
     "expected_gradients": "kerasviz.gradients.baselines",
+    "gradient_shap": "kerasviz.gradients.baselines",
     "grad_cam": "kerasviz.gradients.cam",
     "guided_grad_cam": "kerasviz.gradients.cam",
     "grad_cam_plus_plus": "kerasviz.gradients.cam_variants",
@@ -194,4 +195,5 @@ __all__ = [
     "load_explanations",
     "deeplift",
     "deeplift_shap",
+    "gradient_shap",
 ]

@@ -202,6 +202,7 @@ METHODS = {m.name: m for m in [
            "path", _path),
     Method("expected_gradients", "kerasviz.gradients.baselines:expected_gradients", "Erion et al. 2021", "path",
            _sampled),
+    Method("gradient_shap", "kerasviz.gradients.baselines:gradient_shap", "Lundberg & Lee 2017", "path", _sampled),
     Method("guided_integrated_gradients", "kerasviz.gradients.guided_ig:guided_integrated_gradients",
            "Kapishnikov et al. 2021", "path", lambda model, shape, p: Cost(forward=1, backward=p["steps"])),
     Method("rise", "kerasviz.perturbation.rise:rise", "Petsiuk et al. 2018", "perturbation",

@@ -21,6 +21,7 @@ TINY_SETTINGS = {
     "score_cam": {"max_channels": 5},
     "blur_integrated_gradients": {"steps": 4},
     "expected_gradients": {"samples": 4},
+    "gradient_shap": {"samples": 4},
     "guided_integrated_gradients": {"steps": 4},
     # The perturbation family.
     "rise": {"masks": 8, "grid": 4},

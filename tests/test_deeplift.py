@@ -175,3 +175,34 @@ def test_the_rescale_rule_acts_on_our_trace_only():
     kerasviz.deeplift(model, x, target=1)
     np.testing.assert_array_equal(user_gradient(), before)
     assert patching.installed_count() == 0
+
+
+# ------------------------------------------------------------------------------------------ GradientShap
+
+
+def test_gradient_shap_without_noise_is_expected_gradients():
+    keras.backend.clear_session()
+    model = MODEL_FORMS["functional"]()
+    x, references = _images(3, 0), _images(4, 9)
+    shap = kerasviz.gradient_shap(model, x, target=1, references=references, samples=6, noise=0.0, seed=2,
+                                  signed=True)
+    expected = kerasviz.expected_gradients(model, x, target=1, references=references, samples=6, seed=2, signed=True)
+    np.testing.assert_allclose(shap, expected, rtol=1e-5, atol=1e-7)
+    noisy = kerasviz.gradient_shap(model, x, target=1, references=references, samples=6, noise=0.2, seed=2,
+                                   signed=True)
+    assert np.abs(noisy - expected).max() > 1e-4  # the noise is there
+
+
+def test_gradient_shap_on_a_linear_model_is_difference_times_weights_in_expectation():
+    """Linear: `E[(x + eps - r) w] = (x - mean r) w`; with one reference and no noise, exactly."""
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), L.Flatten(),
+                              L.Dense(4, kernel_initializer=_init(0), bias_initializer="ones")])
+    x, x0 = _images(2, 0), _images(1, 1)
+    w = np.asarray(model.get_weights()[0])[:, 0].reshape(SIZE, SIZE, 3)
+    exact = kerasviz.gradient_shap(model, x, target=0, references=x0, samples=3, noise=0.0, signed=True)
+    np.testing.assert_allclose(exact, (x - x0) * w, rtol=1e-5, atol=1e-7)
+    noisy = kerasviz.gradient_shap(model, x, target=0, references=x0, samples=400, noise=0.1, signed=True,
+                                   value_range=(0, 1))
+    # the noise's mean is 0: per pixel its average over 400 draws has a standard deviation of 0.1 / 20
+    assert np.abs(noisy - (x - x0) * w).max() < 5 * 0.005 * np.abs(w).max()

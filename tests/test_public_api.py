@@ -63,6 +63,7 @@ PUBLIC = {
     "optimize": "(model, objective, init, *, layers=None, extras=(), objective_key=None, steps=100, learning_rate=0.01, value_range=(0.0, 1.0), l2=0.0, tv=0.0, jitter=0, blur_every=0, blur_sigma=0.5, normalize_gradient=True, seed=0, callback=None, verbose=0, stop=None, parameterization=None, transforms=None, reads_logits=True)",
     "explain_dataset": "(model, dataset, methods, *, out, target=None, metrics=(), strategy=None, batch_size=None, shard_size=256, seed=0, value_range=None, verbose=1, **method_params)",
     "load_explanations": "(out)",
+    "gradient_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=50, noise=0.1, value_range=None, seed=0, signed=False, verbose=0)",
     "deeplift": "(model, images, target=None, *, batch_size=None, baseline=0.0, signed=False)",
     "deeplift_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0, signed=False)",
 }
