@@ -164,6 +164,10 @@ def _xrai(model, shape, p):  # Integrated Gradients by default; a given `attribu
     return Cost(forward=1, backward=p["steps"]) if p["attribution"] is None else Cost(forward=1)
 
 
+def _layer_path(model, shape, p):  # the path, the baselines' pass to the layer, the class of `target=None`
+    return Cost(forward=2, backward=_path(model, shape, p).backward)
+
+
 def _deeplift_shap(model, shape, p):  # an (image, reference) pair is two model evaluations
     return Cost(backward=2 * (load("kerasviz.relevance.deeplift:reference_count")(p) or 0))
 
@@ -217,6 +221,15 @@ METHODS = {m.name: m for m in [
            lambda model, shape, p: Cost(backward=2)),  # the image and its reference, in one batch
     Method("deeplift_shap", f"{_RELEVANCE}.deeplift:deeplift_shap", "Lundberg & Lee 2017", "relevance",
            _deeplift_shap),
+    # Attribution to a layer's units (a pixel map by default, `output=` for the units' or channels' values).
+    Method("layer_gradient_x_activation", f"{_RELEVANCE}.layer_attribution:layer_gradient_x_activation",
+           "Shrikumar et al. 2016", "gradient", _one_gradient, takes_layer=True),
+    Method("layer_integrated_gradients", f"{_RELEVANCE}.layer_attribution:layer_integrated_gradients",
+           "Sundararajan et al. 2017", "path", _layer_path, takes_layer=True),
+    Method("layer_conductance", f"{_RELEVANCE}.conductance:layer_conductance", "Dhamdhere et al. 2018", "path",
+           _path, takes_layer=True),
+    Method("neuron_conductance", f"{_RELEVANCE}.conductance:neuron_conductance", "Dhamdhere et al. 2018", "path",
+           _path, takes_layer=True),
 ]}
 
 

@@ -31,5 +31,10 @@ TINY_SETTINGS = {
     # The relevance family.
     "deeplift": {},
     "deeplift_shap": {"samples": 3},
+    # Attribution to a layer's units.
+    "layer_gradient_x_activation": {},
+    "layer_integrated_gradients": {"steps": 4},
+    "layer_conductance": {"steps": 4},
+    "neuron_conductance": {"steps": 4, "neuron": 0},
 }
 PERTURBATION = frozenset({"rise", "lime", "kernel_shap", "xrai"})

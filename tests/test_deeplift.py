@@ -206,3 +206,113 @@ def test_gradient_shap_on_a_linear_model_is_difference_times_weights_in_expectat
                                    value_range=(0, 1))
     # the noise's mean is 0: per pixel its average over 400 draws has a standard deviation of 0.1 / 20
     assert np.abs(noisy - (x - x0) * w).max() < 5 * 0.005 * np.abs(w).max()
+
+
+# ------------------------------------------------------------------------------------------ layers and neurons
+
+
+@pytest.mark.parametrize("form, layer", [("functional", "relu2"), ("nested", "backbone/relu2"),
+                                         ("subclassed", "relu2"), ("sequential", "fc")])
+def test_conductance_over_a_layer_is_integrated_gradients_total(form, layer):
+    """Completeness (Dhamdhere et al. 2018): point by point, sum_y dS/dy dy/da = grad S . (x - x')."""
+    keras.backend.clear_session()
+    model = MODEL_FORMS[form]()
+    x, x0 = _images(3, 0), _images(3, 1)
+    ig = kerasviz.integrated_gradients(model, x, target=3, baseline=x0, steps=8, signed=True)
+    conductance = kerasviz.layer_conductance(model, x, target=3, layer=layer, baseline=x0, steps=8,
+                                             output="channels", batch_size=5)
+    np.testing.assert_allclose(conductance.sum(axis=1), ig.sum(axis=(1, 2, 3)), rtol=1e-4, atol=1e-6)
+    # and with enough steps both are the score's change
+    fine = kerasviz.layer_conductance(model, x, target=3, layer=layer, baseline=x0, steps=64, output="layer")
+    delta = _logit(model, x, 3) - _logit(model, x0, 3)
+    np.testing.assert_allclose(fine.reshape(3, -1).sum(axis=1), delta, rtol=0, atol=0.02 * np.abs(delta).max())
+
+
+def test_layer_integrated_gradients_is_complete_at_a_block_output():
+    """At `relu2`, after the residual sum, every path crosses; at `excite` the skip from the input does not."""
+    keras.backend.clear_session()
+    model = _rich_model()
+    x, x0 = _images(3, 0), _images(3, 1)
+    values = kerasviz.layer_integrated_gradients(model, x, target=2, layer="relu2", baseline=x0, steps=64,
+                                                 output="layer", batch_size=50)
+    assert values.shape == (3, 6, 6, 8)
+    delta = _logit(model, x, 2) - _logit(model, x0, 2)
+    np.testing.assert_allclose(values.reshape(3, -1).sum(axis=1), delta, rtol=0, atol=0.02 * np.abs(delta).max())
+    channels = kerasviz.layer_integrated_gradients(model, x, target=2, layer="relu2", baseline=x0, steps=64,
+                                                   output="channels", batch_size=7)
+    np.testing.assert_allclose(channels, values.sum(axis=(1, 2)), rtol=1e-4, atol=1e-6)
+    pixels = kerasviz.layer_integrated_gradients(model, x, target=2, layer="relu2", baseline=x0, steps=64)
+    assert pixels.shape == (3, SIZE, SIZE)  # the map keeps the total (hw/HW per pixel, bilinear)
+    np.testing.assert_allclose(pixels.sum(axis=(1, 2)), channels.sum(axis=1), rtol=0.05,
+                               atol=0.05 * np.abs(delta).max())
+
+
+def test_layer_methods_on_a_linear_model_are_difference_times_weights():
+    """A linear conv (no bias) then a dense head: at the conv, every layer method gives (A(x) - A(x0)) * w."""
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)),
+                              L.Conv2D(2, 3, padding="same", use_bias=False, kernel_initializer=_init(0), name="conv"),
+                              L.Flatten(), L.Dense(4, kernel_initializer=_init(1), name="head")])
+    x, x0 = _images(2, 0), _images(2, 1)
+    conv = keras.Model(model.inputs, model.get_layer("conv").output)
+    w = np.asarray(model.get_layer("head").kernel)[:, 1].reshape(SIZE, SIZE, 2)
+    a, a0 = np.asarray(conv(x)), np.asarray(conv(x0))
+    for method in (kerasviz.layer_integrated_gradients, kerasviz.layer_conductance):
+        got = method(model, x, target=1, layer="conv", baseline=x0, steps=3, output="layer")
+        np.testing.assert_allclose(got, (a - a0) * w, rtol=1e-4, atol=1e-6, err_msg=method.__name__)
+    np.testing.assert_allclose(kerasviz.layer_gradient_x_activation(model, x, target=1, layer="conv", output="layer"),
+                               a * w, rtol=1e-5, atol=1e-7)
+    # through one neuron: (x - x0) * w_neuron * dA_neuron/dx, summing to its conductance
+    neuron = kerasviz.neuron_conductance(model, x, target=1, neuron=(5, 7, 1), layer="conv", baseline=x0, steps=3,
+                                         signed=True)
+    np.testing.assert_allclose(neuron.sum(axis=(1, 2, 3)), ((a - a0) * w)[:, 5, 7, 1], rtol=1e-4, atol=1e-6)
+
+
+def test_neuron_conductance_sums_to_the_neurons_layer_conductance():
+    keras.backend.clear_session()
+    model = MODEL_FORMS["nested"]()
+    x = _images(2, 0)
+    layer = kerasviz.layer_conductance(model, x, target=0, layer="backbone/conv2", steps=6, output="layer")
+    row, col, c = np.unravel_index(np.argmax(np.abs(layer[0])), layer.shape[1:])  # a unit the score flows through
+    unit = kerasviz.neuron_conductance(model, x, target=0, neuron=(row, col, c), layer="backbone/conv2", steps=6,
+                                       signed=True)
+    assert np.abs(layer[0, row, col, c]) > 1e-5
+    np.testing.assert_allclose(unit.sum(axis=(1, 2, 3)), layer[:, row, col, c], rtol=1e-3, atol=1e-6)
+    channel = kerasviz.neuron_conductance(model, x, target=0, neuron=int(c), layer="backbone/conv2", steps=6,
+                                          signed=True, batch_size=5)
+    np.testing.assert_allclose(channel.sum(axis=(1, 2, 3)), layer[..., c].sum(axis=(1, 2)), rtol=1e-3, atol=1e-6)
+
+
+def test_layer_gradient_x_activation_is_gradient_times_activation():
+    keras.backend.clear_session()
+    model = MODEL_FORMS["functional"]()
+    x = tf.constant(_images(2))
+    with tf.GradientTape() as tape:
+        logits, activations = models.run(model, x, capture=("conv2",))
+        score = tf.reduce_sum(logits[:, 0])
+    expected = (tape.gradient(score, activations["conv2"]) * activations["conv2"]).numpy()
+    got = kerasviz.layer_gradient_x_activation(model, x, target=0, layer="conv2", output="layer")
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(kerasviz.layer_gradient_x_activation(model, x, target=0, layer="conv2",
+                                                                    output="channels"),
+                               expected.sum(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda m: kerasviz.layer_conductance(m, _images(1), output="map"), ValueError, r"`output`: 'map'"),
+    (lambda m: kerasviz.layer_integrated_gradients(m, _images(1), layer="fc"), ValueError,
+     r"`layer`: 'fc'.*output=\"channels\""),
+    (lambda m: kerasviz.neuron_conductance(m, _images(1), layer="conv2"), ValueError, r"`neuron=None`"),
+    (lambda m: kerasviz.neuron_conductance(m, _images(1), layer="conv2", neuron=(1, 2)), TypeError,
+     r"`neuron`.*neuron=\(1, 2\)"),
+    (lambda m: kerasviz.neuron_conductance(m, _images(1), layer="conv2", neuron=8), ValueError,
+     r"`neuron`: 8, outside"),
+    (lambda m: kerasviz.deeplift_shap(m, _images(1), samples=None), ValueError, r"`samples=None`"),
+    (lambda m: kerasviz.gradient_shap(m, _images(1), noise=-1.0), ValueError, r"`noise`: -1.0"),
+])
+def test_bad_arguments_name_the_argument(call, error, fragment):
+    keras.backend.clear_session()
+    model = MODEL_FORMS["sequential"]()
+    with pytest.raises(error, match=fragment):
+        call(model)
+    assert compiled.tracing_count(model) == 0
