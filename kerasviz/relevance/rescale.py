@@ -11,10 +11,10 @@ Activation Differences", sections 3.3 and 3.5.2):
   GELU, ...): `m = (f(z) - f(z0)) / (z - z0)`, and the derivative `f'(z)`
   where `|z - z0| <= EPSILON` (there `z - z0` carries no difference to
   share, whatever the multiplier);
-- max pooling: the difference of each output `y - y0` is routed to the
-  input that is the maximum for the input half and divided by that input's
-  difference (the pooling gradient where that difference is below
-  `EPSILON`), so the differences are conserved through the pool;
+- max pooling: the difference of each output `y - y0` is carried to the
+  window's maximum of the half whose maximum is larger, divided by that
+  input's difference (multipliers in [0, 1]), so the differences are
+  conserved through the pool whatever the two maxima;
 - a product of two tensors `a * b` (squeeze-and-excitation gates): the
   Shapley split of `a b - a0 b0`: `m_a = (b + b0) / 2`, `m_b = (a + a0) / 2`,
   exact for any inputs.
@@ -117,7 +117,14 @@ def elementwise(forward):
 
 
 def max_pool(call):
-    """A max-pooling `call` whose gradient routes `y - y0` to the input half's maxima, divided by `z - z0`."""
+    """A max-pooling `call` whose gradient carries each output's `y - y0` to one input of its window.
+
+    The difference goes to the input that is the window's maximum for the
+    half whose maximum is larger (the input's if `y >= y0`, else the
+    reference's), divided by that input's own difference `z - z0`: there
+    `|z - z0| >= |y - y0|`, so the multiplier lies in [0, 1], and the sum of
+    `(z - z0) * m` over the window is `y - y0`, whatever the two maxima.
+    """
     def apply(z, *args, **kwargs):
         def bound(x):
             return call(x, *args, **kwargs)
@@ -131,16 +138,17 @@ def max_pool(call):
                 with tf.name_scope(RESCALE_SCOPE):
                     zx, z0 = halves(z)
                     yx, y0 = halves(y)
-                    gx = halves(dy)[0]
+                    carried = halves(dy)[0] * tf.cast(yx - y0, dy.dtype)
+                    rising = tf.cast(yx >= y0, dy.dtype)
                     with tf.GradientTape(persistent=True) as tape:
-                        tape.watch(zx)
-                        again = bound(zx)
-                    routed = tape.gradient(again, zx, output_gradients=gx * tf.cast(yx - y0, gx.dtype))
-                    plain = tape.gradient(again, zx, output_gradients=gx)
+                        tape.watch([zx, z0])
+                        again_x, again_0 = bound(zx), bound(z0)
+                    routed = (tf.cast(tape.gradient(again_x, zx, output_gradients=carried * rising), tf.float32)
+                              + tf.cast(tape.gradient(again_0, z0, output_gradients=carried * (1 - rising)),
+                                        tf.float32))
                     dz = tf.cast(zx - z0, tf.float32)
-                    small = tf.abs(dz) <= EPSILON
-                    m = tf.where(small, tf.cast(plain, tf.float32),
-                                 tf.cast(routed, tf.float32) / tf.where(small, tf.ones_like(dz), dz))
+                    small = tf.abs(dz) <= EPSILON  # there |y - y0| <= |z - z0| is small too: nothing to carry
+                    m = tf.where(small, tf.zeros_like(dz), routed / tf.where(small, tf.ones_like(dz), dz))
                     return tf.concat([tf.cast(m, dy.dtype), tf.zeros_like(z0)], axis=0)
 
             return y, grad
