@@ -6,6 +6,8 @@ the gradient of the target score with respect to the inputs is then
 DeepLIFT's multiplier, and `(x - x0) * multiplier` its contribution.
 """
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -28,8 +30,13 @@ def check_supported(model, method="DeepLIFT"):
             "(`kerasviz.integrated_gradients`) explains any differentiable model.")
 
 
+_CHECKED = weakref.WeakSet()  # the compiled functions whose graphs were checked (and passed)
+
+
 def _check_unreached(function, model, method):
     """Raises when the traced graph has nonlinear ops no rule covered (a `tf.nn.relu` inside a subclassed call)."""
+    if function in _CHECKED:
+        return
     ops = rescale.unreached_ops(function.get_concrete_function().graph)
     if ops:
         raise ValueError(
@@ -37,6 +44,7 @@ def _check_unreached(function, model, method):
             f"Keras layers or activations it can apply its Rescale rule to (e.g. {ops[:3]}), so the "
             "attributions would not sum to the change of the score. Use Keras layers (`keras.layers.ReLU()`, "
             "`activation='relu'`) for them.")
+    _CHECKED.add(function)
 
 
 def multiplier_sums(prepared, references, pair_references, per_image, method):
