@@ -168,6 +168,10 @@ def _layer_path(model, shape, p):  # the path, the baselines' pass to the layer,
     return Cost(forward=2, backward=_path(model, shape, p).backward)
 
 
+def _neuron(model, shape, p):  # `neuron=None` finds each image's channel first: one more backward pass
+    return Cost(forward=1, backward=_path(model, shape, p).backward + (p["neuron"] is None))
+
+
 def _deeplift_shap(model, shape, p):  # an (image, reference) pair is two model evaluations
     return Cost(backward=2 * (load("kerasviz.relevance.deeplift:reference_count")(p) or 0))
 
@@ -229,7 +233,7 @@ METHODS = {m.name: m for m in [
     Method("layer_conductance", f"{_RELEVANCE}.conductance:layer_conductance", "Dhamdhere et al. 2018", "path",
            _path, takes_layer=True),
     Method("neuron_conductance", f"{_RELEVANCE}.conductance:neuron_conductance", "Dhamdhere et al. 2018", "path",
-           _path, takes_layer=True),
+           _neuron, takes_layer=True),
 ]}
 
 

@@ -35,6 +35,6 @@ TINY_SETTINGS = {
     "layer_gradient_x_activation": {},
     "layer_integrated_gradients": {"steps": 4},
     "layer_conductance": {"steps": 4},
-    "neuron_conductance": {"steps": 4, "neuron": 0},
+    "neuron_conductance": {"steps": 4},
 }
 PERTURBATION = frozenset({"rise", "lime", "kernel_shap", "xrai"})

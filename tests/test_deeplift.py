@@ -283,6 +283,14 @@ def test_neuron_conductance_sums_to_the_neurons_layer_conductance():
     channel = kerasviz.neuron_conductance(model, x, target=0, neuron=int(c), layer="backbone/conv2", steps=6,
                                           signed=True, batch_size=5)
     np.testing.assert_allclose(channel.sum(axis=(1, 2, 3)), layer[..., c].sum(axis=(1, 2)), rtol=1e-3, atol=1e-6)
+    # neuron=None: each image's channel of largest gradient x activation
+    chosen = kerasviz.layer_gradient_x_activation(model, x, target=0, layer="backbone/conv2",
+                                                  output="channels").argmax(axis=1)
+    default = kerasviz.neuron_conductance(model, x, target=0, layer="backbone/conv2", steps=6, signed=True)
+    for i, c in enumerate(chosen):
+        one = kerasviz.neuron_conductance(model, x[i:i + 1], target=0, neuron=int(c), layer="backbone/conv2",
+                                          steps=6, signed=True)
+        np.testing.assert_allclose(default[i:i + 1], one, rtol=1e-4, atol=1e-7)
 
 
 def test_layer_gradient_x_activation_is_gradient_times_activation():
@@ -304,7 +312,6 @@ def test_layer_gradient_x_activation_is_gradient_times_activation():
     (lambda m: kerasviz.layer_conductance(m, _images(1), output="map"), ValueError, r"`output`: 'map'"),
     (lambda m: kerasviz.layer_integrated_gradients(m, _images(1), layer="fc"), ValueError,
      r"`layer`: 'fc'.*output=\"channels\""),
-    (lambda m: kerasviz.neuron_conductance(m, _images(1), layer="conv2"), ValueError, r"`neuron=None`"),
     (lambda m: kerasviz.neuron_conductance(m, _images(1), layer="conv2", neuron=(1, 2)), TypeError,
      r"`neuron`.*neuron=\(1, 2\)"),
     (lambda m: kerasviz.neuron_conductance(m, _images(1), layer="conv2", neuron=8), ValueError,

@@ -10,6 +10,7 @@ backward pass, and summed over a layer that every path crosses the
 conductances are, point by point, Integrated Gradients' total.
 """
 
+import logging
 import numbers
 
 import numpy as np
@@ -20,19 +21,23 @@ from kerasviz.gradients import core
 from kerasviz.relevance import layer_attribution
 
 
-def _path_sums(prepared, path, baselines, class_idx, points, verbose, name, body, static=()):
-    """Per image, `sum_k w_k body(...)` over the path points, float64 `[B, ...]`."""
+def _path_sums(prepared, path, baselines, class_idx, points, verbose, name, body, masks=None):
+    """Per image, `sum_k w_k body(...)` over the path points, float64 `[B, ...]`.
+
+    `masks`, one per image, reach `body` as its last argument (one per point).
+    """
     images = prepared.images
     alphas, lo, hi, factors = points
 
     def build(model_ref):
         target, capture = prepared.target, tuple(dict.fromkeys(prepared.capture + (path,)))
 
-        def conductance_sums(images, class_idx, baselines, alphas, weights, local):
+        def conductance_sums(images, class_idx, baselines, alphas, weights, local, *masks):
             start = tf.gather(baselines, local)
             tangent = tf.gather(images, local) - start
             points = start + tf.reshape(alphas, [-1, 1, 1, 1]) * tangent
-            values = body(model_ref(), target, capture, points, tangent, tf.gather(class_idx, local))
+            values = body(model_ref(), target, capture, points, tangent, tf.gather(class_idx, local),
+                          *[tf.gather(mask, local) for mask in masks])
             weights = tf.reshape(weights, [-1] + [1] * (values.shape.rank - 1))
             return tf.math.unsorted_segment_sum(weights * values, local, tf.shape(images)[0])
 
@@ -40,8 +45,9 @@ def _path_sums(prepared, path, baselines, class_idx, points, verbose, name, body
 
     signature = prepared.signature(tf.TensorSpec([None, *images.shape[1:]], tf.float32),
                                    tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.float32),
-                                   tf.TensorSpec([None], tf.int32))
-    function = compiled.compiled_function(prepared.model, prepared.key(name, path, *static), build, signature)
+                                   tf.TensorSpec([None], tf.int32),
+                                   *([] if masks is None else [tf.TensorSpec([None, *masks.shape[1:]], tf.float32)]))
+    function = compiled.compiled_function(prepared.model, prepared.key(name, path), build, signature)
     weights = factors * (hi - lo)
     sums = None
     for first, last, pair_ids, local in core.pair_chunks(
@@ -50,7 +56,7 @@ def _path_sums(prepared, path, baselines, class_idx, points, verbose, name, body
         values = function(
             tf.constant(images[part]), tf.constant(class_idx[part]), tf.constant(baselines[part]),
             tf.constant(alphas[k].astype(np.float32)), tf.constant(weights[k].astype(np.float32)),
-            tf.constant(local)).numpy()
+            tf.constant(local), *([] if masks is None else [tf.constant(masks[part])])).numpy()
         if sums is None:
             sums = np.zeros((len(images), *values.shape[1:]), np.float64)
         sums[part] += values
@@ -135,10 +141,6 @@ def layer_conductance(
 
 def _check_neuron(neuron, shape, path):
     """`neuron` as a tuple indexing the layer's output: `(channel,)` for an int, else its own indices."""
-    if neuron is None:
-        raise ValueError(f"Received `neuron=None`. Neuron conductance needs the neuron of the layer {path!r} "
-                         f"(output shape {shape}): an int channel (all its positions), or a tuple of "
-                         f"{len(shape)} ints indexing one unit, e.g. {tuple(d // 2 for d in shape)}.")
     indices = (neuron,) if isinstance(neuron, numbers.Integral) else neuron
     if not isinstance(indices, (tuple, list)) or not all(
             isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in indices) \
@@ -175,7 +177,9 @@ def neuron_conductance(
             ints (one per image), or a `kerasviz.targets.Target`.
         neuron: an int, a channel of `layer` (all its positions), or a tuple
             indexing one unit of its output without the batch (`(row,
-            column, channel)` for a spatial layer). Required.
+            column, channel)` for a spatial layer). Default None: for each
+            image, the channel with the largest gradient x activation at
+            the layer (one more backward pass; logged, logger "kerasviz").
         layer: the layer of the neuron (see `layer_gradient_x_activation`);
             default the Grad-CAM layer. Any layer, dense ones too.
         batch_size: at most this many path points per compiled call;
@@ -191,7 +195,7 @@ def neuron_conductance(
         attribution (or the attributions `[B, H, W, C]` with `signed=True`).
 
     Raises:
-        ValueError: `neuron` missing or outside the layer; invalid `layer`,
+        ValueError: `neuron` outside the layer; invalid `layer`,
             `images`, `target`, `batch_size`, `baseline`, `steps` or `rule`.
         TypeError: `neuron` of the wrong type.
 
@@ -202,24 +206,29 @@ def neuron_conductance(
     prepared, baselines, points, verbose = layer_attribution.path_setup(
         model, images, target, batch_size, baseline, steps, rule, verbose, None)
     path = layer_attribution.attribution_layer(prepared.model, layer, prepared.images.shape[1:], "layer")
-    if neuron is None:
-        _check_neuron(neuron, models.output_shape(prepared.model, path) or (), path)
     shape = _layer_shape(prepared, path)
-    indices = _check_neuron(neuron, shape, path)
+    indices = None if neuron is None else _check_neuron(neuron, shape, path)
     class_idx = core.predicted_classes(prepared)
-    mask = np.zeros(shape, np.float32)
-    mask[(Ellipsis, *indices) if len(indices) == 1 else indices] = 1.0
+    masks = np.zeros((len(prepared.images), *shape), np.float32)
+    if indices is None:  # each image's channel that contributes most (gradient x activation), said
+        values = layer_attribution.gradient_x_activation(prepared, path)
+        channels = values.reshape(len(values), -1, values.shape[-1]).sum(axis=1).argmax(axis=1)
+        masks[np.arange(len(masks)), ..., channels] = 1.0
+        logging.getLogger("kerasviz").info("neuron_conductance: neuron=None, the channels of %r with the largest "
+                                           "gradient x activation: %s.", path, channels.tolist())
+    else:
+        masks[(slice(None), Ellipsis, *indices) if len(indices) == 1 else (slice(None), *indices)] = 1.0
 
-    def body(model, target, capture, points, tangent, class_idx):
+    def body(model, target, capture, points, tangent, class_idx, mask):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(points)
             logits, activations = models.run(model, points, capture=capture)
             scores = target.score(logits, activations, class_idx)
         unit = activations[path]
-        through = tape.gradient(scores, unit) * tf.constant(mask, unit.dtype)
+        through = tape.gradient(scores, unit) * tf.cast(mask, unit.dtype)
         return tf.cast(tape.gradient(unit, points, output_gradients=through), tf.float32) * tangent
 
     sums = _path_sums(prepared, path, baselines, class_idx, points, verbose, "neuron_conductance", body,
-                      static=(indices,))
+                      masks=masks)
     attributions = sums.astype(np.float32)
     return inputs.warn_if_constant(attributions if signed else core.reduce_map(attributions), "neuron_conductance")

@@ -107,7 +107,12 @@ def layer_gradient_x_activation(model, images, target=None, *, layer=None, batch
     output = check_output(output)
     prepared = core.Prepared(model, images, target, batch_size)
     path = attribution_layer(prepared.model, layer, prepared.images.shape[1:], output)
+    values = gradient_x_activation(prepared, path)
+    return finish(values, output, prepared.images.shape[1:3], "layer_gradient_x_activation")
 
+
+def gradient_x_activation(prepared, path):
+    """`A * dS/dA` at the layer `path` for `prepared`'s images, float32 `[B, ...]` (one compiled function)."""
     def build(model_ref):
         step = core.gradient_step(model_ref, prepared.target, prepared.capture, wrt_layer=path)
 
@@ -119,8 +124,7 @@ def layer_gradient_x_activation(model, images, target=None, *, layer=None, batch
 
     function = compiled.compiled_function(
         prepared.model, prepared.key("layer_gradient_x_activation", path), build, prepared.signature())
-    values = core.run_chunks(function, prepared, prepared.images, prepared.class_idx)
-    return finish(values, output, prepared.images.shape[1:3], "layer_gradient_x_activation")
+    return core.run_chunks(function, prepared, prepared.images, prepared.class_idx)
 
 
 def reference_activations(prepared, path, references):
