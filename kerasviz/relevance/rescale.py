@@ -80,19 +80,35 @@ def _slope(forward, z):
     return tf.cast(tape.gradient(y, z), tf.float32)
 
 
-def _multipliers(forward, z, y):
+def relu_slope(negative_slope=0.0, max_value=None, threshold=0.0):
+    """The derivative of Keras's `relu(x, negative_slope, max_value, threshold)`, float32, in closed form."""
+    def slope(z):
+        z = tf.cast(z, tf.float32)
+        value = tf.where(z > threshold, tf.ones_like(z), tf.fill(tf.shape(z), float(negative_slope)))
+        return value if max_value is None else value * tf.cast(z < max_value, tf.float32)
+
+    return slope
+
+
+_ACTIVATION_SLOPES = {keras.activations.relu: relu_slope(), keras.activations.relu6: relu_slope(max_value=6.0)}
+
+
+def _multipliers(forward, z, y, slope=None):
     """`(f(z) - f(z0)) / (z - z0)` for both halves, the derivative where `|z - z0| <= EPSILON`."""
     zx, z0 = halves(tf.cast(z, tf.float32))
     yx, y0 = halves(tf.cast(y, tf.float32))
     dz = zx - z0
     small = tf.abs(dz) <= EPSILON
-    slope = _slope(forward, halves(z)[0])
+    slope = _slope(forward, halves(z)[0]) if slope is None else slope(halves(z)[0])
     m = tf.where(small, slope, (yx - y0) / tf.where(small, tf.ones_like(dz), dz))
     return tf.concat([m, m], axis=0)
 
 
-def elementwise(forward):
-    """`forward` (an elementwise function of its first argument) with the Rescale multiplier as its gradient."""
+def elementwise(forward, slope=None):
+    """`forward` (an elementwise function of its first argument) with the Rescale multiplier as its gradient.
+
+    `slope(z)`, the derivative in closed form where known (the ReLU family), else by differentiation.
+    """
     def apply(z, *args, **kwargs):
         def bound(x):
             return forward(x, *args, **kwargs)
@@ -104,7 +120,7 @@ def elementwise(forward):
 
             def grad(dy, variables=None):
                 with tf.name_scope(RESCALE_SCOPE):
-                    dz = dy * tf.cast(_multipliers(bound, z, y), dy.dtype)
+                    dz = dy * tf.cast(_multipliers(bound, z, y, slope), dy.dtype)
                 if variables:  # PReLU's slopes: not explained, no gradient
                     return dz, [tf.zeros_like(v) for v in variables]
                 return dz
@@ -192,9 +208,13 @@ def add(frame, layer):
     """Adds the Rescale overrides `layer` needs to a `kerasviz.patching.Frame` (none for linear layers)."""
     activation = patching.original(layer, "activation")
     if activation in ELEMENTWISE and activation is not keras.activations.linear:
-        frame.add(layer, "activation", lambda fn, x, *args, **kwargs: elementwise(fn)(x, *args, **kwargs))
+        slope = _ACTIVATION_SLOPES.get(activation)
+        frame.add(layer, "activation", lambda fn, x, *args, **kwargs: elementwise(fn, slope)(x, *args, **kwargs))
     kind = type(layer).__name__
-    if isinstance(layer, _ELEMENTWISE_LAYERS) or (_is_op(layer) and kind in _ELEMENTWISE_OPS):
+    if isinstance(layer, (_L.ReLU, _L.LeakyReLU)):
+        slope = relu_slope(layer.negative_slope, getattr(layer, "max_value", None), getattr(layer, "threshold", 0.0))
+        frame.add(layer, "call", lambda call, x, *args, **kwargs: elementwise(call, slope)(x, *args, **kwargs))
+    elif isinstance(layer, _ELEMENTWISE_LAYERS) or (_is_op(layer) and kind in _ELEMENTWISE_OPS):
         frame.add(layer, "call", lambda call, x, *args, **kwargs: elementwise(call)(x, *args, **kwargs))
     elif isinstance(layer, _MAX_POOLING):
         frame.add(layer, "call", lambda call, x, *args, **kwargs: max_pool(call)(x, *args, **kwargs))
