@@ -132,7 +132,7 @@ def elementwise(forward, slope=None):
     return apply
 
 
-def max_pool(call):
+def max_pool(call, pool_grad=None):
     """A max-pooling `call` whose gradient carries each output's `y - y0` to one input of its window.
 
     The difference goes to the input that is the window's maximum for the
@@ -140,6 +140,8 @@ def max_pool(call):
     reference's), divided by that input's own difference `z - z0`: there
     `|z - z0| >= |y - y0|`, so the multiplier lies in [0, 1], and the sum of
     `(z - z0) * m` over the window is `y - y0`, whatever the two maxima.
+    `pool_grad(z, y, g)`, the pooling's own gradient op where known (2-D
+    max pooling), else the pooling is differentiated again.
     """
     def apply(z, *args, **kwargs):
         def bound(x):
@@ -156,12 +158,15 @@ def max_pool(call):
                     yx, y0 = halves(y)
                     carried = halves(dy)[0] * tf.cast(yx - y0, dy.dtype)
                     rising = tf.cast(yx >= y0, dy.dtype)
-                    with tf.GradientTape(persistent=True) as tape:
-                        tape.watch([zx, z0])
-                        again_x, again_0 = bound(zx), bound(z0)
-                    routed = (tf.cast(tape.gradient(again_x, zx, output_gradients=carried * rising), tf.float32)
-                              + tf.cast(tape.gradient(again_0, z0, output_gradients=carried * (1 - rising)),
-                                        tf.float32))
+                    both = tf.concat([carried * rising, carried * (1 - rising)], axis=0)  # to x's, to x0's maxima
+                    if pool_grad is not None:
+                        routed = pool_grad(z, y, both)
+                    else:
+                        with tf.GradientTape() as tape:
+                            tape.watch(z)
+                            again = bound(z)
+                        routed = tape.gradient(again, z, output_gradients=both)
+                    routed = sum(tf.cast(half, tf.float32) for half in halves(routed))
                     dz = tf.cast(zx - z0, tf.float32)
                     small = tf.abs(dz) <= EPSILON  # there |y - y0| <= |z - z0| is small too: nothing to carry
                     m = tf.where(small, tf.zeros_like(dz), routed / tf.where(small, tf.ones_like(dz), dz))
@@ -172,6 +177,17 @@ def max_pool(call):
         return pooled(z)
 
     return apply
+
+
+def _max_pool_2d_grad(layer):
+    """`(z, y, g) -> gradient` of a channels-last `MaxPooling2D` by TensorFlow's own kernel, else None."""
+    if not isinstance(layer, _L.MaxPooling2D) or layer.data_format != "channels_last":
+        return None
+    ksize = [1, *layer.pool_size, 1]
+    strides = [1, *layer.strides, 1]
+    padding = layer.padding.upper()
+    return lambda z, y, g: tf.raw_ops.MaxPoolGrad(orig_input=z, orig_output=y, grad=g, ksize=ksize, strides=strides,
+                                                  padding=padding, data_format="NHWC")
 
 
 def product(a, b, y):
@@ -217,7 +233,8 @@ def add(frame, layer):
     elif isinstance(layer, _ELEMENTWISE_LAYERS) or (_is_op(layer) and kind in _ELEMENTWISE_OPS):
         frame.add(layer, "call", lambda call, x, *args, **kwargs: elementwise(call)(x, *args, **kwargs))
     elif isinstance(layer, _MAX_POOLING):
-        frame.add(layer, "call", lambda call, x, *args, **kwargs: max_pool(call)(x, *args, **kwargs))
+        pool_grad = _max_pool_2d_grad(layer)
+        frame.add(layer, "call", lambda call, x, *args, **kwargs: max_pool(call, pool_grad)(x, *args, **kwargs))
     elif isinstance(layer, _L.Multiply):
         frame.add(layer, "call", _multiply_layer)
     elif _is_op(layer) and kind == "Multiply":
