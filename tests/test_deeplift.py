@@ -325,3 +325,17 @@ def test_bad_arguments_name_the_argument(call, error, fragment):
     with pytest.raises(error, match=fragment):
         call(model)
     assert compiled.tracing_count(model) == 0
+
+
+def test_where_a_unit_does_not_change_its_multiplier_is_the_derivative():
+    """z = x1 - x2 + 1 with x = (1, 1), x0 = (0, 0): z - z0 = 0, so the ReLU passes the gradient, 1, to both."""
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((1, 1, 2)), L.Flatten(),
+                              L.Dense(1, activation="relu", kernel_initializer=keras.initializers.Constant([[1.0], [-1.0]]),
+                                      bias_initializer="ones"),
+                              L.Dense(1, kernel_initializer="ones")])
+    x = np.ones((1, 1, 1, 2), np.float32)
+    np.testing.assert_allclose(kerasviz.deeplift(model, x, target=0, signed=True).ravel(), [1.0, -1.0])
+    model.layers[1].bias.assign([-2.0])  # z = -2 on both: the rectifier is off, its derivative 0
+    with pytest.warns(RuntimeWarning, match="deeplift: the map of 1 of 1 images is constant"):
+        np.testing.assert_allclose(kerasviz.deeplift(model, x, target=0, signed=True).ravel(), [0.0, 0.0])
