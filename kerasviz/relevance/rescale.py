@@ -83,8 +83,9 @@ def _slope(forward, z):
 def relu_slope(negative_slope=0.0, max_value=None, threshold=0.0):
     """The derivative of Keras's `relu(x, negative_slope, max_value, threshold)`, float32, in closed form."""
     def slope(z):
-        z = tf.cast(z, tf.float32)
-        value = tf.where(z > threshold, tf.ones_like(z), tf.fill(tf.shape(z), float(negative_slope)))
+        value = tf.cast(z > threshold, tf.float32)
+        if negative_slope:
+            value = value + (1.0 - value) * float(negative_slope)
         return value if max_value is None else value * tf.cast(z < max_value, tf.float32)
 
     return slope
@@ -95,12 +96,12 @@ _ACTIVATION_SLOPES = {keras.activations.relu: relu_slope(), keras.activations.re
 
 def _multipliers(forward, z, y, slope=None):
     """`(f(z) - f(z0)) / (z - z0)` for both halves, the derivative where `|z - z0| <= EPSILON`."""
-    zx, z0 = halves(tf.cast(z, tf.float32))
-    yx, y0 = halves(tf.cast(y, tf.float32))
-    dz = zx - z0
-    small = tf.abs(dz) <= EPSILON
-    slope = _slope(forward, halves(z)[0]) if slope is None else slope(halves(z)[0])
-    m = tf.where(small, slope, (yx - y0) / tf.where(small, tf.ones_like(dz), dz))
+    zx, z0 = halves(z)
+    yx, y0 = halves(y)
+    dz = tf.cast(zx - z0, tf.float32)
+    ratio = tf.math.divide_no_nan(tf.cast(yx - y0, tf.float32), dz)
+    slope = _slope(forward, zx) if slope is None else slope(zx)
+    m = tf.where(tf.abs(dz) <= EPSILON, slope, ratio)
     return tf.concat([m, m], axis=0)
 
 
