@@ -41,7 +41,14 @@ Which method takes which forms, and its default and why:
   `integrated_gradients` also takes `"blur"`, which there is Blur IG's path (Xu et al., 2020,
   `blur_integrated_gradients`): through ever less blurred images from a blur of `max_sigma`,
   not the straight line from `blur(images)`. `expected_gradients` draws `references`, a
-  distribution of images rather than a fill; `xrai` uses Integrated Gradients' default.
+  distribution of images rather than a fill (so do `gradient_shap` and `deeplift_shap`); `xrai`
+  uses Integrated Gradients' default.
+- `deeplift` (`baseline=0.0`, its reference): a float, an array or `"blur"` (each image blurred:
+  a reference of the image's own coarse colours). 0.0 is Shrikumar et al.'s all-zeros reference.
+  `"mean"` is refused as for Integrated Gradients.
+- `layer_integrated_gradients`, `layer_conductance`, `neuron_conductance` (`baseline=0.0`): a
+  float or an array, as Integrated Gradients' straight path (no named form: `"blur"` would read
+  as Blur IG's path, which they do not take).
 - `kerasviz.metrics.deletion` (`baseline=0.0`: Petsiuk et al. set deleted pixels to zero),
   `insertion` (`baseline="blur"`: their insertion starts from a blurred copy), `mufidelity`
   (`baseline=0.0`, as deletion): every form.

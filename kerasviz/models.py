@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from kerasviz import layer_graph, patching
 from kerasviz.patching import GUIDED_SCOPE, PLAIN_SCOPE
+from kerasviz.relevance import rescale
 _RELU_OP_TYPES = ("Relu", "Relu6", "LeakyRelu")
 _RECTIFIER_LAYERS = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)
 PRE_ACTIVATION = "#pre_activation"  # the suffix of a capture path that reads a layer's rectifier input
@@ -258,6 +259,11 @@ def _output_layer(model):
     return layer
 
 
+def output_layer(model):
+    """The layer whose output is the model's output (into nested models; a subclassed model's last layer)."""
+    return _output_layer(model)
+
+
 _PROBABILITY_ACTIVATIONS = {
     keras.activations.softmax: "softmax",
     keras.activations.sigmoid: "sigmoid",
@@ -313,6 +319,13 @@ def _add_capture(frame, layer, path, captured):
     frame.add(layer, "call", capture)
 
 
+def _add_replace(frame, layer, fn):
+    def replaced(call, *args, **kwargs):
+        return fn(call(*args, **kwargs))
+
+    frame.add(layer, "call", replaced)
+
+
 def _add_pre_capture(frame, layer, path, captured):
     """Records the input of `layer`'s rectifier: its fused (or `Activation`) function's, else its call's."""
     def capture(fn, x, *args, **kwargs):
@@ -335,12 +348,7 @@ def _add_logits(frame, model):
         frame.add(layer, "activation", _identity_activation)
 
 
-def output_layer(model):
-    """The layer whose output is the model's output (into nested models): the one `logits=True` bypasses."""
-    return _output_layer(model)
-
-
-def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides=None):
+def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides=None, replace=None):
     """Patches `model` for the calling thread's kerasviz trace only (see `kerasviz.patching`).
 
     Every other thread, and this thread outside the block, keeps computing
@@ -352,10 +360,16 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides
         capture: paths of layers whose outputs to record (from `get_layer`),
             or `pre_activation` paths, whose rectifier inputs to record.
         rule: how every reachable rectifier's gradient is changed: None
-            (its own derivative), `"guided"` (guided backpropagation) or
+            (its own derivative), `"guided"` (guided backpropagation),
             `"deconvnet"` (DeconvNet: the rectified upstream gradient,
-            whatever the forward mask); one of `patching.RULES`.
+            whatever the forward mask) or `"rescale"` (DeepLIFT's
+            multipliers for every nonlinearity, on a batch laid out
+            `[inputs; references]`: `kerasviz.relevance.rescale`); one of
+            `patching.RULES`.
         logits: bypass a final softmax/sigmoid.
+        replace: `{path: fn}`: the output of the layer at `path` becomes
+            `fn(output)` (what `capture` records there too): layer
+            Integrated Gradients' interpolated activations.
         guided: deprecated spelling of `rule` (`True` is `"guided"`,
             `False` is None); warns `DeprecationWarning`.
         overrides: None, or `overrides(frame)` adding overrides of a method's
@@ -368,6 +382,7 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides
     """
     captured = {}
     rule = _rule(rule, guided)
+    replace = dict(replace or {})
 
     def build(frame):
         if logits:
@@ -375,8 +390,12 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides
         if overrides is not None:
             overrides(frame)
         for path, layer in iter_layers(model):
-            if rule:
+            if rule == "rescale":
+                rescale.add(frame, layer)
+            elif rule:
                 _add_guided(frame, layer, rule)
+            if path in replace:
+                _add_replace(frame, layer, replace[path])
             if path in capture:
                 _add_capture(frame, layer, path, captured)
             if path + PRE_ACTIVATION in capture:
@@ -404,7 +423,7 @@ def _rule(rule, guided):
     return rule
 
 
-def run(model, images, *, capture=(), rule=None, logits=True, guided=None, overrides=None):
+def run(model, images, *, capture=(), rule=None, logits=True, guided=None, overrides=None, replace=None):
     """Runs `model` on `images` (inference mode) with the patches of `patched`.
 
     Meant to be called inside a `tf.function` (and a `tf.GradientTape`).
@@ -414,7 +433,8 @@ def run(model, images, *, capture=(), rule=None, logits=True, guided=None, overr
         `logits=True`), and `{path: activation}` for the captured layers, in the
         layers' own dtype so that a tape can differentiate with respect to them.
     """
-    with patched(model, capture=capture, rule=_rule(rule, guided), logits=logits, overrides=overrides) as captured:
+    with patched(model, capture=capture, rule=_rule(rule, guided), logits=logits, overrides=overrides,
+                 replace=replace) as captured:
         outputs = model(images, training=False)
     if isinstance(outputs, (list, tuple)):
         if len(outputs) != 1:

@@ -239,7 +239,9 @@ UNGUIDED_ACTIVATIONS = frozenset(
 )
 
 
-RULES = ("guided", "deconvnet")  # how a rectifier's gradient is changed: guided backprop, DeconvNet
+# How a nonlinearity's gradient is changed: guided backprop, DeconvNet, DeepLIFT's Rescale multipliers
+# (`kerasviz.relevance.rescale`, which `kerasviz.models.patched` installs for every nonlinearity).
+RULES = ("guided", "deconvnet", "rescale")
 
 
 def guided_activation(fn, rule="guided"):

@@ -164,7 +164,20 @@ def _xrai(model, shape, p):  # Integrated Gradients by default; a given `attribu
     return Cost(forward=1, backward=p["steps"]) if p["attribution"] is None else Cost(forward=1)
 
 
+def _layer_path(model, shape, p):  # the path, the baselines' pass to the layer, the class of `target=None`
+    return Cost(forward=2, backward=_path(model, shape, p).backward)
+
+
+def _neuron(model, shape, p):  # `neuron=None` finds each image's channel first: one more backward pass
+    return Cost(forward=1, backward=_path(model, shape, p).backward + (p["neuron"] is None))
+
+
+def _deeplift_shap(model, shape, p):  # an (image, reference) pair is two model evaluations
+    return Cost(backward=2 * (load("kerasviz.relevance.deeplift:reference_count")(p) or 0))
+
+
 _OCCLUSION = "kerasviz.activations.occlusion"
+_RELEVANCE = "kerasviz.relevance"
 METHODS = {m.name: m for m in [
     Method("saliency", "kerasviz.gradients.saliency:saliency", "Simonyan et al. 2013", "gradient", _one_gradient),
     Method("guided_backprop", "kerasviz.gradients.saliency:guided_backprop", "Springenberg et al. 2015",
@@ -197,6 +210,7 @@ METHODS = {m.name: m for m in [
            "path", _path),
     Method("expected_gradients", "kerasviz.gradients.baselines:expected_gradients", "Erion et al. 2021", "path",
            _sampled),
+    Method("gradient_shap", "kerasviz.gradients.baselines:gradient_shap", "Lundberg & Lee 2017", "path", _sampled),
     Method("guided_integrated_gradients", "kerasviz.gradients.guided_ig:guided_integrated_gradients",
            "Kapishnikov et al. 2021", "path", lambda model, shape, p: Cost(forward=1, backward=p["steps"])),
     Method("rise", "kerasviz.perturbation.rise:rise", "Petsiuk et al. 2018", "perturbation",
@@ -207,7 +221,20 @@ METHODS = {m.name: m for m in [
            lambda model, shape, p: Cost(forward=1 + p["samples"] + 2)),  # + all features on and all off
     Method("xrai", "kerasviz.perturbation.xrai:xrai", "Kapishnikov et al. 2019", "perturbation", _xrai,
            shown_as_regions=True),
-    Method("lrp", "kerasviz.relevance.lrp:lrp", "Bach et al. 2015", "relevance", _one_gradient),
+    Method("lrp", f"{_RELEVANCE}.lrp:lrp", "Bach et al. 2015", "relevance", _one_gradient),
+    Method("deeplift", f"{_RELEVANCE}.deeplift:deeplift", "Shrikumar et al. 2017", "relevance",
+           lambda model, shape, p: Cost(backward=2)),  # the image and its reference, in one batch
+    Method("deeplift_shap", f"{_RELEVANCE}.deeplift:deeplift_shap", "Lundberg & Lee 2017", "relevance",
+           _deeplift_shap),
+    # Attribution to a layer's units (a pixel map by default, `output=` for the units' or channels' values).
+    Method("layer_gradient_x_activation", f"{_RELEVANCE}.layer_attribution:layer_gradient_x_activation",
+           "Shrikumar et al. 2016", "gradient", _one_gradient, takes_layer=True),
+    Method("layer_integrated_gradients", f"{_RELEVANCE}.layer_attribution:layer_integrated_gradients",
+           "Sundararajan et al. 2017", "path", _layer_path, takes_layer=True),
+    Method("layer_conductance", f"{_RELEVANCE}.conductance:layer_conductance", "Dhamdhere et al. 2018", "path",
+           _path, takes_layer=True),
+    Method("neuron_conductance", f"{_RELEVANCE}.conductance:neuron_conductance", "Dhamdhere et al. 2018", "path",
+           _neuron, takes_layer=True),
 ]}
 
 

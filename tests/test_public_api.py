@@ -66,6 +66,13 @@ PUBLIC = {
     "explain_dataset": "(model, dataset, methods, *, out, target=None, metrics=(), strategy=None, batch_size=None, shard_size=256, seed=0, value_range=None, verbose=1, **method_params)",
     "load_explanations": "(out)",
     "lrp": "(model, images, target=None, *, batch_size=None, composite='epsilon_plus', value_range=None, signed=False)",
+    "gradient_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=50, noise=0.1, value_range=None, seed=0, signed=False, verbose=0)",
+    "layer_gradient_x_activation": "(model, images, target=None, *, layer=None, batch_size=None, output='pixels')",
+    "layer_integrated_gradients": "(model, images, target=None, *, layer=None, batch_size=None, baseline=0.0, steps=50, rule='midpoint', output='pixels', verbose=0)",
+    "layer_conductance": "(model, images, target=None, *, layer=None, batch_size=None, baseline=0.0, steps=50, rule='midpoint', output='pixels', verbose=0)",
+    "neuron_conductance": "(model, images, target=None, *, neuron=None, layer=None, batch_size=None, baseline=0.0, steps=50, rule='midpoint', signed=False, verbose=0)",
+    "deeplift": "(model, images, target=None, *, batch_size=None, baseline=0.0, signed=False)",
+    "deeplift_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0, signed=False)",
 }
 MODULES = ["callbacks", "data", "demo", "display", "image", "metrics", "models", "relevance", "summary", "targets"]
 

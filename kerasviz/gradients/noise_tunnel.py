@@ -29,7 +29,8 @@ _GRAPH_METHODS = {
 }
 
 
-def _check_noise(noise):
+def check_noise(noise):
+    """`noise` checked: a non-negative float, the standard deviation as a fraction of the value range."""
     if (
         isinstance(noise, bool)
         or not isinstance(noise, numbers.Real)
@@ -64,7 +65,7 @@ def _check_method(method):
     return entry.name, entry.function, entry.method is not None
 
 
-def _sigmas(images, noise, value_range):
+def noise_sigmas(images, noise, value_range):
     """Noise standard deviation per image and channel `[B, C]`: `noise * (max - min)`."""
     shape = (len(images), images.shape[-1])
     if value_range is not None:
@@ -288,7 +289,7 @@ def tunnel(model, images, target, method, reduce, batch_size, samples, noise, va
     name, function, registered = _check_method(method)
     reduce = _check_reduce(reduce)
     samples = inputs.check_positive_int(samples, "samples")
-    noise = _check_noise(noise)
+    noise = check_noise(noise)
     seed = inputs.check_seed(seed)
     verbose = progress.check_verbose(verbose)
     prepared = core.Prepared(model, images, target, batch_size)
@@ -296,7 +297,7 @@ def tunnel(model, images, target, method, reduce, batch_size, samples, noise, va
     value_range = inputs.check_value_range(value_range, images.shape[-1])
     inputs.check_in_range(images, value_range, "images")
     class_idx = core.predicted_classes(prepared)
-    sigmas = _sigmas(images, noise, value_range)
+    sigmas = noise_sigmas(images, noise, value_range)
     if registered and name in _GRAPH_METHODS:
         if params:
             raise TypeError(f"{name} takes no parameters but `signed`. Received: {sorted(params)}.")

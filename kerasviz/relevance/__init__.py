@@ -1,4 +1,6 @@
-"""Layer-wise Relevance Propagation: rules, composites, canonizers and the `lrp` method."""
+"""Relevance propagated backwards by rules: LRP (its rules, composites and canonizers; `lrp`), DeepLIFT's
+Rescale multipliers (`deeplift`, `deeplift_shap`), and attribution to a layer's units (conductance, layer
+Integrated Gradients, layer Gradient x Activation)."""
 
 from kerasviz.relevance.composites import CONV, DENSE, PRESETS, Composite
 from kerasviz.relevance.rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, WSquare, ZBox, ZeroRule, ZPlus

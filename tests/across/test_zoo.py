@@ -168,7 +168,10 @@ def test_every_family_with_defaults_on_mobilenet_v2(tmp_path):
                     "vargrad": {"samples": 2}, "score_cam": {"max_channels": 8},
                     "blur_integrated_gradients": {"steps": 4}, "expected_gradients": {"samples": 4},
                     "guided_integrated_gradients": {"steps": 4}, "rise": {"masks": 32},
-                    "lime": {"samples": 64}, "kernel_shap": {"samples": 64}, "xrai": {"steps": 4}}.get(name, {})
+                    "lime": {"samples": 64}, "kernel_shap": {"samples": 64}, "xrai": {"steps": 4},
+                    "deeplift_shap": {"samples": 2}, "gradient_shap": {"samples": 4},
+                    "layer_integrated_gradients": {"steps": 4}, "layer_conductance": {"steps": 4},
+                    "neuron_conductance": {"steps": 4}}.get(name, {})
         result = method(model, images, 0, **settings)
         assert np.all(np.isfinite(result)) and result.std() > 0, name
     top = kerasviz.top_patches(model, images, channels=[0, 1], k=2)

@@ -21,6 +21,7 @@ TINY_SETTINGS = {
     "score_cam": {"max_channels": 5},
     "blur_integrated_gradients": {"steps": 4},
     "expected_gradients": {"samples": 4},
+    "gradient_shap": {"samples": 4},
     "guided_integrated_gradients": {"steps": 4},
     # The perturbation family.
     "rise": {"masks": 8, "grid": 4},
@@ -29,5 +30,12 @@ TINY_SETTINGS = {
     "xrai": {"steps": 4},
     # The relevance family.
     "lrp": {},
+    "deeplift": {},
+    "deeplift_shap": {"samples": 3},
+    # Attribution to a layer's units.
+    "layer_gradient_x_activation": {},
+    "layer_integrated_gradients": {"steps": 4},
+    "layer_conductance": {"steps": 4},
+    "neuron_conductance": {"steps": 4},
 }
 PERTURBATION = frozenset({"rise", "lime", "kernel_shap", "xrai"})

@@ -1,0 +1,224 @@
+"""DeepLIFT with the Rescale rule, and DeepLiftShap over a set of references.
+
+Both run the model on `[inputs; references]` in one batch under the
+`"rescale"` rule of `kerasviz.models.patched` (`kerasviz.relevance.rescale`):
+the gradient of the target score with respect to the inputs is then
+DeepLIFT's multiplier, and `(x - x0) * multiplier` its contribution.
+"""
+
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from kerasviz import compiled, fill, inputs, models
+from kerasviz.gradients import core
+from kerasviz.relevance import rescale
+
+
+def check_supported(model, method="DeepLIFT"):
+    """Raises a ValueError naming the layers of `model` that the Rescale rule has no rule for."""
+    found = rescale.unsupported_layers(models.iter_layers(model), models.output_layer(model))
+    if found:
+        listed = ", ".join(f"{path!r} ({what})" for path, what in found[:8])
+        more = f" and {len(found) - 8} more" if len(found) > 8 else ""
+        raise ValueError(
+            f"{method} cannot explain the model {model.name!r}: its Rescale rule has no rule for {len(found)} "
+            f"layer(s): {listed}{more}. Supported are linear layers (convolutions, dense, batch normalization, "
+            "average pooling, padding, reshaping, add/average/concatenate), elementwise activations, max pooling, "
+            "products of two tensors and a softmax or sigmoid at the output (bypassed). Integrated Gradients "
+            "(`kerasviz.integrated_gradients`) explains any differentiable model.")
+
+
+_CHECKED = weakref.WeakSet()  # the compiled functions whose graphs were checked (and passed)
+
+
+def _check_unreached(function, model, method):
+    """Raises when the traced graph has nonlinear ops no rule covered (a `tf.nn.relu` inside a subclassed call)."""
+    if function in _CHECKED:
+        return
+    ops = rescale.unreached_ops(function.get_concrete_function().graph)
+    if ops:
+        raise ValueError(
+            f"{method} cannot explain the model {model.name!r}: {len(ops)} nonlinear op(s) of its graph are not "
+            f"Keras layers or activations it can apply its Rescale rule to (e.g. {ops[:3]}), so the "
+            "attributions would not sum to the change of the score. Use Keras layers (`keras.layers.ReLU()`, "
+            "`activation='relu'`) for them.")
+    _CHECKED.add(function)
+
+
+def multiplier_sums(prepared, references, pair_references, per_image, method):
+    """Per image, `sum_p (x - r_p) * m_p` over its `per_image` pairs, float64 `[B, H, W, C]`.
+
+    Pair `p` is image `p // per_image` with the reference `references[pair_references[p]]`.
+    """
+    images = prepared.images
+    check_supported(prepared.model, method)
+
+    def build(model_ref):
+        target, capture = prepared.target, prepared.capture
+
+        def rescale_sums(images, class_idx, starts, local):
+            points = tf.gather(images, local)
+            n = tf.shape(points)[0]
+            batch = tf.concat([points, starts], axis=0)
+            with tf.GradientTape() as tape:
+                tape.watch(batch)
+                logits, activations = models.run(model_ref(), batch, capture=capture, rule="rescale")
+                halves = {path: value[:n] for path, value in activations.items()}
+                scores = target.score(logits[:n], halves, tf.gather(class_idx, local))
+            multipliers = tf.cast(tape.gradient(scores, batch)[:n], tf.float32)
+            return tf.math.unsorted_segment_sum((points - starts) * multipliers, local, tf.shape(images)[0])
+
+        return rescale_sums
+
+    signature = prepared.signature(tf.TensorSpec([None, *images.shape[1:]], tf.float32),
+                                   tf.TensorSpec([None], tf.int32))
+    function = compiled.compiled_function(prepared.model, prepared.key("deeplift_rescale"), build, signature)
+    _check_unreached(function, prepared.model, method)
+    sums = np.zeros(images.shape, np.float64)
+    pairs_per_call = max(1, prepared.batch_size // 2)  # an input and its reference are two evaluations
+    for first, last, pair_ids, local in core.pair_chunks(len(images), per_image, pairs_per_call):
+        part = slice(first, last + 1)
+        sums[part] += function(
+            tf.constant(images[part]), tf.constant(prepared.class_idx[part]),
+            tf.constant(references[pair_references[pair_ids]]), tf.constant(local)).numpy()
+    return sums
+
+
+def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, signed=False):
+    """DeepLIFT (Rescale rule): contributions of each input to the score's difference from a reference.
+
+    Each input's contribution is `(x - x0)` times DeepLIFT's multiplier,
+    the chain rule of the multipliers `(f(z) - f(z0)) / (z - z0)` of every
+    nonlinearity between the input and the score, the input `x` and the
+    reference `x0` run side by side through the network (Shrikumar et al.,
+    2017, "Learning Important Features Through Propagating Activation
+    Differences", sections 3.3-3.5, the Rescale rule). The signed
+    contributions sum to `score(x) - score(x0)` exactly
+    (*summation-to-delta*) on networks of linear layers, elementwise
+    activations, max pooling (the difference routed through the input's
+    maximum) and products of two tensors (squeeze-and-excitation gates, split
+    as `(a - a0)(b + b0)/2 + (a + a0)(b - b0)/2`); on a linear model they
+    are `(x - x0) * w`. The score is the pre-softmax logit; a layer with no
+    rule (LayerNormalization, attention, a custom layer) is refused by name.
+    RevealCancel (section 3.5.3) is not implemented. The patches act only
+    on kerasviz's own trace (`kerasviz.patching`): the model is unchanged.
+
+    Costs one forward and one backward pass over the image and its
+    reference, two model evaluations per image (the class of `target=None`
+    read from the same pass).
+
+    Args:
+        model: a built Keras image model (Sequential, functional, nested or
+            subclassed; softmax at the end is bypassed).
+        images: `[B, H, W, C]` in the model's own input space (numpy array,
+            tensor or `tf.data.Dataset` of batches or `(images, labels)`).
+        target: `None` (the predicted class), an int class, a sequence of
+            ints (one per image), or a `kerasviz.targets.Target`.
+        batch_size: at most this many model evaluations per compiled call
+            (an image and its reference are two; default:
+            `model_cost.default_batch_size`); results do not depend on it.
+        baseline: the reference input `x0`, in the model's input space
+            (`kerasviz.fill`): a float, one float per channel, an image
+            `[H, W, C]`, images `[B, H, W, C]`, or `"blur"` (each image
+            blurred). Default 0.0, the all-zeros input, as Shrikumar et al.
+        signed: return the contributions `[B, H, W, C]` (these sum to the
+            score's difference) instead of the map.
+
+    Returns:
+        float32 `[B, H, W]`: the maximum over channels of the absolute
+        contribution (or the contributions `[B, H, W, C]` with `signed=True`).
+
+    Raises:
+        ValueError: a layer or op the Rescale rule cannot take (named);
+            invalid `images`, `target`, `batch_size` or `baseline`.
+        TypeError: `target` or `baseline` of the wrong type.
+
+    Example:
+
+    >>> contributions = kerasviz.deeplift(model, images, baseline=0.0, signed=True)
+    >>> contributions.sum(axis=(1, 2, 3))  # = score(images) - score(zeros)
+    """
+    prepared = core.Prepared(model, images, target, batch_size)
+    references = fill.baselines(baseline, prepared.images, names=(fill.BLUR,))
+    sums = multiplier_sums(prepared, references, np.arange(len(references)), 1, "DeepLIFT")
+    attributions = sums.astype(np.float32)
+    return inputs.warn_if_constant(attributions if signed else core.reduce_map(attributions), "deeplift")
+
+
+def deeplift_shap(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0,
+                  signed=False):
+    """DeepLiftShap: DeepLIFT averaged over a set of references.
+
+    `deeplift` against each of several references `r_j` drawn from a
+    background distribution, averaged: `mean_j (x - r_j) * m(x, r_j)`
+    (Lundberg & Lee, 2017, "A Unified Approach to Interpreting Model
+    Predictions", section 4.2, Deep SHAP; Shrikumar et al., 2017's Rescale
+    rule). The signed contributions sum to `score(x) - mean_j score(r_j)`
+    exactly on the networks DeepLIFT covers. With `samples=None` every
+    reference is used, once; else `samples` references are drawn per image
+    (without replacement when there are enough, from `seed`), so results
+    do not depend on `batch_size`.
+
+    Costs one forward and backward pass over each (image, reference) pair:
+    `2 * samples` model evaluations per image (`2 * len(references)` with
+    `samples=None`).
+
+    Args:
+        model: a built Keras image model.
+        images: `[B, H, W, C]` in the model's own input space.
+        target: `None` (the predicted class), an int class, a sequence of
+            ints (one per image), or a `kerasviz.targets.Target`.
+        batch_size: at most this many model evaluations per compiled call
+            (a pair is two); results do not depend on it.
+        references: `[N, H, W, C]` images of the background distribution, in
+            the model's input space. Default: the `images` of the call.
+        samples: references per image, drawn from `references`; None: all
+            of them (then `references` must be given).
+        seed: an int (or `None` for a fresh random seed), for the draws.
+        signed: return the contributions `[B, H, W, C]` instead of the map.
+
+    Returns:
+        float32 `[B, H, W]` (or `[B, H, W, C]` with `signed=True`).
+
+    Raises:
+        ValueError, TypeError: as `deeplift`; invalid `references`,
+            `samples` or `seed`.
+
+    Example:
+
+    >>> maps = kerasviz.deeplift_shap(model, images, references=x_train[:32], samples=None)
+    """
+    if samples is not None:
+        samples = inputs.check_positive_int(samples, "samples")
+    seed = inputs.check_seed(seed)
+    prepared = core.Prepared(model, images, target, batch_size)
+    images = prepared.images
+    if references is None:
+        if samples is None:
+            raise ValueError("Received `samples=None` (every reference) with `references=None`. Give the "
+                             "`references` to use them all, or a number of `samples` to draw from the images.")
+        references = images
+    else:
+        references = inputs.check_images(prepared.model, references, "references")
+        if references.shape[1:] != images.shape[1:]:
+            raise ValueError(f"Received `references` of shape {references.shape}. Expected images of the shape "
+                             f"of `images`, [N, *{images.shape[1:]}].")
+    if samples is None:
+        per_image, drawn = len(references), np.tile(np.arange(len(references)), len(images))
+    else:
+        rng = np.random.default_rng(seed)
+        per_image = samples
+        drawn = np.concatenate([rng.choice(len(references), samples, replace=samples > len(references))
+                                for _ in range(len(images))])
+    sums = multiplier_sums(prepared, references, drawn, per_image, "DeepLiftShap")
+    attributions = (sums / per_image).astype(np.float32)
+    return inputs.warn_if_constant(attributions if signed else core.reduce_map(attributions), "deeplift_shap")
+
+
+def reference_count(p):
+    """The references per image of `deeplift_shap` with parameters `p` (None when it uses the call's images)."""
+    if p["samples"] is not None:
+        return p["samples"]
+    return None if p["references"] is None else len(p["references"])
