@@ -108,16 +108,33 @@ def _straight_sums(prepared, class_idx, baselines, points, verbose):
     function = compiled.compiled_function(
         prepared.model, prepared.key("integrated_gradients"), build, signature
     )
+    return path_sums(function, prepared, class_idx, baselines, points, verbose)
+
+
+def path_sums(function, prepared, class_idx, starts, points, verbose, *per_image):
+    """Per image, the sum over the path points of `function`'s weighted values, float64.
+
+    `function(images, class_idx, starts, alphas, weights, local, *per_image)`
+    returns one row per image of the chunk (an `unsorted_segment_sum` over
+    its `(image, point)` pairs); the pairs are chunked by `core.pair_chunks`,
+    so the result does not depend on `batch_size`. `starts` and `per_image`
+    are sliced like the images (the baselines of the input path, a layer's
+    start activations, masks).
+    """
+    images = prepared.images
+    alphas, lo, hi, factors = points
     weights = factors * (hi - lo)
-    sums = np.zeros(images.shape, np.float64)
+    sums = None
     for first, last, pair_ids, local in core.pair_chunks(
             len(images), len(alphas), prepared.batch_size, verbose, unit="point"):
         part, k = slice(first, last + 1), pair_ids % len(alphas)
-        sums[part] += function(
-            tf.constant(images[part]), tf.constant(class_idx[part]), tf.constant(baselines[part]),
+        values = function(
+            tf.constant(images[part]), tf.constant(class_idx[part]), tf.constant(starts[part]),
             tf.constant(alphas[k].astype(np.float32)), tf.constant(weights[k].astype(np.float32)),
-            tf.constant(local),
-        ).numpy()
+            tf.constant(local), *[tf.constant(array[part]) for array in per_image]).numpy()
+        if sums is None:
+            sums = np.zeros((len(images), *values.shape[1:]), np.float64)
+        sums[part] += values
     return sums
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, inputs, models
-from kerasviz.gradients import core
+from kerasviz.gradients import core, integrated
 from kerasviz.relevance import layer_attribution
 
 
@@ -27,7 +27,6 @@ def _path_sums(prepared, path, baselines, class_idx, points, verbose, name, body
     `masks`, one per image, reach `body` as its last argument (one per point).
     """
     images = prepared.images
-    alphas, lo, hi, factors = points
 
     def build(model_ref):
         target, capture = prepared.target, tuple(dict.fromkeys(prepared.capture + (path,)))
@@ -35,8 +34,8 @@ def _path_sums(prepared, path, baselines, class_idx, points, verbose, name, body
         def conductance_sums(images, class_idx, baselines, alphas, weights, local, *masks):
             start = tf.gather(baselines, local)
             tangent = tf.gather(images, local) - start
-            points = start + tf.reshape(alphas, [-1, 1, 1, 1]) * tangent
-            values = body(model_ref(), target, capture, points, tangent, tf.gather(class_idx, local),
+            on_path = start + tf.reshape(alphas, [-1, 1, 1, 1]) * tangent
+            values = body(model_ref(), target, capture, on_path, tangent, tf.gather(class_idx, local),
                           *[tf.gather(mask, local) for mask in masks])
             weights = tf.reshape(weights, [-1] + [1] * (values.shape.rank - 1))
             return tf.math.unsorted_segment_sum(weights * values, local, tf.shape(images)[0])
@@ -48,19 +47,8 @@ def _path_sums(prepared, path, baselines, class_idx, points, verbose, name, body
                                    tf.TensorSpec([None], tf.int32),
                                    *([] if masks is None else [tf.TensorSpec([None, *masks.shape[1:]], tf.float32)]))
     function = compiled.compiled_function(prepared.model, prepared.key(name, path), build, signature)
-    weights = factors * (hi - lo)
-    sums = None
-    for first, last, pair_ids, local in core.pair_chunks(
-            len(images), len(alphas), prepared.batch_size, verbose, unit="point"):
-        part, k = slice(first, last + 1), pair_ids % len(alphas)
-        values = function(
-            tf.constant(images[part]), tf.constant(class_idx[part]), tf.constant(baselines[part]),
-            tf.constant(alphas[k].astype(np.float32)), tf.constant(weights[k].astype(np.float32)),
-            tf.constant(local), *([] if masks is None else [tf.constant(masks[part])])).numpy()
-        if sums is None:
-            sums = np.zeros((len(images), *values.shape[1:]), np.float64)
-        sums[part] += values
-    return sums
+    return integrated.path_sums(function, prepared, class_idx, baselines, points, verbose,
+                                *([] if masks is None else [masks]))
 
 
 def _layer_shape(prepared, path):

@@ -205,7 +205,7 @@ def layer_integrated_gradients(
     >>> per_channel = kerasviz.layer_integrated_gradients(model, images, layer="block4_pool", output="channels")
     >>> per_channel.sum(axis=1)  # about score(images) - score(baseline)
     """
-    prepared, baselines, (alphas, lo, hi, factors), verbose = path_setup(
+    prepared, baselines, points, verbose = path_setup(
         model, images, target, batch_size, baseline, steps, rule, verbose, output)
     images = prepared.images
     path = attribution_layer(prepared.model, layer, images.shape[1:], output)
@@ -240,13 +240,5 @@ def layer_integrated_gradients(
                                    tf.TensorSpec([None], tf.int32))
     function = compiled.compiled_function(
         prepared.model, prepared.key("layer_integrated_gradients", path), build, signature)
-    weights = factors * (hi - lo)
-    sums = np.zeros(starts.shape, np.float64)
-    for first, last, pair_ids, local in core.pair_chunks(
-            len(images), len(alphas), prepared.batch_size, verbose, unit="point"):
-        part, k = slice(first, last + 1), pair_ids % len(alphas)
-        sums[part] += function(
-            tf.constant(images[part]), tf.constant(class_idx[part]), tf.constant(starts[part]),
-            tf.constant(alphas[k].astype(np.float32)), tf.constant(weights[k].astype(np.float32)),
-            tf.constant(local)).numpy()
+    sums = integrated.path_sums(function, prepared, class_idx, starts, points, verbose)
     return finish(sums, output, images.shape[1:3], "layer_integrated_gradients")
