@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models, targets
+from kerasviz import compiled, inputs, models
 from kerasviz.gradients import core
 
 
@@ -147,6 +147,3 @@ def layer_gradients(model, images, path, target, batch_size=None):
     return scores.astype(np.float32), gradients, values
 
 
-def class_target(target):
-    """`target` as a `Target` (see `kerasviz.targets`)."""
-    return targets.as_target(target)

@@ -1,0 +1,16 @@
+"""What each unit has learned, over datasets: Network Dissection, TCAV, building blocks, activation atlases.
+
+The public functions of this package (the integrator exposes them from `kerasviz`):
+"""
+
+from kerasviz.inside.concepts import colour_concepts, shapes_concepts
+from kerasviz.inside.dissection import Dissection, dissect
+from kerasviz.inside.quantiles import TailQuantiles
+from kerasviz.inside.tcav import (
+    CAV, TCAVScore, TCAVTest, concept_activation_vector, directional_derivatives, tcav, tcav_significance,
+)
+
+__all__ = [
+    "CAV", "Dissection", "TCAVScore", "TCAVTest", "TailQuantiles", "colour_concepts", "concept_activation_vector",
+    "directional_derivatives", "dissect", "shapes_concepts", "tcav", "tcav_significance",
+]
