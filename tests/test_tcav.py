@@ -8,7 +8,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from kerasviz.inside import tcav as tcav_module  # noqa: E402
+from kerasviz.inside import cavs as tcav_module  # noqa: E402
 
 SIZE = 6
 # the layer "feat" is x @ A, A with orthonormal rows: the noise of the pixels stays isotropic in its span

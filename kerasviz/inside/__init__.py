@@ -6,7 +6,7 @@ The public functions of this package (the integrator exposes them from `kerasviz
 from kerasviz.inside.concepts import colour_concepts, shapes_concepts
 from kerasviz.inside.dissection import Dissection, dissect
 from kerasviz.inside.quantiles import TailQuantiles
-from kerasviz.inside.tcav import (
+from kerasviz.inside.cavs import (
     CAV, TCAVScore, TCAVTest, concept_activation_vector, directional_derivatives, tcav, tcav_significance,
 )
 
