@@ -3,6 +3,9 @@
 The public functions of this package (the integrator exposes them from `kerasviz`):
 """
 
+from kerasviz.inside.building_blocks import (
+    NeuronGroups, channel_attribution, group_attribution, neuron_groups, spatial_attribution,
+)
 from kerasviz.inside.concepts import colour_concepts, shapes_concepts
 from kerasviz.inside.dissection import Dissection, dissect
 from kerasviz.inside.quantiles import TailQuantiles
@@ -11,6 +14,7 @@ from kerasviz.inside.cavs import (
 )
 
 __all__ = [
-    "CAV", "Dissection", "TCAVScore", "TCAVTest", "TailQuantiles", "colour_concepts", "concept_activation_vector",
+    "CAV", "Dissection", "NeuronGroups", "channel_attribution", "group_attribution", "neuron_groups",
+    "spatial_attribution", "TCAVScore", "TCAVTest", "TailQuantiles", "colour_concepts", "concept_activation_vector",
     "directional_derivatives", "dissect", "shapes_concepts", "tcav", "tcav_significance",
 ]
