@@ -3,6 +3,9 @@
 The public functions of this package (the integrator exposes them from `kerasviz`):
 """
 
+from kerasviz.inside.atlas import (
+    ActivationSample, Atlas, activation_atlas, bin_layout, logit_directions, render_atlas_cells, sample_activations,
+)
 from kerasviz.inside.building_blocks import (
     NeuronGroups, channel_attribution, group_attribution, neuron_groups, spatial_attribution,
 )
@@ -14,6 +17,8 @@ from kerasviz.inside.cavs import (
 )
 
 __all__ = [
+    "ActivationSample", "Atlas", "activation_atlas", "bin_layout", "logit_directions", "render_atlas_cells",
+    "sample_activations",
     "CAV", "Dissection", "NeuronGroups", "channel_attribution", "group_attribution", "neuron_groups",
     "spatial_attribution", "TCAVScore", "TCAVTest", "TailQuantiles", "colour_concepts", "concept_activation_vector",
     "directional_derivatives", "dissect", "shapes_concepts", "tcav", "tcav_significance",
