@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from kerasviz import compiled  # noqa: E402
 from kerasviz.data import load_shapes  # noqa: E402
 from kerasviz.inside import concepts as concept_masks  # noqa: E402
 from kerasviz.inside import dissection, quantiles  # noqa: E402
@@ -109,6 +110,20 @@ def test_streamed_thresholds_equal_exact_quantiles():
     assert result.exact
     small = dissection.dissect(planted(), (images, ids), "colour", list(COLOURS), batch_size=7, capacity=64)
     assert not small.exact  # the tail (128 values) no longer fits: said
+
+
+def test_results_do_not_depend_on_batching_and_trace_once():
+    images, ids = squares(seed=4)
+    model = planted(pool=True)
+    first = dissection.dissect(model, (images, ids), "pooled", list(COLOURS), batch_size=9)
+    traces = compiled.tracing_count(model)
+    dataset = tf.data.Dataset.from_tensor_slices((images, ids)).batch(13)
+    second = dissection.dissect(model, dataset, "pooled", list(COLOURS))
+    assert compiled.tracing_count(model) == traces  # a smaller last batch, another batch size: no new trace
+    np.testing.assert_array_equal(first.thresholds, second.thresholds)
+    np.testing.assert_allclose(first.iou, second.iou, atol=1e-7)
+    unbatched = dissection.dissect(model, tf.data.Dataset.from_tensor_slices((images, ids)), "pooled", list(COLOURS))
+    np.testing.assert_allclose(first.iou, unbatched.iou, atol=1e-7)
 
 
 @pytest.mark.parametrize("capacity", [10 ** 6, 512])

@@ -304,9 +304,11 @@ def render_atlas_cells(model, atlas: Atlas, cells=None, *, steps: int = 128, ima
     cells = np.asarray(cells, np.int64).reshape(-1, 2)
     n = atlas.counts.shape[0]
     if not len(cells) or cells.min() < 0 or cells.max() >= n:
-        raise ValueError(f"Received an invalid value for `cells`: {cells.tolist()}. Expected (row, col) pairs in [0, {n}).")
-    if (atlas.counts[cells[:, 0], cells[:, 1]] == 0).any():
-        raise ValueError(f"Received empty cells in `cells`: {cells[atlas.counts[cells[:, 0], cells[:, 1]] == 0].tolist()}.")
+        raise ValueError(
+            f"Received an invalid value for `cells`: {cells.tolist()}. Expected (row, col) pairs in [0, {n}).")
+    empty = atlas.counts[cells[:, 0], cells[:, 1]] == 0
+    if empty.any():
+        raise ValueError(f"Received empty cells in `cells`: {cells[empty].tolist()}.")
     if isinstance(cosine_power, bool) or not isinstance(cosine_power, (int, float)) or cosine_power < 0:
         raise ValueError(f"Received an invalid value for `cosine_power`: {cosine_power!r}. Expected a number >= 0.")
     models.check_model(model)

@@ -179,14 +179,16 @@ def group_attribution(model, images, layer, groups: NeuronGroups, target=None, *
         TypeError: `groups` is not a `NeuronGroups`; ValueError: groups of another layer.
     """
     if not isinstance(groups, NeuronGroups):
-        raise TypeError(f"Expected `groups` to be `NeuronGroups` from `neuron_groups`. Received: {type(groups).__name__}.")
+        raise TypeError(
+            f"Expected `groups` to be `NeuronGroups` from `neuron_groups`. Received: {type(groups).__name__}.")
     models.check_model(model)
     path = streams.layer_path(model, layer)
     if path != groups.layer:
         raise ValueError(f"Received `layer={layer!r}` ({path!r}) and `groups` of the layer {groups.layer!r}.")
     _, gradients, values = streams.layer_gradients(model, images, path, target, batch_size)
     if values.shape[-1] != groups.channels.shape[1]:
-        raise ValueError(f"Received `groups` of {groups.channels.shape[1]} channels for {path!r} of {values.shape[-1]}.")
+        raise ValueError(
+            f"Received `groups` of {groups.channels.shape[1]} channels for {path!r} of {values.shape[-1]}.")
     matrix = _non_negative(values, path).reshape(-1, values.shape[-1]).astype(np.float64)
     channels = groups.channels.astype(np.float64)
     with warnings.catch_warnings():  # the fit's error is what the caller's total says

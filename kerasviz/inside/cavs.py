@@ -126,7 +126,8 @@ def concept_activation_vector(model, layer, concept_images, random_images, *, ba
 
 def _check_cav(cav, model):
     if not isinstance(cav, CAV):
-        raise TypeError(f"Expected `cav` to be a `CAV` from `concept_activation_vector`. Received: {type(cav).__name__}.")
+        raise TypeError(
+            f"Expected `cav` to be a `CAV` from `concept_activation_vector`. Received: {type(cav).__name__}.")
     shape = models.output_shape(model, cav.layer)
     if shape is not None and None not in shape and int(np.prod(shape)) != len(cav.vector):
         raise ValueError(f"Received a `cav` of {len(cav.vector)} numbers for the layer {cav.layer!r} of output "

@@ -82,6 +82,12 @@ def concept_masks(masks, count, argname="data"):
         f"binary masks [B, H, W, {count}] (one per name of `concepts`).")
 
 
+def _track(data, chunk, verbose):
+    """The `(images, masks)` batches of `data`, with a progress bar over images when `verbose`."""
+    return progress.track(streams.batches(data, chunk, parts=2), None, verbose, size=lambda item: len(item[0]),
+                          unit="image")
+
+
 def _tally_function(model, path, image_shape, mask_shape):
     """The compiled `(images, masks, thresholds) -> (intersections [U, K], unit areas [U], concept areas [K])`."""
 
@@ -174,19 +180,20 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
         chunk = streams.check_int(batch_size, "batch_size")
     sketch = TailQuantiles(units, capacity, seed)
 
-    for images, masks in progress.track(streams.batches(data, chunk, parts=2), None, verbose, size=lambda item: len(item[0]), unit="image"):
+    for images, masks in _track(data, chunk, verbose):
         images = streams.check_batch(model, images, value_range)
         concept_masks(masks, len(names))  # bad masks fail in the first pass already
         values = streams.activations(model, images, path, chunk)
         if values.ndim != 4:
-            raise ValueError(f"Received an invalid value for `layer`: {layer!r} outputs {values.shape}, not [B, h, w, C].")
+            raise ValueError(
+                f"Received an invalid value for `layer`: {layer!r} outputs {values.shape}, not [B, h, w, C].")
         sketch.update(values.reshape(-1, units).T)
     thresholds = sketch.quantile(1.0 - top_quantile)
 
     intersections = np.zeros((units, len(names)), np.float64)
     unit_area, concept_area = np.zeros(units, np.float64), np.zeros(len(names), np.float64)
     constant = tf.constant(thresholds)
-    for images, masks in progress.track(streams.batches(data, chunk, parts=2), None, verbose, size=lambda item: len(item[0]), unit="image"):
+    for images, masks in _track(data, chunk, verbose):
         images = streams.check_batch(model, images, value_range)
         masks = concept_masks(masks, len(names))
         if len(masks) != len(images):
