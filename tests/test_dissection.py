@@ -126,6 +126,17 @@ def test_results_do_not_depend_on_batching_and_trace_once():
     np.testing.assert_allclose(first.iou, unbatched.iou, atol=1e-7)
 
 
+def test_units_taken_in_groups_give_the_same_tally(monkeypatch):
+    images, ids = squares(seed=4)
+    model = planted(pool=True)
+    whole = dissection.dissect(model, (images, ids), "pooled", list(COLOURS), batch_size=8)
+    # room for 2 units of 8 upsampled 16x16 maps at a time: groups of 2, the last one padded
+    monkeypatch.setattr(dissection, "_MASK_BYTES", 4 * 8 * SIZE * SIZE * 2)
+    grouped = dissection.dissect(model, (images, ids), "pooled", list(COLOURS), batch_size=8)
+    assert any(key[-1] == 2 for key in compiled.cached_keys(model) if key[0] == "inside_dissection_tally")
+    np.testing.assert_allclose(grouped.iou, whole.iou, atol=1e-7)
+
+
 @pytest.mark.parametrize("capacity", [10 ** 6, 512])
 @pytest.mark.parametrize("q", [0.995, 0.9, 0.5])
 def test_tail_quantiles_equal_numpy_where_the_tail_fits(q, capacity):

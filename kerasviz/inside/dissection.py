@@ -88,22 +88,41 @@ def _track(data, chunk, verbose):
                           unit="image")
 
 
-def _tally_function(model, path, image_shape, mask_shape):
-    """The compiled `(images, masks, thresholds) -> (intersections [U, K], unit areas [U], concept areas [K])`."""
+def _tally_function(model, path, image_shape, mask_shape, group):
+    """The compiled `(images, masks, thresholds) -> (intersections [U, K], unit areas [U], concept areas [K])`.
+
+    The units are upsampled and thresholded `group` at a time, one group
+    after the other (`tf.map_fn`, no parallel iterations): a call holds
+    `B * H * W * group` upsampled values at most.
+    """
 
     def build(model_ref):
+        def one_group(arguments):
+            values, masks, thresholds = arguments  # [B, h, w, G], [B, H, W, K], [G]
+            upsampled = tf.image.resize(values, mask_shape[:2], method="bilinear")
+            active = tf.cast(upsampled > thresholds, tf.float32)  # [B, H, W, G]
+            return tf.einsum("bhwu,bhwk->uk", active, masks), tf.reduce_sum(active, axis=[0, 1, 2])
+
         def tally(images, masks, thresholds):
             values = tf.cast(models.run_layers(model_ref(), images, (path,))[path], tf.float32)
-            upsampled = tf.image.resize(values, mask_shape[:2], method="bilinear")
-            active = tf.cast(upsampled > thresholds, tf.float32)  # [B, H, W, U]
-            intersections = tf.einsum("bhwu,bhwk->uk", active, masks)
-            return intersections, tf.reduce_sum(active, axis=[0, 1, 2]), tf.reduce_sum(masks, axis=[0, 1, 2])
+            units = tf.shape(values)[-1]
+            padding = (-units) % group
+            values = tf.pad(values, [[0, 0], [0, 0], [0, 0], [0, padding]])
+            padded = tf.pad(thresholds, [[0, padding]], constant_values=np.inf)
+            groups = tf.shape(values)[-1] // group
+            shape = tf.shape(values)
+            split = tf.transpose(tf.reshape(values, [shape[0], shape[1], shape[2], groups, group]), [3, 0, 1, 2, 4])
+            intersections, areas = tf.map_fn(
+                lambda pair: one_group((pair[0], masks, pair[1])), (split, tf.reshape(padded, [groups, group])),
+                fn_output_signature=(tf.float32, tf.float32), parallel_iterations=1)
+            intersections = tf.reshape(intersections, [-1, tf.shape(masks)[-1]])[:units]
+            return intersections, tf.reshape(areas, [-1])[:units], tf.reduce_sum(masks, axis=[0, 1, 2])
 
         return tally
 
     signature = [tf.TensorSpec([None, *image_shape], tf.float32), tf.TensorSpec([None, *mask_shape], tf.float32),
                  tf.TensorSpec([None], tf.float32)]
-    key = ("inside_dissection_tally", path, tuple(image_shape), tuple(mask_shape))
+    key = ("inside_dissection_tally", path, tuple(image_shape), tuple(mask_shape), group)
     return compiled.compiled_function(model, key, build, signature)
 
 
@@ -132,9 +151,10 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
     marks only where it fires, not everywhere.
 
     Memory: the sketch's `units * capacity` floats per level (about
-    `log2(positions / capacity)` levels), plus one batch's upsampled masks,
-    `batch_size * H * W * units` floats (the default batch size keeps them
-    within 64 MiB).
+    `log2(positions / capacity)` levels), one batch's activations and
+    one-hot masks, and its upsampled unit masks, taken a group of units at
+    a time so that they stay within 64 MiB (`batch_size * H * W` floats per
+    unit; one unit at a time at the least).
 
     Args:
         model: a built Keras image model.
@@ -146,7 +166,7 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
         concepts: `K` concept names, in the order of the mask ids.
         top_quantile: the fraction of each unit's positions its mask keeps.
         iou_threshold: the IoU above which a unit detects its best concept.
-        batch_size: images per compiled call (default: masks within 64 MiB, at most 32).
+        batch_size: images per compiled call (default 32).
         capacity: the sketch's values per unit and level (even).
         value_range: when given, images outside it raise.
         seed: seeds the sketch's compactions (only used when it compacts).
@@ -174,10 +194,7 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
         raise ValueError(f"Received an invalid value for `layer`: {layer!r} is not spatial (output {tuple(shape)}).")
     verbose = progress.check_verbose(verbose)
     units = int(shape[-1])
-    if batch_size is None:
-        chunk = 32
-    else:
-        chunk = streams.check_int(batch_size, "batch_size")
+    chunk = inputs.check_batch_size(batch_size)
     sketch = TailQuantiles(units, capacity, seed)
 
     for images, masks in _track(data, chunk, verbose):
@@ -198,10 +215,9 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
         masks = concept_masks(masks, len(names))
         if len(masks) != len(images):
             raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
-        per_call = chunk if batch_size is not None else \
-            max(1, min(chunk, _MASK_BYTES // (4 * units * masks[0, ..., 0].size)))
-        function = _tally_function(model, path, images.shape[1:], masks.shape[1:])
-        for a, b in inputs.batches(len(images), per_call):
+        group = max(1, min(units, _MASK_BYTES // (4 * chunk * masks[0, ..., 0].size)))
+        function = _tally_function(model, path, images.shape[1:], masks.shape[1:], group)
+        for a, b in inputs.batches(len(images), chunk):
             inter, areas, covered = function(tf.constant(images[a:b]), tf.constant(masks[a:b]), constant)
             intersections += inter.numpy()
             unit_area += areas.numpy()
