@@ -118,3 +118,14 @@ def test_bad_inputs_name_the_argument():
         atlas_module.render_atlas_cells(model, atlas, [(5, 5)])
     with pytest.raises(TypeError, match="atlas"):
         atlas_module.render_atlas_cells(model, atlas.means)
+
+
+def test_a_list_of_images_and_a_labelled_dataset_are_images():
+    model, x = small_model(), images(6)
+    reference = atlas_module.sample_activations(model, x, "relu2", 20, seed=2)
+    as_list = atlas_module.sample_activations(model, list(x), "relu2", 20, seed=2)
+    labelled = tf.data.Dataset.from_tensor_slices((x, np.arange(6))).batch(4)
+    with_labels = atlas_module.sample_activations(model, labelled, "relu2", 20, seed=2)
+    for other in (as_list, with_labels):
+        np.testing.assert_array_equal(other.image_index, reference.image_index)
+        np.testing.assert_allclose(other.vectors, reference.vectors, rtol=1e-6)

@@ -67,10 +67,12 @@ def _split(element, argname):
 def batches(data, batch_size, argname="data", parts=1):
     """Yields tuples of `parts` numpy arrays (images first), at most `batch_size` rows each.
 
-    `data` is an array (or tensor), a tuple of arrays of equal length
-    (`(images, masks)`), or a `tf.data.Dataset` of batches of either (an
-    unbatched dataset is batched here). Only one batch is held at a time;
-    a dataset is iterated anew on each call (two passes read it twice).
+    `data` is images (an array, a tensor, a list of images) for `parts=1`,
+    a tuple of `parts` arrays of equal length (`(images, masks)`) for more,
+    or a `tf.data.Dataset` of batches of either (an unbatched dataset is
+    batched here; extra parts of its elements, labels, are dropped). Only
+    one batch is held at a time; a dataset is iterated anew on each call
+    (two passes read it twice).
     """
     if isinstance(data, tf.data.Dataset):
         pending = []
@@ -92,7 +94,7 @@ def batches(data, batch_size, argname="data", parts=1):
         if pending:
             yield tuple(np.stack(p) for p in zip(*pending))
         return
-    if isinstance(data, (tuple, list)):
+    if parts > 1 and isinstance(data, (tuple, list)):
         if len(data) < parts:
             raise ValueError(
                 f"Expected `{argname}` to be a tuple of {parts} arrays. Received a {type(data).__name__} "
