@@ -149,7 +149,8 @@ def test_tail_quantiles_equal_numpy_where_the_tail_fits(q, capacity):
     exact = np.quantile(values, q, axis=1, method="inverted_cdf")
     estimate = sketch.quantile(q)
     assert sketch.count == 30000
-    if capacity > 30000 or (1 - q) * 30000 < capacity // 2:
+    assert sketch.is_exact(q) == (capacity > 30000 or (1 - q) * 30000 < capacity // 2)
+    if sketch.is_exact(q):
         np.testing.assert_array_equal(estimate, exact)
     else:  # compacted: the rank error stays small (between the ranks below and at the estimate, with ties)
         below, at = (values < estimate[:, None]).mean(axis=1), (values <= estimate[:, None]).mean(axis=1)

@@ -226,6 +226,5 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
     iou = np.where(unions > 0, intersections / np.maximum(unions, 1), 0.0).astype(np.float32)
     best = np.argmax(iou, axis=1).astype(np.int64)
     best_iou = iou[np.arange(units), best]
-    exact = (sketch.count - int(np.ceil((1.0 - top_quantile) * sketch.count - 1e-9)) + 1) <= sketch.exact_top
     return Dissection(path, names, thresholds.astype(np.float32), iou, best, best_iou, best_iou > iou_threshold,
-                      bool(exact), int(sketch.count))
+                      sketch.is_exact(1.0 - top_quantile), int(sketch.count))

@@ -51,6 +51,15 @@ class TailQuantiles:
         """How many of the highest values per unit are known exactly (with weight 1)."""
         return self.count if not self.compactions else self.capacity // 2
 
+    def _from_top(self, q):
+        """The inverted-CDF quantile's rank counted from the top: rank `ceil(q * count)` from the bottom."""
+        rank = max(int(np.ceil(np.float64(q) * self.count - 1e-9)), 1)
+        return self.count - rank + 1
+
+    def is_exact(self, q):
+        """Whether `quantile(q)` is exact: its rank from the top lies within the values kept exactly."""
+        return self._from_top(q) <= self.exact_top
+
     def update(self, values):
         """Adds `values` `[units, n]` (row `u`: `n` new values of unit `u`)."""
         values = np.asarray(values, np.float32)
@@ -98,10 +107,7 @@ class TailQuantiles:
         order = np.argsort(-values, axis=1, kind="stable")
         ordered = np.take_along_axis(values, order, axis=1)
         above = np.cumsum(weights[order], axis=1)  # the weight of values >= each, counted from the top
-        # inverted CDF: rank r = ceil(q * count) from the bottom is rank count - r + 1 from the top
-        rank = max(int(np.ceil(np.float64(q) * self.count - 1e-9)), 1)
-        from_top = self.count - rank + 1
-        index = np.argmax(above >= from_top, axis=1)
+        index = np.argmax(above >= self._from_top(q), axis=1)
         return ordered[np.arange(self.units), index]
 
     def nbytes(self):
