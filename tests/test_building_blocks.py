@@ -71,13 +71,18 @@ def test_attributions_against_the_linear_head():
 def test_group_attribution_adds_up_to_the_total():
     model, x = rank3_model(), images()
     groups = bb.neuron_groups(model, x, "mix", groups=3)
-    per_group = bb.group_attribution(model, x, "mix", groups, target=1)
+    result = bb.group_attribution(model, x, "mix", groups, target=1)
     total = bb.channel_attribution(model, x, "mix", target=1).sum(axis=1)
-    assert per_group.shape == (3, 3)
-    np.testing.assert_allclose(per_group.sum(axis=1), total, rtol=2e-2, atol=1e-4)
+    assert result.groups.shape == (3, 3)
+    np.testing.assert_allclose(result.total, total, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(result.groups.sum(axis=1) + result.residual, total, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(result.groups.sum(axis=1), total, rtol=2e-2, atol=1e-4)  # rank 3: little is left
     other = images(2, seed=5)  # the channel factors explain other images too
-    np.testing.assert_allclose(bb.group_attribution(model, other, "mix", groups, target=1).sum(axis=1),
-                               bb.channel_attribution(model, other, "mix", target=1).sum(axis=1), rtol=2e-2, atol=1e-4)
+    on_other = bb.group_attribution(model, other, "mix", groups, target=1)
+    np.testing.assert_allclose(on_other.groups.sum(axis=1), bb.channel_attribution(model, other, "mix", target=1)
+                               .sum(axis=1), rtol=2e-2, atol=1e-4)
+    one = bb.group_attribution(model, x, "mix", bb.neuron_groups(model, x, "mix", groups=1), target=1)
+    assert np.abs(one.residual).max() > 10 * np.abs(result.residual).max()  # one group leaves much out
 
 
 def test_bad_inputs_name_the_argument():

@@ -7,7 +7,7 @@ from kerasviz.inside.atlas import (
     ActivationSample, Atlas, activation_atlas, bin_layout, logit_directions, render_atlas_cells, sample_activations,
 )
 from kerasviz.inside.building_blocks import (
-    NeuronGroups, channel_attribution, group_attribution, neuron_groups, spatial_attribution,
+    GroupAttribution, NeuronGroups, channel_attribution, group_attribution, neuron_groups, spatial_attribution,
 )
 from kerasviz.inside.concepts import colour_concepts, shapes_concepts
 from kerasviz.inside.dissection import Dissection, dissect
@@ -19,7 +19,7 @@ from kerasviz.inside.cavs import (
 __all__ = [
     "ActivationSample", "Atlas", "activation_atlas", "bin_layout", "logit_directions", "render_atlas_cells",
     "sample_activations",
-    "CAV", "Dissection", "NeuronGroups", "channel_attribution", "group_attribution", "neuron_groups",
+    "CAV", "Dissection", "GroupAttribution", "NeuronGroups", "channel_attribution", "group_attribution", "neuron_groups",
     "spatial_attribution", "TCAVScore", "TCAVTest", "TailQuantiles", "colour_concepts", "concept_activation_vector",
     "directional_derivatives", "dissect", "shapes_concepts", "tcav", "tcav_significance",
 ]

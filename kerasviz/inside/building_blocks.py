@@ -155,15 +155,29 @@ def spatial_attribution(model, images, layer, target=None, *, batch_size=None) -
     return _attribution(model, images, layer, target, batch_size)[1].sum(axis=-1)
 
 
-def group_attribution(model, images, layer, groups: NeuronGroups, target=None, *, batch_size=None) -> np.ndarray:
-    """How much each neuron group contributes to the class score: float32 `[N, k]`.
+class GroupAttribution(typing.NamedTuple):
+    """Attributes: `groups` (float32 `[N, k]`, each group's attribution), `residual` (float32 `[N]`, the
+    attribution of what the groups leave out of the activation) and `total` (float32 `[N]`, the layer's
+    whole activation-times-gradient attribution): `groups.sum(1) + residual == total`."""
+
+    groups: np.ndarray
+    residual: np.ndarray
+    total: np.ndarray
+
+
+def group_attribution(model, images, layer, groups: NeuronGroups, target=None, *,
+                      batch_size=None) -> GroupAttribution:
+    """How much each neuron group contributes to the class score: float32 `[N, k]`, and what is left.
 
     Olah et al., 2018, section "Making Sense of Hidden Layers": the
     activation is split into the groups' parts, `a ~ sum_j spatial_j x
     channels_j`, and each part gets the linear attribution `sum over
     positions of (spatial_j * channels_j) . gradient`. The groups' attributions
     add up to the attribution of the reconstruction, that is the total
-    attribution up to the factorization's error. The spatial factors of
+    attribution up to the attribution of the factorization's residual,
+    returned too (a few groups of a wide layer leave much out: on a real
+    ImageNet network 6 groups of 576 channels left half the activation's
+    norm). The spatial factors of
     `images` are fitted anew with the channel factors held fixed (the
     non-negative least squares of scikit-learn's `non_negative_factorization`),
     so the groups of some images explain others.
@@ -173,7 +187,7 @@ def group_attribution(model, images, layer, groups: NeuronGroups, target=None, *
         the others: as in `channel_attribution`.
 
     Returns:
-        float32 `[N, k]`.
+        A `GroupAttribution(groups [N, k], residual [N], total [N])`.
 
     Raises:
         TypeError: `groups` is not a `NeuronGroups`; ValueError: groups of another layer.
@@ -198,4 +212,7 @@ def group_attribution(model, images, layer, groups: NeuronGroups, target=None, *
     spatial = spatial.reshape(values.shape[:3] + (len(channels),))
     # sum over positions of spatial[n, p, j] * (channels[j] . gradient[n, p])
     projected = np.einsum("nyxc,jc->nyxj", gradients.astype(np.float64), channels)
-    return np.einsum("nyxj,nyxj->nj", spatial, projected).astype(np.float32)
+    per_group = np.einsum("nyxj,nyxj->nj", spatial, projected)
+    total = (values.astype(np.float64) * gradients).sum(axis=(1, 2, 3))
+    return GroupAttribution(per_group.astype(np.float32), (total - per_group.sum(axis=1)).astype(np.float32),
+                            total.astype(np.float32))

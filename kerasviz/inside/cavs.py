@@ -154,6 +154,10 @@ def tcav(model, images, layer, cav, target=None, *, batch_size=None) -> TCAVScor
     `X_k` the images of class `k`. Costs one forward and backward pass per
     image; the gradient is taken at the layer's output through kerasviz's
     attribution kernel (`kerasviz.gradients.core.gradient_step`).
+    At a layer that feeds the logits through linear layers only (the last
+    block before global pooling and the classifier) the gradient is the
+    same for every image, so every score is 0 or 1: pick an earlier layer
+    (on EfficientNet-Lite3, every CAV of the last block scored 0).
 
     Args:
         model: a built Keras image model.
