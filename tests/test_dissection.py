@@ -188,3 +188,8 @@ def test_bad_inputs_name_the_argument():
         dissection.dissect(model, (images * 2, ids), "colour", list(COLOURS), value_range=(0, 1))
     with pytest.raises(ValueError, match="capacity"):
         quantiles.TailQuantiles(3, 7)
+    empty = tf.data.Dataset.from_tensor_slices((images[:0], ids[:0])).batch(4)
+    with pytest.raises(ValueError, match="empty dataset"):
+        dissection.dissect(model, empty, "colour", list(COLOURS))
+    with pytest.raises(ValueError, match=r"one row per image. Received shapes \[\(20, 16, 16, 3\), \(19, 16, 16\)\]"):
+        dissection.dissect(model, (images, ids[:19]), "colour", list(COLOURS), batch_size=32)

@@ -13,6 +13,7 @@ from kerasviz.inside.quantiles import DEFAULT_CAPACITY, TailQuantiles
 TOP_QUANTILE = 0.005
 DETECTOR_IOU = 0.04
 _MASK_BYTES = 2 ** 26  # the upsampled unit masks of one compiled call: at most 64 MiB of float32
+_EXACT_COUNT = 2 ** 24  # pixels per compiled call at most: float32 counts them exactly
 
 
 class Dissection(typing.NamedTuple):
@@ -193,18 +194,23 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
     if shape is not None and len(shape) != 3:
         raise ValueError(f"Received an invalid value for `layer`: {layer!r} is not spatial (output {tuple(shape)}).")
     verbose = progress.check_verbose(verbose)
-    units = int(shape[-1])
     chunk = inputs.check_batch_size(batch_size)
-    sketch = TailQuantiles(units, capacity, seed)
-
+    sketch = None
     for images, masks in _track(data, chunk, verbose):
         images = streams.check_batch(model, images, value_range)
+        if len(masks) != len(images):
+            raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
         concept_masks(masks, len(names))  # bad masks fail in the first pass already
         values = streams.activations(model, images, path, chunk)
         if values.ndim != 4:
             raise ValueError(
                 f"Received an invalid value for `layer`: {layer!r} outputs {values.shape}, not [B, h, w, C].")
+        units = values.shape[-1]
+        if sketch is None:
+            sketch = TailQuantiles(units, capacity, seed)
         sketch.update(values.reshape(-1, units).T)
+    if sketch is None:
+        raise ValueError("Received an empty dataset for `data`.")
     thresholds = sketch.quantile(1.0 - top_quantile)
 
     intersections = np.zeros((units, len(names)), np.float64)
@@ -217,7 +223,8 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
             raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
         group = max(1, min(units, _MASK_BYTES // (4 * chunk * masks[0, ..., 0].size)))
         function = _tally_function(model, path, images.shape[1:], masks.shape[1:], group)
-        for a, b in inputs.batches(len(images), chunk):
+        per_call = max(1, min(chunk, _EXACT_COUNT // masks[0, ..., 0].size))  # float32 counts stay exact
+        for a, b in inputs.batches(len(images), per_call):
             inter, areas, covered = function(tf.constant(images[a:b]), tf.constant(masks[a:b]), constant)
             intersections += inter.numpy()
             unit_area += areas.numpy()
