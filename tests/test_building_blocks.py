@@ -93,6 +93,10 @@ def test_bad_inputs_name_the_argument():
         bb.neuron_groups(model, x, "mix", groups=99)
     with pytest.raises(ValueError, match="layer"):
         bb.neuron_groups(model, x, "logits")
+    with pytest.raises(ValueError, match="value_range"):
+        bb.channel_attribution(model, x + 1, "mix", value_range=(0, 1))
+    with pytest.raises(ValueError, match="value_range"):
+        bb.neuron_groups(model, x + 1, "mix", value_range=(0, 1))
     with pytest.raises(TypeError, match="groups"):
         bb.group_attribution(model, x, "mix", np.ones((2, CHANNELS)))
     with pytest.raises(ValueError, match="non-negative"):

@@ -98,3 +98,7 @@ def test_bad_inputs_name_the_argument():
         tcav_module.concept_activation_vector(model, "feat", concept(6, 1), noise(6, 2)[..., :2])
     with pytest.raises(ValueError, match="layer"):
         tcav_module.tcav(model, noise(4, 0), "along", cav)
+    with pytest.raises(ValueError, match="value_range"):
+        tcav_module.tcav(model, noise(4, 0) * 255, "feat", cav, value_range=(0, 1))
+    with pytest.raises(ValueError, match="concept_images.*value_range"):
+        tcav_module.concept_activation_vector(model, "feat", concept(6, 1) + 1, noise(6, 2), value_range=(0, 1))

@@ -30,10 +30,10 @@ class NeuronGroups(typing.NamedTuple):
     error: float
 
 
-def _spatial_activations(model, images, layer, batch_size):
+def _spatial_activations(model, images, layer, batch_size, value_range):
     models.check_model(model)
     path = streams.layer_path(model, layer)
-    checked = inputs.check_images(model, images)
+    checked = streams.check_batch(model, images, value_range, "images")
     values = streams.activations(model, checked, path, inputs.check_batch_size(batch_size))
     if values.ndim != 4:
         raise ValueError(f"Received an invalid value for `layer`: {layer!r} outputs {values.shape[1:]}, "
@@ -50,7 +50,7 @@ def _non_negative(values, path):
 
 
 def neuron_groups(model, images, layer, groups: int = 6, *, batch_size=None, seed: int = 0,
-                  max_iter: int = 1000) -> NeuronGroups:
+                  max_iter: int = 1000, value_range=None) -> NeuronGroups:
     """Factors a layer's activations on `images` into `groups` groups of channels (NMF).
 
     Olah, Satyanarayan, Johnson, Carter, Schubert, Ye & Mordvintsev, 2018,
@@ -73,6 +73,8 @@ def neuron_groups(model, images, layer, groups: int = 6, *, batch_size=None, see
         batch_size: images per compiled call.
         seed: seeds the factorization.
         max_iter: NMF's iterations at most.
+        value_range: the model's input range (a preset or `(min, max)`);
+            when given, images outside it raise (nothing is clipped).
 
     Returns:
         `NeuronGroups(spatial, channels, layer, error)`.
@@ -88,7 +90,7 @@ def neuron_groups(model, images, layer, groups: int = 6, *, batch_size=None, see
     groups = inputs.check_positive_int(groups, "groups")
     max_iter = inputs.check_positive_int(max_iter, "max_iter")
     seed = inputs.check_seed(seed)
-    path, _, values = _spatial_activations(model, images, layer, batch_size)
+    path, _, values = _spatial_activations(model, images, layer, batch_size, value_range)
     matrix = _non_negative(values, path).reshape(-1, values.shape[-1]).astype(np.float64)
     if groups > min(matrix.shape):
         raise ValueError(f"Received `groups={groups}`, more than the {min(matrix.shape)} the activations "
@@ -109,18 +111,18 @@ def neuron_groups(model, images, layer, groups: int = 6, *, batch_size=None, see
                         channels.astype(np.float32), path, error)
 
 
-def _attribution(model, images, layer, target, batch_size):
+def _attribution(model, images, layer, target, batch_size, value_range):
     """`(path, activation x gradient [N, h, w, C])` of the target's score at the layer."""
     models.check_model(model)
     path = streams.layer_path(model, layer)
-    _, gradients, values = streams.layer_gradients(model, images, path, target, batch_size)
+    _, gradients, values = streams.layer_gradients(model, images, path, target, batch_size, value_range)
     if values.ndim != 4:
         raise ValueError(f"Received an invalid value for `layer`: {layer!r} outputs {values.shape[1:]}, "
                          "not a spatial map [h, w, C].")
     return path, values * gradients
 
 
-def channel_attribution(model, images, layer, target=None, *, batch_size=None) -> np.ndarray:
+def channel_attribution(model, images, layer, target=None, *, batch_size=None, value_range=None) -> np.ndarray:
     """How much each channel of a layer contributes to the class score: float32 `[N, C]`.
 
     Olah et al., 2018, "The Building Blocks of Interpretability", section
@@ -137,14 +139,16 @@ def channel_attribution(model, images, layer, target=None, *, batch_size=None) -
         target: None (the predicted class), an int, one int per image, or a
             `kerasviz.targets.Target`.
         batch_size: images per compiled call.
+        value_range: the model's input range (a preset or `(min, max)`);
+            when given, images outside it raise (nothing is clipped).
 
     Returns:
         float32 `[N, C]`.
     """
-    return _attribution(model, images, layer, target, batch_size)[1].sum(axis=(1, 2))
+    return _attribution(model, images, layer, target, batch_size, value_range)[1].sum(axis=(1, 2))
 
 
-def spatial_attribution(model, images, layer, target=None, *, batch_size=None) -> np.ndarray:
+def spatial_attribution(model, images, layer, target=None, *, batch_size=None, value_range=None) -> np.ndarray:
     """How much each position of a layer contributes to the class score: float32 `[N, h, w]`.
 
     Olah et al., 2018, section "What does the network see?": activation times
@@ -152,7 +156,7 @@ def spatial_attribution(model, images, layer, target=None, *, batch_size=None) -
     `channel_attribution` summed over channels. Arguments as in
     `channel_attribution`.
     """
-    return _attribution(model, images, layer, target, batch_size)[1].sum(axis=-1)
+    return _attribution(model, images, layer, target, batch_size, value_range)[1].sum(axis=-1)
 
 
 class GroupAttribution(typing.NamedTuple):
@@ -166,7 +170,7 @@ class GroupAttribution(typing.NamedTuple):
 
 
 def group_attribution(model, images, layer, groups: NeuronGroups, target=None, *,
-                      batch_size=None) -> GroupAttribution:
+                      batch_size=None, value_range=None) -> GroupAttribution:
     """How much each neuron group contributes to the class score: float32 `[N, k]`, and what is left.
 
     Olah et al., 2018, section "Making Sense of Hidden Layers": the
@@ -199,7 +203,7 @@ def group_attribution(model, images, layer, groups: NeuronGroups, target=None, *
     path = streams.layer_path(model, layer)
     if path != groups.layer:
         raise ValueError(f"Received `layer={layer!r}` ({path!r}) and `groups` of the layer {groups.layer!r}.")
-    _, gradients, values = streams.layer_gradients(model, images, path, target, batch_size)
+    _, gradients, values = streams.layer_gradients(model, images, path, target, batch_size, value_range)
     if values.shape[-1] != groups.channels.shape[1]:
         raise ValueError(
             f"Received `groups` of {groups.channels.shape[1]} channels for {path!r} of {values.shape[-1]}.")

@@ -62,14 +62,14 @@ class TCAVTest(typing.NamedTuple):
     accuracies: np.ndarray
 
 
-def _flat_activations(model, images, path, batch_size, argname):
-    checked = inputs.check_images(model, images, argname)
+def _flat_activations(model, images, path, batch_size, argname, value_range):
+    checked = streams.check_batch(model, images, value_range, argname)
     values = streams.activations(model, checked, path, batch_size)
     return values.reshape(len(values), -1), values.shape[1:]
 
 
 def concept_activation_vector(model, layer, concept_images, random_images, *, batch_size=None,
-                              seed: int = 0) -> CAV:
+                              seed: int = 0, value_range=None) -> CAV:
     """The CAV of a concept at a layer: the normal of a linear classifier of concept vs random activations.
 
     Kim, Wattenberg, Gilmer, Cai, Wexler, Viegas & Sayres, 2018,
@@ -89,6 +89,8 @@ def concept_activation_vector(model, layer, concept_images, random_images, *, ba
         random_images: random counterexamples `[M, H, W, C]`.
         batch_size: images per compiled call (default 32).
         seed: seeds the train/held-out split and the classifier.
+        value_range: the model's input range (a preset or `(min, max)`);
+            when given, images outside it raise (nothing is clipped).
 
     Returns:
         A `CAV`.
@@ -104,8 +106,8 @@ def concept_activation_vector(model, layer, concept_images, random_images, *, ba
     path = streams.layer_path(model, layer)
     batch_size = inputs.check_batch_size(batch_size)
     seed = inputs.check_seed(seed)
-    concept, shape = _flat_activations(model, concept_images, path, batch_size, "concept_images")
-    counter, _ = _flat_activations(model, random_images, path, batch_size, "random_images")
+    concept, shape = _flat_activations(model, concept_images, path, batch_size, "concept_images", value_range)
+    counter, _ = _flat_activations(model, random_images, path, batch_size, "random_images", value_range)
     for name, values in (("concept_images", concept), ("random_images", counter)):
         if len(values) < 3:
             raise ValueError(f"Received {len(values)} images for `{name}`; a CAV needs at least 3 of each.")
@@ -134,7 +136,7 @@ def _check_cav(cav, model):
                          f"{tuple(shape)}.")
 
 
-def directional_derivatives(model, images, cav, target=None, *, batch_size=None) -> np.ndarray:
+def directional_derivatives(model, images, cav, target=None, *, batch_size=None, value_range=None) -> np.ndarray:
     """`S_{C,k,l}(x) = grad h_{l,k}(f_l(x)) . v_C` for each image: float32 `[N]`.
 
     Kim et al., 2018, section 3.3: the derivative of the class score (the
@@ -143,11 +145,11 @@ def directional_derivatives(model, images, cav, target=None, *, batch_size=None)
     """
     models.check_model(model)
     _check_cav(cav, model)
-    _, gradients, _ = streams.layer_gradients(model, images, cav.layer, target, batch_size)
+    _, gradients, _ = streams.layer_gradients(model, images, cav.layer, target, batch_size, value_range)
     return (gradients.reshape(len(gradients), -1) @ cav.vector).astype(np.float32)
 
 
-def tcav(model, images, layer, cav, target=None, *, batch_size=None) -> TCAVScore:
+def tcav(model, images, layer, cav, target=None, *, batch_size=None, value_range=None) -> TCAVScore:
     """The TCAV score: the fraction of `images` whose class score rises along the concept's CAV.
 
     Kim et al., 2018, section 3.3: `TCAV_{Q,C,k,l} = |{x in X_k : S_{C,k,l}(x) > 0}| / |X_k|`,
@@ -167,6 +169,8 @@ def tcav(model, images, layer, cav, target=None, *, batch_size=None) -> TCAVScor
         target: None (the predicted class), an int, one int per image, or a
             `kerasviz.targets.Target`.
         batch_size: images per compiled call.
+        value_range: the model's input range (a preset or `(min, max)`);
+            when given, images outside it raise (nothing is clipped).
 
     Returns:
         A `TCAVScore(score, derivatives)`.
@@ -183,12 +187,12 @@ def tcav(model, images, layer, cav, target=None, *, batch_size=None) -> TCAVScor
     _check_cav(cav, model)
     if path != cav.layer:
         raise ValueError(f"Received `layer={layer!r}` ({path!r}) and a `cav` of the layer {cav.layer!r}.")
-    derivatives = directional_derivatives(model, images, cav, target, batch_size=batch_size)
+    derivatives = directional_derivatives(model, images, cav, target, batch_size=batch_size, value_range=value_range)
     return TCAVScore(float(np.mean(derivatives > 0)), derivatives)
 
 
 def tcav_significance(model, images, layer, concept_images, random_sets, target=None, *, alpha: float = ALPHA,
-                      comparisons: int = 1, batch_size=None, seed: int = 0) -> TCAVTest:
+                      comparisons: int = 1, batch_size=None, seed: int = 0, value_range=None) -> TCAVTest:
     """Tests a concept's TCAV scores against those of random concepts (two-sided t-test, Bonferroni).
 
     Kim et al., 2018, section 3.5: a CAV is learned for the concept
@@ -201,7 +205,7 @@ def tcav_significance(model, images, layer, concept_images, random_sets, target=
     passes of the sets) and as many backward passes of `images`.
 
     Args:
-        model, images, layer, target, batch_size: as in `tcav`.
+        model, images, layer, target, batch_size, value_range: as in `tcav`.
         concept_images: the concept's examples.
         random_sets: at least 3 sets of random images (`R_0, R_1, ...`).
         alpha: the significance level (0.05).
@@ -224,12 +228,12 @@ def tcav_significance(model, images, layer, concept_images, random_sets, target=
     seed = inputs.check_seed(seed)
     models.check_model(model)
     path = streams.layer_path(model, layer)
-    checked = inputs.check_images(model, images, "images")
-    _, gradients, _ = streams.layer_gradients(model, checked, path, target, batch_size)
+    _, gradients, _ = streams.layer_gradients(model, images, path, target, batch_size, value_range)
     gradients = gradients.reshape(len(gradients), -1)
 
     def score(positive, negative, index):
-        cav = concept_activation_vector(model, path, positive, negative, batch_size=batch_size, seed=seed + index)
+        cav = concept_activation_vector(model, path, positive, negative, batch_size=batch_size, seed=seed + index,
+                                        value_range=value_range)
         return float(np.mean(gradients @ cav.vector > 0)), cav.accuracy
 
     concept = [score(concept_images, random_sets[i], i) for i in range(1, len(random_sets))]

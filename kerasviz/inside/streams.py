@@ -124,7 +124,7 @@ def check_int(value, argname, minimum=1):
     return int(value)
 
 
-def layer_gradients(model, images, path, target, batch_size=None):
+def layer_gradients(model, images, path, target, batch_size=None, value_range=None):
     """`(scores [B], gradients, activations)` of the target's score w.r.t. layer `path`, float32.
 
     `target` as everywhere in kerasviz (None: the predicted class; an int; one
@@ -132,6 +132,8 @@ def layer_gradients(model, images, path, target, batch_size=None):
     One forward and backward pass per image, compiled once per (model,
     layer, target structure, image shape).
     """
+    if value_range is not None:
+        images = check_batch(model, images, value_range, "images")
     prepared = core.Prepared(model, images, target, batch_size)
     prepared.class_idx = core.predicted_classes(prepared)
 
