@@ -111,6 +111,11 @@ def concept_activation_vector(model, layer, concept_images, random_images, *, ba
     seed = inputs.check_seed(seed)
     concept, shape = _flat_activations(model, concept_images, path, batch_size, "concept_images", value_range)
     counter, _ = _flat_activations(model, random_images, path, batch_size, "random_images", value_range)
+    return _fit(concept, counter, path, shape, seed)
+
+
+def _fit(concept, counter, path, shape, seed):
+    """The CAV separating the flattened activations `concept` `[N, D]` from `counter` `[M, D]`."""
     for name, values in (("concept_images", concept), ("random_images", counter)):
         if len(values) < 3:
             raise ValueError(f"Received {len(values)} images for `{name}`; a CAV needs at least 3 of each.")
@@ -214,8 +219,8 @@ def tcav_significance(model, images, layer, concept_images, random_sets, target=
     by a two-sided Student's t-test (`scipy.stats.ttest_ind`). The concept
     is significant when `p < alpha / comparisons`: the Bonferroni correction
     for the number of hypotheses tested together (concepts x classes x
-    layers; pass it). Costs `2 * (len(random_sets) - 1)` CAVs (forward
-    passes of the sets) and as many backward passes of `images`.
+    layers; pass it). Costs one forward pass of each set's images, one
+    backward pass of `images`, and `2 * (len(random_sets) - 1)` linear fits.
 
     Args:
         model, images, layer, target, batch_size, value_range: as in `tcav`.
@@ -244,13 +249,17 @@ def tcav_significance(model, images, layer, concept_images, random_sets, target=
     _, gradients, _ = streams.layer_gradients(model, images, path, target, batch_size, value_range)
     gradients = gradients.reshape(len(gradients), -1)
 
+    checked = inputs.check_batch_size(batch_size)
+    concept_values, shape = _flat_activations(model, concept_images, path, checked, "concept_images", value_range)
+    random_values = [_flat_activations(model, r, path, checked, f"random_sets[{i}]", value_range)[0]
+                     for i, r in enumerate(random_sets)]  # each set's activations once
+
     def score(positive, negative, index):
-        cav = concept_activation_vector(model, path, positive, negative, batch_size=batch_size, seed=seed + index,
-                                        value_range=value_range)
+        cav = _fit(positive, negative, path, shape, seed + index)
         return float(np.mean(gradients @ cav.vector > 0)), cav.accuracy
 
-    concept = [score(concept_images, random_sets[i], i) for i in range(1, len(random_sets))]
-    null = [score(random_sets[0], random_sets[i], i)[0] for i in range(1, len(random_sets))]
+    concept = [score(concept_values, random_values[i], i) for i in range(1, len(random_sets))]
+    null = [score(random_values[0], random_values[i], i)[0] for i in range(1, len(random_sets))]
     scores = np.array([s for s, _ in concept])
     random_scores = np.array(null)
     if np.ptp(np.r_[scores, random_scores]) == 0:
