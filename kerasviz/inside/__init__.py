@@ -1,0 +1,37 @@
+"""What each unit has learned, over datasets: Network Dissection, TCAV, building blocks, activation atlases.
+
+- `dissection`: `dissect` (Bau et al., 2017), over the streaming quantiles of `quantiles`;
+  `concepts`: colour concepts from hue thresholds and the shapes dataset's concepts.
+- `cavs`: concept activation vectors and TCAV with its significance test (Kim et al., 2018).
+- `building_blocks`: NMF neuron groups and attribution to positions, channels, groups (Olah et al., 2018).
+- `atlas`: activation atlas cells (Carter et al., 2019): sample, lay out, bin, logit effects, renders.
+
+Importing this package imports TensorFlow; `kerasviz` exposes these names lazily.
+"""
+
+from kerasviz.inside.atlas import (
+    ActivationSample, Atlas, activation_atlas, bin_layout, logit_directions, render_atlas_cells, sample_activations,
+)
+from kerasviz.inside.building_blocks import (
+    GroupAttribution, NeuronGroups, channel_attribution, group_attribution, neuron_groups, spatial_attribution,
+)
+from kerasviz.inside.cavs import (
+    CAV, TCAVScore, TCAVTest, concept_activation_vector, directional_derivatives, tcav, tcav_significance,
+)
+from kerasviz.inside.concepts import colour_concepts, shapes_concepts
+from kerasviz.inside.dissection import Dissection, dissect
+from kerasviz.inside.quantiles import TailQuantiles
+
+__all__ = [
+    # Network Dissection
+    "Dissection", "TailQuantiles", "colour_concepts", "dissect", "shapes_concepts",
+    # TCAV
+    "CAV", "TCAVScore", "TCAVTest", "concept_activation_vector", "directional_derivatives", "tcav",
+    "tcav_significance",
+    # building blocks
+    "GroupAttribution", "NeuronGroups", "channel_attribution", "group_attribution", "neuron_groups",
+    "spatial_attribution",
+    # activation atlas
+    "ActivationSample", "Atlas", "activation_atlas", "bin_layout", "logit_directions", "render_atlas_cells",
+    "sample_activations",
+]
