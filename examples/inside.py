@@ -22,8 +22,8 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    model = kerasviz.data.demo_model("shapes")
-    test = kerasviz.data.demo_data("shapes")[1]
+    model = kerasviz.demo.demo_model("shapes")
+    test = kerasviz.demo.demo_data("shapes")[1]
     images, value_range = test.images, (0.0, 1.0)
     masks, names = inside.shapes_concepts(test)  # 5 shapes and 8 colours (hue thresholds)
 

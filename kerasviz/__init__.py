@@ -41,8 +41,8 @@ if "keras" in _sys.modules:  # Keras is imported already: its backend is decided
 # The public names and where they live, imported on first use (PEP 562): `import kerasviz` alone imports
 # neither Keras nor TensorFlow, so the `kerasviz` command's `--help` answers at once. A new public name
 # goes here and in `__all__`, not in an import at the top (tests/cli/test_cli_startup.py would catch it).
-_SUBMODULES = ('callbacks', 'data', 'demo', 'display', 'image', 'metrics', 'models', 'relevance', 'summary',
-               'targets')
+_SUBMODULES = ('callbacks', 'data', 'demo', 'display', 'image', 'inside', 'metrics', 'models', 'relevance',
+               'summary', 'targets')
 _EXPORTS = {
     "deep_dream": "kerasviz.art.deepdream",
     "gram_matrix": "kerasviz.art.style",
@@ -147,6 +147,7 @@ __all__ = [
     "class_visualization",
     "data",
     "demo",
+    "inside",
     "deep_dream",
     "display",
     "embedding_grid",

@@ -74,7 +74,7 @@ PUBLIC = {
     "deeplift": "(model, images, target=None, *, batch_size=None, baseline=0.0, signed=False)",
     "deeplift_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0, signed=False)",
 }
-MODULES = ["callbacks", "data", "demo", "display", "image", "metrics", "models", "relevance", "summary", "targets"]
+MODULES = ["callbacks", "data", "demo", "display", "image", "inside", "metrics", "models", "relevance", "summary", "targets"]
 
 
 def test_all_is_the_snapshot():

@@ -59,14 +59,14 @@ def colour_concepts(images, value_range=(0.0, 1.0), *, saturation=0.6, value=0.2
 
 
 def shapes_concepts(data):
-    """The concepts of a `kerasviz.data.load_shapes` dataset: its shapes and its colours.
+    """The concepts of a `kerasviz.demo.load_shapes` dataset: its shapes and its colours.
 
     Shape `s` covers the object's pixels of the images labelled `s`; the
     colour concepts are `colour_concepts` of the images (the objects are
     saturated, the backgrounds grey-ish).
 
     Args:
-        data: a `kerasviz.data.DemoData` with masks (`load_shapes`, `demo_data("shapes")`).
+        data: a `kerasviz.demo.DemoData` with masks (`load_shapes`, `demo_data("shapes")`).
 
     Returns:
         `(masks, names)`: bool `[N, H, W, 5 + 8]`, the shape names then `COLOURS`.

@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kerasviz import compiled  # noqa: E402
-from kerasviz.data import load_shapes  # noqa: E402
+from kerasviz.demo import load_shapes  # noqa: E402
 from kerasviz.inside import concepts as concept_masks  # noqa: E402
 from kerasviz.inside import dissection, quantiles  # noqa: E402
 
