@@ -273,7 +273,7 @@ def _table(rows):
             f"{row['ms_per_image']:.2f}" if "ms_per_image" in row else "",
             f"{row['ratio']:.2f}" if "ratio" in row else "",
             "" if peak is None else f"{peak:.0f}",
-            row.get("error") or row.get("skipped") or ""))
+            " ".join((row.get("error") or row.get("skipped") or "").split()).replace("|", "/")))
     for row in rows:
         if row["case"] == "worker":
             lines.append(f"\nPeak RSS of the {row['model']} / {row['setting']} worker: {row['peak_rss_mb']:.0f} MiB.")
