@@ -16,9 +16,18 @@
 from kerasviz.metrics.complexity import complexity, sparseness
 from kerasviz.metrics.catalog import METRICS, SANITY_THRESHOLD
 from kerasviz.metrics.compare import Comparison, compare
+from kerasviz.metrics.confidence import average_drop, average_gain, increase_in_confidence
 from kerasviz.metrics.faithfulness import Curve, blur, deletion, insertion, pixel_ranks
+from kerasviz.metrics.faithfulness_correlations import (
+    faithfulness_estimate,
+    infidelity,
+    monotonicity_correlation,
+    sensitivity_n,
+)
+from kerasviz.metrics.faithfulness_curves import irof, monotonicity, pixel_flipping, region_perturbation, selectivity
 from kerasviz.metrics.localization import pointing_game
 from kerasviz.metrics.mufidelity import mufidelity
+from kerasviz.metrics.road import road
 from kerasviz.metrics.robustness import avg_sensitivity, max_sensitivity
 from kerasviz.metrics.sanity import (
     RandomLogitResult,
@@ -35,18 +44,31 @@ __all__ = [
     "Curve",
     "RandomLogitResult",
     "SanityResult",
+    "average_drop",
+    "average_gain",
     "avg_sensitivity",
     "blur",
     "compare",
     "complexity",
     "deletion",
+    "faithfulness_estimate",
+    "increase_in_confidence",
+    "infidelity",
     "insertion",
+    "irof",
     "max_sensitivity",
+    "monotonicity",
+    "monotonicity_correlation",
     "mufidelity",
+    "pixel_flipping",
     "pixel_ranks",
     "pointing_game",
     "random_logit",
     "rank_correlation",
+    "region_perturbation",
+    "road",
     "sanity_check",
+    "selectivity",
+    "sensitivity_n",
     "sparseness",
 ]
