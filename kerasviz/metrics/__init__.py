@@ -13,7 +13,9 @@
 - `compare`: every metric for every method on your own model, in one table.
 """
 
-from kerasviz.metrics.complexity import complexity, sparseness
+from kerasviz.metrics.agreement import consistency, sufficiency
+from kerasviz.metrics.axiomatic import completeness, input_invariance, non_sensitivity
+from kerasviz.metrics.complexity import complexity, effective_complexity, sparseness
 from kerasviz.metrics.catalog import METRICS, SANITY_THRESHOLD
 from kerasviz.metrics.compare import Comparison, compare
 from kerasviz.metrics.confidence import average_drop, average_gain, increase_in_confidence
@@ -25,8 +27,17 @@ from kerasviz.metrics.faithfulness_correlations import (
     sensitivity_n,
 )
 from kerasviz.metrics.faithfulness_curves import irof, monotonicity, pixel_flipping, region_perturbation, selectivity
-from kerasviz.metrics.localization import pointing_game
+from kerasviz.metrics.mosaics import focus
+from kerasviz.metrics.localization import (
+    attribution_localisation,
+    mask_auc,
+    pointing_game,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+    top_k_intersection,
+)
 from kerasviz.metrics.mufidelity import mufidelity
+from kerasviz.metrics.randomisation import efficient_mprt, smooth_mprt
 from kerasviz.metrics.road import road
 from kerasviz.metrics.robustness import avg_sensitivity, max_sensitivity
 from kerasviz.metrics.sanity import (
@@ -34,7 +45,14 @@ from kerasviz.metrics.sanity import (
     SanityResult,
     random_logit,
     rank_correlation,
+    randomized_model,
     sanity_check,
+)
+from kerasviz.metrics.stability import (
+    local_lipschitz_estimate,
+    relative_input_stability,
+    relative_output_stability,
+    relative_representation_stability,
 )
 
 __all__ = [
@@ -44,31 +62,50 @@ __all__ = [
     "Curve",
     "RandomLogitResult",
     "SanityResult",
+    "attribution_localisation",
     "average_drop",
     "average_gain",
     "avg_sensitivity",
     "blur",
     "compare",
+    "completeness",
     "complexity",
+    "consistency",
     "deletion",
+    "effective_complexity",
+    "efficient_mprt",
     "faithfulness_estimate",
+    "focus",
     "increase_in_confidence",
     "infidelity",
+    "input_invariance",
     "insertion",
     "irof",
+    "local_lipschitz_estimate",
+    "mask_auc",
     "max_sensitivity",
     "monotonicity",
     "monotonicity_correlation",
     "mufidelity",
+    "non_sensitivity",
     "pixel_flipping",
     "pixel_ranks",
     "pointing_game",
     "random_logit",
+    "randomized_model",
     "rank_correlation",
     "region_perturbation",
+    "relative_input_stability",
+    "relative_output_stability",
+    "relative_representation_stability",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
     "road",
     "sanity_check",
     "selectivity",
     "sensitivity_n",
+    "smooth_mprt",
     "sparseness",
+    "sufficiency",
+    "top_k_intersection",
 ]

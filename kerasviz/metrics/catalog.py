@@ -10,10 +10,21 @@ import typing
 import numpy as np
 
 from kerasviz import image
-from kerasviz.metrics import confidence, faithfulness, localization, robustness, sanity
+from kerasviz.metrics import (
+    agreement,
+    axiomatic,
+    confidence,
+    faithfulness,
+    localization,
+    randomisation,
+    robustness,
+    sanity,
+    stability,
+)
 from kerasviz.metrics import faithfulness_correlations as correlations
 from kerasviz.metrics import faithfulness_curves as curves
-from kerasviz.metrics.complexity import complexity, sparseness
+from kerasviz.metrics.complexity import complexity, effective_complexity, sparseness
+from kerasviz.metrics.mosaics import focus
 from kerasviz.metrics.mufidelity import mufidelity
 from kerasviz.metrics.road import road
 
@@ -108,7 +119,45 @@ def _seeded(function, **params):
                               **params)
 
 
-F, R, C, L, S = "faithfulness", "robustness", "complexity", "localisation", "randomisation"
+def _pixel_method(run):
+    """The run's method returning `[B, H, W]` maps where larger is more important (as `pixel_maps` makes them)."""
+
+    def method(model, images, target=None, **kwargs):
+        return pixel_maps(run.record, run.method(model, images, target, **kwargs), np.shape(images)[1:3],
+                          run.params or {})
+
+    return method
+
+
+def _with_method(function, **params):
+    """`evaluate(run)` of a metric `function(model, images, method, classes, *, batch_size, seed, **params)`."""
+    return lambda r: function(r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size,
+                              seed=r.seed, **params)
+
+
+def _masked(function):
+    return lambda r: function(r.pixel_maps, r.masks)
+
+
+def _signed_maps(run):
+    """Signed maps summed over channels where the method has `signed=True`, else the pixel maps."""
+    if run.record is not None and run.record.accepts("signed"):
+        return np.asarray(run.method(run.model, run.images, run.classes, signed=True,
+                                     **({} if run.batch_size is None else {"batch_size": run.batch_size})),
+                          np.float64).sum(axis=-1)
+    return run.pixel_maps
+
+
+def _completeness(run):
+    baseline = 0.0
+    if run.record is not None and run.record.accepts("baseline"):
+        given = run.record.with_defaults(run.params).get("baseline", 0.0)
+        baseline = given if isinstance(given, (int, float, np.ndarray)) and not isinstance(given, bool) else 0.0
+    return axiomatic.completeness(run.model, run.images, _signed_maps(run), run.classes, baseline=baseline,
+                                  batch_size=run.batch_size)
+
+
+F, R, C, L, S, A = "faithfulness", "robustness", "complexity", "localisation", "randomisation", "axiomatic"
 METRICS = {
     "deletion_auc": Metric(False, lambda r: faithfulness.deletion(
         r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size).auc, cost=MetricCost(21), category=F),
@@ -151,6 +200,33 @@ METRICS = {
         r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size).correlations, sanity=True,
         cost=MetricCost(method=2), category=S),
     "randomization": Metric(False, _sanity, sanity=True, cost=MetricCost(method=1, per_layer=1), category=S),
+    "smooth_mprt": Metric(False, _with_method(randomisation.smooth_mprt), sanity=True,
+                          cost=MetricCost(method=8, per_layer=8), category=S),
+    "efficient_mprt": Metric(True, lambda r: randomisation.efficient_mprt(
+        r.model, r.images, _pixel_method(r), r.classes, seed=r.seed, batch_size=r.batch_size),
+        cost=MetricCost(method=2), category=S),
+    "relevance_rank_accuracy": Metric(True, _masked(localization.relevance_rank_accuracy), True, category=L),
+    "relevance_mass_accuracy": Metric(True, _masked(localization.relevance_mass_accuracy), True, category=L),
+    "attribution_localisation": Metric(True, _masked(localization.attribution_localisation), True, category=L),
+    "top_k_intersection": Metric(True, _masked(localization.top_k_intersection), True, category=L),
+    "mask_auc": Metric(True, _masked(localization.mask_auc), True, category=L),
+    "focus": Metric(True, _with_method(focus), cost=MetricCost(method=1), category=L),
+    "effective_complexity": Metric(False, lambda r: effective_complexity(r.pixel_maps), category=C),
+    "local_lipschitz_estimate": Metric(False, _with_method(stability.local_lipschitz_estimate),
+                                       cost=MetricCost(11, 10), category=R),
+    "relative_input_stability": Metric(False, _with_method(stability.relative_input_stability),
+                                       cost=MetricCost(11, 10), category=R),
+    "relative_output_stability": Metric(False, _with_method(stability.relative_output_stability),
+                                        cost=MetricCost(11, 10), category=R),
+    "relative_representation_stability": Metric(False, _with_method(stability.relative_representation_stability),
+                                                cost=MetricCost(22, 10), category=R),
+    "consistency": Metric(True, lambda r: agreement.consistency(r.pixel_maps, r.classes), category=R),
+    "sufficiency": Metric(True, lambda r: agreement.sufficiency(r.pixel_maps, r.classes), category=F),
+    "completeness": Metric(False, _completeness, cost=MetricCost(2, 1), category=A),
+    "non_sensitivity": Metric(False, _faithful(axiomatic.non_sensitivity), cost=MetricCost(65), category=A),
+    "input_invariance": Metric(False, lambda r: axiomatic.input_invariance(
+        r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size), cost=MetricCost(method=1),
+        category=A),
 }
 
 

@@ -22,7 +22,7 @@ from kerasviz.metrics.mufidelity import grid_cells, mufidelity, pearson
 from kerasviz.perturbation import masked
 
 
-def _cell_scores(kind, model, images, maps, target, grid, baseline, batch_size):
+def cell_scores(kind, model, images, maps, target, grid, baseline, batch_size):
     """`(attribution per cell [B, K], logit lost per cell [B, K])`: each of the `grid x grid` cells removed alone."""
     grid = inputs.check_positive_int(grid, "grid")
     prepared, values, baselines, classes = faithfulness_curves.setup(kind, model, images, maps, target, baseline,
@@ -70,7 +70,7 @@ def faithfulness_estimate(model, images, maps, target=None, *, grid=8, baseline=
 
     >>> kerasviz.metrics.faithfulness_estimate(model, images, maps).mean()
     """
-    attribution, lost = _cell_scores("faithfulness_estimate", model, images, maps, target, grid, baseline,
+    attribution, lost = cell_scores("faithfulness_estimate", model, images, maps, target, grid, baseline,
                                      batch_size)
     return pearson(attribution, lost).astype(np.float32)
 
@@ -101,7 +101,7 @@ def monotonicity_correlation(model, images, maps, target=None, *, grid=8, baseli
 
     >>> kerasviz.metrics.monotonicity_correlation(model, images, maps).mean()
     """
-    attribution, lost = _cell_scores("monotonicity_correlation", model, images, maps, target, grid, baseline,
+    attribution, lost = cell_scores("monotonicity_correlation", model, images, maps, target, grid, baseline,
                                      batch_size)
     return sanity.rank_correlation(np.abs(attribution), lost ** 2).astype(np.float32)
 
