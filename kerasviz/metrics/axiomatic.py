@@ -109,8 +109,8 @@ def shifted_model(model, shift):
     """
     shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
     inputs_ = keras.Input(shape if shape is not None else (None, None, None))
-    offset = keras.ops.convert_to_tensor(np.asarray(shift, np.float32))
-    return keras.Model(inputs_, model(inputs_ - offset), name=f"{model.name}_shifted")
+    undo = keras.layers.Rescaling(1.0, offset=(-np.asarray(shift, np.float32)).tolist(), name="undo_shift")
+    return keras.Model(inputs_, model(undo(inputs_)), name=f"{model.name}_shifted")
 
 
 def input_invariance(model, images, method, target=None, *, shift=None, batch_size=None) -> np.ndarray:

@@ -75,13 +75,13 @@ def average_ranks(x):
     return ranks
 
 
-def _is_weighted_leaf(layer):
+def is_weighted_leaf(layer):
     return bool(getattr(layer, "trainable_weights", None)) and not getattr(layer, "layers", None)
 
 
 def _layers_to_randomize(model, layers):
     if layers is None:
-        found = [path for path, layer in models.iter_layers(model) if _is_weighted_leaf(layer)]
+        found = [path for path, layer in models.iter_layers(model) if is_weighted_leaf(layer)]
         if not found:
             raise ValueError(f"The model {model.name!r} has no layer with trainable weights.")
         return found[::-1]
@@ -90,7 +90,7 @@ def _layers_to_randomize(model, layers):
     paths = []
     for layer in layers:
         path, found = models.get_layer(model, layer, argname="layers")
-        if not _is_weighted_leaf(found):
+        if not is_weighted_leaf(found):
             raise ValueError(
                 f"Received an invalid value for `layers`: {path!r} is not a layer with trainable "
                 "weights (nested models: list their own layers)."
