@@ -1,16 +1,24 @@
-"""How far to trust an attribution map: faithfulness, robustness, complexity, localization, sanity.
+"""How far to trust an attribution map: the literature's metrics, by category, and `compare`.
 
-- `deletion`, `insertion` (Petsiuk et al., 2018) and `mufidelity` (Bhatt et
-  al., 2020): does the score change where the map says it matters?
-- `max_sensitivity`, `avg_sensitivity` (Yeh et al., 2019; Bhatt et al.,
-  2020): does the map stay put when the image barely changes?
-- `sparseness` (Gini index, Chalasani et al., 2020) and `complexity`
-  (entropy, Bhatt et al., 2020): how concentrated is the map?
-- `pointing_game` (energy-based, Wang et al., 2020): how much of the map lies
-  on the object?
-- `sanity_check` (Adebayo et al., 2018) and `random_logit` (Sixt et al.,
-  2020): does the map depend on the weights, and on the class explained?
-- `compare`: every metric for every method on your own model, in one table.
+- faithfulness: `deletion`, `insertion` (Petsiuk et al., 2018), `mufidelity`
+  (Bhatt et al., 2020), `pixel_flipping`, `region_perturbation` (Bach et al.,
+  2015; Samek et al., 2017), `selectivity` (Montavon et al., 2018), `irof`
+  (Rieger & Hansen, 2020), `road` (Rong et al., 2022), `faithfulness_estimate`
+  (Alvarez-Melis & Jaakkola, 2018), `monotonicity` (Arya et al., 2019),
+  `monotonicity_correlation` (Nguyen & Martinez, 2020), `sensitivity_n`
+  (Ancona et al., 2018), `infidelity` (Yeh et al., 2019), `sufficiency`
+  (Dasgupta et al., 2022), `average_drop`, `increase_in_confidence`
+  (Chattopadhay et al., 2018), `average_gain` (Zhang et al., 2023);
+- robustness: `max_sensitivity`, `avg_sensitivity`, `local_lipschitz_estimate`,
+  the relative stabilities (Agarwal et al., 2022), `consistency`;
+- complexity: `sparseness`, `complexity`, `effective_complexity`;
+- localisation: `pointing_game`, `relevance_rank_accuracy`,
+  `relevance_mass_accuracy`, `attribution_localisation`, `top_k_intersection`,
+  `mask_auc`, `focus`;
+- randomisation: `sanity_check`, `random_logit`, `smooth_mprt`, `efficient_mprt`;
+- axiomatic: `completeness`, `non_sensitivity`, `input_invariance`;
+- `METRICS`: each by name with its direction, cost and category; `compare`:
+  every metric for every method on your own model, in one table.
 """
 
 from kerasviz.metrics.agreement import consistency, sufficiency
