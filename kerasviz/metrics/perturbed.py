@@ -48,12 +48,12 @@ def impute(images, removed, iterations):
 
 def _function(prepared, probabilities, imputation):
     model = prepared.model
-    iterations, noise = imputation if imputation else (0, 0.0)
+    iterations = imputation[0] if imputation else 0
 
     def build(model_ref):
         activation = models.output_activation(model_ref())
 
-        def scores(images, baselines, order, lo, hi, local, classes, pair_ids, seed):
+        def scores(images, baselines, order, lo, hi, local, classes, pair_ids, seed, noise):
             window = tf.gather(order, local)
             removed = (window >= lo[:, None, None]) & (window < hi[:, None, None])
             originals = tf.gather(images, local)
@@ -71,9 +71,8 @@ def _function(prepared, probabilities, imputation):
     shape = prepared.images.shape[1:]
     signature = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None, *shape], tf.float32),
                  tf.TensorSpec([None, *shape[:2]], tf.int32)] + [tf.TensorSpec([None], tf.int32)] * 4 + [
-                     tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.int64)]
-    return compiled.compiled_function(model, ("ordered_scores", shape, probabilities, iterations, float(noise)),
-                                      build, signature)
+                     tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32)]
+    return compiled.compiled_function(model, ("ordered_scores", shape, probabilities, iterations), build, signature)
 
 
 def ordered_scores(prepared, classes, order, windows, baselines, *, probabilities=True, imputation=None,
@@ -108,7 +107,7 @@ def ordered_scores(prepared, classes, order, windows, baselines, *, probabilitie
             tf.constant(prepared.images[part]), tf.constant(baselines[part]), tf.constant(order[part]),
             tf.constant(flat[pair_ids, 0]), tf.constant(flat[pair_ids, 1]), tf.constant(local),
             tf.constant(classes[pair_ids // samples].astype(np.int32)), tf.constant(pair_ids),
-            tf.constant(np.int64(seed)),
+            tf.constant(np.int64(seed)), tf.constant(np.float32(imputation[1] if imputation else 0.0)),
         ).numpy()
     return out.reshape(n_images, samples)
 
