@@ -167,3 +167,33 @@ def test_focus_is_the_share_of_positive_mass_on_the_images_quadrants():
     tiles, partners = focus_module.mosaics(x, np.array(targets))
     assert (partners != np.arange(4)[:, None]).all()
     np.testing.assert_allclose(tiles[0, :8, :8], x[0].reshape(8, 2, 8, 2, 3).mean((1, 3)), atol=1e-5)
+
+
+def test_continuity_equals_quantus_translation_formula_and_is_0_for_a_constant_gradient():
+    keras.backend.clear_session()
+    weights = np.random.default_rng(8).normal(0, 0.05, (H, W, 3))
+    model, x = linear_model(weights, bias=3.0), images(2)  # class 1 whatever the translation
+    np.testing.assert_allclose(metrics.continuity(model, x, saliency, 1, shifts=(-1, 2)), 0.0, atol=1e-6)
+    gxi = functools.partial(gradient_x_input, signed=True)
+
+    def normalised(v):  # Quantus: abs, then divided by the max
+        v = np.abs(np.asarray(v, np.float64)).reshape(len(v), -1)
+        return v / v.max(axis=1, keepdims=True)
+
+    a = normalised(gxi(model, x, 1))
+    ratios = []
+    for shift in (-1, 2):
+        moved = np.zeros_like(x)
+        if shift > 0:
+            moved[:, :, shift:] = x[:, :, :-shift]
+        else:
+            moved[:, :, :shift] = x[:, :, -shift:]
+        same = np.argmax(model(moved), -1) == np.argmax(model(x), -1)
+        ratio = np.abs(a - normalised(gxi(model, moved, 1))).sum(1) / np.linalg.norm((x - moved).reshape(2, -1),
+                                                                                     axis=1)
+        ratios.append(np.where(same, ratio, -np.inf))
+    expected = np.max(ratios, axis=0)
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(metrics.continuity(model, x, gxi, 1, shifts=(-1, 2)), expected, rtol=1e-4)
+    with pytest.raises(ValueError, match="`shifts`"):
+        metrics.continuity(model, x, gxi, 1, shifts=(0,))

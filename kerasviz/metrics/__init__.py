@@ -10,7 +10,8 @@
   (Dasgupta et al., 2022), `average_drop`, `increase_in_confidence`
   (Chattopadhay et al., 2018), `average_gain` (Zhang et al., 2023);
 - robustness: `max_sensitivity`, `avg_sensitivity`, `local_lipschitz_estimate`,
-  the relative stabilities (Agarwal et al., 2022), `consistency`;
+  the relative stabilities (Agarwal et al., 2022), `continuity` (Montavon et al., 2018),
+  `consistency`;
 - complexity: `sparseness`, `complexity`, `effective_complexity`;
 - localisation: `pointing_game`, `relevance_rank_accuracy`,
   `relevance_mass_accuracy`, `attribution_localisation`, `top_k_intersection`,
@@ -57,6 +58,7 @@ from kerasviz.metrics.sanity import (
     sanity_check,
 )
 from kerasviz.metrics.stability import (
+    continuity,
     local_lipschitz_estimate,
     relative_input_stability,
     relative_output_stability,
@@ -79,6 +81,7 @@ __all__ = [
     "completeness",
     "complexity",
     "consistency",
+    "continuity",
     "deletion",
     "effective_complexity",
     "efficient_mprt",

@@ -220,6 +220,9 @@ METRICS = {
                                         cost=MetricCost(11, 10), category=R),
     "relative_representation_stability": Metric(False, _with_method(stability.relative_representation_stability),
                                                 cost=MetricCost(22, 10), category=R),
+    "continuity": Metric(False, lambda r: stability.continuity(
+        r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size), cost=MetricCost(7, 6),
+        category=R),
     "consistency": Metric(True, lambda r: agreement.consistency(r.pixel_maps, r.classes), category=R),
     "sufficiency": Metric(True, lambda r: agreement.sufficiency(r.pixel_maps, r.classes), category=F),
     "completeness": Metric(False, _completeness, cost=MetricCost(2, 1), category=A),

@@ -111,7 +111,7 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
     papers'. Maps where low values matter (occlusion) are compared as score
     drops; other sizes are resized to the images'. Costs, per method, its own
     cost plus each metric's `METRICS[name].cost` per image: with every
-    metric 986 forward passes and 76 + 9 x (layers with weights)
+    metric 993 forward passes and 82 + 9 x (layers with weights)
     calls of the method per image, so on a large model pick `metrics`.
 
     Args:

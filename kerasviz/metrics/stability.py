@@ -21,7 +21,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import inputs, models
+from kerasviz import fill, inputs, models
 from kerasviz.gradients import core
 from kerasviz.metrics import robustness
 
@@ -183,3 +183,75 @@ def relative_representation_stability(model, images, method, target=None, *, lay
     ratios = [relative(draws.maps, m) / np.maximum(relative(draws.representation, r), EPS)
               for m, r in zip(draws.noisy_maps, draws.noisy_representations)]
     return draws.worst(ratios).astype(np.float32)
+
+
+def translated(images, shift, baseline):
+    """`images` moved `shift` pixels to the right (left for a negative shift), the uncovered columns `baseline`."""
+    out = np.array(baseline, np.float32, copy=True) * np.ones_like(images)
+    if shift >= 0:
+        out[:, :, shift:] = images[:, :, :images.shape[2] - shift]
+    else:
+        out[:, :, :shift] = images[:, :, -shift:]
+    return out
+
+
+def continuity(model, images, method, target=None, *, shifts=(-4, -2, -1, 1, 2, 4), baseline=0.0,
+               batch_size=None) -> np.ndarray:
+    """Continuity: the largest change of the (normalised) map per unit change of a slightly translated image.
+
+    Montavon et al., 2018 ("Methods for Interpreting and Understanding Deep
+    Neural Networks", section 5.2: an explanation should be continuous,
+    `max ||R(x) - R(x')||_1 / ||x - x'||_2` for nearby `x'`), with Quantus's
+    nearby images: `x'` is `x` translated sideways by each of `shifts` pixels
+    (the uncovered columns `baseline`, `kerasviz.fill`), maps taken as
+    magnitudes over their maximum; a translation that changes the predicted
+    class is left out. Lower is better. Costs `len(shifts)` calls of
+    `method` and `len(shifts) + 1` forward passes per image.
+
+    Args:
+        model: a built Keras image model.
+        images: `[B, H, W, C]` in the model's own input space.
+        method: an attribution method `method(model, images, target, batch_size=...)`.
+        target: `None` (the class predicted for the clean image), an int class or a sequence of ints.
+        shifts: the translations, in pixels (nonzero, smaller than the width).
+        baseline: what uncovered pixels become (`kerasviz.fill`), default 0.0.
+        batch_size: passed on to `method` and the forward passes.
+
+    Returns:
+        float32 `[B]` (NaN where every translation changes the class).
+
+    Raises:
+        TypeError: `method` is not callable.
+        ValueError: invalid arguments.
+
+    Example:
+
+    >>> kerasviz.metrics.continuity(model, images, kerasviz.grad_cam).mean()
+    """
+    robustness.check_method(method)
+    prepared = core.Prepared(model, images, target, batch_size)
+    x = prepared.images
+    values = [int(s) for s in shifts] if np.iterable(shifts) and not isinstance(shifts, str) else []
+    if not values or any(s == 0 or abs(s) >= x.shape[2] or s != t for s, t in zip(values, shifts)):
+        raise ValueError(f"Received an invalid value for `shifts`: {shifts!r}. Expected nonzero ints smaller than "
+                         f"the width {x.shape[2]}.")
+    base = fill.baselines(baseline, x)
+    fixed = robustness.fixed_target(prepared, target)
+    kwargs = {} if batch_size is None else {"batch_size": prepared.batch_size}
+
+    def normalised(v):
+        v = np.abs(np.asarray(v, np.float64)).reshape(len(x), -1)
+        peak = v.max(axis=1, keepdims=True)
+        return v / np.where(peak > 0, peak, 1.0)
+
+    original = normalised(method(model, x, fixed, **kwargs))
+    predicted = core.model_outputs(prepared, x)[1].argmax(axis=1)
+    ratios, kept = [], []
+    for shift in values:
+        moved = translated(x, shift, base)
+        maps = normalised(method(model, moved, fixed, **kwargs))
+        distance = np.linalg.norm((x - moved).reshape(len(x), -1).astype(np.float64), axis=1)
+        ratios.append(np.abs(original - maps).sum(axis=1) / np.maximum(distance, EPS))
+        kept.append(core.model_outputs(prepared, moved)[1].argmax(axis=1) == predicted)
+    ratios = np.where(np.stack(kept), np.stack(ratios), -np.inf).max(axis=0)
+    return np.where(np.isfinite(ratios), ratios, np.nan).astype(np.float32)
