@@ -69,8 +69,9 @@ def main():
             except Exception as error:  # reported in the table, the run goes on
                 values[(name, metric)] = f"{type(error).__name__}: {error}"[:80]
             seconds[(name, metric)] = time.perf_counter() - start
-            print(f"{name:28s} {metric:26s} {values[(name, metric)]!s:>12.12s} {seconds[(name, metric)]:7.1f} s",
-                  flush=True)
+            value = values[(name, metric)]
+            shown = f"{value:12.4g}" if isinstance(value, float) else value
+            print(f"{name:28s} {metric:26s} {shown} {seconds[(name, metric)]:7.1f} s", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"values": {f"{a}|{b}": v for (a, b), v in values.items()},
