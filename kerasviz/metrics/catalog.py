@@ -10,9 +10,45 @@ import typing
 import numpy as np
 
 from kerasviz import image
-from kerasviz.metrics import faithfulness, localization, robustness, sanity
-from kerasviz.metrics.complexity import complexity, sparseness
+from kerasviz.metrics import (
+    agreement,
+    axiomatic,
+    confidence,
+    faithfulness,
+    localization,
+    randomisation,
+    robustness,
+    sanity,
+    stability,
+)
+from kerasviz.metrics import faithfulness_correlations as correlations
+from kerasviz.metrics import faithfulness_curves as curves
+from kerasviz.metrics.complexity import complexity, effective_complexity, sparseness
+from kerasviz.metrics.mosaics import focus
 from kerasviz.metrics.mufidelity import mufidelity
+from kerasviz.metrics.road import road
+
+
+class MetricCost(typing.NamedTuple):
+    """What a metric costs per image, on top of the method's maps, with its default parameters.
+
+    Attributes:
+        forward: forward passes of the model over one image (perturbed copies).
+        method: calls of the attribution method on the image (noisy copies,
+            another class, a shifted input, a randomized model).
+        per_layer: further calls of the method per layer with weights
+            (the cascading randomization tests).
+    """
+
+    forward: int = 0
+    method: int = 0
+    per_layer: int = 0
+
+    def __str__(self):
+        parts = [f"{self.forward} forward"] if self.forward else []
+        parts += [f"{self.method} x the method"] if self.method else []
+        parts += [f"{self.per_layer} x the method per layer with weights"] if self.per_layer else []
+        return " + ".join(parts) or "none (on the map)"
 
 
 class Metric(typing.NamedTuple):
@@ -21,16 +57,26 @@ class Metric(typing.NamedTuple):
     Attributes:
         higher_is_better: the direction of the metric.
         evaluate: `evaluate(run) -> float [B]`, `run` a `MethodRun`.
-        needs_masks: it needs object masks (the pointing game).
+        needs_masks: it needs object masks (the localisation metrics).
         sanity: it is a sanity check, a rank correlation that a method
             fails when it stays at or above `SANITY_THRESHOLD` (the map
             barely changes when the weights or the class do).
+        cost: a `MetricCost`, its passes per image with the defaults.
+        category: "faithfulness", "robustness", "localisation",
+            "complexity", "randomisation" or "axiomatic".
     """
 
     higher_is_better: bool
     evaluate: typing.Callable
     needs_masks: bool = False
     sanity: bool = False
+    cost: MetricCost = MetricCost()
+    category: str = ""
+
+    @property
+    def direction(self):
+        """`"higher"` or `"lower"`: which way is better."""
+        return "higher" if self.higher_is_better else "lower"
 
 
 # A rank correlation at or above this between the maps before and after randomizing the weights (or changing
@@ -51,6 +97,8 @@ class MethodRun(typing.NamedTuple):
     masks: typing.Any
     batch_size: typing.Any
     seed: int
+    record: typing.Any = None  # the method's registry record (None for a callable of the user's)
+    params: typing.Any = None  # the parameters the method runs with (those passed)
 
 
 def _sanity(run):
@@ -61,23 +109,127 @@ def _sanity(run):
         return np.where(valid, result.correlations, 0).sum(0) / valid.sum(0)
 
 
+def _faithful(function, **params):
+    """`evaluate(run)` of a metric `function(model, images, maps, classes, *, batch_size, **params)`."""
+    return lambda r: function(r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size, **params)
+
+
+def _seeded(function, **params):
+    return lambda r: function(r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size, seed=r.seed,
+                              **params)
+
+
+def _pixel_method(run):
+    """The run's method returning `[B, H, W]` maps where larger is more important (as `pixel_maps` makes them)."""
+
+    def method(model, images, target=None, **kwargs):
+        return pixel_maps(run.record, run.method(model, images, target, **kwargs), np.shape(images)[1:3],
+                          run.params or {})
+
+    return method
+
+
+def _with_method(function, **params):
+    """`evaluate(run)` of a metric `function(model, images, method, classes, *, batch_size, seed, **params)`."""
+    return lambda r: function(r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size,
+                              seed=r.seed, **params)
+
+
+def _masked(function):
+    return lambda r: function(r.pixel_maps, r.masks)
+
+
+def _signed_maps(run):
+    """Signed maps summed over channels where the method has `signed=True`, else the pixel maps."""
+    if run.record is not None and run.record.accepts("signed"):
+        return np.asarray(run.method(run.model, run.images, run.classes, signed=True,
+                                     **({} if run.batch_size is None else {"batch_size": run.batch_size})),
+                          np.float64).sum(axis=-1)
+    return run.pixel_maps
+
+
+def _completeness(run):
+    baseline = 0.0
+    if run.record is not None and run.record.accepts("baseline"):
+        given = run.record.with_defaults(run.params).get("baseline", 0.0)
+        baseline = given if isinstance(given, (int, float, np.ndarray)) and not isinstance(given, bool) else 0.0
+    return axiomatic.completeness(run.model, run.images, _signed_maps(run), run.classes, baseline=baseline,
+                                  batch_size=run.batch_size)
+
+
+F, R, C, L, S, A = "faithfulness", "robustness", "complexity", "localisation", "randomisation", "axiomatic"
 METRICS = {
     "deletion_auc": Metric(False, lambda r: faithfulness.deletion(
-        r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size).auc),
+        r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size).auc, cost=MetricCost(21), category=F),
     "insertion_auc": Metric(True, lambda r: faithfulness.insertion(
-        r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size).auc),
-    "mufidelity": Metric(True, lambda r: mufidelity(
-        r.model, r.images, r.pixel_maps, r.classes, seed=r.seed, batch_size=r.batch_size)),
+        r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size).auc, cost=MetricCost(21), category=F),
+    "mufidelity": Metric(True, _seeded(mufidelity), cost=MetricCost(129), category=F),
+    "pixel_flipping_morf": Metric(True, _faithful(curves.pixel_flipping, order="morf"), cost=MetricCost(21),
+                                  category=F),
+    "pixel_flipping_lerf": Metric(False, _faithful(curves.pixel_flipping, order="lerf"), cost=MetricCost(21),
+                                  category=F),
+    "region_perturbation_morf": Metric(True, _faithful(curves.region_perturbation, order="morf"),
+                                       cost=MetricCost(65), category=F),
+    "region_perturbation_lerf": Metric(False, _faithful(curves.region_perturbation, order="lerf"),
+                                       cost=MetricCost(65), category=F),
+    "selectivity": Metric(False, _faithful(curves.selectivity), cost=MetricCost(65), category=F),
+    "irof": Metric(True, _faithful(curves.irof), cost=MetricCost(51), category=F),
+    "road_morf": Metric(False, _seeded(road, order="morf"), cost=MetricCost(9), category=F),
+    "road_lerf": Metric(True, _seeded(road, order="lerf"), cost=MetricCost(9), category=F),
+    "faithfulness_estimate": Metric(True, _faithful(correlations.faithfulness_estimate), cost=MetricCost(65),
+                                    category=F),
+    "monotonicity": Metric(True, _faithful(curves.monotonicity), cost=MetricCost(21), category=F),
+    "monotonicity_correlation": Metric(True, _faithful(correlations.monotonicity_correlation),
+                                       cost=MetricCost(65), category=F),
+    "sensitivity_n": Metric(True, _seeded(correlations.sensitivity_n), cost=MetricCost(165), category=F),
+    "infidelity": Metric(False, _seeded(correlations.infidelity), cost=MetricCost(65), category=F),
+    "average_drop": Metric(False, _faithful(confidence.average_drop), cost=MetricCost(2), category=F),
+    "increase_in_confidence": Metric(True, _faithful(confidence.increase_in_confidence), cost=MetricCost(2),
+                                     category=F),
+    "average_gain": Metric(True, _faithful(confidence.average_gain), cost=MetricCost(2), category=F),
     "max_sensitivity": Metric(False, lambda r: robustness.max_sensitivity(
-        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size)),
+        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size), cost=MetricCost(method=10),
+        category=R),
     "avg_sensitivity": Metric(False, lambda r: robustness.avg_sensitivity(
-        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size)),
-    "sparseness": Metric(True, lambda r: sparseness(r.pixel_maps)),
-    "complexity": Metric(False, lambda r: complexity(r.pixel_maps)),
-    "pointing_game": Metric(True, lambda r: localization.pointing_game(r.pixel_maps, r.masks), True),
+        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size), cost=MetricCost(method=10),
+        category=R),
+    "sparseness": Metric(True, lambda r: sparseness(r.pixel_maps), category=C),
+    "complexity": Metric(False, lambda r: complexity(r.pixel_maps), category=C),
+    "pointing_game": Metric(True, lambda r: localization.pointing_game(r.pixel_maps, r.masks), True, category=L),
     "random_logit": Metric(False, lambda r: sanity.random_logit(
-        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size).correlations, sanity=True),
-    "randomization": Metric(False, _sanity, sanity=True),
+        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size).correlations, sanity=True,
+        cost=MetricCost(method=2), category=S),
+    "randomization": Metric(False, _sanity, sanity=True, cost=MetricCost(method=1, per_layer=1), category=S),
+    "smooth_mprt": Metric(False, _with_method(randomisation.smooth_mprt), sanity=True,
+                          cost=MetricCost(method=8, per_layer=8), category=S),
+    "efficient_mprt": Metric(True, lambda r: randomisation.efficient_mprt(
+        r.model, r.images, _pixel_method(r), r.classes, seed=r.seed, batch_size=r.batch_size),
+        cost=MetricCost(method=2), category=S),
+    "relevance_rank_accuracy": Metric(True, _masked(localization.relevance_rank_accuracy), True, category=L),
+    "relevance_mass_accuracy": Metric(True, _masked(localization.relevance_mass_accuracy), True, category=L),
+    "attribution_localisation": Metric(True, _masked(localization.attribution_localisation), True, category=L),
+    "top_k_intersection": Metric(True, _masked(localization.top_k_intersection), True, category=L),
+    "mask_auc": Metric(True, _masked(localization.mask_auc), True, category=L),
+    "focus": Metric(True, _with_method(focus), cost=MetricCost(method=1), category=L),
+    "effective_complexity": Metric(False, lambda r: effective_complexity(r.pixel_maps), category=C),
+    "local_lipschitz_estimate": Metric(False, _with_method(stability.local_lipschitz_estimate),
+                                       cost=MetricCost(11, 10), category=R),
+    "relative_input_stability": Metric(False, _with_method(stability.relative_input_stability),
+                                       cost=MetricCost(11, 10), category=R),
+    "relative_output_stability": Metric(False, _with_method(stability.relative_output_stability),
+                                        cost=MetricCost(11, 10), category=R),
+    "relative_representation_stability": Metric(False, _with_method(stability.relative_representation_stability),
+                                                cost=MetricCost(22, 10), category=R),
+    "continuity": Metric(False, lambda r: stability.continuity(
+        r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size), cost=MetricCost(7, 6),
+        category=R),
+    "consistency": Metric(True, lambda r: agreement.consistency(r.pixel_maps, r.classes), category=R),
+    "sufficiency": Metric(True, lambda r: agreement.sufficiency(r.pixel_maps, r.classes), category=F),
+    "completeness": Metric(False, _completeness, cost=MetricCost(2, 1), category=A),
+    "non_sensitivity": Metric(False, _faithful(axiomatic.non_sensitivity), cost=MetricCost(65), category=A),
+    "input_invariance": Metric(False, lambda r: axiomatic.input_invariance(
+        r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size), cost=MetricCost(method=1),
+        category=A),
 }
 
 
@@ -112,7 +264,8 @@ def check_metric_names(metrics, masks, argname="metrics"):
         raise ValueError(f"Received an invalid value for `{argname}`: {metrics!r}. Expected metric names "
                          f"from {sorted(METRICS)}.")
     if masks is None and any(METRICS[m].needs_masks for m in metrics):
-        raise ValueError(f"Received `{argname}` with 'pointing_game' but no `masks`: the pointing game needs "
+        needing = [m for m in metrics if METRICS[m].needs_masks]
+        raise ValueError(f"Received `{argname}` with {needing} but no `masks`: the localisation metrics need "
                          "one object mask [H, W] per image.")
     return list(dict.fromkeys(metrics))
 
@@ -135,5 +288,5 @@ def run_metrics(model, images, record, method, maps, classes, metrics, *, params
     user's); `method` the function with its parameters bound.
     """
     run = MethodRun(model, images, method, maps, pixel_maps(record, maps, images.shape[1:3], params or {}),
-                    classes, masks, batch_size, seed)
+                    classes, masks, batch_size, seed, record, params or {})
     return {metric: np.asarray(METRICS[metric].evaluate(run), np.float32) for metric in metrics}

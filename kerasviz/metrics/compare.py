@@ -104,18 +104,15 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
     """Compares attribution methods on your own model: every metric for every method.
 
     Runs each method on `images` (for the classes `target` names, by default
-    the predicted ones) and every metric on its maps: faithfulness
-    (`deletion_auc`, `insertion_auc`, `mufidelity`), robustness
-    (`max_sensitivity`, `avg_sensitivity`), concision (`sparseness`,
-    `complexity`), localization (`pointing_game`, with `masks`) and the two
-    sanity checks (`random_logit`; `randomization`, the mean rank correlation
-    over the cascade of `sanity_check`), so that you can choose a method for
-    *your* network rather than for the papers'. Maps where low values matter
-    (occlusion) are compared as score drops; other sizes are resized to the
-    images'. Costs, per method: its own cost, times about 14 for the
-    sensitivities and the sanity checks (`samples=10` noisy calls, two for
-    random logits, one per layer with weights for randomization), plus
-    `21 + 21 + 129` forward passes per image for the perturbation metrics.
+    the predicted ones) and every metric of `kerasviz.metrics.METRICS` on
+    its maps (faithfulness, robustness, complexity, localisation with
+    `masks`, randomisation and the axioms: the README's metric table), so
+    that you can choose a method for *your* network rather than for the
+    papers'. Maps where low values matter (occlusion) are compared as score
+    drops; other sizes are resized to the images'. Costs, per method, its own
+    cost plus each metric's `METRICS[name].cost` per image: with every
+    metric 993 forward passes and 82 + 9 x (layers with weights)
+    calls of the method per image, so on a large model pick `metrics`.
 
     Args:
         model: a built Keras image model (cloneable, for `randomization`).
@@ -125,10 +122,10 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
             params dict)` pairs; default: every registered method, with its
             default parameters.
         metrics: names from `kerasviz.metrics.METRICS`; default: all of
-            them (`pointing_game` only with `masks`).
+            them (those that need masks only with `masks`).
         target: `None` (the predicted class), an int class or a sequence of
             ints (one per image).
-        masks: optional `[B, H, W]` object masks (for `pointing_game`).
+        masks: optional `[B, H, W]` object masks (for the localisation metrics).
         batch_size: passed on to every method and metric.
         seed: int seed of the stochastic metrics.
         verbose: 0 (silent), 1 (a progress bar: each method's maps, then

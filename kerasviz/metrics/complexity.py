@@ -73,3 +73,38 @@ def complexity(maps) -> np.ndarray:
     out = -terms.sum(axis=1)
     out[~np.isfinite(p).all(axis=1)] = np.nan
     return out.astype(np.float32)
+
+
+def effective_complexity(maps, *, eps=1e-5) -> np.ndarray:
+    """The share of each map's values that matter: `|a_i| > eps * max |a|`.
+
+    Nguyen & Martinez, 2020 ("On Quantitative Aspects of Model
+    Interpretability", section 4.1): the number of features with an
+    attribution above `eps` (Quantus counts `a_i > eps` on maps divided by
+    their largest magnitude); here that count divided by the number of
+    values, so that images of any size compare. Lower is simpler. NaN for
+    an all-zero map.
+
+    Args:
+        maps: `[B, ...]` attribution maps.
+        eps: the threshold, relative to each map's largest magnitude.
+
+    Returns:
+        float32 `[B]`, in [0, 1].
+
+    Raises:
+        ValueError: `maps` not numeric `[B, ...]`, or not finite; `eps` not in [0, 1).
+
+    Example:
+
+    >>> kerasviz.metrics.effective_complexity(np.array([[0.0, 0.5, 1.0, 0.0]]))
+    array([0.5], dtype=float32)
+    """
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 1:
+        raise ValueError(f"Received an invalid value for `eps`: {eps!r}. Expected a float in [0, 1).")
+    values = _magnitudes(maps)
+    peak = values.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (values > eps * peak).mean(axis=1)
+    out[peak[:, 0] == 0] = np.nan
+    return out.astype(np.float32)

@@ -15,7 +15,7 @@ def fixed_target(prepared, target):
     return target
 
 
-def _check_method(method):
+def check_method(method):
     if not callable(method):
         raise TypeError("Expected `method` to be an attribution method such as kerasviz.saliency. "
                         f"Received: method={method!r} of type {type(method).__name__}.")
@@ -29,7 +29,7 @@ def perturbation(seed, sample, image_index, shape, radius):
 
 def sensitivities(model, images, method, target=None, *, radius=0.05, samples=10, seed=0, batch_size=None):
     """float64 `[B, samples]`: `||method(x + d) - method(x)|| / ||method(x)||` per image and sample."""
-    _check_method(method)
+    check_method(method)
     prepared = core.Prepared(model, images, target, batch_size)
     if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 < radius < np.inf:
         raise ValueError(f"Received an invalid value for `radius`: {radius!r}. Expected a positive float.")

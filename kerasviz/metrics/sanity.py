@@ -58,14 +58,14 @@ def rank_correlation(a, b):
     a, b = (np.asarray(x, np.float64).reshape(len(x), -1) for x in (a, b))
     out = np.empty(len(a))
     for i, (x, y) in enumerate(zip(a, b)):
-        rx, ry = _average_ranks(x), _average_ranks(y)
+        rx, ry = average_ranks(x), average_ranks(y)
         rx, ry = rx - rx.mean(), ry - ry.mean()
         norm = np.sqrt(np.sum(rx * rx) * np.sum(ry * ry))
         out[i] = np.sum(rx * ry) / norm if norm > 0 else np.nan
     return out
 
 
-def _average_ranks(x):
+def average_ranks(x):
     order = np.argsort(x, kind="stable")
     values = x[order]
     starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
@@ -75,13 +75,13 @@ def _average_ranks(x):
     return ranks
 
 
-def _is_weighted_leaf(layer):
+def is_weighted_leaf(layer):
     return bool(getattr(layer, "trainable_weights", None)) and not getattr(layer, "layers", None)
 
 
 def _layers_to_randomize(model, layers):
     if layers is None:
-        found = [path for path, layer in models.iter_layers(model) if _is_weighted_leaf(layer)]
+        found = [path for path, layer in models.iter_layers(model) if is_weighted_leaf(layer)]
         if not found:
             raise ValueError(f"The model {model.name!r} has no layer with trainable weights.")
         return found[::-1]
@@ -90,7 +90,7 @@ def _layers_to_randomize(model, layers):
     paths = []
     for layer in layers:
         path, found = models.get_layer(model, layer, argname="layers")
-        if not _is_weighted_leaf(found):
+        if not is_weighted_leaf(found):
             raise ValueError(
                 f"Received an invalid value for `layers`: {path!r} is not a layer with trainable "
                 "weights (nested models: list their own layers)."
@@ -312,3 +312,21 @@ def random_logit(model, images, method, target=None, *, seed=0, batch_size=None)
     with np.errstate(invalid="ignore"):
         mean = np.float32(np.nanmean(correlations)) if np.isfinite(correlations).any() else np.float32(np.nan)
     return RandomLogitResult(classes, random_classes, correlations, mean)
+
+
+def randomized_model(model, images, *, layers=None, seed=0):
+    """A copy of `model` with `layers` (default: every layer with weights) re-initialized, as `sanity_check` does.
+
+    The copy is `keras.models.clone_model` with the same weights; each
+    randomized layer takes its own initializers reseeded from `seed` (a
+    seeded Glorot normal where it has none). `model` is never touched.
+    Returns `(copy, paths randomized)`.
+    """
+    seed = inputs.check_seed(seed)
+    paths = _layers_to_randomize(model, layers)
+    copy = _clone(model, images)
+    copied = [layer for _, layer in models.iter_layers(copy)]
+    index = {path: i for i, (path, _) in enumerate(models.iter_layers(model))}
+    for path in paths:
+        _reinitialize(copied[index[path]], path, seed)
+    return copy, paths
