@@ -26,7 +26,8 @@ def add_parser(commands, parents):
     p.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                    help=f"method names, or 'all' (default: {' '.join(DEFAULT_METHODS)})")
     p.add_argument("--metrics", nargs="+", default=None, metavar="METRIC",
-                   help="metric names, or 'all' (default: all; pointing_game only with --masks)")
+                   help="metric names, or 'all' (default: one or two of each kind, kerasviz.metrics.DEFAULT_METRICS; "
+                   "the localisation metrics only with --masks)")
     p.add_argument("--labels", type=int, nargs="+", default=None, metavar="CLASS",
                    help="the classes to explain: one for all images or one per image (default: predicted)")
     p.add_argument("--masks", nargs="+", default=None, metavar="FILE",
@@ -123,13 +124,15 @@ def run(args):
     import kerasviz
 
     methods = _names(args.methods, list(registry.METHODS), "--methods", DEFAULT_METHODS)
-    metrics = _names(args.metrics or ["all"], list(kerasviz.metrics.METRICS), "--metrics", None)
-    if "pointing_game" in metrics and args.masks is None:
+    metrics = _names(args.metrics, list(kerasviz.metrics.METRICS), "--metrics", kerasviz.metrics.DEFAULT_METRICS)
+    needing = [name for name in metrics if kerasviz.metrics.METRICS[name].needs_masks]
+    if needing and args.masks is None:
         if args.metrics in (None, ["all"]):
-            common.skipped("pointing_game", "it needs object masks; pass --masks FILE... to include it.")
-            metrics.remove("pointing_game")
+            for name in needing:
+                common.skipped(name, "it needs object masks; pass --masks FILE... to include it.")
+                metrics.remove(name)
         else:
-            raise common.UsageError("--metrics: pointing_game needs object masks; pass --masks FILE...")
+            raise common.UsageError(f"--metrics: {', '.join(needing)} need(s) object masks; pass --masks FILE...")
     if args.batch_size is not None and args.batch_size < 1:
         raise common.UsageError(f"--batch-size: expected a positive integer; received {args.batch_size}.")
     if not -1.0 <= args.sanity_threshold <= 1.0:

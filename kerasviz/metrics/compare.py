@@ -121,8 +121,9 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
             callables with the attribution call shape, or `(name or callable,
             params dict)` pairs; default: every registered method, with its
             default parameters.
-        metrics: names from `kerasviz.metrics.METRICS`; default: all of
-            them (those that need masks only with `masks`).
+        metrics: names from `kerasviz.metrics.METRICS`, or `"all"`;
+            default: `DEFAULT_METRICS` (those that need masks only with
+            `masks`).
         target: `None` (the predicted class), an int class or a sequence of
             ints (one per image).
         masks: optional `[B, H, W]` object masks (for the localisation metrics).

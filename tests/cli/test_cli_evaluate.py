@@ -163,7 +163,7 @@ def test_masks_as_one_npy_file_and_the_default_methods(work, capsys):
 @pytest.mark.parametrize("args, named", [
     (["--metrics", "bogus"], "--metrics: unknown name(s) bogus"),
     (["--methods", "magic"], "--methods: unknown name(s) magic"),
-    (["--metrics", "pointing_game"], "--metrics: pointing_game needs object masks"),
+    (["--metrics", "pointing_game"], "--metrics: pointing_game need(s) object masks"),
     (["--labels", "1", "2"], "--labels: expected one class or one per image (1)"),
     (["--masks", "mask0.png", "mask1.png"], "--masks: expected one mask file per image (1)"),
     (["--masks", "notes.txt"], "--masks 'notes.txt': cannot be read"),

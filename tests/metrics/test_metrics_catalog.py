@@ -25,7 +25,7 @@ def test_every_record_has_a_direction_a_cost_and_a_category():
 
 
 def test_the_readme_row_of_each_metric_states_its_cost_and_category():
-    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"),
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md"),
               encoding="utf-8") as f:
         rows = {line.split("|")[1].strip().split()[0].strip("`"): [c.strip() for c in line.split("|")]
                 for line in f if line.startswith("| `")}

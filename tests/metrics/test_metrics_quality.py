@@ -163,10 +163,12 @@ def test_compare_tabulates_every_metric_for_every_method():
     model = sequential()
     masks = np.zeros(X.shape[:3], bool)
     masks[:, 4:12, 4:12] = True
-    result = metrics.compare(model, X, ["saliency", ("occlusion", {"patch": 4, "stride": 4})], masks=masks,
+    result = metrics.compare(model, X, ["saliency", ("occlusion", {"patch": 4, "stride": 4})], "all", masks=masks,
                              batch_size=16)
     assert result.methods == ["saliency", "occlusion"]
     assert result.metrics == list(metrics.METRICS)
+    default = metrics.compare(model, X[:1], ["saliency"], batch_size=16).metrics
+    assert default == [k for k in metrics.DEFAULT_METRICS if not metrics.METRICS[k].needs_masks]
     assert result.values.shape == (2, len(metrics.METRICS))
     # The untrained model predicts one class for all three images: the metrics that compare images of other
     # classes (`focus`) or similar maps across the batch (`consistency`, `sufficiency`) are undefined, NaN.
