@@ -319,11 +319,18 @@ def _add_capture(frame, layer, path, captured):
     frame.add(layer, "call", capture)
 
 
-def _add_replace(frame, layer, fn):
-    def replaced(call, *args, **kwargs):
-        return fn(call(*args, **kwargs))
+def replacing_output(model, path, fn):
+    """An `overrides` for `patched`/`run`: the output of the layer at `path` becomes `fn(output)`.
 
-    frame.add(layer, "call", replaced)
+    A capture of `path` records the replaced output (layer Integrated
+    Gradients' interpolated activations).
+    """
+    layer = get_layer(model, path)[1]
+
+    def overrides(frame):
+        frame.add(layer, "call", lambda call, *args, **kwargs: fn(call(*args, **kwargs)))
+
+    return overrides
 
 
 def _add_pre_capture(frame, layer, path, captured):
@@ -348,7 +355,7 @@ def _add_logits(frame, model):
         frame.add(layer, "activation", _identity_activation)
 
 
-def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides=None, replace=None):
+def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides=None):
     """Patches `model` for the calling thread's kerasviz trace only (see `kerasviz.patching`).
 
     Every other thread, and this thread outside the block, keeps computing
@@ -367,14 +374,12 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides
             `[inputs; references]`: `kerasviz.relevance.rescale`); one of
             `patching.RULES`.
         logits: bypass a final softmax/sigmoid.
-        replace: `{path: fn}`: the output of the layer at `path` becomes
-            `fn(output)` (what `capture` records there too): layer
-            Integrated Gradients' interpolated activations.
         guided: deprecated spelling of `rule` (`True` is `"guided"`,
             `False` is None); warns `DeprecationWarning`.
         overrides: None, or `overrides(frame)` adding overrides of a method's
             own with `frame.add` (LRP's relevance rules,
-            `kerasviz.relevance`); a capture records what they return.
+            `kerasviz.relevance`; `replacing_output`); a capture records
+            what they return.
 
     Returns:
         A context manager yielding a dict `{path: output tensor}` filled while
@@ -382,7 +387,6 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides
     """
     captured = {}
     rule = _rule(rule, guided)
-    replace = dict(replace or {})
 
     def build(frame):
         if logits:
@@ -394,8 +398,6 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides
                 rescale.add(frame, layer)
             elif rule:
                 _add_guided(frame, layer, rule)
-            if path in replace:
-                _add_replace(frame, layer, replace[path])
             if path in capture:
                 _add_capture(frame, layer, path, captured)
             if path + PRE_ACTIVATION in capture:
@@ -423,7 +425,7 @@ def _rule(rule, guided):
     return rule
 
 
-def run(model, images, *, capture=(), rule=None, logits=True, guided=None, overrides=None, replace=None):
+def run(model, images, *, capture=(), rule=None, logits=True, guided=None, overrides=None):
     """Runs `model` on `images` (inference mode) with the patches of `patched`.
 
     Meant to be called inside a `tf.function` (and a `tf.GradientTape`).
@@ -433,8 +435,7 @@ def run(model, images, *, capture=(), rule=None, logits=True, guided=None, overr
         `logits=True`), and `{path: activation}` for the captured layers, in the
         layers' own dtype so that a tape can differentiate with respect to them.
     """
-    with patched(model, capture=capture, rule=_rule(rule, guided), logits=logits, overrides=overrides,
-                 replace=replace) as captured:
+    with patched(model, capture=capture, rule=_rule(rule, guided), logits=logits, overrides=overrides) as captured:
         outputs = model(images, training=False)
     if isinstance(outputs, (list, tuple)):
         if len(outputs) != 1:

@@ -227,7 +227,8 @@ def layer_integrated_gradients(
 
             with tf.GradientTape() as tape:
                 tape.watch(points)
-                logits, activations = models.run(model_ref(), points, capture=capture, replace={path: interpolate})
+                logits, activations = models.run(model_ref(), points, capture=capture,
+                                                 overrides=models.replacing_output(model_ref(), path, interpolate))
                 scores = target.score(logits, activations, tf.gather(class_idx, local))
             gradients = tf.cast(tape.gradient(scores, activations[path]), tf.float32)
             weights = tf.reshape(weights, tf.shape(alpha))
