@@ -15,7 +15,7 @@ import numbers
 import keras
 import numpy as np
 
-from kerasviz import fill, inputs
+from kerasviz import fill
 from kerasviz.gradients import core
 from kerasviz.metrics import faithfulness_correlations, faithfulness_curves, robustness
 

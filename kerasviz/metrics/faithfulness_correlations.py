@@ -16,7 +16,6 @@ and return float32 `[B]`. Scores are the class logits (as MuFidelity's).
 import numpy as np
 
 from kerasviz import inputs
-from kerasviz.gradients import core
 from kerasviz.metrics import faithfulness_curves, perturbed, sanity
 from kerasviz.metrics.mufidelity import grid_cells, mufidelity, pearson
 from kerasviz.perturbation import masked
