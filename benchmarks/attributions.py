@@ -37,29 +37,12 @@ import tensorflow as tf  # noqa: E402
 
 import kerasviz  # noqa: E402
 from kerasviz import model_cost, models, registry  # noqa: E402
+from limits import median_times  # noqa: E402
 
 BATCH = 32
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
-def _median_times(functions, repeats, clock=time.perf_counter):
-    """The median time of each function, timed in turns (limit, method, limit, method, ...).
-
-    On a shared machine the load drifts over seconds: timing the limit and the
-    method in alternation lets both see the same machine states, and the
-    median is a typical run of each, not its luckiest.
-    """
-    for function in functions:
-        function()  # warm-up: tracing and first-call costs are not throughput
-    times = [[] for _ in functions]
-    for _ in range(repeats):
-        for i, function in enumerate(functions):
-            start = clock()
-            function()
-            times[i].append(clock() - start)
-    return [float(np.median(t)) for t in times]
 
 
 def model_limits(model, images):
@@ -196,7 +179,7 @@ def benchmark(name, model, images, n_images, repeats, only=None, clock="wall"):
         # steps depend on each other, so it batches images only.
         sequential = label.startswith("guided_integrated_gradients")
         subset = images[:n_images] if passes >= 8 and not sequential else images[:BATCH]
-        limit_seconds, seconds = _median_times(
+        limit_seconds, seconds = median_times(
             [limits[kind], lambda: method(model, subset, batch_size=BATCH, **kwargs)], repeats, CLOCKS[clock])
         limit = BATCH / limit_seconds
         rate = passes * len(subset) / seconds

@@ -48,6 +48,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from limits import median_times  # noqa: E402  (beside this script; imports TensorFlow)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMAGENET = os.path.join(HERE, "..", "..", "shared", "imagenet", "efficientnet_lite3.keras")
 SETTINGS_NAMES = ("fp32", "xla", "mixed")
@@ -135,21 +137,6 @@ def _reset_device_peak(tf):
         tf.config.experimental.reset_memory_stats("GPU:0")
 
 
-def _medians(functions, repeats):
-    """Median seconds of each function (called with no argument), timed in turns after one warm-up call each."""
-    import numpy as np
-
-    for function in functions:
-        function()
-    times = [[] for _ in functions]
-    for _ in range(repeats):
-        for i, function in enumerate(functions):
-            start = time.perf_counter()
-            function()
-            times[i].append(time.perf_counter() - start)
-    return [float(np.median(t)) for t in times]
-
-
 def _worker(config):
     import keras
     import numpy as np
@@ -208,7 +195,7 @@ def _worker(config):
             function(model, images, batch_size=batch, **params)
 
         try:
-            t_forward, t_backward, t_method = _medians([limit_forward, limit_backward, method], config["repeats"])
+            t_forward, t_backward, t_method = median_times([limit_forward, limit_backward, method], config["repeats"])
         except Exception as error:  # one method's failure is a row of the table, not the end of it
             emit(name, error=f"{type(error).__name__}: {error}"[:300])
             continue
@@ -249,7 +236,7 @@ def _recipes(config, model, value_range, shape, emit, tf, np, kerasviz):
 
         _reset_device_peak(tf)
         try:
-            t_limit, t_run = _medians([lambda: backward(x).numpy(), run], config["repeats"])
+            t_limit, t_run = median_times([lambda: backward(x).numpy(), run], config["repeats"])
         except Exception as error:
             emit(name, error=f"{type(error).__name__}: {error}"[:300])
             continue

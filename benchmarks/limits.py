@@ -39,3 +39,23 @@ def forward_backward_rate(model, images, repeats, statistic=np.min):
     """
     backward = backward_of(lambda x: models.run(model, x)[0][:, 0])
     return 1.0 / seconds_per_call(backward, tf.constant(images), repeats, statistic)
+
+
+def median_times(functions, repeats, clock=time.perf_counter):
+    """The median time of each function (called with no argument), timed in turns after one warm-up call each.
+
+    On a shared machine the load drifts over seconds: timing the limit and the
+    method in alternation (limit, method, limit, method, ...) lets both see the
+    same machine states, and the median is a typical run of each, not its
+    luckiest. Tracing and first-call costs are not throughput: the warm-up
+    call takes them.
+    """
+    for function in functions:
+        function()
+    times = [[] for _ in functions]
+    for _ in range(repeats):
+        for i, function in enumerate(functions):
+            start = clock()
+            function()
+            times[i].append(clock() - start)
+    return [float(np.median(t)) for t in times]

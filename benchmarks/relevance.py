@@ -36,7 +36,7 @@ import tensorflow as tf  # noqa: E402
 import kerasviz  # noqa: E402
 from kerasviz import models, registry  # noqa: E402
 
-from limits import backward_of  # noqa: E402
+from limits import backward_of, median_times  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMAGENET = os.path.join(HERE, "..", "..", "shared", "imagenet")
@@ -58,18 +58,6 @@ def cases(steps, references):
     ]
 
 
-def _median_times(functions, repeats, clock):
-    for function in functions:
-        function()  # warm-up: tracing is not throughput
-    times = [[] for _ in functions]
-    for _ in range(repeats):
-        for i, function in enumerate(functions):
-            start = clock()
-            function()
-            times[i].append(clock() - start)
-    return [float(np.median(t)) for t in times]
-
-
 def benchmark(label, model, images, references, steps, repeats, clock):
     batch = tf.constant(images)
     backward = backward_of(lambda x: models.run(model, x)[0][:, 0])
@@ -80,7 +68,7 @@ def benchmark(label, model, images, references, steps, repeats, clock):
     for name, method, params in cases(steps, references):
         cost = registry.cost(method, model, images.shape[1:], params)
         passes = cost.forward + cost.backward
-        limit_seconds, seconds = _median_times(
+        limit_seconds, seconds = median_times(
             [lambda: backward(batch).numpy(),
              lambda: registry.ATTRIBUTION_METHODS[method](model, images, target=1, batch_size=len(images),
                                                           **params)],
