@@ -329,6 +329,23 @@ def check_image_shape(model, image_shape, argname="image_shape"):
     return tuple(int(d) for d in dims)
 
 
+def images_as_references(images, method):
+    """The call's own images as a method's reference distribution (`references=None`), refused for one image.
+
+    Expected Gradients, GradientShap and DeepLiftShap draw references from
+    the batch when none are given; a batch of one image would draw only the
+    image itself, and the attributions would be zero (or noise alone).
+    """
+    if len(images) < 2:
+        raise ValueError(
+            f"Received `references=None` with a single image: {method} then draws its references from the "
+            "images of the call, and the only one is the image itself, so every attribution would be zero "
+            "(or noise alone). Pass `references=` (background images in the model's input space, e.g. 16 to "
+            "100 training images), or explain several images in one call."
+        )
+    return images
+
+
 def warn_if_constant(values, method, what="map"):
     """Warns when an item of `values` (one per image, on axis 0) is constant; returns `values`.
 

@@ -85,7 +85,8 @@ def expected_gradients(
         references: `[N, H, W, C]` images of the background distribution, in
             the model's input space (Erion et al. use training images).
             Default: the `images` of the call themselves (then an image may
-            draw itself, a zero term).
+            draw itself, a zero term; refused for a single image, whose
+            every term would be zero).
         samples: the number of `(reference, point)` draws per image.
         seed: an int (or `None` for a fresh random seed); the same seed gives
             the same result.
@@ -177,7 +178,7 @@ def _expected(model, images, target, batch_size, references, samples, seed, nois
         inputs.check_in_range(images, value_range, "images")
         sigmas = noise_tunnel.noise_sigmas(images, noise, value_range)
     if references is None:
-        references = images
+        references = inputs.images_as_references(images, name)
     else:
         references = inputs.check_images(prepared.model, references, "references")
         if references.shape[1:] != images.shape[1:]:

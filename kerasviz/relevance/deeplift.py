@@ -199,7 +199,7 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
         if samples is None:
             raise ValueError("Received `samples=None` (every reference) with `references=None`. Give the "
                              "`references` to use them all, or a number of `samples` to draw from the images.")
-        references = images
+        references = inputs.images_as_references(images, "deeplift_shap")
     else:
         references = inputs.check_images(prepared.model, references, "references")
         if references.shape[1:] != images.shape[1:]:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import kerasviz
 from kerasviz.gradients.baselines import blur_integrated_gradients, expected_gradients
 from kerasviz.gradients.guided_ig import guided_integrated_gradients
 from kerasviz.gradients.integrated import gaussian_blur, integrated_gradients
@@ -165,6 +166,17 @@ def test_expected_gradients_bad_references(linear):
     model, _, images = linear
     with pytest.raises(ValueError, match="`references`"):
         expected_gradients(model, images, references=np.zeros((2, 4, 4, 2), np.float32))
+
+
+@pytest.mark.parametrize("name", ["expected_gradients", "gradient_shap", "deeplift_shap"])
+def test_one_image_without_references_is_refused(linear, name):
+    """One image drawing its references from itself would give all-zero (or noise-only) maps: refused, named."""
+    model, _, images = linear
+    method = getattr(kerasviz, name)
+    with pytest.raises(ValueError, match=r"`references=None` with a single image.*" + name):
+        method(model, images[:1], 2)
+    assert np.abs(method(model, images[:1], 2, references=images[1:])).max() > 0
+    assert np.abs(method(model, images[:2], 2)).max() > 0  # two images: each draws from both
 
 
 def test_guided_ig_on_a_linear_model_is_exact_whatever_the_path(linear):
