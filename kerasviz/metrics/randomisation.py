@@ -105,7 +105,7 @@ def efficient_mprt(model, images, method, target=None, *, bins=100, seed=0, batc
     equal bins), `eMPRT = H(e of the fully randomised model) / H(e of the
     model)`. A map that explains the model turns to noise when the model
     does: higher is better (above 1). One randomisation of every layer with
-    weights (`sanity.randomized_model`), not a cascade. Costs 2 calls of
+    weights (on the copy `sanity.borrowed_copy` keeps), not a cascade. Costs 2 calls of
     `method` per image.
 
     Args:
@@ -134,8 +134,9 @@ def efficient_mprt(model, images, method, target=None, *, bins=100, seed=0, batc
     fixed = robustness.fixed_target(prepared, target)
     kwargs = {} if batch_size is None else {"batch_size": prepared.batch_size}
     original = method(model, prepared.images, fixed, **kwargs)
-    copy, _ = sanity.randomized_model(model, prepared.images, seed=seed)
-    randomized = method(copy, prepared.images, fixed, **kwargs)
+    with sanity.borrowed_copy(model, prepared.images) as copy:
+        sanity.randomize(model, copy, None, inputs.check_seed(seed))
+        randomized = method(copy, prepared.images, fixed, **kwargs)
     before, after = discrete_entropy(original, bins), discrete_entropy(randomized, bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(before > 0, after / before, np.nan).astype(np.float32)

@@ -7,7 +7,10 @@
   another, random class and see whether the map changes.
 """
 
+import contextlib
+import threading
 import typing
+import weakref
 import zlib
 
 import keras
@@ -124,6 +127,44 @@ def _clone(model, images):
     return copy
 
 
+_COPIES = weakref.WeakKeyDictionary()  # model -> (its copy, the lock of whoever uses the copy)
+_COPIES_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def borrowed_copy(model, images):
+    """A copy of `model` holding its current weights, kept for the next call.
+
+    The randomisation tests re-initialise the copy's layers; a new copy per
+    call would also be a new model for every compiled method (a retrace per
+    call, each epoch of a callback). The copy is kept per model (weakly: it
+    goes with the model) and its weights are set from the model's on each
+    borrow. One caller uses it at a time; a caller that finds it in use
+    (another thread, or a method that itself runs a randomisation test) gets
+    a fresh copy of its own.
+    """
+    with _COPIES_LOCK:
+        entry = _COPIES.get(model)
+    if entry is None:
+        entry = (_clone(model, images), threading.Lock())
+        with _COPIES_LOCK:
+            entry = _COPIES.setdefault(model, entry)
+    copy, lock = entry
+    if not lock.acquire(blocking=False):
+        yield _clone(model, images)
+        return
+    try:
+        try:
+            copy.set_weights(model.get_weights())
+        except ValueError:  # the model changed its weights' structure since the copy was made
+            copy = _clone(model, images)
+            with _COPIES_LOCK:
+                _COPIES[model] = (copy, lock)
+        yield copy
+    finally:
+        lock.release()
+
+
 def _draw(initializer, shape, dtype, seed):
     """New values from `initializer` reseeded with `seed`; seeded Glorot/normal otherwise."""
     if isinstance(initializer, keras.initializers.Initializer):
@@ -169,8 +210,8 @@ def sanity_check(model, images, method, target=None, *, layers=None, seed=0, bat
 
     Cascading randomization of Adebayo et al., 2018 ("Sanity Checks for
     Saliency Maps", section 3.1): on a copy of the model
-    (`keras.models.clone_model` and the same weights; `model` itself is never
-    touched, also when `method` raises), the layers with weights are
+    (`keras.models.clone_model` and the same weights, kept for the next call;
+    `model` itself is never touched, also when `method` raises), the layers with weights are
     re-initialized one more at each stage, from the output down, with each
     layer's own initializers reseeded from `seed` (a seeded Glorot normal
     where it has none). At each stage `method` runs on the copy for the
@@ -178,7 +219,8 @@ def sanity_check(model, images, method, target=None, *, layers=None, seed=0, bat
     original ones by the Spearman rank correlation of their absolute values,
     per image. A method that explains the model passes: its correlation
     falls towards 0 as the weights go. Costs `1 + len(layers)` calls of
-    `method` (one trace of its compiled functions for the copy).
+    `method` (its compiled functions are traced for the copy on the first
+    call only).
 
     Guided backpropagation (`kerasviz.guided_backprop`) fails it: its maps
     reconstruct the image (edges) more than they explain the model. On a
@@ -240,14 +282,14 @@ def sanity_check(model, images, method, target=None, *, layers=None, seed=0, bat
         raise ValueError(
             f"Expected `method` to return one map per image [B, ...]; it returned shape {original.shape}."
         )
-    copy = _clone(model, prepared.images)
-    copied = [layer for _, layer in models.iter_layers(copy)]
     index = {path: i for i, (path, _) in enumerate(models.iter_layers(model))}
     correlations = []
-    for path in paths:
-        _reinitialize(copied[index[path]], path, seed)
-        randomized = _maps(method(copy, prepared.images, target=fixed, **kwargs), original.shape)
-        correlations.append(rank_correlation(np.abs(original), np.abs(randomized)))
+    with borrowed_copy(model, prepared.images) as copy:
+        copied = [layer for _, layer in models.iter_layers(copy)]
+        for path in paths:
+            _reinitialize(copied[index[path]], path, seed)
+            randomized = _maps(method(copy, prepared.images, target=fixed, **kwargs), original.shape)
+            correlations.append(rank_correlation(np.abs(original), np.abs(randomized)))
     correlations = np.asarray(correlations, np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(correlations)
@@ -323,10 +365,15 @@ def randomized_model(model, images, *, layers=None, seed=0):
     Returns `(copy, paths randomized)`.
     """
     seed = inputs.check_seed(seed)
-    paths = _layers_to_randomize(model, layers)
     copy = _clone(model, images)
+    return copy, randomize(model, copy, layers, seed)
+
+
+def randomize(model, copy, layers, seed):
+    """Re-initializes `layers` of `model` (default: every layer with weights) in its `copy`; returns their paths."""
+    paths = _layers_to_randomize(model, layers)
     copied = [layer for _, layer in models.iter_layers(copy)]
     index = {path: i for i, (path, _) in enumerate(models.iter_layers(model))}
     for path in paths:
         _reinitialize(copied[index[path]], path, seed)
-    return copy, paths
+    return paths

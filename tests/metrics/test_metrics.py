@@ -295,6 +295,23 @@ def test_sanity_check_seeded_explicit_layers_and_fixed_classes(images):
     assert explicit.layers == ["logits"]
 
 
+def test_randomisation_tests_reuse_one_copy_without_retracing(images):
+    """Epoch after epoch (a callback), the cascade runs on the same kept copy: no clone, no retrace, same result."""
+    keras.backend.clear_session()
+    model = sequential()
+    first = metrics.sanity_check(model, images, saliency, layers=["fc", "logits"], seed=1)
+    with metrics.sanity.borrowed_copy(model, images) as copy:
+        traces = compiled.tracing_count(copy)
+        np.testing.assert_array_equal(copy.get_weights()[0], model.get_weights()[0])  # restored on borrow
+        with metrics.sanity.borrowed_copy(model, images) as other:  # in use: a fresh copy of its own
+            assert other is not copy
+    again = metrics.sanity_check(model, images, saliency, layers=["fc", "logits"], seed=1)
+    metrics.efficient_mprt(model, images, saliency)
+    with metrics.sanity.borrowed_copy(model, images) as same:
+        assert same is copy and compiled.tracing_count(same) == traces
+    np.testing.assert_array_equal(first.correlations, again.correlations)
+
+
 def test_sanity_check_constant_maps_give_nan_and_are_left_out_of_the_mean(images):
     keras.backend.clear_session()
     model = sequential()
