@@ -111,6 +111,7 @@ _EXPORTS = {
     "deeplift_shap": "kerasviz.relevance.deeplift",
     "explain_dataset": "kerasviz.datasets.explain",
     "load_explanations": "kerasviz.datasets.reader",
+    "explain_regions": "kerasviz.regions",
 }
 
 
@@ -212,4 +213,5 @@ __all__ = [
     "layer_integrated_gradients",
     "layer_conductance",
     "neuron_conductance",
+    "explain_regions",
 ]

@@ -238,6 +238,48 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
     return write_record("attribution", method, header, arrays, step=step)
 
 
+def write_regions(method, images, maps, masks, classes, *, step=None, class_names=None, value_range=(0.0, 1.0)):
+    """Writes the maps of each image's class regions (a segmenter's): the dashboard's "Regions" view.
+
+    Tag `kerasviz/regions/<method>` (a record of the family "regions"). The
+    view draws each image with its regions outlined in one colour per
+    class; a click on a region (or its button) shows that region's map over
+    the image. `kerasviz.explain_regions(...).write(images)` calls this.
+
+    Args:
+        method: the method's name.
+        images: `[N, H, W, C]` in the model's input space.
+        maps: float `[N, R, h, w]`, one map per image and region, larger =
+            more important (any size: drawn stretched over the image).
+        masks: bool `[N, R, h', w']`, each region (any resolution, e.g. the
+            output's); an all-False mask is a region the image does not have.
+        classes: int `[R]`, the class of each region.
+        step: the step (`None`: the default step).
+        class_names: optional per-class names.
+        value_range: the model's pixel range, for display.
+
+    Returns:
+        True when the record was written.
+    """
+    if not recording():
+        return False
+    images, maps, masks = np.asarray(images), np.asarray(maps, np.float32), np.asarray(masks, bool)
+    classes = np.asarray(classes, np.int64).reshape(-1)
+    n, regions = len(images), len(classes)
+    if maps.ndim != 4 or maps.shape[:2] != (n, regions):
+        raise ValueError(f"Expected `maps` of shape [N, R, h, w] = [{n}, {regions}, h, w] (N images, R classes). "
+                         f"Received shape {maps.shape}.")
+    if masks.ndim != 4 or masks.shape[:2] != (n, regions):
+        raise ValueError(f"Expected `masks` of shape [N, R, h, w] = [{n}, {regions}, h, w]. Received shape "
+                         f"{masks.shape}.")
+    header = {"classes": classes.tolist(),
+              "class_names": None if class_names is None else [str(c) for c in class_names],
+              "value_range": None if value_range is None else [float(v) for v in value_range]}
+    arrays = {"images": image.to_uint8(image.to_display(images, value_range)), "maps": maps,
+              "masks": masks}
+    return write_record("regions", method, header, arrays, step=step)
+
+
 def write_comparison(methods, metrics, values, higher_is_better, *, best, sanity_checks=(), sanity_threshold=None,
                      failures=(), params=None, per_image=None, step=None):
     """Writes a comparison of attribution methods (`kerasviz.metrics.compare`) as one dashboard record.

@@ -11,6 +11,7 @@ import activations from "./views/activations.js";
 import synthesis from "./views/synthesis.js";
 import features from "./views/features.js";
 import dataset from "./views/dataset.js";
+import regions from "./views/regions.js";
 import generic from "./views/generic.js";
 
 // The view registry. A view is a module exporting
@@ -20,10 +21,10 @@ import generic from "./views/generic.js";
 // step, steps, stepsByTag: {tag: [steps]} } and `api` = { fetchJSON, routeURL, setStatus }.
 // Adding a family (filters, embeddings, patches, generated images) means writing
 // views/<family>.js and adding it to this list; families without a view get the generic one.
-const VIEWS = [attribution, activations, synthesis, features, dataset];
+const VIEWS = [attribution, activations, synthesis, features, dataset, regions];
 
 // The tab a run opens on: the first of these it holds (the README's tour order), then the others by name.
-const FAMILY_ORDER = ["attribution", "activations", "synthesis", "features", "dataset"];
+const FAMILY_ORDER = ["attribution", "activations", "synthesis", "features", "dataset", "regions"];
 
 function familyRank(family) {
   const k = FAMILY_ORDER.indexOf(family);
