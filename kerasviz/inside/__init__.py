@@ -3,7 +3,8 @@
 - `dissection`: `dissect` (Bau et al., 2017), over the streaming quantiles of `quantiles`;
   `concepts`: colour concepts from hue thresholds and the shapes dataset's concepts.
 - `cavs`: concept activation vectors and TCAV with its significance test (Kim et al., 2018).
-- `building_blocks`: NMF neuron groups and attribution to positions, channels, groups (Olah et al., 2018).
+- `building_blocks`: NMF neuron groups and attribution to positions, channels, groups (Olah et al., 2018);
+  `blocks`: all of them for one image, with renders and the semantic dictionary, for the dashboard.
 - `atlas`: activation atlas cells (Carter et al., 2019): sample, lay out, bin, logit effects, renders.
 
 Importing this package imports TensorFlow; `kerasviz` exposes these names lazily.
@@ -12,6 +13,7 @@ Importing this package imports TensorFlow; `kerasviz` exposes these names lazily
 from kerasviz.inside.atlas import (
     ActivationSample, Atlas, activation_atlas, bin_layout, logit_directions, render_atlas_cells, sample_activations,
 )
+from kerasviz.inside.blocks import BuildingBlocks, building_blocks, render_directions
 from kerasviz.inside.building_blocks import (
     GroupAttribution, NeuronGroups, channel_attribution, group_attribution, neuron_groups, spatial_attribution,
 )
@@ -29,7 +31,7 @@ __all__ = [
     "CAV", "TCAVScore", "TCAVTest", "concept_activation_vector", "directional_derivatives", "tcav",
     "tcav_significance",
     # building blocks
-    "GroupAttribution", "NeuronGroups", "channel_attribution", "group_attribution", "neuron_groups",
+    "BuildingBlocks", "building_blocks", "render_directions", "GroupAttribution", "NeuronGroups", "channel_attribution", "group_attribution", "neuron_groups",
     "spatial_attribution",
     # activation atlas
     "ActivationSample", "Atlas", "activation_atlas", "bin_layout", "logit_directions", "render_atlas_cells",

@@ -12,6 +12,7 @@ import synthesis from "./views/synthesis.js";
 import features from "./views/features.js";
 import dataset from "./views/dataset.js";
 import regions from "./views/regions.js";
+import blocks from "./views/blocks.js";
 import generic from "./views/generic.js";
 
 // The view registry. A view is a module exporting
@@ -21,10 +22,10 @@ import generic from "./views/generic.js";
 // step, steps, stepsByTag: {tag: [steps]} } and `api` = { fetchJSON, routeURL, setStatus }.
 // Adding a family (filters, embeddings, patches, generated images) means writing
 // views/<family>.js and adding it to this list; families without a view get the generic one.
-const VIEWS = [attribution, activations, synthesis, features, dataset, regions];
+const VIEWS = [attribution, activations, synthesis, features, dataset, regions, blocks];
 
 // The tab a run opens on: the first of these it holds (the README's tour order), then the others by name.
-const FAMILY_ORDER = ["attribution", "activations", "synthesis", "features", "dataset", "regions"];
+const FAMILY_ORDER = ["attribution", "activations", "synthesis", "features", "dataset", "regions", "blocks"];
 
 function familyRank(family) {
   const k = FAMILY_ORDER.indexOf(family);
