@@ -42,7 +42,7 @@ class RegionMaps(typing.NamedTuple):
 
     def write(self, images, *, step=None, class_names=None, value_range=(0.0, 1.0)):
         """Records them for the dashboard's "Regions" view (`kerasviz.summary.write_regions`)."""
-        return summary.write_regions(self.method, images, self.maps, self.masks, self.classes, step=step,
+        return summary.write_regions(self.method, images, self.maps, self.classes, masks=self.masks, step=step,
                                      class_names=class_names, value_range=value_range)
 
 

@@ -238,12 +238,14 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
     return write_record("attribution", method, header, arrays, step=step)
 
 
-def write_regions(method, images, maps, masks, classes, *, step=None, class_names=None, value_range=(0.0, 1.0)):
-    """Writes the maps of each image's class regions (a segmenter's): the dashboard's "Regions" view.
+def write_regions(method, images, maps, classes, *, masks=None, boxes=None, scores=None, step=None,
+                  class_names=None, value_range=(0.0, 1.0)):
+    """Writes the maps of each image's regions or boxes: the dashboard's "Regions" view.
 
-    Tag `kerasviz/regions/<method>` (a record of the family "regions"). The
-    view draws each image with its regions outlined in one colour per
-    class; a click on a region (or its button) shows that region's map over
+    A segmenter's regions (`masks`) or a detector's boxes (`boxes`), one map
+    each. Tag `kerasviz/regions/<method>` (a record of the family
+    "regions"). The view draws each image with its regions (or boxes) in one
+    colour per class; a click on one (or on its button) shows its map over
     the image. `kerasviz.explain_regions(...).write(images)` calls this.
 
     Args:
@@ -251,9 +253,14 @@ def write_regions(method, images, maps, masks, classes, *, step=None, class_name
         images: `[N, H, W, C]` in the model's input space.
         maps: float `[N, R, h, w]`, one map per image and region, larger =
             more important (any size: drawn stretched over the image).
+        classes: int `[R]` (the class of each region column) or `[N, R]`
+            (of each image's region: a detector's boxes).
         masks: bool `[N, R, h', w']`, each region (any resolution, e.g. the
             output's); an all-False mask is a region the image does not have.
-        classes: int `[R]`, the class of each region.
+        boxes: float `[N, R, 4]` instead of masks: `(y0, x0, y1, x1)` in
+            fractions of the image (the box format of `kerasviz.Detection`);
+            a box with no area (or NaN) is a box the image does not have.
+        scores: optional float `[N, R]` shown beside each box or region.
         step: the step (`None`: the default step).
         class_names: optional per-class names.
         value_range: the model's pixel range, for display.
@@ -263,20 +270,38 @@ def write_regions(method, images, maps, masks, classes, *, step=None, class_name
     """
     if not recording():
         return False
-    images, maps, masks = np.asarray(images), np.asarray(maps, np.float32), np.asarray(masks, bool)
-    classes = np.asarray(classes, np.int64).reshape(-1)
-    n, regions = len(images), len(classes)
-    if maps.ndim != 4 or maps.shape[:2] != (n, regions):
-        raise ValueError(f"Expected `maps` of shape [N, R, h, w] = [{n}, {regions}, h, w] (N images, R classes). "
-                         f"Received shape {maps.shape}.")
-    if masks.ndim != 4 or masks.shape[:2] != (n, regions):
-        raise ValueError(f"Expected `masks` of shape [N, R, h, w] = [{n}, {regions}, h, w]. Received shape "
-                         f"{masks.shape}.")
+    images, maps = np.asarray(images), np.asarray(maps, np.float32)
+    n = len(images)
+    if maps.ndim != 4 or len(maps) != n:
+        raise ValueError(f"Expected `maps` of shape [N, R, h, w] with N = {n} images. Received shape {maps.shape}.")
+    regions = maps.shape[1]
+    classes = np.asarray(classes, np.int64)
+    if classes.shape not in ((regions,), (n, regions)):
+        raise ValueError(f"Expected `classes` of shape [R] or [N, R] = [{n}, {regions}]. Received shape "
+                         f"{classes.shape}.")
+    if (masks is None) == (boxes is None):
+        raise ValueError("Pass the regions as `masks` (a segmenter's) or as `boxes` (a detector's): one of them.")
+    arrays = {"images": image.to_uint8(image.to_display(images, value_range)), "maps": maps}
+    if masks is not None:
+        masks = np.asarray(masks, bool)
+        if masks.ndim != 4 or masks.shape[:2] != (n, regions):
+            raise ValueError(f"Expected `masks` of shape [N, R, h, w] = [{n}, {regions}, h, w]. Received shape "
+                             f"{masks.shape}.")
+        arrays["masks"] = masks
+    else:
+        boxes = np.asarray(boxes, np.float32)
+        if boxes.shape != (n, regions, 4):
+            raise ValueError(f"Expected `boxes` of shape [N, R, 4] = [{n}, {regions}, 4]. Received shape "
+                             f"{boxes.shape}.")
+        arrays["boxes"] = np.where(np.isfinite(boxes).all(-1, keepdims=True), boxes, 0.0)  # absent: no area
+    if scores is not None:
+        scores = np.asarray(scores, np.float32)
+        if scores.shape != (n, regions):
+            raise ValueError(f"Expected `scores` of shape [N, R] = [{n}, {regions}]. Received shape {scores.shape}.")
+        arrays["scores"] = scores
     header = {"classes": classes.tolist(),
               "class_names": None if class_names is None else [str(c) for c in class_names],
               "value_range": None if value_range is None else [float(v) for v in value_range]}
-    arrays = {"images": image.to_uint8(image.to_display(images, value_range)), "maps": maps,
-              "masks": masks}
     return write_record("regions", method, header, arrays, step=step)
 
 

@@ -119,6 +119,10 @@ def test_written_for_the_dashboard_and_read_back(tmp_path, models, images):
     np.testing.assert_array_equal(arrays["images"], np.round(images * 255).astype(np.uint8))
     with tf.summary.create_file_writer(str(tmp_path / "bad")).as_default(step=4):
         with pytest.raises(ValueError, match="`maps`"):
-            summary.write_regions("saliency", images, result.maps[:, :1], result.masks, result.classes)
+            summary.write_regions("saliency", images, result.maps[:2], result.classes, masks=result.masks)
         with pytest.raises(ValueError, match="`masks`"):
-            summary.write_regions("saliency", images, result.maps, result.masks[:2], result.classes)
+            summary.write_regions("saliency", images, result.maps, result.classes, masks=result.masks[:2])
+        with pytest.raises(ValueError, match="one of them"):
+            summary.write_regions("saliency", images, result.maps, result.classes)
+        with pytest.raises(ValueError, match="`classes`"):
+            summary.write_regions("saliency", images, result.maps, result.classes[None, None], masks=result.masks)

@@ -38,14 +38,29 @@ def regions_record():
     return images, maps, masks
 
 
+BOXES = [[0.05, 0.05, 0.45, 0.45], [0.5, 0.55, 0.95, 0.95], [0.0, 0.0, 1.0, 1.0]]  # fractions (y0, x0, y1, x1)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
     root = str(tmp_path_factory.mktemp("regions_dashboard"))
     images, maps, masks = regions_record()
     with tf.summary.create_file_writer(os.path.join(root, "segmenter")).as_default(step=0):
-        assert summary.write_regions("saliency", images, maps, masks, [1, 2], class_names=NAMES)
-    return browser.start_tensorboard(root, request, lambda runs: bool(runs.get("segmenter", {}).get("tags")),
-                                     "tensorboard_regions.log")
+        assert summary.write_regions("saliency", images, maps, [1, 2], masks=masks, class_names=NAMES)
+    # A detector: three boxes in image 0 (the last around everything), the first alone in image 1 (NaN: none).
+    boxes = np.array([BOXES, [BOXES[0], [np.nan] * 4, [np.nan] * 4]], np.float32)
+    box_maps = np.concatenate([maps, maps[:, :1]], axis=1)  # box 0: peak of class 1, box 1: class 2, box 2: class 1
+    with tf.summary.create_file_writer(os.path.join(root, "detector")).as_default(step=0):
+        assert summary.write_regions("integrated_gradients", images, box_maps, [[1, 2, 0], [1, 0, 0]], boxes=boxes,
+                                     scores=[[0.9, 0.8, 0.3], [0.7, 0, 0]], class_names=NAMES)
+    return browser.start_tensorboard(root, request, lambda runs: bool(
+        runs.get("segmenter", {}).get("tags") and runs.get("detector", {}).get("tags")), "tensorboard_regions.log")
+
+
+def choose_run(frame, run):
+    frame.wait_for_selector(f"#kv-run option[value='{run}']", state="attached")
+    if frame.eval_on_selector("#kv-run", "s => s.value") != run:
+        frame.select_option("#kv-run", run)
 
 
 def chosen(frame, card):
@@ -64,8 +79,9 @@ def map_peak(frame, card):
 
 def test_a_click_on_a_region_shows_its_map(server, screenshots):
     with browser.open_dashboard(server) as (page, frame, events):
+        choose_run(frame, "segmenter")
         frame.wait_for_function("() => { const s = document.querySelector('.kv-regions-record');"
-                                " return s && s.dataset.shown; }")
+                                " return s && (s.dataset.shown || '').startsWith('segmenter|'); }")
         assert frame.eval_on_selector(".kv-tab[aria-selected='true']", "t => t.textContent") == "Regions"
         frame.wait_for_function("() => document.querySelectorAll('canvas.kv-region-map[data-painted]').length === 2")
         assert chosen(frame, 0) == "1"  # the largest region first (20 of 32 columns)
@@ -86,3 +102,26 @@ def test_a_click_on_a_region_shows_its_map(server, screenshots):
         browser.shot(page, screenshots, "regions_view.png")
         assert events["errors"] == [] and events["dialogs"] == []
         assert frame.locator("img[src='x']").count() == 0
+
+
+def test_a_click_on_a_box_shows_its_map(server, screenshots):
+    with browser.open_dashboard(server) as (page, frame, events):
+        choose_run(frame, "detector")
+        frame.wait_for_function("() => { const s = document.querySelector('.kv-regions-record');"
+                                " return s && (s.dataset.shown || '').startsWith('detector|')"
+                                " && document.querySelectorAll('canvas.kv-region-map[data-painted]').length === 2; }")
+        card = ".kv-region-card[data-image='0']"
+        assert frame.eval_on_selector(card, "c => c.dataset.region") == "0"  # the first box first
+        assert frame.locator(f"{card} .kv-region-button").count() == 3
+        assert frame.locator(".kv-region-card[data-image='1'] .kv-region-button").count() == 1  # NaN boxes: none
+        picture = frame.locator(f"{card} canvas.kv-region-picture")
+        box = picture.bounding_box()
+        picture.click(position={"x": box["width"] * 0.75, "y": box["height"] * 0.7})  # inside boxes 1 and 2: the smaller
+        assert frame.eval_on_selector(card, "c => c.dataset.region") == "1"
+        assert frame.eval_on_selector(card, "c => c.dataset.chosen") == "2"
+        assert np.allclose(map_peak(frame, 0), PEAKS[2], atol=1.5)
+        assert "score 0.80)" in frame.inner_text(f"{card} figcaption")
+        picture.click(position={"x": box["width"] * 0.9, "y": box["height"] * 0.2})  # inside box 2 only
+        assert frame.eval_on_selector(card, "c => c.dataset.region") == "2"
+        browser.shot(page, screenshots, "regions_boxes_view.png")
+        assert events["errors"] == [] and events["dialogs"] == []
