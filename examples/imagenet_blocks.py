@@ -2,7 +2,7 @@
 
 On the EfficientNet-Lite3 of `../shared/imagenet` (280 x 280, raw pixels 0-255, `value_range=(0, 255)`),
 each chosen photo seen through one layer (default: the feature-visualization layer,
-`kerasviz.models.default_layer(model, "feature_visualization")`), as Olah et al. (2018) show it: the layer's
+`kerasviz.gradients.feature_visualization.default_layer(model)`), as Olah et al. (2018) show it: the layer's
 activations factored into neuron groups (NMF), each group rendered by feature visualization and
 attributed to the predicted class, and the channels of the positions' semantic dictionaries rendered.
 The figure has a row per photo: the photo, its groups in their colours, the spatial attribution, then
@@ -66,9 +66,10 @@ def main(argv=None):
 
     import kerasviz
     from kerasviz import inside
+    from kerasviz.gradients import feature_visualization
 
     context = imagenet.Context(imagenet.parse_args(["--out", args.out]))
-    layer = args.layer or kerasviz.models.default_layer(context.model, "feature_visualization")
+    layer = args.layer or feature_visualization.default_layer(context.model)
     writer = tf.summary.create_file_writer(args.logdir) if args.logdir else None
     rows = []
     for name in args.photos:
