@@ -110,6 +110,25 @@ class TailQuantiles:
         index = np.argmax(above >= self._from_top(q), axis=1)
         return ordered[np.arange(self.units), index]
 
+    def state(self):
+        """`(arrays, info)`: what `from_state` needs to go on exactly as this sketch would (its RNG included).
+
+        `arrays` is `{"level<i>": float32 [units, n_i]}`; `info` is JSON (sizes, counts, the RNG's state).
+        """
+        arrays = {f"level{i}": level for i, level in enumerate(self.levels)}
+        info = {"units": self.units, "capacity": self.capacity, "count": self.count,
+                "compactions": self.compactions, "levels": len(self.levels), "rng": self._rng.bit_generator.state}
+        return arrays, info
+
+    @classmethod
+    def from_state(cls, arrays, info):
+        """The sketch saved by `state`."""
+        sketch = cls(info["units"], info["capacity"])
+        sketch.levels = [np.array(arrays[f"level{i}"], np.float32) for i in range(info["levels"])]
+        sketch.count, sketch.compactions = int(info["count"]), int(info["compactions"])
+        sketch._rng.bit_generator.state = info["rng"]
+        return sketch
+
     def nbytes(self):
         """The bytes the sketch holds now."""
         return sum(level.nbytes for level in self.levels)
