@@ -1,4 +1,4 @@
-"""What the units of a model learned, over a dataset: Network Dissection, TCAV, neuron groups, an activation atlas.
+"""What the units of a model learned, over a dataset: Network Dissection, TCAV, neuron groups, an activation atlas, CRAFT.
 
     python examples/inside.py                 # the demo model on the shapes test split
     python examples/inside.py --out inside/
@@ -65,6 +65,23 @@ def main():
     with open(path, "wb") as f:
         f.write(kerasviz.image.encode_png(kerasviz.image.tile(kerasviz.image.to_display(pictures, value_range))))
     print("wrote", path)
+
+    # CRAFT: the concepts of the class "circle" in conv3 (NMF of 18-pixel patches' activations), their
+    # importance for its score (Sobol total indices over concept masks), and where the top two are.
+    circle = test.class_names.index("circle")
+    class_images = images[test.labels == circle][:40]
+    bank = inside.craft_concepts(model, class_images, "conv3", concepts=6, value_range=value_range)
+    importance = inside.concept_importance(model, class_images[:12], bank, circle, value_range=value_range)
+    order = np.argsort(-importance.total)
+    print(f"CRAFT: 6 concepts of conv3 for circle (patches of {bank.patch_size} px, reconstruction error "
+          f"{bank.error:.2f}); importance {importance.total.round(2)}")
+    maps = inside.concept_maps(model, class_images[:4], bank, importance, value_range=value_range)
+    shown = [kerasviz.image.overlay(kerasviz.image.to_display(class_images[:4], value_range),
+                                    kerasviz.image.normalize(maps[..., k])) for k in order[:2]]
+    path = os.path.join(args.out, "craft_concept_maps.png")
+    with open(path, "wb") as f:
+        f.write(kerasviz.image.encode_png(kerasviz.image.tile(np.concatenate(shown), cols=4)))
+    print("wrote", path, "(rows: the two most important concepts)")
 
 
 if __name__ == "__main__":

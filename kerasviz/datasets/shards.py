@@ -204,26 +204,27 @@ def _differences(old, new):
     return [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys if old.get(k) != new.get(k)]
 
 
-def open_output(out, arguments, worker=0):
+def open_output(out, arguments, worker=0, argname="out"):
     """Checks that `out` is new or holds a run of the same `arguments`; creates it; returns the fingerprint.
 
     Removes this worker's temporary entries left by a killed run. Never
     overwrites: a directory holding other files, or a run of other
-    arguments, raises.
+    arguments, raises. `argname` is the caller's name of the directory
+    (`explain_dataset`'s `out`, `dissect`'s `state_dir`).
 
     Raises:
-        ValueError: `out` is a file, holds something that is not an
-            `explain_dataset` output, or holds a run of other arguments.
+        ValueError: `out` is a file, holds something that is not a sharded
+            run's output, or holds a run of other arguments.
     """
     print_ = fingerprint(arguments)
     if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"Received an invalid value for `out`: {out!r} is a file, not a directory.")
+        raise ValueError(f"Received an invalid value for `{argname}`: {out!r} is a file, not a directory.")
     os.makedirs(out, exist_ok=True)
     manifest = read_manifest(out)
     if manifest is not None and manifest.get("fingerprint") != print_:
         diff = "; ".join(_differences(manifest.get("arguments", {}), arguments)) or "the format"
-        raise ValueError(f"Received `out={out!r}`, which holds an explain_dataset run of other arguments "
-                         f"({diff}). Nothing was overwritten: pass another `out`, or the same arguments to "
+        raise ValueError(f"Received `{argname}={out!r}`, which holds a run of other arguments "
+                         f"({diff}). Nothing was overwritten: pass another `{argname}`, or the same arguments to "
                          "resume that run.")
     for entry in os.listdir(out):
         path = os.path.join(out, entry)
@@ -234,10 +235,10 @@ def open_output(out, arguments, worker=0):
         elif entry.startswith("shard-"):
             meta = read_meta(out, int(entry[6:])) if entry[6:].isdigit() else None
             if meta is None or meta.get("fingerprint") != print_:
-                raise ValueError(f"Received `out={out!r}`, whose {entry!r} comes from an explain_dataset run of "
-                                 "other arguments (or is not one). Nothing was overwritten: pass another "
-                                 "`out`, or the same arguments to resume that run.")
+                raise ValueError(f"Received `{argname}={out!r}`, whose {entry!r} comes from a run of "
+                                 f"other arguments (or is not one). Nothing was overwritten: pass another "
+                                 f"`{argname}`, or the same arguments to resume that run.")
         else:
-            raise ValueError(f"Received `out={out!r}`, a directory holding {entry!r}, which is not part of an "
-                             "explain_dataset output. Nothing was overwritten: pass a new or empty directory.")
+            raise ValueError(f"Received `{argname}={out!r}`, a directory holding {entry!r}, which is not part of "
+                             f"a sharded run's output. Nothing was overwritten: pass a new or empty directory.")
     return print_

@@ -6,6 +6,8 @@
 - `building_blocks`: NMF neuron groups and attribution to positions, channels, groups (Olah et al., 2018);
   `blocks`: all of them for one image, with renders and the semantic dictionary, for the dashboard.
 - `atlas`: activation atlas cells (Carter et al., 2019): sample, lay out, bin, logit effects, renders.
+- `craft`: CRAFT (Fel et al., 2023): concepts by NMF of patch activations, their importance by Sobol
+  indices (`sobol`: Saltelli et al., 2010; Jansen, 1999), concept attribution maps.
 
 Importing this package imports TensorFlow; `kerasviz` exposes these names lazily.
 """
@@ -21,8 +23,12 @@ from kerasviz.inside.cavs import (
     CAV, TCAVScore, TCAVTest, concept_activation_vector, directional_derivatives, tcav, tcav_significance,
 )
 from kerasviz.inside.concepts import colour_concepts, shapes_concepts
+from kerasviz.inside.craft import (
+    ConceptBank, ConceptImportance, concept_coefficients, concept_importance, concept_maps, craft_concepts,
+)
 from kerasviz.inside.dissection import Dissection, dissect
 from kerasviz.inside.quantiles import TailQuantiles
+from kerasviz.inside.sobol import SobolIndices, sobol_design, sobol_estimates, sobol_indices
 
 __all__ = [
     # Network Dissection
@@ -36,4 +42,9 @@ __all__ = [
     # activation atlas
     "ActivationSample", "Atlas", "activation_atlas", "bin_layout", "logit_directions", "render_atlas_cells",
     "sample_activations",
+    # CRAFT
+    "ConceptBank", "ConceptImportance", "concept_coefficients", "concept_importance", "concept_maps",
+    "craft_concepts",
+    # Sobol indices
+    "SobolIndices", "sobol_design", "sobol_estimates", "sobol_indices",
 ]

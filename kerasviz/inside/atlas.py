@@ -9,9 +9,10 @@ from kerasviz import inputs, models, progress, targets
 from kerasviz.activations.projections import project
 from kerasviz.gradients import feature_visualization, synthesis
 from kerasviz.gradients import parameterization as parameterizations
-from kerasviz.inside import streams
+from kerasviz.inside import resumable, streams
 
 _MAX_CLASSES = 64  # logit effects for every class by default up to this many classes
+_SAMPLE_ARRAYS = ("keys", "vectors", "image_index", "positions")  # a sample's saved state
 
 
 class ActivationSample(typing.NamedTuple):
@@ -60,15 +61,16 @@ def _keys(seed, image_index, count):
 
 
 def sample_activations(model, data, layer, samples: int = 10000, *, seed: int = 0, batch_size=None,
-                       value_range=None, verbose: int = 0) -> ActivationSample:
+                       value_range=None, shard_size: int = resumable.DEFAULT_SHARD_SIZE, state_dir=None,
+                       verbose: int = 0) -> ActivationSample:
     """A uniform sample of `samples` spatial activation vectors of a layer over a stream of images.
 
     Each position of each image gets a random key drawn from `(seed, image
     index)`, and the `samples` smallest keys are kept as the images stream
     by (a bottom-k sample: uniform without replacement, the same whatever
-    the batch size or the dataset's batching). Memory: `samples * C` floats
-    and one batch of activations. One forward pass (up to the layer) per
-    image.
+    the batch size or the dataset's batching). Memory: `samples * C` floats,
+    one shard of images and one batch of activations. One forward pass (up
+    to the layer) per image.
 
     Args:
         model: a built Keras image model.
@@ -79,6 +81,13 @@ def sample_activations(model, data, layer, samples: int = 10000, *, seed: int = 
         seed: an int seeding the keys.
         batch_size: images per compiled call (default 32).
         value_range: when given, images outside it raise.
+        shard_size: images read (and held) at a time, and between two
+            saved states.
+        state_dir: None, or a directory where the sample is saved after
+            each shard (`kerasviz.inside.resumable`): called again with the
+            same arguments and data after an interruption, it goes on from
+            the last saved state and returns exactly what an uninterrupted
+            run returns. A directory of another run raises.
         verbose: 1 shows a progress bar.
 
     Returns:
@@ -93,30 +102,45 @@ def sample_activations(model, data, layer, samples: int = 10000, *, seed: int = 
     seed = inputs.check_seed(seed)
     batch_size = inputs.check_batch_size(batch_size)
     verbose = progress.check_verbose(verbose)
-    kept_keys = np.empty(0)
-    kept = (np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty((0, 2), np.int64))
-    seen = first = 0
-    for (batch,) in progress.track(streams.batches(data, batch_size), None, verbose,
-                                   size=lambda item: len(item[0]), unit="image"):
-        images = streams.check_batch(model, batch, value_range)
-        values = streams.activations(model, images, path, batch_size)
-        if values.ndim != 4:
-            raise ValueError(f"Received an invalid value for `layer`: {layer!r} outputs {values.shape[1:]}, "
-                             "not a spatial map [h, w, C].")
-        n, h, w, c = values.shape
-        keys = np.concatenate([_keys(seed, first + i, h * w) for i in range(n)])
-        rows, cols = np.divmod(np.tile(np.arange(h * w), n), w)
-        index = np.repeat(np.arange(first, first + n), h * w)
-        candidates = (np.concatenate([kept[0].reshape(-1, c), values.reshape(-1, c)]),
-                      np.concatenate([kept[1], index]), np.concatenate([kept[2], np.stack([rows, cols], 1)]))
-        all_keys = np.concatenate([kept_keys, keys])
-        if len(all_keys) > samples:
-            chosen = np.argpartition(all_keys, samples - 1)[:samples]
-            kept_keys, kept = all_keys[chosen], tuple(part[chosen] for part in candidates)
-        else:
-            kept_keys, kept = all_keys, candidates
-        seen += n * h * w
-        first += n
+    shard_size = inputs.check_positive_int(shard_size, "shard_size")
+    state = resumable.StateDir(state_dir, resumable.run_arguments(
+        model, "sample_activations", layer=path, samples=samples, seed=seed, batch_size=batch_size,
+        value_range=value_range, shard_size=shard_size))
+
+    def add_to_sample(state, shard, first):
+        kept_keys, kept, seen = state
+        for (batch,) in streams.batches(shard[0], batch_size):
+            images = streams.check_batch(model, batch, value_range)
+            values = streams.activations(model, images, path, batch_size)
+            if values.ndim != 4:
+                raise ValueError(f"Received an invalid value for `layer`: {layer!r} outputs {values.shape[1:]}, "
+                                 "not a spatial map [h, w, C].")
+            n, h, w, c = values.shape
+            keys = np.concatenate([_keys(seed, first + i, h * w) for i in range(n)])
+            rows, cols = np.divmod(np.tile(np.arange(h * w), n), w)
+            index = np.repeat(np.arange(first, first + n), h * w)
+            candidates = (np.concatenate([kept[0].reshape(-1, c), values.reshape(-1, c)]),
+                          np.concatenate([kept[1], index]), np.concatenate([kept[2], np.stack([rows, cols], 1)]))
+            all_keys = np.concatenate([kept_keys, keys])
+            if len(all_keys) > samples:
+                chosen = np.argpartition(all_keys, samples - 1)[:samples]
+                kept_keys, kept = all_keys[chosen], tuple(part[chosen] for part in candidates)
+            else:
+                kept_keys, kept = all_keys, candidates
+            seen += n * h * w
+            first += n
+        return kept_keys, kept, seen
+
+    def encode(state):
+        return dict(zip(_SAMPLE_ARRAYS, (state[0], *state[1]))), {"seen": state[2]}
+
+    def decode(info, load):
+        keys, *kept = (load(name) for name in _SAMPLE_ARRAYS)
+        return keys, tuple(kept), info["seen"]
+
+    start = (np.empty(0), (np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty((0, 2), np.int64)), 0)
+    _, kept, seen = resumable.fold(data, state, "sample", start, add_to_sample, encode, decode,
+                                   shard_size=shard_size, verbose=verbose)
     order = np.lexsort((kept[2][:, 1], kept[2][:, 0], kept[1]))  # stream order
     return ActivationSample(kept[0][order].astype(np.float32), kept[1][order], kept[2][order], path, seen)
 

@@ -11,9 +11,6 @@ from sklearn.exceptions import ConvergenceWarning
 from kerasviz import inputs, models
 from kerasviz.inside import streams
 
-_NEGATIVE = 1e-6  # relative: activations below -this * max are not non-negative
-
-
 class NeuronGroups(typing.NamedTuple):
     """A layer's activations factored into `k` groups of channels: `a[n, y, x, :] ~ spatial[n, y, x] @ channels`.
 
@@ -41,12 +38,28 @@ def _spatial_activations(model, images, layer, batch_size, value_range):
     return path, checked, values
 
 
-def _non_negative(values, path):
-    low, high = float(values.min()), float(np.abs(values).max())
-    if low < -_NEGATIVE * max(high, 1e-30):
-        raise ValueError(f"The activations of {path!r} go down to {low:.4g}; NMF needs non-negative ones: "
-                         "pick a rectified layer (after a ReLU).")
-    return np.maximum(values, 0.0)
+def factorize(matrix, count, seed, max_iter, path):
+    """`(coefficients [n, count], components [count, C], error)`: `matrix ~ coefficients @ components` (NMF).
+
+    scikit-learn's `NMF` (NNDSVDa start, seeded, tolerance 1e-5); the
+    components are scaled to unit length (the coefficients take the
+    scale); `error` is `||matrix - coefficients @ components|| / ||matrix||`
+    (Frobenius). Stopping at `max_iter` is logged, not warned: the error
+    says how good the factorization is.
+    """
+    factorization = NMF(count, init="nndsvda", random_state=seed % 2**32, max_iter=max_iter, tol=1e-5)
+    with warnings.catch_warnings():  # a slow convergence shows in `error`, returned and logged
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coefficients = factorization.fit_transform(matrix)
+    if factorization.n_iter_ >= max_iter:
+        logging.getLogger("kerasviz").info("NMF of %r stopped after max_iter=%d iterations.", path, max_iter)
+    components = factorization.components_
+    norms = np.linalg.norm(components, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    components, coefficients = components / norms, coefficients * norms.T
+    total = np.linalg.norm(matrix)
+    error = float(np.linalg.norm(matrix - coefficients @ components) / total) if total else 0.0
+    return coefficients, components, error
 
 
 def neuron_groups(model, images, layer, groups: int = 6, *, batch_size=None, seed: int = 0,
@@ -91,22 +104,11 @@ def neuron_groups(model, images, layer, groups: int = 6, *, batch_size=None, see
     max_iter = inputs.check_positive_int(max_iter, "max_iter")
     seed = inputs.check_seed(seed)
     path, _, values = _spatial_activations(model, images, layer, batch_size, value_range)
-    matrix = _non_negative(values, path).reshape(-1, values.shape[-1]).astype(np.float64)
+    matrix = streams.non_negative(values, path).reshape(-1, values.shape[-1]).astype(np.float64)
     if groups > min(matrix.shape):
         raise ValueError(f"Received `groups={groups}`, more than the {min(matrix.shape)} the activations "
                          f"{matrix.shape} of {path!r} allow.")
-    factorization = NMF(groups, init="nndsvda", random_state=seed % 2**32, max_iter=max_iter, tol=1e-5)
-    with warnings.catch_warnings():  # a slow convergence shows in `error`, returned and logged
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        spatial = factorization.fit_transform(matrix)
-    if factorization.n_iter_ >= max_iter:
-        logging.getLogger("kerasviz").info("NMF of %r stopped after max_iter=%d iterations.", path, max_iter)
-    channels = factorization.components_
-    norms = np.linalg.norm(channels, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    channels, spatial = channels / norms, spatial * norms.T
-    total = np.linalg.norm(matrix)
-    error = float(np.linalg.norm(matrix - spatial @ channels) / total) if total else 0.0
+    spatial, channels, error = factorize(matrix, groups, seed, max_iter, path)
     return NeuronGroups(spatial.reshape(values.shape[:3] + (groups,)).astype(np.float32),
                         channels.astype(np.float32), path, error)
 
@@ -207,7 +209,7 @@ def group_attribution(model, images, layer, groups: NeuronGroups, target=None, *
     if values.shape[-1] != groups.channels.shape[1]:
         raise ValueError(
             f"Received `groups` of {groups.channels.shape[1]} channels for {path!r} of {values.shape[-1]}.")
-    matrix = _non_negative(values, path).reshape(-1, values.shape[-1]).astype(np.float64)
+    matrix = streams.non_negative(values, path).reshape(-1, values.shape[-1]).astype(np.float64)
     channels = groups.channels.astype(np.float64)
     with warnings.catch_warnings():  # the fit's error is what the caller's total says
         warnings.simplefilter("ignore", ConvergenceWarning)

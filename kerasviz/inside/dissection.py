@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, inputs, models, progress
-from kerasviz.inside import streams
+from kerasviz.inside import resumable, streams
 from kerasviz.inside.quantiles import DEFAULT_CAPACITY, TailQuantiles
 
 #: Bau et al., 2017, section 2.2: the top quantile of each unit's activations, and a "detector"'s least IoU.
@@ -14,6 +14,7 @@ TOP_QUANTILE = 0.005
 DETECTOR_IOU = 0.04
 _MASK_BYTES = 2 ** 26  # the upsampled unit masks of one compiled call: at most 64 MiB of float32
 _EXACT_COUNT = 2 ** 24  # pixels per compiled call at most: float32 counts them exactly
+_SUMS = ("intersections", "unit_area", "concept_area")  # the second pass's running sums
 
 
 class Dissection(typing.NamedTuple):
@@ -83,12 +84,6 @@ def concept_masks(masks, count, argname="data"):
         f"binary masks [B, H, W, {count}] (one per name of `concepts`).")
 
 
-def _track(data, chunk, verbose):
-    """The `(images, masks)` batches of `data`, with a progress bar over images when `verbose`."""
-    return progress.track(streams.batches(data, chunk, parts=2), None, verbose, size=lambda item: len(item[0]),
-                          unit="image")
-
-
 def _tally_function(model, path, image_shape, mask_shape, group):
     """The compiled `(images, masks, thresholds) -> (intersections [U, K], unit areas [U], concept areas [K])`.
 
@@ -129,7 +124,7 @@ def _tally_function(model, path, image_shape, mask_shape, group):
 
 def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE, iou_threshold: float = DETECTOR_IOU,
             batch_size=None, capacity: int = DEFAULT_CAPACITY, value_range=None, seed: int = 0,
-            verbose: int = 0) -> Dissection:
+            shard_size: int = resumable.DEFAULT_SHARD_SIZE, state_dir=None, verbose: int = 0) -> Dissection:
     """Labels each unit of a layer with the concept its strongest activations segment best.
 
     Network Dissection (Bau, Zhou, Khosla, Oliva & Torralba, 2017, "Network
@@ -151,11 +146,15 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
     unit silent on more than 99.5% of positions (`T_u = 0` after a ReLU)
     marks only where it fires, not everywhere.
 
+    The data is read in shards of `shard_size` images (a dataset's own
+    batches are joined and cut again), each in batches of `batch_size`.
+
     Memory: the sketch's `units * capacity` floats per level (about
-    `log2(positions / capacity)` levels), one batch's activations and
-    one-hot masks, and its upsampled unit masks, taken a group of units at
-    a time so that they stay within 64 MiB (`batch_size * H * W` floats per
-    unit; one unit at a time at the least).
+    `log2(positions / capacity)` levels), one shard of images and masks,
+    one batch's activations and one-hot masks, and its upsampled unit
+    masks, taken a group of units at a time so that they stay within 64
+    MiB (`batch_size * H * W` floats per unit; one unit at a time at the
+    least).
 
     Args:
         model: a built Keras image model.
@@ -171,6 +170,14 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
         capacity: the sketch's values per unit and level (even).
         value_range: when given, images outside it raise.
         seed: seeds the sketch's compactions (only used when it compacts).
+        shard_size: images read (and held) at a time, and between two
+            saved states.
+        state_dir: None, or a directory where the run's state is saved
+            after each shard (`kerasviz.inside.resumable`): called again with
+            the same arguments and data after an interruption, it checks the
+            shards done, goes on from the last saved state and returns
+            exactly what an uninterrupted run returns. A directory of another
+            run raises; nothing is overwritten.
         verbose: 1 shows a progress bar per pass.
 
     Returns:
@@ -195,40 +202,56 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
         raise ValueError(f"Received an invalid value for `layer`: {layer!r} is not spatial (output {tuple(shape)}).")
     verbose = progress.check_verbose(verbose)
     chunk = inputs.check_batch_size(batch_size)
-    sketch = None
-    for images, masks in _track(data, chunk, verbose):
-        images = streams.check_batch(model, images, value_range)
-        if len(masks) != len(images):
-            raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
-        concept_masks(masks, len(names))  # bad masks fail in the first pass already
-        values = streams.activations(model, images, path, chunk)
-        if values.ndim != 4:
-            raise ValueError(
-                f"Received an invalid value for `layer`: {layer!r} outputs {values.shape}, not [B, h, w, C].")
-        units = values.shape[-1]
-        if sketch is None:
-            sketch = TailQuantiles(units, capacity, seed)
-        sketch.update(values.reshape(-1, units).T)
-    if sketch is None:
-        raise ValueError("Received an empty dataset for `data`.")
-    thresholds = sketch.quantile(1.0 - top_quantile)
+    shard_size = inputs.check_positive_int(shard_size, "shard_size")
+    state = resumable.StateDir(state_dir, resumable.run_arguments(
+        model, "dissect", layer=path, concepts=list(names), top_quantile=top_quantile, iou_threshold=iou_threshold,
+        batch_size=chunk, capacity=capacity, value_range=value_range, seed=seed, shard_size=shard_size))
 
-    intersections = np.zeros((units, len(names)), np.float64)
-    unit_area, concept_area = np.zeros(units, np.float64), np.zeros(len(names), np.float64)
+    def add_to_sketch(sketch, shard, first):
+        for images, masks in streams.batches(shard, chunk, parts=2):
+            images = streams.check_batch(model, images, value_range)
+            if len(masks) != len(images):
+                raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
+            concept_masks(masks, len(names))  # bad masks fail in the first pass already
+            values = streams.activations(model, images, path, chunk)
+            if values.ndim != 4:
+                raise ValueError(
+                    f"Received an invalid value for `layer`: {layer!r} outputs {values.shape}, not [B, h, w, C].")
+            if sketch is None:
+                sketch = TailQuantiles(values.shape[-1], capacity, seed)
+            sketch.update(values.reshape(-1, values.shape[-1]).T)
+        return sketch
+
+    sketch = resumable.fold(
+        data, state, "quantiles", None, add_to_sketch, TailQuantiles.state,
+        lambda info, load: TailQuantiles.from_state({f"level{i}": load(f"level{i}") for i in range(info["levels"])},
+                                                    info),
+        shard_size=shard_size, parts=2, verbose=verbose)
+    thresholds = sketch.quantile(1.0 - top_quantile)
+    units = sketch.units
     constant = tf.constant(thresholds)
-    for images, masks in _track(data, chunk, verbose):
-        images = streams.check_batch(model, images, value_range)
-        masks = concept_masks(masks, len(names))
-        if len(masks) != len(images):
-            raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
-        group = max(1, min(units, _MASK_BYTES // (4 * chunk * masks[0, ..., 0].size)))
-        function = _tally_function(model, path, images.shape[1:], masks.shape[1:], group)
-        per_call = max(1, min(chunk, _EXACT_COUNT // masks[0, ..., 0].size))  # float32 counts stay exact
-        for a, b in inputs.batches(len(images), per_call):
-            inter, areas, covered = function(tf.constant(images[a:b]), tf.constant(masks[a:b]), constant)
-            intersections += inter.numpy()
-            unit_area += areas.numpy()
-            concept_area += covered.numpy()
+
+    def tally(sums, shard, first):
+        intersections, unit_area, concept_area = sums
+        for images, masks in streams.batches(shard, chunk, parts=2):
+            images = streams.check_batch(model, images, value_range)
+            masks = concept_masks(masks, len(names))
+            if len(masks) != len(images):
+                raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
+            group = max(1, min(units, _MASK_BYTES // (4 * chunk * masks[0, ..., 0].size)))
+            function = _tally_function(model, path, images.shape[1:], masks.shape[1:], group)
+            per_call = max(1, min(chunk, _EXACT_COUNT // masks[0, ..., 0].size))  # float32 counts stay exact
+            for a, b in inputs.batches(len(images), per_call):
+                inter, areas, covered = function(tf.constant(images[a:b]), tf.constant(masks[a:b]), constant)
+                intersections += inter.numpy()
+                unit_area += areas.numpy()
+                concept_area += covered.numpy()
+        return intersections, unit_area, concept_area
+
+    start = (np.zeros((units, len(names)), np.float64), np.zeros(units, np.float64), np.zeros(len(names), np.float64))
+    intersections, unit_area, concept_area = resumable.fold(
+        data, state, "tally", start, tally, lambda sums: (dict(zip(_SUMS, sums)), {}),
+        lambda info, load: tuple(load(name) for name in _SUMS), shard_size=shard_size, parts=2, verbose=verbose)
     unions = unit_area[:, None] + concept_area[None, :] - intersections
     iou = np.where(unions > 0, intersections / np.maximum(unions, 1), 0.0).astype(np.float32)
     best = np.argmax(iou, axis=1).astype(np.int64)

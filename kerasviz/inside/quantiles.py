@@ -8,6 +8,7 @@ import numpy as np
 #: it holds at most `DEFAULT_CAPACITY // 2` values per unit (0.5% of 819,200
 #: positions: 16,700 images of 7x7, 260 of 56x56).
 DEFAULT_CAPACITY = 8192
+_SORTED_VALUES = 2 ** 20  # values sorted at once by `quantile` (about 28 MiB with their order and weights)
 
 
 class TailQuantiles:
@@ -102,13 +103,36 @@ class TailQuantiles:
             raise ValueError(f"Received an invalid value for `q`: {q!r}. Expected a number in [0, 1].")
         if not self.count:
             raise ValueError("No values were added to the sketch.")
-        values = np.concatenate(self.levels, axis=1)
         weights = np.concatenate([np.full(lv.shape[1], 2 ** i, np.int64) for i, lv in enumerate(self.levels)])
-        order = np.argsort(-values, axis=1, kind="stable")
-        ordered = np.take_along_axis(values, order, axis=1)
-        above = np.cumsum(weights[order], axis=1)  # the weight of values >= each, counted from the top
-        index = np.argmax(above >= self._from_top(q), axis=1)
-        return ordered[np.arange(self.units), index]
+        rank = self._from_top(q)
+        result = np.empty(self.units, np.float32)
+        step = max(1, _SORTED_VALUES // len(weights))  # units sorted at a time: the sort's memory stays bounded
+        for a in range(0, self.units, step):
+            values = np.concatenate([level[a:a + step] for level in self.levels], axis=1)
+            order = np.argsort(-values, axis=1, kind="stable")
+            ordered = np.take_along_axis(values, order, axis=1)
+            above = np.cumsum(weights[order], axis=1)  # the weight of values >= each, counted from the top
+            result[a:a + step] = ordered[np.arange(len(values)), np.argmax(above >= rank, axis=1)]
+        return result
+
+    def state(self):
+        """`(arrays, info)`: what `from_state` needs to go on exactly as this sketch would (its RNG included).
+
+        `arrays` is `{"level<i>": float32 [units, n_i]}`; `info` is JSON (sizes, counts, the RNG's state).
+        """
+        arrays = {f"level{i}": level for i, level in enumerate(self.levels)}
+        info = {"units": self.units, "capacity": self.capacity, "count": self.count,
+                "compactions": self.compactions, "levels": len(self.levels), "rng": self._rng.bit_generator.state}
+        return arrays, info
+
+    @classmethod
+    def from_state(cls, arrays, info):
+        """The sketch saved by `state`."""
+        sketch = cls(info["units"], info["capacity"])
+        sketch.levels = [np.array(arrays[f"level{i}"], np.float32) for i in range(info["levels"])]
+        sketch.count, sketch.compactions = int(info["count"]), int(info["compactions"])
+        sketch._rng.bit_generator.state = info["rng"]
+        return sketch
 
     def nbytes(self):
         """The bytes the sketch holds now."""

@@ -14,6 +14,8 @@ import tensorflow as tf
 from kerasviz import compiled, inputs, models
 from kerasviz.gradients import core
 
+_NEGATIVE = 1e-6  # relative: activations below -this * max are not non-negative
+
 
 def layer_path(model, layer):
     """The canonical path of `layer` in `model`, checking that it has a channel axis."""
@@ -44,6 +46,15 @@ def activations(model, images, path, batch_size):
     function = activation_function(model, path, images.shape[1:])
     return np.concatenate([function(tf.constant(images[a:b])).numpy()
                            for a, b in inputs.batches(len(images), batch_size)], axis=0)
+
+
+def non_negative(values, path):
+    """`values` with float round-off below 0 set to 0, or a ValueError: NMF needs a rectified layer."""
+    low, high = float(values.min()), float(np.abs(values).max())
+    if low < -_NEGATIVE * max(high, 1e-30):
+        raise ValueError(f"The activations of {path!r} go down to {low:.4g}; NMF needs non-negative ones: "
+                         "pick a rectified layer (after a ReLU).")
+    return np.maximum(values, 0.0)
 
 
 def check_value_range(value_range, channels):
