@@ -37,8 +37,8 @@ __all__ = [
     "CAV", "TCAVScore", "TCAVTest", "concept_activation_vector", "directional_derivatives", "tcav",
     "tcav_significance",
     # building blocks
-    "BuildingBlocks", "building_blocks", "render_directions", "GroupAttribution", "NeuronGroups", "channel_attribution", "group_attribution", "neuron_groups",
-    "spatial_attribution",
+    "BuildingBlocks", "building_blocks", "render_directions", "GroupAttribution", "NeuronGroups",
+    "channel_attribution", "group_attribution", "neuron_groups", "spatial_attribution",
     # activation atlas
     "ActivationSample", "Atlas", "activation_atlas", "bin_layout", "logit_directions", "render_atlas_cells",
     "sample_activations",
