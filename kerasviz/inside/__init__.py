@@ -15,7 +15,7 @@ Importing this package imports TensorFlow; `kerasviz` exposes these names lazily
 from kerasviz.inside.atlas import (
     ActivationSample, Atlas, activation_atlas, bin_layout, logit_directions, render_atlas_cells, sample_activations,
 )
-from kerasviz.inside.blocks import BuildingBlocks, building_blocks, render_directions
+from kerasviz.inside.blocks import BuildingBlocks, building_blocks
 from kerasviz.inside.building_blocks import (
     GroupAttribution, NeuronGroups, channel_attribution, group_attribution, neuron_groups, spatial_attribution,
 )
@@ -28,6 +28,7 @@ from kerasviz.inside.craft import (
 )
 from kerasviz.inside.dissection import Dissection, dissect
 from kerasviz.inside.quantiles import TailQuantiles
+from kerasviz.inside.renders import render_directions
 from kerasviz.inside.sobol import SobolIndices, sobol_design, sobol_estimates, sobol_indices
 
 __all__ = [

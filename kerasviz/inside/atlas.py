@@ -3,13 +3,10 @@
 import typing
 
 import numpy as np
-import tensorflow as tf
 
 from kerasviz import inputs, models, progress, targets
 from kerasviz.activations.projections import project
-from kerasviz.gradients import feature_visualization, synthesis
-from kerasviz.gradients import parameterization as parameterizations
-from kerasviz.inside import resumable, streams
+from kerasviz.inside import renders, resumable, streams
 
 _MAX_CLASSES = 64  # logit effects for every class by default up to this many classes
 _SAMPLE_ARRAYS = ("keys", "vectors", "image_index", "positions")  # a sample's saved state
@@ -279,18 +276,6 @@ def activation_atlas(model, data, layer, grid: int = 20, *, samples: int = 10000
     return Atlas(unit, cell, counts, means, effects, chosen, sample)
 
 
-def _cosine_objective(power):
-    def objective(logits, activations, vectors):
-        values = tf.cast(next(iter(activations.values())), tf.float32)
-        dots = tf.einsum("byxc,bc->byx", values, vectors)
-        if power:
-            cosine = dots / (tf.norm(values, axis=-1) + 1e-6)
-            dots = dots * tf.maximum(cosine, 0.1) ** power
-        return tf.reduce_mean(tf.reshape(dots, [tf.shape(dots)[0], -1]), axis=1)
-
-    return objective
-
-
 def render_atlas_cells(model, atlas: Atlas, cells=None, *, steps: int = 128, image_shape=None,
                        value_range=(0.0, 1.0), cosine_power: float = 1.0, seed: int = 0, verbose: int = 0):
     """Draws what the layer sees in each atlas cell: an image per cell, by feature visualization.
@@ -333,19 +318,7 @@ def render_atlas_cells(model, atlas: Atlas, cells=None, *, steps: int = 128, ima
     empty = atlas.counts[cells[:, 0], cells[:, 1]] == 0
     if empty.any():
         raise ValueError(f"Received empty cells in `cells`: {cells[empty].tolist()}.")
-    if isinstance(cosine_power, bool) or not isinstance(cosine_power, (int, float)) or cosine_power < 0:
-        raise ValueError(f"Received an invalid value for `cosine_power`: {cosine_power!r}. Expected a number >= 0.")
-    models.check_model(model)
-    shape = inputs.check_image_shape(model, image_shape)
-    checked_range = inputs.check_value_range(value_range, shape[-1])
-    if checked_range is None:
-        raise ValueError("Received `value_range=None`: rendering needs the model's input range.")
-    vectors = atlas.means[cells[:, 0], cells[:, 1]].astype(np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    start = parameterizations.random_images("fourier", len(cells), shape, checked_range, inputs.check_seed(seed))
-    result = synthesis.optimize(
-        model, _cosine_objective(float(cosine_power)), start, layers=(atlas.sample.layer,), extras=(vectors,),
-        objective_key=("atlas_cells", atlas.sample.layer, float(cosine_power)), reads_logits=False, steps=steps,
-        learning_rate=feature_visualization.LEARNING_RATE, value_range=checked_range, seed=seed,
-        parameterization="fourier", transforms="standard", verbose=verbose)
-    return result.image, cells
+    images = renders.render_directions(model, atlas.sample.layer, atlas.means[cells[:, 0], cells[:, 1]], steps=steps,
+                                       image_shape=image_shape, value_range=value_range, cosine_power=cosine_power,
+                                       seed=seed, verbose=verbose)
+    return images, cells

@@ -20,10 +20,9 @@ from sklearn.decomposition import non_negative_factorization
 from sklearn.exceptions import ConvergenceWarning
 
 from kerasviz import image, inputs, models, summary
-from kerasviz.gradients import feature_visualization, synthesis
-from kerasviz.gradients import parameterization as parameterizations
 from kerasviz.inside import streams
 from kerasviz.inside.building_blocks import NeuronGroups, group_attribution, neuron_groups
+from kerasviz.inside.renders import render_directions
 
 
 class BuildingBlocks(typing.NamedTuple):
@@ -75,38 +74,6 @@ class BuildingBlocks(typing.NamedTuple):
                   "group_images": display(self.group_images), "channel_images": display(self.channel_images),
                   "top_channels": self.top_channels.astype(np.int32), "top_values": self.top_values}
         return summary.write_record("blocks", name, header, arrays, step=step)
-
-
-def _direction_objective(logits, activations, vectors):
-    values = tf.cast(next(iter(activations.values())), tf.float32)
-    dots = tf.einsum("byxc,bc->byx", values, vectors)
-    return tf.reduce_mean(tf.reshape(dots, [tf.shape(dots)[0], -1]), axis=1)
-
-
-def render_directions(model, layer, vectors, *, steps=128, image_shape=None, value_range=(0.0, 1.0), seed=0,
-                      verbose=0):
-    """Feature visualizations of directions of a layer's channel space: float32 `[len(vectors), H, W, C]`.
-
-    Each image maximizes the mean over positions of `a . v / ||v||` (the
-    `kerasviz.targets.Direction` objective; a one-hot vector renders a
-    channel) through the engine of `kerasviz.feature_visualization`
-    (Fourier parameterization, standard transforms, Adam), all directions in
-    one batch: `steps` forward and backward passes of `len(vectors)` images,
-    traced once per (model, layer, image shape).
-    """
-    path = streams.layer_path(model, layer)
-    vectors = np.asarray(vectors, np.float32)
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    shape = inputs.check_image_shape(model, image_shape)
-    checked_range = inputs.check_value_range(value_range, shape[-1])
-    if checked_range is None:
-        raise ValueError("Received `value_range=None`: rendering needs the model's input range.")
-    start = parameterizations.random_images("fourier", len(vectors), shape, checked_range, inputs.check_seed(seed))
-    return synthesis.optimize(
-        model, _direction_objective, start, layers=(path,), extras=(vectors,), objective_key=("directions", path),
-        reads_logits=False, steps=inputs.check_positive_int(steps, "steps"),
-        learning_rate=feature_visualization.LEARNING_RATE, value_range=checked_range, seed=seed,
-        parameterization="fourier", transforms="standard", verbose=verbose).image
 
 
 def building_blocks(model, image, layer, *, groups=6, fit_images=None, target=None, top=4, max_channels=24,
