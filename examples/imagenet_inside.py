@@ -100,6 +100,21 @@ def main(argv=None):
               f"{result.random_scores.mean():.2f}), p = {result.p_value:.3g}, significant: {result.significant}")
     print(f"  {time.perf_counter() - start:.0f} s", flush=True)
 
+    start = time.perf_counter()
+    photo = int(np.argmax(context.probabilities.max(axis=1)))
+    k = int(classes[photo])
+    members = images[photo * VIEWS:(photo + 1) * VIEWS]
+    bank = inside.craft_concepts(model, members, layer, value_range=value_range)
+    importance = inside.concept_importance(model, members, bank, k, value_range=value_range)
+    where = inside.concept_maps(model, members, bank, importance, value_range=value_range)
+    ranked = np.argsort(-importance.total)
+    print(f"CRAFT: {len(importance.total)} concepts of {context.label(k)} ({context.photo_names[photo]}, "
+          f"{len(members)} views); total Sobol indices, most important first: "
+          f"{np.round(importance.total[ranked], 3).tolist()}; {time.perf_counter() - start:.0f} s")
+    top = ranked[0]
+    peak = np.unravel_index(np.argmax(where[0, ..., top]), where.shape[1:3])
+    print(f"  the most important concept ({top}) peaks at pixel {tuple(int(v) for v in peak)} of the photo", flush=True)
+
 
 if __name__ == "__main__":
     main()
