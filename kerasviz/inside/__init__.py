@@ -5,6 +5,8 @@
 - `cavs`: concept activation vectors and TCAV with its significance test (Kim et al., 2018).
 - `building_blocks`: NMF neuron groups and attribution to positions, channels, groups (Olah et al., 2018).
 - `atlas`: activation atlas cells (Carter et al., 2019): sample, lay out, bin, logit effects, renders.
+- `microscope`: `build_microscope`, a page per channel and an atlas per layer for the dashboard (records in
+  `microscope_records`); `wiring`: each channel's strongest inputs and outputs by weight.
 
 Importing this package imports TensorFlow; `kerasviz` exposes these names lazily.
 """
@@ -20,7 +22,9 @@ from kerasviz.inside.cavs import (
 )
 from kerasviz.inside.concepts import colour_concepts, shapes_concepts
 from kerasviz.inside.dissection import Dissection, dissect
+from kerasviz.inside.microscope import MicroscopeReport, build_microscope
 from kerasviz.inside.quantiles import TailQuantiles
+from kerasviz.inside.wiring import Wiring, channel_wiring
 
 __all__ = [
     # Network Dissection
@@ -34,4 +38,6 @@ __all__ = [
     # activation atlas
     "ActivationSample", "Atlas", "activation_atlas", "bin_layout", "logit_directions", "render_atlas_cells",
     "sample_activations",
+    # a page per channel
+    "MicroscopeReport", "Wiring", "build_microscope", "channel_wiring",
 ]

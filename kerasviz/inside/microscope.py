@@ -21,7 +21,7 @@ _LOGGER = logging.getLogger("kerasviz")
 
 
 class MicroscopeReport(typing.NamedTuple):
-    """What `microscope` did.
+    """What `build_microscope` did.
 
     Attributes:
         run_dir: where the records are.
@@ -54,7 +54,7 @@ def _layers(model, layers, shape, defaults):
     return list(dict.fromkeys(paths))
 
 
-def microscope(model, data, log_dir, layers=None, channels=DEFAULT_CHANNELS, *, run_name: str = "microscope",
+def build_microscope(model, data, log_dir, layers=None, channels=DEFAULT_CHANNELS, *, run_name: str = "microscope",
                concepts=None, steps: int = 128, facets: int = 3, k: int = 8, fan: int = 6, grid: int = 8,
                samples: int = 2000, layout: str = "tsne", atlas_steps=None, sources: int = 6, classes=None,
                class_names=None, effect_images: int = 16, value_range=(0.0, 1.0), seed: int = 0, batch_size=None,
@@ -127,7 +127,7 @@ def microscope(model, data, log_dir, layers=None, channels=DEFAULT_CHANNELS, *, 
 
     Example:
 
-    >>> report = microscope(model, images, "logs", layers=["conv3"], channels=16)
+    >>> report = build_microscope(model, images, "logs", layers=["conv3"], channels=16)
     >>> # tensorboard --logdir logs: kerasviz tab, Microscope
     """
     models.check_model(model)

@@ -1,4 +1,4 @@
-"""The pieces of `microscope`: channel choice, atlas classes and source crops, page fields, the record writer."""
+"""The pieces of `build_microscope`: channel choice, atlas classes and source crops, page fields, the record writer."""
 
 import collections
 
