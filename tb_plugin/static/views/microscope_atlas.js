@@ -7,7 +7,7 @@
 import { el, routeURL, fmt, decodeArray, className } from "../common.js";
 import { errorText, showError } from "./toolkit.js";
 
-const CELL = 64; // px per cell at zoom 1
+const VIEW = 560; // px of the viewport: the whole grid fits it at zoom 1
 
 export function atlasView(host, api, records, { onChannel }) {
   let token = 0;
@@ -43,6 +43,7 @@ export function atlasView(host, api, records, { onChannel }) {
   function draw(run, record, layer, channel) {
     const h = record.header;
     const n = Number(h.grid);
+    const CELL = Math.max(24, Math.floor(VIEW / Math.max(1, n)));
     const counts = decodeArray(record.arrays.counts);
     const top = decodeArray(record.arrays.top_class);
     const cells = Array.isArray(h.cells) ? h.cells : [];
@@ -68,6 +69,8 @@ export function atlasView(host, api, records, { onChannel }) {
       const cell = el("img", { src: url, class: "kv-ms-cell", alt: `cell ${row}, ${col}`,
         title: `cell ${row}, ${col}: ${count} positions, top class ${className(h, cls)}`,
         dataset: { row: String(row), col: String(col), index: String(m) } });
+      cell.style.width = `${CELL}px`;
+      cell.style.height = `${CELL}px`;
       cell.style.left = `${col * CELL}px`;
       cell.style.top = `${row * CELL}px`;
       if (highlight && highlight[0] === row && highlight[1] === col) cell.classList.add("kv-ms-here");
