@@ -54,7 +54,7 @@ class MicroscopeCallback(VisualizationCallback):
         super().__init__(log_dir, run_name=run_name, every=every or 1, on_error=on_error)
         self.at_end = every is None
         self.data, self.layers, self.channels = data, layers, channels
-        self.value_range, self.params = value_range, params
+        self.value_range, self.options = value_range, params
 
     def configure(self, model):
         models.check_model(model)
@@ -84,4 +84,4 @@ class MicroscopeCallback(VisualizationCallback):
     def _write(self, name):
         build_microscope(self.model, self.data, self.log_dir, self.layers, self.channels,
                          run_name=os.path.join(self.run_name, name).replace(os.sep, "/"),
-                         value_range=self.value_range, **self.params)
+                         value_range=self.value_range, **self.options)
