@@ -146,7 +146,8 @@ def build_microscope(model, data, log_dir, layers=None, channels=DEFAULT_CHANNEL
         raise ValueError("Received `value_range=None`: the microscope's feature visualizations need the input range.")
     seed = inputs.check_seed(seed)
     names = None if concepts is None else tuple(str(c) for c in concepts)
-    defaults = {} if channels != DEFAULT_CHANNELS else {"channels": f"the first {DEFAULT_CHANNELS} of each layer"}
+    said = isinstance(channels, int) and not isinstance(channels, bool) and channels == DEFAULT_CHANNELS
+    defaults = {"channels": f"the first {DEFAULT_CHANNELS} of each layer"} if said else {}
     paths = _layers(model, layers, shape, defaults)
     images = parts.images_view(data, names)
     classes = parts.atlas_classes(model, images, classes, effect_images, batch_size, shape)

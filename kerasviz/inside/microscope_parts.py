@@ -9,6 +9,7 @@ from kerasviz.activations.receptive_field import receptive_field
 from kerasviz.inside import microscope_records as records
 from kerasviz.inside import streams
 from kerasviz.inside.wiring import strongest
+from tb_plugin import metadata
 
 DEFAULT_CLASSES = 16  # above 64 classes, the atlas relates cells to the 16 classes predicted most often
 
@@ -135,7 +136,7 @@ class RecordWriter:
     def write(self, method, layer, step, header, arrays):
         with self.file.scope(step):
             summary.write_record(records.FAMILY, method, header, arrays,
-                                 suffix=records.metadata.layer_suffix(layer))
+                                 suffix=metadata.layer_suffix(layer))
         self.file.flush()
         self.written.append((records.channel_tag(layer) if method == "channel" else records.atlas_tag(layer), step))
 

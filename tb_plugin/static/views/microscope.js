@@ -15,11 +15,9 @@ import { atlasView } from "./microscope_atlas.js";
 
 export default { family: "microscope", title: "Microscope", ownsSteps: true, mount };
 
-function channelTag(layer) { return `kerasviz/microscope/channel/${layer.replaceAll("/", "__")}`; }
-
 function mount(host, api) {
   const records = new Records(api, 64);
-  const state = { run: null, layers: [], layer: null, channel: null, mode: "channel", channels: {}, token: 0 };
+  const state = { key: null, run: null, layers: [], layer: null, channel: null, mode: "channel", channels: {}, token: 0 };
   const layerList = el("div", { id: "kv-ms-layers", class: "kv-ms-layers", role: "listbox", "aria-label": "layers" });
   const prev = el("button", { type: "button", id: "kv-ms-prev", title: "Previous channel (←)" }, "◀");
   const next = el("button", { type: "button", id: "kv-ms-next", title: "Next channel (→)" }, "▶");
@@ -36,7 +34,7 @@ function mount(host, api) {
   const root = el("div", { id: "kv-ms", class: "kv-ms" });
   root.append(layerList, main);
   host.append(root);
-  const atlas = atlasView(atlasBox, api, records, { onChannel: (channel) => show(state.layer, channel, "channel") });
+  const atlas = atlasView(atlasBox, records);
 
   prev.addEventListener("click", () => step(-1));
   next.addEventListener("click", () => step(1));
@@ -61,9 +59,11 @@ function mount(host, api) {
     show(state.layer, list[k], "channel");
   }
 
-  async function update(selection) {
-    if (selection.run === state.run && state.layers.length) return;
-    state.run = selection.run;
+  function update(selection) {
+    const key = JSON.stringify([selection.run, selection.series.map((s) => [s.tag, selection.stepsByTag[s.tag] || []])]);
+    if (key === state.key) return; // the same run and pages: nothing to redraw
+    const sameRun = selection.run === state.run && state.layer !== null;
+    Object.assign(state, { key, run: selection.run });
     const layers = new Map();
     for (const series of selection.series) {
       const layer = series.layer || series.tag;
@@ -82,9 +82,11 @@ function mount(host, api) {
       return item;
     }));
     const link = readLink();
-    const known = link.family === "microscope" && link.run === state.run && layers.has(link.layer);
-    if (known) show(link.layer, link.channel === undefined ? null : Number(link.channel), link.mode === "atlas" ? "atlas" : "channel");
-    else if (state.layers.length) show(state.layers[0].name, null, "channel");
+    const wanted = sameRun ? { layer: state.layer, channel: state.channel, mode: state.mode }
+      : link.family === "microscope" && link.run === state.run ? link : {};
+    if (layers.has(wanted.layer)) {
+      show(wanted.layer, typeof wanted.channel === "number" ? wanted.channel : null, wanted.mode === "atlas" ? "atlas" : "channel");
+    } else if (state.layers.length) show(state.layers[0].name, null, "channel");
     else showError(page, "This run holds no microscope records.");
   }
 
@@ -202,5 +204,3 @@ function mount(host, api) {
     destroy() { document.removeEventListener("keydown", onKey); atlas.destroy(); },
   };
 }
-
-export { channelTag };

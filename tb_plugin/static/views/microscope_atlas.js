@@ -9,7 +9,7 @@ import { errorText, showError } from "./toolkit.js";
 
 const VIEW = 560; // px of the viewport: the whole grid fits it at zoom 1
 
-export function atlasView(host, api, records, { onChannel }) {
+export function atlasView(host, records) {
   let token = 0;
   let zoom = 1, panX = 0, panY = 0;
   let plane = null;
@@ -145,5 +145,5 @@ export function atlasView(host, api, records, { onChannel }) {
     if (img) img.classList.add("kv-ms-selected");
   }
 
-  return { show, destroy() { token++; }, onChannel };
+  return { show, destroy() { token++; } };
 }
