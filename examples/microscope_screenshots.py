@@ -32,18 +32,18 @@ sys.exit(tensorboard.main())
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _port():
+def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _runs(url):
+def list_runs(url):
     with urllib.request.urlopen(url + "/data/plugin/kerasviz/runs", timeout=5) as response:
         return json.load(response)["runs"]
 
 
-def _frame(page):
+def kerasviz_frame(page):
     for _ in range(300):
         frame = next((f for f in page.frames if "plugin_entry.html?name=kerasviz" in f.url), None)
         if frame is not None:
@@ -61,7 +61,7 @@ def main():
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    port = _port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     server = subprocess.Popen([sys.executable, "-c", SERVER, "--logdir", args.logdir, "--host", "127.0.0.1",
                                "--port", str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
@@ -71,7 +71,7 @@ def main():
         layer = None
         for _ in range(200):
             try:
-                run = next((r for r in _runs(url) if r["name"] == args.run), None)
+                run = next((r for r in list_runs(url) if r["name"] == args.run), None)
                 layer = run and next((t["layer"] for t in run["tags"] if t.get("method") == "channel"), None)
             except OSError:
                 pass
@@ -86,7 +86,7 @@ def main():
                 args=["--headless", "--no-sandbox", "--disable-gpu"], viewport={"width": 1366, "height": 900})
             page = context.new_page()
             page.goto(f"{url}/#kerasviz&kv={urllib.parse.quote(json.dumps(state))}")
-            frame = _frame(page)
+            frame = kerasviz_frame(page)
             frame.wait_for_function("() => { const p = document.getElementById('kv-ms-page');"
                                     " return p && p.dataset.shown && !p.dataset.loading"
                                     " && [...p.querySelectorAll('img')].every(i => i.complete); }", timeout=60000)
