@@ -8,6 +8,7 @@ from kerasviz.callbacks.attribution import DEFAULT_METHODS, AttributionCallback
 from kerasviz.callbacks.base import VisualizationCallback
 from kerasviz.eventfile import chief_of, is_chief
 from kerasviz.callbacks.features import FeatureMapsCallback, FeatureVisualizationCallback
+from kerasviz.callbacks.microscope import MicroscopeCallback
 from kerasviz.callbacks.synthesis import ClassVisualizationCallback
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "FeatureMapsCallback",
     "FeatureVisualizationCallback",
     "FilterCallback",
+    "MicroscopeCallback",
     "PatchesCallback",
     "VisualizationCallback",
     "chief_of",

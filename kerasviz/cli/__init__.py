@@ -13,9 +13,11 @@ naming the argument or file, exit code 2 (`--debug` shows the traceback).
 import argparse
 import sys
 
-from kerasviz.cli import activations, attribute, common, demo, evaluate, explain, features, synthesize
+from kerasviz.cli import (
+    activations, attribute, common, demo, evaluate, explain, features, microscope, synthesize,
+)
 
-_COMMANDS = (demo, attribute, activations, synthesize, features, evaluate, explain)
+_COMMANDS = (demo, attribute, activations, synthesize, features, evaluate, explain, microscope)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,6 +8,8 @@
 - `atlas`: activation atlas cells (Carter et al., 2019): sample, lay out, bin, logit effects, renders.
 - `craft`: CRAFT (Fel et al., 2023): concepts by NMF of patch activations, their importance by Sobol
   indices (`sobol`: Saltelli et al., 2010; Jansen, 1999), concept attribution maps.
+- `microscope`: `build_microscope`, a page per channel and an atlas per layer for the dashboard (records in
+  `microscope_records`); `wiring`: each channel's strongest inputs and outputs by weight.
 
 Importing this package imports TensorFlow; `kerasviz` exposes these names lazily.
 """
@@ -27,9 +29,11 @@ from kerasviz.inside.craft import (
     ConceptBank, ConceptImportance, concept_coefficients, concept_importance, concept_maps, craft_concepts,
 )
 from kerasviz.inside.dissection import Dissection, dissect
+from kerasviz.inside.microscope import MicroscopeReport, build_microscope
 from kerasviz.inside.quantiles import TailQuantiles
 from kerasviz.inside.renders import render_directions
 from kerasviz.inside.sobol import SobolIndices, sobol_design, sobol_estimates, sobol_indices
+from kerasviz.inside.wiring import Wiring, channel_wiring
 
 __all__ = [
     # Network Dissection
@@ -48,4 +52,6 @@ __all__ = [
     "craft_concepts",
     # Sobol indices
     "SobolIndices", "sobol_design", "sobol_estimates", "sobol_indices",
+    # a page per channel
+    "MicroscopeReport", "Wiring", "build_microscope", "channel_wiring",
 ]

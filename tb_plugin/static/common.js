@@ -150,3 +150,40 @@ export function latestRequest() {
     },
   };
 }
+
+// Where the dashboard is, kept in the page's URL: a `kv=<JSON>` part of the hash of
+// TensorBoard's own page (same origin; `#kerasviz&kv=...`), or of this frame's
+// when that page cannot be reached. A link opens the same page; a reload restores it.
+const LINK = "kv=";
+
+function linkWindow() {
+  try {
+    if (window.top && window.top.location && window.top.location.hash !== undefined) return window.top;
+  } catch (error) { /* another origin */ }
+  return window;
+}
+
+/** The state the URL holds (`{}` when none, or unreadable). */
+export function readLink() {
+  const parts = linkWindow().location.hash.replace(/^#/, "").split("&");
+  const part = parts.find((p) => p.startsWith(LINK));
+  if (!part) return {};
+  try {
+    const value = JSON.parse(decodeURIComponent(part.slice(LINK.length)));
+    return value && typeof value === "object" && !Array.isArray(value) ? value : {};
+  } catch (error) {
+    return {};
+  }
+}
+
+/** Puts `state` in the URL without a new history entry. */
+export function writeLink(state) {
+  const win = linkWindow();
+  const parts = win.location.hash.replace(/^#/, "").split("&").filter((p) => p && !p.startsWith(LINK));
+  if (win === window.top && !parts.length) parts.push("kerasviz");
+  parts.push(LINK + encodeURIComponent(JSON.stringify(state)));
+  const url = `${win.location.pathname}${win.location.search}#${parts.join("&")}`;
+  try {
+    win.history.replaceState(win.history.state, "", url);
+  } catch (error) { /* a sandboxed frame: the state lives only in memory */ }
+}

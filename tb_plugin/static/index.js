@@ -5,7 +5,7 @@
 // the step slider (one record per step = per epoch) and the status line. What a
 // family's records look like is up to its view, registered in VIEWS below.
 
-import { el, fetchJSON, routeURL, debounce } from "./common.js";
+import { el, fetchJSON, routeURL, debounce, readLink } from "./common.js";
 import attribution from "./views/attribution.js";
 import activations from "./views/activations.js";
 import synthesis from "./views/synthesis.js";
@@ -13,6 +13,7 @@ import features from "./views/features.js";
 import dataset from "./views/dataset.js";
 import regions from "./views/regions.js";
 import blocks from "./views/blocks.js";
+import microscope from "./views/microscope.js";
 import generic from "./views/generic.js";
 
 // The view registry. A view is a module exporting
@@ -22,10 +23,12 @@ import generic from "./views/generic.js";
 // step, steps, stepsByTag: {tag: [steps]} } and `api` = { fetchJSON, routeURL, setStatus }.
 // Adding a family (filters, embeddings, patches, generated images) means writing
 // views/<family>.js and adding it to this list; families without a view get the generic one.
-const VIEWS = [attribution, activations, synthesis, features, dataset, regions, blocks];
+// A view with `ownsSteps: true` (the microscope: its steps are channels) gets no step
+// slider and handles the arrow keys itself.
+const VIEWS = [attribution, activations, synthesis, features, dataset, microscope, blocks, regions];
 
 // The tab a run opens on: the first of these it holds (the README's tour order), then the others by name.
-const FAMILY_ORDER = ["attribution", "activations", "synthesis", "features", "dataset", "regions", "blocks"];
+const FAMILY_ORDER = ["attribution", "activations", "synthesis", "features", "dataset", "microscope", "blocks", "regions"];
 
 function familyRank(family) {
   const k = FAMILY_ORDER.indexOf(family);
@@ -77,6 +80,7 @@ function buildShell() {
   ui.reload.addEventListener("click", () => loadRuns());
   document.addEventListener("keydown", (event) => {
     if (event.target.tagName === "INPUT" || event.target.tagName === "SELECT") return;
+    if (viewFor(state.family).ownsSteps) return;
     if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
       ui.step.value = String(Number(ui.step.value) + (event.key === "ArrowLeft" ? -1 : 1));
       ui.step.dispatchEvent(new Event("input"));
@@ -107,7 +111,8 @@ async function loadRuns() {
   }
   setStatus("");
   const readable = state.runs.find((run) => run.tags.some((tag) => !tag.error)) || state.runs[0];
-  const keep = currentRun() ? state.run : readable.name;
+  const linked = readLink();
+  const keep = currentRun() ? state.run : state.runs.some((run) => run.name === linked.run) ? linked.run : readable.name;
   ui.run.value = keep;
   await selectRun(keep);
 }
@@ -130,7 +135,9 @@ async function selectRun(name) {
     destroyView();
     return;
   }
-  await selectFamily(families.includes(state.family) ? state.family : families[0]);
+  const linked = readLink().family;
+  const family = families.includes(state.family) ? state.family : families.includes(linked) ? linked : families[0];
+  await selectFamily(family);
 }
 
 function destroyView() {
@@ -162,7 +169,8 @@ async function selectFamily(family) {
   const previous = state.steps[Number(ui.step.value)];
   state.steps = [...all].sort((a, b) => a - b);
   ui.step.max = String(Math.max(0, state.steps.length - 1));
-  ui.step.disabled = state.steps.length < 2;
+  ui.step.disabled = state.steps.length < 2 || Boolean(viewFor(family).ownsSteps);
+  ui.root.classList.toggle("kv-no-steps", Boolean(viewFor(family).ownsSteps));
   const keep = atEnd ? -1 : state.steps.indexOf(previous);
   ui.step.value = String(keep >= 0 ? keep : state.steps.length - 1);
   showStepLabel();

@@ -98,8 +98,8 @@ def start_tensorboard(logdir, request, ready, log_name="tensorboard.log"):
 
 
 @contextlib.contextmanager
-def open_dashboard(server, viewport=(1366, 768)):
-    """(page, frame, events): TensorBoard's page at #kerasviz in headless Chromium (`viewport`: width, height), and our iframe."""
+def open_dashboard(server, viewport=(1366, 768), fragment="kerasviz"):
+    """(page, frame, events): TensorBoard's page at `#<fragment>` in headless Chromium (`viewport`: width, height), and our iframe."""
     profile = tempfile.mkdtemp(prefix="kerasviz_chromium_")
     width, height = viewport
     with sync_playwright() as playwright:
@@ -110,7 +110,7 @@ def open_dashboard(server, viewport=(1366, 768)):
         page.on("dialog", lambda dialog: (events["dialogs"].append(dialog.message), dialog.dismiss()))
         page.on("pageerror", lambda error: events["errors"].append(str(error)))
         page.on("request", lambda req: events["requests"].append(req.url))
-        page.goto(server + "/#kerasviz")
+        page.goto(server + "/#" + fragment)
         frame = None
         deadline = time.time() + 30
         while frame is None:
