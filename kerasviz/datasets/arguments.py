@@ -47,6 +47,8 @@ def canonical(value, argname):
     if isinstance(value, (np.ndarray, tf.Tensor)):
         array = np.asarray(value)
         return {"array": shards.digest(array)}
+    if isinstance(value, inputs.ValueRange):  # a checked range: its bounds, its preset and channel order
+        return {"low": value.low.tolist(), "high": value.high.tolist(), "name": value.name, "bgr": bool(value.bgr)}
     raise TypeError(f"Expected `{argname}` to hold numbers, strings, lists, dicts or arrays (they are recorded "
                     f"to check that a resumed run has the same arguments). Received {value!r} of type "
                     f"{type(value).__name__}.")
