@@ -41,21 +41,27 @@ def model_input_shape(model):
     return tuple(inputs[0].shape[1:])
 
 
-def check_single_output(model):
-    """Raises a ValueError when a functional (or Sequential) model has more than one output.
+def check_single_output(model, target=None):
+    """Raises a ValueError when a functional (or Sequential) model has more than one output, unless `target` picks.
 
     kerasviz explains one score per image; a model with several outputs is
-    refused here, before any tracing, with a message saying what to do.
+    refused here, before any tracing, with a message saying what to do,
+    unless `target` (a `kerasviz.targets.Target`) says which output it reads
+    (`OnOutput`, `Detection`) or reads no output at all (a layer target).
     Subclassed models have no symbolic outputs: they are checked when run.
     """
     try:
         outputs = model.outputs
     except (AttributeError, ValueError):
         return
+    if target is not None and (not target.reads_logits() or target.names_outputs()):
+        return
     if outputs and len(outputs) != 1:
+        names = getattr(model, "output_names", None) or list(range(len(outputs)))
         raise ValueError(
             f"The model {model.name!r} has {len(outputs)} outputs; kerasviz explains models with "
-            "a single output. Wrap the one you want: `keras.Model(model.inputs, model.outputs[i])`."
+            f"a single output unless the target names one: `target=kerasviz.OnOutput({names[0]!r}, 3)` "
+            f"(outputs: {list(names)}). Received: target={target!r}."
         )
 
 
@@ -101,7 +107,7 @@ def class_labels(labels, argname="labels"):
     return labels.astype(np.int64)
 
 
-def check_images(model, images, argname="images", any_size=False):
+def check_images(model, images, argname="images", any_size=False, target=None):
     """Validates a batch of images against `model`; returns a float32 numpy array.
 
     Args:
@@ -113,13 +119,15 @@ def check_images(model, images, argname="images", any_size=False):
         argname: the argument name used in error messages.
         any_size: accept any height and width (the channels still must
             match), for a caller that runs the model's layers at other sizes.
+        target: the call's `Target`, when it has one: a target that names
+            an output lets a model with several outputs through.
 
     Raises:
         TypeError: not image data (strings, objects, dicts).
         ValueError: wrong rank, spatial size or channels, empty, NaN or inf; a
             model with several outputs (`check_single_output`).
     """
-    check_single_output(model)
+    check_single_output(model, target)
     array = _as_array(images, argname)
     if array.dtype.kind not in "uifb" or array.dtype.kind == "b":
         raise TypeError(
