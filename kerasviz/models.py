@@ -290,10 +290,13 @@ _PROBABILITY_ACTIVATIONS = {
 def output_activation(model):
     """`"softmax"`, `"sigmoid"` or `None`: what turns the model's logits into its output.
 
-    For a model with several outputs, a tuple: one of those per output.
+    For a model with several outputs, a tuple: `"softmax"` or None per
+    output. There only a softmax is taken for class scores: a sigmoid output
+    of a multi-output model is as likely a box or a bounded regression as
+    multi-label scores, so it is read as it is (`_add_logits` leaves it).
     """
     if output_count(model) > 1:
-        return tuple(_layer_activation(layer) for layer in _output_layers(model))
+        return tuple("softmax" if _layer_activation(layer) == "softmax" else None for layer in _output_layers(model))
     return _layer_activation(_output_layer(model))
 
 
@@ -371,8 +374,9 @@ def _add_pre_capture(frame, layer, path, captured):
 
 
 def _add_logits(frame, model):
-    for layer in _output_layers(model) if output_count(model) > 1 else [_output_layer(model)]:
-        if layer is None:
+    several = output_count(model) > 1
+    for layer in _output_layers(model) if several else [_output_layer(model)]:
+        if layer is None or several and _layer_activation(layer) != "softmax":
             continue
         if isinstance(layer, keras.layers.Softmax):
             frame.add(layer, "call", _identity_call)
@@ -461,7 +465,8 @@ def run(model, images, *, capture=(), rule=None, logits=True, guided=None, overr
         layers' own dtype so that a tape can differentiate with respect to them.
         A model with several outputs (a list or dict of them) gives a list of
         float32 tensors, in the order of `model.outputs` (a target picks its
-        own: `kerasviz.targets.OnOutput`). `images` may be a list or dict of
+        own: `kerasviz.OnOutput`); with `logits=True` only their softmaxes
+        are bypassed (`output_activation`). `images` may be a list or dict of
         tensors for a model with several inputs.
     """
     with patched(model, capture=capture, rule=_rule(rule, guided), logits=logits, overrides=overrides) as captured:

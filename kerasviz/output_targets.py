@@ -10,12 +10,14 @@ accepted by every method that reads `target.score`:
   with several outputs (`OnOutput("area", OutputUnit(0)) +
   OnOutput("class", ClassScore(2))`).
 
-Scores are read before a final softmax or sigmoid, like class scores; a
-linear output (the usual regression head) is read as it is. Methods that
-perturb the input and read probabilities (occlusion, RISE, LIME, KernelSHAP)
-read a regression target's raw value: it has no class terms. On a model with
-several outputs, they apply to each output the softmax or sigmoid it
-declares, and nothing to a linear one.
+Scores are read before a final softmax or sigmoid, like class scores, on a
+model with one output; on a model with several outputs only a softmax is
+bypassed (a sigmoid there is as likely a box or a bounded regression as
+multi-label scores: it is read as it is). A linear output (the usual
+regression head) is read as it is. Methods that perturb the input and read
+probabilities (occlusion, RISE, LIME, KernelSHAP) read a regression target's
+raw value: it has no class terms. On a model with several outputs, they put
+back each output's softmax and leave the others.
 """
 
 import numbers

@@ -20,6 +20,7 @@ PUBLIC = {
     "OutputUnit": "(index=0)",
     "WeightedUnits": "(weights)",
     "OnOutput": "(output, target=None)",
+    "Detection": "(box, index, iou_with=None, boxes='boxes', scores='scores')",
     "grad_cam": "(model, images, target=None, *, layer=None, batch_size=None)",
     "grad_cam_plus_plus": "(model, images, target=None, *, layer=None, batch_size=None)",
     "layer_cam": "(model, images, target=None, *, layer=None, batch_size=None)",
