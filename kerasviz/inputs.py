@@ -31,8 +31,9 @@ def model_input_shape(model):
         return None
     if len(inputs) != 1:
         raise ValueError(
-            f"The model {model.name!r} has {len(inputs)} inputs; kerasviz explains image "
-            "models with a single input."
+            f"The model {model.name!r} has {len(inputs)} inputs; this method explains image models with a "
+            "single input. saliency, gradient_x_input, smoothgrad and integrated_gradients take a model with "
+            "several inputs (`images` a dict by input name or a list)."
         )
     spec = getattr(model, "input_spec", None)
     spec = spec[0] if isinstance(spec, (list, tuple)) and len(spec) == 1 else spec
@@ -128,13 +129,13 @@ def check_images(model, images, argname="images", any_size=False, target=None):
             model with several outputs (`check_single_output`).
     """
     check_single_output(model, target)
+    expected = model_input_shape(model)  # a model with several inputs is refused before its images are read
     array = _as_array(images, argname)
     if array.dtype.kind not in "uifb" or array.dtype.kind == "b":
         raise TypeError(
             f"Expected `{argname}` to hold numbers (uint8 or float). Received dtype "
             f"{array.dtype}."
         )
-    expected = model_input_shape(model)
     if array.ndim != 4:
         hint = " For a single image, pass `image[None]`." if array.ndim == 3 else ""
         raise ValueError(
