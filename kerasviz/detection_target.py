@@ -79,6 +79,13 @@ class Detection(Target):
                                  f"[B, 4]. Received: iou_with={iou_with!r}.")
             iou_with = array
         self.iou_with, self.boxes, self.scores = iou_with, boxes, scores
+        lengths = {len(v) for v in (self.box, self.index) if np.ndim(v)} | (
+            {len(iou_with)} if iou_with is not None and iou_with.ndim == 2 else set())
+        if len(lengths) > 1:
+            raise ValueError(f"Received per-image `box`, `index` and `iou_with` of different lengths: {lengths}.")
+        if lengths:  # one is per image: all are (as `Region`'s class with per-image masks)
+            n = lengths.pop()
+            self.box, self.index = (np.broadcast_to(v, [n]).astype(np.int64) for v in (self.box, self.index))
         self.positions = None
 
     def class_terms(self):
@@ -140,5 +147,8 @@ class Detection(Target):
 
     def __repr__(self):
         iou = "" if self.iou_with is None else f", iou_with={self.iou_with.tolist()}"
-        return f"Detection(box={self.box!r}, index={self.index!r}{iou})"
+        def shown(value):
+            return value.tolist() if isinstance(value, np.ndarray) else value
+
+        return f"Detection(box={shown(self.box)!r}, index={shown(self.index)!r}{iou})"
 
