@@ -58,7 +58,12 @@ def check_single_output(model, target=None):
     if target is not None and (not target.reads_logits() or target.names_outputs()):
         return
     if outputs and len(outputs) != 1:
-        names = getattr(model, "output_names", None) or list(range(len(outputs)))
+        try:
+            structure = model.output
+        except (AttributeError, ValueError):
+            structure = None
+        names = (sorted(structure) if isinstance(structure, dict)  # a dict of outputs flattens by sorted key
+                 else getattr(model, "output_names", None) or list(range(len(outputs))))
         raise ValueError(
             f"The model {model.name!r} has {len(outputs)} outputs; kerasviz explains models with "
             f"a single output unless the target names one: `target=kerasviz.OnOutput({names[0]!r}, 3)` "

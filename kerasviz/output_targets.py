@@ -22,6 +22,7 @@ back each output's softmax and leave the others.
 
 import numbers
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -35,7 +36,7 @@ def output_position(model, output, argname="output"):
         symbolic = list(model.outputs or [])
     except (AttributeError, ValueError):
         symbolic = []
-    names = list(getattr(model, "output_names", None) or [])
+    names = output_names(model)
     layers = [getattr(getattr(o, "_keras_history", None), "operation", None) for o in symbolic]
     layer_names = [getattr(layer, "name", None) for layer in layers]
     if isinstance(output, numbers.Integral) and not isinstance(output, bool):
@@ -50,6 +51,19 @@ def output_position(model, output, argname="output"):
                         f"of type {type(output).__name__}.")
     raise ValueError(f"Received an invalid value for `{argname}`: {output!r}. The model {model.name!r} has the "
                      f"outputs {names or layer_names or ['(one output)']}.")
+
+
+def output_names(model):
+    """The names of `model.outputs`, in order: the keys of a dict of outputs, else `model.output_names`."""
+    try:
+        structure = model.output
+    except (AttributeError, ValueError):
+        structure = None
+    if isinstance(structure, dict):
+        flat = keras.tree.flatten(structure)
+        by_id = {id(tensor): key for key, tensor in structure.items()}
+        return [by_id.get(id(tensor)) for tensor in flat]
+    return list(getattr(model, "output_names", None) or [])
 
 
 class OutputView:

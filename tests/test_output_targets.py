@@ -113,3 +113,20 @@ def test_a_metric_that_needs_class_probabilities_refuses_a_regression_target(mod
     maps = kerasviz.saliency(model, images, kerasviz.OnOutput("area", kerasviz.OutputUnit(0)))
     with pytest.raises(ValueError, match="ClassScore"):
         kerasviz.metrics.deletion(model, images, maps, target=kerasviz.OnOutput("area", kerasviz.OutputUnit(0)))
+
+
+def test_every_method_takes_a_named_output_or_refuses_it_by_name(images):
+    keras.backend.clear_session()
+    init = keras.initializers.GlorotUniform(seed=0)
+    inputs = keras.Input((SIZE, SIZE, 2))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", kernel_initializer=init, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, {"size": keras.layers.Dense(2, kernel_initializer=init)(x),
+                                 "kind": keras.layers.Dense(3, activation="softmax", kernel_initializer=init)(x)})
+    predicted = kerasviz.OnOutput("kind")
+    explicit = kerasviz.OnOutput("kind", model(images)["kind"].numpy().argmax(-1))
+    np.testing.assert_allclose(kerasviz.score_cam(model, images, predicted), kerasviz.score_cam(model, images, explicit),
+                               rtol=1e-5)
+    for method, name in [(kerasviz.lrp, "LRP"), (kerasviz.deeplift, "DeepLIFT")]:
+        with pytest.raises(ValueError, match=rf"{name} explains models with one output.*has 2"):
+            method(model, images, predicted)

@@ -122,7 +122,7 @@ class MultiPrepared:
         if value is None:
             value = default
         if isinstance(value, dict):
-            missing = [n for n, k in zip(self.names, range(len(self.names))) if k in self.attributed and n not in value]
+            missing = [self.names[k] for k in self.attributed if self.names[k] not in value]
             if missing:
                 raise ValueError(f"Received `{argname}` without the inputs {missing}.")
             return [value.get(name, default) for name in self.names]
