@@ -6,6 +6,8 @@ families that apply, with results independent of `batch_size`, repeatable
 with a seed, linear where the method is, and the model left unchanged.
 """
 
+import concurrent.futures
+
 import keras
 import numpy as np
 import pytest
@@ -125,3 +127,18 @@ def test_the_area_regressors_attributions_are_linear_and_complete(regressor, tes
     np.testing.assert_allclose(doubled, 2 * unit, rtol=1e-5, atol=1e-7)
     change = regressor(images).numpy()[:, 0] - regressor(tf.zeros_like(images)).numpy()[:, 0]
     np.testing.assert_allclose(unit.sum(axis=(1, 2, 3)), change, rtol=0.05, atol=0.02 * np.abs(change).max())
+
+
+def test_threads_explaining_other_boxes_and_inputs_get_their_own_results(detector, two_inputs, test_data):
+    data = {"image": test_data.images, "side": dense_models.side_values(test_data.labels, 11)}
+    calls = [(lambda k=k: kerasviz.saliency(detector, test_data.images, kerasviz.Detection(0, k))) for k in range(3)]
+    calls += [(lambda k=k: kerasviz.integrated_gradients(two_inputs, data, k, steps=4, attribute="all"))
+              for k in range(2)]
+    serial = [call() for call in calls]
+    with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
+        parallel = [f.result() for f in [pool.submit(call) for call in calls for _ in range(2)]]
+    for i, result in enumerate(parallel):
+        expected = serial[i // 2]
+        for key in expected if isinstance(expected, dict) else [None]:
+            got, want = (result, expected) if key is None else (result[key], expected[key])
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
