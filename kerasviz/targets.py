@@ -8,7 +8,11 @@ Every method that takes `target=` accepts, with the same meaning everywhere:
 - a `Target` from this module: `ClassScore`, `Region` (a class summed over a
   region of a segmentation model's output), `Neuron`, `Channel`,
   `Direction`, `LayerL2`, `Diversity`, or a weighted sum of them
-  (`ClassScore(3) + 0.5 * Channel("conv2", 7)`).
+  (`ClassScore(3) + 0.5 * Channel("conv2", 7)`);
+- the targets on other outputs: a regression unit or a weighted sum of
+  units (`kerasviz.output_targets.OutputUnit`, `WeightedUnits`), any target
+  on a named output of a model with several outputs (`OnOutput`), a
+  detector's box (`kerasviz.detection_target.Detection`).
 
 Class scores are the pre-softmax logits (Simonyan et al., 2013): the softmax
 couples all classes, so its gradient mixes evidence for one class with evidence
