@@ -262,7 +262,8 @@ def integrated_gradients(
             input). The result then has the structure of `images`: one map
             per attributed image input, the attributions (magnitudes unless
             `signed`) of an attributed side input, None (or no key) for the
-            others. Must be None for a model with one input.
+            others (Blur IG and `verbose` are for one input only). Must be
+            None for a model with one input.
 
     Returns:
         float32 `[B, H, W]`: the maximum over channels of the absolute
