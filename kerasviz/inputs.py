@@ -31,8 +31,9 @@ def model_input_shape(model):
         return None
     if len(inputs) != 1:
         raise ValueError(
-            f"The model {model.name!r} has {len(inputs)} inputs; kerasviz explains image "
-            "models with a single input."
+            f"The model {model.name!r} has {len(inputs)} inputs; this method explains image models with a "
+            "single input. saliency, gradient_x_input, smoothgrad and integrated_gradients take a model with "
+            "several inputs (`images` a dict by input name or a list)."
         )
     spec = getattr(model, "input_spec", None)
     spec = spec[0] if isinstance(spec, (list, tuple)) and len(spec) == 1 else spec
@@ -41,21 +42,32 @@ def model_input_shape(model):
     return tuple(inputs[0].shape[1:])
 
 
-def check_single_output(model):
-    """Raises a ValueError when a functional (or Sequential) model has more than one output.
+def check_single_output(model, target=None):
+    """Raises a ValueError when a functional (or Sequential) model has more than one output, unless `target` picks.
 
     kerasviz explains one score per image; a model with several outputs is
-    refused here, before any tracing, with a message saying what to do.
+    refused here, before any tracing, with a message saying what to do,
+    unless `target` (a `kerasviz.targets.Target`) says which output it reads
+    (`OnOutput`, `Detection`) or reads no output at all (a layer target).
     Subclassed models have no symbolic outputs: they are checked when run.
     """
     try:
         outputs = model.outputs
     except (AttributeError, ValueError):
         return
+    if target is not None and (not target.reads_logits() or target.names_outputs()):
+        return
     if outputs and len(outputs) != 1:
+        try:
+            structure = model.output
+        except (AttributeError, ValueError):
+            structure = None
+        names = (sorted(structure) if isinstance(structure, dict)  # a dict of outputs flattens by sorted key
+                 else getattr(model, "output_names", None) or list(range(len(outputs))))
         raise ValueError(
             f"The model {model.name!r} has {len(outputs)} outputs; kerasviz explains models with "
-            "a single output. Wrap the one you want: `keras.Model(model.inputs, model.outputs[i])`."
+            f"a single output unless the target names one: `target=kerasviz.OnOutput({names[0]!r}, 3)` "
+            f"(outputs: {list(names)}). Received: target={target!r}."
         )
 
 
@@ -101,7 +113,7 @@ def class_labels(labels, argname="labels"):
     return labels.astype(np.int64)
 
 
-def check_images(model, images, argname="images", any_size=False):
+def check_images(model, images, argname="images", any_size=False, target=None):
     """Validates a batch of images against `model`; returns a float32 numpy array.
 
     Args:
@@ -113,20 +125,22 @@ def check_images(model, images, argname="images", any_size=False):
         argname: the argument name used in error messages.
         any_size: accept any height and width (the channels still must
             match), for a caller that runs the model's layers at other sizes.
+        target: the call's `Target`, when it has one: a target that names
+            an output lets a model with several outputs through.
 
     Raises:
         TypeError: not image data (strings, objects, dicts).
         ValueError: wrong rank, spatial size or channels, empty, NaN or inf; a
             model with several outputs (`check_single_output`).
     """
-    check_single_output(model)
+    check_single_output(model, target)
+    expected = model_input_shape(model)  # a model with several inputs is refused before its images are read
     array = _as_array(images, argname)
     if array.dtype.kind not in "uifb" or array.dtype.kind == "b":
         raise TypeError(
             f"Expected `{argname}` to hold numbers (uint8 or float). Received dtype "
             f"{array.dtype}."
         )
-    expected = model_input_shape(model)
     if array.ndim != 4:
         hint = " For a single image, pass `image[None]`." if array.ndim == 3 else ""
         raise ValueError(

@@ -142,7 +142,7 @@ def _timed(function, batch):
     runs = []
     for _ in range(2):
         start = time.perf_counter()
-        np.asarray(function(batch))
+        tf.nest.map_structure(np.asarray, function(batch))  # a list for a multi-output model
         runs.append(time.perf_counter() - start)
     return max(first - min(runs), 0.0), min(runs)
 
@@ -186,7 +186,9 @@ def time_passes(model, images, *, forward=True, backward=True) -> PassTimes:
         def step(x):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                score = tf.reduce_sum(tf.reduce_max(models.run(model_ref(), x)[0], axis=-1))
+                outputs = models.run(model_ref(), x)[0]
+                score = tf.add_n([tf.reduce_sum(tf.reduce_max(o, axis=-1))  # every output of a multi-output model
+                                  for o in (outputs if isinstance(outputs, list) else [outputs])])
             return tape.gradient(score, x)
 
         return step

@@ -264,6 +264,23 @@ def output_layer(model):
     return _output_layer(model)
 
 
+def output_count(model):
+    """How many outputs a functional or Sequential model has (1 for a subclassed model)."""
+    try:
+        return max(len(model.outputs or []), 1)
+    except (AttributeError, ValueError):
+        return 1
+
+
+def _output_layers(model):
+    """The layer of each output of a model with several outputs (into nested models)."""
+    layers = []
+    for output in model.outputs:
+        layer = output._keras_history.operation if hasattr(output, "_keras_history") else None
+        layers.append(_output_layer(layer) if isinstance(layer, keras.Model) else layer)
+    return layers
+
+
 _PROBABILITY_ACTIVATIONS = {
     keras.activations.softmax: "softmax",
     keras.activations.sigmoid: "sigmoid",
@@ -271,8 +288,19 @@ _PROBABILITY_ACTIVATIONS = {
 
 
 def output_activation(model):
-    """`"softmax"`, `"sigmoid"` or `None`: what turns the model's logits into its output."""
-    layer = _output_layer(model)
+    """`"softmax"`, `"sigmoid"` or `None`: what turns the model's logits into its output.
+
+    For a model with several outputs, a tuple: `"softmax"` or None per
+    output. There only a softmax is taken for class scores: a sigmoid output
+    of a multi-output model is as likely a box or a bounded regression as
+    multi-label scores, so it is read as it is (`_add_logits` leaves it).
+    """
+    if output_count(model) > 1:
+        return tuple("softmax" if _layer_activation(layer) == "softmax" else None for layer in _output_layers(model))
+    return _layer_activation(_output_layer(model))
+
+
+def _layer_activation(layer):
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     return _PROBABILITY_ACTIVATIONS.get(patching.original(layer, "activation"))
@@ -346,13 +374,14 @@ def _add_pre_capture(frame, layer, path, captured):
 
 
 def _add_logits(frame, model):
-    layer = _output_layer(model)
-    if layer is None:
-        return
-    if isinstance(layer, keras.layers.Softmax):
-        frame.add(layer, "call", _identity_call)
-    elif patching.original(layer, "activation") in _PROBABILITY_ACTIVATIONS:
-        frame.add(layer, "activation", _identity_activation)
+    several = output_count(model) > 1
+    for layer in _output_layers(model) if several else [_output_layer(model)]:
+        if layer is None or several and _layer_activation(layer) != "softmax":
+            continue
+        if isinstance(layer, keras.layers.Softmax):
+            frame.add(layer, "call", _identity_call)
+        elif patching.original(layer, "activation") in _PROBABILITY_ACTIVATIONS:
+            frame.add(layer, "activation", _identity_activation)
 
 
 def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides=None):
@@ -434,27 +463,37 @@ def run(model, images, *, capture=(), rule=None, logits=True, guided=None, overr
         `(outputs, activations)`: the model's output as float32 (logits when
         `logits=True`), and `{path: activation}` for the captured layers, in the
         layers' own dtype so that a tape can differentiate with respect to them.
+        A model with several outputs (a list or dict of them) gives a list of
+        float32 tensors, in the order of `model.outputs` (a target picks its
+        own: `kerasviz.OnOutput`); with `logits=True` only their softmaxes
+        are bypassed (`output_activation`). `images` may be a list or dict of
+        tensors for a model with several inputs.
     """
     with patched(model, capture=capture, rule=_rule(rule, guided), logits=logits, overrides=overrides) as captured:
         outputs = model(images, training=False)
-    if isinstance(outputs, (list, tuple)):
-        if len(outputs) != 1:
-            raise ValueError(
-                f"The model {model.name!r} has {len(outputs)} outputs; kerasviz explains "
-                "models with a single output. Wrap the output you want in a new model."
-            )
-        outputs = outputs[0]
+    if isinstance(outputs, (list, tuple, dict)):
+        outputs = keras.tree.flatten(outputs)
+        outputs = outputs[0] if len(outputs) == 1 else outputs
     missing = [p for p in capture if p not in captured]
     if missing:
         raise ValueError(
             f"The layers {missing} of the model {model.name!r} were not called during "
             "its forward pass, so their outputs cannot be read."
         )
+    if isinstance(outputs, list):
+        return [tf.cast(o, tf.float32) for o in outputs], dict(captured)
     return tf.cast(outputs, tf.float32), dict(captured)
 
 
 def probabilities(outputs, activation):
-    """Class probabilities from logits, for a model whose output activation was `activation`."""
+    """Class probabilities from logits, for a model whose output activation was `activation`.
+
+    For a model with several outputs (`outputs` a list, `activation` a
+    tuple), each output gets its own declared activation back, and an output
+    that declares none (a regression output, boxes) stays as it is.
+    """
+    if isinstance(outputs, list):
+        return [o if a is None else probabilities(o, a) for o, a in zip(outputs, activation)]
     if activation == "sigmoid":
         return tf.sigmoid(outputs)
     return tf.nn.softmax(outputs, axis=-1)

@@ -8,7 +8,11 @@ Every method that takes `target=` accepts, with the same meaning everywhere:
 - a `Target` from this module: `ClassScore`, `Region` (a class summed over a
   region of a segmentation model's output), `Neuron`, `Channel`,
   `Direction`, `LayerL2`, `Diversity`, or a weighted sum of them
-  (`ClassScore(3) + 0.5 * Channel("conv2", 7)`).
+  (`ClassScore(3) + 0.5 * Channel("conv2", 7)`);
+- the targets on other outputs: a regression unit or a weighted sum of
+  units (`kerasviz.output_targets.OutputUnit`, `WeightedUnits`), any target
+  on a named output of a model with several outputs (`OnOutput`), a
+  detector's box (`kerasviz.detection_target.Detection`).
 
 Class scores are the pre-softmax logits (Simonyan et al., 2013): the softmax
 couples all classes, so its gradient mixes evidence for one class with evidence
@@ -39,6 +43,14 @@ class Target:
 
     def class_terms(self):
         return []
+
+    def class_outputs(self):
+        """The output (its index in `model.outputs`) each of `class_terms()` reads: 0 unless it names one."""
+        return [0] * len(self.class_terms())
+
+    def names_outputs(self):
+        """Whether the target says which output of a multi-output model it reads (`OnOutput`, `Detection`)."""
+        return False
 
     def reads_logits(self):
         """Whether `score` reads the class scores; if not, the model may stop at the deepest of `layers()`.
@@ -558,6 +570,12 @@ class Sum(Target):
     def class_terms(self):
         return [c for _, t in self.terms for c in t.class_terms()]
 
+    def class_outputs(self):
+        return [o for _, t in self.terms for o in t.class_outputs()]
+
+    def names_outputs(self):
+        return all(t.names_outputs() for _, t in self.terms if t.reads_logits())
+
     def reads_logits(self):
         return any(t.reads_logits() for _, t in self.terms)
 
@@ -616,9 +634,14 @@ def resolve(model, target, images):
         meant); `K` is at least 1 so that the compiled signature never changes.
     """
     n_images = len(images)
-    target = as_target(target).bind(model)
+    target = as_target(target)
+    inputs.check_single_output(model, target)
+    target = target.bind(model)
     terms = target.class_terms()
     if not terms:
         return target, np.full([n_images, 1], -1, np.int32)
-    n_classes = num_classes(model, images.shape[1:])
-    return target, np.concatenate([t.columns(n_images, n_classes) for t in terms], axis=1).astype(np.int32)
+    if models.output_count(model) > 1:
+        counts = [int(model.outputs[o].shape[-1]) for o in target.class_outputs()]
+    else:
+        counts = [num_classes(model, images.shape[1:])] * len(terms)
+    return target, np.concatenate([t.columns(n_images, n) for t, n in zip(terms, counts)], axis=1).astype(np.int32)

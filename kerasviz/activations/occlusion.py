@@ -5,8 +5,8 @@ import numbers
 
 import numpy as np
 
-from kerasviz import fill, inputs, progress
-from kerasviz.activations import incremental, naive_occlusion
+from kerasviz import fill, inputs, models, progress
+from kerasviz.activations import incremental, incremental_plan, naive_occlusion
 from kerasviz.gradients import core
 
 INFERENCES = ("auto", "incremental", "naive")
@@ -101,6 +101,10 @@ def check_inference(inference):
 
 def _planned(prepared, starts_y, starts_x, patch, inference):
     """`(plan, planned, graph)`: the `OcclusionPlan` that will run, and (incremental) what runs it."""
+    if models.output_count(prepared.model) > 1:  # the incremental plan follows one output
+        chosen = "a model with several outputs runs naive"
+        return incremental_plan.OcclusionPlan("naive", chosen, (), None, chosen, 0, 0,
+                                              incremental_plan.NAIVE_BATCH), None, None
     planned, graph = incremental.plan_for(prepared.model, prepared.images.shape[1:], starts_y, starts_x, patch,
                                           prepared.capture)
     plan = planned.plan

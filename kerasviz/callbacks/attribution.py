@@ -174,8 +174,16 @@ class AttributionCallback(VisualizationCallback):
     def visualize(self, step):
         prepared = self._prepared
         images = prepared.images
-        probs = np.asarray(core.model_outputs(prepared, images)[0], np.float64)
+        probs = core.model_outputs(prepared, images)[0]
+        if isinstance(probs, list):  # several outputs: the one the target's classes read, if any
+            outputs = prepared.target.class_outputs()
+            probs = probs[outputs[0]] if outputs else None
         rows = np.arange(len(images))
+        if probs is None or np.ndim(probs) != 2:  # no class vector to predict from (a box, a dense map)
+            for entry in self.methods:
+                self.guarded(entry.name, step, self._one, entry, step, None, None, None)
+            return
+        probs = np.asarray(probs, np.float64)
         if probs.shape[-1] == 1:  # a single sigmoid unit
             predictions = (probs[:, 0] > 0.5).astype(np.int64)
             probs = np.concatenate([1.0 - probs, probs], axis=-1)

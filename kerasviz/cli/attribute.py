@@ -31,6 +31,11 @@ def add_parser(commands, parents):
                    "of each method is estimated and printed before it runs")
     p.add_argument("--target", type=int, nargs="+", default=None,
                    help="class index (one for all images, or one per image); default: predicted")
+    p.add_argument("--unit", type=int, default=None, metavar="K",
+                   help="explain unit K of a regression output (kerasviz.OutputUnit) instead of a class")
+    p.add_argument("--output", default=None, metavar="NAME",
+                   help="the output to explain, for a model with several outputs (kerasviz.OnOutput): the class "
+                   "(--target, default: predicted) or --unit read there")
     p.add_argument("--cam-layer", default=None, metavar="L",
                    help="the layer of the methods that take one: Grad-CAM and its kin (default: the last "
                    "feature block)")
@@ -39,6 +44,36 @@ def add_parser(commands, parents):
     common.add_stretch(p)
     common.add_out(p)
     p.set_defaults(run=run)
+
+
+def output_target(model, images, target, unit, output):
+    """The target of `--target`, `--unit` and `--output`, checked on the model (a UsageError naming the option)."""
+    import kerasviz
+
+    if unit is not None and target is not None:
+        raise common.UsageError("--unit and --target: give one (a regression unit or a class).")
+    if unit is not None:
+        target = kerasviz.OutputUnit(unit)
+    if output is not None:
+        target = kerasviz.OnOutput(output, target)
+    try:
+        kerasviz.targets.resolve(model, target, images)
+    except ValueError as error:
+        option = "--output" if output is not None else "--unit" if unit is not None else "--target"
+        raise common.UsageError(f"{option}: {error}") from None
+    return target
+
+
+def target_scores(model, images, target):
+    """The score of `target` (as every method reads it: before a softmax) for each image, float64 `[B]`."""
+    import numpy as np
+    import tensorflow as tf
+
+    import kerasviz
+
+    bound, class_idx = kerasviz.targets.resolve(model, target, images)
+    outputs, _ = kerasviz.models.run(model, tf.constant(images))
+    return np.asarray(bound.score(outputs, {}, tf.constant(class_idx)), np.float64)
 
 
 def _importance(name, maps):
@@ -151,6 +186,7 @@ def run(args):
         raise common.UsageError(f"--target: expected one class or one per image ({len(images)}); "
                                 f"received {len(args.target)}: {' '.join(map(str, args.target))}.")
     target = args.target if args.target is None or len(args.target) > 1 else args.target[0]
+    target = output_target(model, images, target, args.unit, args.output)
     cam_layer = None
     if layered:
         if args.cam_layer is not None:
@@ -181,10 +217,15 @@ def run(args):
               flush=True)
     os.makedirs(args.out, exist_ok=True)
     display = kerasviz.image.to_display(images, value_range)
-    labels = prediction_labels(model, images, names, prefixes=[os.path.basename(f) for f in args.images])
+    prefixes = [os.path.basename(f) for f in args.images]
+    if args.unit is None and args.output is None:
+        labels = prediction_labels(model, images, names, prefixes=prefixes)
+    else:  # a regression unit or a named output: the explained score itself
+        labels = [f"{prefix} {value:.4g}" for prefix, value in zip(prefixes, target_scores(model, images, target))]
     figure = write_figure(os.path.join(args.out, "attributions.png"), display, maps, labels)
     np.savez_compressed(os.path.join(args.out, "attributions.npz"), **maps)
-    print("Predictions:\n" + "\n".join(f"  {label}" for label in labels))
+    print(("Predictions:\n" if args.unit is None and args.output is None else f"Scores of {target!r}:\n")
+          + "\n".join(f"  {label}" for label in labels))
     shown_as = [f"{name} as the image kept in its top 30% regions" for name in methods
                 if name in registry.names_with("shown_as_regions")]
     shown_as += [f"{name} as the probability drop" for name in methods

@@ -8,6 +8,7 @@ and results do not depend on it: per-sample randomness is seeded by the
 sample's global index, never by its position in a chunk.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,7 +25,8 @@ class Prepared:
 
     def __init__(self, model, images, target, batch_size, cost="backward"):
         self.model = models.check_model(model)
-        self.images = inputs.check_images(model, images)
+        target = targets.as_target(target)
+        self.images = inputs.check_images(model, images, target=target)
         self.batch_size = model_cost.check_batch_size_for(self.model, batch_size, self.images.shape[1:], cost)
         self.target, self.class_idx = targets.resolve(model, target, self.images)
         self.capture = tuple(dict.fromkeys(self.target.layers()))
@@ -162,6 +164,13 @@ def predicted_classes(prepared):
     if not prepared.target.class_terms() or not (class_idx < 0).any():
         return class_idx
     probs = model_outputs(prepared, prepared.images)[0]
+    if isinstance(probs, list):  # several outputs: each column's own
+        terms = prepared.target.class_terms()
+        column_outputs = np.repeat(prepared.target.class_outputs(), [t.width() for t in terms])
+        for column in np.flatnonzero((class_idx < 0).any(axis=0)):
+            predicted = np.argmax(probs[column_outputs[column]], axis=-1).astype(np.int32)
+            class_idx[:, column] = np.where(class_idx[:, column] < 0, predicted, class_idx[:, column])
+        return class_idx
     predicted = np.argmax(probs, axis=-1).astype(np.int32)
     return np.where(class_idx < 0, predicted[:, None], class_idx)
 
@@ -183,6 +192,9 @@ def model_outputs(prepared, images):
     function = compiled.compiled_function(
         model, ("forward", prepared.images.shape[1:]), build, signature
     )
+    if models.output_count(model) > 1:  # flat (probabilities..., logits...), regrouped
+        flat = run_chunks(lambda x: tuple(keras.tree.flatten(function(x))), prepared, images)
+        return list(flat[:len(flat) // 2]), list(flat[len(flat) // 2:])
     return run_chunks(function, prepared, images)
 
 

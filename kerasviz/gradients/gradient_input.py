@@ -1,9 +1,9 @@
 """Gradient x Input (Shrikumar et al., 2016)."""
 
-from kerasviz.gradients import core
+from kerasviz.gradients import core, multi_input, multi_input_methods
 
 
-def gradient_x_input(model, images, target=None, *, batch_size=None, signed=False):
+def gradient_x_input(model, images, target=None, *, batch_size=None, signed=False, attribute=None):
     """Gradient x Input: the input gradient multiplied by the input itself.
 
     The attribution of pixel `i` is `x_i * dS / dx_i` (Shrikumar et al.,
@@ -27,6 +27,14 @@ def gradient_x_input(model, images, target=None, *, batch_size=None, signed=Fals
         batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
         signed: return the signed products `[B, H, W, C]` instead of the map.
+        attribute: for a model with several inputs (`images` a dict keyed by
+            input name, or a list in the order of `model.inputs`): which
+            inputs to attribute: None (every image input `[B, H, W, C]`;
+            side inputs held at their values), `"all"`, or input names or
+            indices. The result then has the structure of `images`: one map
+            per attributed image input, the attributions (magnitudes unless
+            `signed`) of an attributed side input, None (or no key) for the
+            others. Must be None for a model with one input.
 
     Returns:
         float32 `[B, H, W]`: the maximum over channels of the absolute
@@ -39,5 +47,9 @@ def gradient_x_input(model, images, target=None, *, batch_size=None, signed=Fals
 
     >>> maps = kerasviz.gradient_x_input(model, images, target=labels)
     """
+    if multi_input.is_several(model, images):
+        return multi_input_methods.gradient_x_input(model, images, target, batch_size=batch_size, signed=signed,
+                                                    attribute=attribute)
+    multi_input.check_single_input_attribute(attribute)
     prepared = core.Prepared(model, images, target, batch_size)
     return core.input_gradients(prepared, reduce=not signed, times_input=True, name="gradient_x_input")

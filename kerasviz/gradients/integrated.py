@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, fill, inputs, progress
-from kerasviz.gradients import core
+from kerasviz.gradients import core, multi_input, multi_input_methods
 
 
 RULES = ("midpoint", "left", "right", "trapezoid")
@@ -195,7 +195,7 @@ def _blur_sums(prepared, class_idx, max_sigma, points, verbose):
 
 def integrated_gradients(
     model, images, target=None, *, batch_size=None, baseline=0.0, steps=50, rule="midpoint",
-    max_sigma=None, signed=False, verbose=0,
+    max_sigma=None, signed=False, verbose=0, attribute=None,
 ):
     """Integrated Gradients: attributions that add up to the change of the score.
 
@@ -253,6 +253,17 @@ def integrated_gradients(
             completeness) instead of the map.
         verbose: 0 (silent, the default) or 1: a Keras progress bar over the
             `B * steps` path points.
+        attribute: for a model with several inputs (`images` a dict keyed by
+            input name, or a list in the order of `model.inputs`): which
+            inputs to attribute: None (every image input `[B, H, W, C]`;
+            side inputs held at their values along the path), `"all"`, or
+            input names or indices. Each attributed input runs from its own
+            baseline (`baseline` once for all, or a dict/list with one per
+            input). The result then has the structure of `images`: one map
+            per attributed image input, the attributions (magnitudes unless
+            `signed`) of an attributed side input, None (or no key) for the
+            others (Blur IG and `verbose` are for one input only). Must be
+            None for a model with one input.
 
     Returns:
         float32 `[B, H, W]`: the maximum over channels of the absolute
@@ -272,6 +283,11 @@ def integrated_gradients(
     steps = inputs.check_positive_int(steps, "steps")
     rule = check_rule(rule)
     verbose = progress.check_verbose(verbose)
+    if multi_input.is_several(model, images):
+        return multi_input_methods.integrated_gradients(
+            model, images, target, batch_size=batch_size, baseline=baseline, points=path_points(rule, steps),
+            max_sigma=max_sigma, signed=signed, attribute=attribute)
+    multi_input.check_single_input_attribute(attribute)
     prepared = core.Prepared(model, images, target, batch_size)
     images = prepared.images
     blur = isinstance(baseline, str) and baseline == fill.BLUR  # Blur IG's path, not a straight line from a blur

@@ -1,9 +1,9 @@
 """Vanilla gradients and guided backpropagation."""
 
-from kerasviz.gradients import core
+from kerasviz.gradients import core, multi_input, multi_input_methods
 
 
-def saliency(model, images, target=None, *, batch_size=None, signed=False):
+def saliency(model, images, target=None, *, batch_size=None, signed=False, attribute=None):
     """Saliency map: how much each pixel moves the class score.
 
     The gradient of the unnormalized class score (the logit, also when the
@@ -23,6 +23,14 @@ def saliency(model, images, target=None, *, batch_size=None, signed=False):
         batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
         signed: return the raw gradient `[B, H, W, C]` instead of the map.
+        attribute: for a model with several inputs (`images` a dict keyed by
+            input name, or a list in the order of `model.inputs`): which
+            inputs to attribute: None (every image input `[B, H, W, C]`;
+            side inputs held at their values), `"all"`, or input names or
+            indices. The result then has the structure of `images`: one map
+            per attributed image input, the attributions (magnitudes unless
+            `signed`) of an attributed side input, None (or no key) for the
+            others. Must be None for a model with one input.
 
     Returns:
         float32 `[B, H, W]` (or `[B, H, W, C]` with `signed=True`).
@@ -36,6 +44,10 @@ def saliency(model, images, target=None, *, batch_size=None, signed=False):
     >>> maps.shape
     (8, 64, 64)
     """
+    if multi_input.is_several(model, images):
+        return multi_input_methods.saliency(model, images, target, batch_size=batch_size, signed=signed,
+                                            attribute=attribute)
+    multi_input.check_single_input_attribute(attribute)
     prepared = core.Prepared(model, images, target, batch_size)
     return core.input_gradients(prepared, reduce=not signed)
 

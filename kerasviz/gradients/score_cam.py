@@ -42,6 +42,8 @@ def _layer_activations(prepared, path):
             logits, captured = models.run(model_ref(), images, capture=(path,))
             if captured[path].shape.rank != 4:
                 raise cam.not_spatial(model_ref(), path, tuple(captured[path].shape))
+            if isinstance(logits, list):  # several outputs: `core.predicted_classes` reads each term's own
+                return tf.cast(captured[path], tf.float32), tf.zeros(tf.shape(images)[:1], tf.int32)
             return tf.cast(captured[path], tf.float32), tf.argmax(logits, axis=-1, output_type=tf.int32)
 
         return forward
@@ -52,7 +54,9 @@ def _layer_activations(prepared, path):
     )
     activation, predicted = core.run_chunks(function, prepared, prepared.images)
     class_idx = prepared.class_idx
-    if prepared.target.class_terms():
+    if models.output_count(model) > 1:
+        class_idx = core.predicted_classes(prepared)
+    elif prepared.target.class_terms():
         class_idx = np.where(class_idx < 0, predicted[:, None], class_idx)
     return activation, class_idx
 

@@ -1,6 +1,6 @@
 """SmoothGrad, SmoothGrad-squared and VarGrad: saliency through the noise tunnel."""
 
-from kerasviz.gradients import noise_tunnel
+from kerasviz.gradients import multi_input, multi_input_methods, noise_tunnel
 
 MAGNITUDES = ("abs", "square")
 _REDUCE = {None: "mean", "abs": "abs", "square": "square"}
@@ -28,6 +28,7 @@ def smoothgrad(
     signed=False,
     magnitude=None,
     verbose=0,
+    attribute=None,
 ):
     """SmoothGrad: the saliency map averaged over noisy copies of the image.
 
@@ -76,6 +77,16 @@ def smoothgrad(
             `"square"` (the mean of `g^2`).
         verbose: 0 (silent, the default) or 1: a Keras progress bar over the
             `B * samples` noisy copies.
+        attribute: for a model with several inputs (`images` a dict keyed by
+            input name, or a list in the order of `model.inputs`): which
+            inputs to attribute: None (every image input `[B, H, W, C]`;
+            side inputs held at their values), `"all"`, or input names or
+            indices. The result then has the structure of `images`: one map
+            per attributed image input, the attributions (magnitudes unless
+            `signed`) of an attributed side input, None (or no key) for the
+            others. Must be None for a model with one input.
+            Noise goes on the attributed inputs only, each at its own scale
+            (`magnitude` and `verbose` are for one input only).
 
     Returns:
         float32 `[B, H, W]`: the maximum over channels of the absolute mean
@@ -94,6 +105,11 @@ def smoothgrad(
     >>> maps.shape
     (8, 64, 64)
     """
+    if multi_input.is_several(model, images):
+        return multi_input_methods.smoothgrad(model, images, target, batch_size=batch_size, samples=samples,
+                                              noise=noise, value_range=value_range, seed=seed, signed=signed,
+                                              magnitude=magnitude, attribute=attribute)
+    multi_input.check_single_input_attribute(attribute)
     reduce = _REDUCE[_check_magnitude(magnitude)]
     return noise_tunnel.tunnel(model, images, target, "saliency", reduce, batch_size, samples, noise,
                                value_range, seed, signed, verbose, {}, label="smoothgrad")

@@ -18,6 +18,10 @@ from kerasviz.relevance import rescale
 
 def check_supported(model, method="DeepLIFT"):
     """Raises a ValueError naming the layers of `model` that the Rescale rule has no rule for."""
+    if models.output_count(model) > 1:
+        raise ValueError(f"{method} explains models with one output; the model {model.name!r} has "
+                         f"{models.output_count(model)}. Integrated Gradients (`kerasviz.integrated_gradients`) "
+                         "explains any output (`kerasviz.OnOutput`).")
     found = rescale.unsupported_layers(models.iter_layers(model), models.output_layer(model))
     if found:
         listed = ", ".join(f"{path!r} ({what})" for path, what in found[:8])

@@ -82,6 +82,10 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
     >>> maps.sum(axis=(1, 2))  # about the explained logits
     """
     prepared = core.Prepared(model, images, target, batch_size)
+    if models.output_count(prepared.model) > 1:
+        raise ValueError(f"LRP explains models with one output; the model {prepared.model.name!r} has "
+                         f"{models.output_count(prepared.model)}. Integrated Gradients "
+                         "(`kerasviz.integrated_gradients`) explains any output (`kerasviz.OnOutput`).")
     chosen = composites.get(composite)
     channels = prepared.images.shape[-1]
     value = inputs.check_value_range(value_range, channels)
