@@ -116,6 +116,7 @@ _EXPORTS = {
     "explain_dataset": "kerasviz.datasets.explain",
     "load_explanations": "kerasviz.datasets.reader",
     "explain_regions": "kerasviz.regions",
+    "explain_detections": "kerasviz.regions",
 }
 
 
@@ -222,4 +223,5 @@ __all__ = [
     "layer_conductance",
     "neuron_conductance",
     "explain_regions",
+    "explain_detections",
 ]

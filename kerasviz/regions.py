@@ -1,12 +1,14 @@
-"""A segmentation model explained region by region: each predicted class region's map, for the dashboard.
+"""Dense outputs explained part by part: a segmenter's regions, a detector's boxes, for the dashboard.
 
 A segmenter (output `[B, h, w, K]`, one class vector per position) has no
 single predicted class: what a user asks is "why is *this* region a car?".
 `explain_regions` finds each image's predicted region of each class (the
 argmax over the classes) and explains it with any registered method through
 a `kerasviz.targets.Region` target (the class's score summed over the
-region). `RegionMaps.write` records them for the dashboard's "Regions" view,
-where a click on a region of the image shows its map.
+region). `explain_detections` does the same for a detector's most confident
+boxes, through `kerasviz.Detection`. `RegionMaps.write` records them for the
+dashboard's "Regions" view, where a click on a region (or a box) of the
+image shows its map.
 """
 
 import typing
@@ -14,36 +16,46 @@ import typing
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import inputs, models, registry, summary, targets
+from kerasviz import detection_target, inputs, models, output_targets, registry, summary, targets
 from kerasviz.metrics import catalog
 
 
 class RegionMaps(typing.NamedTuple):
-    """Each image's predicted class regions and the map of each.
+    """Each image's predicted class regions (or boxes) and the map of each.
 
     Attributes:
         method: the method's name.
-        classes: int32 `[R]`, the class of each region (a column per class).
+        classes: int32 `[R]`, the class of each region (a column per class;
+            `explain_regions`), or `[B, R]`, of each image's box
+            (`explain_detections`).
         masks: bool `[B, R, h, w]`, where each image is predicted as each
-            class, at the output's resolution (all False where it is not).
-        maps: float32 `[B, R, H, W]`, the map of each image's region of each
-            class at the image's size, larger = more important (zero where
-            the image has no such region).
+            class, at the output's resolution (all False where it is not);
+            None for boxes.
+        maps: float32 `[B, R, H, W]`, the map of each region at the image's
+            size, larger = more important (zero where the image has none).
+        boxes: float32 `[B, R, 4]`, each image's boxes `(y0, x0, y1, x1)` in
+            fractions, most confident first (NaN where it has fewer); None
+            for regions.
+        scores: float32 `[B, R]`, each box's class probability (NaN: no box); None for regions.
     """
 
     method: str
     classes: np.ndarray
-    masks: np.ndarray
+    masks: typing.Optional[np.ndarray]
     maps: np.ndarray
+    boxes: typing.Optional[np.ndarray] = None
+    scores: typing.Optional[np.ndarray] = None
 
     def present(self):
-        """Bool `[B, R]`: the image has a region of the class (and so a map)."""
-        return self.masks.any(axis=(2, 3))
+        """Bool `[B, R]`: the image has this region (or box), and so a map."""
+        if self.masks is not None:
+            return self.masks.any(axis=(2, 3))
+        return np.isfinite(self.boxes).all(axis=-1)
 
     def write(self, images, *, step=None, class_names=None, value_range=(0.0, 1.0)):
         """Records them for the dashboard's "Regions" view (`kerasviz.summary.write_regions`)."""
-        return summary.write_regions(self.method, images, self.maps, self.classes, masks=self.masks, step=step,
-                                     class_names=class_names, value_range=value_range)
+        return summary.write_regions(self.method, images, self.maps, self.classes, masks=self.masks, boxes=self.boxes,
+                                     scores=self.scores, step=step, class_names=class_names, value_range=value_range)
 
 
 def _check_classes(classes, n_classes, argname="classes"):
@@ -125,3 +137,81 @@ def explain_regions(model, images, method="saliency", *, classes=None, backgroun
                                 **entry.params)
         maps[chosen, r] = catalog.pixel_maps(entry.method, result, size, entry.params)
     return RegionMaps(entry.name, classes, masks, maps)
+
+
+def explain_detections(model, images, method="saliency", *, top=3, min_score=0.0, boxes="boxes", scores="scores",
+                       iou=False, batch_size=None, **params) -> RegionMaps:
+    """Explains each image's most confident boxes of a detector, one map per box.
+
+    For a detector with a box output `[B, N, 4]` (`(y0, x0, y1, x1)` in
+    fractions) and a class-probability output `[B, N, K]`, each box's class
+    is its most probable one and its confidence that probability; the `top`
+    most confident boxes of each image (at least `min_score`) are explained
+    with `method` and the target `kerasviz.Detection(box, class)` (the box's
+    pre-softmax class score; with `iou=True`, times the IoU of the box with
+    where it is now, so that the map also says what holds the box in place).
+    One call of `method` per rank, over the images that have a box of that rank.
+
+    Args:
+        model: a detector with (at least) a box and a score output.
+        images: `[B, H, W, C]` in the model's own input space.
+        method: a registered method's name that takes the target (the
+            gradient and path families; perturbation methods read the
+            softmax back).
+        top: boxes explained per image.
+        min_score: the least class probability of a box explained.
+        boxes, scores: the names (or indices) of the box and score outputs.
+        iou: weigh the score by the box's IoU with its current place.
+        batch_size: passed on to `method`.
+        **params: the method's own parameters.
+
+    Returns:
+        A `RegionMaps` with `boxes` and `scores` (its `masks` None).
+
+    Raises:
+        ValueError, TypeError: unknown `method` or outputs, invalid `top` or
+            `min_score`, outputs of the wrong shape.
+
+    Example:
+
+    >>> found = kerasviz.explain_detections(detector, images, "integrated_gradients", top=5, min_score=0.3)
+    >>> found.write(images, class_names=names)  # the dashboard's "Regions" view, boxes drawn
+    """
+    if not isinstance(method, str):
+        raise TypeError(f"Expected `method` to be a registered method's name. Received: method={method!r}.")
+    entry = registry.resolve([(method, params)], argname="method", callables=False)[0]
+    top = inputs.check_positive_int(top, "top")
+    if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not 0 <= min_score <= 1:
+        raise ValueError(f"Expected `min_score` to be a probability in [0, 1]. Received: min_score={min_score!r}.")
+    box_at, score_at = output_targets.output_position(model, boxes, "boxes"), \
+        output_targets.output_position(model, scores, "scores")
+    batch = inputs.as_numpy(images)
+    outputs = [[], []]
+    for a, b in inputs.batches(len(batch), inputs.check_batch_size(batch_size)):
+        run = models.run(model, tf.constant(batch[a:b]), logits=False)[0]
+        outputs[0].append(np.asarray(run[box_at]))
+        outputs[1].append(np.asarray(run[score_at]))
+    found, probabilities = (np.concatenate(o) for o in outputs)
+    if found.ndim != 3 or found.shape[-1] != 4 or probabilities.ndim != 3 or probabilities.shape[:2] != found.shape[:2]:
+        raise ValueError(f"Expected a box output [B, N, 4] and a score output [B, N, K]. The outputs {boxes!r} and "
+                         f"{scores!r} have the shapes {found.shape[1:]} and {probabilities.shape[1:]}.")
+    best = probabilities.max(-1)  # [B, N]
+    order = np.argsort(-best, axis=1, kind="stable")[:, :top]  # [B, top]
+    top = order.shape[1]
+    rows = np.arange(len(batch))[:, None]
+    confident = best[rows, order] >= min_score
+    chosen_boxes = np.where(confident[..., None], found[rows, order], np.nan).astype(np.float32)
+    classes = probabilities.argmax(-1)[rows, order].astype(np.int32)
+    maps = np.zeros((len(batch), top) + batch.shape[1:3], np.float32)
+    kwargs = {} if batch_size is None else {"batch_size": batch_size}
+    for r in range(top):
+        chosen = np.flatnonzero(confident[:, r])
+        if not len(chosen):
+            continue
+        target = detection_target.Detection(order[chosen, r], classes[chosen, r],
+                                            iou_with=found[chosen, order[chosen, r]].clip(0, 1) if iou else None,
+                                            boxes=boxes, scores=scores)
+        result = entry.function(model, batch[chosen], target, **kwargs, **entry.params)
+        maps[chosen, r] = catalog.pixel_maps(entry.method, result, batch.shape[1:3], entry.params)
+    return RegionMaps(entry.name, classes, None, maps, chosen_boxes,
+                      np.where(confident, best[rows, order], np.nan).astype(np.float32))

@@ -126,3 +126,47 @@ def test_written_for_the_dashboard_and_read_back(tmp_path, models, images):
             summary.write_regions("saliency", images, result.maps, result.classes)
         with pytest.raises(ValueError, match="`classes`"):
             summary.write_regions("saliency", images, result.maps, result.classes[None, None], masks=result.masks)
+
+
+def quadrant_detector():
+    """Two fixed boxes (top-left and bottom-right quadrants) whose class-1 score reads only their own quadrant."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    half = SIZE // 2
+    top_left = keras.layers.Cropping2D(((0, half), (0, half)))(inputs)
+    bottom_right = keras.layers.Cropping2D(((half, 0), (half, 0)))(inputs)
+    means = [keras.layers.GlobalAveragePooling2D()(q) for q in (top_left, bottom_right)]
+    logits = [keras.layers.Dense(2, kernel_initializer=keras.initializers.Constant([[-1.0, 1.0]] * 3))(m) for m in means]
+    scores = keras.layers.Softmax(name="scores")(keras.layers.Reshape((2, 2))(keras.layers.Concatenate()(logits)))
+    place = keras.layers.Dense(8, kernel_initializer="zeros",
+                               bias_initializer=keras.initializers.Constant([0, 0, .5, .5, .5, .5, 1, 1]))
+    boxes = keras.layers.Reshape((2, 4), name="boxes")(place(means[0]))
+    return keras.Model(inputs, {"boxes": boxes, "scores": scores})
+
+
+def test_a_detectors_boxes_are_explained_each_by_its_own_pixels(tmp_path, images):
+    detector = quadrant_detector()
+    found = kerasviz.explain_detections(detector, images, "saliency", top=2)
+    half = SIZE // 2
+    np.testing.assert_array_equal(found.classes, np.ones((4, 2)))  # class 1 wins everywhere (positive means)
+    scores = np.asarray(detector(images)["scores"])[..., 1]
+    first = scores.argmax(axis=1)  # the more confident box is explained first
+    np.testing.assert_allclose(found.scores[:, 0], scores.max(axis=1), rtol=1e-6)
+    for b in range(len(images)):
+        for r in range(2):
+            box = first[b] if r == 0 else 1 - first[b]
+            np.testing.assert_allclose(found.boxes[b, r], [0, 0, .5, .5] if box == 0 else [.5, .5, 1, 1])
+            inside = np.zeros((SIZE, SIZE), bool)
+            inside[(slice(0, half), slice(0, half)) if box == 0 else (slice(half, None), slice(half, None))] = True
+            assert found.maps[b, r][inside].min() > 0 and not found.maps[b, r][~inside].any()
+    assert found.present().all() and found.masks is None
+    none = kerasviz.explain_detections(detector, images, top=2, min_score=0.99)
+    assert not none.present().any() and not none.maps.any() and np.isnan(none.scores).all()
+    with tf.summary.create_file_writer(str(tmp_path)).as_default(step=0):
+        assert found.write(images)
+    [(_, value, _)] = read_events(str(tmp_path))["kerasviz/regions/saliency"]
+    arrays = metadata.decode_arrays(tf.make_ndarray(value.tensor)[1])
+    np.testing.assert_allclose(arrays["boxes"], found.boxes, atol=1e-6)
+    with pytest.raises(ValueError, match="`scores`"):
+        kerasviz.explain_detections(detector, images, scores="nope")
+    with pytest.raises(ValueError, match="`min_score`"):
+        kerasviz.explain_detections(detector, images, min_score=2)
