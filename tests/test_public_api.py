@@ -71,8 +71,8 @@ PUBLIC = {
     "layer_integrated_gradients": "(model, images, target=None, *, layer=None, batch_size=None, baseline=0.0, steps=50, rule='midpoint', output='pixels', verbose=0)",
     "layer_conductance": "(model, images, target=None, *, layer=None, batch_size=None, baseline=0.0, steps=50, rule='midpoint', output='pixels', verbose=0)",
     "neuron_conductance": "(model, images, target=None, *, neuron=None, layer=None, batch_size=None, baseline=0.0, steps=50, rule='midpoint', signed=False, verbose=0)",
-    "deeplift": "(model, images, target=None, *, batch_size=None, baseline=0.0, signed=False)",
-    "deeplift_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0, signed=False)",
+    "deeplift": "(model, images, target=None, *, batch_size=None, baseline=0.0, rule='rescale', signed=False)",
+    "deeplift_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0, rule='rescale', signed=False)",
 }
 MODULES = ["callbacks", "data", "demo", "display", "image", "inside", "metrics", "models", "relevance", "summary", "targets"]
 
