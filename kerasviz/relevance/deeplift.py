@@ -255,6 +255,16 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
     return inputs.warn_if_constant(attributions if signed else core.reduce_map(attributions), "deeplift_shap")
 
 
+def rule_passes(p):
+    """The work RevealCancel adds per (image, reference) pair, in forward+backward passes of the model.
+
+    The spreads: one forward of the linear layers' absolute weights over the
+    image (half of a pair's two evaluations) and its backward; Rescale adds
+    nothing.
+    """
+    return 1.0 if p["rule"] == "reveal_cancel" else 0.0
+
+
 def reference_count(p):
     """The references per image of `deeplift_shap` with parameters `p` (None when it uses the call's images)."""
     if p["samples"] is not None:

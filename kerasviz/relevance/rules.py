@@ -80,6 +80,11 @@ class Rule:
 
     name = "rule"
     needs_bounds = False  # the z^B rule needs the input's lowest and highest values
+    # The work the rule adds to a plain gradient at its layer, in forward+backward passes of the layer (a
+    # forward alone is half of one): the modified forwards and backwards the rule cannot do without, on
+    # non-negative inputs (a ReLU's output). `kerasviz.relevance.lrp.rule_passes` weighs them by the layers'
+    # multiply-adds for `kerasviz.registry.Cost.rule_passes`.
+    extra_passes = 0.0
 
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         raise NotImplementedError
@@ -154,6 +159,7 @@ class Gamma(Rule):
     """
 
     name = "gamma"
+    extra_passes = 0.5  # the forward with `w + gamma w+` (one branch where a ReLU reads the output: its minimum)
     rectified = False  # set on a copy for a layer with a fused ReLU: no relevance where its output is negative
 
     def __init__(self, gamma=0.25, epsilon=1e-6):
@@ -225,6 +231,11 @@ class AlphaBeta(Rule):
         s = tf.math.divide_no_nan(r, z)
         return pos_x * _vjp(linear.apply, pos_x, first, s) + neg_x * _vjp(linear.apply, neg_x, second, s)
 
+    @property
+    def extra_passes(self):
+        """The forward with `w+` (and with beta, the forward and backward with `w-`)."""
+        return 0.5 if not self.beta else 1.5
+
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         result = self.alpha * self._part(x, linear, r, +1, nonnegative=nonnegative)
         if self.beta:
@@ -243,6 +254,7 @@ class ZPlus(AlphaBeta):
     """
 
     name = "z_plus"
+    extra_passes = 0.5  # the forward with `w+`
 
     def __init__(self):
         pass
@@ -270,6 +282,7 @@ class ZBox(Rule):
 
     name = "z_box"
     needs_bounds = True
+    extra_passes = 2.0  # the products of `low` with `w+` and of `high` with `w-`: forward and backward each
 
     def __init__(self, low=None, high=None, epsilon=1e-6):
         if (low is None) != (high is None):
@@ -302,6 +315,7 @@ class Flat(Rule):
     """
 
     name = "flat"
+    extra_passes = 0.5  # the forward of ones through ones (its denominators are not the layer's own)
 
     def __init__(self):
         pass
@@ -320,6 +334,7 @@ class WSquare(Rule):
     """
 
     name = "w_square"
+    extra_passes = 0.5  # the forward of ones through `w^2`
 
     def __init__(self):
         pass
