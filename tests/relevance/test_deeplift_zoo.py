@@ -1,4 +1,4 @@
-"""DeepLIFT and conductance on the `keras.applications` zoo (weights=None, 32 px): residual sums (ResNet50),
+"""DeepLIFT (Rescale and RevealCancel) and conductance on the `keras.applications` zoo (weights=None, 32 px): residual sums (ResNet50),
 depthwise blocks and squeeze-and-excitation products (MobileNetV3Small, EfficientNetB0), concatenations and
 max pooling (DenseNet121); ConvNeXt's LayerNormalization is refused by name.
 
@@ -39,11 +39,12 @@ def _build(make, value_range):
     return model, images
 
 
+@pytest.mark.parametrize("rule", ["rescale", "reveal_cancel"])
 @pytest.mark.parametrize("name", sorted(ZOO))
-def test_deeplift_sums_to_delta_on_the_zoo(name):
+def test_deeplift_sums_to_delta_on_the_zoo(name, rule):
     model, images = _build(*ZOO[name])
     x, x0 = images[:2], images[2:4]
-    contributions = kerasviz.deeplift(model, x, target=1, baseline=x0, signed=True).astype(np.float64)
+    contributions = kerasviz.deeplift(model, x, target=1, baseline=x0, rule=rule, signed=True).astype(np.float64)
     logits = lambda z: np.asarray(models.run(model, tf.constant(z))[0], np.float64)[:, 1]  # noqa: E731
     delta = logits(x) - logits(x0)
     total = contributions.sum(axis=(1, 2, 3))
