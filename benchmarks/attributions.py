@@ -147,7 +147,7 @@ def relevance_cases(model, shape):
     the passes its rules cannot do without inside the backward (`kerasviz.registry.Cost.rule_passes`).
 
     z+ and gamma run each layer's forward again with modified weights (half a
-    pass), alpha-beta two forwards and a backward, weighed by the layers'
+    pass), alpha-beta with beta a forward and a backward, weighed by the layers'
     multiply-adds: the ratio then measures the implementation's overhead over
     the rule's own minimum. `epsilon_gamma_box` needs the value range: the
     demo model's images are in [0, 1], the others' in [-1, 1].

@@ -3,7 +3,6 @@
 import warnings
 
 import numpy as np
-import tensorflow as tf
 
 from kerasviz import compiled, models
 from kerasviz.gradients import core

@@ -119,7 +119,7 @@ def rule_passes(model, image_shape, params):
     """The work the composite's rules add to a plain gradient, in forward+backward passes of `model` per image.
 
     Each linear layer's rule adds its `extra_passes` (z+ and gamma a forward
-    with modified weights, alpha-beta two forwards and a backward, z^B two
+    with modified weights, alpha-beta with beta a forward and a backward, z^B two
     of each; LRP-0 and epsilon nothing: they reuse the layer's own output),
     weighed by the layer's share of the model's multiply-adds (its kernel's
     size times its output positions). The minimum on non-negative inputs: a

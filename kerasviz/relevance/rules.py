@@ -248,13 +248,28 @@ class AlphaBeta(Rule):
 
     @property
     def extra_passes(self):
-        """The forward with `w+` (and with beta, the forward and backward with `w-`)."""
-        return 0.5 if not self.beta else 1.5
+        """The forward with `w+` (with beta, a backward through `w-` more: the negative sum is `z - P`)."""
+        return 0.5 if not self.beta else 1.0
 
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
-        result = self.alpha * self._part(x, linear, r, +1, nonnegative=nonnegative)
-        if self.beta:
-            result -= self.beta * self._part(x, linear, r, -1, nonnegative=nonnegative)
+        if not self.beta:
+            return self.alpha * self._part(x, linear, r, +1, nonnegative=nonnegative)
+        # Both parts from one modified forward: P = sum (x w)+ (with w+), and sum (x w)- = z' - P, z' the
+        # layer's own bias-free output where given.
+        kernel, bias = linear.kernel, linear.bias
+        pos_w = _positive(kernel)
+        neg_w = kernel - pos_w
+        if z is not None and z.dtype == tf.float32:
+            plain = z if bias is None else z - bias
+        else:
+            plain = linear.apply(x, kernel)
+        pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
+        ups = linear.apply(x, pos_w) if nonnegative else linear.apply(pos_x, pos_w) + linear.apply(neg_x, neg_w)
+        s_pos = self.alpha * tf.math.divide_no_nan(r, _add_bias(ups, None if bias is None else _positive(bias)))
+        s_neg = self.beta * tf.math.divide_no_nan(r, _add_bias(plain - ups, None if bias is None else _negative(bias)))
+        result = pos_x * (_vjp(linear.apply, pos_x, pos_w, s_pos) - _vjp(linear.apply, pos_x, neg_w, s_neg))
+        if not nonnegative:
+            result += neg_x * (_vjp(linear.apply, neg_x, neg_w, s_pos) - _vjp(linear.apply, neg_x, pos_w, s_neg))
         return result
 
 

@@ -1,6 +1,6 @@
-"""DeepLIFT (Rescale and RevealCancel) and conductance on the `keras.applications` zoo (weights=None, 32 px): residual sums (ResNet50),
-depthwise blocks and squeeze-and-excitation products (MobileNetV3Small, EfficientNetB0), concatenations and
-max pooling (DenseNet121); ConvNeXt's LayerNormalization is refused by name.
+"""DeepLIFT (Rescale and RevealCancel) and conductance on the `keras.applications` zoo (weights=None, 32 px):
+residual sums (ResNet50), depthwise blocks and squeeze-and-excitation products (MobileNetV3Small,
+EfficientNetB0), concatenations and max pooling (DenseNet121); ConvNeXt's LayerNormalization is refused by name.
 
 BatchNormalization statistics are set from a batch (momentum 0 for one training-mode call) so that the
 randomly initialized nets' activations neither vanish nor explode. Summation-to-delta is checked against

@@ -15,7 +15,7 @@ def _model():
 
 
 @pytest.mark.parametrize("composite, extra", [("lrp_0", 0.0), ("epsilon", 0.0), ("z_plus", 0.5), ("gamma", 0.5),
-                                              ("alpha1_beta0", 0.5), ("alpha2_beta1", 1.5)])
+                                              ("alpha1_beta0", 0.5), ("alpha2_beta1", 1.0)])
 def test_one_rule_everywhere_costs_its_own_extra_passes(composite, extra):
     keras.backend.clear_session()
     cost = registry.cost("lrp", _model(), (8, 8, 3), {"composite": composite})
