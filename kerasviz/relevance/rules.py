@@ -159,7 +159,8 @@ class Gamma(Rule):
     """
 
     name = "gamma"
-    # The forward with w+ (its minimum, where a ReLU reads the output; else a backward through w+ more)
+    # The forward with `w + gamma w+`: the one branch of a layer a ReLU reads (its minimum); a layer whose
+    # negative outputs keep relevance runs the second branch too, counted as overhead
     extra_passes = 0.5
     rectified = False  # set on a copy for a layer with a fused ReLU: no relevance where its output is negative
 
@@ -174,37 +175,23 @@ class Gamma(Rule):
         return copy
 
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
-        # With P = sum (x w)+ and N = sum (x w)- of the bias-free output z' = P + N, the two branches' kernels
-        # give z' + gamma P and z' + gamma N: one modified forward (P, with w+) where z' is the layer's own
-        # output, and their backward maps reduce to pulls through w and w+ (`up = w + g w+`, `down = w + g w-`).
         kernel, bias, g = linear.kernel, linear.bias, self.gamma
-        positive_w = _positive(kernel)
+        up, down = kernel + g * _positive(kernel), kernel + g * _negative(kernel)
         pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
-        if z is not None and z.dtype == tf.float32:
-            plain = z if bias is None else z - bias
-        else:
-            plain = linear.apply(x, kernel)
-        if nonnegative:
-            ups = linear.apply(x, positive_w)
-        else:
-            ups = linear.apply(pos_x, positive_w) + linear.apply(neg_x, kernel - positive_w)
-        positive = _add_bias(plain, bias) > 0
-        pos_bias = None if bias is None else bias + g * _positive(bias)
-        s_pos = tf.where(positive, tf.math.divide_no_nan(r, stabilize(_add_bias(plain + g * ups, pos_bias),
-                                                                      self.epsilon)), tf.zeros_like(r))
-        if self.rectified:  # the positive branch alone: one pull through each of its kernels
-            up = kernel + g * positive_w
-            result = pos_x * _vjp(linear.apply, pos_x, up, s_pos)
-            if not nonnegative:
-                result += neg_x * _vjp(linear.apply, neg_x, kernel + g * (kernel - positive_w), s_pos)
-            return result
-        neg_bias = None if bias is None else bias + g * _negative(bias)
-        s_neg = tf.where(positive, tf.zeros_like(r), tf.math.divide_no_nan(
-            r, stabilize(_add_bias(plain + g * (plain - ups), neg_bias), self.epsilon)))
-        through_positive = g * _vjp(linear.apply, x, positive_w, s_pos - s_neg)
-        result = pos_x * (_vjp(linear.apply, x, kernel, s_pos + (1 + g) * s_neg) + through_positive)
-        if not nonnegative:
-            result += neg_x * (_vjp(linear.apply, x, kernel, (1 + g) * s_pos + s_neg) - through_positive)
+        if z is None:
+            z = _add_bias(linear.apply(x, kernel), bias)
+        positive = tf.cast(z, tf.float32) > 0
+        result = 0.0
+        branches = [(positive, (up, down), None if bias is None else bias + g * _positive(bias)),
+                    (~positive, (down, up), None if bias is None else bias + g * _negative(bias))]
+        for mask, (for_pos, for_neg), b in branches[:1] if self.rectified else branches:
+            if nonnegative:
+                result += x * pull_back(linear.apply, x, for_pos, lambda total, b=b, mask=mask: tf.where(
+                    mask, tf.math.divide_no_nan(r, stabilize(_add_bias(total, b), self.epsilon)), tf.zeros_like(r)))
+                continue
+            total = _add_bias(linear.apply(pos_x, for_pos) + linear.apply(neg_x, for_neg), b)
+            s = tf.where(mask, tf.math.divide_no_nan(r, stabilize(total, self.epsilon)), tf.zeros_like(r))
+            result += pos_x * _vjp(linear.apply, pos_x, for_pos, s) + neg_x * _vjp(linear.apply, neg_x, for_neg, s)
         return result
 
 
