@@ -56,6 +56,7 @@ _CARRYING = tuple(t for t in (getattr(_L, n, None) for n in (
 _UNSPLIT = tuple(t for t in (getattr(_L, n, None) for n in (
     "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "EinsumDense")) if t is not None)
 _THROUGH = ("Cast", "Identity")
+RELATIVE_EMPTY = 1e-5  # a side smaller than this share of the spread (float32 rounding of sums) is empty
 
 
 def unsplit_layers(layers):
@@ -178,8 +179,9 @@ def revealed(forward, slope=None):
     """`forward` (elementwise) of `(z, spread)`, with RevealCancel's multipliers as the gradients of `z` and `spread`.
 
     `slope(z)`, the derivative in closed form where known; it is the
-    multiplier of a side whose difference is within `rescale.EPSILON` of 0
-    (a side that carries no difference, whatever its multiplier).
+    multiplier of a side whose difference is within `rescale.EPSILON` plus
+    `RELATIVE_EMPTY` of the spread of 0 (a side that carries no difference
+    but rounding, whatever its multiplier).
     """
     def apply(z, spread):
         @tf.custom_gradient
@@ -201,9 +203,15 @@ def revealed(forward, slope=None):
                     rise = (at_up - y0 + yx - at_down) / 2
                     fall = (at_down - y0 + yx - at_up) / 2
                     derivative = rescale.derivative(forward, rescale.halves(z)[0]) if slope is None else slope(zx)
-                    m_up = tf.where(tf.abs(up) <= rescale.EPSILON, derivative, tf.math.divide_no_nan(rise, up))
-                    m_down = tf.where(tf.abs(down) <= rescale.EPSILON, derivative,
-                                      tf.math.divide_no_nan(fall, down))
+                    # a side within float32 rounding of the spread carries nothing (a ratio of two roundings
+                    # would be unbounded): the other side takes the whole difference, so that the two sides
+                    # still sum to `y - y0` exactly (f re-evaluated at `z0 + dz` is not `y` to the last bit)
+                    empty = rescale.EPSILON + RELATIVE_EMPTY * spread
+                    up_empty, down_empty = tf.abs(up) <= empty, tf.abs(down) <= empty
+                    rise = tf.where(down_empty, yx - y0, rise)
+                    fall = tf.where(up_empty, yx - y0, fall)
+                    m_up = tf.where(up_empty, derivative, tf.math.divide_no_nan(rise, up))
+                    m_down = tf.where(down_empty, derivative, tf.math.divide_no_nan(fall, down))
                     # an output that does not change takes no multiplier (the linear rule's indicators of
                     # `w dy > 0` and `w dy < 0` are both 0), whatever its sides
                     upstream = tf.where(yx == y0, tf.zeros_like(yx), _f32(rescale.halves(dy)[0]))
