@@ -199,7 +199,7 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
 
     Costs one forward and backward pass over each (image, reference) pair:
     `2 * samples` model evaluations per image (`2 * len(references)` with
-    `samples=None`).
+    `samples=None`); RevealCancel adds its spreads' pass over each pair.
 
     Args:
         model: a built Keras image model.
