@@ -142,23 +142,25 @@ def perturbation_cases(image_size):
 # ---------------------------------------------------------------- the relevance family (issue 24)
 
 
-def relevance_cases():
-    """`(name, function, kwargs, passes per image, pass kind)` for LRP: one forward and one backward pass each.
+def relevance_cases(model, shape):
+    """`(name, function, kwargs, passes per image, pass kind)` for LRP: one forward and backward pass each, and
+    the passes its rules cannot do without inside the backward (`kerasviz.registry.Cost.rule_passes`).
 
-    The backward pass of LRP computes each rule's modified forward too (z+ and
-    alpha-beta split the inputs and weights by sign: up to four convolutions
-    where a gradient has one), so the ratio says what the rules cost over a
-    plain gradient. `epsilon_gamma_box` needs the value range: the demo model's
-    images are in [0, 1], the others' in [-1, 1].
+    z+ and gamma run each layer's forward again with modified weights (half a
+    pass), alpha-beta with beta a forward and a backward, weighed by the layers'
+    multiply-adds: the ratio then measures the implementation's overhead over
+    the rule's own minimum. `epsilon_gamma_box` needs the value range: the
+    demo model's images are in [0, 1], the others' in [-1, 1].
     """
     methods = registry.ATTRIBUTION_METHODS
-    return [
-        ("lrp lrp_0", methods["lrp"], {"composite": "lrp_0"}, 1, "backward"),
-        ("lrp epsilon_plus", methods["lrp"], {"composite": "epsilon_plus"}, 1, "backward"),
-        ("lrp epsilon_gamma_box", methods["lrp"], {"composite": "epsilon_gamma_box", "value_range": (-1, 1)}, 1,
-         "backward"),
-        ("lrp epsilon_alpha2_beta1", methods["lrp"], {"composite": "epsilon_alpha2_beta1"}, 1, "backward"),
-    ]
+    cases = [("lrp lrp_0", {"composite": "lrp_0"}), ("lrp epsilon_plus", {"composite": "epsilon_plus"}),
+             ("lrp epsilon_gamma_box", {"composite": "epsilon_gamma_box", "value_range": (-1, 1)}),
+             ("lrp epsilon_alpha2_beta1", {"composite": "epsilon_alpha2_beta1"})]
+    rows = []
+    for label, kwargs in cases:
+        cost = registry.cost("lrp", model, shape, kwargs)
+        rows.append((label, methods["lrp"], kwargs, cost.backward + cost.rule_passes, "backward"))
+    return rows
 
 
 def benchmark(name, model, images, n_images, repeats, only=None, clock="wall"):
@@ -171,7 +173,7 @@ def benchmark(name, model, images, n_images, repeats, only=None, clock="wall"):
     print(f"{'method':42s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s} {'peak RSS MB':>11s}")
     rows = []
     cases = (method_cases(images.shape[1]) + gradient_cases(model, images.shape[1:])
-             + perturbation_cases(images.shape[1]) + relevance_cases())
+             + perturbation_cases(images.shape[1]) + relevance_cases(model, images.shape[1:]))
     for label, method, kwargs, passes, kind in cases:
         if only and not label.startswith(tuple(only)):
             continue
@@ -186,7 +188,7 @@ def benchmark(name, model, images, n_images, repeats, only=None, clock="wall"):
         ratio = rate / limit
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rows.append((name, label, ratio))
-        print(f"{label:42s} {passes:10d} {limit:11.1f} {rate:9.1f} {ratio:6.2f} {peak:11.0f}", flush=True)
+        print(f"{label:42s} {passes:10.3g} {limit:11.1f} {rate:9.1f} {ratio:6.2f} {peak:11.0f}", flush=True)
     return rows
 
 

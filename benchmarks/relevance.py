@@ -5,7 +5,9 @@ For each method, the limit (a compiled forward+backward input gradient over
 `batch_size=--batch`) are timed in turns and the medians compared. A method
 is counted in the passes its registry record says it makes
 (`kerasviz.registry.cost`: DeepLIFT's image and reference are two
-evaluations, a path method's points one each, forward passes one each):
+evaluations, a path method's points one each, forward passes one each;
+RevealCancel's spreads, a forward and backward of the absolute weights per
+pair, one more: `Cost.rule_passes`):
 
     ratio = (passes per second achieved by the method) / (forward+backward passes per second of the limit)
 
@@ -47,6 +49,7 @@ def cases(steps, references):
     """`(label, registry name, parameters)` of the methods measured."""
     return [
         ("deeplift", "deeplift", {}),
+        ("deeplift reveal_cancel", "deeplift", {"rule": "reveal_cancel"}),
         (f"deeplift_shap ({len(references)} references)", "deeplift_shap",
          {"references": references, "samples": None}),
         (f"gradient_shap ({steps} samples)", "gradient_shap", {"samples": steps, "references": references}),
@@ -67,7 +70,7 @@ def benchmark(label, model, images, references, steps, repeats, clock):
     rows = []
     for name, method, params in cases(steps, references):
         cost = registry.cost(method, model, images.shape[1:], params)
-        passes = cost.forward + cost.backward
+        passes = cost.forward + cost.backward + cost.rule_passes
         limit_seconds, seconds = median_times(
             [lambda: backward(batch).numpy(),
              lambda: registry.ATTRIBUTION_METHODS[method](model, images, target=1, batch_size=len(images),
@@ -76,7 +79,7 @@ def benchmark(label, model, images, references, steps, repeats, clock):
         limit = len(images) / limit_seconds
         rate = passes * len(images) / seconds
         rows.append((label, name, rate / limit))
-        print(f"{name:48s} {passes:10d} {limit:11.1f} {rate:9.1f} {rate / limit:6.2f}", flush=True)
+        print(f"{name:48s} {passes:10.3g} {limit:11.1f} {rate:9.1f} {rate / limit:6.2f}", flush=True)
     return rows
 
 

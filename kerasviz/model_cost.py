@@ -127,10 +127,11 @@ class PassTimes(typing.NamedTuple):
     def seconds(self, cost, n_images):
         """The estimated seconds of a method of `cost` (a `kerasviz.registry.Cost`) on `n_images` images.
 
-        Its passes at the measured rates, plus one compilation (each method
-        traces its own function once).
+        Its passes at the measured rates (a rule's own passes inside its
+        backward, `Cost.rule_passes`, at the forward+backward rate), plus one
+        compilation (each method traces its own function once).
         """
-        passes = n_images * (cost.forward * self.forward + cost.backward * self.backward)
+        passes = n_images * (cost.forward * self.forward + (cost.backward + cost.rule_passes) * self.backward)
         return passes + (self.trace_backward if cost.backward else self.trace_forward if cost.forward else 0.0)
 
 

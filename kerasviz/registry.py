@@ -33,16 +33,36 @@ OUTPUTS = ("pixels", "grid")  # a map per pixel `[B, H, W]`, or a score per posi
 class Cost(typing.NamedTuple):
     """What a method costs per image, in passes of the model over one image.
 
+    `forward` and `backward` count the model's evaluations: the images the
+    model is run on (`tests/across` counts them). `rule_passes` is the work a
+    propagation rule cannot do without *inside* its backward pass, beyond
+    the plain gradient of those evaluations, in forward+backward passes of
+    the model: LRP's z+ and gamma rules run each layer's forward again with
+    modified weights (half a pass), alpha-beta with beta a forward and a
+    backward (1.0: its negative sum is the output less the positive one),
+    weighed by the layers' share of the multiply-adds, on non-negative
+    inputs (`kerasviz.relevance.lrp.rule_passes`: a minimum; signed inputs
+    and gamma's second branch cost more, counted as overhead); RevealCancel's
+    spreads one
+    forward and backward of the absolute weights per pair (1 per reference).
+    The benchmarks count `forward + backward + rule_passes` as the method's
+    own minimum, so their ratio measures the implementation's overhead, not
+    the rule's inherent work.
+
     Attributes:
         forward: forward passes alone (occlusion's positions, RISE's masks,
             LIME's samples, Score-CAM's channels, and the pass that finds
             the predicted class before the others).
         backward: forward and backward passes (a gradient each: SmoothGrad's
-            samples, Integrated Gradients' path points).
+            samples, Integrated Gradients' path points; DeepLIFT's image and
+            its reference are two).
+        rule_passes: a rule's inherent work inside the backward passes, in
+            forward+backward passes (a float; 0 for plain gradients).
     """
 
     forward: int = 0
     backward: int = 0
+    rule_passes: float = 0.0
 
 
 @functools.lru_cache(maxsize=None)
@@ -172,8 +192,17 @@ def _neuron(model, shape, p):  # `neuron=None` finds each image's channel first:
     return Cost(forward=1, backward=_path(model, shape, p).backward + (p["neuron"] is None))
 
 
+def _deeplift(model, shape, p):  # the image and its reference, in one batch
+    return Cost(backward=2, rule_passes=load("kerasviz.relevance.deeplift:rule_passes")(p))
+
+
 def _deeplift_shap(model, shape, p):  # an (image, reference) pair is two model evaluations
-    return Cost(backward=2 * (load("kerasviz.relevance.deeplift:reference_count")(p) or 0))
+    pairs = load("kerasviz.relevance.deeplift:reference_count")(p) or 0
+    return Cost(backward=2 * pairs, rule_passes=pairs * load("kerasviz.relevance.deeplift:rule_passes")(p))
+
+
+def _lrp(model, shape, p):  # one gradient, its rules' modified forwards inside
+    return Cost(backward=1, rule_passes=load("kerasviz.relevance.lrp:rule_passes")(model, shape, p))
 
 
 _OCCLUSION = "kerasviz.activations.occlusion"
@@ -221,9 +250,8 @@ METHODS = {m.name: m for m in [
            lambda model, shape, p: Cost(forward=1 + p["samples"] + 2)),  # + all features on and all off
     Method("xrai", "kerasviz.perturbation.xrai:xrai", "Kapishnikov et al. 2019", "perturbation", _xrai,
            shown_as_regions=True),
-    Method("lrp", f"{_RELEVANCE}.lrp:lrp", "Bach et al. 2015", "relevance", _one_gradient),
-    Method("deeplift", f"{_RELEVANCE}.deeplift:deeplift", "Shrikumar et al. 2017", "relevance",
-           lambda model, shape, p: Cost(backward=2)),  # the image and its reference, in one batch
+    Method("lrp", f"{_RELEVANCE}.lrp:lrp", "Bach et al. 2015", "relevance", _lrp),
+    Method("deeplift", f"{_RELEVANCE}.deeplift:deeplift", "Shrikumar et al. 2017", "relevance", _deeplift),
     Method("deeplift_shap", f"{_RELEVANCE}.deeplift:deeplift_shap", "Lundberg & Lee 2017", "relevance",
            _deeplift_shap),
     # Attribution to a layer's units (a pixel map by default, `output=` for the units' or channels' values).

@@ -77,8 +77,8 @@ PUBLIC = {
     "neuron_conductance": "(model, images, target=None, *, neuron=None, layer=None, batch_size=None, baseline=0.0, steps=50, rule='midpoint', signed=False, verbose=0)",
     "explain_regions": "(model, images, method='saliency', *, classes=None, background=None, min_pixels=1, batch_size=None, **params)",
     "explain_detections": "(model, images, method='saliency', *, top=3, min_score=0.0, boxes='boxes', scores='scores', iou=False, batch_size=None, **params)",
-    "deeplift": "(model, images, target=None, *, batch_size=None, baseline=0.0, signed=False)",
-    "deeplift_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0, signed=False)",
+    "deeplift": "(model, images, target=None, *, batch_size=None, baseline=0.0, rule='rescale', signed=False)",
+    "deeplift_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0, rule='rescale', signed=False)",
 }
 MODULES = ["callbacks", "data", "demo", "display", "image", "inside", "metrics", "models", "relevance", "summary", "targets"]
 

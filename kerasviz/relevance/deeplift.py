@@ -1,9 +1,10 @@
-"""DeepLIFT with the Rescale rule, and DeepLiftShap over a set of references.
+"""DeepLIFT (the Rescale and RevealCancel rules), and DeepLiftShap over a set of references.
 
 Both run the model on `[inputs; references]` in one batch under the
-`"rescale"` rule of `kerasviz.models.patched` (`kerasviz.relevance.rescale`):
-the gradient of the target score with respect to the inputs is then
-DeepLIFT's multiplier, and `(x - x0) * multiplier` its contribution.
+`"rescale"` rule of `kerasviz.models.patched` (`kerasviz.relevance.rescale`),
+or RevealCancel's overrides (`kerasviz.relevance.reveal_cancel`): the
+gradient of the target score with respect to the inputs is then DeepLIFT's
+multiplier, and `(x - x0) * multiplier` its contribution.
 """
 
 import weakref
@@ -13,16 +14,33 @@ import tensorflow as tf
 
 from kerasviz import compiled, fill, inputs, models
 from kerasviz.gradients import core
-from kerasviz.relevance import rescale
+from kerasviz.relevance import rescale, reveal_cancel
+
+RULES = ("rescale", "reveal_cancel")
 
 
-def check_supported(model, method="DeepLIFT"):
-    """Raises a ValueError naming the layers of `model` that the Rescale rule has no rule for."""
+def check_rule(rule):
+    """`rule`, checked: one of `RULES`."""
+    if not isinstance(rule, str) or rule not in RULES:
+        raise ValueError(f"Received an invalid value for `rule`: {rule!r}. Expected one of {RULES}.")
+    return rule
+
+
+def check_supported(model, method="DeepLIFT", rule="rescale"):
+    """Raises a ValueError naming the layers of `model` that the Rescale rule (or RevealCancel) has no rule for."""
     if models.output_count(model) > 1:
         raise ValueError(f"{method} explains models with one output; the model {model.name!r} has "
                          f"{models.output_count(model)}. Integrated Gradients (`kerasviz.integrated_gradients`) "
                          "explains any output (`kerasviz.OnOutput`).")
     found = rescale.unsupported_layers(models.iter_layers(model), models.output_layer(model))
+    if not found and rule == "reveal_cancel":
+        unsplit = reveal_cancel.unsplit_layers(models.iter_layers(model))
+        if unsplit:
+            listed = ", ".join(f"{path!r} ({what})" for path, what in unsplit[:8])
+            raise ValueError(
+                f"{method} with `rule='reveal_cancel'` cannot explain the model {model.name!r}: it cannot split "
+                f"the terms of {len(unsplit)} linear layer(s) into positive and negative contributions: {listed}. "
+                "Use `rule='rescale'`, which takes them.")
     if found:
         listed = ", ".join(f"{path!r} ({what})" for path, what in found[:8])
         more = f" and {len(found) - 8} more" if len(found) > 8 else ""
@@ -51,13 +69,13 @@ def _check_unreached(function, model, method):
     _CHECKED.add(function)
 
 
-def multiplier_sums(prepared, references, pair_references, per_image, method):
+def multiplier_sums(prepared, references, pair_references, per_image, method, rule="rescale"):
     """Per image, `sum_p (x - r_p) * m_p` over its `per_image` pairs, float64 `[B, H, W, C]`.
 
     Pair `p` is image `p // per_image` with the reference `references[pair_references[p]]`.
     """
     images = prepared.images
-    check_supported(prepared.model, method)
+    check_supported(prepared.model, method, rule)
 
     def build(model_ref):
         target, capture = prepared.target, prepared.capture
@@ -68,7 +86,12 @@ def multiplier_sums(prepared, references, pair_references, per_image, method):
             batch = tf.concat([points, starts], axis=0)
             with tf.GradientTape() as tape:
                 tape.watch(batch)
-                logits, activations = models.run(model_ref(), batch, capture=capture, rule="rescale")
+                if rule == "rescale":
+                    logits, activations = models.run(model_ref(), batch, capture=capture, rule="rescale")
+                else:
+                    spreads = reveal_cancel.Spreads(model_ref())
+                    logits, activations = models.run(model_ref(), batch, capture=capture,
+                                                     overrides=spreads.add_overrides)
                 halves = {path: value[:n] for path, value in activations.items()}
                 scores = target.score(logits[:n], halves, tf.gather(class_idx, local))
             multipliers = tf.cast(tape.gradient(scores, batch)[:n], tf.float32)
@@ -78,7 +101,7 @@ def multiplier_sums(prepared, references, pair_references, per_image, method):
 
     signature = prepared.signature(tf.TensorSpec([None, *images.shape[1:]], tf.float32),
                                    tf.TensorSpec([None], tf.int32))
-    function = compiled.compiled_function(prepared.model, prepared.key("deeplift_rescale"), build, signature)
+    function = compiled.compiled_function(prepared.model, prepared.key("deeplift", rule), build, signature)
     _check_unreached(function, prepared.model, method)
     sums = np.zeros(images.shape, np.float64)
     pairs_per_call = max(1, prepared.batch_size // 2)  # an input and its reference are two evaluations
@@ -90,8 +113,8 @@ def multiplier_sums(prepared, references, pair_references, per_image, method):
     return sums
 
 
-def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, signed=False):
-    """DeepLIFT (Rescale rule): contributions of each input to the score's difference from a reference.
+def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, rule="rescale", signed=False):
+    """DeepLIFT: contributions of each input to the score's difference from a reference.
 
     Each input's contribution is `(x - x0)` times DeepLIFT's multiplier,
     the chain rule of the multipliers `(f(z) - f(z0)) / (z - z0)` of every
@@ -106,12 +129,20 @@ def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, signe
     as `(a - a0)(b + b0)/2 + (a + a0)(b - b0)/2`); on a linear model they
     are `(x - x0) * w`. The score is the pre-softmax logit; a layer with no
     rule (LayerNormalization, attention, a custom layer) is refused by name.
-    RevealCancel (section 3.5.3) is not implemented. The patches act only
-    on kerasviz's own trace (`kerasviz.patching`): the model is unchanged.
+    With `rule="reveal_cancel"` (section 3.5.3) each nonlinearity treats
+    the positive and negative contributions to its input apart, so inputs
+    that cancel each other both get credit where Rescale gives one of them
+    none (`min(x1, x2) = x1 - relu(x1 - x2)` from 0 to (3, 1): Rescale
+    (0, 1), RevealCancel (0.5, 0.5)); its contributions sum to the
+    difference exactly too (`kerasviz.relevance.reveal_cancel`). The
+    patches act only on kerasviz's own trace (`kerasviz.patching`): the
+    model is unchanged.
 
     Costs one forward and one backward pass over the image and its
     reference, two model evaluations per image (the class of `target=None`
-    read from the same pass).
+    read from the same pass); RevealCancel adds, per linear layer, a
+    forward and a backward pass of its absolute weights over one image (the
+    spreads) and, per nonlinearity, two evaluations of the function.
 
     Args:
         model: a built Keras image model (Sequential, functional, nested or
@@ -127,6 +158,9 @@ def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, signe
             (`kerasviz.fill`): a float, one float per channel, an image
             `[H, W, C]`, images `[B, H, W, C]`, or `"blur"` (each image
             blurred). Default 0.0, the all-zeros input, as Shrikumar et al.
+        rule: `"rescale"` (the Rescale rule) or `"reveal_cancel"`
+            (RevealCancel at every elementwise nonlinearity; max pooling and
+            products keep Rescale's multipliers).
         signed: return the contributions `[B, H, W, C]` (these sum to the
             score's difference) instead of the map.
 
@@ -135,8 +169,9 @@ def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, signe
         contribution (or the contributions `[B, H, W, C]` with `signed=True`).
 
     Raises:
-        ValueError: a layer or op the Rescale rule cannot take (named);
-            invalid `images`, `target`, `batch_size` or `baseline`.
+        ValueError: a layer or op the Rescale rule cannot take, or whose
+            terms RevealCancel cannot split (named); invalid `images`,
+            `target`, `batch_size`, `baseline` or `rule`.
         TypeError: `target` or `baseline` of the wrong type.
 
     Example:
@@ -144,22 +179,23 @@ def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, signe
     >>> contributions = kerasviz.deeplift(model, images, baseline=0.0, signed=True)
     >>> contributions.sum(axis=(1, 2, 3))  # = score(images) - score(zeros)
     """
+    rule = check_rule(rule)
     prepared = core.Prepared(model, images, target, batch_size)
     references = fill.baselines(baseline, prepared.images, names=(fill.BLUR,))
-    sums = multiplier_sums(prepared, references, np.arange(len(references)), 1, "DeepLIFT")
+    sums = multiplier_sums(prepared, references, np.arange(len(references)), 1, "DeepLIFT", rule)
     attributions = sums.astype(np.float32)
     return inputs.warn_if_constant(attributions if signed else core.reduce_map(attributions), "deeplift")
 
 
 def deeplift_shap(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0,
-                  signed=False):
+                  rule="rescale", signed=False):
     """DeepLiftShap: DeepLIFT averaged over a set of references.
 
     `deeplift` against each of several references `r_j` drawn from a
     background distribution, averaged: `mean_j (x - r_j) * m(x, r_j)`
     (Lundberg & Lee, 2017, "A Unified Approach to Interpreting Model
     Predictions", section 4.2, Deep SHAP; Shrikumar et al., 2017's Rescale
-    rule). The signed contributions sum to `score(x) - mean_j score(r_j)`
+    rule, or RevealCancel). The signed contributions sum to `score(x) - mean_j score(r_j)`
     exactly on the networks DeepLIFT covers. With `samples=None` every
     reference is used, once; else `samples` references are drawn per image
     (without replacement when there are enough, from `seed`), so results
@@ -167,7 +203,7 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
 
     Costs one forward and backward pass over each (image, reference) pair:
     `2 * samples` model evaluations per image (`2 * len(references)` with
-    `samples=None`).
+    `samples=None`); RevealCancel adds its spreads' pass over each pair.
 
     Args:
         model: a built Keras image model.
@@ -181,6 +217,7 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
         samples: references per image, drawn from `references`; None: all
             of them (then `references` must be given).
         seed: an int (or `None` for a fresh random seed), for the draws.
+        rule: `"rescale"` or `"reveal_cancel"`, as `deeplift`'s.
         signed: return the contributions `[B, H, W, C]` instead of the map.
 
     Returns:
@@ -188,7 +225,7 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
 
     Raises:
         ValueError, TypeError: as `deeplift`; invalid `references`,
-            `samples` or `seed`.
+            `samples`, `seed` or `rule`.
 
     Example:
 
@@ -197,6 +234,7 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
     if samples is not None:
         samples = inputs.check_positive_int(samples, "samples")
     seed = inputs.check_seed(seed)
+    rule = check_rule(rule)
     prepared = core.Prepared(model, images, target, batch_size)
     images = prepared.images
     if references is None:
@@ -216,9 +254,19 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
         per_image = samples
         drawn = np.concatenate([rng.choice(len(references), samples, replace=samples > len(references))
                                 for _ in range(len(images))])
-    sums = multiplier_sums(prepared, references, drawn, per_image, "DeepLiftShap")
+    sums = multiplier_sums(prepared, references, drawn, per_image, "DeepLiftShap", rule)
     attributions = (sums / per_image).astype(np.float32)
     return inputs.warn_if_constant(attributions if signed else core.reduce_map(attributions), "deeplift_shap")
+
+
+def rule_passes(p):
+    """The work RevealCancel adds per (image, reference) pair, in forward+backward passes of the model.
+
+    The spreads: one forward of the linear layers' absolute weights over the
+    image (half of a pair's two evaluations) and its backward; Rescale adds
+    nothing.
+    """
+    return 1.0 if p["rule"] == "reveal_cancel" else 0.0
 
 
 def reference_count(p):

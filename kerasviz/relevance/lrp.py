@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from kerasviz import compiled, inputs, models
 from kerasviz.gradients import core
-from kerasviz.relevance import composites
+from kerasviz.relevance import canonizers, composites
 from kerasviz.relevance.propagation import Trace
 
 
@@ -24,7 +24,9 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
     exactly, for LRP-0 on a bias-free ReLU network, where LRP-0 is
     Gradient x Input. On a network whose BatchNormalization was folded into
     large biases little may reach the pixels (EfficientNet-Lite3: 2-5 % of
-    the logit under `epsilon_plus` and `epsilon_gamma_box`; see the README).
+    the logit under `epsilon_plus` and `epsilon_gamma_box`; see the README):
+    `kerasviz.relevance.conservation(model, images, maps, target)` gives, per
+    image, the score, the map's total and the share absorbed on the way.
 
     The `composite` assigns a rule to each linear layer
     (`kerasviz.relevance.composites.PRESETS`, or a `Composite` of your own);
@@ -115,6 +117,38 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
     key = prepared.key("lrp", chosen.key(), None if bounds is None else tuple(map(tuple, bounds)), signed)
     function = compiled.compiled_function(prepared.model, key, build, signature)
     return inputs.warn_if_constant(core.run_chunks(function, prepared, prepared.images, prepared.class_idx), "lrp")
+
+
+def rule_passes(model, image_shape, params):
+    """The work the composite's rules add to a plain gradient, in forward+backward passes of `model` per image.
+
+    Each linear layer's rule adds its `extra_passes` (z+ and gamma a forward
+    with modified weights, alpha-beta with beta a forward and a backward, z^B two
+    of each; LRP-0 and epsilon nothing: they reuse the layer's own output),
+    weighed by the layer's share of the model's multiply-adds (its kernel's
+    size times its output positions). The minimum on non-negative inputs: a
+    rule that splits signed inputs does more, counted as overhead.
+    """
+    chosen = composites.get(params.get("composite", "epsilon_plus"))
+    linear = [(path, layer) for path, layer in models.iter_layers(model)
+              if canonizers.kind_of(layer)[0] == "linear"]
+    total = extra = 0.0
+    for position, (path, layer) in enumerate(linear):
+        weight = _multiply_adds(layer)
+        total += weight
+        extra += weight * chosen.rule_for(path, layer, position, len(linear)).extra_passes
+    return extra / total if total else 0.0
+
+
+def _multiply_adds(layer):
+    """A linear layer's multiply-adds per image: its kernels' sizes times its output positions."""
+    kernels = [w for w in layer.weights if "kernel" in w.path.split("/")[-1]]
+    size = sum(int(np.prod(w.shape)) for w in kernels)
+    try:
+        positions = int(np.prod(layer.output.shape[1:-1]))
+    except (AttributeError, ValueError, TypeError):
+        positions = 1
+    return float(size * max(positions, 1))
 
 
 def _bounds(images, bounds):

@@ -72,7 +72,7 @@ def halves(tensor):
     return tensor[:n], tensor[n:]
 
 
-def _slope(forward, z):
+def derivative(forward, z):
     """The derivative of the elementwise `forward` at `z`, float32."""
     with tf.GradientTape() as tape:
         tape.watch(z)
@@ -100,7 +100,7 @@ def _multipliers(forward, z, y, slope=None):
     yx, y0 = halves(y)
     dz = tf.cast(zx - z0, tf.float32)
     ratio = tf.math.divide_no_nan(tf.cast(yx - y0, tf.float32), dz)
-    slope = _slope(forward, zx) if slope is None else slope(zx)
+    slope = derivative(forward, zx) if slope is None else slope(zx)
     m = tf.where(tf.abs(dz) <= EPSILON, slope, ratio)
     return tf.concat([m, m], axis=0)
 
@@ -221,18 +221,25 @@ def _multiply_op(call, x1, x2, *args, **kwargs):
     return y  # a product with a constant or a weight: linear
 
 
-def add(frame, layer):
-    """Adds the Rescale overrides `layer` needs to a `kerasviz.patching.Frame` (none for linear layers)."""
+def add(frame, layer, nonlinearity=None):
+    """Adds the Rescale overrides `layer` needs to a `kerasviz.patching.Frame` (none for linear layers).
+
+    `nonlinearity(forward, slope)`, the rule of `layer`'s elementwise
+    nonlinearities (fused, or the layer itself) in place of `elementwise`
+    (RevealCancel's, `kerasviz.relevance.reveal_cancel`); max pooling and
+    products keep theirs.
+    """
+    rule = elementwise if nonlinearity is None else nonlinearity
     activation = patching.original(layer, "activation")
     if activation in ELEMENTWISE and activation is not keras.activations.linear:
         slope = _ACTIVATION_SLOPES.get(activation)
-        frame.add(layer, "activation", lambda fn, x, *args, **kwargs: elementwise(fn, slope)(x, *args, **kwargs))
+        frame.add(layer, "activation", lambda fn, x, *args, **kwargs: rule(fn, slope)(x, *args, **kwargs))
     kind = type(layer).__name__
     if isinstance(layer, (_L.ReLU, _L.LeakyReLU)):
         slope = relu_slope(layer.negative_slope, getattr(layer, "max_value", None), getattr(layer, "threshold", 0.0))
-        frame.add(layer, "call", lambda call, x, *args, **kwargs: elementwise(call, slope)(x, *args, **kwargs))
+        frame.add(layer, "call", lambda call, x, *args, **kwargs: rule(call, slope)(x, *args, **kwargs))
     elif isinstance(layer, _ELEMENTWISE_LAYERS) or (_is_op(layer) and kind in _ELEMENTWISE_OPS):
-        frame.add(layer, "call", lambda call, x, *args, **kwargs: elementwise(call)(x, *args, **kwargs))
+        frame.add(layer, "call", lambda call, x, *args, **kwargs: rule(call, None)(x, *args, **kwargs))
     elif isinstance(layer, _MAX_POOLING):
         pool_grad = _max_pool_2d_grad(layer)
         frame.add(layer, "call", lambda call, x, *args, **kwargs: max_pool(call, pool_grad)(x, *args, **kwargs))

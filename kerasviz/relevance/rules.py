@@ -80,6 +80,11 @@ class Rule:
 
     name = "rule"
     needs_bounds = False  # the z^B rule needs the input's lowest and highest values
+    # The work the rule adds to a plain gradient at its layer, in forward+backward passes of the layer (a
+    # forward alone is half of one): the modified forwards and backwards the rule cannot do without, on
+    # non-negative inputs (a ReLU's output). `kerasviz.relevance.lrp.rule_passes` weighs them by the layers'
+    # multiply-adds for `kerasviz.registry.Cost.rule_passes`.
+    extra_passes = 0.0
 
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         raise NotImplementedError
@@ -154,6 +159,9 @@ class Gamma(Rule):
     """
 
     name = "gamma"
+    # The forward with `w + gamma w+`: the one branch of a layer a ReLU reads (its minimum); a layer whose
+    # negative outputs keep relevance runs the second branch too, counted as overhead
+    extra_passes = 0.5
     rectified = False  # set on a copy for a layer with a fused ReLU: no relevance where its output is negative
 
     def __init__(self, gamma=0.25, epsilon=1e-6):
@@ -225,10 +233,30 @@ class AlphaBeta(Rule):
         s = tf.math.divide_no_nan(r, z)
         return pos_x * _vjp(linear.apply, pos_x, first, s) + neg_x * _vjp(linear.apply, neg_x, second, s)
 
+    @property
+    def extra_passes(self):
+        """The forward with `w+` (with beta, a backward through `w-` more: the negative sum is `z - P`)."""
+        return 0.5 if not self.beta else 1.0
+
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
-        result = self.alpha * self._part(x, linear, r, +1, nonnegative=nonnegative)
-        if self.beta:
-            result -= self.beta * self._part(x, linear, r, -1, nonnegative=nonnegative)
+        if not self.beta:
+            return self.alpha * self._part(x, linear, r, +1, nonnegative=nonnegative)
+        # Both parts from one modified forward: P = sum (x w)+ (with w+), and sum (x w)- = z' - P, z' the
+        # layer's own bias-free output where given.
+        kernel, bias = linear.kernel, linear.bias
+        pos_w = _positive(kernel)
+        neg_w = kernel - pos_w
+        if z is not None and z.dtype == tf.float32:
+            plain = z if bias is None else z - bias
+        else:
+            plain = linear.apply(x, kernel)
+        pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
+        ups = linear.apply(x, pos_w) if nonnegative else linear.apply(pos_x, pos_w) + linear.apply(neg_x, neg_w)
+        s_pos = self.alpha * tf.math.divide_no_nan(r, _add_bias(ups, None if bias is None else _positive(bias)))
+        s_neg = self.beta * tf.math.divide_no_nan(r, _add_bias(plain - ups, None if bias is None else _negative(bias)))
+        result = pos_x * (_vjp(linear.apply, pos_x, pos_w, s_pos) - _vjp(linear.apply, pos_x, neg_w, s_neg))
+        if not nonnegative:
+            result += neg_x * (_vjp(linear.apply, neg_x, neg_w, s_pos) - _vjp(linear.apply, neg_x, pos_w, s_neg))
         return result
 
 
@@ -243,6 +271,7 @@ class ZPlus(AlphaBeta):
     """
 
     name = "z_plus"
+    extra_passes = 0.5  # the forward with `w+`
 
     def __init__(self):
         pass
@@ -270,6 +299,7 @@ class ZBox(Rule):
 
     name = "z_box"
     needs_bounds = True
+    extra_passes = 2.0  # the products of `low` with `w+` and of `high` with `w-`: forward and backward each
 
     def __init__(self, low=None, high=None, epsilon=1e-6):
         if (low is None) != (high is None):
@@ -302,6 +332,7 @@ class Flat(Rule):
     """
 
     name = "flat"
+    extra_passes = 0.5  # the forward of ones through ones (its denominators are not the layer's own)
 
     def __init__(self):
         pass
@@ -320,6 +351,7 @@ class WSquare(Rule):
     """
 
     name = "w_square"
+    extra_passes = 0.5  # the forward of ones through `w^2`
 
     def __init__(self):
         pass

@@ -124,6 +124,23 @@ MODEL_FORMS = {
 }
 
 
+def rich_model():
+    """Max pooling, a squeeze-and-excitation product, swish, tanh, global max pooling, softmax at the end."""
+    L = keras.layers
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = L.Conv2D(6, 3, padding="same", activation="swish", kernel_initializer=initializer(0), name="conv1")(inputs)
+    x = L.MaxPooling2D(name="pool1")(x)
+    gate = L.GlobalAveragePooling2D(keepdims=True)(x)
+    gate = L.Conv2D(6, 1, activation="sigmoid", kernel_initializer=initializer(1), name="gate")(gate)
+    x = L.Multiply(name="excite")([x, gate])
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.Conv2D(8, 3, activation="tanh", kernel_initializer=initializer(2), name="conv2")(x)
+    shortcut = L.Conv2D(8, 3, kernel_initializer=initializer(3))(L.Cropping2D(0)(L.MaxPooling2D()(inputs)))
+    x = L.ReLU(name="relu2")(L.Add()([x, shortcut]))
+    x = L.GlobalMaxPooling2D(name="gmax")(x)
+    return keras.Model(inputs, L.Dense(4, activation="softmax", kernel_initializer=initializer(4))(x), name="rich")
+
+
 def compiled_model(build=functional):
     """A fresh tiny model compiled for `fit` (SGD, sparse categorical cross-entropy), after `clear_session`."""
     keras.backend.clear_session()

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tests.helpers.models import MODEL_FORMS, SIZE
+from tests.helpers.models import MODEL_FORMS, SIZE, rich_model
 from tests.helpers.models import initializer as _init
 
 import kerasviz
@@ -31,22 +31,6 @@ def _assert_sums_to(attributions, expected, rtol=1e-4):
     np.testing.assert_allclose(total, expected, rtol=0, atol=rtol * scale)
 
 
-def _rich_model():
-    """Max pooling, a squeeze-and-excitation product, swish, tanh, global max pooling, softmax at the end."""
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = L.Conv2D(6, 3, padding="same", activation="swish", kernel_initializer=_init(0), name="conv1")(inputs)
-    x = L.MaxPooling2D(name="pool1")(x)
-    gate = L.GlobalAveragePooling2D(keepdims=True)(x)
-    gate = L.Conv2D(6, 1, activation="sigmoid", kernel_initializer=_init(1), name="gate")(gate)
-    x = L.Multiply(name="excite")([x, gate])
-    x = L.BatchNormalization(name="bn")(x)
-    x = L.Conv2D(8, 3, activation="tanh", kernel_initializer=_init(2), name="conv2")(x)
-    x = L.ReLU(name="relu2")(L.Add()([x, L.Conv2D(8, 3, kernel_initializer=_init(3))(L.Cropping2D(0)(
-        L.MaxPooling2D()(inputs)))]))
-    x = L.GlobalMaxPooling2D(name="gmax")(x)
-    return keras.Model(inputs, L.Dense(4, activation="softmax", kernel_initializer=_init(4))(x), name="rich")
-
-
 # ------------------------------------------------------------------------------------------ DeepLIFT
 
 
@@ -65,7 +49,7 @@ def test_deeplift_sums_to_delta_on_every_model_form(form):
 
 def test_deeplift_sums_to_delta_through_max_pooling_products_and_smooth_activations():
     keras.backend.clear_session()
-    model = _rich_model()
+    model = rich_model()
     x, x0 = _images(4, 0), _images(4, 1)
     attributions = kerasviz.deeplift(model, x, target=1, baseline=x0, signed=True, batch_size=3)
     delta = _logit(model, x, 1) - _logit(model, x0, 1)
@@ -109,7 +93,7 @@ def test_deeplift_on_a_linear_model_is_difference_times_weights():
 
 def test_deeplift_shap_is_the_mean_of_deeplift_over_references():
     keras.backend.clear_session()
-    model = _rich_model()
+    model = rich_model()
     x, references = _images(2, 0), _images(3, 5)
     shap = kerasviz.deeplift_shap(model, x, target=0, references=references, samples=None, signed=True,
                                   batch_size=4)
@@ -163,7 +147,7 @@ def test_a_nonlinearity_no_rule_reaches_is_refused():
 def test_the_rescale_rule_acts_on_our_trace_only():
     """While DeepLIFT runs, the user's own gradient is the plain one; afterwards no dispatcher is left."""
     keras.backend.clear_session()
-    model = _rich_model()
+    model = rich_model()
     x = tf.constant(_images(2))
 
     def user_gradient():
@@ -234,7 +218,7 @@ def test_conductance_over_a_layer_is_integrated_gradients_total(form, layer):
 def test_layer_integrated_gradients_is_complete_at_a_block_output():
     """At `relu2`, after the residual sum, every path crosses; at `excite` the skip from the input does not."""
     keras.backend.clear_session()
-    model = _rich_model()
+    model = rich_model()
     x, x0 = _images(3, 0), _images(3, 1)
     values = kerasviz.layer_integrated_gradients(model, x, target=2, layer="relu2", baseline=x0, steps=32,
                                                  output="layer", batch_size=50)

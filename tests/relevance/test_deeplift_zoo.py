@@ -1,6 +1,6 @@
-"""DeepLIFT and conductance on the `keras.applications` zoo (weights=None, 32 px): residual sums (ResNet50),
-depthwise blocks and squeeze-and-excitation products (MobileNetV3Small, EfficientNetB0), concatenations and
-max pooling (DenseNet121); ConvNeXt's LayerNormalization is refused by name.
+"""DeepLIFT (Rescale and RevealCancel) and conductance on the `keras.applications` zoo (weights=None, 32 px):
+residual sums (ResNet50), depthwise blocks and squeeze-and-excitation products (MobileNetV3Small,
+EfficientNetB0), concatenations and max pooling (DenseNet121); ConvNeXt's LayerNormalization is refused by name.
 
 BatchNormalization statistics are set from a batch (momentum 0 for one training-mode call) so that the
 randomly initialized nets' activations neither vanish nor explode. Summation-to-delta is checked against
@@ -48,6 +48,13 @@ def test_deeplift_sums_to_delta_on_the_zoo(name):
     delta = logits(x) - logits(x0)
     total = contributions.sum(axis=(1, 2, 3))
     assert np.all(np.abs(total - delta) <= 1e-5 * np.abs(contributions).sum(axis=(1, 2, 3)) + 1e-6), (total, delta)
+    # RevealCancel cancels less (its contributions' magnitudes are far smaller), so the rounding of the forward
+    # passes themselves (batches of 4 and of 2 differ in the last bits, 1e-4 of EfficientNet's logits of 100)
+    # bounds it: it must be as exact as Rescale on the same net.
+    revealed = kerasviz.deeplift(model, x, target=1, baseline=x0, rule="reveal_cancel", signed=True)
+    error = np.abs(revealed.astype(np.float64).sum(axis=(1, 2, 3)) - delta)
+    assert np.all(error <= 3 * np.abs(total - delta) + 1e-5 * np.abs(revealed).sum(axis=(1, 2, 3)) + 1e-6), \
+        (error, total - delta)
 
 
 def test_convnext_is_refused_naming_its_layer_norms():

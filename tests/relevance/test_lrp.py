@@ -129,6 +129,22 @@ def test_the_shortcut_for_non_negative_inputs_is_the_rule(rule):
                                np.asarray(rule.relevance(x, linear, r)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_gamma_with_the_layers_own_output_and_rectified_is_the_rule(nonnegative):
+    """Given the layer's output `z` the rule reuses it; rectified, it is the rule with no relevance where z <= 0."""
+    layer, x, _, _ = _layer("conv")
+    (linear,) = canonizers.linear_parts(layer)
+    x = tf.constant(np.maximum(x, 0) if nonnegative else x)
+    z = layer(x)
+    r = tf.constant(RNG.uniform(-1, 1, z.shape).astype(np.float32))
+    rule = Gamma(0.25)
+    expected = np.asarray(rule.relevance(x, linear, r))
+    np.testing.assert_allclose(np.asarray(rule.relevance(x, linear, r, z=z, nonnegative=nonnegative)), expected,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(rule.for_rectified().relevance(x, linear, r, nonnegative=nonnegative)),
+                               np.asarray(rule.relevance(x, linear, tf.where(z > 0, r, 0.0))), rtol=1e-5, atol=1e-6)
+
+
 def test_alpha_beta_must_conserve():
     with pytest.raises(ValueError, match="alpha - beta = 1"):
         AlphaBeta(2, 0)
