@@ -75,7 +75,7 @@ def main(argv=None):
     for name in args.photos:
         index = context.photo_names.index(name)
         start = time.perf_counter()
-        blocks = inside.building_blocks(context.model, context.photos[index], layer, groups=args.groups, top=4,
+        blocks = inside.building_blocks_of(context.model, context.photos[index], layer, groups=args.groups, top=4,
                                         max_channels=12, steps=args.steps, value_range=context.value_range)
         print(f"{name}: {context.label(blocks.target, context.probabilities[index])} at {blocks.layer}: groups "
               f"{np.round(blocks.group_attribution, 3).tolist()} (outside the groups {blocks.residual:.3f}, NMF "

@@ -38,7 +38,8 @@ from tensorboard.compat.proto import summary_pb2
 PLUGIN_NAME = "kerasviz"
 SCHEMA_VERSION = 1
 TAG_PREFIX = "kerasviz/"
-FAMILIES = ("attribution", "activations", "synthesis", "features", "dataset", "regions", "blocks", "microscope")
+FAMILIES = ("attribution", "activations", "synthesis", "features", "dataset", "regions", "blocks", "microscope",
+            "concepts")
 MAX_HEADER_BYTES = 4 * 1024 * 1024  # a header or a series' metadata, as stored
 MAX_DEPTH = 32  # nesting of JSON objects and lists in a header or a series' metadata
 MAX_ARRAYS = 64  # arrays (npz members) in one record

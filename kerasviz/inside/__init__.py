@@ -7,7 +7,8 @@
   `blocks`: all of them for one image, with renders and the semantic dictionary, for the dashboard.
 - `atlas`: activation atlas cells (Carter et al., 2019): sample, lay out, bin, logit effects, renders.
 - `craft`: CRAFT (Fel et al., 2023): concepts by NMF of patch activations, their importance by Sobol
-  indices (`sobol`: Saltelli et al., 2010; Jansen, 1999), concept attribution maps.
+  indices (`sobol`: Saltelli et al., 2010; Jansen, 1999), concept attribution maps; `concept_records`: them
+  for the dashboard.
 - `microscope`: `build_microscope`, a page per channel and an atlas per layer for the dashboard (records in
   `microscope_records`); `wiring`: each channel's strongest inputs and outputs by weight.
 
@@ -17,13 +18,14 @@ Importing this package imports TensorFlow; `kerasviz` exposes these names lazily
 from kerasviz.inside.atlas import (
     ActivationSample, Atlas, activation_atlas, bin_layout, logit_directions, render_atlas_cells, sample_activations,
 )
-from kerasviz.inside.blocks import BuildingBlocks, building_blocks
+from kerasviz.inside.blocks import BuildingBlocks, building_blocks_of
 from kerasviz.inside.building_blocks import (
     GroupAttribution, NeuronGroups, channel_attribution, group_attribution, neuron_groups, spatial_attribution,
 )
 from kerasviz.inside.cavs import (
     CAV, TCAVScore, TCAVTest, concept_activation_vector, directional_derivatives, tcav, tcav_significance,
 )
+from kerasviz.inside.concept_records import write_concepts
 from kerasviz.inside.concepts import colour_concepts, shapes_concepts
 from kerasviz.inside.craft import (
     ConceptBank, ConceptImportance, concept_coefficients, concept_importance, concept_maps, craft_concepts,
@@ -42,14 +44,14 @@ __all__ = [
     "CAV", "TCAVScore", "TCAVTest", "concept_activation_vector", "directional_derivatives", "tcav",
     "tcav_significance",
     # building blocks
-    "BuildingBlocks", "building_blocks", "render_directions", "GroupAttribution", "NeuronGroups",
+    "BuildingBlocks", "building_blocks_of", "render_directions", "GroupAttribution", "NeuronGroups",
     "channel_attribution", "group_attribution", "neuron_groups", "spatial_attribution",
     # activation atlas
     "ActivationSample", "Atlas", "activation_atlas", "bin_layout", "logit_directions", "render_atlas_cells",
     "sample_activations",
     # CRAFT
     "ConceptBank", "ConceptImportance", "concept_coefficients", "concept_importance", "concept_maps",
-    "craft_concepts",
+    "craft_concepts", "write_concepts",
     # Sobol indices
     "SobolIndices", "sobol_design", "sobol_estimates", "sobol_indices",
     # a page per channel

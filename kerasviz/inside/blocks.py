@@ -2,7 +2,7 @@
 
 Olah, Satyanarayan, Johnson, Carter, Schubert, Ye & Mordvintsev, 2018, "The
 Building Blocks of Interpretability" (Distill): one image seen through a
-layer, as the article's interfaces show it. `building_blocks` gathers the
+layer, as the article's interfaces show it. `building_blocks_of` gathers the
 pieces of `kerasviz.inside.building_blocks` (NMF neuron groups, their
 attribution, spatial attribution) with feature-visualization renders of each
 group's direction and of the channels in each position's semantic
@@ -76,9 +76,9 @@ class BuildingBlocks(typing.NamedTuple):
         return summary.write_record("blocks", name, header, arrays, step=step)
 
 
-def building_blocks(model, image, layer, *, groups=6, fit_images=None, target=None, top=4, max_channels=24,
-                    steps=128, image_shape=None, value_range=(0.0, 1.0), seed=0, batch_size=None,
-                    verbose=0) -> BuildingBlocks:
+def building_blocks_of(model, image, layer, *, groups=6, fit_images=None, target=None, top=4, max_channels=24,
+                       steps=128, image_shape=None, value_range=(0.0, 1.0), seed=0, batch_size=None,
+                       verbose=0) -> BuildingBlocks:
     """What one image looks like through a layer: groups, attribution, renders, semantic dictionary.
 
     Olah et al., 2018 ("The Building Blocks of Interpretability"): the
@@ -117,7 +117,7 @@ def building_blocks(model, image, layer, *, groups=6, fit_images=None, target=No
 
     Example:
 
-    >>> blocks = kerasviz.inside.building_blocks(model, photo, "block4_conv3", value_range=(0, 255))
+    >>> blocks = kerasviz.inside.building_blocks_of(model, photo, "block4_conv3", value_range=(0, 255))
     >>> blocks.write(step=0, value_range=(0, 255))  # the dashboard's "Building blocks" tab
     """
     models.check_model(model)

@@ -14,6 +14,7 @@ import dataset from "./views/dataset.js";
 import regions from "./views/regions.js";
 import blocks from "./views/blocks.js";
 import microscope from "./views/microscope.js";
+import concepts from "./views/concepts.js";
 import generic from "./views/generic.js";
 
 // The view registry. A view is a module exporting
@@ -25,10 +26,12 @@ import generic from "./views/generic.js";
 // views/<family>.js and adding it to this list; families without a view get the generic one.
 // A view with `ownsSteps: true` (the microscope: its steps are channels) gets no step
 // slider and handles the arrow keys itself.
-const VIEWS = [attribution, activations, synthesis, features, dataset, microscope, blocks, regions];
+const VIEWS = [attribution, activations, synthesis, features, dataset, microscope, blocks, concepts, regions];
 
 // The tab a run opens on: the first of these it holds (the README's tour order), then the others by name.
-const FAMILY_ORDER = ["attribution", "activations", "synthesis", "features", "dataset", "microscope", "blocks", "regions"];
+const FAMILY_ORDER = [
+  "attribution", "activations", "synthesis", "features", "dataset", "microscope", "blocks", "concepts", "regions",
+];
 
 function familyRank(family) {
   const k = FAMILY_ORDER.indexOf(family);

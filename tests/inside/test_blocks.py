@@ -45,7 +45,7 @@ def images():
 
 @pytest.fixture(scope="module")
 def blocks(model, images):
-    return inside.building_blocks(model, images[0], "mix", groups=3, target=1, top=2, max_channels=4, steps=4)
+    return inside.building_blocks_of(model, images[0], "mix", groups=3, target=1, top=2, max_channels=4, steps=4)
 
 
 def test_dictionary_attribution_and_groups_against_numpy(model, images, blocks):
@@ -69,7 +69,7 @@ def test_dictionary_attribution_and_groups_against_numpy(model, images, blocks):
 
 
 def test_groups_fitted_on_other_images(model, images):
-    result = inside.building_blocks(model, images[0], "mix", groups=3, fit_images=images[1:], steps=2,
+    result = inside.building_blocks_of(model, images[0], "mix", groups=3, fit_images=images[1:], steps=2,
                                     max_channels=1)
     activations = np.maximum(images[0] @ model.get_layer("mix").get_weights()[0][0, 0], 0)
     np.testing.assert_allclose(result.amounts @ result.groups.channels, activations, atol=0.02 * activations.max())
@@ -92,10 +92,10 @@ def test_written_for_the_dashboard(tmp_path, blocks):
 
 def test_bad_inputs_name_the_argument(model, images):
     with pytest.raises(ValueError, match="`image`"):
-        inside.building_blocks(model, images[:2], "mix")
+        inside.building_blocks_of(model, images[:2], "mix")
     with pytest.raises(TypeError, match="`target`"):
-        inside.building_blocks(model, images[0], "mix", target="cat")
+        inside.building_blocks_of(model, images[0], "mix", target="cat")
     with pytest.raises(ValueError, match="`top`"):
-        inside.building_blocks(model, images[0], "mix", top=0)
+        inside.building_blocks_of(model, images[0], "mix", top=0)
     with pytest.raises(ValueError, match="`groups`"):
-        inside.building_blocks(model, images[0], "mix", groups=0)
+        inside.building_blocks_of(model, images[0], "mix", groups=0)

@@ -38,7 +38,7 @@ def small_model(seed=0):
 def blocks():
     keras.backend.clear_session()
     image = np.random.default_rng(1).uniform(0, 1, (SIZE, SIZE, 3)).astype(np.float32)
-    return inside.building_blocks(small_model(), image, "mix", groups=3, top=3, max_channels=6, steps=4)
+    return inside.building_blocks_of(small_model(), image, "mix", groups=3, top=3, max_channels=6, steps=4)
 
 
 @pytest.fixture(scope="module")
