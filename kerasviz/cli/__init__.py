@@ -14,10 +14,10 @@ import argparse
 import sys
 
 from kerasviz.cli import (
-    activations, attribute, common, demo, evaluate, explain, features, microscope, synthesize,
+    activations, attribute, common, demo, evaluate, explain, features, inside, microscope, synthesize,
 )
 
-_COMMANDS = (demo, attribute, activations, synthesize, features, evaluate, explain, microscope)
+_COMMANDS = (demo, attribute, activations, synthesize, features, evaluate, explain, microscope, inside)
 
 
 class _Parser(argparse.ArgumentParser):
