@@ -25,7 +25,7 @@ from kerasviz.inside.building_blocks import (
 from kerasviz.inside.cavs import (
     CAV, TCAVScore, TCAVTest, concept_activation_vector, directional_derivatives, tcav, tcav_significance,
 )
-from kerasviz.inside.concept_records import write_concepts
+from kerasviz.inside.concept_records import write_concepts, write_tcav
 from kerasviz.inside.concepts import colour_concepts, shapes_concepts
 from kerasviz.inside.craft import (
     ConceptBank, ConceptImportance, concept_coefficients, concept_importance, concept_maps, craft_concepts,
@@ -42,7 +42,7 @@ __all__ = [
     "Dissection", "TailQuantiles", "colour_concepts", "dissect", "shapes_concepts",
     # TCAV
     "CAV", "TCAVScore", "TCAVTest", "concept_activation_vector", "directional_derivatives", "tcav",
-    "tcav_significance",
+    "tcav_significance", "write_tcav",
     # building blocks
     "BuildingBlocks", "building_blocks_of", "render_directions", "GroupAttribution", "NeuronGroups",
     "channel_attribution", "group_attribution", "neuron_groups", "spatial_attribution",

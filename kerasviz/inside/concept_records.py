@@ -1,16 +1,19 @@
-"""CRAFT's concepts of a class as a dashboard record: the "Concepts" tab.
+"""Concepts as dashboard records: the "Concepts" tab (CRAFT's concepts of a class, TCAV's tests).
 
-One record (family `concepts`, tag `kerasviz/concepts/<name>`) per class
-explained: each concept's importance (total and first-order Sobol indices),
-its most typical patches (those with its largest coefficient), and where it
-is in each image (its concept map). The tab ranks the concepts by importance;
-a click on a concept shows its maps over the images.
+`write_concepts`: one record (family `concepts`, tag
+`kerasviz/concepts/<name>`) per class explained by CRAFT: each concept's
+importance (total and first-order Sobol indices), its most typical patches
+(those with its largest coefficient), and where it is in each image (its
+concept map). The tab ranks the concepts by importance; a click on a concept
+shows its maps over the images. `write_tcav`: TCAV's significance tests of
+user concepts (header `kind: "tcav"`), a row per concept and class.
 """
 
 import numpy as np
 import tensorflow as tf
 
 from kerasviz import image, summary
+from kerasviz.inside.cavs import TCAVTest
 from kerasviz.inside.craft import ConceptBank, ConceptImportance
 
 MAP_SIDE = 64  # concept maps are stored at most this many pixels a side (they come from a coarse layer)
@@ -66,3 +69,34 @@ def write_concepts(images, bank: ConceptBank, importance: ConceptImportance, map
               "total": importance.total.astype(np.float32), "first_order": importance.first_order.astype(np.float32),
               "maps": np.moveaxis(maps, -1, 1)}  # [N, k, h, w]: one 2-D slice per image and concept
     return summary.write_record("concepts", name or f"class_{int(importance.target)}", header, arrays, step=step)
+
+
+def write_tcav(tests, *, step=None, name="tcav", layer=None, class_names=None) -> bool:
+    """Writes TCAV's significance tests (`inside.tcav_significance`) as a table of the "Concepts" tab.
+
+    Args:
+        tests: `{(concept name, class): TCAVTest}`: a test per concept and class.
+        step: the step (`None`: the default step).
+        name: the series' name.
+        layer: the layer the CAVs live in (shown).
+        class_names: optional per-class names.
+
+    Returns:
+        True when the record was written.
+
+    Raises:
+        TypeError: `tests` that are not `TCAVTest`s keyed by (concept, class).
+    """
+    if not isinstance(tests, dict) or not tests or not all(
+            isinstance(t, TCAVTest) and isinstance(k, tuple) and len(k) == 2 for k, t in tests.items()):
+        raise TypeError("Expected `tests` to be a non-empty dict {(concept name, class): TCAVTest} "
+                        f"(from `inside.tcav_significance`). Received: {type(tests).__name__}.")
+    if not summary.recording():
+        return False
+    rows = [{"concept": str(concept), "class": int(k), "score": float(t.score),
+             "random_mean": float(np.mean(t.random_scores)), "random_std": float(np.std(t.random_scores)),
+             "p_value": float(t.p_value), "significant": bool(t.significant),
+             "accuracy": float(np.mean(t.accuracies))} for (concept, k), t in tests.items()]
+    header = {"kind": "tcav", "layer": layer, "rows": rows,
+              "class_names": None if class_names is None else [str(c) for c in class_names]}
+    return summary.write_record("concepts", name, header, {}, step=step)

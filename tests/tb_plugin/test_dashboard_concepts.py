@@ -59,21 +59,27 @@ def concepts():
     importance = inside.concept_importance(model, images, bank, 0, designs=16, value_range=(0, 1))
     maps = inside.concept_maps(model, images[:3], bank, importance, value_range=(0, 1))
     red = int(np.argmax(bank.bank[:, 0]))
-    return images, where, bank, importance, maps, red
+    rng = np.random.default_rng(3)
+    reds = np.zeros((12, SIZE, SIZE, 3), np.float32)
+    reds[..., 0] = rng.uniform(0.5, 1.0, (12, SIZE, SIZE))  # red everywhere, against random colours
+    randoms = [rng.uniform(0, 1, (12, SIZE, SIZE, 3)).astype(np.float32) for _ in range(3)]
+    test = inside.tcav_significance(model, images, "colours", reds, randoms, target=0, value_range=(0, 1))
+    return images, where, bank, importance, maps, red, test
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request, concepts):
-    images, _, bank, importance, maps, _ = concepts
+    images, _, bank, importance, maps, _, test = concepts
     root = str(tmp_path_factory.mktemp("concepts_dashboard"))
     with tf.summary.create_file_writer(os.path.join(root, "craft")).as_default(step=0):
         assert inside.write_concepts(images, bank, importance, maps, class_names=["<i>red</i>", "other"], patches=3)
+        assert inside.write_tcav({("red", 0): test}, layer="colours", class_names=["<i>red</i>", "other"])
     return browser.start_tensorboard(root, request, lambda runs: bool(runs.get("craft", {}).get("tags")),
                                      "tensorboard_concepts.log")
 
 
 def test_the_record_holds_the_concepts(tmp_path, concepts):
-    images, _, bank, importance, maps, red = concepts
+    images, _, bank, importance, maps, red, _ = concepts
     with tf.summary.create_file_writer(str(tmp_path)).as_default(step=1):
         assert inside.write_concepts(images, bank, importance, maps, patches=2)
     [(_, value, _)] = read_events(str(tmp_path))["kerasviz/concepts/class_0"]
@@ -89,7 +95,7 @@ def test_the_record_holds_the_concepts(tmp_path, concepts):
 
 
 def test_red_ranks_first_and_a_concept_click_shows_where_it_is(server, screenshots, concepts):
-    _, where, _, importance, _, red = concepts
+    _, where, _, importance, _, red, test = concepts
     with browser.open_dashboard(server) as (page, frame, events):
         frame.wait_for_function("() => { const g = document.querySelector('.kv-concepts-maps');"
                                 " return g && g.dataset.concept && document.querySelectorAll("
@@ -111,6 +117,9 @@ def test_red_ranks_first_and_a_concept_click_shows_where_it_is(server, screensho
             return [Math.floor(at / c.width) * 24 / c.height, (at % c.width) * 24 / c.width]; }""")
         top, left = where[0, 0]  # the red square of image 0 (the maps of unimportant concepts are ~0: not drawn)
         assert top - 2 <= peak[0] <= top + SIDE + 2 and left - 2 <= peak[1] <= left + SIDE + 2, peak
+        row = frame.eval_on_selector_all(".kv-tcav tr[data-concept='red'] td", "ds => ds.map(d => d.textContent)")
+        assert row[0] == "red" and row[1] == "0: <i>red</i>" and row[5] == ("yes" if test.significant else "no")
+        assert abs(float(row[2]) - test.score) < 1e-3 and test.score > 0.9 and test.significant  # the planted concept
         browser.shot(page, screenshots, "concepts_view.png")
         assert events["errors"] == [] and events["dialogs"] == []
         assert frame.locator(".kv-concepts-record i").count() == 0

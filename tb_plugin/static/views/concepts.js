@@ -2,7 +2,9 @@
 // `total` and `first_order` ([k], each concept's Sobol indices: its importance to the class),
 // `crops` (uint8 [k * m, s, s, C], each concept's m most typical patches, concept by concept),
 // `images` (uint8 [N, H, W, C]) and `maps` ([N, k, h, w], where each concept is in each image).
-// Concept cards ranked by importance; a click on one shows its maps over the images.
+// Concept cards ranked by importance; a click on one shows its maps over the images. A record
+// with `header.kind === "tcav"` (`kerasviz.inside.write_tcav`) is a table of TCAV's tests instead:
+// a row per concept and class, its TCAV score against the random concepts', p-value, significance.
 
 import { el, routeURL, decodeArray, loadImage, className, fmt } from "../common.js";
 import { colorize } from "../colormaps.js";
@@ -15,6 +17,28 @@ const CROP = 56; // CSS pixels of a patch
 
 function imageURL(selection, tag, step, array, index) {
   return routeURL("image", { run: selection.run, tag, step, array, index });
+}
+
+/** TCAV's significance tests as a table: a row per concept and class (`header.rows`). */
+function tcavTable(header) {
+  const table = el("table", { class: "kv-tcav" });
+  const head = el("tr", {});
+  for (const name of ["concept", "class", "TCAV score", "random concepts", "p-value", "significant", "CAV accuracy"]) {
+    head.append(el("th", {}, name));
+  }
+  table.append(head);
+  for (const row of Array.isArray(header.rows) ? header.rows : []) {
+    const tr = el("tr", { class: row.significant ? "kv-tcav-significant" : "", dataset: { concept: String(row.concept) } });
+    const bar = el("span", { class: "kv-tcav-bar" });
+    bar.style.width = `${Math.round(80 * Math.max(0, Math.min(1, Number(row.score) || 0)))}px`;
+    const score = el("td", {});
+    score.append(el("span", {}, fmt(row.score)), bar);
+    tr.append(el("td", {}, String(row.concept)), el("td", {}, className(header, row.class)), score,
+      el("td", {}, `${fmt(row.random_mean)} ± ${fmt(row.random_std)}`), el("td", {}, fmt(row.p_value)),
+      el("td", {}, row.significant ? "yes" : "no"), el("td", {}, fmt(row.accuracy)));
+    table.append(tr);
+  }
+  return table;
 }
 
 /** The image under concept c's map (inferno; each map to its own range). */
@@ -52,6 +76,13 @@ function mount(host, api) {
       return section;
     }
     const header = record.header || {};
+    if (header.kind === "tcav") {
+      section.append(el("div", { class: "kv-synth-info" }, `TCAV at ${header.layer || "?"}: the share of each class's `
+        + "images whose class score rises along the concept's direction, against random concepts (Kim et al., 2018)"),
+      tcavTable(header));
+      section.dataset.shown = `${selection.run}|${series.tag}|${step}`;
+      return section;
+    }
     const a = record.arrays;
     const total = decodeArray(a.total), first = decodeArray(a.first_order), maps = decodeArray(a.maps);
     if (![total, first, maps].every((x) => x && !x.unavailable) || maps.shape.length !== 4 || !a.crops
