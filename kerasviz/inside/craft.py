@@ -178,7 +178,7 @@ def concept_coefficients(model, images, bank: ConceptBank, *, batch_size=None, v
     return coefficients.reshape(values.shape[:3] + (len(bank.bank),)).astype(np.float32)
 
 
-def _score_function(model, path, image_shape, grid_shape):
+def _score_function(model, path, image_shape, grid_shape, channels):
     """The compiled `(image [1, ...], u [h, w, k], W [k, C], masks [m, k], class) -> class score [m]`.
 
     The layer's output is replaced by `(u * mask) @ W` (`models.replacing_output`) and the model run to its
@@ -195,11 +195,12 @@ def _score_function(model, path, image_shape, grid_shape):
 
         return scores
 
+    # The bank's channel count is static: layers above (a depthwise convolution) build from it.
     signature = [tf.TensorSpec([1, *image_shape], tf.float32), tf.TensorSpec(grid_shape, tf.float32),
-                 tf.TensorSpec([grid_shape[-1], None], tf.float32), tf.TensorSpec([None, grid_shape[-1]], tf.float32),
-                 tf.TensorSpec([], tf.int32)]
-    return compiled.compiled_function(model, ("inside_craft_scores", path, tuple(image_shape), tuple(grid_shape)),
-                                      build, signature)
+                 tf.TensorSpec([grid_shape[-1], channels], tf.float32),
+                 tf.TensorSpec([None, grid_shape[-1]], tf.float32), tf.TensorSpec([], tf.int32)]
+    key = ("inside_craft_scores", path, tuple(image_shape), tuple(grid_shape), int(channels))
+    return compiled.compiled_function(model, key, build, signature)
 
 
 def concept_importance(model, images, bank: ConceptBank, target: int, *, designs: int = DESIGNS, seed: int = 0,
@@ -246,7 +247,7 @@ def concept_importance(model, images, bank: ConceptBank, target: int, *, designs
     count = len(bank.bank)
     masks = sobol.sobol_design(count, designs, seed=seed).astype(np.float32)
     coefficients = concept_coefficients(model, checked, bank, batch_size=batch_size)
-    function = _score_function(model, path, checked.shape[1:], coefficients.shape[1:])
+    function = _score_function(model, path, checked.shape[1:], coefficients.shape[1:], bank.bank.shape[1])
     weights, index = tf.constant(bank.bank), tf.constant(int(target), tf.int32)
     totals, firsts = [], []
     for image, u in zip(checked, coefficients):

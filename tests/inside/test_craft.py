@@ -145,3 +145,16 @@ def test_bad_inputs_raise_named_errors():
     negative.get_layer("linear").set_weights([-np.ones((1, 1, 3, 2), np.float32), np.zeros(2, np.float32)])
     with pytest.raises(ValueError, match="non-negative"):
         craft.craft_concepts(negative, images + 0.1, "linear", 2, patch_size=8)
+
+
+def test_importance_runs_through_a_depthwise_convolution_above_the_layer():
+    """The layers above the split build from the bank's channel count (a depthwise convolution needs it)."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 1, activation="relu", name="colours")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    images, _ = squares(4)
+    bank = craft.craft_concepts(model, images, "colours", 2, patch_size=8, value_range=(0, 1))
+    importance = craft.concept_importance(model, images, bank, 0, designs=4, value_range=(0, 1))
+    assert importance.total.shape == (2,) and np.all(np.isfinite(importance.total))
