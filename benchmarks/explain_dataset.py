@@ -128,13 +128,14 @@ def child(n, out, limit_repeats):
 def alternate(sizes, repeats, clock_name):
     """explain_dataset against compiled saliency passes over the same batches, in turns, in this process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]  # this checkout's kerasviz, as in the child runs
     import tensorflow as tf
 
     import kerasviz
     import limits
     from kerasviz import models
 
+    print(f"kerasviz from {os.path.dirname(kerasviz.__file__)}", flush=True)
     model = kerasviz.demo.demo_model("shapes")
     test = kerasviz.demo.demo_data("shapes")[1]
 
