@@ -12,14 +12,22 @@ is paid before timing and reported on its own. Other registered methods are
 timed alone for comparison. Target: at most 5 % added per epoch at default
 settings.
 
-Run: `python benchmarks/callback_overhead.py [--epochs 3] [--rounds 3]`.
+`--imagenet` instead fine-tunes the ImageNet classifier of `../shared/imagenet`
+(EfficientNet-Lite3, 280 px, raw 0-255) on its sample photos (one batch per
+epoch, labelled with its own predictions) and times, per epoch, the hook of
+an `AttributionCallback` and of a `FeatureVisualizationCallback`, both at
+their defaults, against an epoch without callbacks.
+
+Run: `python benchmarks/callback_overhead.py [--epochs 3] [--rounds 3]` or `--imagenet --epochs 1 --rounds 2`.
 """
 
 import argparse
+import glob
 import os
 import sys
 import tempfile
 import time
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -28,7 +36,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kerasviz import callbacks, demo as data, registry  # noqa: E402
+from kerasviz import callbacks, demo as data, files, registry  # noqa: E402
+
+IMAGENET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "imagenet")
 
 
 def demo_architecture(train):
@@ -75,11 +85,50 @@ def timed_fit(model, train, test, epochs, callback):
     return (np.subtract(end.times, begin.times), np.subtract(end.times, mark.times))
 
 
+def imagenet(epochs, rounds):
+    """The callbacks' cost per epoch of fine-tuning the ImageNet classifier on its sample photos."""
+    model = keras.saving.load_model(os.path.join(IMAGENET, "efficientnet_lite3.keras"), compile=False)
+    paths = sorted(glob.glob(os.path.join(IMAGENET, "photos", "*.jpg")))
+    photos = np.concatenate([files.read_image(p, model, (0, 255)) for p in paths])
+    labels = np.argmax(model.predict(photos, verbose=0), axis=-1)
+    model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="sparse_categorical_crossentropy")
+    data_ = types.SimpleNamespace(images=photos, labels=labels)
+    logdir = tempfile.mkdtemp(prefix="kerasviz_bench_")
+    made = {
+        "AttributionCallback (defaults)": callbacks.AttributionCallback(
+            logdir, photos, labels, value_range=(0, 255), run_name="bench_a", on_error="raise"),
+        "FeatureVisualizationCallback (defaults)": callbacks.FeatureVisualizationCallback(
+            logdir, value_range=(0, 255), run_name="bench_f", on_error="raise"),
+    }
+    timed_fit(model, data_, data_, 1, None)  # traces the training step
+    first = {}
+    for name, callback in made.items():
+        start = time.perf_counter()
+        callback.set_model(model)
+        callback.visualize(0)
+        first[name] = time.perf_counter() - start
+    base, hooks = [], {name: [] for name in made}
+    for _ in range(rounds):
+        for name, callback in made.items():
+            base.extend(timed_fit(model, data_, data_, epochs, None)[0])
+            hooks[name].extend(timed_fit(model, data_, data_, epochs, callback)[1])
+    epoch = float(np.median(base))
+    print(f"ImageNet classifier (EfficientNet-Lite3, 280 px), {len(photos)} photos, one batch per epoch, with "
+          f"validation; {rounds} rounds x {epochs} epochs; medians; load {os.getloadavg()[0]:.1f}")
+    print(f"{'callback':<42}{'epoch s':>9}{'hook s':>9}{'hook/epoch':>12}{'first call s':>14}")
+    for name in made:
+        hook = float(np.median(hooks[name]))
+        print(f"{name:<42}{epoch:>9.2f}{hook:>9.2f}{hook / epoch:>11.1f}x{first[name]:>14.1f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per timed fit")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--imagenet", action="store_true", help="the ImageNet classifier on its photos instead")
     args = parser.parse_args()
+    if args.imagenet:
+        return imagenet(args.epochs, args.rounds)
     train, test = data.demo_data("shapes")
     model = demo_architecture(train)
     logdir = tempfile.mkdtemp(prefix="kerasviz_bench_")

@@ -17,8 +17,15 @@ process's CPU time (all threads) are reported: the machine is shared, and CPU ti
 steadily. The sizes alternate over `--repeats` repetitions (1k, 10k, 1k,
 10k, ...) and medians are reported.
 
+`--alternate` measures instead, in one process, `explain_dataset` and its limit over the same stream in
+alternating rounds (medians): the limit is the stream batched by 32 through a compiled saliency pass (one
+forward+backward: the predicted class's logit gradient, max |.| over channels, maps and probabilities
+copied to the host) and, separately, a compiled forward then that pass (what `explain_dataset` computes:
+the probabilities, then the maps of the predicted class).
+
 Usage:
     python benchmarks/explain_dataset.py                 # 1k and 10k, 2 repetitions, then the kill/resume check
+    python benchmarks/explain_dataset.py --alternate --sizes 1000 10000 --repeats 3 [--clock cpu]
     python benchmarks/explain_dataset.py --sizes 1000 --repeats 3 --no-resume
 """
 
@@ -118,6 +125,62 @@ def child(n, out, limit_repeats):
     print(json.dumps(report), flush=True)
 
 
+def alternate(sizes, repeats, clock_name):
+    """explain_dataset against compiled saliency passes over the same batches, in turns, in this process."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]  # this checkout's kerasviz, as in the child runs
+    import tensorflow as tf
+
+    import kerasviz
+    import limits
+    from kerasviz import models
+
+    print(f"kerasviz from {os.path.dirname(kerasviz.__file__)}", flush=True)
+    model = kerasviz.demo.demo_model("shapes")
+    test = kerasviz.demo.demo_data("shapes")[1]
+
+    @tf.function
+    def forward(x):
+        return tf.nn.softmax(models.run(model, x)[0])
+
+    @tf.function
+    def saliency_pass(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits = models.run(model, x)[0]
+            predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            score = tf.reduce_sum(tf.gather(logits, predicted, batch_dims=1))
+        return tf.reduce_max(tf.abs(tape.gradient(score, x)), axis=-1), tf.nn.softmax(logits)
+
+    work = tempfile.mkdtemp(prefix="kerasviz-explain-alternate-")
+    clock = time.process_time if clock_name == "cpu" else time.perf_counter
+    print(f"load {os.getloadavg()[0]:.1f}; medians of {repeats} alternating rounds", flush=True)
+    for n in sizes:
+        stream = tf.data.Dataset.from_tensor_slices((test.images, test.labels)).repeat().take(n)
+        runs = [0]
+
+        def explain():
+            runs[0] += 1
+            kerasviz.explain_dataset(model, stream, ["saliency"], out=os.path.join(work, f"{n}-{runs[0]}"),
+                                     batch_size=BATCH, shard_size=SHARD, value_range=(0, 1), verbose=0)
+
+        def passes(with_forward):
+            for x, _ in stream.batch(BATCH):
+                if with_forward:
+                    forward(x).numpy()
+                maps, probabilities = saliency_pass(x)
+                maps.numpy(), probabilities.numpy()
+
+        functions = [explain, lambda: passes(False), lambda: passes(True)]
+        rss = _RssSampler()
+        with rss:
+            times = limits.median_times(functions, repeats, clock=clock)
+        print(f"{n:>6} images, {clock_name} s: explain_dataset {times[0]:6.2f}, saliency pass {times[1]:6.2f} "
+              f"(ratio {times[1] / times[0]:4.2f}), forward + saliency pass {times[2]:6.2f} (ratio "
+              f"{times[2] / times[0]:4.2f}); peak RSS {rss.peak / 2**20:5.0f} MiB (before {rss.before / 2**20:5.0f})",
+              flush=True)
+
+
 def _spawn(n, out, limit_repeats):
     return subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child", str(n), out,
                              "--limit-repeats", str(limit_repeats)], stdout=subprocess.PIPE, text=True,
@@ -158,9 +221,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--limit-repeats", type=int, default=30)
     parser.add_argument("--no-resume", action="store_true", help="skip the 10k kill/resume check")
+    parser.add_argument("--alternate", action="store_true",
+                        help="explain_dataset and its limit in turns in one process (see above)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="with --alternate: wall seconds, or this process's CPU seconds (a loaded machine)")
     args = parser.parse_args()
     if args.child:
         return child(int(args.child[0]), args.child[1], args.limit_repeats)
+    if args.alternate:
+        return alternate(args.sizes, args.repeats, args.clock)
     work = tempfile.mkdtemp(prefix="kerasviz-explain-bench-")
     reports = {n: [] for n in args.sizes}
     for r in range(args.repeats):

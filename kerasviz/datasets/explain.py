@@ -1,6 +1,7 @@
 """`explain_dataset`: attribution maps and metrics of a whole dataset, sharded on disk, resumable."""
 
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import numbers
@@ -10,6 +11,7 @@ import tensorflow as tf
 
 from kerasviz import image, inputs, models, progress
 from kerasviz.datasets import arguments as arguments_module
+from kerasviz.datasets import pipeline
 from kerasviz.datasets import placement as placement_module
 from kerasviz.datasets import reader, shards, source
 from kerasviz.gradients import core
@@ -34,7 +36,7 @@ class _Run:
         self.target, self.batch_size, self.seed, self.value_range = target, batch_size, seed, value_range
 
     def batch(self, images, labels, masks, start):
-        """`{name: array}` for the items `start..start + len(images)`."""
+        """`{name: array}` for the items `start..start + len(images)`; `images` as given (see `display_images`)."""
         prepared = core.Prepared(self.model, images, None, self.batch_size)
         inputs.check_in_range(prepared.images, self.value_range, "dataset")
         probabilities = np.asarray(core.model_outputs(prepared, prepared.images)[0], np.float32)
@@ -46,9 +48,7 @@ class _Run:
         else:
             classes = np.full(len(images), self.target, np.int32)
         seed = batch_seed(self.seed, start)
-        display = image.to_display(prepared.images, self.value_range)
-        out = {"index": np.arange(start, start + len(images), dtype=np.int64),
-               "images": np.round(display * 255).astype(np.uint8),
+        out = {"index": np.arange(start, start + len(images), dtype=np.int64), "images": prepared.images,
                "labels": labels if labels is not None else np.full(len(images), -1, np.int64),
                "probabilities": probabilities, "predicted": predicted, "classes": classes}
         for name, function, params, record in self.entries:
@@ -62,6 +62,24 @@ class _Run:
                                      batch_size=self.batch_size, seed=seed)
                 out.update({f"metric.{name}.{metric}": v for metric, v in values.items()})
         return out
+
+    def display_images(self, images):
+        """uint8 images for display: what the shards store (done by the writer, per image, off the model's path)."""
+        return np.round(image.to_display(images, self.value_range) * 255).astype(np.uint8)
+
+    def write(self, out, shard_index, arrays, meta, worker):
+        """Writes a computed shard, its images converted for display first (run in the writer thread)."""
+        arrays = dict(arrays, images=self.display_images(arrays["images"]))
+        return shards.write_shard(out, shard_index, arrays, meta, worker)
+
+
+def _read_ahead(src, shard_size, place, out):
+    """The shards of `src`, those this worker computes loaded already: read in a thread while the model runs."""
+    for shard in src.shards(shard_size):
+        if place.mine(shard.index) and shards.read_meta(out, shard.index) is None:
+            data = shard.load()
+            shard.load = lambda data=data: data
+        yield shard
 
 
 def _compute_shard(run, shard, devices, advance):
@@ -126,7 +144,7 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
 
     Costs: per image, one forward pass, each method's own cost and each
     metric's (see `kerasviz.metrics.compare`). Memory: two shards' results (one computed while the
-    previous one is written).
+    previous one is written, and the next one read).
 
     Args:
         model: a built Keras image model (one input, one output of class
@@ -216,11 +234,14 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
             bar.update(done[0], finalize=todo is not None and done[0] >= todo)
 
     count, seen = 0, 0
-    # One shard is written (arrays saved, fsynced, renamed) in a background thread while the next one is
-    # computed: file writes release the GIL. At most one write is pending, so memory stays at two shards.
-    with concurrent.futures.ThreadPoolExecutor(1) as writer:
+    # Host work overlaps the model: the next shard is read (its digest, its images loaded) in one background
+    # thread and the last one written (display conversion, encoding, files fsynced, renamed) in another, while
+    # this one is computed; numpy, hashing, tf.data and file writes release the GIL. At most one shard waits at
+    # each end, so memory stays at a few shards.
+    reading = contextlib.closing(pipeline.ahead(_read_ahead(src, shard_size, place, out)))
+    with concurrent.futures.ThreadPoolExecutor(1) as writer, reading as shards_read:
         pending = None
-        for shard in src.shards(shard_size):
+        for shard in shards_read:
             seen += 1
             if not place.mine(shard.index):
                 continue
@@ -239,7 +260,7 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
                     "worker": place.worker}
             if pending is not None:
                 pending.result()
-            pending = writer.submit(shards.write_shard, out, shard.index, arrays, meta, place.worker)
+            pending = writer.submit(run.write, out, shard.index, arrays, meta, place.worker)
         if pending is not None:
             pending.result()
     if bar is not None and (todo is None or done[0] < todo):

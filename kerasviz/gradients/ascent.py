@@ -30,12 +30,14 @@ class Spec:
     Attributes: `score(logits, activations, class_idx, *extras)`, `paths`
     (the layers it reads), `reads_logits`, `latent` (a bound
     `Parameterization` or None: the images themselves), `mode` (the gradient
-    normalization of the pixel ascent), `blur_sigma`, `clip`, `transforms`.
+    normalization of the pixel ascent), `blur_sigma`, `clip`, `transforms`,
+    `priors` (those of `"l2"`, `"tv"`, `"jitter"` whose weight is not zero).
     """
 
-    def __init__(self, score, paths, reads_logits, latent, mode, blur_sigma, clip, transforms):
+    def __init__(self, score, paths, reads_logits, latent, mode, blur_sigma, clip, transforms, priors=()):
         self.score, self.paths, self.reads_logits, self.latent = score, paths, reads_logits, latent
         self.mode, self.blur_sigma, self.clip, self.transforms = mode, blur_sigma, clip, transforms
+        self.priors = frozenset(priors)
 
 
 def forward(model, spec, images):
@@ -56,8 +58,14 @@ def _objective(model, spec, unit, seed, index, class_idx, l2, tv, low, high, ext
     seen = image_transforms.compose(spec.transforms, unit, tf.stack([seed, index]), unit.shape[1:3])
     logits, activations = forward(model, spec, to_model(seen, low, high))
     objective = tf.cast(spec.score(logits, activations, class_idx, *extras), tf.float32)
-    penalty = l2 * tf.reduce_sum(tf.square(unit - 0.5), axis=[1, 2, 3])
-    penalty += tv * regularizers.total_variation(unit)
+    # A prior of weight 0 is left out of the graph, not computed and multiplied by zero at every step: on a
+    # model cut at an early layer its forward and backward cost as much as the layer's (`Spec.priors`, part
+    # of the trace's key). Those that are on are summed as always, so the images do not change by a bit.
+    penalty = 0.0
+    if "l2" in spec.priors:
+        penalty = l2 * tf.reduce_sum(tf.square(unit - 0.5), axis=[1, 2, 3])
+    if "tv" in spec.priors:
+        penalty += tv * regularizers.total_variation(unit)
     return tf.reduce_sum(objective - penalty), objective, logits
 
 
@@ -66,11 +74,14 @@ def _pixel_step(model, spec, state, index, rate, seed, class_idx, fixed, extras)
     (units,), (l2, tv, jitter, blur_every, low, high) = state, fixed
     shift = tf.random.stateless_uniform(
         [2], tf.stack([seed, index]), minval=-jitter, maxval=jitter + 1, dtype=tf.int32)
-    x = tf.roll(units, shift, axis=[1, 2])
+    jittered = "jitter" in spec.priors
+    x = tf.roll(units, shift, axis=[1, 2]) if jittered else units
     with tf.GradientTape() as tape:
         tape.watch(x)
         total, objective, logits = _objective(model, spec, x, seed, index, class_idx, l2, tv, low, high, extras)
-    gradients = tf.roll(tape.gradient(total, x), -shift, axis=[1, 2])
+    gradients = tape.gradient(total, x)
+    if jittered:
+        gradients = tf.roll(gradients, -shift, axis=[1, 2])
     updated = units + rate * regularizers.normalize(gradients, spec.mode)
     if spec.blur_sigma > 0:
         blur = tf.logical_and(blur_every > 0, tf.math.floormod(index + 1, tf.maximum(blur_every, 1)) == 0)

@@ -186,11 +186,13 @@ def optimize(
     visualization as set in CS231n's assignment 3. Costs one forward and one
     backward pass per image and step; the whole batch is one compiled call.
     The step is traced once per (model, objective structure, image shape,
-    normalization, `blur_sigma`, clipping on or off); everything else is
-    passed as tensors. Up to 32 steps run in one compiled call (a
-    `tf.while_loop`; about a tenth of `steps` per call, so a progress bar
-    moves), the host waiting once per call; with a `callback` or `stop`,
-    one step per call. Same seed, same result, whatever the chunking. An
+    normalization, `blur_sigma`, clipping on or off, which of `l2`, `tv`
+    and `jitter` are not 0: a prior of weight 0 is left out of the graph,
+    not computed and multiplied by zero); everything else is passed as
+    tensors. Up to 32 steps run in one compiled call (a
+    `tf.while_loop`; about a tenth of `steps` per call when `verbose`, so
+    the progress bar moves), the host waiting once per call; with a
+    `callback` or `stop`, one step per call. Same seed, same result, whatever the chunking. An
     objective that reads only layers (not the class scores) runs the model
     up to the deepest of them only (`kerasviz.models.extractor`): a
     mid-layer objective costs the forward and backward passes of the
@@ -337,7 +339,8 @@ def optimize(
         low, high = np.array([-spread / 2]), np.array([spread / 2])
     units = ((images - low) / (high - low)).astype(np.float32)
     blur_sigma = blur_sigma if blur_every else 0.0
-    spec = ascent.Spec(score, capture, reads, parameterization, mode, blur_sigma, clip, transforms)
+    priors = tuple(name for name, weight in (("l2", l2), ("tv", tv), ("jitter", jitter)) if weight)
+    spec = ascent.Spec(score, capture, reads, parameterization, mode, blur_sigma, clip, transforms, priors)
     with_logits = stop is not None
     scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
     head = [tf.TensorSpec([None, class_idx.shape[1]], tf.int32), scalar(tf.int64),
@@ -345,7 +348,7 @@ def optimize(
     bounds = [tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.float32)]
     extra_specs = [tf.TensorSpec([None, *e.shape[1:]], tf.as_dtype(e.dtype)) for e in extras]
     key = ("synthesis", objective_id, capture, reads, images.shape[1:], with_logits,
-           tuple((e.shape[1:], e.dtype.str) for e in extras), tuple(t.key() for t in transforms))
+           tuple((e.shape[1:], e.dtype.str) for e in extras), tuple(t.key() for t in transforms), priors)
     if parameterization is None:
         key += (mode, blur_sigma, clip)
         state_specs = [tf.TensorSpec([None, *images.shape[1:]], tf.float32)]
@@ -368,10 +371,13 @@ def optimize(
     class_idx_tensor = tf.constant(class_idx)
     extras = [tf.constant(e) for e in extras]
     seed_tensor = tf.constant(seed % (2**63), tf.int64)
-    # One step per call when each step is looked at (`stop`, `callback`); else chunks, the host waiting
-    # once per chunk, about ten of them for the progress bar.
-    chunk = 1 if with_logits or callback is not None else min(MAX_CHUNK, max(1, math.ceil(steps / 10)))
+    # One step per call when each step is looked at (`stop`, `callback`); else chunks of `MAX_CHUNK` steps, the
+    # host waiting once per chunk (a call costs about what a step of a 224-px conv layer costs); about ten
+    # chunks when a progress bar shows.
     progbar = progress.bar(steps, verbose)
+    chunk = 1 if with_logits or callback is not None else MAX_CHUNK
+    if progbar is not None:
+        chunk = min(chunk, max(1, math.ceil(steps / 10)))
     image = tf.constant(images)
     losses, index = [], 0
     while index < steps:

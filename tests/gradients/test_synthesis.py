@@ -71,8 +71,12 @@ def test_step_is_traced_once_across_runs_classes_seeds_and_rates(tiny):
     assert compiled.tracing_count(tiny) == 1
     pixels = dict(parameterization=None, transforms=None)
     class_visualization(tiny, 1, steps=3, seed=0, **pixels)
-    class_visualization(tiny, [2, 3, 0], steps=5, seed=7, learning_rate=0.05, l2=0.0, jitter=1, **pixels)
+    class_visualization(tiny, [2, 3, 0], steps=5, seed=7, learning_rate=0.05, l2=2e-3, jitter=1, **pixels)
     assert compiled.tracing_count(tiny) == 2  # one step per recipe
+    # A prior of weight 0 is left out of the step (not computed and multiplied by zero): a variant, traced once.
+    class_visualization(tiny, 1, steps=3, seed=0, l2=0.0, **pixels)
+    class_visualization(tiny, [2, 3, 0], steps=5, seed=7, learning_rate=0.05, l2=0.0, **pixels)
+    assert compiled.tracing_count(tiny) == 3
 
 
 def test_custom_objective_with_captured_layers_and_extras(tiny):
