@@ -45,6 +45,24 @@ def value_range(tokens):
     return low, high
 
 
+def check_positive(args, *options):
+    """A UsageError naming the first of `options` (attribute names of `args`) set below 1."""
+    for option in options:
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise UsageError(f"--{option.replace('_', '-')}: expected a positive number; received {value}.")
+
+
+def check_run_dir(args):
+    """A UsageError when the run `args.logdir/args.run_name` cannot be written."""
+    from kerasviz import eventfile
+
+    try:
+        eventfile.check_run_dir(args.logdir, args.run_name)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"--logdir/--run-name: {error}") from None
+
+
 def check_file(path, what):
     """`UsageError` naming `what` and `path` unless `path` is an existing file."""
     if not os.path.exists(path):

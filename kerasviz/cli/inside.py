@@ -43,18 +43,10 @@ def add_parser(commands, parents):
 
 
 def _check(args, *options):
-    for option in ("steps", "batch_size", *options):
-        value = getattr(args, option)
-        if value is not None and value < 1:
-            raise common.UsageError(f"--{option.replace('_', '-')}: expected a positive number; received {value}.")
+    common.check_positive(args, "steps", "batch_size", *options)
     if args.seed < 0:
         raise common.UsageError(f"--seed: expected a number >= 0; received {args.seed}.")
-    from kerasviz import eventfile
-
-    try:
-        eventfile.check_run_dir(args.logdir, args.run_name)
-    except (TypeError, ValueError) as error:
-        raise common.UsageError(f"--logdir/--run-name: {error}") from None
+    common.check_run_dir(args)
 
 
 def _setup(args):

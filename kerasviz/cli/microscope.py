@@ -45,20 +45,12 @@ def add_parser(commands, parents):
 
 
 def _check(args):
-    for option in ("steps", "k", "grid", "samples", "effect_images", "batch_size", "atlas_steps"):
-        value = getattr(args, option)
-        if value is not None and value < 1:
-            raise common.UsageError(f"--{option.replace('_', '-')}: expected a positive number; received {value}.")
+    common.check_positive(args, "steps", "k", "grid", "samples", "effect_images", "batch_size", "atlas_steps")
     if args.facets < 0 or args.seed < 0:
         raise common.UsageError(f"--facets and --seed: expected numbers >= 0; received {args.facets}, {args.seed}.")
     if args.channels is not None and min(args.channels) < 0:
         raise common.UsageError(f"--channels: expected channel indices >= 0; received {min(args.channels)}.")
-    from kerasviz import eventfile
-
-    try:
-        eventfile.check_run_dir(args.logdir, args.run_name)
-    except (TypeError, ValueError) as error:
-        raise common.UsageError(f"--logdir/--run-name: {error}") from None
+    common.check_run_dir(args)
 
 
 def augmented(image):

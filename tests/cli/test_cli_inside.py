@@ -4,8 +4,6 @@ Runs in this process (`kerasviz.cli.main`) on the saved tiny functional
 model and seeded noise images, with few steps.
 """
 
-import os
-
 import numpy as np
 import pytest
 
@@ -18,11 +16,7 @@ from tests.helpers.models import saved_model_and_images
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli_inside")
-    saved_model_and_images(folder, count=3)
-    os.makedirs(folder / "photos")
-    for i in range(3):
-        os.replace(folder / f"img{i}.png", folder / "photos" / f"img{i}.png")
-    return folder
+    return saved_model_and_images(folder, count=3, images_in="photos")
 
 
 def _main(args, capsys):

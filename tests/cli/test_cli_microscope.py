@@ -4,8 +4,6 @@ Runs in this process (`kerasviz.cli.main`) on the saved tiny functional
 model and seeded noise images, with few steps.
 """
 
-import os
-
 import keras
 import pytest
 
@@ -21,11 +19,7 @@ SMALL = ["--steps", "2", "--facets", "1", "--k", "2", "--grid", "2", "--samples"
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli_microscope")
-    saved_model_and_images(folder, count=3)
-    os.makedirs(folder / "photos")
-    for i in range(3):
-        os.replace(folder / f"img{i}.png", folder / "photos" / f"img{i}.png")
-    return folder
+    return saved_model_and_images(folder, count=3, images_in="photos")
 
 
 def _main(args, capsys):

@@ -32,15 +32,19 @@ def layer_stack(seed):
     ]
 
 
-def saved_model_and_images(folder, count=2, size=20):
-    """`folder` with `model.keras` (the functional test model) and `img0.png`... (seeded noise): a CLI's inputs."""
+def saved_model_and_images(folder, count=2, size=20, images_in=""):
+    """`folder` with `model.keras` (the functional test model) and `img0.png`... (seeded noise): a CLI's inputs.
+
+    With `images_in`, the images go to that subfolder of `folder` (a CLI's image directory).
+    """
     from PIL import Image
 
     keras.backend.clear_session()
     functional().save(folder / "model.keras")
+    (folder / images_in).mkdir(exist_ok=True)
     rng = np.random.default_rng(0)
     for i in range(count):
-        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / images_in / f"img{i}.png")
     return folder
 
 

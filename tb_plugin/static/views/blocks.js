@@ -9,7 +9,7 @@
 
 import { el, routeURL, decodeArray, loadImage, className, fmt } from "../common.js";
 import { colorize } from "../colormaps.js";
-import { Records, recordAt, seriesBlocks, showError, fromStep } from "./toolkit.js";
+import { Records, seriesBlocks, seriesSection, showError, fromStep } from "./toolkit.js";
 
 export default { family: "blocks", title: "Building blocks", mount };
 
@@ -87,13 +87,8 @@ function mount(host, api) {
   host.append(box);
 
   async function block(selection, series, signal) {
-    const section = el("section", { class: "kv-blocks-record", dataset: { method: series.method, tag: series.tag } });
-    section.append(el("h3", {}, `${series.method} (${series.tag})`));
-    const { step, record, error } = await recordAt(selection, series, signal, { what: "record of this series", records });
-    if (error) {
-      if (!signal.aborted) showError(section, error);
-      return section;
-    }
+    const { section, step, record } = await seriesSection("kv-blocks-record", selection, series, signal, records);
+    if (!record) return section;
     const header = record.header || {};
     const a = record.arrays;
     const amounts = decodeArray(a.amounts), spatial = decodeArray(a.spatial_attribution);

@@ -9,7 +9,7 @@
 
 import { el, routeURL, decodeArray, loadImage, className } from "../common.js";
 import { colorize } from "../colormaps.js";
-import { Records, recordAt, seriesBlocks, showError, fromStep } from "./toolkit.js";
+import { Records, seriesBlocks, seriesSection, showError, fromStep } from "./toolkit.js";
 
 export default { family: "regions", title: "Regions", mount };
 
@@ -175,13 +175,8 @@ function mount(host, api) {
   }
 
   async function block(selection, series, signal) {
-    const section = el("section", { class: "kv-regions-record", dataset: { method: series.method, tag: series.tag } });
-    section.append(el("h3", {}, `${series.method} (${series.tag})`));
-    const { step, record, error } = await recordAt(selection, series, signal, { what: "record of this series", records });
-    if (error) {
-      if (!signal.aborted) showError(section, error);
-      return section;
-    }
+    const { section, step, record } = await seriesSection("kv-regions-record", selection, series, signal, records);
+    if (!record) return section;
     const header = record.header || {};
     const masks = decodeArray(record.arrays.masks), boxes = decodeArray(record.arrays.boxes);
     const maps = decodeArray(record.arrays.maps), scores = decodeArray(record.arrays.scores);

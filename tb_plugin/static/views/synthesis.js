@@ -7,7 +7,7 @@
 
 import { el, routeURL, decodeArray, className } from "../common.js";
 import { lineChart } from "../charts.js";
-import { Records, recordAt, seriesBlocks, showError, fromStep } from "./toolkit.js";
+import { Records, seriesBlocks, seriesSection, showError, fromStep } from "./toolkit.js";
 
 export default { family: "synthesis", title: "Synthesis", mount };
 
@@ -41,13 +41,8 @@ function mount(host, api) {
   host.append(box);
 
   async function block(selection, series, signal) {
-    const section = el("section", { class: "kv-synth-record", dataset: { method: series.method, tag: series.tag } });
-    section.append(el("h3", {}, `${series.method} (${series.tag})`));
-    const { step, record, error } = await recordAt(selection, series, signal, { what: "record of this series", records });
-    if (error) {
-      if (!signal.aborted) showError(section, error);
-      return section;
-    }
+    const { section, step, record } = await seriesSection("kv-synth-record", selection, series, signal, records);
+    if (!record) return section;
     const header = record.header || {};
     const info = el("div", { class: "kv-synth-info" });
     if (header.target) info.append(el("span", { class: "kv-synth-target" }, String(header.target)));

@@ -172,6 +172,19 @@ export function layerView(host, api, { id, what, controls = [], body = [], error
 }
 
 /**
+ * One series' section of a `seriesBlocks` view: `<section class=cls>` titled with the method and
+ * tag, and the series' record at the selected step. Resolves to `{section, step, record}`;
+ * `record` is null when it could not be read (the section then says why, unless superseded).
+ */
+export async function seriesSection(cls, selection, series, signal, records) {
+  const section = el("section", { class: cls, dataset: { method: series.method, tag: series.tag } });
+  section.append(el("h3", {}, `${series.method} (${series.tag})`));
+  const { step, record, error } = await recordAt(selection, series, signal, { what: "record of this series", records });
+  if (error && !signal.aborted) showError(section, error);
+  return { section, step, record: error ? null : record };
+}
+
+/**
  * A view of one block per series, shown together in `box` once all are ready:
  * `block(selection, series, signal)` resolves to a series' node; a newer selection
  * supersedes the blocks still loading. Returns the view instance `{update, destroy}`.
