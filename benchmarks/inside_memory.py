@@ -1,4 +1,4 @@
-"""Peak memory of `dissect` and `sample_activations` over 1,000 and 10,000 images of the shapes demo model.
+"""Peak memory of `dissect`, `sample_activations` and `build_microscope` over 1,000 and 10,000 shapes images.
 
 Each (function, size) runs in a fresh process, so that its peak is its own. In it, the demo model and the
 shapes test set (`kerasviz.demo.demo_data("shapes")[1]`, with its concept masks from
@@ -13,6 +13,7 @@ Usage:
     python benchmarks/inside_memory.py                          # dissect and sample_activations, 1k and 10k
     python benchmarks/inside_memory.py --sizes 1000 --functions dissect --layer conv2
     python benchmarks/inside_memory.py --state-dir              # the same with a state_dir (checkpoints on disk)
+    python benchmarks/inside_memory.py --functions build_microscope  # 2 channels of conv3, tiny renders, a 4x4 atlas
 """
 
 import argparse
@@ -64,7 +65,7 @@ def child(function, n, layer, state_dir):
 
     model = kerasviz.demo.demo_model("shapes")
     test = kerasviz.demo.demo_data("shapes")[1]
-    if function == "dissect":
+    if function in ("dissect", "build_microscope"):
         masks, names = inside.shapes_concepts(test)
         stream = tf.data.Dataset.from_tensor_slices((test.images, masks)).repeat().take(n).batch(BATCH)
     else:
@@ -77,6 +78,11 @@ def child(function, n, layer, state_dir):
             if function == "dissect":
                 result = inside.dissect(model, stream, layer, names, batch_size=BATCH, value_range=(0, 1), **extra)
                 check = result.positions
+            elif function == "build_microscope":  # the records go to the temporary folder; tiny renders
+                result = inside.build_microscope(model, stream, folder, [layer], [0, 1], concepts=names, steps=2,
+                                                 facets=1, grid=4, samples=2000, atlas_steps=2, effect_images=4,
+                                                 value_range=(0, 1), batch_size=BATCH)
+                check = len(result.written)
             else:
                 result = inside.sample_activations(model, stream, layer, 10000, batch_size=BATCH,
                                                    value_range=(0, 1), **extra)
