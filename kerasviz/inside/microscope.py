@@ -54,11 +54,12 @@ def _layers(model, layers, shape, defaults):
     return list(dict.fromkeys(paths))
 
 
-def build_microscope(model, data, log_dir, layers=None, channels=DEFAULT_CHANNELS, *, run_name: str = "microscope",
-               concepts=None, steps: int = 128, facets: int = 3, k: int = 8, fan: int = 6, grid: int = 8,
-               samples: int = 2000, layout: str = "tsne", atlas_steps=None, sources: int = 6, classes=None,
-               class_names=None, effect_images: int = 16, value_range=(0.0, 1.0), seed: int = 0, batch_size=None,
-               verbose: int = 0) -> MicroscopeReport:
+def build_microscope(
+    model, data, log_dir, layers=None, channels=DEFAULT_CHANNELS, *, run_name: str = "microscope", concepts=None,
+    steps: int = 128, facets: int = 3, k: int = 8, fan: int = 6, grid: int = 8, samples: int = 2000,
+    layout: str = "tsne", atlas_steps=None, sources: int = 6, classes=None, class_names=None, effect_images: int = 16,
+    value_range=(0.0, 1.0), seed: int = 0, batch_size=None, verbose: int = 0,
+) -> MicroscopeReport:
     """Precomputes a page per channel (and an activation atlas per layer) for the kerasviz dashboard.
 
     OpenAI Microscope's idea (Schubert et al., 2020, "OpenAI Microscope"),
