@@ -10,6 +10,7 @@ XLA and mixed-precision switches are process-wide), which times:
   (`SETTINGS`), reported as
 
       ratio = (forward passes x forward time + backward passes x backward time) / method time
+  (backward passes include `registry.Cost.rule_passes`, a relevance rule's inherent work)
 
   per image, the passes being the method's own `registry.cost` (1.0: the
   method costs exactly its passes);
@@ -200,8 +201,9 @@ def _worker(config):
             emit(name, error=f"{type(error).__name__}: {error}"[:300])
             continue
         cost = registry.cost(name, model, shape, params)
-        expected = (cost.forward * t_forward + cost.backward * t_backward) / batch
-        emit(name, passes=[cost.forward, cost.backward], ms_per_image=1e3 * t_method / batch,
+        backward = cost.backward + cost.rule_passes  # a relevance rule's inherent work inside the backward
+        expected = (cost.forward * t_forward + backward * t_backward) / batch
+        emit(name, passes=[cost.forward, round(backward, 2)], ms_per_image=1e3 * t_method / batch,
              ratio=expected / (t_method / batch), device_peak_mb=_device_peak_mb(tf))
     if config["recipes"]:
         _recipes(config, model, value_range, shape, emit, tf, np, kerasviz)
