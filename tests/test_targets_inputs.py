@@ -132,8 +132,11 @@ def test_subclassed_models_accept_any_matching_images():
     assert maps.shape == (2, SIZE, SIZE)
 
 
-def test_multi_input_models_are_refused():
+def test_multi_input_models_take_one_array_per_input_or_refuse_by_name():
     a, b = keras.Input((4, 4, 3)), keras.Input((4, 4, 3))
     model = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Add()([a, b]))))
-    with pytest.raises(ValueError, match="2 inputs"):
+    with pytest.raises(TypeError, match="a list of 2 arrays"):
         kerasviz.saliency(model, np.zeros((1, 4, 4, 3)))
+    assert len(kerasviz.saliency(model, [np.ones((1, 4, 4, 3))] * 2)) == 2  # a map per input
+    with pytest.raises(ValueError, match="single input"):
+        kerasviz.grad_cam(model, [np.ones((1, 4, 4, 3))] * 2)

@@ -59,8 +59,8 @@ class MultiPrepared:
         self.model = models.check_model(model)
         self.names = _input_names(model)
         if len(self.names) < 2:
-            raise ValueError(f"Received `images` as a {type(images).__name__} for the model {model.name!r}, which has "
-                             f"one input: pass the images as one array [B, H, W, C].")
+            raise TypeError(f"Received `images` as a {type(images).__name__} for the model {model.name!r}, which has "
+                            f"one input: pass the images as one array [B, H, W, C].")
         self.structure, self.arrays = self._arrays(images)
         self.attributed = self._attributed(attribute)
         self.batch_size = inputs.check_batch_size(batch_size)
