@@ -201,9 +201,10 @@ def _worker(config):
             emit(name, error=f"{type(error).__name__}: {error}"[:300])
             continue
         cost = registry.cost(name, model, shape, params)
-        backward = cost.backward + cost.rule_passes  # a relevance rule's inherent work inside the backward
-        expected = (cost.forward * t_forward + backward * t_backward) / batch
-        emit(name, passes=[cost.forward, round(backward, 2)], ms_per_image=1e3 * t_method / batch,
+        backward_passes = cost.backward + cost.rule_passes  # a relevance rule's inherent work in the backward
+        expected = (cost.forward * t_forward + backward_passes * t_backward) / batch
+        shown = int(backward_passes) if float(backward_passes).is_integer() else round(backward_passes, 2)
+        emit(name, passes=[cost.forward, shown], ms_per_image=1e3 * t_method / batch,
              ratio=expected / (t_method / batch), device_peak_mb=_device_peak_mb(tf))
     if config["recipes"]:
         _recipes(config, model, value_range, shape, emit, tf, np, kerasviz)
