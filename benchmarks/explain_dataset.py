@@ -45,33 +45,6 @@ SHARD = 256
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class _RssSampler:
-    """The process's resident memory before a block and its maximum during it (sampled every 10 ms)."""
-
-    def __enter__(self):
-        import threading
-
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.before = self.peak = self._rss()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-        self.thread.start()
-        return self
-
-    def _rss(self):
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * self.page
-
-    def _watch(self):
-        while not self.stop.wait(0.01):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        self.peak = max(self.peak, self._rss())
-
-
 def child(n, out, limit_repeats):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
@@ -80,6 +53,7 @@ def child(n, out, limit_repeats):
 
     import kerasviz
     from kerasviz import models
+    from limits import RssSampler
 
     model = kerasviz.demo.demo_model("shapes")
     test = kerasviz.demo.demo_data("shapes")[1]
@@ -107,7 +81,7 @@ def child(n, out, limit_repeats):
     rates = {f"{name}_{clock}": BATCH / float(np.median(values[i]))
              for name, values in timings.items() for i, clock in enumerate(("wall", "cpu"))}
     stream = tf.data.Dataset.from_tensor_slices((test.images, test.labels)).repeat().take(n)
-    rss = _RssSampler()
+    rss = RssSampler()
     wall, cpu = time.perf_counter(), time.process_time()
     with rss:
         result = kerasviz.explain_dataset(model, stream, ["saliency"], out=out, batch_size=BATCH, shard_size=SHARD,
@@ -172,7 +146,7 @@ def alternate(sizes, repeats, clock_name):
                 maps.numpy(), probabilities.numpy()
 
         functions = [explain, lambda: passes(False), lambda: passes(True)]
-        rss = _RssSampler()
+        rss = limits.RssSampler()
         with rss:
             times = limits.median_times(functions, repeats, clock=clock)
         print(f"{n:>6} images, {clock_name} s: explain_dataset {times[0]:6.2f}, saliency pass {times[1]:6.2f} "

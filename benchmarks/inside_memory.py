@@ -23,36 +23,10 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH = 32
-
-
-class RssSampler:
-    """The process's resident memory before a block and its maximum during it (sampled every 10 ms)."""
-
-    def __enter__(self):
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.before = self.peak = self._rss()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-        self.thread.start()
-        return self
-
-    def _rss(self):
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * self.page
-
-    def _watch(self):
-        while not self.stop.wait(0.01):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        self.peak = max(self.peak, self._rss())
 
 
 def child(function, n, layer, state_dir):
@@ -62,6 +36,8 @@ def child(function, n, layer, state_dir):
 
     import kerasviz
     from kerasviz import inside
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from limits import RssSampler
 
     model = kerasviz.demo.demo_model("shapes")
     test = kerasviz.demo.demo_data("shapes")[1]

@@ -1,5 +1,7 @@
 """The model's own limit, shared by the benchmarks: compiled forward+backward input gradients per second."""
 
+import os
+import threading
 import time
 
 import numpy as np
@@ -59,3 +61,28 @@ def median_times(functions, repeats, clock=time.perf_counter):
             function()
             times[i].append(clock() - start)
     return [float(np.median(t)) for t in times]
+
+
+class RssSampler:
+    """The process's resident memory before a block and its maximum during it (sampled every 10 ms)."""
+
+    def __enter__(self):
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.before = self.peak = self._rss()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def _rss(self):
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self.page
+
+    def _watch(self):
+        while not self.stop.wait(0.01):
+            self.peak = max(self.peak, self._rss())
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.peak = max(self.peak, self._rss())
