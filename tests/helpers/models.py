@@ -184,3 +184,20 @@ def assert_model_unchanged(model, before_weights, before_state):
     for a, b in zip(after, before_weights):
         np.testing.assert_array_equal(a, b)
     assert layer_state(model) == before_state
+
+
+def rank3_model(size=8, channels=6, classes=3, seed=0):
+    """Layer "mix" = relu(x @ K), K >= 0 of shape [3, channels]: on non-negative images its activations have rank 3.
+
+    The head is global average pooling and a linear Dense before a softmax:
+    the gradient of logit c w.r.t. "mix" is `W[:, c] / (h w)` everywhere.
+    """
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((size, size, 3))
+    mix = keras.layers.Conv2D(channels, 1, activation="relu", use_bias=False, name="mix")(inputs)
+    logits = keras.layers.Dense(classes, name="logits")(keras.layers.GlobalAveragePooling2D()(mix))
+    model = keras.Model(inputs, keras.layers.Softmax()(logits))
+    model.get_layer("mix").set_weights([rng.uniform(0, 1, (1, 1, 3, channels)).astype(np.float32)])
+    model.get_layer("logits").set_weights([rng.normal(0, 1, (channels, classes)).astype(np.float32),
+                                           np.zeros(classes, np.float32)])
+    return model

@@ -12,24 +12,9 @@ import tensorflow as tf  # noqa: E402
 from kerasviz import inside  # noqa: E402
 from tb_plugin import metadata  # noqa: E402
 from tests.helpers.events import read_events  # noqa: E402
+from tests.helpers.models import rank3_model  # noqa: E402
 
 SIZE, CHANNELS, CLASSES = 8, 6, 3
-
-
-def rank3_model(seed=0):
-    """Layer "mix" = relu(x @ K) (1x1 convolution, K >= 0 [3, 6]), then average pooling and a linear head.
-
-    The gradient of logit c w.r.t. "mix" is `W[:, c] / (h w)` at every position.
-    """
-    rng = np.random.default_rng(seed)
-    inputs = keras.Input((SIZE, SIZE, 3))
-    mix = keras.layers.Conv2D(CHANNELS, 1, activation="relu", use_bias=False, name="mix")(inputs)
-    logits = keras.layers.Dense(CLASSES, name="logits")(keras.layers.GlobalAveragePooling2D()(mix))
-    model = keras.Model(inputs, keras.layers.Softmax()(logits))
-    model.get_layer("mix").set_weights([rng.uniform(0, 1, (1, 1, 3, CHANNELS)).astype(np.float32)])
-    model.get_layer("logits").set_weights([rng.normal(0, 1, (CHANNELS, CLASSES)).astype(np.float32),
-                                           np.zeros(CLASSES, np.float32)])
-    return model
 
 
 @pytest.fixture(scope="module")

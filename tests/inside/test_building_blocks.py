@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from kerasviz.inside import building_blocks as bb  # noqa: E402
+from tests.helpers.models import rank3_model  # noqa: E402
 
 SIZE, CHANNELS, CLASSES = 8, 6, 3
 
@@ -16,23 +17,6 @@ SIZE, CHANNELS, CLASSES = 8, 6, 3
 @pytest.fixture(autouse=True)
 def _clear():
     keras.backend.clear_session()
-
-
-def rank3_model(seed=0):
-    """Layer "mix" = relu(x @ K), K >= 0 of shape [3, 6]: on non-negative images its activations have rank 3.
-
-    The head is global average pooling and a linear Dense before a softmax:
-    the gradient of logit c w.r.t. "mix" is `W[:, c] / (h w)` everywhere.
-    """
-    rng = np.random.default_rng(seed)
-    inputs = keras.Input((SIZE, SIZE, 3))
-    mix = keras.layers.Conv2D(CHANNELS, 1, activation="relu", use_bias=False, name="mix")(inputs)
-    logits = keras.layers.Dense(CLASSES, name="logits")(keras.layers.GlobalAveragePooling2D()(mix))
-    model = keras.Model(inputs, keras.layers.Softmax()(logits))
-    model.get_layer("mix").set_weights([rng.uniform(0, 1, (1, 1, 3, CHANNELS)).astype(np.float32)])
-    model.get_layer("logits").set_weights([rng.normal(0, 1, (CHANNELS, CLASSES)).astype(np.float32),
-                                           np.zeros(CLASSES, np.float32)])
-    return model
 
 
 def images(n=3, seed=1):
