@@ -9,7 +9,7 @@ import tensorflow as tf
 from kerasviz import image, inputs, models, registry, summary, targets
 from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from kerasviz.gradients import cam, core
-from kerasviz.metrics.catalog import METRICS, check_masks, check_metric_names, run_metrics
+from kerasviz.metrics.catalog import METRICS, MOVING_METRICS, check_masks, check_metric_names, run_metrics
 from tb_plugin import metadata
 
 DEFAULT_METHODS = ("saliency", "grad_cam")
@@ -53,7 +53,10 @@ class AttributionCallback(VisualizationCallback):
         every: write every `every` epochs (epochs 0, every, 2 * every, ...).
         every_n_batches: write every this many batches instead (steps are
             then the optimizer's iteration count; a Python call per batch).
-        value_range: the model's pixel range `(lo, hi)` for display, or None.
+        value_range: the model's pixel range `(lo, hi)` for display, or None;
+            also the range the metrics that move the image
+            (`kerasviz.metrics.MOVING_METRICS`) clip their images into
+            (the images must then lie inside it).
         metrics: `False` (default), `True` (the deletion and insertion AUCs)
             or a tuple of metric names from `kerasviz.metrics.METRICS`
             (`deletion_auc`, `insertion_auc`, `mufidelity`, `max_sensitivity`,
@@ -106,6 +109,8 @@ class AttributionCallback(VisualizationCallback):
         if isinstance(metrics, bool):
             metrics = DEFAULT_METRICS if metrics else ()
         self.metrics = tuple(check_metric_names(metrics, self.masks)) if metrics else ()
+        if any(name in MOVING_METRICS for name in self.metrics):  # they clip into it: the images must lie inside
+            inputs.check_in_range(self.images, inputs.check_value_range(value_range, self.images.shape[-1]), "images")
         self._prepared = None
         self._layers = {}
 
@@ -216,6 +221,7 @@ class AttributionCallback(VisualizationCallback):
         classes = core.predicted_classes(prepared)[:, 0]
         method = functools.partial(entry.function, **entry.params)
         values = run_metrics(self.model, prepared.images, entry.method, method, maps, classes, self.metrics,
-                             params=effective, masks=self.masks, batch_size=self.batch_size)
+                             params=effective, masks=self.masks, batch_size=self.batch_size,
+                             value_range=self.value_range)
         return {metric: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
                 for metric, v in values.items()}

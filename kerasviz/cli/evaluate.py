@@ -181,7 +181,8 @@ def run(args):
     explained = "the predicted classes" if target is None else f"classes {' '.join(map(str, args.labels))}"
     print(f"Comparing {', '.join(methods)} on {len(images)} image(s), explaining {explained} ...", flush=True)
     result = kerasviz.metrics.compare(model, images, entries, metrics, target, masks=masks,
-                                      batch_size=args.batch_size, seed=args.seed, verbose=1)
+                                      batch_size=args.batch_size, seed=args.seed, value_range=value_range,
+                                      verbose=1)
     print(result.table(args.sanity_threshold))
     if args.json is not None:
         with open(args.json, "w", encoding="utf-8") as f:

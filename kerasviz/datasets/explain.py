@@ -59,7 +59,7 @@ class _Run:
             if self.metric_names:
                 values = run_metrics(self.model, prepared.images, record, functools.partial(function, **call),
                                      maps, classes, self.metric_names, params=params, masks=masks,
-                                     batch_size=self.batch_size, seed=seed)
+                                     batch_size=self.batch_size, seed=seed, value_range=self.value_range)
                 out.update({f"metric.{name}.{metric}": v for metric, v in values.items()})
         return out
 
@@ -169,7 +169,9 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
         seed: int seed of the stochastic methods and metrics.
         value_range: the model's input range (a preset or `(low, high)`):
             images outside it raise; passed on to methods that take one
-            (SmoothGrad's noise scale); used to show the images. Default None
+            (SmoothGrad's noise scale); the metrics that move the image
+            (`kerasviz.metrics.MOVING_METRICS`) clip what they build into
+            it; used to show the images. Default None
             (no check; images shown stretched).
         verbose: 0 (silent), 1 (a progress bar with rate and ETA) or 2.
         **method_params: keyword arguments given to every method that takes

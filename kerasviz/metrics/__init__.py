@@ -25,7 +25,7 @@
 from kerasviz.metrics.agreement import consistency, sufficiency
 from kerasviz.metrics.axiomatic import completeness, input_invariance, non_sensitivity
 from kerasviz.metrics.complexity import complexity, effective_complexity, sparseness
-from kerasviz.metrics.catalog import DEFAULT_METRICS, METRICS, SANITY_THRESHOLD
+from kerasviz.metrics.catalog import DEFAULT_METRICS, METRICS, MOVING_METRICS, SANITY_THRESHOLD
 from kerasviz.metrics.compare import Comparison, compare
 from kerasviz.metrics.confidence import average_drop, average_gain, increase_in_confidence
 from kerasviz.metrics.faithfulness import Curve, blur, deletion, insertion, pixel_ranks
@@ -68,6 +68,7 @@ from kerasviz.metrics.stability import (
 __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
+    "MOVING_METRICS",
     "SANITY_THRESHOLD",
     "Comparison",
     "Curve",

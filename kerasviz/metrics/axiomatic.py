@@ -113,7 +113,8 @@ def shifted_model(model, shift):
     return keras.Model(inputs_, model(undo(inputs_)), name=f"{model.name}_shifted")
 
 
-def input_invariance(model, images, method, target=None, *, shift=None, batch_size=None) -> np.ndarray:
+def input_invariance(model, images, method, target=None, *, shift=None, batch_size=None,
+                     value_range=None) -> np.ndarray:
     """Input invariance: how much the map changes for a model that undoes a constant shift of its input.
 
     Kindermans et al., 2017 ("The (Un)reliability of Saliency Methods",
@@ -134,6 +135,16 @@ def input_invariance(model, images, method, target=None, *, shift=None, batch_si
         shift: the constant added (a float, or one per channel); default a
             tenth of the images' value spread (max - min).
         batch_size: passed on to `method` when given.
+        value_range: the input range of a method that takes one (a preset
+            or `(low, high)`), or None. The shifted images are deliberately
+            *not* clipped into it: clipping would break `g(x + shift) =
+            f(x)`, the identity the metric rests on. The shifted model's
+            input space is the range shifted, so `method` is called with
+            `value_range=value_range` on the images and with
+            `value_range=` the range plus `shift` on the shifted images (it
+            must take a `value_range` keyword, as `kerasviz.gradient_shap`
+            and `kerasviz.smoothgrad` do; its noise scale is the range's
+            width, the same for both).
 
     Returns:
         float32 `[B]` (NaN for an all-zero map).
@@ -154,8 +165,13 @@ def input_invariance(model, images, method, target=None, *, shift=None, batch_si
     offset = fill.baselines(shift, x, argname="shift", names=())[:1, :1, :1]
     fixed = robustness.fixed_target(prepared, target)
     kwargs = {} if batch_size is None else {"batch_size": prepared.batch_size}
-    original = np.asarray(method(model, x, fixed, **kwargs), np.float64).reshape(len(x), -1)
-    moved = np.asarray(method(shifted_model(model, offset[0, 0, 0]), x + offset, fixed, **kwargs),
+    resolved = robustness.check_range(value_range, x)
+    ranges = ({}, {}) if resolved is None else (
+        {"value_range": value_range},
+        {"value_range": tuple(tuple(np.broadcast_to(bound + offset[0, 0, 0], [x.shape[-1]]).tolist())
+                              for bound in (resolved.low, resolved.high))})
+    original = np.asarray(method(model, x, fixed, **kwargs, **ranges[0]), np.float64).reshape(len(x), -1)
+    moved = np.asarray(method(shifted_model(model, offset[0, 0, 0]), x + offset, fixed, **kwargs, **ranges[1]),
                        np.float64).reshape(len(x), -1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (np.linalg.norm(moved - original, axis=1) / np.linalg.norm(original, axis=1)).astype(np.float32)

@@ -99,6 +99,7 @@ class MethodRun(typing.NamedTuple):
     seed: int
     record: typing.Any = None  # the method's registry record (None for a callable of the user's)
     params: typing.Any = None  # the parameters the method runs with (those passed)
+    value_range: typing.Any = None  # the model's input range: the images the metrics perturb are clipped into it
 
 
 def _sanity(run):
@@ -114,9 +115,10 @@ def _faithful(function, **params):
     return lambda r: function(r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size, **params)
 
 
-def _seeded(function, **params):
+def _seeded(function, ranged=False, **params):
+    """`evaluate(run)` of a seeded metric on the maps; `ranged`: its perturbed images clipped into the run's range."""
     return lambda r: function(r.model, r.images, r.pixel_maps, r.classes, batch_size=r.batch_size, seed=r.seed,
-                              **params)
+                              **params, **({"value_range": r.value_range} if ranged else {}))
 
 
 def _pixel_method(run):
@@ -133,6 +135,21 @@ def _with_method(function, **params):
     """`evaluate(run)` of a metric `function(model, images, method, classes, *, batch_size, seed, **params)`."""
     return lambda r: function(r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size,
                               seed=r.seed, **params)
+
+
+def _moving(function, **params):
+    """`evaluate(run)` of a metric that moves the image, `function(model, images, method, classes, *,
+    batch_size, seed, value_range, **params)`: its moved images clipped into the run's value range."""
+    return lambda r: function(r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size,
+                              seed=r.seed, value_range=r.value_range, **params)
+
+
+def _input_invariance(run):
+    """`input_invariance` with the method's own `value_range`, shifted for the shifted model (not clipped)."""
+    given = (run.params or {}).get("value_range") if run.record is not None and run.record.accepts(
+        "value_range") else None
+    return axiomatic.input_invariance(run.model, run.images, _pixel_method(run), run.classes,
+                                      batch_size=run.batch_size, value_range=given)
 
 
 def _masked(function):
@@ -174,8 +191,8 @@ METRICS = {
                                        cost=MetricCost(65), category=F),
     "selectivity": Metric(False, _faithful(curves.selectivity), cost=MetricCost(65), category=F),
     "irof": Metric(True, _faithful(curves.irof), cost=MetricCost(51), category=F),
-    "road_morf": Metric(False, _seeded(road, order="morf"), cost=MetricCost(9), category=F),
-    "road_lerf": Metric(True, _seeded(road, order="lerf"), cost=MetricCost(9), category=F),
+    "road_morf": Metric(False, _seeded(road, order="morf", ranged=True), cost=MetricCost(9), category=F),
+    "road_lerf": Metric(True, _seeded(road, order="lerf", ranged=True), cost=MetricCost(9), category=F),
     "faithfulness_estimate": Metric(True, _faithful(correlations.faithfulness_estimate), cost=MetricCost(65),
                                     category=F),
     "monotonicity": Metric(True, _faithful(curves.monotonicity), cost=MetricCost(21), category=F),
@@ -188,10 +205,10 @@ METRICS = {
                                      category=F),
     "average_gain": Metric(True, _faithful(confidence.average_gain), cost=MetricCost(2), category=F),
     "max_sensitivity": Metric(False, lambda r: robustness.max_sensitivity(
-        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size), cost=MetricCost(method=10),
+        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size, value_range=r.value_range), cost=MetricCost(method=10),
         category=R),
     "avg_sensitivity": Metric(False, lambda r: robustness.avg_sensitivity(
-        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size), cost=MetricCost(method=10),
+        r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size, value_range=r.value_range), cost=MetricCost(method=10),
         category=R),
     "sparseness": Metric(True, lambda r: sparseness(r.pixel_maps), category=C),
     "complexity": Metric(False, lambda r: complexity(r.pixel_maps), category=C),
@@ -200,7 +217,7 @@ METRICS = {
         r.model, r.images, r.method, r.classes, seed=r.seed, batch_size=r.batch_size).correlations, sanity=True,
         cost=MetricCost(method=2), category=S),
     "randomization": Metric(False, _sanity, sanity=True, cost=MetricCost(method=1, per_layer=1), category=S),
-    "smooth_mprt": Metric(False, _with_method(randomisation.smooth_mprt), sanity=True,
+    "smooth_mprt": Metric(False, _moving(randomisation.smooth_mprt), sanity=True,
                           cost=MetricCost(method=8, per_layer=8), category=S),
     "efficient_mprt": Metric(True, lambda r: randomisation.efficient_mprt(
         r.model, r.images, _pixel_method(r), r.classes, seed=r.seed, batch_size=r.batch_size),
@@ -212,24 +229,23 @@ METRICS = {
     "mask_auc": Metric(True, _masked(localization.mask_auc), True, category=L),
     "focus": Metric(True, _with_method(focus), cost=MetricCost(method=1), category=L),
     "effective_complexity": Metric(False, lambda r: effective_complexity(r.pixel_maps), category=C),
-    "local_lipschitz_estimate": Metric(False, _with_method(stability.local_lipschitz_estimate),
+    "local_lipschitz_estimate": Metric(False, _moving(stability.local_lipschitz_estimate),
                                        cost=MetricCost(11, 10), category=R),
-    "relative_input_stability": Metric(False, _with_method(stability.relative_input_stability),
+    "relative_input_stability": Metric(False, _moving(stability.relative_input_stability),
                                        cost=MetricCost(11, 10), category=R),
-    "relative_output_stability": Metric(False, _with_method(stability.relative_output_stability),
+    "relative_output_stability": Metric(False, _moving(stability.relative_output_stability),
                                         cost=MetricCost(11, 10), category=R),
-    "relative_representation_stability": Metric(False, _with_method(stability.relative_representation_stability),
+    "relative_representation_stability": Metric(False, _moving(stability.relative_representation_stability),
                                                 cost=MetricCost(22, 10), category=R),
     "continuity": Metric(False, lambda r: stability.continuity(
-        r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size), cost=MetricCost(7, 6),
+        r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size, value_range=r.value_range),
+        cost=MetricCost(7, 6),
         category=R),
     "consistency": Metric(True, lambda r: agreement.consistency(r.pixel_maps, r.classes), category=R),
     "sufficiency": Metric(True, lambda r: agreement.sufficiency(r.pixel_maps, r.classes), category=F),
     "completeness": Metric(False, _completeness, cost=MetricCost(2, 1), category=A),
     "non_sensitivity": Metric(False, _faithful(axiomatic.non_sensitivity), cost=MetricCost(65), category=A),
-    "input_invariance": Metric(False, lambda r: axiomatic.input_invariance(
-        r.model, r.images, _pixel_method(r), r.classes, batch_size=r.batch_size), cost=MetricCost(method=1),
-        category=A),
+    "input_invariance": Metric(False, _input_invariance, cost=MetricCost(method=1), category=A),
 }
 
 
@@ -250,6 +266,15 @@ def pixel_maps(method, maps, image_size, params):
     if method is not None and method.lower_is_important:
         maps = maps.max(axis=(1, 2), keepdims=True) - maps
     return maps
+
+
+# The metrics that build images off the clean ones by noise, translation or imputation; given a `value_range`
+# they clip them into it. The removal metrics (deletion, pixel flipping, IROF, sensitivity-n, infidelity,
+# MuFidelity, the confidence metrics...) mix the image's own pixels with a baseline, inside the range when the
+# baseline is; `input_invariance` shifts the input on purpose and is not clipped (its docstring says why).
+MOVING_METRICS = ("max_sensitivity", "avg_sensitivity", "road_morf", "road_lerf", "smooth_mprt",
+                  "local_lipschitz_estimate", "relative_input_stability", "relative_output_stability",
+                  "relative_representation_stability", "continuity")
 
 
 # What `compare` and `kerasviz evaluate` run when no metric is named: one or two of each kind (faithfulness,
@@ -293,12 +318,14 @@ def check_masks(masks, images, argname="masks"):
 
 
 def run_metrics(model, images, record, method, maps, classes, metrics, *, params=None, masks=None,
-                batch_size=None, seed=0):
+                batch_size=None, seed=0, value_range=None):
     """`{metric: float32 [B]}` for one method's `maps` (what `compare` and the callback compute).
 
     `record` is the method's registry record (None for a callable of the
-    user's); `method` the function with its parameters bound.
+    user's); `method` the function with its parameters bound; `value_range`
+    the model's input range (or None), into which the metrics that move the
+    image (`MOVING_METRICS`) clip the images they build.
     """
     run = MethodRun(model, images, method, maps, pixel_maps(record, maps, images.shape[1:3], params or {}),
-                    classes, masks, batch_size, seed, record, params or {})
+                    classes, masks, batch_size, seed, record, params or {}, value_range)
     return {metric: np.asarray(METRICS[metric].evaluate(run), np.float32) for metric in metrics}

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from kerasviz import progress, registry, targets
+from kerasviz import inputs, progress, registry, targets
 from kerasviz.gradients import core
 from kerasviz.metrics import report
 from kerasviz.metrics.catalog import METRICS, SANITY_THRESHOLD, check_masks, check_metric_names, run_metrics
@@ -100,7 +100,7 @@ class Comparison(typing.NamedTuple):
 
 
 def compare(model, images, methods=None, metrics=None, target=None, *, masks=None, batch_size=None,
-            seed=0, verbose=0) -> Comparison:
+            seed=0, value_range=None, verbose=0) -> Comparison:
     """Compares attribution methods on your own model: every metric for every method.
 
     Runs each method on `images` (for the classes `target` names, by default
@@ -129,6 +129,14 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
         masks: optional `[B, H, W]` object masks (for the localisation metrics).
         batch_size: passed on to every method and metric.
         seed: int seed of the stochastic metrics.
+        value_range: the model's input range (a preset or `(low, high)`,
+            `kerasviz.inputs.check_value_range`), or None: the metrics that
+            move the image (`kerasviz.metrics.MOVING_METRICS`: the
+            sensitivities, the stabilities, continuity, ROAD, smooth MPRT)
+            clip the images they build into it, so that a method that
+            refuses other inputs (`("gradient_shap", {"value_range": (0,
+            255)})`) runs under them; the images must lie inside it. The
+            methods get only their own parameters.
         verbose: 0 (silent), 1 (a progress bar: each method's maps, then
             each of its metrics) or 2 (one line when done).
 
@@ -139,8 +147,9 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
 
     Raises:
         ValueError, TypeError: invalid `methods`, `metrics`, `masks`,
-            `images`, `target`, `batch_size` or `seed`, or what a method or a
-            metric raises for this model.
+            `images`, `target`, `batch_size`, `seed` or `value_range`
+            (also images outside it), or what a method or a metric raises
+            for this model.
 
     Example:
 
@@ -152,6 +161,8 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
         raise ValueError(f"`compare` measures class explanations: expected `target` to be None, an int or a "
                          f"sequence of ints. Received: target={target!r}.")
     masks = check_masks(masks, prepared.images)
+    value_range = inputs.check_value_range(value_range, prepared.images.shape[-1])
+    inputs.check_in_range(prepared.images, value_range, "images")
     names = check_metric_names(metrics, masks)
     entries = registry.resolve(list(registry.METHODS) if methods is None else methods)
     progbar = progress.bar(len(entries) * (1 + len(names)), verbose, unit="step")
@@ -165,7 +176,8 @@ def compare(model, images, methods=None, metrics=None, target=None, *, masks=Non
             if metric is not None:
                 per_image[(name, metric)] = run_metrics(model, prepared.images, record, method, maps, classes,
                                                         [metric], params=params, masks=masks,
-                                                        batch_size=batch_size, seed=seed)[metric]
+                                                        batch_size=batch_size, seed=seed,
+                                                        value_range=value_range)[metric]
             done += 1
             if progbar is not None:
                 progbar.update(done, finalize=done == progbar.target)

@@ -53,13 +53,14 @@ def _function(prepared, probabilities, imputation):
     def build(model_ref):
         activation = models.output_activation(model_ref())
 
-        def scores(images, baselines, order, lo, hi, local, classes, pair_ids, seed, noise):
+        def scores(images, baselines, order, lo, hi, local, classes, pair_ids, seed, noise, low, high):
             window = tf.gather(order, local)
             removed = (window >= lo[:, None, None]) & (window < hi[:, None, None])
             originals = tf.gather(images, local)
             if imputation:
                 fill = impute(originals, removed, iterations)
                 fill += noise * core.sample_normal(seed, pair_ids, tuple(shape))
+                fill = tf.clip_by_value(fill, low, high)  # +-inf without a value range
             else:
                 fill = tf.gather(baselines, local)
             logits, _ = models.run(model_ref(), tf.where(removed[..., None], fill, originals))
@@ -71,12 +72,13 @@ def _function(prepared, probabilities, imputation):
     shape = prepared.images.shape[1:]
     signature = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None, *shape], tf.float32),
                  tf.TensorSpec([None, *shape[:2]], tf.int32)] + [tf.TensorSpec([None], tf.int32)] * 4 + [
-                     tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32)]
+                     tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.float32)] + [
+                     tf.TensorSpec([shape[-1]], tf.float32)] * 2
     return compiled.compiled_function(model, ("ordered_scores", shape, probabilities, iterations), build, signature)
 
 
 def ordered_scores(prepared, classes, order, windows, baselines, *, probabilities=True, imputation=None,
-                   seed=0):
+                   seed=0, value_range=None):
     """The class score of each image with each window of its order replaced.
 
     Args:
@@ -92,6 +94,9 @@ def ordered_scores(prepared, classes, order, windows, baselines, *, probabilitie
         imputation: None (the baselines), or `(iterations, noise)`: ROAD's
             noisy linear imputation (`impute`, plus Gaussian noise of std
             `noise` seeded by `seed` and the pair's global index).
+        value_range: a resolved `kerasviz.inputs.ValueRange` or None: the
+            imputed pixels are clipped into it (the baselines are used as
+            given).
 
     Returns:
         float32 `[B, S]`. Costs `B * S` forward passes, `batch_size` at a time.
@@ -100,6 +105,9 @@ def ordered_scores(prepared, classes, order, windows, baselines, *, probabilitie
     n_images, samples = windows.shape[:2]
     function = _function(prepared, probabilities, imputation)
     flat = windows.reshape(-1, 2)
+    channels = prepared.images.shape[-1]
+    bounds = (-np.inf, np.inf) if value_range is None else (value_range.low, value_range.high)
+    low, high = [np.broadcast_to(np.asarray(bound, np.float32), [channels]).copy() for bound in bounds]
     out = np.empty([n_images * samples], np.float32)
     for first, last, pair_ids, local in core.pair_chunks(n_images, samples, prepared.batch_size):
         part = slice(first, last + 1)
@@ -108,6 +116,7 @@ def ordered_scores(prepared, classes, order, windows, baselines, *, probabilitie
             tf.constant(flat[pair_ids, 0]), tf.constant(flat[pair_ids, 1]), tf.constant(local),
             tf.constant(classes[pair_ids // samples].astype(np.int32)), tf.constant(pair_ids),
             tf.constant(np.int64(seed)), tf.constant(np.float32(imputation[1] if imputation else 0.0)),
+            tf.constant(low), tf.constant(high),
         ).numpy()
     return out.reshape(n_images, samples)
 

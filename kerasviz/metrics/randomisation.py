@@ -19,8 +19,9 @@ from kerasviz.gradients import core
 from kerasviz.metrics import robustness, sanity
 
 
-def smoothed(method, samples, noise, seed):
-    """`method` averaged over `samples` noisy copies `x + N(0, (noise * spread)^2)` of the images (seeded)."""
+def smoothed(method, samples, noise, seed, value_range=None):
+    """`method` averaged over `samples` noisy copies `x + N(0, (noise * spread)^2)` of the images (seeded),
+    each clipped into the resolved `value_range` when one is given."""
 
     @functools.wraps(method)
     def run(model, images, target=None, **kwargs):
@@ -29,15 +30,16 @@ def smoothed(method, samples, noise, seed):
         total = 0.0
         for s in range(samples):
             rng = [np.random.default_rng([seed, s, b]) for b in range(len(images))]
-            noisy = images + np.stack([noise * spread * r.standard_normal(images.shape[1:]) for r in rng])
-            total = total + np.asarray(method(model, noisy.astype(np.float32), target, **kwargs), np.float64)
+            noisy = robustness.clip_to_range(
+                images + np.stack([noise * spread * r.standard_normal(images.shape[1:]) for r in rng]), value_range)
+            total = total + np.asarray(method(model, noisy, target, **kwargs), np.float64)
         return (total / samples).astype(np.float32)
 
     return run
 
 
 def smooth_mprt(model, images, method, target=None, *, samples=8, noise=0.1, layers=None, seed=0,
-                batch_size=None) -> np.ndarray:
+                batch_size=None, value_range=None) -> np.ndarray:
     """Smooth MPRT: the cascading randomisation test on maps denoised by averaging over noisy copies.
 
     Hedström et al., 2023 ("Sanity Checks Revisited: An Exploration to
@@ -62,6 +64,9 @@ def smooth_mprt(model, images, method, target=None, *, samples=8, noise=0.1, lay
             every layer with weights, from the output down.
         seed: int seed of the noise and of the re-initialization.
         batch_size: passed on to `method` when given.
+        value_range: the model's input range (a preset or `(low, high)`), or
+            None: the noisy copies are clipped into it; the images must lie
+            inside it.
 
     Returns:
         float32 `[B]` (NaN where every stage's map is constant).
@@ -79,7 +84,8 @@ def smooth_mprt(model, images, method, target=None, *, samples=8, noise=0.1, lay
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0 < noise < np.inf:
         raise ValueError(f"Received an invalid value for `noise`: {noise!r}. Expected a positive float.")
     seed = inputs.check_seed(seed)
-    result = sanity.sanity_check(model, images, smoothed(method, samples, noise, seed), target, layers=layers,
+    value_range = robustness.check_range(value_range, inputs.check_images(model, images))
+    result = sanity.sanity_check(model, images, smoothed(method, samples, noise, seed, value_range), target, layers=layers,
                                  seed=seed, batch_size=batch_size)
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(result.correlations)

@@ -5,11 +5,11 @@ import numbers
 import numpy as np
 
 from kerasviz import inputs
-from kerasviz.metrics import faithfulness, faithfulness_curves, perturbed
+from kerasviz.metrics import faithfulness, faithfulness_curves, perturbed, robustness
 
 
 def road(model, images, maps, target=None, *, order="morf", fractions=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-         noise=0.01, iterations=100, seed=0, batch_size=None) -> np.ndarray:
+         noise=0.01, iterations=100, seed=0, batch_size=None, value_range=None) -> np.ndarray:
     """ROAD: the mean class probability with the map's top (or bottom) pixels imputed from their neighbours.
 
     Rong et al., 2022 ("A Consistent and Efficient Evaluation Strategy for
@@ -43,6 +43,9 @@ def road(model, images, maps, target=None, *, order="morf", fractions=(0.1, 0.2,
             starts from).
         seed: int seed of the noise (per image and fraction).
         batch_size: at most this many perturbed images per compiled call.
+        value_range: the model's input range (a preset or `(low, high)`), or
+            None: the imputed pixels (noise included) are clipped into it, in
+            the graph; the images must lie inside it.
 
     Returns:
         float32 `[B]`.
@@ -64,10 +67,12 @@ def road(model, images, maps, target=None, *, order="morf", fractions=(0.1, 0.2,
         raise ValueError(f"Received an invalid value for `fractions`: {fractions!r}. Expected a sequence of "
                          "floats in [0, 1].")
     prepared, maps, _, classes = faithfulness_curves.setup("road", model, images, maps, target, 0.0, batch_size)
+    value_range = robustness.check_range(value_range, prepared.images)
     spread = float(prepared.images.max() - prepared.images.min())
     ranks = faithfulness.pixel_ranks(maps if morf else -maps)
     n = maps.shape[1] * maps.shape[2]
     counts = np.broadcast_to(np.floor(values * n).astype(np.int32), (len(maps), len(values)))
     scores = perturbed.ordered_scores(prepared, classes, ranks, perturbed.removal_windows(counts),
-                                      prepared.images, imputation=(iterations, noise * spread), seed=seed)
+                                      prepared.images, imputation=(iterations, noise * spread), seed=seed,
+                                      value_range=value_range)
     return scores.astype(np.float64).mean(axis=1).astype(np.float32)

@@ -21,14 +21,35 @@ def check_method(method):
                         f"Received: method={method!r} of type {type(method).__name__}.")
 
 
+def check_range(value_range, images):
+    """The metric's `value_range` resolved (`inputs.check_value_range`), the clean `images` checked inside it."""
+    resolved = inputs.check_value_range(value_range, images.shape[-1])
+    inputs.check_in_range(images, resolved, "images")
+    return resolved
+
+
+def clip_to_range(images, value_range):
+    """float32 `images` clipped into a resolved `value_range` per channel (unchanged for None).
+
+    The metrics that move an image (noise, translations, imputation) clip
+    what they built here, so that a method or a model that refuses inputs
+    outside its range (`kerasviz.gradient_shap(value_range=...)`) sees only
+    images it accepts. The clean images are never clipped: they are checked.
+    """
+    if value_range is None:
+        return np.asarray(images, np.float32)
+    return np.clip(images, value_range.low, value_range.high).astype(np.float32)
+
+
 def perturbation(seed, sample, image_index, shape, radius):
     """The noise of `sensitivities`' sample `sample` for image `image_index`: uniform in [-radius, radius]."""
     rng = np.random.default_rng([seed, sample, image_index])
     return (radius * (2.0 * rng.random(shape) - 1.0)).astype(np.float32)
 
 
-def sensitivities(model, images, method, target=None, *, radius=0.05, samples=10, seed=0, batch_size=None):
-    """float64 `[B, samples]`: `||method(x + d) - method(x)|| / ||method(x)||` per image and sample."""
+def sensitivities(model, images, method, target=None, *, radius=0.05, samples=10, seed=0, batch_size=None,
+                  value_range=None):
+    """float64 `[B, samples]`: `||method(clip(x + d)) - method(x)|| / ||method(x)||` per image and sample."""
     check_method(method)
     prepared = core.Prepared(model, images, target, batch_size)
     if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 < radius < np.inf:
@@ -38,19 +59,21 @@ def sensitivities(model, images, method, target=None, *, radius=0.05, samples=10
     fixed = fixed_target(prepared, target)
     kwargs = {} if batch_size is None else {"batch_size": prepared.batch_size}
     images = prepared.images
+    value_range = check_range(value_range, images)
     original = np.asarray(method(model, images, fixed, **kwargs), np.float64).reshape(len(images), -1)
     norms = np.linalg.norm(original, axis=1)
     out = np.empty([len(images), samples])
     for s in range(samples):
         noise = np.stack([perturbation(seed, s, b, images.shape[1:], radius) for b in range(len(images))])
-        moved = np.asarray(method(model, images + noise, fixed, **kwargs), np.float64).reshape(len(images), -1)
+        noisy = clip_to_range(images + noise, value_range)
+        moved = np.asarray(method(model, noisy, fixed, **kwargs), np.float64).reshape(len(images), -1)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[:, s] = np.linalg.norm(moved - original, axis=1) / norms
     return out
 
 
 def max_sensitivity(model, images, method, target=None, *, radius=0.05, samples=10, seed=0,
-                    batch_size=None) -> np.ndarray:
+                    batch_size=None, value_range=None) -> np.ndarray:
     """Max-sensitivity: the largest relative change of the map under small input noise.
 
     Yeh et al., 2019, "On the (In)fidelity and Sensitivity of Explanations",
@@ -73,25 +96,29 @@ def max_sensitivity(model, images, method, target=None, *, radius=0.05, samples=
         samples: noisy copies per image.
         seed: int seed of the noise (per sample and image).
         batch_size: passed on to `method` when given.
+        value_range: the model's input range (a preset or `(low, high)`,
+            `kerasviz.inputs.check_value_range`), or None: each noisy copy
+            is clipped into it (so that a method with a `value_range`, such
+            as `gradient_shap`, accepts it); the images must lie inside it.
 
     Returns:
         float32 `[B]` (NaN for an all-zero map).
 
     Raises:
         TypeError: `method` is not callable.
-        ValueError: invalid `images`, `target`, `radius`, `samples`, `seed` or
-            `batch_size`.
+        ValueError: invalid `images`, `target`, `radius`, `samples`, `seed`,
+            `batch_size` or `value_range`, or images outside `value_range`.
 
     Example:
 
     >>> kerasviz.metrics.max_sensitivity(model, images, kerasviz.saliency, radius=0.02)
     """
     return np.max(sensitivities(model, images, method, target, radius=radius, samples=samples, seed=seed,
-                                batch_size=batch_size), axis=1).astype(np.float32)
+                                batch_size=batch_size, value_range=value_range), axis=1).astype(np.float32)
 
 
 def avg_sensitivity(model, images, method, target=None, *, radius=0.05, samples=10, seed=0,
-                    batch_size=None) -> np.ndarray:
+                    batch_size=None, value_range=None) -> np.ndarray:
     """Average sensitivity: the mean relative change of the map under small input noise.
 
     Bhatt et al., 2020, "Evaluating and Aggregating Feature-based Model
@@ -115,18 +142,22 @@ def avg_sensitivity(model, images, method, target=None, *, radius=0.05, samples=
         samples: noisy copies per image.
         seed: int seed of the noise (per sample and image).
         batch_size: passed on to `method` when given.
+        value_range: the model's input range (a preset or `(low, high)`,
+            `kerasviz.inputs.check_value_range`), or None: each noisy copy
+            is clipped into it (so that a method with a `value_range`, such
+            as `gradient_shap`, accepts it); the images must lie inside it.
 
     Returns:
         float32 `[B]` (NaN for an all-zero map).
 
     Raises:
         TypeError: `method` is not callable.
-        ValueError: invalid `images`, `target`, `radius`, `samples`, `seed` or
-            `batch_size`.
+        ValueError: invalid `images`, `target`, `radius`, `samples`, `seed`,
+            `batch_size` or `value_range`, or images outside `value_range`.
 
     Example:
 
     >>> kerasviz.metrics.avg_sensitivity(model, images, kerasviz.smoothgrad)
     """
     return np.mean(sensitivities(model, images, method, target, radius=radius, samples=samples, seed=seed,
-                                 batch_size=batch_size), axis=1).astype(np.float32)
+                                 batch_size=batch_size, value_range=value_range), axis=1).astype(np.float32)

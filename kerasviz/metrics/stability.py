@@ -8,8 +8,11 @@
   logits, or the relative change of an internal representation.
 
 All take `(model, images, method, target=None, *, samples, noise, seed,
-batch_size)`: `samples` noisy copies `x' = x + N(0, (noise * spread)^2)`
-(`spread` the images' max - min), the method explaining the clean image's
+batch_size, value_range)`: `samples` noisy copies `x' = x + N(0, (noise *
+spread)^2)` (`spread` the images' max - min), clipped into `value_range`
+when it is given (the model's input range: a method or model that refuses
+other inputs then accepts them; the distances are those of the clipped
+copies), the method explaining the clean image's
 class on each; a copy whose predicted class changes is left out (as Agarwal
 et al. and Quantus do). Each returns the maximum over the copies, float32
 `[B]`, lower is better (NaN where every copy changed class). Cost: `samples`
@@ -31,7 +34,8 @@ EPS = 1e-6  # Agarwal et al.'s eps_min: the floor of every denominator
 class Draws:
     """The clean and noisy maps, images, logits and (optionally) representations of one stability run."""
 
-    def __init__(self, model, images, method, target, samples, noise, seed, batch_size, layer=None):
+    def __init__(self, model, images, method, target, samples, noise, seed, batch_size, layer=None,
+                 value_range=None):
         robustness.check_method(method)
         prepared = core.Prepared(model, images, target, batch_size)
         samples = inputs.check_positive_int(samples, "samples")
@@ -42,6 +46,7 @@ class Draws:
         fixed = robustness.fixed_target(prepared, target)
         kwargs = {} if batch_size is None else {"batch_size": prepared.batch_size}
         x = prepared.images
+        value_range = robustness.check_range(value_range, x)
         spread = float(x.max() - x.min()) or 1.0
         self.images = x.astype(np.float64).reshape(len(x), -1)
         self.maps = np.asarray(method(model, x, fixed, **kwargs), np.float64).reshape(len(x), -1)
@@ -54,7 +59,8 @@ class Draws:
         predicted = self.logits.argmax(axis=1)
         for s in range(samples):
             rng = [np.random.default_rng([seed, s, b]) for b in range(len(x))]
-            noisy = (x + np.stack([noise * spread * r.standard_normal(x.shape[1:]) for r in rng])).astype(np.float32)
+            noisy = robustness.clip_to_range(
+                x + np.stack([noise * spread * r.standard_normal(x.shape[1:]) for r in rng]), value_range)
             logits = core.model_outputs(prepared, noisy)[1].astype(np.float64)
             self.noisy_images.append(noisy.astype(np.float64).reshape(len(x), -1))
             self.noisy_maps.append(np.asarray(method(model, noisy, fixed, **kwargs), np.float64).reshape(len(x), -1))
@@ -82,7 +88,7 @@ def relative(a, b):
 
 
 def local_lipschitz_estimate(model, images, method, target=None, *, samples=10, noise=0.02, seed=0,
-                             batch_size=None) -> np.ndarray:
+                             batch_size=None, value_range=None) -> np.ndarray:
     """Local Lipschitz estimate: the largest change of the map per unit change of the image.
 
     Alvarez-Melis & Jaakkola, 2018 ("On the Robustness of Interpretability
@@ -100,6 +106,9 @@ def local_lipschitz_estimate(model, images, method, target=None, *, samples=10, 
         noise: the noise's std, as a fraction of the images' max - min.
         seed: int seed of the noise.
         batch_size: passed on to `method` and the forward passes.
+        value_range: the model's input range (a preset or `(low, high)`), or
+            None: the noisy copies are clipped into it; the images must lie
+            inside it.
 
     Returns:
         float32 `[B]`.
@@ -112,14 +121,14 @@ def local_lipschitz_estimate(model, images, method, target=None, *, samples=10, 
 
     >>> kerasviz.metrics.local_lipschitz_estimate(model, images, kerasviz.saliency).mean()
     """
-    draws = Draws(model, images, method, target, samples, noise, seed, batch_size)
+    draws = Draws(model, images, method, target, samples, noise, seed, batch_size, value_range=value_range)
     ratios = [np.linalg.norm(draws.maps - m, axis=1) / np.maximum(np.linalg.norm(draws.images - x, axis=1), EPS)
               for m, x in zip(draws.noisy_maps, draws.noisy_images)]
     return draws.worst(ratios).astype(np.float32)
 
 
 def relative_input_stability(model, images, method, target=None, *, samples=10, noise=0.02, seed=0,
-                             batch_size=None) -> np.ndarray:
+                             batch_size=None, value_range=None) -> np.ndarray:
     """Relative input stability (RIS): the map's relative change over the image's relative change.
 
     Agarwal et al., 2022 ("Rethinking Stability for Attribution-based
@@ -132,14 +141,14 @@ def relative_input_stability(model, images, method, target=None, *, samples=10, 
 
     >>> kerasviz.metrics.relative_input_stability(model, images, kerasviz.integrated_gradients).mean()
     """
-    draws = Draws(model, images, method, target, samples, noise, seed, batch_size)
+    draws = Draws(model, images, method, target, samples, noise, seed, batch_size, value_range=value_range)
     ratios = [relative(draws.maps, m) / np.maximum(relative(draws.images, x), EPS)
               for m, x in zip(draws.noisy_maps, draws.noisy_images)]
     return draws.worst(ratios).astype(np.float32)
 
 
 def relative_output_stability(model, images, method, target=None, *, samples=10, noise=0.02, seed=0,
-                              batch_size=None) -> np.ndarray:
+                              batch_size=None, value_range=None) -> np.ndarray:
     """Relative output stability (ROS): the map's relative change over the change of the logits.
 
     Agarwal et al., 2022, eq. 5: `max_{x'} ||(e_x - e_x') / e_x||_2 /
@@ -151,14 +160,14 @@ def relative_output_stability(model, images, method, target=None, *, samples=10,
 
     >>> kerasviz.metrics.relative_output_stability(model, images, kerasviz.saliency).mean()
     """
-    draws = Draws(model, images, method, target, samples, noise, seed, batch_size)
+    draws = Draws(model, images, method, target, samples, noise, seed, batch_size, value_range=value_range)
     ratios = [relative(draws.maps, m) / np.maximum(np.linalg.norm(draws.logits - h, axis=1), EPS)
               for m, h in zip(draws.noisy_maps, draws.noisy_logits)]
     return draws.worst(ratios).astype(np.float32)
 
 
 def relative_representation_stability(model, images, method, target=None, *, layer=None, samples=10, noise=0.02,
-                                      seed=0, batch_size=None) -> np.ndarray:
+                                      seed=0, batch_size=None, value_range=None) -> np.ndarray:
     """Relative representation stability (RRS): the map's relative change over a layer's relative change.
 
     Agarwal et al., 2022, eq. 4: `max_{x'} ||(e_x - e_x') / e_x||_2 /
@@ -169,8 +178,8 @@ def relative_representation_stability(model, images, method, target=None, *, lay
 
     Args:
         layer: a layer name or path; default the classifier's input.
-        model, images, method, target, samples, noise, seed, batch_size: as
-            for `local_lipschitz_estimate`.
+        model, images, method, target, samples, noise, seed, batch_size,
+            value_range: as for `local_lipschitz_estimate`.
 
     Example:
 
@@ -179,7 +188,8 @@ def relative_representation_stability(model, images, method, target=None, *, lay
     prepared_shape = inputs.check_images(model, images).shape[1:]
     path = models.default_layer(model, "embedding", prepared_shape) if layer is None else models.get_layer(
         model, layer)[0]
-    draws = Draws(model, images, method, target, samples, noise, seed, batch_size, layer=path)
+    draws = Draws(model, images, method, target, samples, noise, seed, batch_size, layer=path,
+                  value_range=value_range)
     ratios = [relative(draws.maps, m) / np.maximum(relative(draws.representation, r), EPS)
               for m, r in zip(draws.noisy_maps, draws.noisy_representations)]
     return draws.worst(ratios).astype(np.float32)
@@ -196,7 +206,7 @@ def translated(images, shift, baseline):
 
 
 def continuity(model, images, method, target=None, *, shifts=(-4, -2, -1, 1, 2, 4), baseline=0.0,
-               batch_size=None) -> np.ndarray:
+               batch_size=None, value_range=None) -> np.ndarray:
     """Continuity: the largest change of the (normalised) map per unit change of a slightly translated image.
 
     Montavon et al., 2018 ("Methods for Interpreting and Understanding Deep
@@ -216,6 +226,10 @@ def continuity(model, images, method, target=None, *, shifts=(-4, -2, -1, 1, 2, 
         shifts: the translations, in pixels (nonzero, smaller than the width).
         baseline: what uncovered pixels become (`kerasviz.fill`), default 0.0.
         batch_size: passed on to `method` and the forward passes.
+        value_range: the model's input range (a preset or `(low, high)`), or
+            None: the translated images are clipped into it (only a
+            `baseline` outside the range moves; the images' own pixels are
+            inside it, as they must be).
 
     Returns:
         float32 `[B]` (NaN where every translation changes the class).
@@ -231,6 +245,7 @@ def continuity(model, images, method, target=None, *, shifts=(-4, -2, -1, 1, 2, 
     robustness.check_method(method)
     prepared = core.Prepared(model, images, target, batch_size)
     x = prepared.images
+    value_range = robustness.check_range(value_range, x)
     values = [int(s) for s in shifts] if np.iterable(shifts) and not isinstance(shifts, str) else []
     if not values or any(s == 0 or abs(s) >= x.shape[2] or s != t for s, t in zip(values, shifts)):
         raise ValueError(f"Received an invalid value for `shifts`: {shifts!r}. Expected nonzero ints smaller than "
@@ -248,7 +263,7 @@ def continuity(model, images, method, target=None, *, shifts=(-4, -2, -1, 1, 2, 
     predicted = core.model_outputs(prepared, x)[1].argmax(axis=1)
     ratios, kept = [], []
     for shift in values:
-        moved = translated(x, shift, base)
+        moved = robustness.clip_to_range(translated(x, shift, base), value_range)
         maps = normalised(method(model, moved, fixed, **kwargs))
         distance = np.linalg.norm((x - moved).reshape(len(x), -1).astype(np.float64), axis=1)
         ratios.append(np.abs(original - maps).sum(axis=1) / np.maximum(distance, EPS))
