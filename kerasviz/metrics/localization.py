@@ -1,7 +1,10 @@
 """Does the map lie on the object? The localisation metrics, each on maps and object masks.
 
-- `pointing_game` (energy-based, Wang et al., 2020) and `relevance_mass_accuracy`
-  (Arras et al., 2022): the share of the map's mass on the object.
+- `pointing_game` (Zhang et al., 2016): a hit when the map's maximum is on
+  the object (within a tolerance).
+- `relevance_mass_accuracy` (Arras et al., 2022; on positive maps the
+  energy-based pointing game of Wang et al., 2020): the share of the map's
+  mass on the object.
 - `relevance_rank_accuracy` (Arras et al., 2022) and `top_k_intersection`
   (Theiner et al., 2022): the share of the top pixels on the object.
 - `attribution_localisation` (Kohlbrenner et al., 2020): the mass share, with
@@ -13,8 +16,11 @@ All take `(maps, masks)` (`focus`: the model and the method) and return
 float32 `[B]`, higher is better, NaN for an empty mask.
 """
 
+import numbers
+
 import numpy as np
 import tensorflow as tf
+from scipy import ndimage
 
 from kerasviz import inputs
 from kerasviz.metrics import sanity
@@ -35,39 +41,60 @@ def check(maps, masks):
     return inputs.check_finite(maps, "maps").astype(np.float64), masks.astype(bool)
 
 
-def pointing_game(maps, masks) -> np.ndarray:
-    """The share of each map's positive energy that falls inside the object's mask.
+def pointing_game(maps, masks, *, tolerance=0) -> np.ndarray:
+    """The pointing game: 1 when the map's maximum lies on the object, else 0.
 
-    The energy-based pointing game of Wang et al., 2020 ("Score-CAM:
-    Score-Weighted Visual Explanations for Convolutional Neural Networks",
-    section 5.2): `sum(map+ inside mask) / sum(map+)`, `map+` the map's
-    positive part (clip negatives to 0; a map where low values matter, such as
-    occlusion scores, should be negated first). 1 when the whole map is on the
-    object; the mask's share of the image for a uniform map. Needs a mask per
-    image (a bounding box or a segmentation). NaN for a map without positive
-    values.
+    Zhang et al., 2016 ("Top-down Neural Attention by Excitation Backprop",
+    section 4.1; Quantus's PointingGame): a hit when the pixel of the map's
+    largest value lies in the object's mask, or within `tolerance` pixels
+    (Euclidean distance) of it. Zhang et al. allow 15 pixels on 224 x 224
+    images; the default 0 asks for the mask itself (scale the tolerance with
+    the image: 15 at 224 px is about 1 at 16 px). Ties: when several pixels
+    share the maximum, any one of them on the (widened) object is a hit, as in
+    Quantus. The mean over images is the accuracy Zhang et al. report. A
+    map where low values matter (occlusion scores) should be negated first
+    (`compare` does). NaN for an empty mask or a constant map (every pixel a
+    maximum: it points nowhere).
 
     Args:
-        maps: `[B, H, W]` attribution maps.
-        masks: `[B, H, W]` booleans (or 0/1): the object's pixels.
+        maps: `[B, H, W]` attribution maps (larger = more important).
+        masks: `[B, H, W]` booleans (or 0/1): the object's pixels (a
+            bounding box or a segmentation).
+        tolerance: pixels, a number >= 0: how far from the mask the maximum
+            may lie and still hit (Zhang et al.: 15 at 224 x 224).
 
     Returns:
-        float32 `[B]`.
+        float32 `[B]` of 1.0 (hit), 0.0 (miss) or NaN.
 
     Raises:
-        ValueError: shapes that differ, masks that are not 0/1, NaN maps.
+        ValueError: shapes that differ, masks that are not 0/1, NaN maps, a
+            negative `tolerance`.
 
     Example:
 
     >>> boxes = np.zeros(maps.shape, bool); boxes[:, 4:12, 4:12] = True
-    >>> kerasviz.metrics.pointing_game(maps, boxes).mean()
+    >>> kerasviz.metrics.pointing_game(maps, boxes).mean()  # the share of images hit
     """
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not 0 <= tolerance < np.inf:
+        raise ValueError(f"Received an invalid value for `tolerance`: {tolerance!r}. Expected a number of "
+                         "pixels >= 0 (Zhang et al.: 15 at 224 x 224).")
     maps, masks = check(maps, masks)
+    out = np.full(len(maps), np.nan)
+    for b, (values, mask) in enumerate(zip(maps, masks)):
+        peaks = values == values.max()
+        if not mask.any() or peaks.all():
+            continue
+        near = mask if tolerance == 0 else ndimage.distance_transform_edt(~mask) <= tolerance
+        out[b] = float((peaks & near).any())
+    return out.astype(np.float32)
+
+
+def positive_share(maps, masks):
+    """float64 `[B]`: the share of each map's positive part inside its mask (NaN without positive values)."""
     energy = np.maximum(maps, 0.0)
     total = energy.sum(axis=(1, 2))
-    inside = (energy * masks).sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, inside / total, np.nan).astype(np.float32)
+        return np.where(total > 0, (energy * masks).sum(axis=(1, 2)) / total, np.nan)
 
 
 def _empty_to_nan(values, masks):
@@ -120,10 +147,13 @@ def relevance_mass_accuracy(maps, masks) -> np.ndarray:
     """Relevance mass accuracy: the map's sum on the object over its sum everywhere.
 
     Arras et al., 2022, section 4.2: `R_within / R_total`, on the values as
-    given (as Quantus computes it). On a nonnegative map it equals the
-    energy-based `pointing_game`; with negative values it can leave [0, 1]
-    (pass magnitudes, as `compare` does). NaN for an empty mask or a map
-    summing to 0.
+    given (as Quantus computes it). On a nonnegative map it is the
+    energy-based pointing game of Score-CAM (Wang et al., 2020, "Score-CAM:
+    Score-Weighted Visual Explanations for Convolutional Neural Networks",
+    section 5.2: the share of the positive energy in the box), which kerasviz
+    does not list twice; `pointing_game` is Zhang et al.'s hit rate of the
+    maximum. With negative values it can leave [0, 1] (pass magnitudes, as
+    `compare` does). NaN for an empty mask or a map summing to 0.
 
     Args:
         maps, masks: as for `relevance_rank_accuracy`.
@@ -163,8 +193,8 @@ def attribution_localisation(maps, masks, *, weighted=False) -> np.ndarray:
 
     >>> kerasviz.metrics.attribution_localisation(maps, boxes).mean()
     """
-    ratio = pointing_game(maps, masks).astype(np.float64)
     maps, masks = check(maps, masks)
+    ratio = positive_share(maps, masks)
     flat = maps.reshape(len(maps), -1)
     peak_inside = masks.reshape(len(masks), -1)[np.arange(len(maps)), np.argmax(flat, axis=1)]
     ratio = np.where(peak_inside | np.isnan(ratio), ratio, 0.0)

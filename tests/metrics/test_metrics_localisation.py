@@ -39,6 +39,42 @@ def quantus_top_k(a, s, k):  # quantus TopKIntersection.evaluate_batch, one imag
     return s.ravel()[np.argsort(-a.ravel())[:k]].mean()
 
 
+def quantus_pointing_game(a, s):  # quantus PointingGame.evaluate_batch, one image, no tolerance
+    return float(np.any(s[np.argwhere(a == a.max())[:, 0], np.argwhere(a == a.max())[:, 1]]))
+
+
+def test_pointing_game_is_a_hit_when_the_maximum_lies_on_the_object():
+    """Zhang et al.'s pointing game on hand-made maps: where the single largest value sits decides."""
+    mask = box()  # rows 2..4, columns 2..5
+    inside, outside, near, far = (np.zeros((8, 8)) for _ in range(4))
+    inside[3, 4] = 1.0
+    inside[0, 0] = 0.9  # a large value off the object changes nothing: only the maximum counts
+    outside[7, 7] = 1.0  # 3 rows below, 2 columns right of the corner: sqrt(13) = 3.6 pixels
+    outside[3, 3] = 0.9  # most of the mass may sit on the object: a miss all the same
+    near[3, 7] = 1.0  # 2 pixels right of the box's last column (5)
+    far[6, 7] = 1.0  # 2 rows below, 2 columns right of the box's corner (4, 5): sqrt(8) = 2.83 pixels
+    maps = np.stack([inside, outside, near, far])
+    masks = np.stack([mask] * 4)
+    np.testing.assert_array_equal(metrics.pointing_game(maps, masks), [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(metrics.pointing_game(maps, masks, tolerance=2), [1.0, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(metrics.pointing_game(maps, masks, tolerance=2.9), [1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(metrics.pointing_game(maps, masks, tolerance=15), [1.0, 1.0, 1.0, 1.0])
+    # Ties: any maximum on the object is a hit; a constant map points nowhere, an empty mask is undefined.
+    tied = outside.copy()
+    tied[3, 3] = 1.0
+    assert metrics.pointing_game(tied[None], mask[None])[0] == 1.0
+    assert np.isnan(metrics.pointing_game(np.ones((1, 8, 8)), mask[None]))[0]
+    assert np.isnan(metrics.pointing_game(inside[None], np.zeros((1, 8, 8), bool)))[0]
+    # Not the energy measure any more: relevance_mass_accuracy is (3/4 of the positive mass inside).
+    energy = np.array([[[1.0, 3.0], [-2.0, 0.0]]])
+    two = np.array([[[False, True], [True, True]]])
+    np.testing.assert_allclose(metrics.relevance_mass_accuracy(np.maximum(energy, 0), two), [3 / 4])
+    assert metrics.pointing_game(energy, two)[0] == 1.0
+    for bad in (-1, float("nan"), True, "15"):
+        with pytest.raises(ValueError, match="`tolerance`"):
+            metrics.pointing_game(maps, masks, tolerance=bad)
+
+
 def test_localisation_metrics_equal_quantus_formulas_on_random_maps():
     rng = np.random.default_rng(0)
     maps = rng.random((4, 10, 10))  # no ties: argsort orders agree
@@ -47,8 +83,8 @@ def test_localisation_metrics_equal_quantus_formulas_on_random_maps():
                                [quantus_rank_accuracy(a, s) for a, s in zip(maps, masks)], rtol=1e-6)
     np.testing.assert_allclose(metrics.relevance_mass_accuracy(maps, masks),
                                [(a * s).sum() / a.sum() for a, s in zip(maps, masks)], rtol=1e-6)
-    np.testing.assert_allclose(metrics.relevance_mass_accuracy(maps, masks), metrics.pointing_game(maps, masks),
-                               rtol=1e-6)  # equal on nonnegative maps
+    np.testing.assert_allclose(metrics.pointing_game(maps, masks),
+                               [quantus_pointing_game(a, s) for a, s in zip(maps, masks)])
     np.testing.assert_allclose(metrics.top_k_intersection(maps, masks, k=7),
                                [quantus_top_k(a, s, 7) for a, s in zip(maps, masks)], rtol=1e-6)
     np.testing.assert_allclose(metrics.top_k_intersection(maps, masks, k=0.07),

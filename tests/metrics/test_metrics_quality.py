@@ -47,12 +47,15 @@ def test_entropy_of_known_vectors():
     np.testing.assert_allclose(metrics.complexity(np.array([[1.0, -1.0, 2.0]])), [1.5 * np.log(2)], rtol=1e-6)
 
 
-def test_energy_pointing_game_by_hand():
+def test_energy_share_by_hand():
+    """The share of positive energy on the object (Score-CAM's energy-based pointing game): relevance mass
+    accuracy on the positive part, and attribution localisation's ratio when the maximum is on the object."""
     maps = np.array([[[1.0, 3.0], [-2.0, 0.0]],
                      [[1.0, 1.0], [1.0, 1.0]]])
     masks = np.array([[[False, True], [True, True]],
                       [[True, False], [False, False]]])
-    np.testing.assert_allclose(metrics.pointing_game(maps, masks), [3 / 4, 1 / 4])
+    np.testing.assert_allclose(metrics.relevance_mass_accuracy(np.maximum(maps, 0), masks), [3 / 4, 1 / 4])
+    np.testing.assert_allclose(metrics.attribution_localisation(maps, masks), [3 / 4, 1 / 4])
     with pytest.raises(ValueError, match="`masks`"):
         metrics.pointing_game(maps, masks[:, :1])
 
