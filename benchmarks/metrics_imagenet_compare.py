@@ -10,7 +10,10 @@ The localisation metrics read a box drawn by hand around the object of each phot
 call of the method each, hours per method on a CPU). `--json` is also read back: cells already in it are
 kept and not recomputed, so an interrupted run continues.
 
-    python benchmarks/metrics_imagenet_compare.py [--photos dog.jpg eagle.jpg] [--metrics ...] [--methods ...]
+The moving metrics (noise, translations, imputation) clip the images they build into the model's range
+(`value_range=(0, 255)`), as `compare(value_range=...)` does.
+
+    python benchmarks/metrics_imagenet_compare.py [--photos dog.jpg eagle.jpg giraffe.jpg] [--metrics ...] [--methods ...]
 """
 
 import argparse
@@ -52,6 +55,9 @@ def box_masks(photos, size=280):
     return masks
 
 
+VALUE_RANGE = (0, 255)  # the model's input: raw 0-255 pixels
+
+
 def randomised_top(model, images, record, method, maps, classes, metric, top, params, batch_size):
     """`randomization` or `smooth_mprt` cascading over the `top` weighted layers nearest the output."""
     layers = sanity._layers_to_randomize(model, None)[:top]
@@ -63,7 +69,7 @@ def randomised_top(model, images, record, method, maps, classes, metric, top, pa
     run = catalog.MethodRun(model, images, method, maps, catalog.pixel_maps(record, maps, images.shape[1:3], params),
                             classes, None, batch_size, 0, record, params)
     return randomisation.smooth_mprt(model, images, catalog._pixel_method(run), classes, layers=layers, seed=0,
-                                     batch_size=batch_size)
+                                     batch_size=batch_size, value_range=VALUE_RANGE)
 
 
 def photo(name, size=280):
@@ -77,7 +83,7 @@ def photo(name, size=280):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--photos", nargs="+", default=["dog.jpg"])
+    parser.add_argument("--photos", nargs="+", default=sorted(BOXES))
     parser.add_argument("--methods", nargs="+", default=list(registry.METHODS))
     parser.add_argument("--metrics", nargs="+", default=list(catalog.METRICS))
     parser.add_argument("--randomize-top", type=int, default=6)
@@ -113,7 +119,8 @@ def main():
                                          params, args.batch_size)
                 else:
                     out = catalog.run_metrics(model, images, record, method, maps, classes, [metric], params=params,
-                                              masks=masks, batch_size=args.batch_size, seed=0)[metric]
+                                              masks=masks, batch_size=args.batch_size, seed=0,
+                                              value_range=VALUE_RANGE)[metric]
                 values[(name, metric)] = float(np.nanmean(out)) if np.isfinite(out).any() else float("nan")
             except Exception as error:  # reported in the table, the run goes on
                 values[(name, metric)] = f"{type(error).__name__}: {error}"[:80]

@@ -49,22 +49,27 @@ def perturbation(seed, sample, image_index, shape, radius):
 
 def sensitivities(model, images, method, target=None, *, radius=0.05, samples=10, seed=0, batch_size=None,
                   value_range=None):
-    """float64 `[B, samples]`: `||method(clip(x + d)) - method(x)|| / ||method(x)||` per image and sample."""
+    """float64 `[B, samples]`: `||method(clip(x + d)) - method(x)|| / ||method(x)||` per image and sample.
+
+    `d` uniform in `radius` times the images' value spread (max - min).
+    """
     check_method(method)
     prepared = core.Prepared(model, images, target, batch_size)
     if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 < radius < np.inf:
-        raise ValueError(f"Received an invalid value for `radius`: {radius!r}. Expected a positive float.")
+        raise ValueError(f"Received an invalid value for `radius`: {radius!r}. Expected a positive float (the "
+                         "noise's half-width as a fraction of the images' value spread).")
     samples = inputs.check_positive_int(samples, "samples")
     seed = inputs.check_seed(seed)
     fixed = fixed_target(prepared, target)
     kwargs = {} if batch_size is None else {"batch_size": prepared.batch_size}
     images = prepared.images
     value_range = check_range(value_range, images)
+    width = radius * (float(images.max() - images.min()) or 1.0)
     original = np.asarray(method(model, images, fixed, **kwargs), np.float64).reshape(len(images), -1)
     norms = np.linalg.norm(original, axis=1)
     out = np.empty([len(images), samples])
     for s in range(samples):
-        noise = np.stack([perturbation(seed, s, b, images.shape[1:], radius) for b in range(len(images))])
+        noise = np.stack([perturbation(seed, s, b, images.shape[1:], width) for b in range(len(images))])
         noisy = clip_to_range(images + noise, value_range)
         moved = np.asarray(method(model, noisy, fixed, **kwargs), np.float64).reshape(len(images), -1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -91,8 +96,10 @@ def max_sensitivity(model, images, method, target=None, *, radius=0.05, samples=
         target: `None` (the class predicted for the clean image, kept for
             the perturbed ones), an int class, a sequence of ints, or a
             `kerasviz.targets.Target`.
-        radius: the half-width of the uniform noise, in the model's input
-            space (images in [0, 1]: 0.05 is 5% of the range).
+        radius: the half-width of the uniform noise, as a fraction of the
+            images' value spread (max - min over the batch: 0.05 is 5% of
+            it, 0.05 on images in [0, 1], 12.75 on raw 0-255 photos), as the
+            stability metrics' `noise`.
         samples: noisy copies per image.
         seed: int seed of the noise (per sample and image).
         batch_size: passed on to `method` when given.
@@ -137,8 +144,10 @@ def avg_sensitivity(model, images, method, target=None, *, radius=0.05, samples=
         target: `None` (the class predicted for the clean image, kept for
             the perturbed ones), an int class, a sequence of ints, or a
             `kerasviz.targets.Target`.
-        radius: the half-width of the uniform noise, in the model's input
-            space (images in [0, 1]: 0.05 is 5% of the range).
+        radius: the half-width of the uniform noise, as a fraction of the
+            images' value spread (max - min over the batch: 0.05 is 5% of
+            it, 0.05 on images in [0, 1], 12.75 on raw 0-255 photos), as the
+            stability metrics' `noise`.
         samples: noisy copies per image.
         seed: int seed of the noise (per sample and image).
         batch_size: passed on to `method` when given.

@@ -123,15 +123,19 @@ def test_sensitivity_of_known_methods():
     model = sequential()
     radius, samples = 0.1, 6
     ratios = np.empty((3, samples))
+    width = radius * (X.max() - X.min())  # `radius` is a fraction of the images' value spread
     for s in range(samples):
         for b in range(3):
-            noise = robustness.perturbation(0, s, b, X.shape[1:], radius)
-            assert np.abs(noise).max() <= radius
+            noise = robustness.perturbation(0, s, b, X.shape[1:], width)
+            assert np.abs(noise).max() <= width
             ratios[b, s] = np.linalg.norm(noise.sum(-1)) / np.linalg.norm(X[b].sum(-1))
     got_max = metrics.max_sensitivity(model, X, channel_sum, radius=radius, samples=samples)
     got_avg = metrics.avg_sensitivity(model, X, channel_sum, radius=radius, samples=samples)
     np.testing.assert_allclose(got_max, ratios.max(1), rtol=1e-4)
     np.testing.assert_allclose(got_avg, ratios.mean(1), rtol=1e-4)
+    # the same images in 0-255 units: the same relative noise, the same sensitivity
+    np.testing.assert_allclose(metrics.max_sensitivity(model, X * 255, channel_sum, radius=radius, samples=samples),
+                               got_max, rtol=1e-4)
     np.testing.assert_array_equal(metrics.max_sensitivity(model, X, constant, samples=3), 0.0)
     with pytest.raises(ValueError, match="`radius`"):
         metrics.max_sensitivity(model, X, channel_sum, radius=0)
