@@ -40,7 +40,8 @@ SMALL = {
     "layer_integrated_gradients": {"steps": 16}, "layer_conductance": {"steps": 16}, "neuron_conductance": {"steps": 16},
     "lrp": {"value_range": (0, 255)},
 }
-# Methods that draw reference images get the photos not explained (`references=None` would draw the photo itself).
+# Methods that draw reference images get the photos not explained (`references=None` would draw the photo itself),
+# or the photos mirrored left-right when every photo is explained.
 WITH_REFERENCES = ("expected_gradients", "gradient_shap", "deeplift_shap")
 
 # (top, left, bottom, right) in pixels of the 280 x 280 centre crop, around the predicted object.
@@ -98,8 +99,9 @@ def main():
             done = json.load(f)
         values = {tuple(k.split("|")): v for k, v in done["values"].items()}
         seconds = {tuple(k.split("|")): v for k, v in done["seconds"].items()}
-    masks = box_masks(args.photos)
-    others = np.stack([photo(p) for p in sorted(os.listdir(os.path.join(FOLDER, "photos"))) if p not in args.photos])
+    masks = box_masks(args.photos) if all(p in BOXES for p in args.photos) else None  # localisation needs boxes
+    others = [photo(p) for p in sorted(os.listdir(os.path.join(FOLDER, "photos"))) if p not in args.photos]
+    others = np.stack(others) if others else images[:, :, ::-1]  # every photo explained: their mirror images
     for name in args.methods:
         params = dict(SMALL.get(name, {}), **({"references": others} if name in WITH_REFERENCES else {}))
         record = registry.get(name)
