@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kerasviz import data, models, registry  # noqa: E402
+from kerasviz import demo, models, registry  # noqa: E402
 from kerasviz.metrics import catalog, sanity  # noqa: E402
 
 from attributions import BATCH, model_limits  # noqa: E402
@@ -37,8 +37,8 @@ IMAGENET = os.path.join(HERE, "..", "..", "shared", "imagenet")
 
 
 def shapes(n):
-    model = data.demo_model("shapes")
-    test = data.demo_data("shapes")[1]
+    model = demo.demo_model("shapes")
+    test = demo.demo_data("shapes")[1]
     return model, test.images[:n], test.masks[:n]
 
 

@@ -94,8 +94,8 @@ def main():
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
     rng = np.random.default_rng(0)
     if "shapes" in args.models:
-        model = kerasviz.data.demo_model("shapes")
-        test = kerasviz.data.demo_data("shapes")[1]
+        model = kerasviz.demo.demo_model("shapes")
+        test = kerasviz.demo.demo_data("shapes")[1]
         images = test.images[:args.batch]
         benchmark("demo model (shapes)", model, images, test.images[-4:], args.steps, args.repeats, args.clock)
     if "imagenet" in args.models:
