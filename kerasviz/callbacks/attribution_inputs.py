@@ -25,17 +25,16 @@ def probe_inputs(images, labels, max_images):
     """`(images, labels)`: the first `max_images` examples of every input, on the host, in the structure given."""
     if isinstance(images, dict):
         first = {str(name): probe_arrays(value, None, max_images)[0] for name, value in images.items()}
-        count = {len(v) for v in first.values()}
     else:
         first = [probe_arrays(value, None, max_images)[0] for value in images]
-        count = {len(v) for v in first}
-    if len(count) != 1:
-        raise ValueError(f"Expected every input in `images` to hold the same number of examples. Received "
-                         f"{ {k: len(v) for k, v in (first.items() if isinstance(first, dict) else enumerate(first))} }.")
+    counts = {k: len(v) for k, v in (first.items() if isinstance(first, dict) else enumerate(first))}
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"Expected every input in `images` to hold the same number of examples. Received {counts}.")
     if labels is not None:
         labels = inputs.class_labels(labels)[:max_images]
-        if len(labels) != count.pop():
-            raise ValueError(f"Received {len(labels)} `labels` for {len(next(iter(values(first))))} examples.")
+        count = next(iter(counts.values()))
+        if len(labels) != count:
+            raise ValueError(f"Received {len(labels)} `labels` for {count} examples in `images`.")
     return first, labels
 
 

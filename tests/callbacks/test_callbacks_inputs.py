@@ -74,6 +74,8 @@ def test_what_cannot_run_on_several_inputs_fails_before_the_first_step(trained, 
     probe = {"image": x["image"][:2], "side": x["side"][:2]}
     with pytest.raises(ValueError, match="metrics"):
         callbacks.AttributionCallback(str(tmp_path), probe, metrics=True)
+    with pytest.raises(ValueError, match="`labels`"):
+        callbacks.AttributionCallback(str(tmp_path), probe, labels[:1])
     with pytest.raises(ValueError, match="same number of examples"):
         callbacks.AttributionCallback(str(tmp_path), {"image": x["image"][:2], "side": x["side"][:3]})
     callback = callbacks.AttributionCallback(str(tmp_path), probe, methods=("grad_cam",), on_error="raise")

@@ -48,10 +48,11 @@ def test_the_grid_shows_one_column_group_per_input(server, screenshots):
     with browser.open_dashboard(server, viewport=(1500, 900)) as (page, frame, events):
         browser.wait_shown(frame, run="two_inputs", step=0)
         assert group_titles(frame) == [["image", 1 + len(METHODS)], ["side", len(METHODS)]]
-        heads = frame.eval_on_selector_all("#kv-grid tr.kv-heads th", "ths => ths.map(t => t.dataset.method || t.textContent)")
+        heads = frame.eval_on_selector_all("#kv-grid tr.kv-heads th",
+                                           "ths => ths.map(t => t.dataset.method || t.textContent)")
         assert heads == ["input", *METHODS, *METHODS]
-        frame.wait_for_function(f"() => document.querySelectorAll('td[data-input=\"image\"] canvas[data-painted]').length"
-                                f" === {N * (1 + len(METHODS))}")
+        painted = "td[data-input='image'] canvas[data-painted]"
+        frame.wait_for_function(f"() => document.querySelectorAll(\"{painted}\").length === {N * (1 + len(METHODS))}")
         assert frame.locator("td.kv-input[data-input='image'] canvas").count() == N
         assert frame.locator("td.kv-map[data-input='image'] canvas").count() == N * len(METHODS)
         assert frame.locator("td[data-input='side'] canvas").count() == 0
