@@ -50,11 +50,13 @@ class ProbeInputs:
         images: the examples as given (dict or list).
         names: the model's input names, in the order of `model.inputs`.
         count: the number of examples.
+        target: the resolved `kerasviz.targets.Target`.
     """
 
     def __init__(self, model, images, target, batch_size):
         prepared = multi_input.MultiPrepared(model, images, target, batch_size, "all", "AttributionCallback")
         self.images, self.names, self.count = images, prepared.names, len(prepared.arrays[0])
+        self.target = prepared.target  # what `AttributionCallback.visualize` reads a multi-output model's classes from
         self._arrays, self._structure, self._batch_size = prepared.arrays, prepared.structure, prepared.batch_size
 
     def first(self):
