@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from kerasviz import image, registry
+from kerasviz import image, input_figure, input_groups, registry
 
 __all__ = ["Figure", "show"]
 
@@ -28,15 +28,19 @@ class Figure:
         picture: float `[H, W]`, `[H, W, 1]` or `[H, W, 3]` in [0, 1], or uint8.
         title: words for it (the HTML's alt text; already drawn on the
             picture by the functions that compose one).
+        groups: for a multi-input model's figure, its column groups from left
+            to right, `[(input name, [column titles])]`; None otherwise.
 
     Attributes:
         image: the picture as given.
         title: the title, or None.
+        groups: the column groups, or None.
     """
 
-    def __init__(self, picture, title: str | None = None):
+    def __init__(self, picture, title: str | None = None, groups=None):
         self.image = np.asarray(picture)
         self.title = title
+        self.groups = groups
 
     def png(self) -> bytes:
         """The picture as PNG bytes."""
@@ -80,6 +84,12 @@ def show(obj, images=None, *, value_range=(0.0, 1.0), title: str | None = None, 
     - `{method name: maps}` with `images`: one column per method (XRAI's,
       whose maps rank regions, as the image kept in its top 30 %, see
       `kerasviz.image.top_regions`);
+    - a multi-input model's result (maps per input, in the structure of
+      `images`: a dict by input name or a list), or `{method name: result}`,
+      with `images` given per input: one column group per input, titled by
+      its name (`kerasviz.input_figure`): an image input's input column and
+      a map per method, a side input's bar chart per method; the `Figure`'s
+      `groups` lists them;
     - maps without images: the maps coloured with `colormap_name`, tiled;
     - images `[B, H, W, C]` without maps: the images, tiled.
 
@@ -89,7 +99,8 @@ def show(obj, images=None, *, value_range=(0.0, 1.0), title: str | None = None, 
     Args:
         obj: a result, maps, `{method name: maps}` or images, see above.
         images: the images the maps explain, `[B, H, W, C]` (or `[H, W, C]`
-            for one map `[h, w]`) in the model's input space.
+            for one map `[h, w]`) in the model's input space; for a
+            multi-input model one array per input (a dict or a list).
         value_range: the model's pixel range, to bring images to display
             space (a preset such as `"tf"`, `(lo, hi)`, or None to stretch
             each image; see `kerasviz.image.to_display`).
@@ -118,6 +129,8 @@ def show(obj, images=None, *, value_range=(0.0, 1.0), title: str | None = None, 
     result = _result_figure(obj, value_range)
     if result is not None:
         return result
+    if images is not None and input_groups.is_per_input(images):
+        return _inputs_figure(obj, images, value_range, labels, alpha, colormap_name, title)
     if isinstance(obj, dict):
         if images is None:
             raise ValueError("Received `{method name: maps}` without `images`. Pass the images the maps explain.")
@@ -149,6 +162,16 @@ def _compare(maps, images, value_range, labels, alpha, colormap_name, title):
     picture = image.comparison_figure(shown, maps, alpha=alpha, colormap_name=colormap_name, titles=True, labels=labels,
                             regions=registry.names_with("shown_as_regions"))
     return Figure(picture, title or ", ".join(str(name) for name in maps))
+
+
+def _inputs_figure(obj, images, value_range, labels, alpha, colormap_name, title):
+    """A multi-input result (or `{method: result}`) over `images` given per input: one column group per input."""
+    several = isinstance(obj, dict) and obj and all(isinstance(v, (dict, list, tuple)) for v in obj.values())
+    results = obj if several else {title or "map": obj}
+    picture, groups = input_figure.input_figure(results, images, value_range=value_range, labels=labels, alpha=alpha,
+                                                colormap_name=colormap_name)
+    words = "; ".join(f"{name}: {', '.join(heads)}" for name, heads in groups)
+    return Figure(picture, title or words, groups=groups)
 
 
 def repr_png(result) -> bytes:

@@ -46,7 +46,7 @@ from tensorboard.plugins.projector import projector_config_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.util import tensor_util
 
-from kerasviz import image, inputs
+from kerasviz import image, input_groups, inputs
 from tb_plugin import metadata
 
 PROJECTOR_FILENAME = "projector_config.pbtxt"
@@ -186,17 +186,33 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
     overlaid on the images, in a row), `kerasviz/attribution/<method>` (record) and, for
     each `metrics` entry, the scalar `kerasviz/attribution/<method>/<name>`.
 
+    A multi-input model's call (`kerasviz.input_groups`): `images` as a dict
+    `{input name: array}` or a list (one array per input) and `maps` in the
+    same structure (the gradient methods' result) write one series per input
+    that has maps, `kerasviz/attribution/<method>/input.<name>` (a list's
+    inputs are named `input_<k>`), the column groups of the dashboard: an
+    image input's record as above (its images, its maps, its overlay under
+    `.../input.<name>/overlay`); a side input's without `images` and `maps`
+    but with `values` and `attributions` (float `[N, D]`). Their headers add
+    `input` (the name), `input_kind` (`"image"` or `"vector"`) and `inputs`
+    (the names written, in order). An input held fixed writes nothing; the
+    metric scalars stay one per method. A viewer that knows nothing of
+    inputs reads each image input's series as a column of its own.
+
     Args:
         method: the method's name.
-        images: `[N, H, W, C]` in the model's input space.
-        maps: `[N, h, w]` float maps (any spatial size, e.g. occlusion grids).
+        images: `[N, H, W, C]` in the model's input space, or one array per
+            input (a dict or a list) for a multi-input model.
+        maps: `[N, h, w]` float maps (any spatial size, e.g. occlusion grids),
+            or, per input, the structure of `images` (see above).
         step: the step (`None`: the default step).
         params, layer: what was computed (stored in the header, `jsonable`).
         target: what the maps explain, as JSON: `"predicted class"`, an int,
             one int per image, or a description.
         class_names, labels, predictions: optional per-class names, int `[N]`.
         true_probability, predicted_probability: optional float `[N]`.
-        value_range: the model's pixel range, for display.
+        value_range: the model's pixel range, for display; per input, a dict
+            `{input name: (lo, hi)}`.
         colormap: one of `kerasviz.image.COLORMAPS` (image tab only).
         metrics: optional `{name: float}` scalars (e.g. `deletion_auc`).
         higher_is_better: optional `{name: bool}`, the metrics' directions
@@ -213,13 +229,14 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
 
     Returns:
         True when something was written.
+
+    Raises:
+        ValueError, TypeError: per-input `images` and `maps` that do not match
+            (`kerasviz.input_groups.input_groups`).
     """
     if not recording():
         return False
-    images, maps = np.asarray(images), np.asarray(maps, np.float32)
     prefix = metadata.tag_for("attribution", method)
-    write_png(prefix + "/overlay", overlay_tile(images, maps, value_range=value_range, colormap=colormap,
-                                                lower_is_important=lower_is_important), step=step)
     for name, value in (metrics or {}).items():
         better = (higher_is_better or {}).get(name)
         description = None if better is None else metadata.metric_description(name, method, better)
@@ -232,10 +249,33 @@ def write_attribution(method, images, maps, *, step=None, params=None, layer=Non
         "labels": _as_list(labels, int), "predictions": _as_list(predictions, int),
         "true_probability": _as_list(true_probability, float),
         "predicted_probability": _as_list(predicted_probability, float),
-        "value_range": None if value_range is None else [float(v) for v in value_range],
     }
+    if not input_groups.is_per_input(images):
+        return _write_maps(method, images, maps, header, step, value_range, colormap, lower_is_important)
+    groups = [g for g in input_groups.input_groups(images, maps) if g.maps is not None]
+    ranges = input_groups.per_input(value_range, [g.name for g in groups], "value_range")
+    written = False
+    for group in groups:
+        one = dict(header, input=group.name, inputs=[g.name for g in groups], input_kind=group.kind)
+        suffix = input_groups.tag_suffix(group.name)
+        if group.kind == input_groups.IMAGE:
+            written |= _write_maps(method, group.values, group.maps, one, step, ranges[group.name], colormap,
+                                   lower_is_important, suffix)
+        else:
+            arrays = {"values": np.asarray(group.values, np.float32), "attributions": group.maps}
+            written |= write_record("attribution", method, dict(one, value_range=None), arrays, step, suffix)
+    return written
+
+
+def _write_maps(method, images, maps, header, step, value_range, colormap, lower_is_important, suffix=None):
+    """An attribution record of images and their maps (`write_attribution`), and its image tab overlay."""
+    images, maps = np.asarray(images), np.asarray(maps, np.float32)
+    tag = metadata.tag_for("attribution", method, suffix)
+    write_png(tag + "/overlay", overlay_tile(images, maps, value_range=value_range, colormap=colormap,
+                                             lower_is_important=lower_is_important), step=step)
+    header = dict(header, value_range=None if value_range is None else [float(v) for v in value_range])
     arrays = {"images": image.to_uint8(image.to_display(images, value_range)), "maps": maps}
-    return write_record("attribution", method, header, arrays, step=step)
+    return write_record("attribution", method, header, arrays, step=step, suffix=suffix)
 
 
 def write_regions(method, images, maps, classes, *, masks=None, boxes=None, scores=None, step=None,

@@ -6,7 +6,8 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import image, inputs, models, registry, summary, targets
+from kerasviz import image, input_groups, inputs, models, registry, summary, targets
+from kerasviz.callbacks import attribution_inputs
 from kerasviz.callbacks.base import VisualizationCallback, probe_arrays
 from kerasviz.gradients import cam, core
 from kerasviz.metrics.catalog import METRICS, MOVING_METRICS, check_masks, check_metric_names, run_metrics
@@ -40,6 +41,12 @@ class AttributionCallback(VisualizationCallback):
         log_dir: the TensorBoard log directory; writes go to `<log_dir>/<run_name>`.
         images: `[N, H, W, C]` in the model's input space (or a `tf.data.Dataset`
             of batches or `(images, labels)`); only the first `max_images` are used.
+            For a model with several inputs, a dict `{input name: array}` or a
+            list in the order of `model.inputs`: the gradient methods
+            (`attribution_inputs.METHODS`) write one series per attributed input
+            (`kerasviz/attribution/<method>/input.<name>`, a column group of the
+            dashboard); a method's `attribute` parameter chooses the inputs
+            (default: the image inputs), e.g. `("saliency", {"attribute": "all"})`.
         labels: optional int class indices `[N]` (or one-hot), shown and used for
             the true class's probability.
         methods: names in `kerasviz.registry.METHODS`, callables
@@ -90,12 +97,22 @@ class AttributionCallback(VisualizationCallback):
         super().__init__(log_dir, run_name=run_name, every=every, every_n_batches=every_n_batches,
                          on_error=on_error)
         self.max_images = inputs.check_positive_int(max_images, "max_images")
-        self.images, self.labels = probe_arrays(images, labels, self.max_images)
-        self.methods = registry.resolve(DEFAULT_METHODS if methods is None else methods)
+        self._several = input_groups.is_per_input(images)  # a multi-input model's examples, one array per input
+        if self._several:
+            self.images, self.labels = attribution_inputs.probe_inputs(images, labels, self.max_images)
+            if metrics or masks is not None:
+                raise ValueError(f"Received metrics={metrics!r} and masks={'given' if masks is not None else None} "
+                                 "with `images` per input: the metrics measure models with one image input.")
+            default = tuple(m for m in DEFAULT_METHODS if m in attribution_inputs.METHODS)
+        else:
+            self.images, self.labels = probe_arrays(images, labels, self.max_images)
+            default = DEFAULT_METHODS
+        self.methods = registry.resolve(default if methods is None else methods)
         # What each record says was computed: the parameters with the defaults filled in (the grid's, per images).
         self._effective = {entry.name: entry.with_defaults() for entry in self.methods}
+        self._count = len(next(iter(attribution_inputs.values(self.images)))) if self._several else len(self.images)
         if isinstance(target, (list, tuple, np.ndarray)) or tf.is_tensor(target):
-            target = np.asarray(target)[:len(self.images)] if np.ndim(target) else target  # as images
+            target = np.asarray(target)[:self._count] if np.ndim(target) else target  # as images
         self.target = target
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         image.to_display(np.zeros((1, 1, 1)), value_range)  # validates value_range
@@ -116,13 +133,10 @@ class AttributionCallback(VisualizationCallback):
 
     def configure(self, model):
         models.check_model(model)
+        if self._several:
+            return self._configure_inputs(model)
         prepared = core.Prepared(model, self.images, self.target, self.batch_size)
-        n_classes = max(targets.num_classes(model, prepared.images.shape[1:]), 2)  # 1 sigmoid unit: 2
-        if self.labels is not None and ((self.labels < 0) | (self.labels >= n_classes)).any():
-            raise ValueError(f"Received an invalid class index in `labels`: {self.labels.tolist()}. "
-                             f"The model has {n_classes} classes.")
-        if self.class_names is not None and len(self.class_names) != n_classes:
-            raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
+        self._check_classes(model, prepared.images.shape[1:])
         layers = {}
         for name, _, params, method in self.methods:
             if method is not None and method.takes_layer:
@@ -146,7 +160,40 @@ class AttributionCallback(VisualizationCallback):
                 grid = method.grid(prepared.images.shape[1:], params)
                 self._effective[name].update({k: v for k, v in grid.items() if method.accepts(k)})
 
+    def _configure_inputs(self, model):
+        """`configure` for a multi-input model: the examples against its inputs, each method run once on the first."""
+        probe = attribution_inputs.ProbeInputs(model, self.images, self.target, self.batch_size)
+        self._check_classes(model, tuple(model.inputs[0].shape[1:]))
+        self._written = {}
+        for name, function, params, _ in self.methods:
+            try:
+                result = function(model, probe.first(), self._trial_target(), batch_size=self.batch_size, **params)
+                self._written[name] = sorted(probe.by_name(result), key=probe.names.index)
+            except (ValueError, TypeError) as error:
+                if type(error) not in (ValueError, TypeError):
+                    raise
+                raise type(error)(f"Received invalid parameters for {name!r} in `methods` ({params!r}) for these "
+                                  f"images of several inputs and this model: {error}") from error
+        self._prepared = probe
+
+    def _check_classes(self, model, shape):
+        n_classes = max(targets.num_classes(model, shape), 2)  # 1 sigmoid unit: 2
+        if self.labels is not None and ((self.labels < 0) | (self.labels >= n_classes)).any():
+            raise ValueError(f"Received an invalid class index in `labels`: {self.labels.tolist()}. "
+                             f"The model has {n_classes} classes.")
+        if self.class_names is not None and len(self.class_names) != n_classes:
+            raise ValueError(f"Received {len(self.class_names)} `class_names` for a model with {n_classes} classes.")
+
+    def _trial_target(self):
+        target = self.target
+        if isinstance(target, targets.Target) or not np.ndim(target):
+            return target
+        return target[:1]
+
     def tags(self):
+        if self._several:
+            return [metadata.tag_for("attribution", name, input_groups.tag_suffix(written))
+                    for name, names in self._written.items() for written in names]
         return [metadata.tag_for("attribution", entry.name) for entry in self.methods]
 
     def _trial_inputs(self):
@@ -173,17 +220,19 @@ class AttributionCallback(VisualizationCallback):
         if isinstance(target, numbers.Integral):
             return int(target)
         if isinstance(target, (list, tuple, np.ndarray)):
-            return np.broadcast_to(np.asarray(target, np.int64), [len(self.images)]).tolist()
+            return np.broadcast_to(np.asarray(target, np.int64), [self._count]).tolist()
         return repr(target)
 
     def visualize(self, step):
         prepared = self._prepared
-        images = prepared.images
-        probs = core.model_outputs(prepared, images)[0]
+        if self._several:
+            probs = prepared.outputs(self.model)
+        else:
+            probs = core.model_outputs(prepared, prepared.images)[0]
         if isinstance(probs, list):  # several outputs: the one the target's classes read, if any
             outputs = prepared.target.class_outputs()
             probs = probs[outputs[0]] if outputs else None
-        rows = np.arange(len(images))
+        rows = np.arange(self._count)
         if probs is None or np.ndim(probs) != 2:  # no class vector to predict from (a box, a dense map)
             for entry in self.methods:
                 self.guarded(entry.name, step, self._one, entry, step, None, None, None)
@@ -201,6 +250,16 @@ class AttributionCallback(VisualizationCallback):
 
     def _one(self, entry, step, predictions, predicted_probability, true_probability):
         prepared, name, method = self._prepared, entry.name, entry.method
+        if self._several:
+            maps = prepared.by_name(entry.function(self.model, prepared.images, self.target, batch_size=self.batch_size,
+                                                   **entry.params))
+            with self.write_scope(step):
+                summary.write_attribution(
+                    name, prepared.by_name(prepared.images), maps, step=step,
+                    params=self._effective[name], target=self._target_json(), class_names=self.class_names,
+                    labels=self.labels, predictions=predictions, true_probability=true_probability,
+                    predicted_probability=predicted_probability, value_range=self.value_range, colormap=self.colormap)
+            return
         maps = self._maps(self.model, name, entry.function, entry.params, prepared.images, self.target)
         effective = self._effective[name]
         scalars = self._metric_scalars(entry, effective, maps) if self.metrics else None

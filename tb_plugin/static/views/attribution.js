@@ -1,4 +1,5 @@
-// Attribution view: one row per image, one column per method (views/attribution_grid.js);
+// Attribution view: one row per image, one column per method (views/attribution_grid.js), in
+// one column group per input for a multi-input model (its series `.../<method>/input.<name>`);
 // maps coloured and blended over the image on the client (canvas), so colormap, opacity,
 // class and scale change without a request. Each metric per method over steps as small
 // SVG line charts, with its direction (views/attribution_charts.js). A comparison of
@@ -103,35 +104,40 @@ function mount(host, api) {
   scale.addEventListener("change", () => { settings.scale = scale.value; grid.repaint(); });
   classSelect.addEventListener("change", () => { settings.classIndex = Number(classSelect.value); showRecords(); });
 
-  /** The series of maps (every series but the comparison's). */
+  /** The series of maps (every series but the comparison's; a multi-input model's method has one per input). */
   function mapSeries() {
     return selection.series.filter((series) => series.method !== COMPARISON);
   }
 
-  function methodColor(tag) {
-    const tags = mapSeries().map((s) => s.tag);
-    return PALETTE[Math.max(0, tags.indexOf(tag)) % PALETTE.length];
+  /** The methods of the series of maps, in order, each once. */
+  function methods() {
+    return [...new Set(mapSeries().map((s) => s.method))];
   }
 
   function colorForMethod(method) {
-    const series = mapSeries().find((s) => s.method === method);
-    return series ? methodColor(series.tag) : "#888";
+    const k = methods().indexOf(method);
+    return k < 0 ? "#888" : PALETTE[k % PALETTE.length];
+  }
+
+  function methodColor(tag) {
+    const series = mapSeries().find((s) => s.tag === tag);
+    return colorForMethod(series ? series.method : null);
   }
 
   const drawCharts = () => charts.draw(selection, settings.hidden, colorForMethod);
 
   function buildMethodBox() {
-    methodBox.replaceChildren(...mapSeries().map((series) => {
-      const box = el("input", { type: "checkbox", checked: !settings.hidden.has(series.method), dataset: { method: series.method } });
+    methodBox.replaceChildren(...methods().map((method) => {
+      const box = el("input", { type: "checkbox", checked: !settings.hidden.has(method), dataset: { method } });
       box.addEventListener("change", () => {
-        if (box.checked) settings.hidden.delete(series.method); else settings.hidden.add(series.method);
+        if (box.checked) settings.hidden.delete(method); else settings.hidden.add(method);
         loadStep();
         drawCharts();
       });
       const swatch = el("span", { class: "kv-swatch" });
-      swatch.style.background = methodColor(series.tag);
+      swatch.style.background = colorForMethod(method);
       const label = el("label", { class: "kv-method" });
-      label.append(box, swatch, el("span", {}, series.method));
+      label.append(box, swatch, el("span", {}, method));
       return label;
     }));
   }

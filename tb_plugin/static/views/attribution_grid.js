@@ -7,6 +7,7 @@
 import { el, decodeArray, loadImage, whenVisible, className, fmt, routeURL } from "../common.js";
 import { colorize } from "../colormaps.js";
 import { describe, isGrid, lowerIsImportant, placement, labelLines, percent, probability, targetOf } from "./attribution_parts.js";
+import { vectorCell } from "./attribution_vector.js";
 
 const CELL = 136; // CSS pixels per image cell
 
@@ -56,8 +57,9 @@ function columnHead(grid, { series, step, record }, selection) {
   return th;
 }
 
-function inputCell(record, i) {
-  const td = el("td", { class: "kv-cell kv-input" });
+/** The input image of row i; `sticky`: the grid's first column, which stays put when the grid scrolls sideways. */
+function inputCell(record, i, sticky = true) {
+  const td = el("td", { class: sticky ? "kv-cell kv-input" : "kv-cell kv-input kv-input-more" });
   if (!record.arrays.images || i >= record.arrays.images.shape[0]) return td;
   const canvas = el("canvas", { class: "kv-canvas", width: CELL, height: CELL });
   td.append(canvas);
@@ -148,8 +150,51 @@ function mapCell(grid, { series, record }, i, chosenClass) {
 }
 
 /**
+ * The records `shown` in column groups, one per input of a multi-input model (`header.input`,
+ * in the writer's order `header.inputs`): `[{name, kind, columns}]`, `kind` "image" (an input
+ * column, then a map per method) or "vector" (a bar chart per method). One unnamed image
+ * group when no record names an input (a single-input model).
+ */
+function columnGroups(shown) {
+  const named = (c) => typeof c.record.header.input === "string";
+  if (!shown.some(named)) return [{ name: null, kind: "image", columns: shown }];
+  const groups = new Map();
+  for (const c of shown) {
+    const name = named(c) ? c.record.header.input : "";
+    if (!groups.has(name)) groups.set(name, { name, kind: c.record.header.input_kind === "vector" ? "vector" : "image", columns: [] });
+    groups.get(name).columns.push(c);
+  }
+  const order = shown.map((c) => c.record.header.inputs).find(Array.isArray) || [];
+  const rank = (g) => (order.includes(g.name) ? order.indexOf(g.name) : order.length);
+  return [...groups.values()].sort((a, b) => rank(a) - rank(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function examples(record) {
+  const array = record.arrays.images || record.arrays.attributions;
+  return array ? array.shape[0] : 0;
+}
+
+/** The header: with input groups, a row of group titles (`th.kv-group`) over the columns' row. */
+function headRows(grid, groups, selection) {
+  const heads = el("tr", { class: "kv-heads" });
+  const titles = el("tr", { class: "kv-groups" });
+  for (const group of groups) {
+    const span = group.columns.length + (group.kind === "image" ? 1 : 0);
+    titles.append(el("th", { class: "kv-group", colspan: String(span), dataset: { input: group.name || "" } }, group.name));
+    if (group.kind === "image") heads.append(el("th", { class: group.name === null ? null : "kv-input-head" }, "input"));
+    for (const c of group.columns) {
+      const th = columnHead(grid, c, selection);
+      if (group.kind === "vector") th.querySelector(".kv-invert-box").remove(); // bars are signed: nothing to invert
+      heads.append(th);
+    }
+  }
+  return groups[0].name === null ? [heads] : [titles, heads];
+}
+
+/**
  * The grid in `box`. `show(shown, selection, chosenClass)` draws the records `shown`
- * (`[{series, step, record}]`, one column each); `repaint()` applies changed settings.
+ * (`[{series, step, record}]`, one column each, grouped by input for a multi-input model);
+ * `repaint()` applies changed settings.
  */
 export function attributionGrid(box, settings, methodColor) {
   const grid = { settings, methodColor, painters: [], repaint() { for (const paint of grid.painters) paint(); } };
@@ -157,22 +202,32 @@ export function attributionGrid(box, settings, methodColor) {
     repaint: grid.repaint,
     show(shown, selection, chosenClass) {
       grid.painters = [];
-      const count = Math.max(...shown.map((c) => (c.record.arrays.images ? c.record.arrays.images.shape[0] : 0)));
-      const table = el("table", { class: "kv-grid", id: "kv-grid" });
-      const head = el("tr");
-      head.append(el("th", {}, "input"));
-      for (const c of shown) head.append(columnHead(grid, c, selection));
+      const groups = columnGroups(shown);
+      const count = Math.max(...shown.map((c) => examples(c.record)));
+      const table = el("table", { class: groups[0].name === null ? "kv-grid" : "kv-grid kv-grouped", id: "kv-grid" });
       const thead = el("thead");
-      thead.append(head);
+      thead.append(...headRows(grid, groups, selection));
       const body = el("tbody");
       table.append(thead, body);
       for (let i = 0; i < count; i++) {
         const row = el("tr", { class: "kv-row", dataset: { index: String(i) } });
-        row.append(inputCell(shown[0].record, i));
-        for (const c of shown) row.append(mapCell(grid, c, i, chosenClass));
+        for (const group of groups) {
+          const input = group.name === null ? null : group.name;
+          if (group.kind === "vector") {
+            for (const c of group.columns) row.append(withInput(vectorCell(c, i), input));
+            continue;
+          }
+          row.append(withInput(inputCell(group.columns[0].record, i, input === null || group === groups[0]), input));
+          for (const c of group.columns) row.append(withInput(mapCell(grid, c, i, chosenClass), input));
+        }
         body.append(row);
       }
       box.replaceChildren(table);
     },
   };
+}
+
+function withInput(td, input) {
+  if (input !== null) td.dataset.input = input;
+  return td;
 }
