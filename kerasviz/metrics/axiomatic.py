@@ -10,14 +10,17 @@
 Lower is better for all three (each measures a violation).
 """
 
+import contextlib
 import numbers
+import threading
+import weakref
 
 import keras
 import numpy as np
 
 from kerasviz import fill
 from kerasviz.gradients import core
-from kerasviz.metrics import faithfulness_correlations, faithfulness_curves, robustness
+from kerasviz.metrics import faithfulness_correlations, faithfulness_curves, robustness, sanity
 
 
 def completeness(model, images, maps, target=None, *, baseline=0.0, batch_size=None) -> np.ndarray:
@@ -100,17 +103,83 @@ def non_sensitivity(model, images, maps, target=None, *, grid=8, eps=1e-3, basel
     return (no_attribution ^ no_effect).mean(axis=1).astype(np.float32)
 
 
-def shifted_model(model, shift):
+class Shift(keras.layers.Layer):
+    """Subtracts a constant held in a variable, float32 `[C]`: assigned per call, read (not traced) by the graphs."""
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self.shift = self.add_weight(shape=(channels,), initializer="zeros", trainable=False, name="shift")
+
+    def call(self, images):
+        return images - self.shift
+
+
+def _behind_shift(inner, channels):
+    """`(g, its Shift layer)`: `g(x) = inner(x - shift)`, a new model around `inner` (left untouched)."""
+    shape = tuple(inner.inputs[0].shape[1:]) if getattr(inner, "inputs", None) else (None, None, channels)
+    inputs_ = keras.Input(shape)
+    undo = Shift(channels, name="undo_shift")
+    return keras.Model(inputs_, inner(undo(inputs_)), name=f"{inner.name}_shifted"), undo
+
+
+_SHIFTED = weakref.WeakKeyDictionary()  # model -> (its copy behind a Shift, the Shift, the copy, the user's lock)
+_SHIFTED_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def shifted_model(model, images, shift):
     """A model of the same function on inputs shifted by `shift`: `g(x + shift) = model(x)` for every `x`.
 
     Kindermans et al. fold `-W shift` into the first layer's bias; a
     subtraction in front of the model is the same function, also at a
-    padded convolution's borders, and leaves `model` untouched.
+    padded convolution's borders, and leaves `model` untouched. The
+    subtraction reads the shift from a variable in front of a copy of the
+    model (`sanity.clone`), kept per model (weakly: it goes with the model),
+    its weights set from the model's and the shift assigned on each borrow:
+    the methods trace it once, not once per call (a new model per call is a
+    new trace of every compiled method). One caller uses it at a time; a
+    caller that finds it in use gets a fresh one, and a model that cannot
+    be cloned is wrapped itself, both uncached (a trace per call).
+
+    Args:
+        model: a built Keras image model with one input.
+        images: `[B, H, W, C]`, to build a copy.
+        shift: a float or one float per channel.
+
+    Yields:
+        The model `g`.
     """
-    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
-    inputs_ = keras.Input(shape if shape is not None else (None, None, None))
-    undo = keras.layers.Rescaling(1.0, offset=(-np.asarray(shift, np.float32)).tolist(), name="undo_shift")
-    return keras.Model(inputs_, model(undo(inputs_)), name=f"{model.name}_shifted")
+    channels = images.shape[-1]
+    values = np.broadcast_to(np.asarray(shift, np.float32), [channels])
+    with _SHIFTED_LOCK:
+        entry = _SHIFTED.get(model)
+    if entry is None:
+        try:
+            copy = sanity.clone(model, images)
+            entry = (*_behind_shift(copy, channels), copy, threading.Lock())
+        except ValueError:  # not cloneable: the model itself is wrapped below, for this call only
+            pass
+        else:
+            with _SHIFTED_LOCK:
+                entry = _SHIFTED.setdefault(model, entry)
+    if entry is None or not entry[-1].acquire(blocking=False):
+        shifted, undo = _behind_shift(model if entry is None else sanity.clone(model, images), channels)
+        undo.shift.assign(values)
+        yield shifted
+        return
+    shifted, undo, copy, lock = entry
+    try:
+        try:
+            copy.set_weights(model.get_weights())
+        except ValueError:  # the model changed its weights' structure since the copy was made
+            copy = sanity.clone(model, images)
+            shifted, undo = _behind_shift(copy, channels)
+            with _SHIFTED_LOCK:
+                _SHIFTED[model] = (shifted, undo, copy, lock)
+        undo.shift.assign(values)
+        yield shifted
+    finally:
+        lock.release()
 
 
 def input_invariance(model, images, method, target=None, *, shift=None, batch_size=None,
@@ -125,7 +194,8 @@ def input_invariance(model, images, method, target=None, *, shift=None, batch_si
     tests equality to 1e-4; here the relative change
     `||e_g(x + shift) - e_f(x)||_2 / ||e_f(x)||_2`, 0 for an invariant
     method. Lower is better. Costs 1 call of `method` per image (on the
-    shifted model, traced once more).
+    shifted model: a copy of `model` behind the shift, traced once per
+    model and method, not per call).
 
     Args:
         model: a built Keras image model with one input.
@@ -171,7 +241,7 @@ def input_invariance(model, images, method, target=None, *, shift=None, batch_si
         {"value_range": tuple(tuple(np.broadcast_to(bound + offset[0, 0, 0], [x.shape[-1]]).tolist())
                               for bound in (resolved.low, resolved.high))})
     original = np.asarray(method(model, x, fixed, **kwargs, **ranges[0]), np.float64).reshape(len(x), -1)
-    moved = np.asarray(method(shifted_model(model, offset[0, 0, 0]), x + offset, fixed, **kwargs, **ranges[1]),
-                       np.float64).reshape(len(x), -1)
+    with shifted_model(model, x, offset[0, 0, 0]) as shifted:
+        moved = np.asarray(method(shifted, x + offset, fixed, **kwargs, **ranges[1]), np.float64).reshape(len(x), -1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (np.linalg.norm(moved - original, axis=1) / np.linalg.norm(original, axis=1)).astype(np.float32)

@@ -102,7 +102,7 @@ def _layers_to_randomize(model, layers):
     return paths
 
 
-def _clone(model, images):
+def clone(model, images):
     """A copy of `model` with the same weights, or a clear error."""
     try:
         try:
@@ -146,18 +146,18 @@ def borrowed_copy(model, images):
     with _COPIES_LOCK:
         entry = _COPIES.get(model)
     if entry is None:
-        entry = (_clone(model, images), threading.Lock())
+        entry = (clone(model, images), threading.Lock())
         with _COPIES_LOCK:
             entry = _COPIES.setdefault(model, entry)
     copy, lock = entry
     if not lock.acquire(blocking=False):
-        yield _clone(model, images)
+        yield clone(model, images)
         return
     try:
         try:
             copy.set_weights(model.get_weights())
         except ValueError:  # the model changed its weights' structure since the copy was made
-            copy = _clone(model, images)
+            copy = clone(model, images)
             with _COPIES_LOCK:
                 _COPIES[model] = (copy, lock)
         yield copy
@@ -365,7 +365,7 @@ def randomized_model(model, images, *, layers=None, seed=0):
     Returns `(copy, paths randomized)`.
     """
     seed = inputs.check_seed(seed)
-    copy = _clone(model, images)
+    copy = clone(model, images)
     return copy, randomize(model, copy, layers, seed)
 
 

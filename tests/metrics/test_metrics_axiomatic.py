@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.models import functional
-from kerasviz import metrics
+from kerasviz import compiled, metrics
 from kerasviz.metrics import axiomatic, randomisation
 from kerasviz.metrics import mosaics as focus_module
 from kerasviz.gradients.gradient_input import gradient_x_input
@@ -74,8 +74,30 @@ def test_input_invariance_passes_gradients_and_fails_gradient_times_input():
     x = np.random.default_rng(3).uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
     np.testing.assert_allclose(metrics.input_invariance(model, x, saliency, 1, shift=0.5), 0.0, atol=1e-4)
     assert metrics.input_invariance(model, x, gradient_x_input, 1, shift=0.5).min() > 0.1
-    shifted = axiomatic.shifted_model(model, 0.5)
-    np.testing.assert_allclose(shifted(x + 0.5), model(x), atol=1e-5)  # the same function
+    with axiomatic.shifted_model(model, x, 0.5) as shifted:
+        np.testing.assert_allclose(shifted(x + 0.5), model(x), atol=1e-5)  # the same function
+
+
+def test_input_invariance_traces_once_over_calls_with_other_shifts_and_follows_the_weights():
+    """A new shifted model per call was a new trace of the method per call (~96 in a compare run)."""
+    keras.backend.clear_session()
+    model = functional()
+    rng = np.random.default_rng(5)
+    batches = [rng.uniform(0, scale, (2, 16, 16, 3)).astype(np.float32) for scale in (1.0, 2.0, 3.0)]
+    counts = []
+    for x in batches:  # each batch its own default shift (a tenth of its spread)
+        assert metrics.input_invariance(model, x, saliency, 1).max() < 1e-4
+        assert metrics.input_invariance(model, x, gradient_x_input, 1).min() > 0.0
+        with axiomatic.shifted_model(model, x, 0.0) as shifted:
+            counts.append(compiled.tracing_count(model) + compiled.tracing_count(shifted))
+    assert compiled.tracing_count(shifted) >= 1  # the method ran on the shifted model, traced
+    assert counts[0] == counts[1] == counts[2], counts
+    before = [w.copy() for w in model.get_weights()]
+    model.set_weights([w + 0.1 for w in before])  # new weights: the kept copy takes them on the next borrow
+    with axiomatic.shifted_model(model, batches[0], 0.25) as again:
+        assert again is shifted
+        np.testing.assert_allclose(again(batches[0] + 0.25), model(batches[0]), atol=1e-5)
+    model.set_weights(before)
 
 
 def noisy_copies(x, samples, noise, seed):
