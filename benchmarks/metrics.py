@@ -12,7 +12,8 @@ passes; metrics that cost nothing (on the map) report their time alone. Times ar
 runs after one warm-up (tracing excluded); the machine is shared, read them as indications.
 
 Models: `shapes` (the demo ConvNet, 64 x 64, images from `load_shapes` with their masks) and `imagenet`
-(EfficientNet-Lite3 of `../shared/imagenet`, raw 0-255 input, 280 x 280, the photos).
+(EfficientNet-Lite3 of `../shared/imagenet`, raw 0-255 input, 280 x 280, the photos). The metrics get the
+model's input range (`value_range`: (0, 1) and (0, 255)), as a user's `compare` call would.
 
     python benchmarks/metrics.py --models shapes --images 8
     python benchmarks/metrics.py --models imagenet --images 2 --only road_morf average_drop
@@ -34,6 +35,7 @@ from attributions import BATCH, model_limits  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMAGENET = os.path.join(HERE, "..", "..", "shared", "imagenet")
+RANGES = {"shapes": (0.0, 1.0), "imagenet": (0.0, 255.0)}  # each model's input range
 
 
 def shapes(n):
@@ -89,7 +91,8 @@ def main():
                 continue
             cost = record_.cost
             seconds = median(lambda: catalog.run_metrics(model, images, record, method, maps, classes, [metric],
-                                                         masks=masks, batch_size=BATCH, seed=0), args.repeats) / n
+                                                         masks=masks, batch_size=BATCH, seed=0,
+                                                         value_range=RANGES[name]), args.repeats) / n
             nominal = cost.forward * t_forward + (cost.method + cost.per_layer * layers) * t_method
             ratio = f"{seconds / nominal:7.2f}" if nominal else "      -"
             print(f"{metric:36s} {str(cost):44s} {seconds:9.4f} {nominal:9.4f} {ratio}", flush=True)
