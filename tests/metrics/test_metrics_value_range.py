@@ -130,3 +130,15 @@ def test_the_callback_checks_its_images_against_its_value_range_when_a_metric_cl
     kerasviz.callbacks.AttributionCallback(str(tmp_path), images * 255.0, metrics=("max_sensitivity",),
                                            value_range=(0, 255))
     kerasviz.callbacks.AttributionCallback(str(tmp_path), images * 255.0, metrics=("sparseness",), value_range=RANGE)
+
+
+def test_explain_dataset_gives_its_value_range_to_the_metrics(tmp_path):
+    """`explain_dataset` hands `value_range` to gradient_shap, which then refuses unclipped noisy copies."""
+    keras.backend.clear_session()
+    model, images = functional(), edge_images()
+    result = kerasviz.explain_dataset(model, images, [("gradient_shap", {"samples": 4})], out=str(tmp_path / "run"),
+                                      metrics=["max_sensitivity", "local_lipschitz_estimate"], value_range=RANGE,
+                                      verbose=0)
+    for name in ("max_sensitivity", "local_lipschitz_estimate"):
+        values = np.asarray(result.metric("gradient_shap", name))
+        assert values.shape == (2,) and np.isfinite(values).all(), name
