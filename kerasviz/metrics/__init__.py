@@ -19,7 +19,9 @@
 - randomisation: `sanity_check`, `random_logit`, `smooth_mprt`, `efficient_mprt`;
 - axiomatic: `completeness`, `non_sensitivity`, `input_invariance`;
 - `METRICS`: each by name with its direction, cost and category; `compare`:
-  every metric for every method on your own model, in one table.
+  every metric for every method on your own model, in one table;
+  `MOVING_METRICS`: those that build moved images (noise, translations,
+  imputation) and clip them into a `value_range` when given one.
 """
 
 from kerasviz.metrics.agreement import consistency, sufficiency
