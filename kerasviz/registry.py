@@ -225,7 +225,7 @@ METHODS = {m.name: m for m in [
            lambda model, shape, p: Cost(backward=2), takes_layer=True, several_inputs=True),  # Grad-CAM and guided backprop
     Method("occlusion", f"{_OCCLUSION}:occlusion", "Zeiler & Fergus 2014", "perturbation", _occlusion,
            output="grid", lower_is_important=True, geometry=f"{_OCCLUSION}:grid_of",
-           to_pixels=f"{_OCCLUSION}:grid_to_pixels"),
+           to_pixels=f"{_OCCLUSION}:grid_to_pixels", several_inputs=True),
     Method("gradient_x_input", "kerasviz.gradients.gradient_input:gradient_x_input", "Shrikumar et al. 2016",
            "gradient", _one_gradient, several_inputs=True),
     Method("deconvnet", "kerasviz.gradients.deconvnet:deconvnet", "Zeiler & Fergus 2014", "gradient",

@@ -31,7 +31,7 @@ PUBLIC = {
     "blur_integrated_gradients": "(model, images, target=None, *, batch_size=None, steps=50, rule='midpoint', max_sigma=None, signed=False, verbose=0)",
     "expected_gradients": "(model, images, target=None, *, batch_size=None, references=None, samples=50, seed=0, signed=False, verbose=0)",
     "guided_integrated_gradients": "(model, images, target=None, *, batch_size=None, baseline=0.0, steps=50, fraction=0.25, max_dist=0.02, signed=False, verbose=0)",
-    "occlusion": "(model, images, target=None, *, patch=None, stride=None, value=None, batch_size=None, inference='auto', verbose=0)",
+    "occlusion": "(model, images, target=None, *, patch=None, stride=None, value=None, batch_size=None, inference='auto', verbose=0, attribute=None)",
     "occlusion_plan": "(model, images, target=None, *, patch=None, stride=None, inference='auto')",
     "occlusion_coarse_to_fine": "(model, images, target=None, *, patch=None, stride=None, coarse=4, threshold=0.1, value=None, batch_size=None, inference='auto', verbose=0)",
     "occlusion_to_input": "(heatmap, image_size, patch=None, stride=None)",

@@ -115,14 +115,15 @@ def test_a_two_input_model(two_inputs, test_data, method):
 
 # The other families on several inputs: a map per image input, the side input held at its values.
 IMAGE_INPUT_METHODS = {"grad_cam": {}, "grad_cam_plus_plus": {}, "layer_cam": {}, "score_cam": {"max_channels": 4},
-                       "guided_grad_cam": {}}
+                       "guided_grad_cam": {}, "occlusion": {"patch": 4, "stride": 4}}
 
 
 @pytest.mark.parametrize("method", sorted(IMAGE_INPUT_METHODS))
 def test_a_two_input_models_image_by_the_other_families(two_inputs, test_data, method):
     data = {"image": test_data.images, "side": dense_models.side_values(test_data.labels, 11)}
     maps = _invariants(method, two_inputs, data, test_data.labels, IMAGE_INPUT_METHODS[method])
-    assert set(maps) == {"image"} and maps["image"].shape == test_data.images.shape[:3]
+    grid = (6, 6) if method == "occlusion" else test_data.images.shape[1:3]
+    assert set(maps) == {"image"} and maps["image"].shape == (len(test_data.images), *grid)
     listed = getattr(kerasviz, method)(two_inputs, [data["image"], data["side"]], test_data.labels,
                                        **IMAGE_INPUT_METHODS[method])
     assert listed[1] is None
