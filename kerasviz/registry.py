@@ -254,8 +254,9 @@ METHODS = {m.name: m for m in [
            lambda model, shape, p: Cost(forward=1 + p["samples"] + 2)),  # + all features on and all off
     Method("xrai", "kerasviz.perturbation.xrai:xrai", "Kapishnikov et al. 2019", "perturbation", _xrai,
            shown_as_regions=True),
-    Method("lrp", f"{_RELEVANCE}.lrp:lrp", "Bach et al. 2015", "relevance", _lrp),
-    Method("deeplift", f"{_RELEVANCE}.deeplift:deeplift", "Shrikumar et al. 2017", "relevance", _deeplift),
+    Method("lrp", f"{_RELEVANCE}.lrp:lrp", "Bach et al. 2015", "relevance", _lrp, several_inputs=True),
+    Method("deeplift", f"{_RELEVANCE}.deeplift:deeplift", "Shrikumar et al. 2017", "relevance", _deeplift,
+           several_inputs=True),
     Method("deeplift_shap", f"{_RELEVANCE}.deeplift:deeplift_shap", "Lundberg & Lee 2017", "relevance",
            _deeplift_shap),
     # Attribution to a layer's units (a pixel map by default, `output=` for the units' or channels' values).

@@ -69,7 +69,7 @@ PUBLIC = {
     "optimize": "(model, objective, init, *, layers=None, extras=(), objective_key=None, steps=100, learning_rate=0.01, value_range=(0.0, 1.0), l2=0.0, tv=0.0, jitter=0, blur_every=0, blur_sigma=0.5, normalize_gradient=True, seed=0, callback=None, verbose=0, stop=None, parameterization=None, transforms=None, reads_logits=True)",
     "explain_dataset": "(model, dataset, methods, *, out, target=None, metrics=(), strategy=None, batch_size=None, shard_size=256, seed=0, value_range=None, verbose=1, **method_params)",
     "load_explanations": "(out)",
-    "lrp": "(model, images, target=None, *, batch_size=None, composite='epsilon_plus', value_range=None, signed=False)",
+    "lrp": "(model, images, target=None, *, batch_size=None, composite='epsilon_plus', value_range=None, signed=False, attribute=None)",
     "gradient_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=50, noise=0.1, value_range=None, seed=0, signed=False, verbose=0)",
     "layer_gradient_x_activation": "(model, images, target=None, *, layer=None, batch_size=None, output='pixels')",
     "layer_integrated_gradients": "(model, images, target=None, *, layer=None, batch_size=None, baseline=0.0, steps=50, rule='midpoint', output='pixels', verbose=0)",
@@ -77,7 +77,7 @@ PUBLIC = {
     "neuron_conductance": "(model, images, target=None, *, neuron=None, layer=None, batch_size=None, baseline=0.0, steps=50, rule='midpoint', signed=False, verbose=0)",
     "explain_regions": "(model, images, method='saliency', *, classes=None, background=None, min_pixels=1, batch_size=None, **params)",
     "explain_detections": "(model, images, method='saliency', *, top=3, min_score=0.0, boxes='boxes', scores='scores', iou=False, batch_size=None, **params)",
-    "deeplift": "(model, images, target=None, *, batch_size=None, baseline=0.0, rule='rescale', signed=False)",
+    "deeplift": "(model, images, target=None, *, batch_size=None, baseline=0.0, rule='rescale', signed=False, attribute=None)",
     "deeplift_shap": "(model, images, target=None, *, batch_size=None, references=None, samples=16, seed=0, rule='rescale', signed=False)",
 }
 MODULES = ["callbacks", "data", "demo", "display", "image", "inside", "metrics", "models", "relevance", "summary", "targets"]
