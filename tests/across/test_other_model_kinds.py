@@ -151,6 +151,8 @@ def test_threads_explaining_other_boxes_and_inputs_get_their_own_results(detecto
     calls = [(lambda k=k: kerasviz.saliency(detector, test_data.images, kerasviz.Detection(0, k))) for k in range(3)]
     calls += [(lambda k=k: kerasviz.integrated_gradients(two_inputs, data, k, steps=4, attribute="all"))
               for k in range(2)]
+    calls += [(lambda k=k, m=m: getattr(kerasviz, m)(two_inputs, data, k, **IMAGE_INPUT_METHODS[m]))
+              for k, m in enumerate(["grad_cam", "score_cam", "occlusion", "lrp"])]
     serial = [call() for call in calls]
     with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
         parallel = [f.result() for f in [pool.submit(call) for call in calls for _ in range(2)]]
