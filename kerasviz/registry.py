@@ -247,7 +247,7 @@ METHODS = {m.name: m for m in [
     Method("guided_integrated_gradients", "kerasviz.gradients.guided_ig:guided_integrated_gradients",
            "Kapishnikov et al. 2021", "path", lambda model, shape, p: Cost(forward=1, backward=p["steps"])),
     Method("rise", "kerasviz.perturbation.rise:rise", "Petsiuk et al. 2018", "perturbation",
-           lambda model, shape, p: Cost(forward=1 + p["masks"])),
+           lambda model, shape, p: Cost(forward=1 + p["masks"]), several_inputs=True),
     Method("lime", "kerasviz.perturbation.lime:lime", "Ribeiro et al. 2016", "perturbation",
            lambda model, shape, p: Cost(forward=1 + p["samples"])),
     Method("kernel_shap", "kerasviz.perturbation.lime:kernel_shap", "Lundberg & Lee 2017", "perturbation",

@@ -44,7 +44,7 @@ PUBLIC = {
     "noise_tunnel": "(model, images, target=None, *, method='saliency', reduce='mean', batch_size=None, samples=25, noise=0.15, value_range=None, seed=0, signed=False, verbose=0, **params)",
     "gradient_x_input": "(model, images, target=None, *, batch_size=None, signed=False, attribute=None)",
     "deconvnet": "(model, images, target=None, *, batch_size=None, signed=False)",
-    "rise": "(model, images, target=None, *, batch_size=None, seed=0, masks=4000, grid=7, keep=0.5, baseline=0.0, verbose=0)",
+    "rise": "(model, images, target=None, *, batch_size=None, seed=0, masks=4000, grid=7, keep=0.5, baseline=0.0, verbose=0, attribute=None)",
     "lime": "(model, images, target=None, *, batch_size=None, seed=0, samples=1000, segments='slic', segment_params=None, baseline=None, kernel_width=0.25, alpha=1.0, verbose=0)",
     "kernel_shap": "(model, images, target=None, *, batch_size=None, seed=0, samples=1000, segments='slic', segment_params=None, baseline=None, verbose=0)",
     "xrai": "(model, images, target=None, *, batch_size=None, attribution=None, steps=50, scales=(50, 100, 150, 250, 500, 1200), sigma=0.8, min_size=None, verbose=0)",

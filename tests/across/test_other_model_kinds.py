@@ -115,7 +115,8 @@ def test_a_two_input_model(two_inputs, test_data, method):
 
 # The other families on several inputs: a map per image input, the side input held at its values.
 IMAGE_INPUT_METHODS = {"grad_cam": {}, "grad_cam_plus_plus": {}, "layer_cam": {}, "score_cam": {"max_channels": 4},
-                       "guided_grad_cam": {}, "occlusion": {"patch": 4, "stride": 4}, "lrp": {}, "deeplift": {}}
+                       "guided_grad_cam": {}, "occlusion": {"patch": 4, "stride": 4}, "lrp": {}, "deeplift": {},
+                       "rise": {"masks": 16, "seed": 0}}
 
 
 @pytest.mark.parametrize("method", sorted(IMAGE_INPUT_METHODS))
