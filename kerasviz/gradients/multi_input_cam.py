@@ -20,6 +20,7 @@ from kerasviz.gradients import core, multi_input, multi_input_layers
 
 
 def pack(structure, names, tensors):
+    """Tensors in the order of `model.inputs`, in the structure of the call's `images` (inside a graph)."""
     return dict(zip(names, tensors)) if structure == "dict" else list(tensors)
 
 
