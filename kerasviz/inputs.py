@@ -10,6 +10,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from kerasviz import registry
+
 # The batch of the methods that take no model (and the fallback where a model's activations cannot be sized:
 # `kerasviz.model_cost.default_batch_size`).
 DEFAULT_BATCH_SIZE = 32
@@ -32,8 +34,8 @@ def model_input_shape(model):
     if len(inputs) != 1:
         raise ValueError(
             f"The model {model.name!r} has {len(inputs)} inputs; this method explains image models with a "
-            "single input. saliency, gradient_x_input, smoothgrad and integrated_gradients take a model with "
-            "several inputs (`images` a dict by input name or a list)."
+            f"single input. {', '.join(registry.names_with('several_inputs'))} take a model with several inputs "
+            "(`images` a dict by input name or a list)."
         )
     spec = getattr(model, "input_spec", None)
     spec = spec[0] if isinstance(spec, (list, tuple)) and len(spec) == 1 else spec

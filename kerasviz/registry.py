@@ -107,6 +107,8 @@ class Method:
             actually used (in pixels; what records carry as `grid`).
         to_pixels: for a grid, `"module:function"` of `(maps, (H, W), params)
             -> [B, H, W]`.
+        several_inputs: it takes a model with several inputs (`images` a dict
+            or a list, `attribute=`), giving a map per image input.
     """
 
     name: str
@@ -120,6 +122,7 @@ class Method:
     shown_as_regions: bool = False
     geometry: typing.Optional[str] = None
     to_pixels: typing.Optional[str] = None
+    several_inputs: bool = False
 
     @property
     def function(self):
@@ -208,33 +211,34 @@ def _lrp(model, shape, p):  # one gradient, its rules' modified forwards inside
 _OCCLUSION = "kerasviz.activations.occlusion"
 _RELEVANCE = "kerasviz.relevance"
 METHODS = {m.name: m for m in [
-    Method("saliency", "kerasviz.gradients.saliency:saliency", "Simonyan et al. 2013", "gradient", _one_gradient),
+    Method("saliency", "kerasviz.gradients.saliency:saliency", "Simonyan et al. 2013", "gradient", _one_gradient,
+           several_inputs=True),
     Method("guided_backprop", "kerasviz.gradients.saliency:guided_backprop", "Springenberg et al. 2015",
            "gradient", _one_gradient),
     Method("smoothgrad", "kerasviz.gradients.smoothgrad:smoothgrad", "Smilkov et al. 2017", "noise_tunnel",
-           _sampled),
+           _sampled, several_inputs=True),
     Method("integrated_gradients", "kerasviz.gradients.integrated:integrated_gradients",
-           "Sundararajan et al. 2017", "path", _path),
+           "Sundararajan et al. 2017", "path", _path, several_inputs=True),
     Method("grad_cam", "kerasviz.gradients.cam:grad_cam", "Selvaraju et al. 2017", "cam", _one_gradient,
-           takes_layer=True),  # the backward pass stops at the layer
+           takes_layer=True, several_inputs=True),  # the backward pass stops at the layer
     Method("guided_grad_cam", "kerasviz.gradients.cam:guided_grad_cam", "Selvaraju et al. 2017", "cam",
-           lambda model, shape, p: Cost(backward=2), takes_layer=True),  # Grad-CAM and guided backprop
+           lambda model, shape, p: Cost(backward=2), takes_layer=True, several_inputs=True),  # Grad-CAM and guided backprop
     Method("occlusion", f"{_OCCLUSION}:occlusion", "Zeiler & Fergus 2014", "perturbation", _occlusion,
            output="grid", lower_is_important=True, geometry=f"{_OCCLUSION}:grid_of",
-           to_pixels=f"{_OCCLUSION}:grid_to_pixels"),
+           to_pixels=f"{_OCCLUSION}:grid_to_pixels", several_inputs=True),
     Method("gradient_x_input", "kerasviz.gradients.gradient_input:gradient_x_input", "Shrikumar et al. 2016",
-           "gradient", _one_gradient),
+           "gradient", _one_gradient, several_inputs=True),
     Method("deconvnet", "kerasviz.gradients.deconvnet:deconvnet", "Zeiler & Fergus 2014", "gradient",
            _one_gradient),
     Method("smoothgrad_squared", "kerasviz.gradients.smoothgrad:smoothgrad_squared", "Hooker et al. 2019",
            "noise_tunnel", _sampled),
     Method("vargrad", "kerasviz.gradients.smoothgrad:vargrad", "Adebayo et al. 2018", "noise_tunnel", _sampled),
     Method("grad_cam_plus_plus", "kerasviz.gradients.cam_variants:grad_cam_plus_plus", "Chattopadhyay et al. 2018",
-           "cam", _one_gradient, takes_layer=True),
+           "cam", _one_gradient, takes_layer=True, several_inputs=True),
     Method("layer_cam", "kerasviz.gradients.cam_variants:layer_cam", "Jiang et al. 2021", "cam", _one_gradient,
-           takes_layer=True),
+           takes_layer=True, several_inputs=True),
     Method("score_cam", "kerasviz.gradients.score_cam:score_cam", "Wang et al. 2020", "cam", _score_cam,
-           takes_layer=True),
+           takes_layer=True, several_inputs=True),
     Method("blur_integrated_gradients", "kerasviz.gradients.baselines:blur_integrated_gradients", "Xu et al. 2020",
            "path", _path),
     Method("expected_gradients", "kerasviz.gradients.baselines:expected_gradients", "Erion et al. 2021", "path",
@@ -243,15 +247,16 @@ METHODS = {m.name: m for m in [
     Method("guided_integrated_gradients", "kerasviz.gradients.guided_ig:guided_integrated_gradients",
            "Kapishnikov et al. 2021", "path", lambda model, shape, p: Cost(forward=1, backward=p["steps"])),
     Method("rise", "kerasviz.perturbation.rise:rise", "Petsiuk et al. 2018", "perturbation",
-           lambda model, shape, p: Cost(forward=1 + p["masks"])),
+           lambda model, shape, p: Cost(forward=1 + p["masks"]), several_inputs=True),
     Method("lime", "kerasviz.perturbation.lime:lime", "Ribeiro et al. 2016", "perturbation",
            lambda model, shape, p: Cost(forward=1 + p["samples"])),
     Method("kernel_shap", "kerasviz.perturbation.lime:kernel_shap", "Lundberg & Lee 2017", "perturbation",
            lambda model, shape, p: Cost(forward=1 + p["samples"] + 2)),  # + all features on and all off
     Method("xrai", "kerasviz.perturbation.xrai:xrai", "Kapishnikov et al. 2019", "perturbation", _xrai,
            shown_as_regions=True),
-    Method("lrp", f"{_RELEVANCE}.lrp:lrp", "Bach et al. 2015", "relevance", _lrp),
-    Method("deeplift", f"{_RELEVANCE}.deeplift:deeplift", "Shrikumar et al. 2017", "relevance", _deeplift),
+    Method("lrp", f"{_RELEVANCE}.lrp:lrp", "Bach et al. 2015", "relevance", _lrp, several_inputs=True),
+    Method("deeplift", f"{_RELEVANCE}.deeplift:deeplift", "Shrikumar et al. 2017", "relevance", _deeplift,
+           several_inputs=True),
     Method("deeplift_shap", f"{_RELEVANCE}.deeplift:deeplift_shap", "Lundberg & Lee 2017", "relevance",
            _deeplift_shap),
     # Attribution to a layer's units (a pixel map by default, `output=` for the units' or channels' values).

@@ -139,4 +139,6 @@ def test_multi_input_models_take_one_array_per_input_or_refuse_by_name():
         kerasviz.saliency(model, np.zeros((1, 4, 4, 3)))
     assert len(kerasviz.saliency(model, [np.ones((1, 4, 4, 3))] * 2)) == 2  # a map per input
     with pytest.raises(ValueError, match="single input"):
-        kerasviz.grad_cam(model, [np.ones((1, 4, 4, 3))] * 2)
+        kerasviz.guided_backprop(model, [np.ones((1, 4, 4, 3))] * 2)
+    with pytest.raises(ValueError, match=r"no spatial layer .* depends on the image input .* alone"):
+        kerasviz.grad_cam(model, [np.ones((1, 4, 4, 3))] * 2)  # `add` reads both images: no default

@@ -6,8 +6,8 @@ import numbers
 import numpy as np
 
 from kerasviz import fill, inputs, models, progress
-from kerasviz.activations import incremental, incremental_plan, naive_occlusion
-from kerasviz.gradients import core
+from kerasviz.activations import incremental, incremental_plan, multi_input_occlusion, naive_occlusion
+from kerasviz.gradients import core, multi_input
 
 INFERENCES = ("auto", "incremental", "naive")
 
@@ -164,7 +164,7 @@ def occlusion_plan(model, images, target=None, *, patch=None, stride=None, infer
 
 
 def occlusion(model, images, target=None, *, patch=None, stride=None, value=None, batch_size=None,
-              inference="auto", verbose=0):
+              inference="auto", verbose=0, attribute=None):
     """Occlusion sensitivity: the target's probability as a grey patch slides over the image.
 
     A `patch x patch` square of every image is replaced by `value`, at every
@@ -220,6 +220,16 @@ def occlusion(model, images, target=None, *, patch=None, stride=None, value=None
             layer can be computed on a region) or `"naive"`.
         verbose: 0 (silent, the default) or 1: a Keras progress bar over the
             `B * nY * nX` occluded images.
+        attribute: for a model with several inputs (`images` a dict keyed by
+            input name, or a list in the order of `model.inputs`): which
+            image inputs to occlude, each in turn while the other inputs keep
+            their values: None (every image input) or input names or
+            indices; a side (non-image) input cannot be occluded. `patch`
+            and `stride` apply to each (None: each input's own default),
+            `value` is one value for all or a dict/list with one per input;
+            inference is naive. The result has the structure of `images`:
+            a grid per occluded input, None (or no key) for the others. Must
+            be None for a model with one input.
 
     Returns:
         float32 `[B, nY, nX]`: the target's score with the occluder at each
@@ -238,6 +248,10 @@ def occlusion(model, images, target=None, *, patch=None, stride=None, value=None
     """
     verbose = progress.check_verbose(verbose)
     inference = check_inference(inference)
+    if multi_input.is_several(model, images):
+        return _several_inputs(model, images, target, patch, stride, value, batch_size, inference, verbose,
+                               attribute)
+    multi_input.check_single_input_attribute(attribute)
     prepared = core.Prepared(model, images, target, batch_size)
     n_images, height, width = prepared.images.shape[:3]
     patch, stride = occlusion_geometry(height, width, patch, stride)
@@ -254,6 +268,21 @@ def occlusion(model, images, target=None, *, patch=None, stride=None, value=None
         positions = np.arange(start, stop)
         scores[b, start:stop] = function.scores(b, positions // n_x, positions % n_x)
     return inputs.warn_if_constant(scores.reshape(n_images, n_y, n_x), "occlusion", "score under occlusion")
+
+
+def _several_inputs(model, images, target, patch, stride, value, batch_size, inference, verbose, attribute):
+    """`occlusion` on a model with several inputs (`kerasviz.activations.multi_input_occlusion`)."""
+    prepared = multi_input_occlusion.prepare(model, images, target, batch_size, attribute, inference)
+    colours = multi_input_occlusion.colours(prepared, value)
+    class_idx = multi_input.predicted_classes(prepared)
+    grids = {}
+    for k in prepared.attributed:
+        height, width = prepared.arrays[k].shape[1:3]
+        side, step = occlusion_geometry(height, width, patch, stride)
+        grids[k] = multi_input_occlusion.occluded_scores(
+            prepared, k, class_idx, colours[k], occlusion_positions(height, side, step),
+            occlusion_positions(width, side, step), side, verbose)
+    return prepared.result(grids, signed=True)
 
 
 def _image_size(image_size):

@@ -8,7 +8,7 @@ how (a *rule*): Grad-CAM here, Grad-CAM++ and LayerCAM in `cam_variants`.
 import tensorflow as tf
 
 from kerasviz import compiled, inputs, models
-from kerasviz.gradients import core
+from kerasviz.gradients import core, multi_input, multi_input_cam
 
 
 def _static_shape(layer):
@@ -88,7 +88,7 @@ def class_activation_maps(prepared, path, rule=grad_cam_rule):
     return core.run_chunks(function, prepared, prepared.images, prepared.class_idx)
 
 
-def grad_cam(model, images, target=None, *, layer=None, batch_size=None):
+def grad_cam(model, images, target=None, *, layer=None, batch_size=None, attribute=None):
     """Grad-CAM: where in the image a conv layer sees evidence for the target.
 
     Each channel `A_k` of a spatial layer is weighted by the spatial mean of
@@ -116,12 +116,22 @@ def grad_cam(model, images, target=None, *, layer=None, batch_size=None):
             layers have no symbolic outputs: the last layer with a 4-D kernel).
         batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
+        attribute: for a model with several inputs (`images` a dict keyed by
+            input name, or a list in the order of `model.inputs`): which image
+            inputs to map: None (those `layer` depends on; with `layer=None`
+            every image input, each at its own branch's last feature block),
+            or input names or indices. `layer` may then also be a dict
+            `{input name: layer}`. The result has the structure of `images`: a
+            map per mapped image input, resized to it, None (or no key) for the
+            others; side inputs are held at their values. Must be None for a
+            model with one input.
 
     Returns:
         float32 `[B, H, W]`, non-negative.
 
     Raises:
-        ValueError: `layer` is not in the model or has no spatial output;
+        ValueError: `layer` is not in the model or has no spatial output (on
+            a model with several inputs: depends on no image input);
             invalid `images`, `target` or `batch_size`.
         TypeError: `layer` or `target` of the wrong type.
 
@@ -131,11 +141,15 @@ def grad_cam(model, images, target=None, *, layer=None, batch_size=None):
     >>> maps.shape
     (8, 224, 224)
     """
+    if multi_input.is_several(model, images):
+        return multi_input_cam.gradient_cam(model, images, target, layer=layer, batch_size=batch_size,
+                                            attribute=attribute, rule=grad_cam_rule, method="grad_cam")
+    multi_input.check_single_input_attribute(attribute)
     prepared = core.Prepared(model, images, target, batch_size)
     return inputs.warn_if_constant(class_activation_maps(prepared, cam_layer(prepared.model, layer, prepared.images.shape[1:])), "grad_cam")
 
 
-def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, signed=False):
+def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, signed=False, attribute=None):
     """Guided Grad-CAM: guided backpropagation masked by the Grad-CAM map.
 
     The guided-backpropagation gradient `[B, H, W, C]` (Springenberg et al.,
@@ -159,6 +173,7 @@ def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, 
         batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`).
         signed: return the signed product `[B, H, W, C]` instead of the map
             (maximum absolute value over channels).
+        attribute: as for `grad_cam` (a model with several inputs).
 
     Returns:
         float32 `[B, H, W]` (or `[B, H, W, C]` with `signed=True`).
@@ -170,6 +185,10 @@ def guided_grad_cam(model, images, target=None, *, layer=None, batch_size=None, 
 
     >>> maps = kerasviz.guided_grad_cam(model, images, layer="conv2")
     """
+    if multi_input.is_several(model, images):
+        return multi_input_cam.guided_grad_cam(model, images, target, layer=layer, batch_size=batch_size,
+                                               signed=signed, attribute=attribute, rule=grad_cam_rule)
+    multi_input.check_single_input_attribute(attribute)
     prepared = core.Prepared(model, images, target, batch_size)
     path = cam_layer(prepared.model, layer, prepared.images.shape[1:])
     size = prepared.images.shape[1:3]

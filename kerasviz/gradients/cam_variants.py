@@ -9,7 +9,7 @@ mean of `G`.
 import tensorflow as tf
 
 from kerasviz import inputs
-from kerasviz.gradients import cam, core
+from kerasviz.gradients import cam, core, multi_input, multi_input_cam
 
 
 def grad_cam_plus_plus_rule(gradients, activation):
@@ -34,13 +34,17 @@ def layer_cam_rule(gradients, activation):
     return tf.reduce_sum(tf.nn.relu(gradients) * activation, axis=-1, keepdims=True)
 
 
-def _maps(model, images, target, layer, batch_size, rule, name):
+def _maps(model, images, target, layer, batch_size, attribute, rule, name):
+    if multi_input.is_several(model, images):
+        return multi_input_cam.gradient_cam(model, images, target, layer=layer, batch_size=batch_size,
+                                            attribute=attribute, rule=rule, method=name)
+    multi_input.check_single_input_attribute(attribute)
     prepared = core.Prepared(model, images, target, batch_size)
     path = cam.cam_layer(prepared.model, layer, prepared.images.shape[1:])
     return inputs.warn_if_constant(cam.class_activation_maps(prepared, path, rule), name)
 
 
-def grad_cam_plus_plus(model, images, target=None, *, layer=None, batch_size=None):
+def grad_cam_plus_plus(model, images, target=None, *, layer=None, batch_size=None, attribute=None):
     """Grad-CAM++: Grad-CAM with pixel-wise weights on the gradient, for several instances.
 
     Grad-CAM's channel weight, the spatial mean of the gradient, lets large
@@ -66,6 +70,7 @@ def grad_cam_plus_plus(model, images, target=None, *, layer=None, batch_size=Non
             feature block.
         batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
+        attribute: as for `grad_cam` (a model with several inputs).
 
     Returns:
         float32 `[B, H, W]`, non-negative.
@@ -77,10 +82,10 @@ def grad_cam_plus_plus(model, images, target=None, *, layer=None, batch_size=Non
 
     >>> maps = kerasviz.grad_cam_plus_plus(model, images, target=labels)
     """
-    return _maps(model, images, target, layer, batch_size, grad_cam_plus_plus_rule, "grad_cam_plus_plus")
+    return _maps(model, images, target, layer, batch_size, attribute, grad_cam_plus_plus_rule, "grad_cam_plus_plus")
 
 
-def layer_cam(model, images, target=None, *, layer=None, batch_size=None):
+def layer_cam(model, images, target=None, *, layer=None, batch_size=None, attribute=None):
     """LayerCAM: activations weighted location by location by their positive gradient.
 
     The map is `relu(sum_k relu(G_k[i, j]) A_k[i, j])`, upsampled bilinearly
@@ -100,6 +105,7 @@ def layer_cam(model, images, target=None, *, layer=None, batch_size=None):
             default: the last feature block.
         batch_size: at most this many images per compiled call (default: `model_cost.default_batch_size`);
             results do not depend on it.
+        attribute: as for `grad_cam` (a model with several inputs).
 
     Returns:
         float32 `[B, H, W]`, non-negative.
@@ -111,4 +117,4 @@ def layer_cam(model, images, target=None, *, layer=None, batch_size=None):
 
     >>> maps = kerasviz.layer_cam(model, images, layer="conv1")
     """
-    return _maps(model, images, target, layer, batch_size, layer_cam_rule, "layer_cam")
+    return _maps(model, images, target, layer, batch_size, attribute, layer_cam_rule, "layer_cam")

@@ -143,7 +143,8 @@ class MultiPrepared:
         return [out.get(k) for k in range(len(self.names))]
 
 
-def _structured(prepared, tensors):
+def structured(prepared, tensors):
+    """Tensors in the order of `model.inputs`, in the structure of the call's `images` (a dict or a list)."""
     return dict(zip(prepared.names, tensors)) if prepared.structure == "dict" else list(tensors)
 
 
@@ -152,7 +153,7 @@ def predicted_classes(prepared):
     class_idx = prepared.class_idx.copy()
     if not prepared.target.class_terms() or not (class_idx < 0).any():
         return class_idx
-    chunks = [models.run(prepared.model, _structured(prepared, [tf.constant(a[s:e]) for a in prepared.arrays]))[0]
+    chunks = [models.run(prepared.model, structured(prepared, [tf.constant(a[s:e]) for a in prepared.arrays]))[0]
               for s, e in inputs.batches(len(class_idx), prepared.batch_size)]
     columns = np.repeat(prepared.target.class_outputs(), [t.width() for t in prepared.target.class_terms()])
     for column in np.flatnonzero((class_idx < 0).any(axis=0)):
@@ -183,7 +184,7 @@ def _function(prepared, with_noise):
                 points.append(point)
             with tf.GradientTape() as tape:
                 tape.watch([points[k] for k in attributed])
-                logits, activations = models.run(model_ref(), _structured(prepared, points), capture=capture)
+                logits, activations = models.run(model_ref(), structured(prepared, points), capture=capture)
                 scores = target.score(logits, activations, tf.gather(class_idx, local))
             gradients = tape.gradient(scores, [points[k] for k in attributed])
             segments = tf.shape(xs[0])[0]

@@ -12,20 +12,14 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, inputs, layer_graph, models
-from kerasviz.gradients import cam, core
-
-
-def _check_max_channels(max_channels):
-    if max_channels is None:
-        return None
-    return inputs.check_positive_int(max_channels, "max_channels")
+from kerasviz.gradients import cam, core, multi_input, multi_input_score_cam, score_cam_weights
 
 
 def channel_count(model, image_shape, layer=None, max_channels=None):
     """How many channels `score_cam` scores per image of `image_shape` (its registry cost)."""
     path = cam.cam_layer(model, layer, image_shape)
     channels = layer_graph.layer_graph(model, image_shape).by_path[path].shape[-1]
-    max_channels = _check_max_channels(max_channels)
+    max_channels = score_cam_weights.check_max_channels(max_channels)
     return channels if max_channels is None else min(channels, max_channels)
 
 
@@ -61,14 +55,6 @@ def _layer_activations(prepared, path):
     return activation, class_idx
 
 
-def _normalized_masks(channel_maps, size):
-    """`[P, h, w]` -> `[P, H, W, 1]`: upsampled bilinearly, then scaled to [0, 1] per mask (eq. 3)."""
-    masks = tf.image.resize(channel_maps[..., None], size, method="bilinear")
-    low = tf.reduce_min(masks, axis=[1, 2, 3], keepdims=True)
-    high = tf.reduce_max(masks, axis=[1, 2, 3], keepdims=True)
-    return tf.math.divide_no_nan(masks - low, high - low)
-
-
 def _masked_scores(prepared, path):
     """The compiled `(images, class_idx, activations, channels, local) -> scores [P]` of the pairs."""
     model, target, capture = prepared.model, prepared.target, prepared.capture
@@ -78,7 +64,7 @@ def _masked_scores(prepared, path):
         def scores(images, class_idx, activations, channels, local):
             by_channel = tf.transpose(activations, [0, 3, 1, 2])  # [b, K, h, w]
             channel_maps = tf.gather_nd(by_channel, tf.stack([local, channels], axis=1))
-            masked = tf.gather(images, local) * _normalized_masks(channel_maps, size)
+            masked = tf.gather(images, local) * score_cam_weights.normalized_masks(channel_maps, size)
             logits, captured = models.run(model_ref(), masked, capture=capture)
             return target.score(logits, captured, tf.gather(class_idx, local))
 
@@ -92,17 +78,7 @@ def _masked_scores(prepared, path):
     return compiled.compiled_function(model, prepared.key("score_cam", path), build, signature)
 
 
-def _top_channels(activations, max_channels):
-    """Per image, the `max_channels` channels of highest spatial variance (Faster Score-CAM), in order."""
-    n_channels = activations.shape[-1]
-    if max_channels is None or max_channels >= n_channels:
-        return np.broadcast_to(np.arange(n_channels, dtype=np.int32), (len(activations), n_channels))
-    variance = activations.reshape(len(activations), -1, n_channels).var(axis=1)
-    top = np.argsort(-variance, axis=1, kind="stable")[:, :max_channels]
-    return np.sort(top, axis=1).astype(np.int32)
-
-
-def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_channels=None):
+def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_channels=None, attribute=None):
     """Score-CAM: each channel of a layer weighted by the score of the image it masks.
 
     Each channel `A_k` of a spatial layer is upsampled bilinearly to the
@@ -135,6 +111,8 @@ def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_ch
             compiled call (default: `model_cost.default_batch_size`); results do not depend on it.
         max_channels: `None` (every channel) or a positive int: score only
             this many channels per image, those of highest spatial variance.
+        attribute: as for `grad_cam` (a model with several inputs: each image
+            input mapped is masked in turn, the other inputs held).
 
     Returns:
         float32 `[B, H, W]`, non-negative.
@@ -146,11 +124,15 @@ def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_ch
 
     >>> maps = kerasviz.score_cam(model, images, max_channels=64)
     """
-    max_channels = _check_max_channels(max_channels)
+    if multi_input.is_several(model, images):
+        return multi_input_score_cam.score_cam(model, images, target, layer=layer, batch_size=batch_size,
+                                               max_channels=max_channels, attribute=attribute)
+    multi_input.check_single_input_attribute(attribute)
+    max_channels = score_cam_weights.check_max_channels(max_channels)
     prepared = core.Prepared(model, images, target, batch_size, cost="forward")
     path = cam.cam_layer(prepared.model, layer, prepared.images.shape[1:])
     activations, class_idx = _layer_activations(prepared, path)
-    channels = _top_channels(activations, max_channels)
+    channels = score_cam_weights.top_channels(activations, max_channels)
     per_image = channels.shape[1]
     function = _masked_scores(prepared, path)
     scores = np.zeros(len(activations) * per_image, np.float64)
@@ -163,10 +145,6 @@ def score_cam(model, images, target=None, *, layer=None, batch_size=None, max_ch
             tf.constant(channels.reshape(-1)[pair_ids]),
             tf.constant(local),
         ).numpy()
-    scores = scores.reshape(-1, per_image)
-    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
-    chosen = np.take_along_axis(activations, channels[:, None, None, :], axis=-1).astype(np.float64)
-    maps = np.maximum(np.einsum("bhwk,bk->bhw", chosen, weights), 0).astype(np.float32)
-    maps = tf.image.resize(maps[..., None], prepared.images.shape[1:3], method="bilinear")
-    return inputs.warn_if_constant(np.asarray(maps[..., 0], np.float32), "score_cam")
+    maps = score_cam_weights.weighted_channels(activations, channels, scores.reshape(-1, per_image),
+                                               prepared.images.shape[1:3])
+    return inputs.warn_if_constant(maps, "score_cam")

@@ -1,45 +1,11 @@
 """RISE: randomized input sampling for explanation (Petsiuk et al., 2018)."""
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, fill, inputs, models, progress
-from kerasviz.gradients import core
-
-
-def _uniform(seed, ids, size):
-    """Uniform `[n, size]` in [0, 1) for consecutive global ids: row `i` depends only on `(seed, ids[i])`.
-
-    One Philox stream keyed by `seed`, laid out row after row (rows padded to
-    Philox's block of 4 values), read from the first id's offset.
-    """
-    padded = -(-size // 4) * 4
-    key = tf.reshape(tf.cast(seed, tf.uint64), [1])
-    counter = tf.stack([tf.cast(ids[0], tf.uint64) * (padded // 4), tf.constant(0, tf.uint64)])
-    values = tf.raw_ops.StatelessRandomUniformV2(
-        shape=tf.stack([tf.size(ids), padded]), key=key, counter=counter, alg=1, dtype=tf.float32)
-    return values[:, :size]
-
-
-def _masks(seed, mask_ids, height, width, grid, keep):
-    """The RISE masks `[n, H, W]` of consecutive global `mask_ids` (section 3.2), in the graph."""
-    cell_h, cell_w = math.ceil(height / grid), math.ceil(width / grid)
-    values = _uniform(seed, mask_ids, grid * grid + 2)
-    cells = tf.cast(values[:, :grid * grid] < keep, tf.float32)
-    cells = tf.reshape(cells, [-1, grid, grid, 1])
-    smooth = tf.image.resize(cells, [(grid + 1) * cell_h, (grid + 1) * cell_w], method="bilinear")[..., 0]
-    shift_y = tf.cast(values[:, -2] * cell_h, tf.int32)[:, None]
-    shift_x = tf.cast(values[:, -1] * cell_w, tf.int32)[:, None]
-    rows = tf.gather(smooth, shift_y + tf.range(height)[None], axis=1, batch_dims=1)
-    return tf.gather(rows, shift_x + tf.range(width)[None], axis=2, batch_dims=1)
-
-
-def _check_keep(keep):
-    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep < 1:
-        raise ValueError(f"Received an invalid value for `keep`: {keep!r}. Expected a float in (0, 1).")
-    return float(keep)
+from kerasviz.gradients import core, multi_input
+from kerasviz.perturbation import multi_input_rise, rise_sampling
 
 
 def rise_masks(n_masks, image_size, *, grid=7, keep=0.5, seed=0):
@@ -51,8 +17,8 @@ def rise_masks(n_masks, image_size, *, grid=7, keep=0.5, seed=0):
     n_masks = inputs.check_positive_int(n_masks, "n_masks")
     grid = inputs.check_positive_int(grid, "grid")
     ids = tf.range(n_masks, dtype=tf.int64)
-    return _masks(inputs.check_seed(seed), ids, int(image_size[0]), int(image_size[1]), grid,
-                  _check_keep(keep)).numpy()
+    return rise_sampling.masks_graph(inputs.check_seed(seed), ids, int(image_size[0]), int(image_size[1]), grid,
+                                     rise_sampling.check_keep(keep)).numpy()
 
 
 def _function(prepared, grid, keep):
@@ -68,7 +34,8 @@ def _function(prepared, grid, keep):
             # consecutive, each is built once and serves every image.
             n_images = tf.cast(tf.shape(images)[0], tf.int64)
             mask_ids, image_ids = pair_ids // n_images, pair_ids % n_images
-            unique = _masks(seed, tf.range(mask_ids[0], mask_ids[-1] + 1), height, width, grid, keep)
+            unique = rise_sampling.masks_graph(seed, tf.range(mask_ids[0], mask_ids[-1] + 1), height, width, grid,
+                                               keep)
             masks = tf.gather(unique, mask_ids - mask_ids[0])
             start = tf.gather(baselines, image_ids)
             perturbed = start + masks[..., None] * (tf.gather(images, image_ids) - start)
@@ -90,7 +57,7 @@ def _function(prepared, grid, keep):
 
 
 def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, grid=7, keep=0.5, baseline=0.0,
-         verbose=0):
+         verbose=0, attribute=None):
     """RISE: the class probability averaged over random masks, weighted by each mask.
 
     Petsiuk et al., 2018, "RISE: Randomized Input Sampling for Explanation of
@@ -125,6 +92,15 @@ def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, gri
             `"mean"` (each image's mean colour) or `"blur"`.
         verbose: 0 (silent, the default) or 1: a Keras progress bar over the
             `B * masks` masked images.
+        attribute: for a model with several inputs (`images` a dict keyed by
+            input name, or a list in the order of `model.inputs`): which
+            image inputs to mask, each in turn (the same masks at each
+            input's size) while the other inputs keep their values: None
+            (every image input) or input names or indices; a side
+            (non-image) input cannot be masked. `baseline` is one value for
+            all or a dict/list with one per input. The result has the
+            structure of `images`: a map per masked input, None (or no key)
+            for the others. Must be None for a model with one input.
 
     Returns:
         float32 `[B, H, W]`: the saliency (the expected score given that the
@@ -138,11 +114,15 @@ def rise(model, images, target=None, *, batch_size=None, seed=0, masks=4000, gri
 
     >>> maps = kerasviz.rise(model, images, masks=2000, grid=7)
     """
+    if multi_input.is_several(model, images):
+        return multi_input_rise.rise(model, images, target, batch_size=batch_size, seed=seed, masks=masks, grid=grid,
+                                     keep=keep, baseline=baseline, verbose=verbose, attribute=attribute)
+    multi_input.check_single_input_attribute(attribute)
     prepared = core.Prepared(model, images, target, batch_size, cost="forward")
     verbose = progress.check_verbose(verbose)
     n_masks = inputs.check_positive_int(masks, "masks")
     grid = inputs.check_positive_int(grid, "grid")
-    keep, seed = _check_keep(keep), inputs.check_seed(seed)
+    keep, seed = rise_sampling.check_keep(keep), inputs.check_seed(seed)
     baselines = fill.baselines(baseline, prepared.images)
     class_idx = core.predicted_classes(prepared)
     function = _function(prepared, grid, keep)

@@ -7,67 +7,12 @@ gradient of the target score with respect to the inputs is then DeepLIFT's
 multiplier, and `(x - x0) * multiplier` its contribution.
 """
 
-import weakref
-
 import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, fill, inputs, models
-from kerasviz.gradients import core
-from kerasviz.relevance import rescale, reveal_cancel
-
-RULES = ("rescale", "reveal_cancel")
-
-
-def check_rule(rule):
-    """`rule`, checked: one of `RULES`."""
-    if not isinstance(rule, str) or rule not in RULES:
-        raise ValueError(f"Received an invalid value for `rule`: {rule!r}. Expected one of {RULES}.")
-    return rule
-
-
-def check_supported(model, method="DeepLIFT", rule="rescale"):
-    """Raises a ValueError naming the layers of `model` that the Rescale rule (or RevealCancel) has no rule for."""
-    if models.output_count(model) > 1:
-        raise ValueError(f"{method} explains models with one output; the model {model.name!r} has "
-                         f"{models.output_count(model)}. Integrated Gradients (`kerasviz.integrated_gradients`) "
-                         "explains any output (`kerasviz.OnOutput`).")
-    found = rescale.unsupported_layers(models.iter_layers(model), models.output_layer(model))
-    if not found and rule == "reveal_cancel":
-        unsplit = reveal_cancel.unsplit_layers(models.iter_layers(model))
-        if unsplit:
-            listed = ", ".join(f"{path!r} ({what})" for path, what in unsplit[:8])
-            raise ValueError(
-                f"{method} with `rule='reveal_cancel'` cannot explain the model {model.name!r}: it cannot split "
-                f"the terms of {len(unsplit)} linear layer(s) into positive and negative contributions: {listed}. "
-                "Use `rule='rescale'`, which takes them.")
-    if found:
-        listed = ", ".join(f"{path!r} ({what})" for path, what in found[:8])
-        more = f" and {len(found) - 8} more" if len(found) > 8 else ""
-        raise ValueError(
-            f"{method} cannot explain the model {model.name!r}: its Rescale rule has no rule for {len(found)} "
-            f"layer(s): {listed}{more}. Supported are linear layers (convolutions, dense, batch normalization, "
-            "average pooling, padding, reshaping, add/average/concatenate), elementwise activations, max pooling, "
-            "products of two tensors and a softmax or sigmoid at the output (bypassed). Integrated Gradients "
-            "(`kerasviz.integrated_gradients`) explains any differentiable model.")
-
-
-_CHECKED = weakref.WeakSet()  # the compiled functions whose graphs were checked (and passed)
-
-
-def _check_unreached(function, model, method):
-    """Raises when the traced graph has nonlinear ops no rule covered (a `tf.nn.relu` inside a subclassed call)."""
-    if function in _CHECKED:
-        return
-    ops = rescale.unreached_ops(function.get_concrete_function().graph)
-    if ops:
-        raise ValueError(
-            f"{method} cannot explain the model {model.name!r}: {len(ops)} nonlinear op(s) of its graph are not "
-            f"Keras layers or activations it can apply its Rescale rule to (e.g. {ops[:3]}), so the "
-            "attributions would not sum to the change of the score. Use Keras layers (`keras.layers.ReLU()`, "
-            "`activation='relu'`) for them.")
-    _CHECKED.add(function)
-
+from kerasviz.gradients import core, multi_input
+from kerasviz.relevance import deeplift_checks, multi_input_deeplift, reveal_cancel
 
 def multiplier_sums(prepared, references, pair_references, per_image, method, rule="rescale"):
     """Per image, `sum_p (x - r_p) * m_p` over its `per_image` pairs, float64 `[B, H, W, C]`.
@@ -75,7 +20,7 @@ def multiplier_sums(prepared, references, pair_references, per_image, method, ru
     Pair `p` is image `p // per_image` with the reference `references[pair_references[p]]`.
     """
     images = prepared.images
-    check_supported(prepared.model, method, rule)
+    deeplift_checks.check_supported(prepared.model, method, rule)
 
     def build(model_ref):
         target, capture = prepared.target, prepared.capture
@@ -102,7 +47,7 @@ def multiplier_sums(prepared, references, pair_references, per_image, method, ru
     signature = prepared.signature(tf.TensorSpec([None, *images.shape[1:]], tf.float32),
                                    tf.TensorSpec([None], tf.int32))
     function = compiled.compiled_function(prepared.model, prepared.key("deeplift", rule), build, signature)
-    _check_unreached(function, prepared.model, method)
+    deeplift_checks.check_unreached(function, prepared.model, method)
     sums = np.zeros(images.shape, np.float64)
     pairs_per_call = max(1, prepared.batch_size // 2)  # an input and its reference are two evaluations
     for first, last, pair_ids, local in core.pair_chunks(len(images), per_image, pairs_per_call):
@@ -113,7 +58,8 @@ def multiplier_sums(prepared, references, pair_references, per_image, method, ru
     return sums
 
 
-def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, rule="rescale", signed=False):
+def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, rule="rescale", signed=False,
+             attribute=None):
     """DeepLIFT: contributions of each input to the score's difference from a reference.
 
     Each input's contribution is `(x - x0)` times DeepLIFT's multiplier,
@@ -163,6 +109,18 @@ def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, rule=
             products keep Rescale's multipliers).
         signed: return the contributions `[B, H, W, C]` (these sum to the
             score's difference) instead of the map.
+        attribute: for a model with several inputs (`images` a dict keyed by
+            input name, or a list in the order of `model.inputs`): which
+            inputs to attribute, each against its reference (`baseline`
+            once for all, or a dict/list with one per input), the others
+            held at their values (their own reference): None (every image
+            input), `"all"`, or input names or indices. The contributions of
+            the attributed inputs then sum to `score(x) - score(x with them
+            at their references)`. The result has the structure of
+            `images`: a map per attributed image input, the contributions
+            (magnitudes unless `signed`) of an attributed side input, None
+            (or no key) for the others. Must be None for a model with one
+            input.
 
     Returns:
         float32 `[B, H, W]`: the maximum over channels of the absolute
@@ -179,7 +137,11 @@ def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, rule=
     >>> contributions = kerasviz.deeplift(model, images, baseline=0.0, signed=True)
     >>> contributions.sum(axis=(1, 2, 3))  # = score(images) - score(zeros)
     """
-    rule = check_rule(rule)
+    if multi_input.is_several(model, images):
+        return multi_input_deeplift.deeplift(model, images, target, batch_size=batch_size, baseline=baseline,
+                                             rule=rule, signed=signed, attribute=attribute)
+    multi_input.check_single_input_attribute(attribute)
+    rule = deeplift_checks.check_rule(rule)
     prepared = core.Prepared(model, images, target, batch_size)
     references = fill.baselines(baseline, prepared.images, names=(fill.BLUR,))
     sums = multiplier_sums(prepared, references, np.arange(len(references)), 1, "DeepLIFT", rule)
@@ -234,7 +196,7 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
     if samples is not None:
         samples = inputs.check_positive_int(samples, "samples")
     seed = inputs.check_seed(seed)
-    rule = check_rule(rule)
+    rule = deeplift_checks.check_rule(rule)
     prepared = core.Prepared(model, images, target, batch_size)
     images = prepared.images
     if references is None:

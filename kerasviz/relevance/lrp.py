@@ -4,12 +4,13 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, inputs, models
-from kerasviz.gradients import core
-from kerasviz.relevance import canonizers, composites
+from kerasviz.gradients import core, multi_input
+from kerasviz.relevance import canonizers, composites, multi_input_lrp
 from kerasviz.relevance.propagation import Trace
 
 
-def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus", value_range=None, signed=False):
+def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus", value_range=None, signed=False,
+        attribute=None):
     """Layer-wise Relevance Propagation: the target's score handed down, layer by layer, to the pixels.
 
     Relevance starts at the target's score (the logit, behind a softmax) and
@@ -67,6 +68,16 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
             images outside it are an error. None: no check (and no z^B rule).
         signed: return the relevance of each input value `[B, H, W, C]`
             instead of the map.
+        attribute: for a model with several inputs (`images` a dict keyed by
+            input name, or a list in the order of `model.inputs`): whose
+            relevance to return: None (every image input), `"all"`, or input
+            names or indices. Relevance flows to every input it reaches (LRP
+            holds nothing fixed), so over all inputs it sums to the score
+            less what biases absorb; `value_range` applies to the image
+            inputs. The result has the structure of `images`: a map (or with
+            `signed` the relevance per value) per image input, the relevance
+            per value of a side input, None (or no key) for the others. Must
+            be None for a model with one input.
 
     Returns:
         float32 `[B, H, W]`: the relevance of each pixel, summed over its
@@ -83,6 +94,10 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
     >>> maps = kerasviz.lrp(model, images, composite="epsilon_gamma_box", value_range=(0, 255))
     >>> maps.sum(axis=(1, 2))  # about the explained logits
     """
+    if multi_input.is_several(model, images):
+        return multi_input_lrp.lrp(model, images, target, batch_size=batch_size, composite=composite,
+                                   value_range=value_range, signed=signed, attribute=attribute)
+    multi_input.check_single_input_attribute(attribute)
     prepared = core.Prepared(model, images, target, batch_size)
     if models.output_count(prepared.model) > 1:
         raise ValueError(f"LRP explains models with one output; the model {prepared.model.name!r} has "

@@ -49,11 +49,16 @@ class Trace:
     """The layer calls of one trace of one model, and the relevance rules they get."""
 
     def __init__(self, model, composite, images, bounds=None, nonnegative=False):
-        self.name, self.images = model.name, images  # no reference to the model: the graph keeps the trace
-        self.bounds = {images.ref(): bounds} if bounds is not None else {}
+        """`images`: the input tensor, or a list of them (a model with several inputs); then `bounds` (None or
+        `(low, high)`) and `nonnegative` are lists with one per input."""
+        several = isinstance(images, (list, tuple))
+        images, bounds, nonnegative = (list(images), list(bounds or [None] * len(images)), list(nonnegative)) \
+            if several else ([images], [bounds], [nonnegative])
+        self.name = model.name  # no reference to the model: the graph keeps the trace
+        self.bounds = {x.ref(): b for x, b in zip(images, bounds) if b is not None}
+        self.inputs_nonnegative = {x.ref(): bool(n) for x, n in zip(images, nonnegative)}
         self.calls, self.produced = [], {}
         self.pre_activations = {}
-        self.images_nonnegative = nonnegative  # the images' value range starts at 0 or above
         self.smooth, self.unknown, self.unseen = [], [], []
         bypassed = models.output_layer(model)
         self.layers = []
@@ -117,7 +122,7 @@ class Trace:
         """The ref of the recorded output (or images) `tensor` comes from, through casts and identities."""
         for _ in range(8):
             ref = tensor.ref()
-            if ref in self.produced or ref == self.images.ref():
+            if ref in self.produced or ref in self.inputs_nonnegative:
                 return ref
             op = getattr(tensor, "op", None)
             if op is None or op.type not in _THROUGH or not op.inputs:
@@ -205,9 +210,9 @@ class Trace:
                           stacklevel=4)
 
     def _nonnegative(self, ref):
-        """Whether the tensor `ref` is >= 0: the images in a range from 0 up, a ReLU's output, or made of them."""
-        if ref is not None and ref == self.images.ref():
-            return self.images_nonnegative
+        """Whether the tensor `ref` is >= 0: an input in a range from 0 up, a ReLU's output, or made of them."""
+        if ref is not None and ref in self.inputs_nonnegative:
+            return self.inputs_nonnegative[ref]
         return ref in self.produced and self.calls[self.produced[ref]].nonnegative
 
     def _gate_index(self, call, sources):

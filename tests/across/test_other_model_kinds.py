@@ -120,6 +120,24 @@ def test_a_two_input_model(two_inputs, test_data, method):
     np.testing.assert_allclose(listed[1], maps["side"], rtol=1e-5, atol=1e-7)
 
 
+# The other families on several inputs: a map per image input, the side input held at its values.
+IMAGE_INPUT_METHODS = {"grad_cam": {}, "grad_cam_plus_plus": {}, "layer_cam": {}, "score_cam": {"max_channels": 4},
+                       "guided_grad_cam": {}, "occlusion": {"patch": 4, "stride": 4}, "lrp": {}, "deeplift": {},
+                       "rise": {"masks": 16, "seed": 0}}
+
+
+@pytest.mark.parametrize("method", sorted(IMAGE_INPUT_METHODS))
+def test_a_two_input_models_image_by_the_other_families(two_inputs, test_data, method):
+    data = {"image": test_data.images, "side": dense_models.side_values(test_data.labels, 11)}
+    maps = _invariants(method, two_inputs, data, test_data.labels, IMAGE_INPUT_METHODS[method])
+    grid = (6, 6) if method == "occlusion" else test_data.images.shape[1:3]
+    assert set(maps) == {"image"} and maps["image"].shape == (len(test_data.images), *grid)
+    listed = getattr(kerasviz, method)(two_inputs, [data["image"], data["side"]], test_data.labels,
+                                       **IMAGE_INPUT_METHODS[method])
+    assert listed[1] is None
+    np.testing.assert_allclose(listed[0], maps["image"], rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("method", sorted(GRADIENT_METHODS) + ["occlusion", "rise"])
 def test_an_area_regressor(regressor, test_data, method):
     params = {"rise": {"masks": 16, "seed": 0}, "occlusion": {"patch": 4, "stride": 4}}.get(
@@ -141,6 +159,8 @@ def test_threads_explaining_other_boxes_and_inputs_get_their_own_results(detecto
     calls = [(lambda k=k: kerasviz.saliency(detector, test_data.images, kerasviz.Detection(0, k))) for k in range(3)]
     calls += [(lambda k=k: kerasviz.integrated_gradients(two_inputs, data, k, steps=4, attribute="all"))
               for k in range(2)]
+    calls += [(lambda k=k, m=m: getattr(kerasviz, m)(two_inputs, data, k, **IMAGE_INPUT_METHODS[m]))
+              for k, m in enumerate(["grad_cam", "score_cam", "occlusion", "lrp"])]
     serial = [call() for call in calls]
     with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
         parallel = [f.result() for f in [pool.submit(call) for call in calls for _ in range(2)]]

@@ -7,35 +7,14 @@ import tensorflow as tf
 
 import kerasviz
 from tests.helpers.models import assert_model_unchanged, layer_state, weights_snapshot
+from tests.helpers.multi_input_models import CLASSES, SIDE, SIZE, image_and_side, two_images_one_used
 
-SIZE, SIDE, CLASSES = 6, 3, 4
 METHODS = {
     "saliency": {},
     "gradient_x_input": {},
     "smoothgrad": {"samples": 3, "noise": 0.1},
     "integrated_gradients": {"steps": 6},
 }
-
-
-def image_and_side(seed=0):
-    """`image` [6, 6, 2] and `side` [3] -> tanh features of both -> 4 classes (softmax)."""
-    init = keras.initializers.GlorotUniform(seed=seed)
-    image = keras.Input((SIZE, SIZE, 2), name="image")
-    side = keras.Input((SIDE,), name="side")
-    x = keras.layers.Concatenate()([keras.layers.Flatten()(image), side])
-    x = keras.layers.Dense(8, activation="tanh", kernel_initializer=init)(x)
-    outputs = keras.layers.Dense(CLASSES, activation="softmax", kernel_initializer=init)(x)
-    return keras.Model({"image": image, "side": side}, outputs, name="image_and_side")
-
-
-def two_images_one_used(seed=0):
-    """Two image inputs; the output depends on `left` only (`right` goes through a zero kernel)."""
-    init = keras.initializers.GlorotUniform(seed=seed)
-    left, right = keras.Input((SIZE, SIZE, 2), name="left"), keras.Input((SIZE, SIZE, 2), name="right")
-    used = keras.layers.Conv2D(3, 3, activation="relu", kernel_initializer=init, bias_initializer="ones")(left)
-    ignored = keras.layers.Conv2D(3, 3, kernel_initializer="zeros")(right)  # right reaches the output, times 0
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([used, ignored]))
-    return keras.Model([left, right], keras.layers.Dense(CLASSES, kernel_initializer=init)(x), name="two_images")
 
 
 @pytest.fixture(scope="module")
@@ -125,12 +104,13 @@ def test_the_model_is_unchanged_and_traced_once(model, data):
     assert kerasviz.compiled.tracing_count(fresh) == 1
 
 
-def test_methods_that_take_one_input_say_so(model, data):
-    with pytest.raises(ValueError, match=r"has 2 inputs.*saliency, gradient_x_input, smoothgrad and "
-                                         r"integrated_gradients"):
-        kerasviz.grad_cam(model, data)
+def test_methods_that_take_one_input_say_so_and_name_those_that_take_several(model, data):
+    several = kerasviz.registry.names_with("several_inputs")
+    assert {"saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam"} <= set(several)
+    with pytest.raises(ValueError, match=r"has 2 inputs.*" + ", ".join(several)):
+        kerasviz.guided_backprop(model, data)
     with pytest.raises(ValueError, match=r"has 2 inputs"):
-        kerasviz.occlusion(model, data)
+        kerasviz.vargrad(model, data)
 
 
 def test_bad_multi_input_arguments_name_themselves(model, data):
