@@ -42,7 +42,7 @@ class AttributionCallback(VisualizationCallback):
         images: `[N, H, W, C]` in the model's input space (or a `tf.data.Dataset`
             of batches or `(images, labels)`); only the first `max_images` are used.
             For a model with several inputs, a dict `{input name: array}` or a
-            list in the order of `model.inputs`: the gradient methods
+            list in the order of `model.inputs`: the methods that take several inputs
             (`attribution_inputs.METHODS`) write one series per attributed input
             (`kerasviz/attribution/<method>/input.<name>`, a column group of the
             dashboard); a method's `attribute` parameter chooses the inputs

@@ -1,9 +1,10 @@
 """`AttributionCallback` on a model with several inputs: images as a dict or list, one column group per input.
 
-The gradient methods take a multi-input model's `images` as a dict `{input
-name: array}` or a list in the order of `model.inputs`
-(`kerasviz.gradients.multi_input`) and return one map per attributed image
-input, the attributions of an attributed side input (a method's
+The methods whose records say `several_inputs` (the gradient methods, the
+CAMs, RISE, LRP, DeepLIFT; occlusion's grids excepted here) take a
+multi-input model's `images` as a dict `{input name: array}` or a list in
+the order of `model.inputs` (`kerasviz.gradients.multi_input`) and return
+one map per attributed image input, the attributions of an attributed side input (a method's
 `attribute=` parameter chooses, e.g. `("saliency", {"attribute": "all"})`).
 `ProbeInputs` holds the callback's probe examples of every input, checks them
 against the model before the first step, computes the probabilities shown
@@ -14,11 +15,13 @@ with them, and hands each method's result to
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import inputs, models
+from kerasviz import inputs, models, registry
 from kerasviz.callbacks.base import probe_arrays
 from kerasviz.gradients import multi_input
 
-METHODS = multi_input.METHODS  # the methods that take a multi-input model today
+# The methods that take a multi-input model (their records' `several_inputs`) and return maps over pixels: a
+# grid method's scores (occlusion) would need its geometry per input, which the per-input records do not carry.
+METHODS = tuple(name for name in registry.names_with("several_inputs") if registry.METHODS[name].output != "grid")
 
 
 def probe_inputs(images, labels, max_images):

@@ -78,9 +78,9 @@ def test_what_cannot_run_on_several_inputs_fails_before_the_first_step(trained, 
         callbacks.AttributionCallback(str(tmp_path), probe, labels[:1])
     with pytest.raises(ValueError, match="same number of examples"):
         callbacks.AttributionCallback(str(tmp_path), {"image": x["image"][:2], "side": x["side"][:3]})
-    callback = callbacks.AttributionCallback(str(tmp_path), probe, methods=("grad_cam",), on_error="raise")
+    callback = callbacks.AttributionCallback(str(tmp_path), probe, methods=("guided_backprop",), on_error="raise")
     before = int(model.optimizer.iterations.numpy())
-    with pytest.raises((ValueError, TypeError), match="grad_cam"):
+    with pytest.raises((ValueError, TypeError), match="guided_backprop"):
         model.fit(x, labels, batch_size=32, epochs=1, verbose=0, callbacks=[callback])
     assert int(model.optimizer.iterations.numpy()) == before  # refused before the first step
     wrong = callbacks.AttributionCallback(str(tmp_path), {"image": x["image"][:2], "other": x["side"][:2]},
@@ -90,6 +90,11 @@ def test_what_cannot_run_on_several_inputs_fails_before_the_first_step(trained, 
 
 
 def test_the_default_methods_are_those_that_take_several_inputs(trained, tmp_path):
-    model, x, _ = trained
-    callback = callbacks.AttributionCallback(str(tmp_path), {"image": x["image"][:1], "side": x["side"][:1]})
-    assert [entry.name for entry in callback.methods] == ["saliency"]
+    model, x, labels = trained
+    callback = callbacks.AttributionCallback(str(tmp_path), {"image": x["image"][:1], "side": x["side"][:1]},
+                                             on_error="raise")
+    assert [entry.name for entry in callback.methods] == ["saliency", "grad_cam"]
+    model.fit(x, labels, batch_size=64, epochs=1, verbose=0, callbacks=[callback])
+    # the image input gets a map from each; the side input, held by default, none
+    assert sorted(callback.tags()) == ["kerasviz/attribution/grad_cam/input.image",
+                                       "kerasviz/attribution/saliency/input.image"]
