@@ -2,10 +2,11 @@
 
 Run from the repository root:
 
-    python -m tests.helpers.inside_worker mirrored OUT             # MirroredStrategy over 2 logical CPU devices
-    python -m tests.helpers.inside_worker worker OUT STATE_DIR     # MultiWorkerMirroredStrategy (TF_CONFIG)
+    python -m tests.helpers.inside_worker mirrored OUT                    # MirroredStrategy, 2 logical CPUs
+    python -m tests.helpers.inside_worker worker OUT STATE_DIR LOG_DIR    # MultiWorkerMirroredStrategy (TF_CONFIG)
 
-Writes its results to `OUT/result.npz` (`run(...)`'s arrays) and prints one JSON line. The model and the
+Writes its results to `OUT/result.npz` (`run(...)`'s arrays); a worker then builds a tiny microscope
+(`microscope`) in the shared `LOG_DIR`. Prints one JSON line. The model and the
 data are built here from fixed seeds, so every process (and the test itself, importing this module) runs the
 same passes on the same images.
 """
@@ -23,18 +24,25 @@ COLOURS = [(0.9, 0.1, 0.1), (0.1, 0.85, 0.1), (0.1, 0.1, 0.9), (0.95, 0.9, 0.1)]
 SETTINGS = dict(shard_size=16, batch_size=4)
 DISSECT = dict(capacity=512, seed=5)
 SAMPLE = dict(samples=60, seed=7)
+MICROSCOPE = dict(channels=[0, 1], steps=2, facets=0, k=2, fan=2, grid=2, samples=30, layout="pca", atlas_steps=2,
+                  sources=1, effect_images=4, batch_size=4, classes=[0, 1])
 
 
 def build_model():
-    """Channel k of layer "colour" is `relu(W_k . rgb - 0.3)`: red, green and blue detectors."""
+    """Channel k of layer "colour" is `relu(W_k . rgb - 0.3)`: red, green and blue detectors; "mix" a seeded
+    3x3 convolution of them with a positive bias (no position is all zero: the microscope's atlas cells)."""
     import keras
     import numpy as np
 
     weights = np.array([[1.0, -0.5, -0.5], [-0.5, 1.0, -0.5], [-0.5, -0.5, 1.0]], np.float32)
-    inputs = keras.Input((SIZE, SIZE, 3))
+    inputs = keras.Input((SIZE, SIZE, 3), name="images")  # every layer named: the same model in every process
     x = keras.layers.Conv2D(3, 1, activation="relu", name="colour")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(x))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="mix",
+                            kernel_initializer=keras.initializers.GlorotUniform(seed=1),
+                            bias_initializer=keras.initializers.Constant(0.1))(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    logits = keras.layers.Dense(2, name="logits", kernel_initializer=keras.initializers.GlorotUniform(seed=2))(x)
+    model = keras.Model(inputs, logits, name="planted")
     model.get_layer("colour").set_weights([weights.T[None, None], np.full(3, -0.3, np.float32)])
     return model
 
@@ -74,6 +82,14 @@ def run(strategy=None, state_dir=None):
     return out
 
 
+def microscope(log_dir, strategy=None, state_dir=None):
+    """`build_microscope` of the model over the data (with its concept masks), layer "mix"; the report."""
+    from kerasviz.inside import build_microscope
+
+    return build_microscope(build_model(), data(), log_dir, ["mix"], concepts=CONCEPTS, strategy=strategy,
+                            state_dir=state_dir, **MICROSCOPE)
+
+
 def main(argv):
     mode, out = argv[0], argv[1]
     import numpy as np
@@ -89,7 +105,7 @@ def main(argv):
         state_dir = None
     else:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        state_dir = argv[2]
+        state_dir, log_dir = argv[2], argv[3]
         try:  # several workers without a state_dir: a named error, before any pass (no collective is joined)
             run(strategy)
         except ValueError as error:
@@ -98,6 +114,9 @@ def main(argv):
     report.update(devices=len(place.devices), worker=place.worker, workers=place.workers, chief=place.chief)
     os.makedirs(out, exist_ok=True)
     np.savez(os.path.join(out, "result.npz"), **run(strategy, state_dir))
+    if mode == "worker":
+        built = microscope(log_dir, strategy, os.path.join(state_dir, "microscope"))
+        report["written"] = [list(w) for w in built.written]
     print(json.dumps(report), flush=True)
 
 

@@ -1,6 +1,7 @@
-"""The dataset passes of `kerasviz.inside` under tf.distribute: `dissect` and `sample_activations` over a
-MirroredStrategy of 2 logical CPU devices, and over a MultiWorkerMirroredStrategy of 2 worker processes on
-127.0.0.1, each equal to the single-device run; and the merges of their partial states.
+"""The dataset passes of `kerasviz.inside` under tf.distribute: `dissect`, `sample_activations` and
+`build_microscope` over a MirroredStrategy of 2 logical CPU devices, and over a MultiWorkerMirroredStrategy of
+2 worker processes on 127.0.0.1 (there also `build_microscope`, written by the chief alone), each equal to the
+single-device run; and the merges of their partial states.
 
 The processes (`tests/helpers/inside_worker.py`) start together, so their TensorFlow start-ups overlap.
 """
@@ -17,9 +18,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from kerasviz.datasets import shards  # noqa: E402
-from kerasviz.inside import atlas, resumable  # noqa: E402
+from kerasviz.inside import resumable, sampling  # noqa: E402
 from kerasviz.inside.quantiles import TailQuantiles  # noqa: E402
 from tests.helpers import inside_worker as worker  # noqa: E402
+from tests.helpers.microscope import read  # noqa: E402
 from tests.helpers.processes import REPO  # noqa: E402
 
 WORKER = [sys.executable, "-m", worker.__name__]  # run from the repository root
@@ -50,23 +52,25 @@ def runs(tmp_path_factory):
     """Starts the mirrored process and the two workers at once, runs the single device here meanwhile."""
     base = tmp_path_factory.mktemp("inside_distributed")
     outs = {name: str(base / str(name)) for name in ("mirrored", 0, 1)}
-    state_dir = str(base / "state")
+    state_dir, logs = str(base / "state"), str(base / "logs")
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
     processes = {"mirrored": subprocess.Popen([*WORKER, "mirrored", outs["mirrored"]], env=_env(), cwd=REPO,
                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)}
     for i in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
-        processes[i] = subprocess.Popen([*WORKER, "worker", outs[i], state_dir], env=_env(TF_CONFIG=config),
+        processes[i] = subprocess.Popen([*WORKER, "worker", outs[i], state_dir, logs], env=_env(TF_CONFIG=config),
                                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         reference = worker.run()
+        single = worker.microscope(str(base / "single"))
         reports = {name: _report(p) for name, p in processes.items()}
     finally:
         for p in processes.values():
             if p.poll() is None:
                 p.kill()
     results = {name: dict(np.load(os.path.join(out, "result.npz"))) for name, out in outs.items()}
-    return dict(reference=reference, reports=reports, results=results, state_dir=state_dir)
+    return dict(reference=reference, reports=reports, results=results, state_dir=state_dir, logs=logs,
+                single=single)
 
 
 def _differences(a, b):
@@ -92,6 +96,29 @@ def test_two_workers_each_return_the_single_device_result(runs):
         [(0, 2, True), (1, 2, False)]
     for i in range(2):
         assert _differences(runs["reference"], runs["results"][i]) == [], i
+
+
+def _same_records(a, b):
+    """The microscope records of two run directories: the same tags, headers and arrays."""
+    a, b = read(a), read(b)
+    assert sorted(a) == sorted(b) and a
+    for key in a:
+        assert a[key][0] == b[key][0], key
+        assert sorted(a[key][1]) == sorted(b[key][1]), key
+        for name in a[key][1]:
+            np.testing.assert_array_equal(a[key][1][name], b[key][1][name], err_msg=f"{key} {name}")
+
+
+def test_only_the_chief_writes_the_microscope_of_two_workers(runs):
+    reports = runs["reports"]
+    assert [tuple(w) for w in reports[0]["written"]] == runs["single"].written and reports[1]["written"] == []
+    assert os.listdir(runs["logs"]) == ["microscope"]
+    assert len([n for n in os.listdir(os.path.join(runs["logs"], "microscope")) if "tfevents" in n]) == 1
+    _same_records(runs["single"].run_dir, os.path.join(runs["logs"], "microscope"))
+    # the data passes of each layer under their own state folders
+    folders = os.listdir(os.path.join(runs["state_dir"], "microscope"))
+    assert len(folders) == 1 and folders[0].startswith("mix-")
+    assert sorted(os.listdir(os.path.join(runs["state_dir"], "microscope", folders[0]))) == ["atlas", "dissection"]
 
 
 def test_several_workers_without_a_state_dir_raise_a_named_error(runs):
@@ -155,7 +182,7 @@ def _bottom_k(keys, vectors, samples):
     for a in range(0, len(keys), 7):
         part = (keys[a:a + 7], (vectors[a:a + 7], np.arange(a, min(a + 7, len(keys))),
                                 np.zeros((len(keys[a:a + 7]), 2), np.int64)), len(keys[a:a + 7]))
-        state = atlas.merge_samples(state, part, samples)
+        state = sampling.merge_samples(state, part, samples)
     return state
 
 
@@ -165,7 +192,7 @@ def test_merged_samples_of_a_split_stream_are_the_whole_stream_sample():
     whole = _bottom_k(keys, vectors, 20)
     first, second = _bottom_k(keys[:42], vectors[:42], 20), _bottom_k(keys[42:], vectors[42:], 20)
     second = (second[0], (second[1][0], second[1][1] + 42, second[1][2]), second[2])
-    merged = atlas.merge_samples(first, second, 20)
+    merged = sampling.merge_samples(first, second, 20)
     smallest = np.sort(np.argsort(keys)[:20])
     for state in (whole, merged):
         order = np.argsort(state[1][1])
