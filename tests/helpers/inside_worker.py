@@ -111,6 +111,10 @@ def main(argv):
         except ValueError as error:
             report["without_state_dir"] = str(error)
     place = Placement(strategy)
+    if mode == "mirrored":  # where `in_turns` runs batches 0, 1, 2: the devices in turns
+        turns = []
+        place.in_turns(3, lambda i: (tf.constant(float(i)) * 2.0).device, lambda i, device: turns.append(device))
+        report["turns"] = [device.rsplit("device:", 1)[-1] for device in turns]
     report.update(devices=len(place.devices), worker=place.worker, workers=place.workers, chief=place.chief)
     os.makedirs(out, exist_ok=True)
     np.savez(os.path.join(out, "result.npz"), **run(strategy, state_dir))

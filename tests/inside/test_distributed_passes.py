@@ -86,7 +86,8 @@ def test_the_reference_is_a_real_check():
 
 
 def test_mirrored_over_two_logical_devices_equals_a_single_device(runs):
-    assert runs["reports"]["mirrored"] == {"devices": 2, "worker": 0, "workers": 1, "chief": True}
+    assert runs["reports"]["mirrored"] == {"devices": 2, "worker": 0, "workers": 1, "chief": True,
+                                           "turns": ["CPU:0", "CPU:1", "CPU:0"]}
     assert _differences(runs["reference"], runs["results"]["mirrored"]) == []
 
 
