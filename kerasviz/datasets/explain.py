@@ -82,34 +82,22 @@ def _read_ahead(src, shard_size, place, out):
         yield shard
 
 
-def _compute_shard(run, shard, devices, advance):
-    """The arrays of one shard: its batches in turns on the local `devices` (one thread per device)."""
+def _compute_shard(run, shard, place, advance):
+    """The arrays of one shard: its batches in turns on the local devices (`Placement.in_turns`)."""
     images, labels, masks = shard.load()
     pieces = [(s, e) for s, e in inputs.batches(shard.count, run.batch_size)]
+    results = [None] * len(pieces)
 
     def one(i):
         start, stop = pieces[i]
-        part = (images[start:stop], None if labels is None else labels[start:stop],
-                None if masks is None else masks[start:stop])
-        if devices[i % len(devices)] is None:
-            return run.batch(*part, shard.start + start)
-        with tf.device(devices[i % len(devices)]):
-            return run.batch(*part, shard.start + start)
+        return run.batch(images[start:stop], None if labels is None else labels[start:stop],
+                         None if masks is None else masks[start:stop], shard.start + start)
 
-    results = [None] * len(pieces)
-    if len(devices) == 1:
-        for i in range(len(pieces)):
-            results[i] = one(i)
-            advance(len(results[i]["index"]))
-    else:
-        with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
-            # Device d takes batches d, d + D, ...: a thread per device, each running its batches in order.
-            lanes = {pool.submit(lambda d=d: [(i, one(i)) for i in range(d, len(pieces), len(devices))]): d
-                     for d in range(min(len(devices), len(pieces)))}
-            for future in concurrent.futures.as_completed(lanes):
-                for i, result in future.result():
-                    results[i] = result
-                    advance(len(result["index"]))
+    def keep(i, result):
+        results[i] = result
+        advance(len(result["index"]))
+
+    place.in_turns(len(pieces), one, keep)
     return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
 
 
@@ -256,7 +244,7 @@ def explain_dataset(model, dataset, methods, *, out, target=None, metrics=(), st
                                      f"explained in {out!r} before (shard {shard.index}). Nothing was overwritten: "
                                      "pass the same dataset to resume, or another `out`.")
                 continue
-            arrays = _compute_shard(run, shard, place.devices, advance)
+            arrays = _compute_shard(run, shard, place, advance)
             meta = {"fingerprint": fingerprint, "index": shard.index, "start": shard.start, "count": shard.count,
                     "digest": shard.digest, "scaled": [name for name in arrays if name.startswith("maps.")],
                     "worker": place.worker}

@@ -16,6 +16,9 @@ depend on the strategy:
   that also sums the counts); then the chief writes the complete manifest.
 """
 
+import concurrent.futures
+import contextlib
+
 import tensorflow as tf
 
 from kerasviz import eventfile
@@ -43,12 +46,40 @@ class Placement:
             task_id = int(resolver.task_id or 0)
             self.worker = task_id if resolver.task_type == "chief" else n_chief + task_id
             if resolver.task_type not in ("chief", "worker"):
-                raise ValueError(f"explain_dataset runs on the chief and the workers, not on a "
+                raise ValueError(f"The dataset passes of kerasviz run on the chief and the workers, not on a "
                                  f"{resolver.task_type!r} task.")
 
     def mine(self, shard_index):
         """True when this worker computes the shard."""
         return shard_index % self.workers == self.worker
+
+    def in_turns(self, count, compute, consume):
+        """Runs `compute(i)` for `i` in `range(count)`, device `i % len(devices)`; `consume(i, result)` in order.
+
+        Each local device runs one batch at a time in its own thread (under
+        `tf.device`); the results are consumed in the order of `i` as they
+        come, so at most one result per device waits: what a single device
+        computes, in the same order, whatever the number of devices.
+        """
+        devices = self.devices
+
+        def on_device(i):
+            device = devices[i % len(devices)]
+            with contextlib.nullcontext() if device is None else tf.device(device):
+                return compute(i)
+
+        if len(devices) == 1:
+            for i in range(count):
+                consume(i, on_device(i))
+            return
+        with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
+            # Batch i + D goes to device i % D once batch i is consumed: one batch per device at a time.
+            running = {i: pool.submit(on_device, i) for i in range(min(len(devices), count))}
+            for i in range(count):
+                result = running.pop(i).result()
+                if i + len(devices) < count:
+                    running[i + len(devices)] = pool.submit(on_device, i + len(devices))
+                consume(i, result)
 
     def barrier(self, count):
         """Waits for every worker (one all-reduce); returns the sum of `count` over the workers."""

@@ -5,7 +5,10 @@
 - `cavs`: concept activation vectors and TCAV with its significance test (Kim et al., 2018).
 - `building_blocks`: NMF neuron groups and attribution to positions, channels, groups (Olah et al., 2018);
   `blocks`: all of them for one image, with renders and the semantic dictionary, for the dashboard.
-- `atlas`: activation atlas cells (Carter et al., 2019): sample, lay out, bin, logit effects, renders.
+- `atlas`: activation atlas cells (Carter et al., 2019): sample (`sampling`), lay out, bin, logit effects,
+  renders.
+- `resumable`: the dataset passes in shards, resumable from a `state_dir`, under `tf.distribute` (devices
+  take batches, workers take shards and merge their partial states).
 - `craft`: CRAFT (Fel et al., 2023): concepts by NMF of patch activations, their importance by Sobol
   indices (`sobol`: Saltelli et al., 2010; Jansen, 1999), concept attribution maps; `concept_records`: them
   for the dashboard.

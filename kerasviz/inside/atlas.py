@@ -4,30 +4,12 @@ import typing
 
 import numpy as np
 
-from kerasviz import inputs, models, progress, targets
+from kerasviz import inputs, models, targets
 from kerasviz.activations.projections import project
-from kerasviz.inside import renders, resumable, streams
+from kerasviz.inside import renders, streams
+from kerasviz.inside.sampling import ActivationSample, sample_activations
 
 _MAX_CLASSES = 64  # logit effects for every class by default up to this many classes
-_SAMPLE_ARRAYS = ("keys", "vectors", "image_index", "positions")  # a sample's saved state
-
-
-class ActivationSample(typing.NamedTuple):
-    """A uniform, seeded sample of a layer's spatial activation vectors over a dataset.
-
-    Attributes:
-        vectors: float32 `[S, C]`.
-        image_index: int64 `[S]`, the image's index in the stream.
-        positions: int64 `[S, 2]`, `(row, col)` in the layer's grid.
-        layer: the layer's path.
-        seen: the number of vectors the sample was drawn from.
-    """
-
-    vectors: np.ndarray
-    image_index: np.ndarray
-    positions: np.ndarray
-    layer: str
-    seen: int
 
 
 class Atlas(typing.NamedTuple):
@@ -50,96 +32,6 @@ class Atlas(typing.NamedTuple):
     effects: typing.Optional[np.ndarray]
     classes: typing.Optional[np.ndarray]
     sample: ActivationSample
-
-
-def _keys(seed, image_index, count):
-    """The sampling keys of one image's `count` positions: from `(seed, image index)` only, not the batching."""
-    return np.random.default_rng([seed, image_index]).random(count)
-
-
-def sample_activations(model, data, layer, samples: int = 10000, *, seed: int = 0, batch_size=None,
-                       value_range=None, shard_size: int = resumable.DEFAULT_SHARD_SIZE, state_dir=None,
-                       verbose: int = 0) -> ActivationSample:
-    """A uniform sample of `samples` spatial activation vectors of a layer over a stream of images.
-
-    Each position of each image gets a random key drawn from `(seed, image
-    index)`, and the `samples` smallest keys are kept as the images stream
-    by (a bottom-k sample: uniform without replacement, the same whatever
-    the batch size or the dataset's batching). Memory: `samples * C` floats,
-    one shard of images and one batch of activations. One forward pass (up
-    to the layer) per image.
-
-    Args:
-        model: a built Keras image model.
-        data: images `[N, H, W, C]` (array or tensor) or a `tf.data.Dataset`
-            of batches (or `(images, ...)` tuples), in the model's input space.
-        layer: a spatial layer (name, path, index or object).
-        samples: the number of vectors to keep.
-        seed: an int seeding the keys.
-        batch_size: images per compiled call (default 32).
-        value_range: when given, images outside it raise.
-        shard_size: images read (and held) at a time, and between two
-            saved states.
-        state_dir: None, or a directory where the sample is saved after
-            each shard (`kerasviz.inside.resumable`): called again with the
-            same arguments and data after an interruption, it goes on from
-            the last saved state and returns exactly what an uninterrupted
-            run returns. A directory of another run raises.
-        verbose: 1 shows a progress bar.
-
-    Returns:
-        An `ActivationSample`.
-
-    Raises:
-        ValueError, TypeError: an invalid argument (named), a layer without a spatial map.
-    """
-    models.check_model(model)
-    path = streams.layer_path(model, layer)
-    samples = streams.check_int(samples, "samples")
-    seed = inputs.check_seed(seed)
-    batch_size = inputs.check_batch_size(batch_size)
-    verbose = progress.check_verbose(verbose)
-    shard_size = inputs.check_positive_int(shard_size, "shard_size")
-    state = resumable.StateDir(state_dir, resumable.run_arguments(
-        model, "sample_activations", layer=path, samples=samples, seed=seed, batch_size=batch_size,
-        value_range=value_range, shard_size=shard_size))
-
-    def add_to_sample(state, shard, first):
-        kept_keys, kept, seen = state
-        for (batch,) in streams.batches(shard[0], batch_size):
-            images = streams.check_batch(model, batch, value_range)
-            values = streams.activations(model, images, path, batch_size)
-            if values.ndim != 4:
-                raise ValueError(f"Received an invalid value for `layer`: {layer!r} outputs {values.shape[1:]}, "
-                                 "not a spatial map [h, w, C].")
-            n, h, w, c = values.shape
-            keys = np.concatenate([_keys(seed, first + i, h * w) for i in range(n)])
-            rows, cols = np.divmod(np.tile(np.arange(h * w), n), w)
-            index = np.repeat(np.arange(first, first + n), h * w)
-            candidates = (np.concatenate([kept[0].reshape(-1, c), values.reshape(-1, c)]),
-                          np.concatenate([kept[1], index]), np.concatenate([kept[2], np.stack([rows, cols], 1)]))
-            all_keys = np.concatenate([kept_keys, keys])
-            if len(all_keys) > samples:
-                chosen = np.argpartition(all_keys, samples - 1)[:samples]
-                kept_keys, kept = all_keys[chosen], tuple(part[chosen] for part in candidates)
-            else:
-                kept_keys, kept = all_keys, candidates
-            seen += n * h * w
-            first += n
-        return kept_keys, kept, seen
-
-    def encode(state):
-        return dict(zip(_SAMPLE_ARRAYS, (state[0], *state[1]))), {"seen": state[2]}
-
-    def decode(info, load):
-        keys, *kept = (load(name) for name in _SAMPLE_ARRAYS)
-        return keys, tuple(kept), info["seen"]
-
-    start = (np.empty(0), (np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty((0, 2), np.int64)), 0)
-    _, kept, seen = resumable.fold(data, state, "sample", start, add_to_sample, encode, decode,
-                                   shard_size=shard_size, verbose=verbose)
-    order = np.lexsort((kept[2][:, 1], kept[2][:, 0], kept[1]))  # stream order
-    return ActivationSample(kept[0][order].astype(np.float32), kept[1][order], kept[2][order], path, seen)
 
 
 def bin_layout(layout, vectors, grid: int = 20):
@@ -221,7 +113,7 @@ def logit_directions(model, images, layer, classes=None, *, batch_size=None):
 
 def activation_atlas(model, data, layer, grid: int = 20, *, samples: int = 10000, method: str = "pca",
                      layout=None, classes=None, effect_images: int = 32, seed: int = 0, batch_size=None,
-                     value_range=None, verbose: int = 0) -> Atlas:
+                     value_range=None, strategy=None, state_dir=None, verbose: int = 0) -> Atlas:
     """The cells of an activation atlas of a layer: sample, lay out in 2-D, bin, average, relate to the logits.
 
     Carter, Armstrong, Schubert, Johnson & Olah, 2019, "Activation Atlas",
@@ -248,6 +140,11 @@ def activation_atlas(model, data, layer, grid: int = 20, *, samples: int = 10000
         effect_images: how many of the first images estimate the logit directions.
         seed: seeds the sample and the layout.
         batch_size, value_range, verbose: as in `sample_activations`.
+        strategy, state_dir: as in `sample_activations`: the sampling pass
+            under `tf.distribute` (the local devices take its batches in
+            turns, the workers its shards; a `state_dir` shared by the workers
+            is then required), resumable from `state_dir`. The layout and the
+            logit directions are computed on each worker, from the same sample.
 
     Returns:
         An `Atlas`.
@@ -256,7 +153,7 @@ def activation_atlas(model, data, layer, grid: int = 20, *, samples: int = 10000
         ValueError, TypeError: an invalid argument (named).
     """
     sample = sample_activations(model, data, layer, samples, seed=seed, batch_size=batch_size,
-                                value_range=value_range, verbose=verbose)
+                                value_range=value_range, strategy=strategy, state_dir=state_dir, verbose=verbose)
     if layout is None:
         layout = project(sample.vectors, method, seed=seed % 2**32)
     elif np.shape(layout) != (len(sample.vectors), 2):

@@ -124,7 +124,8 @@ def _tally_function(model, path, image_shape, mask_shape, group):
 
 def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE, iou_threshold: float = DETECTOR_IOU,
             batch_size=None, capacity: int = DEFAULT_CAPACITY, value_range=None, seed: int = 0,
-            shard_size: int = resumable.DEFAULT_SHARD_SIZE, state_dir=None, verbose: int = 0) -> Dissection:
+            shard_size: int = resumable.DEFAULT_SHARD_SIZE, state_dir=None, strategy=None,
+            verbose: int = 0) -> Dissection:
     """Labels each unit of a layer with the concept its strongest activations segment best.
 
     Network Dissection (Bau, Zhou, Khosla, Oliva & Torralba, 2017, "Network
@@ -148,6 +149,15 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
 
     The data is read in shards of `shard_size` images (a dataset's own
     batches are joined and cut again), each in batches of `batch_size`.
+    Under `tf.distribute` (as `explain_dataset`): the strategy's local
+    devices (`MirroredStrategy`) compute the batches of a shard in turns;
+    with several workers (`MultiWorkerMirroredStrategy`), worker `i` of `W`
+    reads the shards `i` modulo `W` into its own sketch, then its own sums,
+    and after each pass the workers merge their partial states through
+    `state_dir` (`TailQuantiles.merge`, sums added), so every worker
+    returns the same `Dissection`. The result is the single-device one
+    whenever `exact` (the thresholds are exact quantiles; the IoU counts
+    are exact sums), whatever the strategy.
 
     Memory: the sketch's `units * capacity` floats per level (about
     `log2(positions / capacity)` levels), one shard of images and masks,
@@ -177,7 +187,11 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
             the same arguments and data after an interruption, it checks the
             shards done, goes on from the last saved state and returns
             exactly what an uninterrupted run returns. A directory of another
-            run raises; nothing is overwritten.
+            run raises; nothing is overwritten. Required with several
+            workers: a directory they all share (each saves under its own
+            `worker-<i>-of-<W>` folder).
+        strategy: a `tf.distribute.Strategy`; default: the current one
+            (`tf.distribute.get_strategy()`).
         verbose: 1 shows a progress bar per pass.
 
     Returns:
@@ -185,7 +199,8 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
 
     Raises:
         ValueError, TypeError: an invalid argument (named in the message);
-            masks whose ids or channels do not match `concepts`.
+            masks whose ids or channels do not match `concepts`; several
+            workers without a `state_dir`.
 
     Example:
 
@@ -203,55 +218,79 @@ def dissect(model, data, layer, concepts, *, top_quantile: float = TOP_QUANTILE,
     verbose = progress.check_verbose(verbose)
     chunk = inputs.check_batch_size(batch_size)
     shard_size = inputs.check_positive_int(shard_size, "shard_size")
+    place = resumable.placement(strategy, state_dir)
     state = resumable.StateDir(state_dir, resumable.run_arguments(
         model, "dissect", layer=path, concepts=list(names), top_quantile=top_quantile, iou_threshold=iou_threshold,
-        batch_size=chunk, capacity=capacity, value_range=value_range, seed=seed, shard_size=shard_size))
+        batch_size=chunk, capacity=capacity, value_range=value_range, seed=seed, shard_size=shard_size), place)
+
+    def checked(batch):
+        images, masks = batch
+        images = streams.check_batch(model, images, value_range)
+        if len(masks) != len(images):
+            raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
+        return images, concept_masks(masks, len(names))
 
     def add_to_sketch(sketch, shard, first):
-        for images, masks in streams.batches(shard, chunk, parts=2):
-            images = streams.check_batch(model, images, value_range)
-            if len(masks) != len(images):
-                raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
-            concept_masks(masks, len(names))  # bad masks fail in the first pass already
-            values = streams.activations(model, images, path, chunk)
+        batches = list(streams.batches(shard, chunk, parts=2))
+        held = [sketch]
+
+        def compute(i):
+            images, _ = checked(batches[i])  # bad masks fail in the first pass already
+            return streams.activations(model, images, path, chunk)
+
+        def add(i, values):
             if values.ndim != 4:
                 raise ValueError(
                     f"Received an invalid value for `layer`: {layer!r} outputs {values.shape}, not [B, h, w, C].")
-            if sketch is None:
-                sketch = TailQuantiles(values.shape[-1], capacity, seed)
-            sketch.update(values.reshape(-1, values.shape[-1]).T)
-        return sketch
+            if held[0] is None:
+                held[0] = TailQuantiles(values.shape[-1], capacity, seed)
+            held[0].update(values.reshape(-1, values.shape[-1]).T)
 
-    sketch = resumable.fold(
-        data, state, "quantiles", None, add_to_sketch, TailQuantiles.state,
-        lambda info, load: TailQuantiles.from_state({f"level{i}": load(f"level{i}") for i in range(info["levels"])},
-                                                    info),
-        shard_size=shard_size, parts=2, verbose=verbose)
+        place.in_turns(len(batches), compute, add)
+        return held[0]
+
+    def load_sketch(info, load):
+        return TailQuantiles.from_state({f"level{i}": load(f"level{i}") for i in range(info["levels"])}, info)
+
+    sketch = resumable.fold(data, state, "quantiles", None, add_to_sketch, TailQuantiles.state, load_sketch,
+                            shard_size=shard_size, parts=2, verbose=verbose)
+    sketch = resumable.gather(state, "quantiles", sketch, load_sketch, lambda a, b: a.merge(b))
     thresholds = sketch.quantile(1.0 - top_quantile)
     units = sketch.units
     constant = tf.constant(thresholds)
 
     def tally(sums, shard, first):
-        intersections, unit_area, concept_area = sums
-        for images, masks in streams.batches(shard, chunk, parts=2):
-            images = streams.check_batch(model, images, value_range)
-            masks = concept_masks(masks, len(names))
-            if len(masks) != len(images):
-                raise ValueError(f"Received {len(images)} images and {len(masks)} masks in a batch of `data`.")
+        batches = list(streams.batches(shard, chunk, parts=2))
+
+        def compute(i):
+            images, masks = checked(batches[i])
             group = max(1, min(units, _MASK_BYTES // (4 * chunk * masks[0, ..., 0].size)))
             function = _tally_function(model, path, images.shape[1:], masks.shape[1:], group)
             per_call = max(1, min(chunk, _EXACT_COUNT // masks[0, ..., 0].size))  # float32 counts stay exact
+            counted = (np.zeros((units, len(names))), np.zeros(units), np.zeros(len(names)))
             for a, b in inputs.batches(len(images), per_call):
-                inter, areas, covered = function(tf.constant(images[a:b]), tf.constant(masks[a:b]), constant)
-                intersections += inter.numpy()
-                unit_area += areas.numpy()
-                concept_area += covered.numpy()
-        return intersections, unit_area, concept_area
+                found = function(tf.constant(images[a:b]), tf.constant(masks[a:b]), constant)
+                for total, part in zip(counted, found):
+                    total += part.numpy()
+            return counted
+
+        def add(i, counted):
+            for total, part in zip(sums, counted):
+                total += part
+
+        place.in_turns(len(batches), compute, add)
+        return sums
+
+    def add_sums(a, b):
+        return tuple(x + y for x, y in zip(a, b))
+
+    def load_sums(info, load):
+        return tuple(load(name) for name in _SUMS)
 
     start = (np.zeros((units, len(names)), np.float64), np.zeros(units, np.float64), np.zeros(len(names), np.float64))
-    intersections, unit_area, concept_area = resumable.fold(
-        data, state, "tally", start, tally, lambda sums: (dict(zip(_SUMS, sums)), {}),
-        lambda info, load: tuple(load(name) for name in _SUMS), shard_size=shard_size, parts=2, verbose=verbose)
+    sums = resumable.fold(data, state, "tally", start, tally, lambda sums: (dict(zip(_SUMS, sums)), {}), load_sums,
+                          shard_size=shard_size, parts=2, verbose=verbose)
+    intersections, unit_area, concept_area = resumable.gather(state, "tally", sums, load_sums, add_sums)
     unions = unit_area[:, None] + concept_area[None, :] - intersections
     iou = np.where(unions > 0, intersections / np.maximum(unions, 1), 0.0).astype(np.float32)
     best = np.argmax(iou, axis=1).astype(np.int64)

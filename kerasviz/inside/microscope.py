@@ -1,6 +1,8 @@
 """A page per channel, precomputed over a dataset: the microscope that the kerasviz dashboard browses."""
 
+import hashlib
 import logging
+import os
 import typing
 
 import numpy as np
@@ -11,7 +13,7 @@ from kerasviz.gradients import feature_visualization as fv
 from kerasviz.inside import atlas as atlases
 from kerasviz.inside import microscope_parts as parts
 from kerasviz.inside import microscope_records as records
-from kerasviz.inside import streams
+from kerasviz.inside import resumable, streams
 from kerasviz.inside.dissection import dissect
 from kerasviz.inside.wiring import channel_wiring
 
@@ -58,7 +60,7 @@ def build_microscope(
     model, data, log_dir, layers=None, channels=DEFAULT_CHANNELS, *, run_name: str = "microscope", concepts=None,
     steps: int = 128, facets: int = 3, k: int = 8, fan: int = 6, grid: int = 8, samples: int = 2000,
     layout: str = "tsne", atlas_steps=None, sources: int = 6, classes=None, class_names=None, effect_images: int = 16,
-    value_range=(0.0, 1.0), seed: int = 0, batch_size=None, verbose: int = 0,
+    value_range=(0.0, 1.0), seed: int = 0, batch_size=None, strategy=None, state_dir=None, verbose: int = 0,
 ) -> MicroscopeReport:
     """Precomputes a page per channel (and an activation atlas per layer) for the kerasviz dashboard.
 
@@ -86,6 +88,15 @@ def build_microscope(
     Costs, per layer: `steps` forward and backward passes of `min(8,
     channels) * (1 + facets)` images per 8 channels, `atlas_steps` of one
     image per non-empty cell, and the passes over the data.
+
+    Under `tf.distribute` (`strategy`), the atlas sample and the dissection
+    passes run as `sample_activations` and `dissect` run them: the local
+    devices take their batches in turns; with several workers each worker
+    reads its share of the shards and the partial states are merged through
+    `state_dir`. Then the chief alone renders and writes the records (the
+    top patches, the atlas's source patches and the feature visualizations
+    run on the chief only); the other workers return a report that wrote
+    nothing.
 
     Args:
         model: a built Keras image model.
@@ -117,14 +128,22 @@ def build_microscope(
         value_range: the model's input range.
         seed: seeds the sample, layout, and optimizations.
         batch_size: images per compiled call (default 32).
+        strategy: a `tf.distribute.Strategy`; default: the current one
+            (`tf.distribute.get_strategy()`).
+        state_dir: None, or a directory where the data passes save their
+            states (a folder per layer and pass, see `dissect`'s
+            `state_dir`): resumable passes; required with several workers,
+            who exchange their partial states there.
         verbose: 1 shows progress bars.
 
     Returns:
-        A `MicroscopeReport`.
+        A `MicroscopeReport` (on a worker other than the chief, with nothing
+        `written`).
 
     Raises:
-        ValueError, TypeError: an invalid argument (named), or a run directory
-            holding records of another model or other settings.
+        ValueError, TypeError: an invalid argument (named), a run directory
+            holding records of another model or other settings, several
+            workers without a `state_dir`.
 
     Example:
 
@@ -146,6 +165,7 @@ def build_microscope(
     if checked_range is None:
         raise ValueError("Received `value_range=None`: the microscope's feature visualizations need the input range.")
     seed = inputs.check_seed(seed)
+    place = resumable.placement(strategy, state_dir)
     names = None if concepts is None else tuple(str(c) for c in concepts)
     said = isinstance(channels, int) and not isinstance(channels, bool) and channels == DEFAULT_CHANNELS
     defaults = {"channels": f"the first {DEFAULT_CHANNELS} of each layer"} if said else {}
@@ -162,7 +182,9 @@ def build_microscope(
     chosen = {path: parts.check_channels(channels, models.output_shape(model, path)[-1]) for path in paths}
     for name, value in defaults.items():
         _LOGGER.info("microscope: %s = %s (the default)", name, value)
-    writer = parts.RecordWriter(run_dir)
+    # Every worker decides from the records found before the first collective of the passes; the chief
+    # writes none before every worker has joined it, so the workers join the same passes.
+    writer = parts.RecordWriter(run_dir) if place.chief else None
     skipped = 0
     try:
         for path in paths:
@@ -171,27 +193,43 @@ def build_microscope(
             skipped += len(chosen[path]) - len(missing) + (not atlas_missing)
             if missing or atlas_missing:
                 _layer(model, data, images, path, missing, atlas_missing, writer, settings, key, classes,
-                       class_names, checked_range, batch_size, verbose)
+                       class_names, checked_range, batch_size, verbose,
+                       dict(strategy=place.strategy, state_dir=state_dir))
     finally:
-        writer.close()
-    return MicroscopeReport(run_dir, chosen, writer.written, skipped, key, defaults)
+        if writer is not None:
+            writer.close()
+    return MicroscopeReport(run_dir, chosen, [] if writer is None else writer.written, skipped, key, defaults)
+
+
+def _pass_dir(state_dir, path, name):
+    """The `state_dir` of one data pass of layer `path`: `<state_dir>/<layer>-<digest of the path>/<name>`."""
+    if state_dir is None:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in path)
+    return os.path.join(os.fspath(state_dir), f"{safe}-{hashlib.sha256(path.encode()).hexdigest()[:8]}", name)
 
 
 def _layer(model, data, images, path, missing, atlas_missing, writer, settings, key, classes, class_names,
-           value_range, batch_size, verbose):
-    """The records of one layer that are missing: the atlas, then the channels 8 at a time."""
+           value_range, batch_size, verbose, distribute):
+    """The records of one layer that are missing: the atlas, then the channels 8 at a time (`writer`: None off
+    the chief, which joins the data passes only)."""
     s = settings
+    state_dir = distribute["state_dir"]
     atlas = atlases.activation_atlas(model, images, path, s["grid"], samples=s["samples"], method=s["layout"],
                                      classes=classes, effect_images=s["effect_images"], seed=s["seed"],
-                                     batch_size=batch_size, value_range=value_range, verbose=verbose)
-    if atlas_missing:
+                                     batch_size=batch_size, value_range=value_range, verbose=verbose,
+                                     strategy=distribute["strategy"], state_dir=_pass_dir(state_dir, path, "atlas"))
+    if atlas_missing and writer is not None:
         _write_atlas(model, images, path, atlas, writer, settings, key, class_names, value_range, batch_size, verbose)
     if not missing:
         return
+    dissection = None if s["concepts"] is None else dissect(
+        model, data, path, s["concepts"], batch_size=batch_size, value_range=value_range, seed=s["seed"],
+        verbose=verbose, strategy=distribute["strategy"], state_dir=_pass_dir(state_dir, path, "dissection"))
+    if writer is None:
+        return
     count = models.output_shape(model, path)[-1]
     patches = top_patches(model, images, path, channels=missing, k=s["k"], batch_size=batch_size, verbose=verbose)
-    dissection = None if s["concepts"] is None else dissect(model, data, path, s["concepts"], batch_size=batch_size,
-                                                            value_range=value_range, seed=s["seed"], verbose=verbose)
     wiring = channel_wiring(model, path)
     chunks = [missing[a:b] for a, b in inputs.batches(len(missing), CHUNK)]
     for chunk in progress.track(chunks, len(missing), verbose, size=len, unit="channel"):

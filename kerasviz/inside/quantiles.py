@@ -91,6 +91,28 @@ class TailQuantiles:
         self.compactions += 1
         self._add(level + 1, promoted)
 
+    def merge(self, other):
+        """Adds every value `other` has seen (a sketch of the same units and capacity); returns this sketch.
+
+        Level by level, `other`'s values join this sketch's levels of the
+        same weight and are compacted as `update` compacts (KLL's merge):
+        the total weight is the count of both streams, and the highest
+        `capacity // 2` values of the union stay exact at level 0 (each
+        sketch kept its own). While neither compacts, the merged sketch
+        holds every value: its quantiles equal those of the whole stream,
+        in any order of merging.
+        """
+        if not isinstance(other, TailQuantiles) or (other.units, other.capacity) != (self.units, self.capacity):
+            raise ValueError(f"Received a sketch to merge of {getattr(other, 'units', '?')} units and capacity "
+                             f"{getattr(other, 'capacity', '?')}; expected {self.units} units and capacity "
+                             f"{self.capacity}.")
+        self.count += other.count
+        self.compactions += other.compactions
+        for level, values in enumerate(other.levels):
+            if values.shape[1]:
+                self._add(level, values)
+        return self
+
     def quantile(self, q):
         """The `q` quantile of each unit's values, float32 `[units]`.
 
