@@ -21,7 +21,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, inputs, models, targets
+from kerasviz import compiled, fill, inputs, models, targets
 from kerasviz.gradients import core
 
 METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients")
@@ -130,6 +130,23 @@ class MultiPrepared:
                 isinstance(v, numbers.Number) for v in value):
             return list(value)
         return [value] * len(self.names)
+
+    def starts(self, baseline, fill_name):
+        """Each input's reference, float32 in the order of `model.inputs`: its own value where it is held.
+
+        `baseline` once or per input (`per_input`, default 0.0); an image
+        input's through `kerasviz.fill.baselines` (which also takes the
+        named fill `fill_name`), a side input's broadcast to its shape.
+        """
+        starts = []
+        for k, (array, value) in enumerate(zip(self.arrays, self.per_input(baseline, "baseline", 0.0))):
+            if k not in self.attributed:
+                starts.append(array)
+            elif array.ndim == 4:
+                starts.append(fill.baselines(value, array, names=(fill_name,)).astype(np.float32))
+            else:
+                starts.append(np.broadcast_to(np.asarray(value, np.float32), array.shape).astype(np.float32))
+        return starts
 
     def result(self, values, signed):
         """Per attributed input: `core.reduce_map` of an image input's values unless `signed`, else |values|."""

@@ -78,15 +78,7 @@ def integrated_gradients(model, images, target, *, batch_size, baseline, points,
     if max_sigma is not None or isinstance(baseline, str) and baseline == fill.BLUR:
         _refuse("baseline", baseline if max_sigma is None else max_sigma, "integrated_gradients")
     prepared = multi_input.MultiPrepared(model, images, target, batch_size, attribute, "integrated_gradients")
-    given = prepared.per_input(baseline, "baseline", 0.0)
-    starts = []
-    for k, (array, value) in enumerate(zip(prepared.arrays, given)):
-        if k not in prepared.attributed:
-            starts.append(array)
-        elif array.ndim == 4:
-            starts.append(fill.baselines(value, array, names=(fill.MEAN,)).astype(np.float32))
-        else:
-            starts.append(np.broadcast_to(np.asarray(value, np.float32), array.shape).astype(np.float32))
+    starts = prepared.starts(baseline, fill.MEAN)
     class_idx = multi_input.predicted_classes(prepared)
     alphas, lo, hi, factors = points
     sums = multi_input.gradient_sums(prepared, class_idx, starts, alphas, factors * (hi - lo))

@@ -40,9 +40,7 @@ def _function(prepared, k, grid, keep):
             logits, activations = models.run(model_ref(), packed, capture=capture)
             outputs = models.probabilities(logits, activation) if with_classes else logits
             scores = target.score(outputs, activations, tf.gather(class_idx, image_ids))
-            return (tf.math.unsorted_segment_sum(scores[:, None, None] * masks, image_ids, n_images),
-                    tf.math.unsorted_segment_min(scores, image_ids, n_images),
-                    tf.math.unsorted_segment_max(scores, image_ids, n_images))
+            return rise_sampling.weighted_masks(scores, masks, image_ids, n_images)
 
         return weighted_masks
 

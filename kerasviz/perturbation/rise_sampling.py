@@ -1,4 +1,5 @@
-"""RISE's random masks (Petsiuk et al., 2018, section 3.2), built in the graph from a seed and each mask's index.
+"""RISE's random masks (Petsiuk et al., 2018, section 3.2), built in the graph from a seed and each mask's index,
+and the score-weighted sums of the masks per image.
 
 Shared by `rise` (one input) and `multi_input_rise` (several).
 """
@@ -40,3 +41,10 @@ def check_keep(keep):
     if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep < 1:
         raise ValueError(f"Received an invalid value for `keep`: {keep!r}. Expected a float in (0, 1).")
     return float(keep)
+
+
+def weighted_masks(scores, masks, image_ids, n_images):
+    """Per image, `(sum of score * mask, min score, max score)` over its masked copies in one chunk (in-graph)."""
+    return (tf.math.unsorted_segment_sum(scores[:, None, None] * masks, image_ids, n_images),
+            tf.math.unsorted_segment_min(scores, image_ids, n_images),
+            tf.math.unsorted_segment_max(scores, image_ids, n_images))

@@ -14,21 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasviz import compiled, fill, models
-from kerasviz.gradients import core, multi_input
+from kerasviz.gradients import multi_input
 from kerasviz.relevance import deeplift_checks, reveal_cancel
-
-
-def _references(prepared, baseline):
-    given = prepared.per_input(baseline, "baseline", 0.0)
-    starts = []
-    for k, (array, value) in enumerate(zip(prepared.arrays, given)):
-        if k not in prepared.attributed:
-            starts.append(array)
-        elif array.ndim == 4:
-            starts.append(fill.baselines(value, array, names=(fill.BLUR,)).astype(np.float32))
-        else:
-            starts.append(np.broadcast_to(np.asarray(value, np.float32), array.shape).astype(np.float32))
-    return starts
 
 
 def _function(prepared, rule):
@@ -69,7 +56,7 @@ def deeplift(model, images, target, *, batch_size, baseline, rule, signed, attri
     rule = deeplift_checks.check_rule(rule)
     prepared = multi_input.MultiPrepared(model, images, target, batch_size, attribute, "deeplift")
     deeplift_checks.check_supported(prepared.model, "DeepLIFT", rule)
-    starts = _references(prepared, baseline)
+    starts = prepared.starts(baseline, fill.BLUR)
     class_idx = multi_input.predicted_classes(prepared)
     function = _function(prepared, rule)
     deeplift_checks.check_unreached(function, prepared.model, "DeepLIFT")

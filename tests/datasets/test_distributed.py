@@ -7,7 +7,6 @@ The processes (`tests/helpers/distributed_worker.py`) start together, so their T
 import glob
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -16,31 +15,10 @@ import pytest
 from kerasviz.datasets import shards
 from tests.helpers import distributed_worker as worker
 from tests.helpers.events import read_events, steps
-from tests.helpers.processes import REPO
+from tests.helpers.processes import REPO, free_ports, json_report, worker_env
 
 WORKER = [sys.executable, "-m", worker.__name__]  # run from the repository root
 SALIENCY = "kerasviz/attribution/saliency"
-
-
-def _env(**extra):
-    return dict(os.environ, PYTHONPATH=REPO,
-                TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow", **extra)
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _report(process):
-    out, err = process.communicate(timeout=400)
-    assert process.returncode == 0, err[-4000:]
-    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +26,18 @@ def runs(tmp_path_factory):
     """Starts the mirrored process and the two workers at once; yields their outputs and reports."""
     base = tmp_path_factory.mktemp("distributed")
     paths = {name: str(base / name) for name in ("mirrored", "workers", "logs")}
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    processes = {"mirrored": subprocess.Popen([*WORKER, "mirrored", paths["mirrored"]], env=_env(),
+    processes = {"mirrored": subprocess.Popen([*WORKER, "mirrored", paths["mirrored"]], env=worker_env(),
                                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)}
     for i in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
         processes[i] = subprocess.Popen([*WORKER, "worker", paths["workers"], paths["logs"]],
-                                        env=_env(TF_CONFIG=config), cwd=REPO, stdout=subprocess.PIPE,
+                                        env=worker_env(TF_CONFIG=config), cwd=REPO, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
     try:
         reference = worker.reference(str(tmp_path_factory.getbasetemp()))
-        reports = {name: _report(p) for name, p in processes.items()}
+        reports = {name: json_report(p) for name, p in processes.items()}
     finally:
         for p in processes.values():
             if p.poll() is None:

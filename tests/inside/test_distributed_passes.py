@@ -8,7 +8,6 @@ The processes (`tests/helpers/inside_worker.py`) start together, so their Tensor
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -22,29 +21,9 @@ from kerasviz.inside import resumable, sampling  # noqa: E402
 from kerasviz.inside.quantiles import TailQuantiles  # noqa: E402
 from tests.helpers import inside_worker as worker  # noqa: E402
 from tests.helpers.microscope import read  # noqa: E402
-from tests.helpers.processes import REPO  # noqa: E402
+from tests.helpers.processes import REPO, free_ports, json_report, worker_env  # noqa: E402
 
 WORKER = [sys.executable, "-m", worker.__name__]  # run from the repository root
-
-
-def _env(**extra):
-    return dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow", **extra)
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _report(process):
-    out, err = process.communicate(timeout=400)
-    assert process.returncode == 0, err[-4000:]
-    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +32,17 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("inside_distributed")
     outs = {name: str(base / str(name)) for name in ("mirrored", 0, 1)}
     state_dir, logs = str(base / "state"), str(base / "logs")
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    processes = {"mirrored": subprocess.Popen([*WORKER, "mirrored", outs["mirrored"]], env=_env(), cwd=REPO,
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+    processes = {"mirrored": subprocess.Popen([*WORKER, "mirrored", outs["mirrored"]], env=worker_env(), cwd=REPO,
                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)}
     for i in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
-        processes[i] = subprocess.Popen([*WORKER, "worker", outs[i], state_dir, logs], env=_env(TF_CONFIG=config),
+        processes[i] = subprocess.Popen([*WORKER, "worker", outs[i], state_dir, logs], env=worker_env(TF_CONFIG=config),
                                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         reference = worker.run()
         single = worker.microscope(str(base / "single"))
-        reports = {name: _report(p) for name, p in processes.items()}
+        reports = {name: json_report(p) for name, p in processes.items()}
     finally:
         for p in processes.values():
             if p.poll() is None:
