@@ -3,25 +3,13 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasviz
 from tests.helpers.models import assert_model_unchanged, layer_state, weights_snapshot
-from tests.helpers.multi_input_models import CLASSES, SIDE, SIZE, image_and_side, two_images_one_used
+from tests.helpers.multi_input_models import CLASSES, image_and_side, image_pair, probability, SIDE, SIZE, two_images_one_used
 
 PATCH, STRIDE = 3, 2  # positions 0, 2, 3 on 6 pixels (the last one flush with the border)
 STARTS = [0, 2, 3]
-
-
-def _pair(n=2, seed=1):
-    rng = np.random.default_rng(seed)
-    return [rng.uniform(0, 1, (n, SIZE, SIZE, 2)).astype(np.float32) for _ in range(2)]
-
-
-def _probability(model, inputs, cls):
-    with kerasviz.models.patched(model):  # the logits behind a softmax, if the model has one
-        logits = model(inputs)
-    return tf.nn.softmax(logits, axis=-1).numpy()[:, cls]
 
 
 def _by_hand(model, arrays, k, cls, colour, structure=list):
@@ -31,7 +19,7 @@ def _by_hand(model, arrays, k, cls, colour, structure=list):
         for j, left in enumerate(STARTS):
             moved = [a.copy() for a in arrays]
             moved[k][:, top:top + PATCH, left:left + PATCH, :] = colour
-            grid[:, i, j] = _probability(model, structure(moved), cls)
+            grid[:, i, j] = probability(model, structure(moved), cls)
     return grid
 
 
@@ -41,10 +29,10 @@ def two_images():
 
 
 def test_occluding_the_input_the_output_ignores_changes_nothing(two_images):
-    pair = _pair()
+    pair = image_pair()
     with pytest.warns(RuntimeWarning, match=r"occlusion \('right'\): the map of 2 of 2 images is constant"):
         left, right = kerasviz.occlusion(two_images, pair, 2, patch=PATCH, stride=STRIDE, value=0.5)
-    clean = _probability(two_images, pair, 2)
+    clean = probability(two_images, pair, 2)
     np.testing.assert_allclose(right, np.broadcast_to(clean[:, None, None], right.shape), rtol=1e-6)
     np.testing.assert_allclose(left, _by_hand(two_images, pair, 0, 2, 0.5), rtol=1e-5, atol=1e-7)
     assert (np.abs(left - clean[:, None, None]).reshape(2, -1).max(axis=1) > 1e-4).all()  # all of it on `left`
@@ -65,7 +53,7 @@ def test_the_side_input_is_held_at_its_values():
 
 
 def test_a_value_per_input_and_the_list_structure(two_images):
-    pair = _pair()
+    pair = image_pair()
     named = kerasviz.occlusion(two_images, {"left": pair[0], "right": pair[1]}, 0, patch=PATCH, stride=STRIDE,
                                value={"left": 1.0}, attribute="left")
     assert set(named) == {"left"}
@@ -78,7 +66,7 @@ def test_a_value_per_input_and_the_list_structure(two_images):
 def test_results_do_not_depend_on_batch_size_the_model_is_unchanged_and_traced_once():
     keras.backend.clear_session()
     model = two_images_one_used(5)
-    pair = _pair(3, seed=2)
+    pair = image_pair(3, seed=2)
     before = weights_snapshot(model), layer_state(model)
     with pytest.warns(RuntimeWarning, match=r"occlusion \('right'\)"):
         whole = kerasviz.occlusion(model, pair, None, patch=PATCH, stride=STRIDE, batch_size=64)

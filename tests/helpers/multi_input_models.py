@@ -9,6 +9,10 @@ no image input).
 """
 
 import keras
+import numpy as np
+import tensorflow as tf
+
+import kerasviz
 
 SIZE, SIDE, CLASSES = 6, 3, 4
 
@@ -49,3 +53,16 @@ def image_and_spatial_side(seed=0):
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model({"image": image, "side": side}, keras.layers.Dense(CLASSES, kernel_initializer=init)(x),
                        name="image_and_spatial_side")
+
+
+def image_pair(n=2, seed=1):
+    """Two inputs' worth of uniform images `[n, SIZE, SIZE, 2]` (for `two_images_one_used`), seeded."""
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(0, 1, (n, SIZE, SIZE, 2)).astype(np.float32) for _ in range(2)]
+
+
+def probability(model, inputs, cls):
+    """The softmax probability of class `cls` from the model's logits (behind its softmax, if any), numpy `[B]`."""
+    with kerasviz.models.patched(model):
+        logits = model(inputs)
+    return tf.nn.softmax(logits, axis=-1).numpy()[:, cls]

@@ -3,25 +3,13 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasviz
 from kerasviz.perturbation import rise as rise_module
 from tests.helpers.models import assert_model_unchanged, layer_state, weights_snapshot
-from tests.helpers.multi_input_models import SIDE, SIZE, image_and_side, two_images_one_used
+from tests.helpers.multi_input_models import image_and_side, image_pair, probability, SIDE, SIZE, two_images_one_used
 
 MASKS, GRID, KEEP = 12, 3, 0.5
-
-
-def _pair(n=2, seed=1):
-    rng = np.random.default_rng(seed)
-    return [rng.uniform(0, 1, (n, SIZE, SIZE, 2)).astype(np.float32) for _ in range(2)]
-
-
-def _probability(model, inputs, cls):
-    with kerasviz.models.patched(model):  # the logits behind a softmax, if the model has one
-        logits = model(inputs)
-    return tf.nn.softmax(logits, axis=-1).numpy()[:, cls]
 
 
 def _by_hand(model, arrays, k, cls, baseline, structure=list):
@@ -31,7 +19,7 @@ def _by_hand(model, arrays, k, cls, baseline, structure=list):
     for mask in masks:
         moved = list(arrays)
         moved[k] = baseline + mask[None, :, :, None] * (arrays[k] - baseline)
-        total += _probability(model, structure(moved), cls)[:, None, None] * mask
+        total += probability(model, structure(moved), cls)[:, None, None] * mask
     return total / (MASKS * KEEP), masks
 
 
@@ -41,12 +29,12 @@ def two_images():
 
 
 def test_masking_the_input_the_output_ignores_leaves_only_the_masks_own_noise(two_images):
-    pair = _pair()
+    pair = image_pair()
     with pytest.warns(RuntimeWarning, match=r"rise \('right'\): the score under the masks of 2 of 2 images"):
         left, right = kerasviz.rise(two_images, pair, 2, masks=MASKS, grid=GRID, keep=KEEP, seed=4)
     expected, masks = _by_hand(two_images, pair, 0, 2, 0.0)
     np.testing.assert_allclose(left, expected, rtol=1e-5, atol=1e-7)
-    clean = _probability(two_images, pair, 2)
+    clean = probability(two_images, pair, 2)
     noise = masks.sum(axis=0) / (MASKS * KEEP)  # the score never moves: clean score times the masks' mean
     np.testing.assert_allclose(right, clean[:, None, None] * noise[None], rtol=1e-5, atol=1e-7)
 
@@ -68,7 +56,7 @@ def test_the_side_input_is_held_and_a_baseline_per_input(two_images):
 def test_results_do_not_depend_on_batch_size_and_the_model_is_unchanged():
     keras.backend.clear_session()
     model = two_images_one_used(3)
-    pair = _pair(3, seed=2)
+    pair = image_pair(3, seed=2)
     before = weights_snapshot(model), layer_state(model)
     with pytest.warns(RuntimeWarning, match=r"rise \('right'\)"):
         whole = kerasviz.rise(model, pair, None, masks=MASKS, grid=GRID, batch_size=64, attribute=["left", "right"])
