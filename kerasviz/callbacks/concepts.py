@@ -148,8 +148,9 @@ class TCAVCallback(InsideCallback):
         super().__init__(log_dir, every=every, run_name=run_name, on_error=on_error)
         self.images, self.layer = check_images(images), layer
         if not isinstance(concepts, dict) or not concepts or not all(isinstance(k, str) and k for k in concepts):
+            keys = f" {list(concepts)!r}" if isinstance(concepts, dict) else ""
             raise TypeError("Expected `concepts` to be a non-empty dict {name: concept images}. Received: "
-                            f"{type(concepts).__name__}{'' if not isinstance(concepts, dict) else ' ' + repr(list(concepts))}.")
+                            f"{type(concepts).__name__}{keys}.")
         self.concepts = {k: check_images(v, f"concepts[{k!r}]") for k, v in concepts.items()}
         if not isinstance(random_sets, (list, tuple)) or len(random_sets) < 3:
             raise ValueError("Received an invalid value for `random_sets`: expected a list of at least 3 image sets, "

@@ -148,7 +148,8 @@ class BuildingBlocksCallback(InsideCallback):
             raise ValueError(f"Received an invalid value for `names`: {names!r}. Expected {len(self.images)} "
                              "distinct non-empty strings, one per image.")
         self.names, self.layer, self.target = names, layer, check_target(target, optional=True)
-        self.options = dict(groups=inputs.check_positive_int(groups, "groups"), top=inputs.check_positive_int(top, "top"),
+        self.options = dict(groups=inputs.check_positive_int(groups, "groups"),
+                            top=inputs.check_positive_int(top, "top"),
                             max_channels=inputs.check_positive_int(max_channels, "max_channels"),
                             steps=inputs.check_positive_int(steps, "steps"), image_shape=image_shape,
                             seed=inputs.check_seed(seed), batch_size=inputs.check_batch_size(batch_size))

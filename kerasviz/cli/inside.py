@@ -155,7 +155,8 @@ def _run_tcav(args, model, value_range, images, layer, class_names, concepts, ra
     load = lambda folder: common.load_images(image_files([folder]), model, value_range)  # noqa: E731
     examples = {name: load(folder) for name, folder in concepts.items()}
     random_sets = [load(folder) for folder in randoms]
-    print(f"Settings: TCAV of {len(examples)} concepts ({', '.join(f'{n}: {len(x)} images' for n, x in examples.items())})"
+    listed = ", ".join(f"{n}: {len(x)} images" for n, x in examples.items())
+    print(f"Settings: TCAV of {len(examples)} concepts ({listed})"
           f" for class {args.target} on {len(images)} images, against {len(random_sets)} random sets; "
           f"Bonferroni over {len(examples)} tests (CRAFT not run: --tcav tests your concepts)", flush=True)
     tests = {(name, args.target): inside.tcav_significance(
