@@ -160,15 +160,23 @@ def streamed_factorization(model, images, path, size, concepts, *, batch_size, s
     bank = nmf.components_.astype(np.float64)
     norms = np.linalg.norm(bank, axis=1, keepdims=True)
     bank = bank / np.where(norms == 0, 1.0, norms)
-    coefficients, origins, residual, total = [], [], 0.0, 0.0
+    # The result, allocated once (its P rows are known since the first pass): no list to concatenate at the end.
+    coefficients, origins = np.empty((count, concepts), np.float32), np.empty((count, 3), np.int64)
+    filled, residual, total = 0, 0.0, 0.0
     for pooled, where in _pooled_stream(model, images, path, size, batch_size, value_range):
+        if filled + len(pooled) > count:
+            raise ValueError(f"Received a stream for `images` that yielded {count} patches on its first pass and "
+                             "more on a later one: the streamed fit needs the same images on every pass.")
         with warnings.catch_warnings():  # a least-squares fit: its residual is the error returned
             warnings.simplefilter("ignore", ConvergenceWarning)
             u, _, _ = non_negative_factorization(pooled, H=bank, n_components=concepts, update_H=False,
                                                  max_iter=2000, tol=1e-6)
         residual += float(np.sum((pooled - u @ bank) ** 2))
         total += float(np.sum(pooled ** 2))
-        coefficients.append(u.astype(np.float32))
-        origins.append(where)
+        coefficients[filled:filled + len(u)], origins[filled:filled + len(u)] = u, where
+        filled += len(u)
+    if filled != count:
+        raise ValueError(f"Received a stream for `images` that yielded {count} patches on its first pass and "
+                         f"{filled} on the last: the streamed fit needs the same images on every pass.")
     error = float(np.sqrt(residual / total)) if total else 0.0
-    return bank.astype(np.float32), np.concatenate(coefficients), np.concatenate(origins), error
+    return bank.astype(np.float32), coefficients, origins, error

@@ -96,3 +96,13 @@ def test_stream_errors_name_the_argument(model):
         craft.craft_concepts(model, tf.data.Dataset.from_tensor_slices(IMAGES[:8]).batch(8), "relu2", 9)
     with pytest.raises(ValueError, match="`passes`"):
         craft.craft_concepts(model, tf.data.Dataset.from_tensor_slices(IMAGES[:8]).batch(8), "relu2", 2, passes=0)
+
+    class Shrinking:  # yields fewer images on each pass: the passes would not see the same patches
+        passes = 0
+
+        def __iter__(self):
+            self.passes += 1
+            return iter([IMAGES[:16 // self.passes]])
+
+    with pytest.raises(ValueError, match="the same images on every pass"):
+        craft.craft_concepts(model, Shrinking(), "relu2", 2)
