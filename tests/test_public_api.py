@@ -82,6 +82,16 @@ PUBLIC = {
 }
 MODULES = ["callbacks", "data", "demo", "display", "image", "inside", "metrics", "models", "relevance", "summary", "targets"]
 
+CALLBACKS = {
+    "BuildingBlocksCallback": "(log_dir, images, layer=None, *, groups=6, target=None, top=4, max_channels=24, steps=128, image_shape=None, names=None, every=None, value_range=(0.0, 1.0), class_names=None, seed=0, batch_size=None, run_name='blocks', on_error='warn')",
+    "CraftCallback": "(log_dir, images, target, layer=None, *, concepts=10, designs=32, patch_size=None, shown=16, max_iter=1000, name=None, every=None, value_range=(0.0, 1.0), class_names=None, seed=0, batch_size=None, run_name='concepts', on_error='warn')",
+    "TCAVCallback": "(log_dir, images, concepts, random_sets, targets, layer=None, *, alpha=0.05, name='tcav', every=None, value_range=(0.0, 1.0), class_names=None, seed=0, batch_size=None, run_name='concepts', on_error='warn')",
+}
+CALLBACK_NAMES = ["AttributionCallback", "BuildingBlocksCallback", "ClassVisualizationCallback", "CraftCallback",
+                  "DEFAULT_METHODS", "EmbeddingCallback", "FeatureMapsCallback", "FeatureVisualizationCallback",
+                  "FilterCallback", "MicroscopeCallback", "PatchesCallback", "TCAVCallback", "VisualizationCallback",
+                  "chief_of", "is_chief"]
+
 
 def test_all_is_the_snapshot():
     assert sorted(kerasviz.__all__) == sorted(list(PUBLIC) + MODULES)
@@ -99,6 +109,12 @@ def _plain(signature):
 def test_signatures_are_the_snapshot():
     for name, signature in PUBLIC.items():
         assert _plain(inspect.signature(getattr(kerasviz, name))) == signature, name
+
+
+def test_callbacks_are_the_snapshot():
+    assert sorted(kerasviz.callbacks.__all__) == sorted(CALLBACK_NAMES)
+    for name, signature in CALLBACKS.items():
+        assert _plain(inspect.signature(getattr(kerasviz.callbacks, name))) == signature, name
 
 
 def test_attribution_methods_share_the_call_shape():

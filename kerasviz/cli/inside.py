@@ -21,10 +21,17 @@ def add_parser(commands, parents):
         "concepts", parents=parents, help="CRAFT concepts of a class (Concepts tab)",
         description="Runs CRAFT (kerasviz.inside.craft_concepts, concept_importance, concept_maps) on images of one "
         "class: the class's concepts at a layer, their importance (total Sobol indices) and where they are in the "
-        "images. Written to LOGDIR/RUN_NAME for `tensorboard --logdir LOGDIR` (kerasviz tab, Concepts).")
+        "images. With --tcav and --random: TCAV (kerasviz.inside.tcav_significance) of your concepts instead, each "
+        "against the random directories (two-sided t-test, Bonferroni-corrected for the concepts tested). Written to "
+        "LOGDIR/RUN_NAME for `tensorboard --logdir LOGDIR` (kerasviz tab, Concepts).")
     concepts.add_argument("--target", type=int, required=True, help="the class the images show")
     concepts.add_argument("--concepts", type=int, default=10, help="concepts (default: 10, as CRAFT)")
     concepts.add_argument("--designs", type=int, default=32, help="Sobol designs per concept (default: 32, as CRAFT)")
+    concepts.add_argument("--tcav", nargs="+", default=None, metavar="CONCEPT_DIR",
+                          help="TCAV instead of CRAFT: tests your concepts, a directory of example images each (named "
+                          "by the directory), for --target on the images (needs --random)")
+    concepts.add_argument("--random", nargs="+", default=None, metavar="RANDOM_DIR",
+                          help="with --tcav: at least 3 directories of random images, TCAV's null concepts")
     for p in (blocks, concepts):
         p.add_argument("--model", required=True, metavar="M", help="a saved Keras model (.keras)")
         p.add_argument("--images", required=True, nargs="+", metavar="IMAGE_DIR|FILES",
@@ -90,10 +97,32 @@ def run_blocks(args):
     print(f"tensorboard --logdir {args.logdir}, kerasviz tab, Building blocks", flush=True)
 
 
+def _concept_directories(args):
+    """`({name: directory}, [random directories])` of --tcav and --random, or a UsageError naming the option."""
+    if args.tcav is None:
+        if args.random is not None:
+            raise common.UsageError("--random: only with --tcav (the random images are TCAV's null concepts).")
+        return None, None
+    if args.random is None or len(args.random) < 3:
+        raise common.UsageError(f"--random: expected at least 3 directories with --tcav; received "
+                                f"{0 if args.random is None else len(args.random)}.")
+    for option, folders in (("--tcav", args.tcav), ("--random", args.random)):
+        for folder in folders:
+            if not os.path.isdir(folder):
+                raise common.UsageError(f"{option} {folder!r}: not a directory of images.")
+    names = [os.path.basename(os.path.normpath(folder)) for folder in args.tcav]
+    if len(set(names)) != len(names):
+        raise common.UsageError(f"--tcav: the concepts are named by their directories, and two share a name: {names}.")
+    return dict(zip(names, args.tcav)), list(args.random)
+
+
 def run_concepts(args):
-    """CRAFT concepts of --target from the images into --logdir."""
+    """CRAFT concepts of --target from the images (or TCAV of the --tcav concepts) into --logdir."""
     _check(args, "concepts", "designs")
+    concepts, randoms = _concept_directories(args)
     model, value_range, files, images, layer, class_names = _setup(args)
+    if concepts is not None:
+        return _run_tcav(args, model, value_range, images, layer, class_names, concepts, randoms)
     import numpy as np
     import tensorflow as tf
 
@@ -112,3 +141,32 @@ def run_concepts(args):
     ranked = np.argsort(-importance.total)
     print("Concepts by importance: " + ", ".join(f"{c}: {importance.total[c]:.3f}" for c in ranked)
           + f" (NMF error {bank.error:.3f}); tensorboard --logdir {args.logdir}, kerasviz tab, Concepts", flush=True)
+
+
+def _run_tcav(args, model, value_range, images, layer, class_names, concepts, randoms):
+    """TCAV of each --tcav concept against the --random sets, for --target on the images, into --logdir."""
+    import tensorflow as tf
+
+    from kerasviz import inside, targets
+
+    classes = targets.num_classes(model, images.shape[1:])
+    if not 0 <= args.target < classes:
+        raise common.UsageError(f"--target: expected a class in [0, {classes}); received {args.target}.")
+    load = lambda folder: common.load_images(image_files([folder]), model, value_range)  # noqa: E731
+    examples = {name: load(folder) for name, folder in concepts.items()}
+    random_sets = [load(folder) for folder in randoms]
+    listed = ", ".join(f"{n}: {len(x)} images" for n, x in examples.items())
+    print(f"Settings: TCAV of {len(examples)} concepts ({listed})"
+          f" for class {args.target} on {len(images)} images, against {len(random_sets)} random sets; "
+          f"Bonferroni over {len(examples)} tests (CRAFT not run: --tcav tests your concepts)", flush=True)
+    tests = {(name, args.target): inside.tcav_significance(
+                 model, images, layer, x, random_sets, args.target, comparisons=len(examples),
+                 batch_size=args.batch_size, seed=args.seed, value_range=value_range)
+             for name, x in examples.items()}
+    with tf.summary.create_file_writer(os.path.join(args.logdir, args.run_name)).as_default(step=0):
+        inside.write_tcav(tests, layer=layer, class_names=class_names)
+    for (name, _), test in tests.items():
+        print(f"{name}: TCAV score {test.score:.3f} (random {float(test.random_scores.mean()):.3f}), p = "
+              f"{test.p_value:.3g}, {'significant' if test.significant else 'not significant'}, CAV accuracy "
+              f"{float(test.accuracies.mean()):.2f}", flush=True)
+    print(f"tensorboard --logdir {args.logdir}, kerasviz tab, Concepts", flush=True)

@@ -9,13 +9,12 @@ from sklearn.decomposition import non_negative_factorization
 from sklearn.exceptions import ConvergenceWarning
 
 from kerasviz import compiled, inputs, models, targets
-from kerasviz.inside import building_blocks, sobol, streams
+from kerasviz.inside import building_blocks, craft_stream, sobol, streams
 
 #: Fel et al., 2023 (and the authors' code, github.com/deel-ai/Craft): 64-pixel crops of 224-pixel images,
-#: taken every 0.8 crop widths, each resized back to the input size; 10 concepts in the authors' quick start
-#: (20 in their class's default); 32 designs of the Sobol masks.
+#: taken every 0.8 crop widths (`craft_stream.STRIDE_FRACTION`), each resized back to the input size; 10
+#: concepts in the authors' quick start (20 in their class's default); 32 designs of the Sobol masks.
 PATCH_FRACTION = 64 / 224
-STRIDE_FRACTION = 0.8
 CONCEPTS = 10
 DESIGNS = 32
 
@@ -56,18 +55,9 @@ class ConceptImportance(typing.NamedTuple):
     target: int
 
 
-def _patches(images, size):
-    """`(crops [P, size, size, c], origins [P, 3])`: every crop of side `size` every `0.8 * size` pixels."""
-    stride = max(1, int(size * STRIDE_FRACTION))
-    height, width = images.shape[1:3]
-    rows, cols = range(0, height - size + 1, stride), range(0, width - size + 1, stride)
-    origins = np.array([(n, r, c) for n in range(len(images)) for r in rows for c in cols], np.int64)
-    crops = np.stack([images[n, r:r + size, c:c + size] for n, r, c in origins])
-    return crops, origins
-
-
 def craft_concepts(model, images, layer, concepts: int = CONCEPTS, *, patch_size=None, batch_size=None,
-                   seed: int = 0, max_iter: int = 1000, value_range=None) -> ConceptBank:
+                   seed: int = 0, max_iter: int = 1000, passes: int = craft_stream.PASSES,
+                   value_range=None) -> ConceptBank:
     """Extracts a class's concepts from a layer: NMF of its patches' pooled activations.
 
     CRAFT (Fel, Picard, Bethune, Boissin, Vigouroux, Colin, Cadène & Serre,
@@ -84,15 +74,28 @@ def craft_concepts(model, images, layer, concepts: int = CONCEPTS, *, patch_size
     model up to `layer` per crop; all crops' pooled activations are held
     (`P * C` floats) and one batch of crops.
 
+    Streamed (`images` a `tf.data.Dataset` or another re-iterable source of
+    batches, for many images): a first pass samples 4096 patches uniformly,
+    whose in-memory NMF starts scikit-learn's `MiniBatchNMF`, refined by
+    `partial_fit` on chunks of 1024 patches over `passes` passes of the
+    data; a last pass writes each patch in `W` (`kerasviz.inside.craft_stream`).
+    Memory holds one batch, the sample and each patch's `k` coefficients,
+    not its `C` activations; `passes + 2` forward passes run per crop.
+    Deterministic for a fixed order of the images; its reconstruction
+    error is close to, not equal to, the in-memory fit's.
+
     Args:
         model: a built Keras image model.
-        images: `[N, H, W, c]` images of the class, in the model's input space.
+        images: `[N, H, W, c]` images of the class, in the model's input
+            space, or a stream of batches of them (`(images, labels)`
+            elements: the labels are dropped).
         layer: a rectified spatial layer (name, path, index or object).
         concepts: the number of concepts `k` (at most the layer's channels).
         patch_size: the crops' side in pixels (default `round(64 / 224 * min(H, W))`).
         batch_size: crops per compiled call (default 32).
         seed: seeds the factorization.
-        max_iter: NMF's iterations at most.
+        max_iter: NMF's iterations at most (in memory).
+        passes: `partial_fit` passes over a stream (streamed only).
         value_range: when given, images outside it raise (nothing is clipped).
 
     Returns:
@@ -112,8 +115,11 @@ def craft_concepts(model, images, layer, concepts: int = CONCEPTS, *, patch_size
     max_iter = inputs.check_positive_int(max_iter, "max_iter")
     seed = inputs.check_seed(seed)
     batch_size = inputs.check_batch_size(batch_size)
+    passes = inputs.check_positive_int(passes, "passes")
     path = _spatial_layer(model, layer)
-    checked = streams.check_batch(model, images, value_range, "images")
+    streamed = craft_stream.is_stream(images)
+    checked = streams.check_batch(model, craft_stream.first_batch(images, batch_size) if streamed else images,
+                                  value_range, "images")
     height, width = checked.shape[1:3]
     if patch_size is None:
         patch_size = max(1, round(PATCH_FRACTION * min(height, width)))
@@ -121,13 +127,15 @@ def craft_concepts(model, images, layer, concepts: int = CONCEPTS, *, patch_size
             not 1 <= patch_size <= min(height, width):
         raise ValueError(f"Received an invalid value for `patch_size`: {patch_size!r}. Expected an int in "
                          f"[1, {min(height, width)}] (the images are {height}x{width}).")
+    if streamed:
+        bank, coefficients, origins, error = craft_stream.streamed_factorization(
+            model, images, path, int(patch_size), concepts, batch_size=batch_size, seed=seed, passes=passes,
+            value_range=value_range)
+        return ConceptBank(bank, coefficients, origins, int(patch_size), path, error)
     pooled, origins = [], []
     for a, b in inputs.batches(len(checked), max(1, batch_size // 4)):
-        crops, where = _patches(checked[a:b], int(patch_size))
-        for c, d in inputs.batches(len(crops), batch_size):
-            resized = tf.image.resize(crops[c:d], (height, width), method="bilinear").numpy()
-            values = streams.activations(model, resized, path, batch_size)
-            pooled.append(streams.non_negative(values, path).mean(axis=(1, 2)))
+        values, where = craft_stream.pooled_patches(model, checked[a:b], path, int(patch_size), batch_size)
+        pooled.append(values)
         origins.append(where + [a, 0, 0])
     matrix = np.concatenate(pooled).astype(np.float64)
     if concepts > min(matrix.shape):
