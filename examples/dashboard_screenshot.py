@@ -3,6 +3,8 @@
     python examples/dashboard_screenshot.py LOGDIR --run blocks --tab "Building blocks" --out docs/blocks.png \\
         --hover "canvas.kv-blocks-groups-picture" 0.3 0.5
     python examples/dashboard_screenshot.py LOGDIR --run detector --tab Regions --out docs/regions_boxes.png
+    python examples/dashboard_screenshot.py LOGDIR --run kerasviz --tab Attribution --wait "#kv-grid th.kv-group" \\
+        --out docs/multi_input_dashboard.png --size 1366 1100
 
 Needs /usr/bin/chromium and the `playwright` package. `serve` and `browse` are also what
 `examples/microscope_screenshots.py` uses.
@@ -99,14 +101,19 @@ def main():
                         help="hover an element at (X, Y) in fractions of its size before the shot")
     parser.add_argument("--click", nargs=3, metavar=("SELECTOR", "X", "Y"), default=None)
     parser.add_argument("--size", nargs=2, type=int, default=(1366, 900))
+    parser.add_argument("--wait", default=None, metavar="SELECTOR",
+                        help="a CSS selector to wait for, for views that do not mark what they show (Attribution)")
     args = parser.parse_args()
     with serve(args.logdir, lambda runs: any(r["name"] == args.run and r["tags"] for r in runs)) as url:
         with browse(url + "/#kerasviz", tuple(args.size)) as (page, frame):
             frame.wait_for_selector(f"#kv-run option[value='{args.run}']", state="attached", timeout=60000)
             frame.select_option("#kv-run", args.run)
             frame.click(f".kv-tab:text-is('{args.tab}')")
-            frame.wait_for_function("run => [...document.querySelectorAll('[data-shown]')].some("
-                                    "s => s.dataset.shown.startsWith(run + '|'))", arg=args.run, timeout=60000)
+            if args.wait:
+                frame.wait_for_selector(args.wait, timeout=60000)
+            else:
+                frame.wait_for_function("run => [...document.querySelectorAll('[data-shown]')].some("
+                                        "s => s.dataset.shown.startsWith(run + '|'))", arg=args.run, timeout=60000)
             page.wait_for_timeout(1500)  # images and canvases
             for action, spec in (("hover", args.hover), ("click", args.click)):
                 if spec:
