@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from kerasviz import registry
+from kerasviz.cli.microscope import augmented
 from kerasviz.metrics import catalog, randomisation, sanity
 
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "imagenet")
@@ -90,16 +91,21 @@ def main():
     parser.add_argument("--randomize-top", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--augment", action="store_true",
+                        help="also each photo flipped and cropped twice (`kerasviz microscope --augment`): several "
+                             "views of one class, for the metrics that compare the maps of a batch (no boxes then)")
     args = parser.parse_args()
     model = keras.models.load_model(os.path.join(FOLDER, "efficientnet_lite3.keras"), compile=False)
     images = np.stack([photo(p) for p in args.photos])
+    if args.augment:
+        images = np.stack([view for image in images for view in augmented(image)])
     seconds, values = {}, {}
     if args.json and os.path.exists(args.json):
         with open(args.json) as f:
             done = json.load(f)
         values = {tuple(k.split("|")): v for k, v in done["values"].items()}
         seconds = {tuple(k.split("|")): v for k, v in done["seconds"].items()}
-    masks = box_masks(args.photos) if all(p in BOXES for p in args.photos) else None  # localisation needs boxes
+    masks = box_masks(args.photos) if all(p in BOXES for p in args.photos) and not args.augment else None
     others = [photo(p) for p in sorted(os.listdir(os.path.join(FOLDER, "photos"))) if p not in args.photos]
     others = np.stack(others) if others else images[:, :, ::-1]  # every photo explained: their mirror images
     for name in args.methods:
