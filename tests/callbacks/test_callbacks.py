@@ -91,9 +91,9 @@ def test_metrics_occlusion_and_grad_cam(tmp_path):
         assert headers[name]["target"] == Y[:2].tolist()
         assert maps.shape == ((2, 3, 3) if name == "occlusion" else (2, SIZE, SIZE))
     assert headers["occlusion"]["params"] == {"patch": 8, "stride": 4, "value": None, "verbose": 0,
-                                            "inference": "auto"}
+                                            "inference": "auto", "attribute": None}
     assert headers["occlusion"]["lower_is_important"] and not headers["grad_cam"]["lower_is_important"]
-    assert headers["grad_cam"]["layer"] == "relu2" and headers["grad_cam"]["params"] == {"layer": None}
+    assert headers["grad_cam"]["layer"] == "relu2" and headers["grad_cam"]["params"] == {"layer": None, "attribute": None}
     cam_maps = kerasviz.grad_cam(model, X[:2], Y[:2])
     for curve in ("deletion", "insertion"):
         expected = getattr(kerasviz.metrics, curve)(model, X[:2], cam_maps, Y[:2]).auc.mean()
