@@ -9,7 +9,7 @@ images of that class (no concept given); TCAV tests concepts the user gives
 import numpy as np
 
 from kerasviz import inputs, models
-from kerasviz.callbacks.inside import InsideCallback, check_class, check_images, check_target, resolve_layer
+from kerasviz.callbacks.inside import InsideCallback, check_class, check_images, check_target
 from kerasviz.inside import streams
 from kerasviz.inside.cavs import ALPHA, tcav_significance
 from kerasviz.inside.concept_records import write_concepts, write_tcav
@@ -60,8 +60,9 @@ class CraftCallback(InsideCallback):
     def __init__(self, log_dir, images, target, layer=None, *, concepts=CONCEPTS, designs=DESIGNS, patch_size=None,
                  shown=16, max_iter=1000, name=None, every=None, value_range=(0.0, 1.0), class_names=None, seed=0,
                  batch_size=None, run_name="concepts", on_error="warn"):
-        super().__init__(log_dir, every=every, run_name=run_name, on_error=on_error)
-        self.images, self.target, self.layer = check_images(images), check_target(target), layer
+        super().__init__(log_dir, images, layer, every=every, run_name=run_name, on_error=on_error,
+                         value_range=value_range, class_names=class_names, seed=seed, batch_size=batch_size)
+        self.target = check_target(target)
         self.concepts = inputs.check_positive_int(concepts, "concepts")
         designs = inputs.check_positive_int(designs, "designs")
         if designs & (designs - 1):
@@ -76,13 +77,9 @@ class CraftCallback(InsideCallback):
         self.designs, self.patch_size, self.name = designs, patch_size, name or f"class_{self.target}"
         self.shown = inputs.check_positive_int(shown, "shown")
         self.max_iter = inputs.check_positive_int(max_iter, "max_iter")
-        self.seed, self.batch_size = inputs.check_seed(seed), inputs.check_batch_size(batch_size)
-        self.value_range, self.class_names = value_range, class_names
-        self._path = None
 
     def configure(self, model):
-        models.check_model(model)
-        self._path = resolve_layer(model, self.layer, self.images, self.value_range)
+        super().configure(model)
         check_class(model, self.images, self.target)
         channels = models.output_shape(model, self._path)[-1]
         if channels is not None and self.concepts > channels:
@@ -141,12 +138,13 @@ class TCAVCallback(InsideCallback):
     """
 
     what = "tcav"
+    rectified = False  # CAVs are linear probes: any layer
 
     def __init__(self, log_dir, images, concepts, random_sets, targets, layer=None, *, alpha=ALPHA, name="tcav",
                  every=None, value_range=(0.0, 1.0), class_names=None, seed=0, batch_size=None, run_name="concepts",
                  on_error="warn"):
-        super().__init__(log_dir, every=every, run_name=run_name, on_error=on_error)
-        self.images, self.layer = check_images(images), layer
+        super().__init__(log_dir, images, layer, every=every, run_name=run_name, on_error=on_error,
+                         value_range=value_range, class_names=class_names, seed=seed, batch_size=batch_size)
         if not isinstance(concepts, dict) or not concepts or not all(isinstance(k, str) and k for k in concepts):
             keys = f" {list(concepts)!r}" if isinstance(concepts, dict) else ""
             raise TypeError("Expected `concepts` to be a non-empty dict {name: concept images}. Received: "
@@ -166,13 +164,9 @@ class TCAVCallback(InsideCallback):
         if not isinstance(name, str) or not name:
             raise ValueError(f"Received an invalid value for `name`: {name!r}. Expected a non-empty string.")
         self.alpha, self.name = float(alpha), name
-        self.seed, self.batch_size = inputs.check_seed(seed), inputs.check_batch_size(batch_size)
-        self.value_range, self.class_names = value_range, class_names
-        self._path = None
 
     def configure(self, model):
-        models.check_model(model)
-        self._path = resolve_layer(model, self.layer, self.images, self.value_range, rectified=False)
+        super().configure(model)
         for concept, examples in self.concepts.items():
             streams.check_batch(model, examples, self.value_range, f"concepts[{concept!r}]")
         for i, examples in enumerate(self.random_sets):

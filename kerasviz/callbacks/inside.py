@@ -65,17 +65,30 @@ def check_class(model, images, target, argname="target"):
 class InsideCallback(VisualizationCallback):
     """A write at the end of training (`every=None`) or every `every` epochs, each a step of the run.
 
-    Subclasses implement `configure(model)`, `tags()` and `write(step)`
-    (compute and record, inside `self.write_scope(step)`); `what` names the
-    analysis in warnings.
+    Holds what every one of them takes (`images`, `layer`, `value_range`,
+    `class_names`, `seed`, `batch_size`) and resolves the layer in
+    `configure`; subclasses add their checks to `configure(model)` and
+    implement `tags()` and `write(step)` (compute and record, inside
+    `self.write_scope(step)`); `what` names the analysis in warnings.
     """
 
     what = "inside"
+    rectified = True  # the layer must be spatial and rectified (NMF); TCAV's takes any
 
-    def __init__(self, log_dir, *, every=None, run_name, on_error="warn"):
+    def __init__(self, log_dir, images, layer, *, every, run_name, on_error, value_range, class_names, seed,
+                 batch_size):
         super().__init__(log_dir, run_name=run_name, every=1 if every is None else every, on_error=on_error)
         self.at_end = every is None
         self._final_step = None
+        self.images, self.layer = check_images(images), layer
+        self.value_range, self.class_names = value_range, class_names
+        self.seed, self.batch_size = inputs.check_seed(seed), inputs.check_batch_size(batch_size)
+        self._path = None
+
+    def configure(self, model):
+        """Checks the model and resolves the layer (subclasses add their own checks)."""
+        models.check_model(model)
+        self._path = resolve_layer(model, self.layer, self.images, self.value_range, rectified=self.rectified)
 
     def write(self, step):
         raise NotImplementedError
@@ -140,25 +153,22 @@ class BuildingBlocksCallback(InsideCallback):
     def __init__(self, log_dir, images, layer=None, *, groups=6, target=None, top=4, max_channels=24, steps=128,
                  image_shape=None, names=None, every=None, value_range=(0.0, 1.0), class_names=None, seed=0,
                  batch_size=None, run_name="blocks", on_error="warn"):
-        super().__init__(log_dir, every=every, run_name=run_name, on_error=on_error)
-        self.images = check_images(images)
+        super().__init__(log_dir, images, layer, every=every, run_name=run_name, on_error=on_error,
+                         value_range=value_range, class_names=class_names, seed=seed, batch_size=batch_size)
         names = [f"image_{i}" for i in range(len(self.images))] if names is None else list(names)
         if len(names) != len(self.images) or len(set(names)) != len(names) or \
                 not all(isinstance(n, str) and n for n in names):
             raise ValueError(f"Received an invalid value for `names`: {names!r}. Expected {len(self.images)} "
                              "distinct non-empty strings, one per image.")
-        self.names, self.layer, self.target = names, layer, check_target(target, optional=True)
+        self.names, self.target = names, check_target(target, optional=True)
         self.options = dict(groups=inputs.check_positive_int(groups, "groups"),
                             top=inputs.check_positive_int(top, "top"),
                             max_channels=inputs.check_positive_int(max_channels, "max_channels"),
                             steps=inputs.check_positive_int(steps, "steps"), image_shape=image_shape,
-                            seed=inputs.check_seed(seed), batch_size=inputs.check_batch_size(batch_size))
-        self.value_range, self.class_names = value_range, class_names
-        self._path = None
+                            seed=self.seed, batch_size=self.batch_size)
 
     def configure(self, model):
-        models.check_model(model)
-        self._path = resolve_layer(model, self.layer, self.images, self.value_range)
+        super().configure(model)
         check_class(model, self.images, self.target)
 
     def tags(self):
