@@ -76,16 +76,7 @@ class LayerGraph:
         return bool(consumers) and all(c.kind.role in CARRIERS and len(c.producers) == 1 for c in consumers)
 
     def _is_meaningful(self, node):
-        role = node.kind.role
-        if node.rank != 4 or role in (STRUCTURAL, NORMALIZATION, PASS, POOLING, GLOBAL_POOLING):
-            return False
-        if taxonomy.is_nonlinear_activation(node.layer) or taxonomy.fused_nonlinearity(node.layer):
-            return True
-        if role == MERGE:
-            return True
-        if role in CARRIERS:  # linear Activation, LayerScale, Softmax over channels
-            return False
-        return not self._carried_on(node)  # a linear conv, or a layer we do not know: a block output
+        return is_meaningful(node.layer, node.kind.role, node.rank, lambda: self._carried_on(node))
 
     def _head(self):
         """Paths of the classifier head, from the output back to the features.
@@ -159,6 +150,24 @@ class LayerGraph:
             if node.kind.role != PASS:
                 return node.path
         return None
+
+
+def is_meaningful(layer, role, rank, carried_on):
+    """Whether a layer's output is a rectified or block output: where a CAM or a feature default may sit.
+
+    `carried_on()`, called last, tells whether everything that reads the
+    output only normalizes or activates it (then the layer after is the
+    block's output, not this one).
+    """
+    if rank != 4 or role in (STRUCTURAL, NORMALIZATION, PASS, POOLING, GLOBAL_POOLING):
+        return False
+    if taxonomy.is_nonlinear_activation(layer) or taxonomy.fused_nonlinearity(layer):
+        return True
+    if role == MERGE:
+        return True
+    if role in CARRIERS:  # linear Activation, LayerScale, Softmax over channels
+        return False
+    return not carried_on()  # a linear conv, or a layer we do not know: a block output
 
 
 def image_shape_of(model, image_shape=None):

@@ -13,9 +13,9 @@ image input (side inputs may enter it, as in FiLM conditioning).
 
 import keras
 
-from kerasviz import models
+from kerasviz import layer_graph, models
 from kerasviz.graph import taxonomy
-from kerasviz.graph.taxonomy import CARRIERS, GLOBAL_POOLING, MERGE, NORMALIZATION, PASS, POOLING, STRUCTURAL
+from kerasviz.graph.taxonomy import CARRIERS
 
 
 class LayerUse:
@@ -78,18 +78,12 @@ def layer_uses(model):
 
 
 def _is_meaningful(use):
-    """A rectified or block output (`kerasviz.layer_graph`'s notion, read on Keras's graph)."""
-    role = taxonomy.kind_of(use.layer).role
-    if use.rank != 4 or role in (STRUCTURAL, NORMALIZATION, PASS, POOLING, GLOBAL_POOLING):
-        return False
-    if taxonomy.is_nonlinear_activation(use.layer) or taxonomy.fused_nonlinearity(use.layer):
-        return True
-    if role == MERGE:
-        return True
-    if role in CARRIERS or isinstance(use.layer, keras.Model):
-        return False
-    carried = use.consumers and all(taxonomy.kind_of(c.layer).role in CARRIERS for c in use.consumers)
-    return not carried
+    """A rectified or block output (`kerasviz.layer_graph.is_meaningful`, read on Keras's graph; not a nested model)."""
+    def carried_on():
+        return isinstance(use.layer, keras.Model) or bool(use.consumers) and all(
+            taxonomy.kind_of(c.layer).role in CARRIERS for c in use.consumers)
+
+    return layer_graph.is_meaningful(use.layer, taxonomy.kind_of(use.layer).role, use.rank, carried_on)
 
 
 def default_cam_layer(model, uses, k, image_inputs):
