@@ -10,9 +10,9 @@ multiplier, and `(x - x0) * multiplier` its contribution.
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, fill, inputs, models
+from kerasviz import compiled, fill, inputs
 from kerasviz.gradients import core, multi_input
-from kerasviz.relevance import deeplift_checks, multi_input_deeplift, reveal_cancel
+from kerasviz.relevance import deeplift_checks, multi_input_deeplift
 
 def multiplier_sums(prepared, references, pair_references, per_image, method, rule="rescale"):
     """Per image, `sum_p (x - r_p) * m_p` over its `per_image` pairs, float64 `[B, H, W, C]`.
@@ -31,12 +31,7 @@ def multiplier_sums(prepared, references, pair_references, per_image, method, ru
             batch = tf.concat([points, starts], axis=0)
             with tf.GradientTape() as tape:
                 tape.watch(batch)
-                if rule == "rescale":
-                    logits, activations = models.run(model_ref(), batch, capture=capture, rule="rescale")
-                else:
-                    spreads = reveal_cancel.Spreads(model_ref())
-                    logits, activations = models.run(model_ref(), batch, capture=capture,
-                                                     overrides=spreads.add_overrides)
+                logits, activations = deeplift_checks.run_paired(model_ref(), batch, capture, rule)
                 halves = {path: value[:n] for path, value in activations.items()}
                 scores = target.score(logits[:n], halves, tf.gather(class_idx, local))
             multipliers = tf.cast(tape.gradient(scores, batch)[:n], tf.float32)

@@ -1,4 +1,4 @@
-"""What DeepLIFT can explain: its rules' names, the layers they take, the ops they reach.
+"""What DeepLIFT can explain (its rules' names, the layers they take, the ops they reach) and how a pair runs.
 
 Shared by `deeplift` (one input) and `multi_input_deeplift` (several).
 """
@@ -59,3 +59,16 @@ def check_unreached(function, model, method):
             "attributions would not sum to the change of the score. Use Keras layers (`keras.layers.ReLU()`, "
             "`activation='relu'`) for them.")
     _CHECKED.add(function)
+
+
+def run_paired(model, batch, capture, rule):
+    """`(logits, activations)` of `model` on a `[inputs; references]` batch under DeepLIFT's `rule`.
+
+    Call it inside the tape whose gradient gives the multipliers: Rescale's
+    overrides (`kerasviz.relevance.rescale`), or RevealCancel's with the
+    spreads of this trace (`kerasviz.relevance.reveal_cancel`).
+    """
+    if rule == "rescale":
+        return models.run(model, batch, capture=capture, rule="rescale")
+    spreads = reveal_cancel.Spreads(model)
+    return models.run(model, batch, capture=capture, overrides=spreads.add_overrides)

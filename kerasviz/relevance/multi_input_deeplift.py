@@ -13,9 +13,9 @@ references)` (summation-to-delta, eq. 1 of the paper).
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, fill, models
+from kerasviz import compiled, fill
 from kerasviz.gradients import multi_input
-from kerasviz.relevance import deeplift_checks, reveal_cancel
+from kerasviz.relevance import deeplift_checks
 
 
 def _function(prepared, rule):
@@ -31,12 +31,7 @@ def _function(prepared, rule):
             with tf.GradientTape() as tape:
                 tape.watch(batches)
                 packed = dict(zip(names, batches)) if structure == "dict" else batches
-                if rule == "rescale":
-                    logits, activations = models.run(model_ref(), packed, capture=capture, rule="rescale")
-                else:
-                    spreads = reveal_cancel.Spreads(model_ref())
-                    logits, activations = models.run(model_ref(), packed, capture=capture,
-                                                     overrides=spreads.add_overrides)
+                logits, activations = deeplift_checks.run_paired(model_ref(), packed, capture, rule)
                 halves = {path: value[:size] for path, value in activations.items()}
                 scores = target.score(logits[:size], halves, class_idx)
             multipliers = tape.gradient(scores, [batches[k] for k in attributed],
