@@ -168,13 +168,29 @@ def parse_plugin_content(content):
     return parsed
 
 
+def decoded_bytes(array):
+    """The bytes `array` takes once a record is decoded (a float array comes back as float32 at least)."""
+    array = np.asarray(array)
+    return array.size * (max(array.dtype.itemsize, 4) if array.dtype.kind == "f" else array.dtype.itemsize)
+
+
 def encode_record(header, arrays):
     """`[header JSON bytes, npz bytes]` for one record.
 
     Args:
         header: a JSON-serializable dict (a `"version"` key is added).
         arrays: `{name: numpy array}`; float arrays are stored as float16.
+
+    Raises:
+        ValueError: when the arrays would pass `MAX_RECORD_BYTES` once
+            decoded (the dashboard could not read the record).
     """
+    sizes = {name: decoded_bytes(array) for name, array in arrays.items()}
+    if sum(sizes.values()) > MAX_RECORD_BYTES:
+        largest = ", ".join(f"{name!r} {size / 2 ** 20:.1f} MiB" for name, size in
+                            sorted(sizes.items(), key=lambda item: -item[1])[:3])
+        raise ValueError(f"A kerasviz record of {sum(sizes.values()) / 2 ** 20:.1f} MiB once decoded is over the "
+                         f"{MAX_RECORD_BYTES // 2 ** 20} MiB the dashboard reads (largest arrays: {largest}).")
     header = dict(header, version=SCHEMA_VERSION)
     buffer = io.BytesIO()
     stored = {}

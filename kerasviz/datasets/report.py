@@ -123,7 +123,7 @@ def check_size(images, maps, k):
     if 1 + 2 * len(maps) > metadata.MAX_ARRAYS:
         raise ValueError(f"This run has {len(maps)} methods; a dataset record holds at most "
                          f"{(metadata.MAX_ARRAYS - 1) // 2}. Write it from a run with fewer methods.")
-    size = images.nbytes + sum(4 * m.size for m in maps.values())  # float16 maps are read back as float32
+    size = metadata.decoded_bytes(images) + sum(metadata.decoded_bytes(m) for m in maps.values())
     if size > metadata.MAX_RECORD_BYTES:
         raise ValueError(f"Received k={k!r}: the record would hold {size / 2**20:.0f} MiB of thumbnails and maps, "
                          f"over the {metadata.MAX_RECORD_BYTES // 2**20} MiB the dashboard reads. Pass a smaller `k`.")

@@ -55,6 +55,11 @@ def atlas_classes(model, data, classes, effect_images, batch_size, shape):
     return values[np.lexsort((values, -counts))][:DEFAULT_CLASSES]
 
 
+# Atlas source patches are thumbnails of at most this side: a deep layer's receptive field can exceed the image
+# (EfficientNet-Lite3's at 280 px), and 64 cells x 6 full-size crops would pass the dashboard's record size.
+SOURCE_SIDE = 128
+
+
 def crop(picture, rf, row, col):
     """The receptive field of `(row, col)` in one image, `rf.size`, zero outside the image."""
     height, width = picture.shape[:2]
@@ -65,8 +70,18 @@ def crop(picture, rf, row, col):
     return canvas
 
 
+def thumbnail_size(size):
+    """`(h, w)` of a source patch thumbnail: `size` scaled down to at most `SOURCE_SIDE` pixels a side."""
+    scale = min(1.0, SOURCE_SIDE / max(size))
+    return tuple(max(1, int(round(side * scale))) for side in size)
+
+
 def source_crops(model, data, atlas, cells, per_cell, path, batch_size):
-    """`(ids [M, s], crops [M, s, h, w, C])`: for each cell, its `per_cell` vectors closest to its mean (cosine)."""
+    """`(ids [M, s], crops [M, s, h, w, C])`: for each cell, its `per_cell` vectors closest to its mean (cosine).
+
+    Each crop is the vector's receptive field, as a thumbnail of at most
+    `SOURCE_SIDE` pixels a side (`thumbnail_size`).
+    """
     sample = atlas.sample
     unit = sample.vectors / np.maximum(np.linalg.norm(sample.vectors, axis=1, keepdims=True), 1e-12)
     ids = np.full((len(cells), per_cell), -1, np.int64)
@@ -84,11 +99,15 @@ def source_crops(model, data, atlas, cells, per_cell, path, batch_size):
         batch = np.asarray(batch, np.float32)
         if rf is None:
             rf = receptive_field(model, path, input_shape=batch.shape[1:])
-            crops = np.zeros((len(cells), per_cell) + tuple(rf.size) + batch.shape[3:], np.float32)
+            side = thumbnail_size(tuple(rf.size))
+            crops = np.zeros((len(cells), per_cell) + side + batch.shape[3:], np.float32)
         for i in range(len(batch)):
             for m, s in wanted.get(first + i, ()):
                 row, col = sample.positions[ids[m, s]]
-                crops[m, s] = crop(batch[i], rf, int(row), int(col))
+                patch = crop(batch[i], rf, int(row), int(col))
+                if patch.shape[:2] != side:
+                    patch = np.moveaxis(image.resize_maps(np.moveaxis(patch, -1, 0), side), 0, -1)
+                crops[m, s] = patch
         first += len(batch)
     return ids, crops
 

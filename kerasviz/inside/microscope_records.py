@@ -24,7 +24,8 @@ Two series per layer, family `microscope` (`tb_plugin.metadata`), layer
   int `[S, 2]`, `image_index` int `[S]`, `positions` int `[S, 2]` (the
   sampled vectors), `source_ids` int `[M, s]` (sample ids shown per
   rendered cell, -1: none) and `sources` uint8 `[M, s, h, w, 3]` (their
-  receptive fields).
+  receptive fields, thumbnails of at most `microscope_parts.SOURCE_SIDE`
+  pixels a side).
 
 A record is written only whole and flushed; `written` reads the run's event
 files back, so a rerun skips every record of the same fingerprint.

@@ -196,3 +196,28 @@ def test_bad_arguments_name_themselves(model, tmp_path, overrides, match):
     arguments.update(overrides)
     with pytest.raises((ValueError, TypeError), match=match):
         inside.build_microscope(model, (images, masks), str(tmp_path), **arguments)
+
+
+def test_atlas_sources_are_receptive_field_thumbnails(model, tmp_path, monkeypatch):
+    # A deep layer's receptive field can pass the image (EfficientNet-Lite3's at 280 px): the sources are
+    # thumbnails of at most SOURCE_SIDE a side, so that a full atlas stays within the dashboard's record size.
+    from kerasviz.activations.receptive_field import receptive_field
+    from kerasviz.inside import microscope_parts
+
+    assert microscope_parts.thumbnail_size((400, 300)) == (128, 96)
+    assert microscope_parts.thumbnail_size((40, 30)) == (40, 30)
+    monkeypatch.setattr(microscope_parts, "SOURCE_SIDE", 7)
+    report = tiny.build(model, tmp_path)
+    (images, _), _, _ = tiny.data()
+    header, arrays = tiny.read(report.run_dir)[(microscope_records.atlas_tag("conv3"), 0)]
+    rf = receptive_field(model, "conv3", input_shape=images.shape[1:])
+    side = microscope_parts.thumbnail_size(tuple(rf.size))
+    assert max(rf.size) > 7 and max(side) == 7
+    assert arrays["sources"].shape[2:] == side + (3,)
+    m, s = np.argwhere(arrays["source_ids"] >= 0)[0]
+    sample = arrays["source_ids"][m, s]
+    row, col = arrays["positions"][sample]
+    patch = microscope_parts.crop(images[arrays["image_index"][sample]], rf, int(row), int(col))
+    thumbnail = np.moveaxis(kerasviz.image.resize_maps(np.moveaxis(patch, -1, 0), side), 0, -1)
+    expected = microscope_parts.display(thumbnail[None], (0.0, 1.0))[0]
+    assert np.abs(arrays["sources"][m, s].astype(int) - expected.astype(int)).max() <= 1
