@@ -36,7 +36,6 @@ import tensorflow as tf
 
 from kerasviz import layer_graph, patching
 from kerasviz.patching import GUIDED_SCOPE, PLAIN_SCOPE
-from kerasviz.relevance import rescale
 _RELU_OP_TYPES = ("Relu", "Relu6", "LeakyRelu")
 _RECTIFIER_LAYERS = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)
 PRE_ACTIVATION = "#pre_activation"  # the suffix of a capture path that reads a layer's rectifier input
@@ -396,12 +395,10 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides
         capture: paths of layers whose outputs to record (from `get_layer`),
             or `pre_activation` paths, whose rectifier inputs to record.
         rule: how every reachable rectifier's gradient is changed: None
-            (its own derivative), `"guided"` (guided backpropagation),
-            `"deconvnet"` (DeconvNet: the rectified upstream gradient,
-            whatever the forward mask) or `"rescale"` (DeepLIFT's
-            multipliers for every nonlinearity, on a batch laid out
-            `[inputs; references]`: `kerasviz.relevance.rescale`); one of
-            `patching.RULES`.
+            (its own derivative), `"guided"` (guided backpropagation)
+            or `"deconvnet"` (DeconvNet: the rectified upstream gradient,
+            whatever the forward mask); one of `patching.RULES`. (DeepLIFT
+            passes its rules as `overrides`: `kerasviz.relevance.rescale`.)
         logits: bypass a final softmax/sigmoid.
         guided: deprecated spelling of `rule` (`True` is `"guided"`,
             `False` is None); warns `DeprecationWarning`.
@@ -423,9 +420,7 @@ def patched(model, *, capture=(), rule=None, logits=True, guided=None, overrides
         if overrides is not None:
             overrides(frame)
         for path, layer in iter_layers(model):
-            if rule == "rescale":
-                rescale.add(frame, layer)
-            elif rule:
+            if rule:
                 _add_guided(frame, layer, rule)
             if path in capture:
                 _add_capture(frame, layer, path, captured)

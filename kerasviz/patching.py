@@ -239,9 +239,9 @@ UNGUIDED_ACTIVATIONS = frozenset(
 )
 
 
-# How a nonlinearity's gradient is changed: guided backprop, DeconvNet, DeepLIFT's Rescale multipliers
-# (`kerasviz.relevance.rescale`, which `kerasviz.models.patched` installs for every nonlinearity).
-RULES = ("guided", "deconvnet", "rescale")
+# How a rectifier's gradient is changed: guided backprop, DeconvNet. (DeepLIFT's rules are overrides of their own:
+# `kerasviz.relevance.rescale`, `kerasviz.relevance.reveal_cancel`.)
+RULES = ("guided", "deconvnet")
 
 
 def guided_activation(fn, rule="guided"):

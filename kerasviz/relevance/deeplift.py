@@ -1,10 +1,12 @@
 """DeepLIFT (the Rescale and RevealCancel rules), and DeepLiftShap over a set of references.
 
-Both run the model on `[inputs; references]` in one batch under the
-`"rescale"` rule of `kerasviz.models.patched` (`kerasviz.relevance.rescale`),
-or RevealCancel's overrides (`kerasviz.relevance.reveal_cancel`): the
-gradient of the target score with respect to the inputs is then DeepLIFT's
-multiplier, and `(x - x0) * multiplier` its contribution.
+Both run the model on the inputs and their references under the Rescale
+rule's overrides (`kerasviz.relevance.rescale`: the references forward
+alone, then the inputs under the tape) or RevealCancel's
+(`kerasviz.relevance.reveal_cancel`: one batch `[inputs; references]`),
+`kerasviz.relevance.deeplift_checks.multipliers`: the gradient of the target
+score with respect to the inputs is then DeepLIFT's multiplier, and
+`(x - x0) * multiplier` its contribution.
 """
 
 import numpy as np
@@ -27,14 +29,11 @@ def multiplier_sums(prepared, references, pair_references, per_image, method, ru
 
         def rescale_sums(images, class_idx, starts, local):
             points = tf.gather(images, local)
-            n = tf.shape(points)[0]
-            batch = tf.concat([points, starts], axis=0)
-            with tf.GradientTape() as tape:
-                tape.watch(batch)
-                logits, activations = deeplift_checks.run_paired(model_ref(), batch, capture, rule)
-                halves = {path: value[:n] for path, value in activations.items()}
-                scores = target.score(logits[:n], halves, tf.gather(class_idx, local))
-            multipliers = tf.cast(tape.gradient(scores, batch)[:n], tf.float32)
+
+            def score(logits, activations):
+                return target.score(logits, activations, tf.gather(class_idx, local))
+
+            (multipliers,) = deeplift_checks.multipliers(model_ref(), [points], [starts], capture, rule, score)
             return tf.math.unsorted_segment_sum((points - starts) * multipliers, local, tf.shape(images)[0])
 
         return rescale_sums
@@ -79,9 +78,10 @@ def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, rule=
     patches act only on kerasviz's own trace (`kerasviz.patching`): the
     model is unchanged.
 
-    Costs one forward and one backward pass over the image and its
-    reference, two model evaluations per image (the class of `target=None`
-    read from the same pass); RevealCancel adds, per linear layer, a
+    Costs a forward pass over the reference and a forward and backward
+    pass over the image, two model evaluations per image (the class of
+    `target=None` read from the same pass); RevealCancel runs the image and
+    its reference forward and backward in one batch and adds, per linear layer, a
     forward and a backward pass of its absolute weights over one image (the
     spreads) and, per nonlinearity, two evaluations of the function.
 

@@ -1,9 +1,11 @@
-"""What DeepLIFT can explain (its rules' names, the layers they take, the ops they reach) and how a pair runs.
+"""What DeepLIFT can explain (its rules' names, the layers they take, the ops they reach) and its multipliers.
 
-Shared by `deeplift` (one input) and `multi_input_deeplift` (several).
+Shared by `deeplift` (one input) and `multi_input_deeplift` (several): what runs a pair is `multipliers`.
 """
 
 import weakref
+
+import tensorflow as tf
 
 from kerasviz import models
 from kerasviz.relevance import rescale, reveal_cancel
@@ -61,14 +63,50 @@ def check_unreached(function, model, method):
     _CHECKED.add(function)
 
 
-def run_paired(model, batch, capture, rule):
-    """`(logits, activations)` of `model` on a `[inputs; references]` batch under DeepLIFT's `rule`.
+def multipliers(model, inputs, references, capture, rule, score, pack=None, wanted=None):
+    """DeepLIFT's multipliers under `rule`: the gradients of `score` with respect to the inputs, float32.
 
-    Call it inside the tape whose gradient gives the multipliers: Rescale's
-    overrides (`kerasviz.relevance.rescale`), or RevealCancel's with the
-    spreads of this trace (`kerasviz.relevance.reveal_cancel`).
+    Call it inside a `tf.function`. The Rescale rule runs the model on the
+    references alone, forward only, then on the inputs under the tape
+    (`kerasviz.relevance.rescale.ReferenceRun`): the backward pass covers the
+    inputs alone. RevealCancel runs `[inputs; references]` in one batch under
+    the tape, with the spreads of that trace
+    (`kerasviz.relevance.reveal_cancel.Spreads`).
+
+    Args:
+        model: the model.
+        inputs: a list of tensors, one per model input (one for an image model).
+        references: their references, row for row.
+        capture: paths of the layers the score reads.
+        rule: one of `RULES`.
+        score: `score(logits, activations)`, the scores of the inputs' rows.
+        pack: `pack(tensors)`, the model's input from such a list (default:
+            the one tensor).
+        wanted: the indices of the inputs whose multipliers to return
+            (default: all).
+
+    Returns:
+        A list of float32 multipliers, one per wanted input (zeros where no
+        gradient flows).
     """
+    pack = pack or (lambda tensors: tensors[0])
+    wanted = range(len(inputs)) if wanted is None else wanted
     if rule == "rescale":
-        return models.run(model, batch, capture=capture, rule="rescale")
-    spreads = reveal_cancel.Spreads(model)
-    return models.run(model, batch, capture=capture, overrides=spreads.add_overrides)
+        run = rescale.ReferenceRun(layer for _, layer in models.iter_layers(model))
+        models.run(model, pack(references), overrides=run.add_overrides)
+        run.replay()
+        watched = list(inputs)
+        with tf.GradientTape() as tape:
+            tape.watch(watched)
+            logits, activations = models.run(model, pack(watched), capture=capture, overrides=run.add_overrides)
+            scores = score(logits, activations)
+    else:
+        n = tf.shape(inputs[0])[0]
+        watched = [tf.concat([x, r], axis=0) for x, r in zip(inputs, references)]
+        with tf.GradientTape() as tape:
+            tape.watch(watched)
+            spreads = reveal_cancel.Spreads(model)
+            logits, activations = models.run(model, pack(watched), capture=capture, overrides=spreads.add_overrides)
+            scores = score(logits[:n], {path: value[:n] for path, value in activations.items()})
+    gradients = tape.gradient(scores, [watched[k] for k in wanted], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return [tf.cast(g[:tf.shape(inputs[k])[0]], tf.float32) for g, k in zip(gradients, wanted)]

@@ -1,8 +1,8 @@
 """DeepLIFT (Shrikumar et al., 2017) on a model with several inputs.
 
 `kerasviz.deeplift` comes here when `images` is a dict or a list. The model
-runs on `[inputs; references]` in one batch under the Rescale rule (or
-RevealCancel's overrides), as for one input (`kerasviz.relevance.deeplift`);
+runs on the inputs and their references under the Rescale rule (or
+RevealCancel's), as for one input (`kerasviz.relevance.deeplift_checks.multipliers`);
 each attributed input has its own reference (`baseline`, once for all or one
 per input), and every input held fixed is its own reference, so it gets no
 contribution. The contributions `(x_k - x0_k) * m_k` of all the attributed
@@ -26,17 +26,11 @@ def _function(prepared, rule):
     def build(model_ref):
         def contributions(*args):
             xs, starts, class_idx = args[:n], args[n:2 * n], args[2 * n]
-            size = tf.shape(xs[0])[0]
-            batches = [tf.concat([x, s], axis=0) for x, s in zip(xs, starts)]
-            with tf.GradientTape() as tape:
-                tape.watch(batches)
-                packed = dict(zip(names, batches)) if structure == "dict" else batches
-                logits, activations = deeplift_checks.run_paired(model_ref(), packed, capture, rule)
-                halves = {path: value[:size] for path, value in activations.items()}
-                scores = target.score(logits[:size], halves, class_idx)
-            multipliers = tape.gradient(scores, [batches[k] for k in attributed],
-                                        unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            return tuple((xs[k] - starts[k]) * tf.cast(m[:size], tf.float32) for k, m in zip(attributed, multipliers))
+            pack = (lambda tensors: dict(zip(names, tensors))) if structure == "dict" else list
+            multipliers = deeplift_checks.multipliers(
+                model_ref(), list(xs), list(starts), capture, rule,
+                lambda logits, activations: target.score(logits, activations, class_idx), pack, attributed)
+            return tuple((xs[k] - starts[k]) * m for k, m in zip(attributed, multipliers))
 
         return contributions
 

@@ -1,9 +1,10 @@
-"""DeepLIFT's Rescale rule as a modified gradient, installed by `kerasviz.models.patched(rule="rescale")`.
+"""DeepLIFT's Rescale rule as a modified gradient: overrides of `kerasviz.models.run` (`ReferenceRun`).
 
-The model runs once on a batch laid out `[inputs; references]` (the first
-half the inputs, the second half their references, row for row). Linear
-layers keep their gradient; every nonlinearity's backward returns its
-*multiplier* instead of its derivative, computed from the two halves
+The model runs twice in one trace: on the references, forward only, where
+every nonlinearity records its input and output, then on the inputs (row
+for row) under the tape. Linear layers keep their gradient; every
+nonlinearity's backward returns its *multiplier* instead of its
+derivative, computed from its input's values and the reference's
 (Shrikumar et al., 2017, "Learning Important Features Through Propagating
 Activation Differences", sections 3.3 and 3.5.2):
 
@@ -12,7 +13,7 @@ Activation Differences", sections 3.3 and 3.5.2):
   where `|z - z0| <= EPSILON` (there `z - z0` carries no difference to
   share, whatever the multiplier);
 - max pooling: the difference of each output `y - y0` is carried to the
-  window's maximum of the half whose maximum is larger, divided by that
+  window's maximum of the side whose maximum is larger, divided by that
   input's difference (multipliers in [0, 1]), so the differences are
   conserved through the pool whatever the two maxima;
 - a product of two tensors `a * b` (squeeze-and-excitation gates): the
@@ -23,7 +24,11 @@ The chain rule then multiplies multipliers, and `(x - x0) * gradient` sums
 to `f(x) - f(x0)` exactly (summation-to-delta) on networks made of these
 and linear layers. `unsupported_layers` lists what has no rule; the
 softmax (or sigmoid) at the output is bypassed: DeepLIFT explains logits.
+RevealCancel (`kerasviz.relevance.reveal_cancel`) takes max pooling and
+products from here, on its one batch laid out `[inputs; references]`.
 """
+
+import collections
 
 import keras
 import tensorflow as tf
@@ -94,90 +99,153 @@ def relu_slope(negative_slope=0.0, max_value=None, threshold=0.0):
 _ACTIVATION_SLOPES = {keras.activations.relu: relu_slope(), keras.activations.relu6: relu_slope(max_value=6.0)}
 
 
-def _multipliers(forward, z, y, slope=None):
-    """`(f(z) - f(z0)) / (z - z0)` for both halves, the derivative where `|z - z0| <= EPSILON`."""
-    zx, z0 = halves(z)
-    yx, y0 = halves(y)
-    dz = tf.cast(zx - z0, tf.float32)
-    ratio = tf.math.divide_no_nan(tf.cast(yx - y0, tf.float32), dz)
-    slope = derivative(forward, zx) if slope is None else slope(zx)
-    m = tf.where(tf.abs(dz) <= EPSILON, slope, ratio)
-    return tf.concat([m, m], axis=0)
+def _f32(t):
+    return tf.cast(t, tf.float32)
 
 
-def elementwise(forward, slope=None):
-    """`forward` (an elementwise function of its first argument) with the Rescale multiplier as its gradient.
+def multipliers(forward, z, z0, y, y0, slope=None):
+    """`(f(z) - f(z0)) / (z - z0)`, float32, the derivative `f'(z)` where `|z - z0| <= EPSILON`.
 
-    `slope(z)`, the derivative in closed form where known (the ReLU family), else by differentiation.
+    There `z - z0` carries no difference to share, whatever the multiplier.
+    `slope(z)`, the derivative in closed form where known, else `forward` is
+    differentiated.
     """
-    def apply(z, *args, **kwargs):
-        def bound(x):
-            return forward(x, *args, **kwargs)
+    dz = _f32(z) - _f32(z0)
+    ratio = tf.math.divide_no_nan(_f32(y) - _f32(y0), dz)
+    return tf.where(tf.abs(dz) <= EPSILON, derivative(forward, z) if slope is None else slope(z), ratio)
+
+
+class ReferenceRun:
+    """The references' side of the Rescale rule: one run of the model records it, the next reads it.
+
+    DeepLIFT runs the model on the references first, forward only: every
+    nonlinearity records its inputs and output. Then it runs the model on
+    the inputs under the tape: each nonlinearity reads what its own call
+    recorded and returns the Rescale multipliers as its gradient, so the
+    backward pass runs over the inputs alone. A layer's calls are matched in
+    order (a layer called twice reads its two records in turn). Pass
+    `add_overrides` as `kerasviz.models.run`'s `overrides` for both runs and
+    call `replay()` between them.
+
+    Args:
+        layers: the model's layers (not nested models), from
+            `kerasviz.models.iter_layers`.
+    """
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        self.recording = True
+        self._records = collections.defaultdict(list)
+        self._read = collections.Counter()
+
+    def add_overrides(self, frame):
+        """`models.run`'s `overrides`: the Rescale rule at every nonlinearity of `layers`."""
+        for layer in self.layers:
+            add(frame, layer, self)
+
+    def replay(self):
+        """Switches from recording (the references' run) to reading (the inputs' run)."""
+        self.recording = False
+
+    def through(self, key, call, rule, *tensors):
+        """`call(*tensors)`: recorded under `key`, or by `rule(call, tensors, recorded tensors, recorded output)`."""
+        if self.recording:
+            with tf.name_scope(RESCALE_SCOPE):
+                output = tf.stop_gradient(call(*tensors))
+            self._records[key].append((tensors, output))
+            return output
+        index = self._read[key]
+        self._read[key] += 1
+        references, reference_output = self._records[key][index]
+        return rule(call, tensors, references, reference_output)
+
+
+def _elementwise_rule(slope):
+    """The Rescale rule of an elementwise `call(z)` against the reference's `z0`, `y0`."""
+    def rule(call, tensors, references, y0):
+        (z0,) = references
 
         @tf.custom_gradient
         def rescaled(z):
             with tf.name_scope(RESCALE_SCOPE):
-                y = bound(z)
+                y = call(z)
 
             def grad(dy, variables=None):
                 with tf.name_scope(RESCALE_SCOPE):
-                    dz = dy * tf.cast(_multipliers(bound, z, y, slope), dy.dtype)
+                    dz = dy * tf.cast(multipliers(call, z, z0, y, y0, slope), dy.dtype)
                 if variables:  # PReLU's slopes: not explained, no gradient
                     return dz, [tf.zeros_like(v) for v in variables]
                 return dz
 
             return y, grad
 
-        return rescaled(z)
+        return rescaled(tensors[0])
 
-    return apply
+    return rule
 
 
-def max_pool(call, pool_grad=None):
-    """A max-pooling `call` whose gradient carries each output's `y - y0` to one input of its window.
+def _max_pool_rule(pool_grad):
+    """The Rescale rule of a max pooling `call(z)` against the reference's `z0`, `y0` (see `add`).
 
-    The difference goes to the input that is the window's maximum for the
-    half whose maximum is larger (the input's if `y >= y0`, else the
+    Each output's `y - y0` goes to the input that is the window's maximum
+    for the side whose maximum is larger (the input's if `y >= y0`, else the
     reference's), divided by that input's own difference `z - z0`: there
     `|z - z0| >= |y - y0|`, so the multiplier lies in [0, 1], and the sum of
     `(z - z0) * m` over the window is `y - y0`, whatever the two maxima.
     `pool_grad(z, y, g)`, the pooling's own gradient op where known (2-D
     max pooling), else the pooling is differentiated again.
     """
-    def apply(z, *args, **kwargs):
-        def bound(x):
-            return call(x, *args, **kwargs)
+    def rule(call, tensors, references, y0):
+        (z0,) = references
+
+        def route(z, y, g):
+            if pool_grad is not None:
+                return _f32(pool_grad(z, y, g))
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                again = call(z)
+            return _f32(tape.gradient(again, z, output_gradients=g))
 
         @tf.custom_gradient
         def pooled(z):
             with tf.name_scope(RESCALE_SCOPE):
-                y = bound(z)
+                y = call(z)
 
             def grad(dy):
                 with tf.name_scope(RESCALE_SCOPE):
-                    zx, z0 = halves(z)
-                    yx, y0 = halves(y)
-                    carried = halves(dy)[0] * tf.cast(yx - y0, dy.dtype)
-                    rising = tf.cast(yx >= y0, dy.dtype)
-                    both = tf.concat([carried * rising, carried * (1 - rising)], axis=0)  # to x's, to x0's maxima
-                    if pool_grad is not None:
-                        routed = pool_grad(z, y, both)
-                    else:
-                        with tf.GradientTape() as tape:
-                            tape.watch(z)
-                            again = bound(z)
-                        routed = tape.gradient(again, z, output_gradients=both)
-                    routed = sum(tf.cast(half, tf.float32) for half in halves(routed))
-                    dz = tf.cast(zx - z0, tf.float32)
+                    carried = dy * tf.cast(y - y0, dy.dtype)
+                    rising = tf.cast(y >= y0, dy.dtype)
+                    routed = route(z, y, carried * rising) + route(z0, y0, carried * (1 - rising))
+                    dz = _f32(z) - _f32(z0)
                     small = tf.abs(dz) <= EPSILON  # there |y - y0| <= |z - z0| is small too: nothing to carry
                     m = tf.where(small, tf.zeros_like(dz), routed / tf.where(small, tf.ones_like(dz), dz))
-                    return tf.concat([tf.cast(m, dy.dtype), tf.zeros_like(z0)], axis=0)
+                    return tf.cast(m, dy.dtype)
 
             return y, grad
 
-        return pooled(z)
+        return pooled(tensors[0])
 
-    return apply
+    return rule
+
+
+def _product_rule(call, tensors, references, y0):
+    """`y = a * b` (broadcast), with the gradients `(b + b0) / 2` to `a` and `(a + a0) / 2` to `b`."""
+    (a, b), (a0, b0) = tensors, references
+    with tf.name_scope(RESCALE_SCOPE):
+        y = call(a, b)
+        surrogate = a * tf.stop_gradient((b + b0) / 2) + tf.stop_gradient((a + a0) / 2) * b
+        return tf.stop_gradient(y) + (surrogate - tf.stop_gradient(surrogate))
+
+
+class _Halves:
+    """RevealCancel's one run over `[inputs; references]`: max pooling and products by the Rescale rule, per half."""
+
+    @staticmethod
+    def through(key, call, rule, *tensors):
+        own, references = zip(*(halves(t) for t in tensors))
+        with tf.name_scope(RESCALE_SCOPE):
+            reference_output = tf.stop_gradient(call(*references))
+        return tf.concat([rule(call, own, references, reference_output), reference_output], axis=0)
 
 
 def _max_pool_2d_grad(layer):
@@ -191,62 +259,61 @@ def _max_pool_2d_grad(layer):
                                                   padding=padding, data_format="NHWC")
 
 
-def product(a, b, y):
-    """`y = a * b` (broadcast), with the gradients `(b + b0) / 2` to `a` and `(a + a0) / 2` to `b`."""
-    with tf.name_scope(RESCALE_SCOPE):
-        def mean_of_halves(t):
-            tx, t0 = halves(t)
-            mean = (tx + t0) / 2
-            return tf.stop_gradient(tf.concat([mean, mean], axis=0))
-
-        surrogate = a * mean_of_halves(b) + mean_of_halves(a) * b
-        return tf.stop_gradient(y) + (surrogate - tf.stop_gradient(surrogate))
-
-
-def _batch_tensor(value, rank):
-    return tf.is_tensor(value) and value.shape.rank == rank
-
-
-def _multiply_layer(call, inputs, *args, **kwargs):
-    y = call(inputs, *args, **kwargs)
-    if isinstance(inputs, (list, tuple)) and len(inputs) == 2:
-        return product(inputs[0], inputs[1], y)
-    return y
-
-
-def _multiply_op(call, x1, x2, *args, **kwargs):
-    y = call(x1, x2, *args, **kwargs)
-    if _batch_tensor(x1, y.shape.rank) and _batch_tensor(x2, y.shape.rank):
-        return product(x1, x2, y)
-    return y  # a product with a constant or a weight: linear
-
-
-def add(frame, layer, nonlinearity=None):
+def add(frame, layer, run, nonlinearity=None):
     """Adds the Rescale overrides `layer` needs to a `kerasviz.patching.Frame` (none for linear layers).
 
-    `nonlinearity(forward, slope)`, the rule of `layer`'s elementwise
-    nonlinearities (fused, or the layer itself) in place of `elementwise`
-    (RevealCancel's, `kerasviz.relevance.reveal_cancel`); max pooling and
-    products keep theirs.
+    Args:
+        frame: the frame.
+        layer: a layer (or a Keras op of a functional graph).
+        run: a `ReferenceRun` (the Rescale rule: the references and the
+            inputs in two runs), or None: RevealCancel's one run over a
+            batch laid out `[inputs; references]`, where max pooling and
+            products take the Rescale rule per half and the elementwise
+            nonlinearities `nonlinearity(forward, slope)`
+            (`kerasviz.relevance.reveal_cancel`).
+        nonlinearity: with `run=None`, the elementwise nonlinearities' rule.
     """
-    rule = elementwise if nonlinearity is None else nonlinearity
+    source = _Halves if run is None else run
+
+    def elementwise(key, slope):
+        if run is None:
+            return lambda fn, x, *args, **kwargs: nonlinearity(fn, slope)(x, *args, **kwargs)
+        return lambda fn, x, *args, **kwargs: run.through(
+            key, lambda z: fn(z, *args, **kwargs), _elementwise_rule(slope), x)
+
     activation = patching.original(layer, "activation")
     if activation in ELEMENTWISE and activation is not keras.activations.linear:
-        slope = _ACTIVATION_SLOPES.get(activation)
-        frame.add(layer, "activation", lambda fn, x, *args, **kwargs: rule(fn, slope)(x, *args, **kwargs))
+        frame.add(layer, "activation", elementwise((id(layer), "activation"), _ACTIVATION_SLOPES.get(activation)))
     kind = type(layer).__name__
+    key = (id(layer), "call")
     if isinstance(layer, (_L.ReLU, _L.LeakyReLU)):
         slope = relu_slope(layer.negative_slope, getattr(layer, "max_value", None), getattr(layer, "threshold", 0.0))
-        frame.add(layer, "call", lambda call, x, *args, **kwargs: rule(call, slope)(x, *args, **kwargs))
+        frame.add(layer, "call", elementwise(key, slope))
     elif isinstance(layer, _ELEMENTWISE_LAYERS) or (_is_op(layer) and kind in _ELEMENTWISE_OPS):
-        frame.add(layer, "call", lambda call, x, *args, **kwargs: rule(call, None)(x, *args, **kwargs))
+        frame.add(layer, "call", elementwise(key, None))
     elif isinstance(layer, _MAX_POOLING):
-        pool_grad = _max_pool_2d_grad(layer)
-        frame.add(layer, "call", lambda call, x, *args, **kwargs: max_pool(call, pool_grad)(x, *args, **kwargs))
+        rule = _max_pool_rule(_max_pool_2d_grad(layer))
+        frame.add(layer, "call", lambda call, x, *args, **kwargs: source.through(
+            key, lambda z: call(z, *args, **kwargs), rule, x))
     elif isinstance(layer, _L.Multiply):
-        frame.add(layer, "call", _multiply_layer)
+        def multiply_layer(call, inputs, *args, **kwargs):
+            if not (isinstance(inputs, (list, tuple)) and len(inputs) == 2):
+                return call(inputs, *args, **kwargs)
+            return source.through(key, lambda a, b: call([a, b], *args, **kwargs), _product_rule, *inputs)
+
+        frame.add(layer, "call", multiply_layer)
     elif _is_op(layer) and kind == "Multiply":
-        frame.add(layer, "call", _multiply_op)
+        def multiply_op(call, x1, x2, *args, **kwargs):
+            if not _both_batch_tensors(x1, x2):
+                return call(x1, x2, *args, **kwargs)  # a product with a constant or a weight: linear
+            return source.through(key, lambda a, b: call(a, b, *args, **kwargs), _product_rule, x1, x2)
+
+        frame.add(layer, "call", multiply_op)
+
+
+def _both_batch_tensors(x1, x2):
+    """Whether a product `x1 * x2` is of two tensors of one rank (not of a tensor and a constant or a weight)."""
+    return tf.is_tensor(x1) and tf.is_tensor(x2) and x1.shape.rank is not None and x1.shape.rank == x2.shape.rank
 
 
 def _is_op(layer):

@@ -101,7 +101,7 @@ class Spreads:
     def add_overrides(self, frame):
         """`models.patched`'s `overrides`: RevealCancel's nonlinearities, spreads through linear layers."""
         for _, layer in self.layers:
-            rescale.add(frame, layer, nonlinearity=self._nonlinearity(layer))
+            rescale.add(frame, layer, None, nonlinearity=self._nonlinearity(layer))
             carry = self._carry(layer)
             if carry is not None:
                 frame.add(layer, "call", carry)

@@ -48,13 +48,17 @@ def test_deeplift_sums_to_delta_on_the_zoo(name):
     delta = logits(x) - logits(x0)
     total = contributions.sum(axis=(1, 2, 3))
     assert np.all(np.abs(total - delta) <= 1e-5 * np.abs(contributions).sum(axis=(1, 2, 3)) + 1e-6), (total, delta)
-    # RevealCancel cancels less (its contributions' magnitudes are far smaller), so the rounding of the forward
-    # passes themselves (batches of 4 and of 2 differ in the last bits, 1e-4 of EfficientNet's logits of 100)
-    # bounds it: it must be as exact as Rescale on the same net.
+    # RevealCancel cancels less (its contributions' magnitudes are far smaller), so the rounding of the network's
+    # own differences, which Rescale's error measures, bounds it: it must be as exact as Rescale on the same net. It
+    # also runs [x; x0] in one batch, whose forward rounds differently from batches of 2 (1e-4 of EfficientNet's
+    # logits of 100; measured errors: ResNet50 3e-4 for Rescale and RevealCancel; EfficientNetB0 4e-4 for
+    # Rescale, 0.016 for RevealCancel, the batched forward's rounding 0.004).
     revealed = kerasviz.deeplift(model, x, target=1, baseline=x0, rule="reveal_cancel", signed=True)
+    both = logits(np.concatenate([x, x0]))
+    rounding = np.abs(both[:2] - logits(x)) + np.abs(both[2:] - logits(x0))
     error = np.abs(revealed.astype(np.float64).sum(axis=(1, 2, 3)) - delta)
-    assert np.all(error <= 3 * np.abs(total - delta) + 1e-5 * np.abs(revealed).sum(axis=(1, 2, 3)) + 1e-6), \
-        (error, total - delta)
+    assert np.all(error <= 3 * (np.abs(total - delta) + rounding) + 1e-5 * np.abs(revealed).sum(axis=(1, 2, 3))
+                  + 1e-6), (error, total - delta, rounding)
 
 
 def test_convnext_is_refused_naming_its_layer_norms():
