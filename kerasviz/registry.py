@@ -51,11 +51,12 @@ class Cost(typing.NamedTuple):
 
     Attributes:
         forward: forward passes alone (occlusion's positions, RISE's masks,
-            LIME's samples, Score-CAM's channels, and the pass that finds
-            the predicted class before the others).
+            LIME's samples, Score-CAM's channels, DeepLIFT's reference under
+            the Rescale rule, and the pass that finds the predicted class
+            before the others).
         backward: forward and backward passes (a gradient each: SmoothGrad's
-            samples, Integrated Gradients' path points; DeepLIFT's image and
-            its reference are two).
+            samples, Integrated Gradients' path points, DeepLIFT's image;
+            RevealCancel's image and reference are two).
         rule_passes: a rule's inherent work inside the backward passes, in
             forward+backward passes (a float; 0 for plain gradients).
     """
@@ -195,13 +196,20 @@ def _neuron(model, shape, p):  # `neuron=None` finds each image's channel first:
     return Cost(forward=1, backward=_path(model, shape, p).backward + (p["neuron"] is None))
 
 
-def _deeplift(model, shape, p):  # the image and its reference, in one batch
-    return Cost(backward=2, rule_passes=load("kerasviz.relevance.deeplift:rule_passes")(p))
+def _pair_cost(pairs, p):
+    """(image, reference) pairs: Rescale runs the reference forward alone, RevealCancel both under the tape."""
+    extra = pairs * load("kerasviz.relevance.deeplift:rule_passes")(p)
+    if p["rule"] == "reveal_cancel":
+        return Cost(backward=2 * pairs, rule_passes=extra)
+    return Cost(forward=pairs, backward=pairs, rule_passes=extra)
 
 
-def _deeplift_shap(model, shape, p):  # an (image, reference) pair is two model evaluations
-    pairs = load("kerasviz.relevance.deeplift:reference_count")(p) or 0
-    return Cost(backward=2 * pairs, rule_passes=pairs * load("kerasviz.relevance.deeplift:rule_passes")(p))
+def _deeplift(model, shape, p):
+    return _pair_cost(1, p)
+
+
+def _deeplift_shap(model, shape, p):
+    return _pair_cost(load("kerasviz.relevance.deeplift:reference_count")(p) or 0, p)
 
 
 def _lrp(model, shape, p):  # one gradient, its rules' modified forwards inside
