@@ -175,48 +175,24 @@ class Gamma(Rule):
         return copy
 
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
-        if self.rectified:
-            return self._rectified(x, linear, r, z, nonnegative)
-        # Both branches from one modified forward per sign of x: the map is linear in its kernel, so with
-        # P = sum x+ w+ + x- w- (the sum with w+ on positive inputs, w- on negative ones) and z the plain sum,
-        # the branch of positive outputs sums z + gamma P, that of negative outputs z + gamma (z - P); the
-        # vector-Jacobian products of `up = w + gamma w+` and `down = w + gamma w-` are those of w and w+ mixed.
-        kernel, bias, g = linear.kernel, linear.bias, self.gamma
-        pos_w = _positive(kernel)
-        if z is not None and z.dtype == tf.float32:
-            plain = z if bias is None else z - bias
-        else:
-            plain = linear.apply(x, kernel)
-        pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
-        raised = g * (linear.apply(x, pos_w) if nonnegative
-                      else linear.apply(pos_x, pos_w) + linear.apply(neg_x, kernel - pos_w))
-        positive = (_add_bias(plain, bias) if z is None else tf.cast(z, tf.float32)) > 0
-        up_total = _add_bias(plain + raised, None if bias is None else bias + g * _positive(bias))
-        down_total = _add_bias((1 + g) * plain - raised, None if bias is None else bias + g * _negative(bias))
-        zero = tf.zeros_like(r)
-        s_up = tf.where(positive, tf.math.divide_no_nan(r, stabilize(up_total, self.epsilon)), zero)
-        s_down = tf.where(positive, zero, tf.math.divide_no_nan(r, stabilize(down_total, self.epsilon)))
-        mixed = g * _vjp(linear.apply, x, pos_w, s_up - s_down)
-        if nonnegative:  # x (J_up^T s_up + J_down^T s_down)
-            return x * (_vjp(linear.apply, x, kernel, s_up + (1 + g) * s_down) + mixed)
-        u, v = _vjp(linear.apply, x, kernel, s_up), _vjp(linear.apply, x, kernel, s_down)
-        return pos_x * (u + (1 + g) * v + mixed) + neg_x * ((1 + g) * u + v - mixed)
-
-    def _rectified(self, x, linear, r, z, nonnegative):
-        """The branch of positive outputs alone: `w + gamma w+` on positive inputs, `w + gamma w-` on negative."""
         kernel, bias, g = linear.kernel, linear.bias, self.gamma
         up, down = kernel + g * _positive(kernel), kernel + g * _negative(kernel)
+        pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
         if z is None:
             z = _add_bias(linear.apply(x, kernel), bias)
         positive = tf.cast(z, tf.float32) > 0
-        b = None if bias is None else bias + g * _positive(bias)
-        if nonnegative:
-            return x * pull_back(linear.apply, x, up, lambda total: tf.where(
-                positive, tf.math.divide_no_nan(r, stabilize(_add_bias(total, b), self.epsilon)), tf.zeros_like(r)))
-        pos_x, neg_x = _positive(x), _negative(x)
-        total = _add_bias(linear.apply(pos_x, up) + linear.apply(neg_x, down), b)
-        s = tf.where(positive, tf.math.divide_no_nan(r, stabilize(total, self.epsilon)), tf.zeros_like(r))
-        return pos_x * _vjp(linear.apply, pos_x, up, s) + neg_x * _vjp(linear.apply, neg_x, down, s)
+        result = 0.0
+        branches = [(positive, (up, down), None if bias is None else bias + g * _positive(bias)),
+                    (~positive, (down, up), None if bias is None else bias + g * _negative(bias))]
+        for mask, (for_pos, for_neg), b in branches[:1] if self.rectified else branches:
+            if nonnegative:
+                result += x * pull_back(linear.apply, x, for_pos, lambda total, b=b, mask=mask: tf.where(
+                    mask, tf.math.divide_no_nan(r, stabilize(_add_bias(total, b), self.epsilon)), tf.zeros_like(r)))
+                continue
+            total = _add_bias(linear.apply(pos_x, for_pos) + linear.apply(neg_x, for_neg), b)
+            s = tf.where(mask, tf.math.divide_no_nan(r, stabilize(total, self.epsilon)), tf.zeros_like(r))
+            result += pos_x * _vjp(linear.apply, pos_x, for_pos, s) + neg_x * _vjp(linear.apply, neg_x, for_neg, s)
+        return result
 
 
 class AlphaBeta(Rule):
