@@ -77,6 +77,37 @@ def test_deeplift_rescale_is_its_matrix_form():
     assert np.abs(gradient - expected).max() > 1e-3
 
 
+def test_a_layer_called_twice_reads_each_calls_reference_in_turn():
+    """One Dense+ReLU applied twice: each call's multipliers use that call's reference values (matrix form)."""
+    keras.backend.clear_session()
+    rng = np.random.default_rng(3)
+    shared = L.Dense(6, activation="relu", kernel_initializer=_init(0), bias_initializer="ones")
+    inputs = keras.Input((4, 4, 3))
+    flat = L.Flatten()(inputs)
+    hidden = L.Dense(6, kernel_initializer=_init(1))(flat)
+    twice = shared(L.ReLU()(shared(hidden)))
+    model = keras.Model(inputs, L.Dense(2, kernel_initializer=_init(2))(twice))
+    x, x0 = rng.normal(size=(2, 4, 4, 3)).astype(np.float32), rng.normal(size=(2, 4, 4, 3)).astype(np.float32)
+    w0, b0, ws, bs, w2, _ = [np.asarray(w, np.float64) for w in model.get_weights()]
+    f, f0 = x.reshape(2, -1).astype(np.float64), x0.reshape(2, -1).astype(np.float64)
+
+    def multiplier(z, z0):
+        return np.where(np.abs(z - z0) > 1e-9, (np.maximum(z, 0) - np.maximum(z0, 0)) / (z - z0), (z > 0) * 1.0)
+
+    h, h0 = f @ w0 + b0, f0 @ w0 + b0
+    z1, z10 = h @ ws + bs, h0 @ ws + bs
+    m1 = multiplier(z1, z10)
+    a1, a10 = np.maximum(z1, 0), np.maximum(z10, 0)  # the second ReLU passes these unchanged (all >= 0)
+    z2, z20 = a1 @ ws + bs, a10 @ ws + bs
+    m2 = multiplier(z2, z20)
+    upstream = np.einsum("ij,bj,j->bi", ws, m2, w2[:, 1])  # d/d a1 through the second call
+    upstream = np.einsum("ij,bj,bj->bi", ws, m1, upstream)  # through the first call
+    expected = (f - f0) * np.einsum("ij,bj->bi", w0, upstream)
+    got = kerasviz.deeplift(model, x, target=1, baseline=x0, signed=True)
+    np.testing.assert_allclose(got.reshape(2, -1), expected, rtol=1e-5, atol=1e-6)
+    _assert_sums_to(got, _logit(model, x, 1) - _logit(model, x0, 1))
+
+
 def test_deeplift_on_a_linear_model_is_difference_times_weights():
     keras.backend.clear_session()
     model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), L.Flatten(),
