@@ -21,6 +21,7 @@ Usage:
     python benchmarks/relevance.py --models shapes --repeats 5
     python benchmarks/relevance.py --models imagenet --batch 8 --steps 8
     python benchmarks/relevance.py --clock cpu             # process CPU time: steadier on a busy machine
+    python benchmarks/relevance.py --models imagenet --batch 8 --only deeplift   # DeepLIFT and DeepLiftShap
 """
 
 import argparse
@@ -61,7 +62,7 @@ def cases(steps, references):
     ]
 
 
-def benchmark(label, model, images, references, steps, repeats, clock):
+def benchmark(label, model, images, references, steps, repeats, clock, only=None):
     batch = tf.constant(images)
     backward = backward_of(lambda x: models.run(model, x)[0][:, 0])
     print(f"\n{label}: {len(images)} images {images.shape[1:]}, batch_size={len(images)}, median of {repeats} "
@@ -69,6 +70,8 @@ def benchmark(label, model, images, references, steps, repeats, clock):
     print(f"{'method':48s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s}")
     rows = []
     for name, method, params in cases(steps, references):
+        if only and not name.startswith(tuple(only)):
+            continue
         cost = registry.cost(method, model, images.shape[1:], params)
         passes = cost.forward + cost.backward + cost.rule_passes
         limit_seconds, seconds = median_times(
@@ -90,6 +93,7 @@ def main():
     parser.add_argument("--steps", type=int, default=16, help="path points / samples of the path methods")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS))
+    parser.add_argument("--only", nargs="+", default=None, help="only the methods whose label starts so")
     args = parser.parse_args()
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
     rng = np.random.default_rng(0)
@@ -97,13 +101,14 @@ def main():
         model = kerasviz.demo.demo_model("shapes")
         test = kerasviz.demo.demo_data("shapes")[1]
         images = test.images[:args.batch]
-        benchmark("demo model (shapes)", model, images, test.images[-4:], args.steps, args.repeats, args.clock)
+        benchmark("demo model (shapes)", model, images, test.images[-4:], args.steps, args.repeats, args.clock,
+                  args.only)
     if "imagenet" in args.models:
         model = keras.models.load_model(os.path.join(IMAGENET, "efficientnet_lite3.keras"), compile=False)
         images = rng.uniform(0, 255, (args.batch, 280, 280, 3)).astype(np.float32)
         references = rng.uniform(0, 255, (4, 280, 280, 3)).astype(np.float32)
         benchmark("EfficientNet-Lite3 ImageNet (280 px)", model, images, references, args.steps, args.repeats,
-                  args.clock)
+                  args.clock, args.only)
 
 
 if __name__ == "__main__":
