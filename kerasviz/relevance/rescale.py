@@ -128,8 +128,9 @@ class ReferenceRun:
     call `replay()` between them.
 
     Args:
-        layers: the model's layers (not nested models), from
-            `kerasviz.models.iter_layers`.
+        layers: the model's layers, nested models' included
+            (`kerasviz.models.iter_layers`); those without a nonlinearity
+            get no override.
     """
 
     def __init__(self, layers):
