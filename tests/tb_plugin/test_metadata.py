@@ -127,7 +127,8 @@ def test_metadata_module_does_not_import_tensorflow():
 
 def test_a_record_the_dashboard_could_not_read_is_refused_when_written():
     limit = metadata.MAX_RECORD_BYTES
-    metadata.encode_record({}, {"pictures": np.zeros(limit, np.uint8)})  # exactly the limit: readable
+    _, arrays = metadata.encode_record({}, {"pictures": np.zeros(limit, np.uint8)})
+    assert metadata.decode_arrays(arrays)["pictures"].size == limit  # exactly the limit: written and read back
     with pytest.raises(ValueError, match=r"68.0 MiB once decoded is over the 64 MiB the dashboard reads \(largest arrays: 'maps' 36.0 MiB"):
         # float16 comes back as float32: 9 Mi float16 values are 36 MiB decoded, 68 MiB in all
         metadata.encode_record({}, {"pictures": np.zeros(limit // 2, np.uint8),
