@@ -43,20 +43,18 @@ class Cost(typing.NamedTuple):
     weighed by the layers' share of the multiply-adds, on non-negative
     inputs (`kerasviz.relevance.lrp.rule_passes`: a minimum; signed inputs
     and gamma's second branch cost more, counted as overhead); RevealCancel's
-    spreads one
-    forward and backward of the absolute weights per pair (1 per reference).
+    spreads one forward and backward of the absolute weights per pair (1 per reference).
     The benchmarks count `forward + backward + rule_passes` as the method's
     own minimum, so their ratio measures the implementation's overhead, not
     the rule's inherent work.
 
     Attributes:
         forward: forward passes alone (occlusion's positions, RISE's masks,
-            LIME's samples, Score-CAM's channels, DeepLIFT's reference under
-            the Rescale rule, and the pass that finds the predicted class
+            LIME's samples, Score-CAM's channels, DeepLIFT's reference, and
+            the pass that finds the predicted class
             before the others).
         backward: forward and backward passes (a gradient each: SmoothGrad's
-            samples, Integrated Gradients' path points, DeepLIFT's image;
-            RevealCancel's image and reference are two).
+            samples, Integrated Gradients' path points, DeepLIFT's image).
         rule_passes: a rule's inherent work inside the backward passes, in
             forward+backward passes (a float; 0 for plain gradients).
     """
@@ -197,10 +195,8 @@ def _neuron(model, shape, p):  # `neuron=None` finds each image's channel first:
 
 
 def _pair_cost(pairs, p):
-    """(image, reference) pairs: Rescale runs the reference forward alone, RevealCancel both under the tape."""
+    """(image, reference) pairs: the reference forward alone, the image under the tape (RevealCancel's spreads)."""
     extra = pairs * load("kerasviz.relevance.deeplift:rule_passes")(p)
-    if p["rule"] == "reveal_cancel":
-        return Cost(backward=2 * pairs, rule_passes=extra)
     return Cost(forward=pairs, backward=pairs, rule_passes=extra)
 
 

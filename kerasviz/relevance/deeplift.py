@@ -1,9 +1,9 @@
 """DeepLIFT (the Rescale and RevealCancel rules), and DeepLiftShap over a set of references.
 
-Both run the model on the inputs and their references under the Rescale
-rule's overrides (`kerasviz.relevance.rescale`: the references forward
-alone, then the inputs under the tape) or RevealCancel's
-(`kerasviz.relevance.reveal_cancel`: one batch `[inputs; references]`),
+Both run the model on the references forward alone, then on the inputs
+under the tape, with the Rescale rule's overrides
+(`kerasviz.relevance.rescale`) or RevealCancel's
+(`kerasviz.relevance.reveal_cancel`),
 `kerasviz.relevance.deeplift_checks.multipliers`: the gradient of the target
 score with respect to the inputs is then DeepLIFT's multiplier, and
 `(x - x0) * multiplier` its contribution.
@@ -80,10 +80,10 @@ def deeplift(model, images, target=None, *, batch_size=None, baseline=0.0, rule=
 
     Costs a forward pass over the reference and a forward and backward
     pass over the image, two model evaluations per image (the class of
-    `target=None` read from the same pass); RevealCancel runs the image and
-    its reference forward and backward in one batch and adds, per linear layer, a
-    forward and a backward pass of its absolute weights over one image (the
-    spreads) and, per nonlinearity, two evaluations of the function.
+    `target=None` read from the same pass); RevealCancel adds, per linear
+    layer, a forward and a backward pass of its absolute weights over the
+    image (the spreads) and, per nonlinearity, two evaluations of the
+    function.
 
     Args:
         model: a built Keras image model (Sequential, functional, nested or
@@ -158,8 +158,8 @@ def deeplift_shap(model, images, target=None, *, batch_size=None, references=Non
     (without replacement when there are enough, from `seed`), so results
     do not depend on `batch_size`.
 
-    Costs one forward and backward pass over each (image, reference) pair:
-    `2 * samples` model evaluations per image (`2 * len(references)` with
+    Costs a forward pass over each reference and a forward and backward
+    pass over its image: `2 * samples` model evaluations per image (`2 * len(references)` with
     `samples=None`); RevealCancel adds its spreads' pass over each pair.
 
     Args:

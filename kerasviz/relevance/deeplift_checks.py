@@ -66,12 +66,12 @@ def check_unreached(function, model, method):
 def multipliers(model, inputs, references, capture, rule, score, pack=None, wanted=None):
     """DeepLIFT's multipliers under `rule`: the gradients of `score` with respect to the inputs, float32.
 
-    Call it inside a `tf.function`. The Rescale rule runs the model on the
-    references alone, forward only, then on the inputs under the tape
+    Call it inside a `tf.function`. The model runs on the references alone,
+    forward only, then on the inputs under the tape
     (`kerasviz.relevance.rescale.ReferenceRun`): the backward pass covers the
-    inputs alone. RevealCancel runs `[inputs; references]` in one batch under
-    the tape, with the spreads of that trace
-    (`kerasviz.relevance.reveal_cancel.Spreads`).
+    inputs alone. RevealCancel's overrides
+    (`kerasviz.relevance.reveal_cancel.Spreads`) add the spreads to the
+    inputs' run.
 
     Args:
         model: the model.
@@ -91,22 +91,14 @@ def multipliers(model, inputs, references, capture, rule, score, pack=None, want
     """
     pack = pack or (lambda tensors: tensors[0])
     wanted = range(len(inputs)) if wanted is None else wanted
-    if rule == "rescale":
-        run = rescale.ReferenceRun(layer for _, layer in models.iter_layers(model))
-        models.run(model, pack(references), overrides=run.add_overrides)
-        run.replay()
-        watched = list(inputs)
-        with tf.GradientTape() as tape:
-            tape.watch(watched)
-            logits, activations = models.run(model, pack(watched), capture=capture, overrides=run.add_overrides)
-            scores = score(logits, activations)
-    else:
-        n = tf.shape(inputs[0])[0]
-        watched = [tf.concat([x, r], axis=0) for x, r in zip(inputs, references)]
-        with tf.GradientTape() as tape:
-            tape.watch(watched)
-            spreads = reveal_cancel.Spreads(model)
-            logits, activations = models.run(model, pack(watched), capture=capture, overrides=spreads.add_overrides)
-            scores = score(logits[:n], {path: value[:n] for path, value in activations.items()})
+    run = rescale.ReferenceRun(layer for _, layer in models.iter_layers(model))
+    overrides = run.add_overrides if rule == "rescale" else reveal_cancel.Spreads(model, run).add_overrides
+    models.run(model, pack(references), overrides=overrides)
+    run.replay()
+    watched = list(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(watched)
+        logits, activations = models.run(model, pack(watched), capture=capture, overrides=overrides)
+        scores = score(logits, activations)
     gradients = tape.gradient(scores, [watched[k] for k in wanted], unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return [tf.cast(g[:tf.shape(inputs[k])[0]], tf.float32) for g, k in zip(gradients, wanted)]
+    return [tf.cast(g, tf.float32) for g in gradients]

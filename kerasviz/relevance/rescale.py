@@ -24,8 +24,9 @@ The chain rule then multiplies multipliers, and `(x - x0) * gradient` sums
 to `f(x) - f(x0)` exactly (summation-to-delta) on networks made of these
 and linear layers. `unsupported_layers` lists what has no rule; the
 softmax (or sigmoid) at the output is bypassed: DeepLIFT explains logits.
-RevealCancel (`kerasviz.relevance.reveal_cancel`) takes max pooling and
-products from here, on its one batch laid out `[inputs; references]`.
+RevealCancel (`kerasviz.relevance.reveal_cancel`) runs the same two runs
+with its own rule at the elementwise nonlinearities and takes max pooling
+and products from here.
 """
 
 import collections
@@ -69,12 +70,6 @@ _ELEMENTWISE_OPS = {"Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Gelu", "Silu",
 # Graph ops that are nonlinear in what flows through them: outside RESCALE_SCOPE, a rule was not applied.
 NONLINEAR_OP_TYPES = ("Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softplus", "Softsign",
                       "Erf", "MaxPool", "MaxPoolV2", "MaxPool3D", "Softmax", "LogSoftmax")
-
-
-def halves(tensor):
-    """`(inputs half, references half)` of a `[inputs; references]` batch."""
-    n = tf.shape(tensor)[0] // 2
-    return tensor[:n], tensor[n:]
 
 
 def derivative(forward, z):
@@ -238,17 +233,6 @@ def _product_rule(call, tensors, references, y0):
         return tf.stop_gradient(y) + (surrogate - tf.stop_gradient(surrogate))
 
 
-class _Halves:
-    """RevealCancel's one run over `[inputs; references]`: max pooling and products by the Rescale rule, per half."""
-
-    @staticmethod
-    def through(key, call, rule, *tensors):
-        own, references = zip(*(halves(t) for t in tensors))
-        with tf.name_scope(RESCALE_SCOPE):
-            reference_output = tf.stop_gradient(call(*references))
-        return tf.concat([rule(call, own, references, reference_output), reference_output], axis=0)
-
-
 def _max_pool_2d_grad(layer):
     """`(z, y, g) -> gradient` of a channels-last `MaxPooling2D` by TensorFlow's own kernel, else None."""
     if not isinstance(layer, _L.MaxPooling2D) or layer.data_format != "channels_last":
@@ -266,21 +250,19 @@ def add(frame, layer, run, nonlinearity=None):
     Args:
         frame: the frame.
         layer: a layer (or a Keras op of a functional graph).
-        run: a `ReferenceRun` (the Rescale rule: the references and the
-            inputs in two runs), or None: RevealCancel's one run over a
-            batch laid out `[inputs; references]`, where max pooling and
-            products take the Rescale rule per half and the elementwise
-            nonlinearities `nonlinearity(forward, slope)`
-            (`kerasviz.relevance.reveal_cancel`).
-        nonlinearity: with `run=None`, the elementwise nonlinearities' rule.
+        run: the `ReferenceRun` whose records the overrides write (the
+            references' run) and read (the inputs' run).
+        nonlinearity: `nonlinearity(slope)`, the rule of the elementwise
+            nonlinearities as `ReferenceRun.through` takes it (default: the
+            Rescale rule; RevealCancel passes its own,
+            `kerasviz.relevance.reveal_cancel`); `slope(z)` is the
+            derivative in closed form, or None.
     """
-    source = _Halves if run is None else run
+    nonlinearity = nonlinearity or _elementwise_rule
 
     def elementwise(key, slope):
-        if run is None:
-            return lambda fn, x, *args, **kwargs: nonlinearity(fn, slope)(x, *args, **kwargs)
-        return lambda fn, x, *args, **kwargs: run.through(
-            key, lambda z: fn(z, *args, **kwargs), _elementwise_rule(slope), x)
+        rule = nonlinearity(slope)
+        return lambda fn, x, *args, **kwargs: run.through(key, lambda z: fn(z, *args, **kwargs), rule, x)
 
     activation = patching.original(layer, "activation")
     if activation in ELEMENTWISE and activation is not keras.activations.linear:
@@ -294,20 +276,20 @@ def add(frame, layer, run, nonlinearity=None):
         frame.add(layer, "call", elementwise(key, None))
     elif isinstance(layer, _MAX_POOLING):
         rule = _max_pool_rule(_max_pool_2d_grad(layer))
-        frame.add(layer, "call", lambda call, x, *args, **kwargs: source.through(
+        frame.add(layer, "call", lambda call, x, *args, **kwargs: run.through(
             key, lambda z: call(z, *args, **kwargs), rule, x))
     elif isinstance(layer, _L.Multiply):
         def multiply_layer(call, inputs, *args, **kwargs):
             if not (isinstance(inputs, (list, tuple)) and len(inputs) == 2):
                 return call(inputs, *args, **kwargs)
-            return source.through(key, lambda a, b: call([a, b], *args, **kwargs), _product_rule, *inputs)
+            return run.through(key, lambda a, b: call([a, b], *args, **kwargs), _product_rule, *inputs)
 
         frame.add(layer, "call", multiply_layer)
     elif _is_op(layer) and kind == "Multiply":
         def multiply_op(call, x1, x2, *args, **kwargs):
             if not _both_batch_tensors(x1, x2):
                 return call(x1, x2, *args, **kwargs)  # a product with a constant or a weight: linear
-            return source.through(key, lambda a, b: call(a, b, *args, **kwargs), _product_rule, x1, x2)
+            return run.through(key, lambda a, b: call(a, b, *args, **kwargs), _product_rule, x1, x2)
 
         frame.add(layer, "call", multiply_op)
 

@@ -1,7 +1,9 @@
-"""DeepLIFT's RevealCancel rule, as overrides of `kerasviz.models.patched` (`deeplift(rule="reveal_cancel")`).
+"""DeepLIFT's RevealCancel rule, as overrides of `kerasviz.models.run` (`deeplift(rule="reveal_cancel")`).
 
-The model runs on a batch laid out `[inputs; references]`, as for the
-Rescale rule (`kerasviz.relevance.rescale`). RevealCancel treats the
+The model runs on the references, forward only, then on the inputs under
+the tape, as for the Rescale rule (`kerasviz.relevance.rescale.ReferenceRun`:
+each overridden layer records its inputs and output in the first run and
+reads them in the second). RevealCancel treats the
 positive and the negative contributions to a nonlinearity's input apart
 (Shrikumar et al., 2017, "Learning Important Features Through Propagating
 Activation Differences", sections 3.5.1 and 3.5.3). For `y = f(z)` with
@@ -84,30 +86,37 @@ def _f32(t):
     return tf.cast(t, tf.float32)
 
 
-def difference(t):
-    """`x - x0` of a `[inputs; references]` batch, float32."""
-    x, x0 = rescale.halves(t)
-    return _f32(x) - _f32(x0)
-
-
 class Spreads:
-    """The spreads of one trace (see the module), and the overrides that compute them and use them."""
+    """RevealCancel's overrides for the two runs of a `kerasviz.relevance.rescale.ReferenceRun` (see the module).
 
-    def __init__(self, model):
+    In the references' run every layer these overrides touch records its
+    inputs and output; in the inputs' run each linear layer computes the
+    spread of its output from its inputs' (a spread it recorded, else
+    `|x - x0|` against its recorded input), and each elementwise
+    nonlinearity returns RevealCancel's multipliers as its gradients. Max
+    pooling and products take the Rescale rule (`rescale.add`).
+
+    Args:
+        model: the model (its layers, nested models' included).
+        run: the `rescale.ReferenceRun` of the trace.
+    """
+
+    def __init__(self, model, run):
         self.layers = [(p, l) for p, l in models.iter_layers(model) if not isinstance(l, keras.Model)]
+        self.run = run
         self.spreads = {}  # the ref of a linear layer's output -> its spread, float32 [n, ...]
         self.pending = {}  # id(layer) -> the spread of its pre-activation, read by its fused activation
 
     def add_overrides(self, frame):
-        """`models.patched`'s `overrides`: RevealCancel's nonlinearities, spreads through linear layers."""
+        """`models.run`'s `overrides` for both runs: the nonlinearities' rules, spreads through linear layers."""
         for _, layer in self.layers:
-            rescale.add(frame, layer, None, nonlinearity=self._nonlinearity(layer))
+            rescale.add(frame, layer, self.run, nonlinearity=self._nonlinearity(layer))
             carry = self._carry(layer)
             if carry is not None:
                 frame.add(layer, "call", carry)
 
-    def spread_of(self, tensor):
-        """The spread of `tensor`: recorded by the linear layer that made it, else `|x - x0|`."""
+    def spread_of(self, tensor, reference):
+        """The spread of `tensor`: recorded by the linear layer that made it, else `|x - x0|` against `reference`."""
         t = tensor
         for _ in range(8):
             found = self.spreads.get(t.ref())
@@ -117,15 +126,16 @@ class Spreads:
             if op is None or op.type not in _THROUGH or not op.inputs:
                 break
             t = op.inputs[0]
-        return tf.abs(difference(tensor))
+        return tf.abs(_f32(tensor) - _f32(reference))
 
     def _nonlinearity(self, layer):
-        def rule(forward, slope):
-            def apply(z, *args, **kwargs):
+        def rule(slope):
+            def apply(call, tensors, references, reference_output):
+                (z,), (z0,) = tensors, references
                 spread = self.pending.pop(id(layer), None)
                 if spread is None:
-                    spread = self.spread_of(z)
-                return revealed(lambda x: forward(x, *args, **kwargs), slope)(z, spread)
+                    spread = self.spread_of(z, z0)
+                return revealed(call, slope)(z, spread, z0, reference_output)
 
             return apply
 
@@ -136,54 +146,75 @@ class Spreads:
         if isinstance(layer, _KERNEL_LAYERS):
             return self._kernel_layer(layer)
         if isinstance(layer, _L.BatchNormalization) and _last_axis(layer):
-            def scaled(spread):
-                return spread * tf.abs(canonizers.batch_norm_affine(layer)[0])
+            def scaled(call, spreads, *args, **kwargs):
+                return spreads * tf.abs(canonizers.batch_norm_affine(layer)[0])
 
-            return self._mapped(lambda call, spreads, *args, **kwargs: scaled(spreads))
+            return self._mapped(layer, scaled)
         if isinstance(layer, _L.Subtract):
-            return self._mapped(lambda call, spreads, *args, **kwargs: spreads[0] + spreads[1])
+            return self._mapped(layer, lambda call, spreads, *args, **kwargs: spreads[0] + spreads[1])
         if isinstance(layer, _CARRYING):
-            return self._mapped(lambda call, spreads, *args, **kwargs: call(spreads, *args, **kwargs))
+            return self._mapped(layer, lambda call, spreads, *args, **kwargs: call(spreads, *args, **kwargs))
         return None
 
-    def _mapped(self, to_spread):
+    def _mapped(self, layer, to_spread):
         """An override recording `to_spread(call, spreads of the inputs, *rest)` as its output's spread."""
+        key = (id(layer), "spread")
+
         def override(call, *args, **kwargs):
-            output = call(*args, **kwargs)
             inputs = args[0] if args else kwargs.pop("inputs")
-            spreads = tf.nest.map_structure(lambda t: self.spread_of(t) if tf.is_tensor(t) else t, inputs)
-            self.spreads[output.ref()] = to_spread(call, spreads, *args[1:], **kwargs)
-            return output
+            rest, flat = args[1:], tf.nest.flatten(inputs)
+
+            def forward(*tensors):
+                return call(tf.nest.pack_sequence_as(inputs, list(tensors)), *rest, **kwargs)
+
+            def rule(forward, tensors, references, reference_output):
+                output = forward(*tensors)
+                spreads = [self.spread_of(t, r) if tf.is_tensor(t) else t for t, r in zip(tensors, references)]
+                self.spreads[output.ref()] = to_spread(call, tf.nest.pack_sequence_as(inputs, spreads), *rest,
+                                                       **kwargs)
+                return output
+
+            return self.run.through(key, forward, rule, *flat)
 
         return override
 
     def _kernel_layer(self, layer):
+        key = (id(layer), "spread")
+        activation = patching.original(layer, "activation")
+        fused = activation in rescale.ELEMENTWISE and activation is not keras.activations.linear
+
         def override(call, *args, **kwargs):
-            spread = self.spread_of(args[0] if args else kwargs["inputs"])
-            for part in canonizers.linear_parts(layer):
-                spread = part.apply(spread, tf.abs(part.kernel))
-            activation = patching.original(layer, "activation")
-            fused = activation in rescale.ELEMENTWISE and activation is not keras.activations.linear
-            if fused:
-                self.pending[id(layer)] = spread
-            output = call(*args, **kwargs)
-            self.pending.pop(id(layer), None)
-            if not fused:
-                self.spreads[output.ref()] = spread
-            return output
+            x = args[0] if args else kwargs.pop("inputs")
+            rest = args[1:]
+
+            def rule(forward, tensors, references, reference_output):
+                spread = self.spread_of(tensors[0], references[0])
+                for part in canonizers.linear_parts(layer):
+                    spread = part.apply(spread, tf.abs(part.kernel))
+                if fused:
+                    self.pending[id(layer)] = spread
+                output = forward(*tensors)
+                self.pending.pop(id(layer), None)
+                if not fused:
+                    self.spreads[output.ref()] = spread
+                return output
+
+            return self.run.through(key, lambda t: call(t, *rest, **kwargs), rule, x)
 
         return override
 
 
 def revealed(forward, slope=None):
-    """`forward` (elementwise) of `(z, spread)`, with RevealCancel's multipliers as the gradients of `z` and `spread`.
+    """`forward` (elementwise) of `(z, spread, z0, y0)`, with RevealCancel's multipliers as the gradients of `z`
+    and `spread`.
 
+    `z0` and `y0 = forward(z0)` are the reference's values (no gradient).
     `slope(z)`, the derivative in closed form where known; it is the
     multiplier of a side whose difference is within `rescale.EPSILON` plus
     `RELATIVE_EMPTY` of the spread of 0 (a side that carries no difference
     but rounding, whatever its multiplier).
     """
-    def apply(z, spread):
+    def apply(z, spread, z0, y0):
         @tf.custom_gradient
         def nonlinearity(z, spread):
             with tf.name_scope(rescale.RESCALE_SCOPE):
@@ -191,36 +222,34 @@ def revealed(forward, slope=None):
 
             def grad(dy, variables=None):
                 with tf.name_scope(rescale.RESCALE_SCOPE):
-                    zx, z0 = (_f32(h) for h in rescale.halves(z))
-                    yx, y0 = (_f32(h) for h in rescale.halves(y))
-                    dz = zx - z0
+                    zx, yx, z0f, y0f = _f32(z), _f32(y), _f32(z0), _f32(y0)
+                    dz = zx - z0f
                     up, down = (dz + spread) / 2, (dz - spread) / 2
 
                     def f(t):
                         return _f32(forward(tf.cast(t, z.dtype)))
 
-                    at_up, at_down = f(z0 + up), f(z0 + down)
-                    rise = (at_up - y0 + yx - at_down) / 2
-                    fall = (at_down - y0 + yx - at_up) / 2
-                    derivative = rescale.derivative(forward, rescale.halves(z)[0]) if slope is None else slope(zx)
+                    at_up, at_down = f(z0f + up), f(z0f + down)
+                    rise = (at_up - y0f + yx - at_down) / 2
+                    fall = (at_down - y0f + yx - at_up) / 2
+                    derivative = rescale.derivative(forward, z) if slope is None else slope(zx)
                     # a side within float32 rounding of the spread carries nothing (a ratio of two roundings
                     # would be unbounded): the other side takes the whole difference, so that the two sides
                     # still sum to `y - y0` exactly (f re-evaluated at `z0 + dz` is not `y` to the last bit)
                     empty = rescale.EPSILON + RELATIVE_EMPTY * spread
                     up_empty, down_empty = tf.abs(up) <= empty, tf.abs(down) <= empty
-                    rise = tf.where(down_empty, yx - y0, rise)
-                    fall = tf.where(up_empty, yx - y0, fall)
+                    rise = tf.where(down_empty, yx - y0f, rise)
+                    fall = tf.where(up_empty, yx - y0f, fall)
                     m_up = tf.where(up_empty, derivative, tf.math.divide_no_nan(rise, up))
                     m_down = tf.where(down_empty, derivative, tf.math.divide_no_nan(fall, down))
                     # an output that does not change takes no multiplier (the linear rule's indicators of
                     # `w dy > 0` and `w dy < 0` are both 0), whatever its sides
-                    upstream = tf.where(yx == y0, tf.zeros_like(yx), _f32(rescale.halves(dy)[0]))
-                    to_difference = upstream * (m_up + m_down) / 2
+                    upstream = tf.where(yx == y0f, tf.zeros_like(yx), _f32(dy))
+                    to_difference = tf.cast(upstream * (m_up + m_down) / 2, dy.dtype)
                     to_spread = upstream * (m_up - m_down) / 2
-                    dz_batch = tf.cast(tf.concat([to_difference, tf.zeros_like(to_difference)], axis=0), dy.dtype)
                 if variables:  # PReLU's slopes: not explained, no gradient
-                    return (dz_batch, to_spread), [tf.zeros_like(v) for v in variables]
-                return dz_batch, to_spread
+                    return (to_difference, to_spread), [tf.zeros_like(v) for v in variables]
+                return to_difference, to_spread
 
             return y, grad
 
