@@ -30,12 +30,12 @@ def test_a_composite_weighs_its_rules_by_the_layers_multiply_adds():
     assert cost.rule_passes == pytest.approx(0.5 * conv / (conv + dense))
 
 
-def test_rescale_runs_the_reference_forward_alone_reveal_cancel_adds_the_spreads_pass_per_pair():
+def test_deeplift_runs_the_reference_forward_alone_reveal_cancel_adds_the_spreads_pass_per_pair():
     keras.backend.clear_session()
     model = _model()
     assert registry.cost("deeplift", model, (8, 8, 3)) == registry.Cost(forward=1, backward=1)
     assert registry.cost("deeplift_shap", model, (8, 8, 3), {"samples": 3}) == registry.Cost(forward=3, backward=3)
     assert registry.cost("deeplift", model, (8, 8, 3), {"rule": "reveal_cancel"}) == \
-        registry.Cost(backward=2, rule_passes=1.0)
+        registry.Cost(forward=1, backward=1, rule_passes=1.0)
     assert registry.cost("deeplift_shap", model, (8, 8, 3), {"samples": 3, "rule": "reveal_cancel"}) == \
-        registry.Cost(backward=6, rule_passes=3.0)
+        registry.Cost(forward=3, backward=3, rule_passes=3.0)
