@@ -30,6 +30,7 @@ and products from here.
 """
 
 import collections
+import dataclasses
 
 import keras
 import tensorflow as tf
@@ -80,18 +81,63 @@ def derivative(forward, z):
     return tf.cast(tape.gradient(y, z), tf.float32)
 
 
-def relu_slope(negative_slope=0.0, max_value=None, threshold=0.0):
-    """The derivative of Keras's `relu(x, negative_slope, max_value, threshold)`, float32, in closed form."""
-    def slope(z):
-        value = tf.cast(z > threshold, tf.float32)
-        if negative_slope:
-            value = value + (1.0 - value) * float(negative_slope)
-        return value if max_value is None else value * tf.cast(z < max_value, tf.float32)
+@dataclasses.dataclass(frozen=True)
+class Rectifier:
+    """Keras's `relu(z, negative_slope, max_value, threshold)` with its derivative in closed form.
 
-    return slope
+    Equal rectifiers (ReLU6 in every block of a network) share one compiled
+    kernel of a rule (`kernel_of`).
+    """
+
+    negative_slope: float = 0.0
+    max_value: "float | None" = None
+    threshold: float = 0.0
+
+    def __call__(self, z):
+        return keras.activations.relu(z, negative_slope=self.negative_slope, max_value=self.max_value,
+                                      threshold=self.threshold)
+
+    def slope(self, z):
+        """The derivative at `z`, float32."""
+        value = tf.cast(z > self.threshold, tf.float32)
+        if self.negative_slope:
+            value = value + (1.0 - value) * float(self.negative_slope)
+        return value if self.max_value is None else value * tf.cast(z < self.max_value, tf.float32)
 
 
-_ACTIVATION_SLOPES = {keras.activations.relu: relu_slope(), keras.activations.relu6: relu_slope(max_value=6.0)}
+_ACTIVATION_RECTIFIERS = {keras.activations.relu: Rectifier(), keras.activations.relu6: Rectifier(max_value=6.0)}
+
+
+def compiled_elementwise(function):
+    """`function`, compiled by XLA: a rule's elementwise arithmetic fused into one pass over the tensors.
+
+    Run op by op, each of a rule's elementwise ops (ten for Rescale, forty
+    for RevealCancel) reads and writes a layer-sized tensor, and on small
+    convolutions these passes cost more than the layer; XLA fuses them into
+    one loop.
+    """
+    return tf.function(function, jit_compile=True, reduce_retracing=True)
+
+
+_KERNELS = {}
+
+
+def kernel_of(make, call, shared):
+    """`make(forward, slope)`, compiled (`compiled_elementwise`): one per rule and `shared`, else one per call.
+
+    `shared` is the nonlinearity as a function of its input alone that
+    equal nonlinearities share (a `Rectifier`, whose closed-form derivative
+    is the `slope`; a Keras activation), or None: `forward` is then `call`.
+    `slope` is None where the derivative is to be differentiated. Each
+    kernel XLA compiles costs tens of milliseconds at the first call; a
+    network's rectifiers share theirs.
+    """
+    if shared is None:
+        return compiled_elementwise(make(call, None))
+    key = (make, shared)
+    if key not in _KERNELS:
+        _KERNELS[key] = compiled_elementwise(make(shared, getattr(shared, "slope", None)))
+    return _KERNELS[key]
 
 
 def _f32(t):
@@ -156,10 +202,19 @@ class ReferenceRun:
         return rule(call, tensors, references, reference_output)
 
 
-def _elementwise_rule(slope):
-    """The Rescale rule of an elementwise `call(z)` against the reference's `z0`, `y0`."""
+def _rescale_kernel(forward, slope):
+    """The Rescale rule's backward of an elementwise `forward`: `dy` times the multipliers."""
+    def chained(dy, z, y, z0, y0):
+        return dy * tf.cast(multipliers(forward, z, z0, y, y0, slope), dy.dtype)
+
+    return chained
+
+
+def _elementwise_rule(shared):
+    """The Rescale rule of an elementwise `call(z)` against the reference's `z0`, `y0` (`shared`: `kernel_of`)."""
     def rule(call, tensors, references, y0):
         (z0,) = references
+        chained = kernel_of(_rescale_kernel, call, shared)
 
         @tf.custom_gradient
         def rescaled(z):
@@ -168,7 +223,7 @@ def _elementwise_rule(slope):
 
             def grad(dy, variables=None):
                 with tf.name_scope(RESCALE_SCOPE):
-                    dz = dy * tf.cast(multipliers(call, z, z0, y, y0, slope), dy.dtype)
+                    dz = chained(dy, z, y, z0, y0)
                 if variables:  # PReLU's slopes: not explained, no gradient
                     return dz, [tf.zeros_like(v) for v in variables]
                 return dz
@@ -202,6 +257,12 @@ def _max_pool_rule(pool_grad):
                 again = call(z)
             return _f32(tape.gradient(again, z, output_gradients=g))
 
+        @compiled_elementwise
+        def divided(routed, z):
+            dz = _f32(z) - _f32(z0)
+            small = tf.abs(dz) <= EPSILON  # there |y - y0| <= |z - z0| is small too: nothing to carry
+            return tf.where(small, tf.zeros_like(dz), routed / tf.where(small, tf.ones_like(dz), dz))
+
         @tf.custom_gradient
         def pooled(z):
             with tf.name_scope(RESCALE_SCOPE):
@@ -212,10 +273,7 @@ def _max_pool_rule(pool_grad):
                     carried = dy * tf.cast(y - y0, dy.dtype)
                     rising = tf.cast(y >= y0, dy.dtype)
                     routed = route(z, y, carried * rising) + route(z0, y0, carried * (1 - rising))
-                    dz = _f32(z) - _f32(z0)
-                    small = tf.abs(dz) <= EPSILON  # there |y - y0| <= |z - z0| is small too: nothing to carry
-                    m = tf.where(small, tf.zeros_like(dz), routed / tf.where(small, tf.ones_like(dz), dz))
-                    return tf.cast(m, dy.dtype)
+                    return tf.cast(divided(routed, z), dy.dtype)
 
             return y, grad
 
@@ -252,26 +310,33 @@ def add(frame, layer, run, nonlinearity=None):
         layer: a layer (or a Keras op of a functional graph).
         run: the `ReferenceRun` whose records the overrides write (the
             references' run) and read (the inputs' run).
-        nonlinearity: `nonlinearity(slope)`, the rule of the elementwise
+        nonlinearity: `nonlinearity(shared)`, the rule of the elementwise
             nonlinearities as `ReferenceRun.through` takes it (default: the
             Rescale rule; RevealCancel passes its own,
-            `kerasviz.relevance.reveal_cancel`); `slope(z)` is the
-            derivative in closed form, or None.
+            `kerasviz.relevance.reveal_cancel`); `shared` is the
+            nonlinearity as a function of its input alone that equal
+            nonlinearities share (a `Rectifier`, or a Keras activation), or
+            None (`kernel_of`).
     """
     nonlinearity = nonlinearity or _elementwise_rule
 
-    def elementwise(key, slope):
-        rule = nonlinearity(slope)
-        return lambda fn, x, *args, **kwargs: run.through(key, lambda z: fn(z, *args, **kwargs), rule, x)
+    def elementwise(key, shared):
+        def override(fn, x, *args, **kwargs):
+            rule = nonlinearity(shared if isinstance(shared, Rectifier) or not (args or kwargs) else None)
+            return run.through(key, lambda z: fn(z, *args, **kwargs), rule, x)
+
+        return override
 
     activation = patching.original(layer, "activation")
     if activation in ELEMENTWISE and activation is not keras.activations.linear:
-        frame.add(layer, "activation", elementwise((id(layer), "activation"), _ACTIVATION_SLOPES.get(activation)))
+        shared = _ACTIVATION_RECTIFIERS.get(activation, activation)
+        frame.add(layer, "activation", elementwise((id(layer), "activation"), shared))
     kind = type(layer).__name__
     key = (id(layer), "call")
     if isinstance(layer, (_L.ReLU, _L.LeakyReLU)):
-        slope = relu_slope(layer.negative_slope, getattr(layer, "max_value", None), getattr(layer, "threshold", 0.0))
-        frame.add(layer, "call", elementwise(key, slope))
+        rectifier = Rectifier(_number(layer.negative_slope), _number(getattr(layer, "max_value", None)),
+                              _number(getattr(layer, "threshold", 0.0)))
+        frame.add(layer, "call", elementwise(key, rectifier))
     elif isinstance(layer, _ELEMENTWISE_LAYERS) or (_is_op(layer) and kind in _ELEMENTWISE_OPS):
         frame.add(layer, "call", elementwise(key, None))
     elif isinstance(layer, _MAX_POOLING):
@@ -292,6 +357,10 @@ def add(frame, layer, run, nonlinearity=None):
             return run.through(key, lambda a, b: call(a, b, *args, **kwargs), _product_rule, x1, x2)
 
         frame.add(layer, "call", multiply_op)
+
+
+def _number(value):
+    return None if value is None else float(value)
 
 
 def _both_batch_tensors(x1, x2):

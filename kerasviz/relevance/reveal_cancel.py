@@ -129,13 +129,13 @@ class Spreads:
         return tf.abs(_f32(tensor) - _f32(reference))
 
     def _nonlinearity(self, layer):
-        def rule(slope):
+        def rule(shared):
             def apply(call, tensors, references, reference_output):
                 (z,), (z0,) = tensors, references
                 spread = self.pending.pop(id(layer), None)
                 if spread is None:
                     spread = self.spread_of(z, z0)
-                return revealed(call, slope)(z, spread, z0, reference_output)
+                return revealed(call, shared)(z, spread, z0, reference_output)
 
             return apply
 
@@ -204,49 +204,60 @@ class Spreads:
         return override
 
 
-def revealed(forward, slope=None):
-    """`forward` (elementwise) of `(z, spread, z0, y0)`, with RevealCancel's multipliers as the gradients of `z`
+def _kernel(forward, slope):
+    """RevealCancel's backward of an elementwise `forward`: the gradients of `z` and of its spread."""
+    def multipliers(dy, z, y, z0, y0, spread):
+        zx, yx, z0f, y0f = _f32(z), _f32(y), _f32(z0), _f32(y0)
+        dz = zx - z0f
+        up, down = (dz + spread) / 2, (dz - spread) / 2
+
+        def f(t):
+            return _f32(forward(tf.cast(t, z.dtype)))
+
+        at_up, at_down = f(z0f + up), f(z0f + down)
+        rise = (at_up - y0f + yx - at_down) / 2
+        fall = (at_down - y0f + yx - at_up) / 2
+        derivative = rescale.derivative(forward, z) if slope is None else slope(zx)
+        # a side within float32 rounding of the spread carries nothing (a ratio of two roundings would be
+        # unbounded): the other side takes the whole difference, so that the two sides still sum to `y - y0`
+        # exactly (f re-evaluated at `z0 + dz` is not `y` to the last bit)
+        empty = rescale.EPSILON + RELATIVE_EMPTY * spread
+        up_empty, down_empty = tf.abs(up) <= empty, tf.abs(down) <= empty
+        rise = tf.where(down_empty, yx - y0f, rise)
+        fall = tf.where(up_empty, yx - y0f, fall)
+        m_up = tf.where(up_empty, derivative, tf.math.divide_no_nan(rise, up))
+        m_down = tf.where(down_empty, derivative, tf.math.divide_no_nan(fall, down))
+        # an output that does not change takes no multiplier (the linear rule's indicators of `w dy > 0` and
+        # `w dy < 0` are both 0), whatever its sides
+        upstream = tf.where(yx == y0f, tf.zeros_like(yx), _f32(dy))
+        return tf.cast(upstream * (m_up + m_down) / 2, dy.dtype), upstream * (m_up - m_down) / 2
+
+    return multipliers
+
+
+def revealed(call, shared=None):
+    """`call` (elementwise) of `(z, spread, z0, y0)`, with RevealCancel's multipliers as the gradients of `z`
     and `spread`.
 
-    `z0` and `y0 = forward(z0)` are the reference's values (no gradient).
-    `slope(z)`, the derivative in closed form where known; it is the
-    multiplier of a side whose difference is within `rescale.EPSILON` plus
-    `RELATIVE_EMPTY` of the spread of 0 (a side that carries no difference
-    but rounding, whatever its multiplier).
+    `z0` and `y0 = call(z0)` are the reference's values (no gradient).
+    `shared`, the nonlinearity as a function of its input alone
+    (`rescale.kernel_of`: a `rescale.Rectifier` has its derivative in closed
+    form), or None. The derivative is the multiplier of a side whose
+    difference is within `rescale.EPSILON` plus `RELATIVE_EMPTY` of the
+    spread of 0 (a side that carries no difference but rounding, whatever
+    its multiplier).
     """
+    multipliers = rescale.kernel_of(_kernel, call, shared)
+
     def apply(z, spread, z0, y0):
         @tf.custom_gradient
         def nonlinearity(z, spread):
             with tf.name_scope(rescale.RESCALE_SCOPE):
-                y = forward(z)
+                y = call(z)
 
             def grad(dy, variables=None):
                 with tf.name_scope(rescale.RESCALE_SCOPE):
-                    zx, yx, z0f, y0f = _f32(z), _f32(y), _f32(z0), _f32(y0)
-                    dz = zx - z0f
-                    up, down = (dz + spread) / 2, (dz - spread) / 2
-
-                    def f(t):
-                        return _f32(forward(tf.cast(t, z.dtype)))
-
-                    at_up, at_down = f(z0f + up), f(z0f + down)
-                    rise = (at_up - y0f + yx - at_down) / 2
-                    fall = (at_down - y0f + yx - at_up) / 2
-                    derivative = rescale.derivative(forward, z) if slope is None else slope(zx)
-                    # a side within float32 rounding of the spread carries nothing (a ratio of two roundings
-                    # would be unbounded): the other side takes the whole difference, so that the two sides
-                    # still sum to `y - y0` exactly (f re-evaluated at `z0 + dz` is not `y` to the last bit)
-                    empty = rescale.EPSILON + RELATIVE_EMPTY * spread
-                    up_empty, down_empty = tf.abs(up) <= empty, tf.abs(down) <= empty
-                    rise = tf.where(down_empty, yx - y0f, rise)
-                    fall = tf.where(up_empty, yx - y0f, fall)
-                    m_up = tf.where(up_empty, derivative, tf.math.divide_no_nan(rise, up))
-                    m_down = tf.where(down_empty, derivative, tf.math.divide_no_nan(fall, down))
-                    # an output that does not change takes no multiplier (the linear rule's indicators of
-                    # `w dy > 0` and `w dy < 0` are both 0), whatever its sides
-                    upstream = tf.where(yx == y0f, tf.zeros_like(yx), _f32(dy))
-                    to_difference = tf.cast(upstream * (m_up + m_down) / 2, dy.dtype)
-                    to_spread = upstream * (m_up - m_down) / 2
+                    to_difference, to_spread = multipliers(dy, z, y, z0, y0, spread)
                 if variables:  # PReLU's slopes: not explained, no gradient
                     return (to_difference, to_spread), [tf.zeros_like(v) for v in variables]
                 return to_difference, to_spread

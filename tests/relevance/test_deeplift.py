@@ -355,3 +355,42 @@ def test_where_a_unit_does_not_change_its_multiplier_is_the_derivative():
     model.layers[1].bias.assign([-2.0])  # z = -2 on both: the rectifier is off, its derivative 0
     with pytest.warns(RuntimeWarning, match="deeplift: the map of 1 of 1 images is constant"):
         np.testing.assert_allclose(kerasviz.deeplift(model, x, target=0, signed=True).ravel(), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("params", [{}, {"max_value": 6.0}, {"negative_slope": 0.2},
+                                    {"negative_slope": 0.1, "max_value": 2.0, "threshold": 0.5}])
+def test_a_rectifier_is_the_keras_relu_and_its_closed_form_slope_its_derivative(params):
+    from kerasviz.relevance import rescale
+    rectifier = rescale.Rectifier(**params)
+    z = tf.constant(np.linspace(-8.0, 8.0, 321) + 0.0123, tf.float32)  # off the kinks
+    np.testing.assert_array_equal(rectifier(z).numpy(), keras.layers.ReLU(**params)(z).numpy())
+    np.testing.assert_allclose(rectifier.slope(z).numpy(), rescale.derivative(rectifier, z).numpy(), atol=1e-7)
+
+
+def test_rectifiers_of_every_width_share_kernels_and_keep_their_own_multipliers():
+    """ReLU6 on 7 units, then LeakyReLU on 5, then ReLU6 on 3 (one shared kernel, two shapes), in numpy."""
+    keras.backend.clear_session()
+    rng = np.random.default_rng(4)
+    model = keras.Sequential([keras.Input((2, 2, 3)), L.Flatten(),
+                              L.Dense(7, kernel_initializer=_init(0), bias_initializer="ones"), L.ReLU(max_value=6.0),
+                              L.Dense(5, kernel_initializer=_init(1)), L.LeakyReLU(negative_slope=0.3),
+                              L.Dense(3, kernel_initializer=_init(2)), L.ReLU(max_value=6.0),
+                              L.Dense(2, kernel_initializer=_init(3))])
+    x, x0 = 3 * rng.normal(size=(3, 2, 2, 3)).astype(np.float32), rng.normal(size=(3, 2, 2, 3)).astype(np.float32)
+    weights = [np.asarray(w, np.float64) for w in model.get_weights()]
+    relu6, leaky = (lambda z: np.clip(z, 0, 6)), (lambda z: np.where(z > 0, z, 0.3 * z))
+    a, a0 = x.reshape(3, -1).astype(np.float64), x0.reshape(3, -1).astype(np.float64)
+    chain = []
+    for (w, b), f in zip(zip(weights[0:6:2], weights[1:6:2]), (relu6, leaky, relu6)):
+        z, z0 = a @ w + b, a0 @ w + b
+        chain.append((w, (f(z) - f(z0)) / (z - z0)))
+        a, a0 = f(z), f(z0)
+    upstream = np.broadcast_to(weights[6][:, 1], (3, 3))
+    for w, m in reversed(chain):
+        upstream = np.einsum("ij,bj->bi", w, m * upstream)
+    from kerasviz.relevance import rescale
+    before = set(rescale._KERNELS)
+    got = kerasviz.deeplift(model, x, target=1, baseline=x0, signed=True)
+    np.testing.assert_allclose(got.reshape(3, -1), (x - x0).reshape(3, -1) * upstream, rtol=1e-4, atol=1e-5)
+    added = {shared for _, shared in set(rescale._KERNELS) - before}
+    assert added <= {rescale.Rectifier(max_value=6.0), rescale.Rectifier(negative_slope=0.3)}
