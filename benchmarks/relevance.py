@@ -1,4 +1,4 @@
-"""DeepLIFT, DeepLiftShap, GradientShap and layer/neuron attribution as a ratio to the model's own limit.
+"""LRP's presets, DeepLIFT, DeepLiftShap, GradientShap and layer/neuron attribution as a ratio to the model's limit.
 
 For each method, the limit (a compiled forward+backward input gradient over
 `--batch` images, `limits.backward_of`) and the method (on the same images,
@@ -6,8 +6,10 @@ For each method, the limit (a compiled forward+backward input gradient over
 is counted in the passes its registry record says it makes
 (`kerasviz.registry.cost`: DeepLIFT's image and reference are two
 evaluations, a path method's points one each, forward passes one each;
+the passes a rule cannot do without inside the backward, `Cost.rule_passes`:
 RevealCancel's spreads, a forward and backward of the absolute weights per
-pair, one more: `Cost.rule_passes`):
+pair; LRP's z+ and gamma a forward with modified weights, alpha-beta a
+forward and a backward, weighed by the layers' multiply-adds):
 
     ratio = (passes per second achieved by the method) / (forward+backward passes per second of the limit)
 
@@ -22,6 +24,7 @@ Usage:
     python benchmarks/relevance.py --models imagenet --batch 8 --steps 8
     python benchmarks/relevance.py --clock cpu             # process CPU time: steadier on a busy machine
     python benchmarks/relevance.py --models imagenet --batch 8 --only deeplift   # DeepLIFT and DeepLiftShap
+    python benchmarks/relevance.py --models imagenet --batch 8 --only lrp        # LRP's presets
 """
 
 import argparse
@@ -46,9 +49,12 @@ IMAGENET = os.path.join(HERE, "..", "..", "shared", "imagenet")
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def cases(steps, references):
+def cases(steps, references, value_range):
     """`(label, registry name, parameters)` of the methods measured."""
     return [
+        ("lrp epsilon_plus", "lrp", {"composite": "epsilon_plus"}),
+        ("lrp epsilon_gamma_box", "lrp", {"composite": "epsilon_gamma_box", "value_range": value_range}),
+        ("lrp epsilon_alpha2_beta1", "lrp", {"composite": "epsilon_alpha2_beta1"}),
         ("deeplift", "deeplift", {}),
         ("deeplift reveal_cancel", "deeplift", {"rule": "reveal_cancel"}),
         (f"deeplift_shap ({len(references)} references)", "deeplift_shap",
@@ -62,14 +68,14 @@ def cases(steps, references):
     ]
 
 
-def benchmark(label, model, images, references, steps, repeats, clock, only=None):
+def benchmark(label, model, images, references, value_range, steps, repeats, clock, only=None):
     batch = tf.constant(images)
     backward = backward_of(lambda x: models.run(model, x)[0][:, 0])
     print(f"\n{label}: {len(images)} images {images.shape[1:]}, batch_size={len(images)}, median of {repeats} "
           f"({clock} time)")
     print(f"{'method':48s} {'passes/img':>10s} {'limit img/s':>11s} {'passes/s':>9s} {'ratio':>6s}")
     rows = []
-    for name, method, params in cases(steps, references):
+    for name, method, params in cases(steps, references, value_range):
         if only and not name.startswith(tuple(only)):
             continue
         cost = registry.cost(method, model, images.shape[1:], params)
@@ -101,14 +107,14 @@ def main():
         model = kerasviz.demo.demo_model("shapes")
         test = kerasviz.demo.demo_data("shapes")[1]
         images = test.images[:args.batch]
-        benchmark("demo model (shapes)", model, images, test.images[-4:], args.steps, args.repeats, args.clock,
-                  args.only)
+        benchmark("demo model (shapes)", model, images, test.images[-4:], (0, 1), args.steps, args.repeats,
+                  args.clock, args.only)
     if "imagenet" in args.models:
         model = keras.models.load_model(os.path.join(IMAGENET, "efficientnet_lite3.keras"), compile=False)
         images = rng.uniform(0, 255, (args.batch, 280, 280, 3)).astype(np.float32)
         references = rng.uniform(0, 255, (4, 280, 280, 3)).astype(np.float32)
-        benchmark("EfficientNet-Lite3 ImageNet (280 px)", model, images, references, args.steps, args.repeats,
-                  args.clock, args.only)
+        benchmark("EfficientNet-Lite3 ImageNet (280 px)", model, images, references, (0, 255), args.steps,
+                  args.repeats, args.clock, args.only)
 
 
 if __name__ == "__main__":
