@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from kerasviz import models
 from kerasviz.relevance import canonizers
-from kerasviz.relevance.rules import Epsilon, stabilize
+from kerasviz.relevance.rules import Epsilon, shares
 
 _THROUGH = ("Cast", "Identity")  # ops between layers that hand relevance on as it is
 STABILIZER = 0.0  # sums, average pooling and a BatchNormalization alone: the exact split (0 where z is 0)
@@ -282,7 +282,7 @@ def _proportional(call, xs, r):
     """The epsilon rule of a parameter-free linear layer: each input's share of the output."""
     fn, args, kwargs = call.relay
     z = tf.cast(call.raw, tf.float32)
-    s = tf.math.divide_no_nan(r, stabilize(z, STABILIZER))
+    s = shares(r, z, epsilon=STABILIZER)
     originals = call.inputs
     with tf.GradientTape() as tape:
         tape.watch(originals)
@@ -295,7 +295,7 @@ def _standalone_batch_norm(call, x, r):
     """A BatchNormalization alone, `y = a x + c`: the epsilon rule, `R_in = a x / (y + eps sign y) R`."""
     scale, _ = canonizers.batch_norm_affine(call.layer)
     z = tf.cast(call.raw, tf.float32)
-    return scale * x * tf.math.divide_no_nan(r, stabilize(z, STABILIZER))
+    return scale * x * shares(r, z, epsilon=STABILIZER)
 
 
 def _broadcast_gate(call):
