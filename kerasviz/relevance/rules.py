@@ -49,25 +49,25 @@ def _shares(r, z, bias, epsilon):
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
-def _masked_shares(r, z, bias, epsilon, mask):
-    return tf.where(mask, _shares.python_function(r, z, bias, epsilon), tf.zeros_like(r))
+def _masked_shares(r, z, bias, epsilon, positive_of):
+    return tf.where(positive_of > 0, _shares.python_function(r, z, bias, epsilon), tf.zeros_like(r))
 
 
-def shares(r, z, bias=None, epsilon=0.0, mask=None):
-    """`r / stabilize(z + bias, epsilon)`, 0 where the denominator is 0 (and where `mask` is False).
+def shares(r, z, bias=None, epsilon=0.0, positive_of=None):
+    """`r / stabilize(z + bias, epsilon)`, 0 where the denominator is 0 (and where `positive_of <= 0`).
 
     With a stabilizer or a mask it is one XLA kernel (as
     `kerasviz.relevance.rescale.compiled_elementwise`): their four to six
     elementwise ops over the layer's outputs would each read and write them
     (EfficientNet-Lite3's gamma preset: 0.48 -> 0.58 of its passes' limit).
     """
-    if not epsilon and mask is None:  # one op (two with a bias): a kernel of its own would only add its launch
+    if not epsilon and positive_of is None:  # one op (two with a bias): a kernel of its own would only add its launch
         return tf.math.divide_no_nan(r, _add_bias(z, bias))
     bias = tf.constant(0.0) if bias is None else bias
     epsilon = tf.constant(float(epsilon))
-    if mask is None:
+    if positive_of is None:
         return _shares(r, z, bias, epsilon)
-    return _masked_shares(r, z, bias, epsilon, mask)
+    return _masked_shares(r, z, bias, epsilon, positive_of)
 
 
 def pull_back(apply, x, kernel, to_s):
@@ -205,22 +205,40 @@ class Gamma(Rule):
 
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         kernel, bias, g = linear.kernel, linear.bias, self.gamma
-        up, down = kernel + g * _positive(kernel), kernel + g * _negative(kernel)
-        pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
-        if z is None:
-            z = _add_bias(linear.apply(x, kernel), bias)
-        positive = tf.cast(z, tf.float32) > 0
-        result = 0.0
-        branches = [(positive, (up, down), None if bias is None else bias + g * _positive(bias)),
-                    (~positive, (down, up), None if bias is None else bias + g * _negative(bias))]
-        for mask, (for_pos, for_neg), b in branches[:1] if self.rectified else branches:
-            if nonnegative:
-                result += x * pull_back(linear.apply, x, for_pos,
-                                        lambda total, b=b, mask=mask: shares(r, total, b, self.epsilon, mask))
-                continue
-            s = shares(r, linear.apply(pos_x, for_pos) + linear.apply(neg_x, for_neg), b, self.epsilon, mask)
-            result += pos_x * _vjp(linear.apply, pos_x, for_pos, s) + neg_x * _vjp(linear.apply, neg_x, for_neg, s)
-        return result
+        if nonnegative and self.rectified:  # the branch a ReLU reads, on x >= 0: one forward with w + gamma w+
+            up, b = kernel + g * _positive(kernel), None if bias is None else bias + g * _positive(bias)
+            if z is None:
+                z = _add_bias(linear.apply(x, kernel), bias)
+            return x * pull_back(linear.apply, x, up, lambda total: shares(r, total, b, self.epsilon,
+                                                                           tf.cast(z, tf.float32)))
+        # In general the two sums of products by sign, P and N, come from the layer's output z = P + N and the
+        # sum of magnitudes A = |x| |w| (P = (z + A) / 2, N = (z - A) / 2: sums of one sign each where used),
+        # and the relevance is (1 + gamma/2) x J_w^T s + (gamma/2) |x| J_|w|^T (s+ - s-), s+ on the positive
+        # outputs and s- on the negative ones: a forward and two products, the branches and signs at once.
+        z = _add_bias(linear.apply(x, kernel), bias) if z is None else tf.cast(z, tf.float32)
+        magnitude = linear.apply(tf.abs(x), tf.abs(kernel))
+        s, signed = _gamma_shares(r, z, magnitude, tf.zeros(tf.shape(r)[-1:]) if bias is None else bias,
+                                  tf.constant(g), tf.constant(self.epsilon), self.rectified)
+        return _by_sign(x, _vjp(linear.apply, x, kernel, s), _vjp(linear.apply, tf.abs(x), tf.abs(kernel), signed))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _gamma_shares(r, z, magnitude, bias, g, epsilon, rectified):
+    """Gamma's `(1 + g/2) s` and `(g/2) (s+ - s-)`: `s = r / (z + g (P + b+))` where `z > 0`, else with N, b-."""
+    positive = z > 0
+    plain = z - bias
+    own = tf.where(positive, (plain + magnitude) / 2 + tf.nn.relu(bias), (plain - magnitude) / 2 - tf.nn.relu(-bias))
+    total = z + g * own
+    s = tf.math.divide_no_nan(r, total + tf.where(total >= 0, epsilon, -epsilon))
+    if rectified:  # a ReLU reads the output: no relevance where it is negative
+        s = tf.where(positive, s, tf.zeros_like(s))
+    return (1 + g / 2) * s, (g / 2) * tf.where(positive, s, -s)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _by_sign(x, by_kernel, by_magnitude):
+    """`x J_w^T a + |x| J_|w|^T b` from the two products: the rules' relevance of inputs of either sign."""
+    return x * by_kernel + tf.abs(x) * by_magnitude
 
 
 class AlphaBeta(Rule):
@@ -279,12 +297,26 @@ class AlphaBeta(Rule):
             plain = linear.apply(x, kernel)
         pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
         ups = linear.apply(x, pos_w) if nonnegative else linear.apply(pos_x, pos_w) + linear.apply(neg_x, neg_w)
-        s_pos = shares(self.alpha * r, ups, None if bias is None else _positive(bias))
-        s_neg = shares(self.beta * r, plain - ups, None if bias is None else _negative(bias))
-        result = pos_x * (_vjp(linear.apply, pos_x, pos_w, s_pos) - _vjp(linear.apply, pos_x, neg_w, s_neg))
-        if not nonnegative:
-            result += neg_x * (_vjp(linear.apply, neg_x, neg_w, s_pos) - _vjp(linear.apply, neg_x, pos_w, s_neg))
-        return result
+        zero = tf.zeros(tf.shape(r)[-1:])
+        s_pos, s_neg = _alpha_beta_shares(r, ups, plain, zero if bias is None else bias, tf.constant(self.alpha),
+                                          tf.constant(self.beta), nonnegative)
+        if nonnegative:
+            return x * (_vjp(linear.apply, x, pos_w, s_pos) - _vjp(linear.apply, x, neg_w, s_neg))
+        # x+ J_w+^T s+ + x- J_w-^T s+ - x+ J_w-^T s- - x- J_w+^T s- in two products: x J_w^T (s+ - s-) / 2 +
+        # |x| J_|w|^T (s+ + s-) / 2 (`s_pos`, `s_neg` are these halves; each sum's rounding is that of the
+        # products it adds, as before)
+        return _by_sign(x, _vjp(linear.apply, x, kernel, s_pos), _vjp(linear.apply, tf.abs(x), tf.abs(kernel), s_neg))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _alpha_beta_shares(r, ups, plain, bias, alpha, beta, nonnegative):
+    """`alpha r / (P + b+)` and `beta r / (N + b-)` (0 where a denominator is 0), or their half difference and
+    half sum (`nonnegative=False`)."""
+    s_pos = tf.math.divide_no_nan(alpha * r, ups + tf.nn.relu(bias))
+    s_neg = tf.math.divide_no_nan(beta * r, plain - ups - tf.nn.relu(-bias))
+    if nonnegative:
+        return s_pos, s_neg
+    return (s_pos - s_neg) / 2, (s_pos + s_neg) / 2
 
 
 class ZPlus(AlphaBeta):
