@@ -40,10 +40,11 @@ class Cost(typing.NamedTuple):
     the model: LRP's z+ and gamma rules run each layer's forward again with
     modified weights (half a pass), alpha-beta with beta a forward and a
     backward (1.0: its negative sum is the output less the positive one),
-    weighed by the layers' share of the multiply-adds, on non-negative
-    inputs (`kerasviz.relevance.lrp.rule_passes`: a minimum; signed inputs
-    and gamma's second branch cost more, counted as overhead); RevealCancel's
-    spreads one forward and backward of the absolute weights per pair (1 per reference).
+    on non-negative inputs into a layer a ReLU reads, more on inputs of
+    either sign or outputs of both signs (`Rule.passes_at`), weighed by the
+    layers' share of the multiply-adds (`kerasviz.relevance.lrp.rule_passes`);
+    RevealCancel's spreads one forward and backward of the absolute weights
+    per pair (1 per reference).
     The benchmarks count `forward + backward + rule_passes` as the method's
     own minimum, so their ratio measures the implementation's overhead, not
     the rule's inherent work.

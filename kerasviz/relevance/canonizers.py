@@ -146,6 +146,17 @@ def rectifies(layer):
     return patching.original(layer, "activation") in (_A.relu, _A.relu6)
 
 
+def output_nonnegative(layer, kind, inputs_nonnegative):
+    """Whether a call's output is >= 0: a rectifier's, or a route, pooling or sum of inputs that all are."""
+    keeps_sign = kind in ("route", "max_pool", "avg_pool") or isinstance(layer, SUMS)
+    return rectifies(layer) or keeps_sign and inputs_nonnegative
+
+
+def read_by_rectifiers(readers):
+    """Whether every reader `(layer, kind)` of an output is a rectifier of its own (there being one at least)."""
+    return bool(readers) and all(rectifies(layer) and kind == "pass" for layer, kind in readers)
+
+
 def _has_input(layer):
     try:
         layer.input

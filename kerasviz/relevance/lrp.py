@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from kerasviz import compiled, inputs, models
 from kerasviz.gradients import core, multi_input
+from kerasviz.graph import trace
 from kerasviz.relevance import canonizers, composites, multi_input_lrp
 from kerasviz.relevance.propagation import Trace
 
@@ -137,32 +138,51 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
 def rule_passes(model, image_shape, params):
     """The work the composite's rules add to a plain gradient, in forward+backward passes of `model` per image.
 
-    Each linear layer's rule adds its `extra_passes` (z+ and gamma a forward
-    with modified weights, alpha-beta with beta a forward and a backward, z^B two
-    of each; LRP-0 and epsilon nothing: they reuse the layer's own output),
-    weighed by the layer's share of the model's multiply-adds (its kernel's
-    size times its output positions). The minimum on non-negative inputs: a
-    rule that splits signed inputs does more, counted as overhead.
+    Each call of a linear layer adds its rule's `passes_at` (z+ and gamma a
+    forward with modified weights on non-negative inputs a ReLU reads,
+    alpha-beta with beta a forward and a backward, z^B two of each, inputs of
+    either sign and outputs of both signs more; LRP-0 and epsilon nothing:
+    they reuse the layer's own output), weighed by the call's share of the
+    model's multiply-adds (its kernel's size times its output positions).
+    Signs are read from the model's graph of layer calls
+    (`kerasviz.graph.trace`) by the rules `lrp` itself applies
+    (`canonizers.output_nonnegative`, `canonizers.read_by_rectifiers`); the
+    images are non-negative where `value_range` starts at 0 or above.
     """
     chosen = composites.get(params.get("composite", "epsilon_plus"))
     linear = [(path, layer) for path, layer in models.iter_layers(model)
               if canonizers.kind_of(layer)[0] == "linear"]
+    rules = {path: chosen.rule_for(path, layer, i, len(linear)) for i, (path, layer) in enumerate(linear)}
+    value = inputs.check_value_range(params.get("value_range"), image_shape[-1])
+    graph = trace.model_graph(model, image_shape)
+    bypassed = models.output_layer(model)
+    kinds = {c.index: canonizers.kind_of(c.layer, bypassed=c.layer is bypassed)[0] for c in graph.calls}
+    nonnegative = {trace.INPUT: value is not None and bool(np.all(value.low >= 0))}
     total = extra = 0.0
-    for position, (path, layer) in enumerate(linear):
-        weight = _multiply_adds(layer)
+    for call in graph.calls:
+        if call.is_model:
+            continue
+        inputs_nonnegative = all(nonnegative.get(k, False) for k in call.producers or [trace.INPUT])
+        nonnegative[call.index] = canonizers.output_nonnegative(call.layer, kinds[call.index], inputs_nonnegative)
+        if call.path not in rules:
+            continue
+        weight = _multiply_adds(call)
+        out = call
+        if len(call.consumers) == 1 and kinds[call.consumers[0]] == "batch_norm" and \
+                canonizers.activation_of(call.layer) == "linear":  # merged into the layer: its readers read
+            out = graph.calls[call.consumers[0]]
+        rectified = canonizers.rectifies(call.layer) or canonizers.read_by_rectifiers(
+            [(graph.calls[i].layer, kinds[i]) for i in out.consumers])
         total += weight
-        extra += weight * chosen.rule_for(path, layer, position, len(linear)).extra_passes
+        extra += weight * rules[call.path].passes_at(inputs_nonnegative, rectified)
     return extra / total if total else 0.0
 
 
-def _multiply_adds(layer):
-    """A linear layer's multiply-adds per image: its kernels' sizes times its output positions."""
-    kernels = [w for w in layer.weights if "kernel" in w.path.split("/")[-1]]
+def _multiply_adds(call):
+    """A linear layer call's multiply-adds per image: its kernels' sizes times its output positions."""
+    kernels = [w for w in call.layer.weights if "kernel" in w.path.split("/")[-1]]
     size = sum(int(np.prod(w.shape)) for w in kernels)
-    try:
-        positions = int(np.prod(layer.output.shape[1:-1]))
-    except (AttributeError, ValueError, TypeError):
-        positions = 1
+    positions = int(np.prod(call.shape[:-1])) if call.shape and len(call.shape) > 1 else 1
     return float(size * max(positions, 1))
 
 

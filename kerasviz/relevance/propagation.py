@@ -150,14 +150,12 @@ class Trace:
             if call.kind == "gate":
                 call.gate = self._gate_index(call, sources)
             call.input_nonnegative = all(self._nonnegative(ref) for ref in sources)
-            call.nonnegative = canonizers.rectifies(call.layer) or (
-                call.kind in ("route", "max_pool", "avg_pool") or isinstance(call.layer, canonizers.SUMS)) \
-                and call.input_nonnegative
+            call.nonnegative = canonizers.output_nonnegative(call.layer, call.kind, call.input_nonnegative)
         for call in self.calls:  # a linear layer whose every reader is a ReLU: no relevance on negative outputs
             if call.kind == "linear":
                 out = (call.bn or call).output.ref()
-                call.rectified = canonizers.rectifies(call.layer) and call.bn is None or bool(readers.get(out)) and all(
-                    canonizers.rectifies(self.calls[i].layer) and self.calls[i].kind == "pass" for i in readers[out])
+                call.rectified = canonizers.rectifies(call.layer) and call.bn is None or canonizers.read_by_rectifiers(
+                    [(self.calls[i].layer, self.calls[i].kind) for i in readers.get(out, [])])
         reached, stack, refused = set(), [], []
         for t in outputs:
             ref = self._resolve(t)

@@ -110,9 +110,15 @@ class Rule:
     needs_bounds = False  # the z^B rule needs the input's lowest and highest values
     # The work the rule adds to a plain gradient at its layer, in forward+backward passes of the layer (a
     # forward alone is half of one): the modified forwards and backwards the rule cannot do without, on
-    # non-negative inputs (a ReLU's output). `kerasviz.relevance.lrp.rule_passes` weighs them by the layers'
-    # multiply-adds for `kerasviz.registry.Cost.rule_passes`.
+    # non-negative inputs (a ReLU's output) into a layer a ReLU reads; `passes_at` for the others.
+    # `kerasviz.relevance.lrp.rule_passes` weighs them by the layers' multiply-adds for
+    # `kerasviz.registry.Cost.rule_passes`.
     extra_passes = 0.0
+
+    def passes_at(self, nonnegative, rectified):
+        """The work the rule adds at a layer (as `extra_passes`) whose inputs are (not) `nonnegative` and whose
+        output only a ReLU reads (`rectified`): inputs of either sign and both output signs cost more."""
+        return self.extra_passes
 
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         raise NotImplementedError
@@ -188,14 +194,17 @@ class Gamma(Rule):
     """
 
     name = "gamma"
-    # The forward with `w + gamma w+`: the one branch of a layer a ReLU reads (its minimum); a layer whose
-    # negative outputs keep relevance runs the second branch too, counted as overhead
+    # The forward with `w + gamma w+`: the one branch of a layer a ReLU reads, on inputs >= 0 (`passes_at`)
     extra_passes = 0.5
     rectified = False  # set on a copy for a layer with a fused ReLU: no relevance where its output is negative
 
     def __init__(self, gamma=0.25, epsilon=1e-6):
         self.gamma = _check_number(gamma, "gamma")
         self.epsilon = _check_number(epsilon, "epsilon")
+
+    def passes_at(self, nonnegative, rectified):
+        """The forward of `|x| |w|` and a second product (both output signs, or inputs of either sign)."""
+        return 0.5 if nonnegative and (rectified or self.rectified) else 1.0
 
     def for_rectified(self):
         """This rule for a layer whose fused ReLU zeroes its negative outputs (and so their relevance)."""
@@ -282,6 +291,11 @@ class AlphaBeta(Rule):
     def extra_passes(self):
         """The forward with `w+` (with beta, a backward through `w-` more: the negative sum is `z - P`)."""
         return 0.5 if not self.beta else 1.0
+
+    def passes_at(self, nonnegative, rectified):
+        """Inputs of either sign: the positive sum's two forwards (`x+ w+ + x- w-`, a sum of terms of one sign,
+        never a difference) and a second product."""
+        return self.extra_passes if nonnegative else 1.5
 
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         if not self.beta:
