@@ -226,14 +226,15 @@ class Gamma(Rule):
         # outputs and s- on the negative ones: a forward and two products, the branches and signs at once.
         z = _add_bias(linear.apply(x, kernel), bias) if z is None else tf.cast(z, tf.float32)
         magnitude = linear.apply(tf.abs(x), tf.abs(kernel))
-        s, signed = _gamma_shares(r, z, magnitude, tf.zeros(tf.shape(r)[-1:]) if bias is None else bias,
-                                  tf.constant(g), tf.constant(self.epsilon), self.rectified)
+        s, signed = tf.unstack(_gamma_shares(r, z, magnitude, tf.zeros(tf.shape(r)[-1:]) if bias is None else bias,
+                                             tf.constant(g), tf.constant(self.epsilon), self.rectified))
         return _by_sign(x, _vjp(linear.apply, x, kernel, s), _vjp(linear.apply, tf.abs(x), tf.abs(kernel), signed))
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _gamma_shares(r, z, magnitude, bias, g, epsilon, rectified):
-    """Gamma's `(1 + g/2) s` and `(g/2) (s+ - s-)`: `s = r / (z + g (P + b+))` where `z > 0`, else with N, b-."""
+    """Gamma's `(1 + g/2) s` and `(g/2) (s+ - s-)`, stacked: `s = r / (z + g (P + b+))` where `z > 0`, else with
+    N and b-."""
     positive = z > 0
     plain = z - bias
     own = tf.where(positive, (plain + magnitude) / 2 + tf.nn.relu(bias), (plain - magnitude) / 2 - tf.nn.relu(-bias))
@@ -241,7 +242,7 @@ def _gamma_shares(r, z, magnitude, bias, g, epsilon, rectified):
     s = tf.math.divide_no_nan(r, total + tf.where(total >= 0, epsilon, -epsilon))
     if rectified:  # a ReLU reads the output: no relevance where it is negative
         s = tf.where(positive, s, tf.zeros_like(s))
-    return (1 + g / 2) * s, (g / 2) * tf.where(positive, s, -s)
+    return tf.stack([(1 + g / 2) * s, (g / 2) * tf.where(positive, s, -s)])  # stacked: one loop computes both
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
@@ -312,8 +313,8 @@ class AlphaBeta(Rule):
         pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
         ups = linear.apply(x, pos_w) if nonnegative else linear.apply(pos_x, pos_w) + linear.apply(neg_x, neg_w)
         zero = tf.zeros(tf.shape(r)[-1:])
-        s_pos, s_neg = _alpha_beta_shares(r, ups, plain, zero if bias is None else bias, tf.constant(self.alpha),
-                                          tf.constant(self.beta), nonnegative)
+        s_pos, s_neg = tf.unstack(_alpha_beta_shares(r, ups, plain, zero if bias is None else bias,
+                                                     tf.constant(self.alpha), tf.constant(self.beta), nonnegative))
         if nonnegative:
             return x * (_vjp(linear.apply, x, pos_w, s_pos) - _vjp(linear.apply, x, neg_w, s_neg))
         # x+ J_w+^T s+ + x- J_w-^T s+ - x+ J_w-^T s- - x- J_w+^T s- in two products: x J_w^T (s+ - s-) / 2 +
@@ -325,12 +326,12 @@ class AlphaBeta(Rule):
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _alpha_beta_shares(r, ups, plain, bias, alpha, beta, nonnegative):
     """`alpha r / (P + b+)` and `beta r / (N + b-)` (0 where a denominator is 0), or their half difference and
-    half sum (`nonnegative=False`)."""
+    half sum (`nonnegative=False`), stacked."""
     s_pos = tf.math.divide_no_nan(alpha * r, ups + tf.nn.relu(bias))
     s_neg = tf.math.divide_no_nan(beta * r, plain - ups - tf.nn.relu(-bias))
     if nonnegative:
-        return s_pos, s_neg
-    return (s_pos - s_neg) / 2, (s_pos + s_neg) / 2
+        return tf.stack([s_pos, s_neg])  # stacked: one loop computes both
+    return tf.stack([(s_pos - s_neg) / 2, (s_pos + s_neg) / 2])
 
 
 class ZPlus(AlphaBeta):
