@@ -35,7 +35,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from kerasviz import patching
+from kerasviz import compiled, patching
 
 RESCALE_SCOPE = "kerasviz_rescale"
 EPSILON = 1e-6
@@ -108,22 +108,12 @@ class Rectifier:
 _ACTIVATION_RECTIFIERS = {keras.activations.relu: Rectifier(), keras.activations.relu6: Rectifier(max_value=6.0)}
 
 
-def compiled_elementwise(function):
-    """`function`, compiled by XLA: a rule's elementwise arithmetic fused into one pass over the tensors.
-
-    Run op by op, each of a rule's elementwise ops (ten for Rescale, forty
-    for RevealCancel) reads and writes a layer-sized tensor, and on small
-    convolutions these passes cost more than the layer; XLA fuses them into
-    one loop.
-    """
-    return tf.function(function, jit_compile=True, reduce_retracing=True)
-
-
 _KERNELS = {}
 
 
 def kernel_of(make, call, shared):
-    """`make(forward, slope)`, compiled (`compiled_elementwise`): one per rule and `shared`, else one per call.
+    """`make(forward, slope)`, compiled (`kerasviz.compiled.elementwise`): one per rule and `shared`, else one
+    per call.
 
     `shared` is the nonlinearity as a function of its input alone that
     equal nonlinearities share (a `Rectifier`, whose closed-form derivative
@@ -133,10 +123,10 @@ def kernel_of(make, call, shared):
     network's rectifiers share theirs.
     """
     if shared is None:
-        return compiled_elementwise(make(call, None))
+        return compiled.elementwise(make(call, None))
     key = (make, shared)
     if key not in _KERNELS:
-        _KERNELS[key] = compiled_elementwise(make(shared, getattr(shared, "slope", None)))
+        _KERNELS[key] = compiled.elementwise(make(shared, getattr(shared, "slope", None)))
     return _KERNELS[key]
 
 
@@ -257,7 +247,7 @@ def _max_pool_rule(pool_grad):
                 again = call(z)
             return _f32(tape.gradient(again, z, output_gradients=g))
 
-        @compiled_elementwise
+        @compiled.elementwise
         def divided(routed, z):
             dz = _f32(z) - _f32(z0)
             small = tf.abs(dz) <= EPSILON  # there |y - y0| <= |z - z0| is small too: nothing to carry

@@ -19,6 +19,8 @@ import typing
 
 import tensorflow as tf
 
+from kerasviz import compiled
+
 
 class Linear(typing.NamedTuple):
     """A linear layer as the rules see it.
@@ -42,13 +44,13 @@ def stabilize(z, epsilon):
     return z + tf.where(z >= 0, tf.constant(epsilon, z.dtype), tf.constant(-epsilon, z.dtype))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@compiled.elementwise
 def _shares(r, z, bias, epsilon):
     z = z + bias
     return tf.math.divide_no_nan(r, z + tf.where(z >= 0, epsilon, -epsilon))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@compiled.elementwise
 def _masked_shares(r, z, bias, epsilon, positive_of):
     return tf.where(positive_of > 0, _shares.python_function(r, z, bias, epsilon), tf.zeros_like(r))
 
@@ -56,9 +58,9 @@ def _masked_shares(r, z, bias, epsilon, positive_of):
 def shares(r, z, bias=None, epsilon=0.0, positive_of=None):
     """`r / stabilize(z + bias, epsilon)`, 0 where the denominator is 0 (and where `positive_of <= 0`).
 
-    With a stabilizer or a mask it is one XLA kernel (as
-    `kerasviz.relevance.rescale.compiled_elementwise`): their four to six
-    elementwise ops over the layer's outputs would each read and write them
+    With a stabilizer or a mask it is one XLA kernel
+    (`kerasviz.compiled.elementwise`): their four to six elementwise ops
+    over the layer's outputs would each read and write them
     (EfficientNet-Lite3's gamma preset: 0.48 -> 0.58 of its passes' limit).
     """
     if not epsilon and positive_of is None:  # one op (two with a bias): a kernel of its own would only add its launch
@@ -231,7 +233,7 @@ class Gamma(Rule):
         return _by_sign(x, _vjp(linear.apply, x, kernel, s), _vjp(linear.apply, tf.abs(x), tf.abs(kernel), signed))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@compiled.elementwise
 def _gamma_shares(r, z, magnitude, bias, g, epsilon, rectified):
     """Gamma's `(1 + g/2) s` and `(g/2) (s+ - s-)`, stacked: `s = r / (z + g (P + b+))` where `z > 0`, else with
     N and b-."""
@@ -245,7 +247,7 @@ def _gamma_shares(r, z, magnitude, bias, g, epsilon, rectified):
     return tf.stack([(1 + g / 2) * s, (g / 2) * tf.where(positive, s, -s)])  # stacked: one loop computes both
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@compiled.elementwise
 def _by_sign(x, by_kernel, by_magnitude):
     """`x J_w^T a + |x| J_|w|^T b` from the two products: the rules' relevance of inputs of either sign."""
     return x * by_kernel + tf.abs(x) * by_magnitude
@@ -323,7 +325,7 @@ class AlphaBeta(Rule):
         return _by_sign(x, _vjp(linear.apply, x, kernel, s_pos), _vjp(linear.apply, tf.abs(x), tf.abs(kernel), s_neg))
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@compiled.elementwise
 def _alpha_beta_shares(r, ups, plain, bias, alpha, beta, nonnegative):
     """`alpha r / (P + b+)` and `beta r / (N + b-)` (0 where a denominator is 0), or their half difference and
     half sum (`nonnegative=False`), stacked."""
