@@ -37,15 +37,9 @@ class Linear(typing.NamedTuple):
     bias: typing.Optional[tf.Tensor]
 
 
-def stabilize(z, epsilon):
-    """`z + epsilon * sign(z)`, with `sign(0) = 1` (`z` itself for `epsilon=0`)."""
-    if not epsilon:
-        return z
-    return z + tf.where(z >= 0, tf.constant(epsilon, z.dtype), tf.constant(-epsilon, z.dtype))
-
-
 @compiled.elementwise
 def _shares(r, z, bias, epsilon):
+    """`r / (z + bias + epsilon sign(z + bias))`, `sign(0) = 1`, and 0 where that is 0."""
     z = z + bias
     return tf.math.divide_no_nan(r, z + tf.where(z >= 0, epsilon, -epsilon))
 
@@ -56,7 +50,7 @@ def _masked_shares(r, z, bias, epsilon, positive_of):
 
 
 def shares(r, z, bias=None, epsilon=0.0, positive_of=None):
-    """`r / stabilize(z + bias, epsilon)`, 0 where the denominator is 0 (and where `positive_of <= 0`).
+    """`r / (z + bias)` stabilized by `epsilon sign(z + bias)`, 0 where that is 0 (and where `positive_of <= 0`).
 
     With a stabilizer or a mask it is one XLA kernel
     (`kerasviz.compiled.elementwise`): their four to six elementwise ops
@@ -222,10 +216,11 @@ class Gamma(Rule):
                 z = _add_bias(linear.apply(x, kernel), bias)
             return x * pull_back(linear.apply, x, up, lambda total: shares(r, total, b, self.epsilon,
                                                                            tf.cast(z, tf.float32)))
-        # In general the two sums of products by sign, P and N, come from the layer's output z = P + N and the
-        # sum of magnitudes A = |x| |w| (P = (z + A) / 2, N = (z - A) / 2: sums of one sign each where used),
-        # and the relevance is (1 + gamma/2) x J_w^T s + (gamma/2) |x| J_|w|^T (s+ - s-), s+ on the positive
-        # outputs and s- on the negative ones: a forward and two products, the branches and signs at once.
+        # In general the two sums of products by sign, P and N, come from the layer's bias-free output
+        # z' = P + N and the sum of magnitudes A = |x| |w| (P = (z' + A) / 2, N = (z' - A) / 2, off by about as
+        # much rounding as z' itself), and the relevance is (1 + gamma/2) x J_w^T s + (gamma/2) |x| J_|w|^T
+        # (s+ - s-), s+ on the positive outputs and s- on the negative ones: a forward and two products, the
+        # branches and signs at once.
         z = _add_bias(linear.apply(x, kernel), bias) if z is None else tf.cast(z, tf.float32)
         magnitude = linear.apply(tf.abs(x), tf.abs(kernel))
         s, signed = tf.unstack(_gamma_shares(r, z, magnitude, tf.zeros(tf.shape(r)[-1:]) if bias is None else bias,
