@@ -292,8 +292,11 @@ class AlphaBeta(Rule):
 
     def passes_at(self, nonnegative, rectified):
         """Inputs of either sign: the positive sum's two forwards (`x+ w+ + x- w-`, a sum of terms of one sign,
-        never a difference) and a second product."""
-        return self.extra_passes if nonnegative else 1.5
+        never a difference) and two products for each part (four with beta), so every sum adds terms of one
+        sign."""
+        if nonnegative:
+            return self.extra_passes
+        return 1.5 if not self.beta else 2.5
 
     def relevance(self, x, linear, r, z=None, bounds=None, nonnegative=False):
         if not self.beta:
@@ -309,26 +312,23 @@ class AlphaBeta(Rule):
             plain = linear.apply(x, kernel)
         pos_x, neg_x = (x, None) if nonnegative else (_positive(x), _negative(x))
         ups = linear.apply(x, pos_w) if nonnegative else linear.apply(pos_x, pos_w) + linear.apply(neg_x, neg_w)
-        zero = tf.zeros(tf.shape(r)[-1:])
-        s_pos, s_neg = tf.unstack(_alpha_beta_shares(r, ups, plain, zero if bias is None else bias,
-                                                     tf.constant(self.alpha), tf.constant(self.beta), nonnegative))
-        if nonnegative:
-            return x * (_vjp(linear.apply, x, pos_w, s_pos) - _vjp(linear.apply, x, neg_w, s_neg))
-        # x+ J_w+^T s+ + x- J_w-^T s+ - x+ J_w-^T s- - x- J_w+^T s- in two products: x J_w^T (s+ - s-) / 2 +
-        # |x| J_|w|^T (s+ + s-) / 2 (`s_pos`, `s_neg` are these halves; each sum's rounding is that of the
-        # products it adds, as before)
-        return _by_sign(x, _vjp(linear.apply, x, kernel, s_pos), _vjp(linear.apply, tf.abs(x), tf.abs(kernel), s_neg))
+        s_pos, s_neg = tf.unstack(_alpha_beta_shares(r, ups, plain, tf.zeros(tf.shape(r)[-1:]) if bias is None else
+                                                     bias, tf.constant(self.alpha), tf.constant(self.beta)))
+        # Four products for inputs of either sign, not two (`x J_w^T (s+ - s-) / 2 + |x| J_|w|^T (s+ + s-) / 2`):
+        # each of these sums adds terms of one sign, the two-product form does not, and over EfficientNet-Lite3's
+        # 50 layers it moved the map by 2.5e-3 of its largest value (7.7e-5 with another convolution backend)
+        result = pos_x * (_vjp(linear.apply, pos_x, pos_w, s_pos) - _vjp(linear.apply, pos_x, neg_w, s_neg))
+        if not nonnegative:
+            result += neg_x * (_vjp(linear.apply, neg_x, neg_w, s_pos) - _vjp(linear.apply, neg_x, pos_w, s_neg))
+        return result
 
 
 @compiled.elementwise
-def _alpha_beta_shares(r, ups, plain, bias, alpha, beta, nonnegative):
-    """`alpha r / (P + b+)` and `beta r / (N + b-)` (0 where a denominator is 0), or their half difference and
-    half sum (`nonnegative=False`), stacked."""
+def _alpha_beta_shares(r, ups, plain, bias, alpha, beta):
+    """`alpha r / (P + b+)` and `beta r / (N + b-)` (0 where a denominator is 0), stacked (one loop for both)."""
     s_pos = tf.math.divide_no_nan(alpha * r, ups + tf.nn.relu(bias))
     s_neg = tf.math.divide_no_nan(beta * r, plain - ups - tf.nn.relu(-bias))
-    if nonnegative:
-        return tf.stack([s_pos, s_neg])  # stacked: one loop computes both
-    return tf.stack([(s_pos - s_neg) / 2, (s_pos + s_neg) / 2])
+    return tf.stack([s_pos, s_neg])
 
 
 class ZPlus(AlphaBeta):
@@ -342,6 +342,7 @@ class ZPlus(AlphaBeta):
     """
 
     name = "z_plus"
+    alpha, beta = 1.0, 0.0
     extra_passes = 0.5  # the forward with `w+`
 
     def __init__(self):

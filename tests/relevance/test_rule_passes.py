@@ -26,7 +26,7 @@ def test_one_rule_on_nonnegative_inputs_costs_its_own_extra_passes(composite, ex
     assert cost.rule_passes == pytest.approx(extra)
 
 
-@pytest.mark.parametrize("composite, conv, dense", [("z_plus", 1.5, 0.5), ("alpha2_beta1", 1.5, 1.0),
+@pytest.mark.parametrize("composite, conv, dense", [("z_plus", 1.5, 0.5), ("alpha2_beta1", 2.5, 1.0),
                                                     ("gamma", 1.0, 1.0), ("epsilon", 0.0, 0.0)])
 def test_inputs_of_either_sign_and_outputs_no_relu_reads_cost_more(composite, conv, dense):
     """Images in no declared range (either sign) into the conv; the dense layer's logits are read by no ReLU."""
