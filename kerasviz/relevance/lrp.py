@@ -42,8 +42,9 @@ def lrp(model, images, target=None, *, batch_size=None, composite="epsilon_plus"
     names it; a smooth rectifier (swish, GELU) or a layer of your own is
     crossed approximately, with a warning that names it. Costs one forward and
     one backward pass per image, the backward pass computing each rule's
-    modified forward (about two forward passes more for z+ and alpha-beta
-    than for a plain gradient).
+    modified forwards and products (`rule_passes`: about one more pass for
+    `epsilon_plus` and `epsilon_gamma_box` on EfficientNet-Lite3, whose
+    residual stream is signed, and 1.75 for `epsilon_alpha2_beta1`).
 
     Args:
         model: a built Keras image model (Sequential, functional, nested or
