@@ -389,8 +389,11 @@ class ZBox(Rule):
             raise ValueError("The z^B rule (ZBox) needs the bounds of its layer's input: give "
                              "`ZBox(low, high)`, or `value_range` to `lrp` for a layer that reads the images.")
         pos_w, neg_w = _positive(linear.kernel), _negative(linear.kernel)
-        z = linear.apply(x, linear.kernel) - linear.apply(low, pos_w) - linear.apply(high, neg_w)
-        s = shares(r, z, epsilon=self.epsilon)
+        if z is not None and z.dtype == tf.float32:  # the layer's own output: no forward again
+            plain = z if linear.bias is None else z - linear.bias
+        else:
+            plain = linear.apply(x, linear.kernel)
+        s = shares(r, plain - linear.apply(low, pos_w) - linear.apply(high, neg_w), epsilon=self.epsilon)
         return (x * _vjp(linear.apply, x, linear.kernel, s) - low * _vjp(linear.apply, low, pos_w, s)
                 - high * _vjp(linear.apply, high, neg_w, s))
 
