@@ -52,8 +52,7 @@ class Cost(typing.NamedTuple):
     Attributes:
         forward: forward passes alone (occlusion's positions, RISE's masks,
             LIME's samples, Score-CAM's channels, DeepLIFT's reference, and
-            the pass that finds the predicted class
-            before the others).
+            the pass that finds the predicted class before the others).
         backward: forward and backward passes (a gradient each: SmoothGrad's
             samples, Integrated Gradients' path points, DeepLIFT's image).
         rule_passes: a rule's inherent work inside the backward passes, in

@@ -152,6 +152,12 @@ def output_nonnegative(layer, kind, inputs_nonnegative):
     return rectifies(layer) or keeps_sign and inputs_nonnegative
 
 
+def merges_batch_norm(kind, layer, reader_kinds):
+    """Whether the BatchNormalization that reads a call's output is merged into it: a linear layer with no
+    activation of its own, read by that BatchNormalization alone (`reader_kinds`: the kinds of its readers)."""
+    return kind == "linear" and activation_of(layer) == "linear" and list(reader_kinds) == ["batch_norm"]
+
+
 def read_by_rectifiers(readers):
     """Whether every reader `(layer, kind)` of an output is a rectifier of its own (there being one at least)."""
     return bool(readers) and all(rectifies(layer) and kind == "pass" for layer, kind in readers)

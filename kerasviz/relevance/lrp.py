@@ -168,9 +168,8 @@ def rule_passes(model, image_shape, params):
         if call.path not in rules:
             continue
         weight = _multiply_adds(call)
-        out = call
-        if len(call.consumers) == 1 and kinds[call.consumers[0]] == "batch_norm" and \
-                canonizers.activation_of(call.layer) == "linear":  # merged into the layer: its readers read
+        out = call  # a BatchNormalization merged into the layer: its readers read the layer
+        if canonizers.merges_batch_norm(kinds[call.index], call.layer, [kinds[i] for i in call.consumers]):
             out = graph.calls[call.consumers[0]]
         rectified = canonizers.rectifies(call.layer) or canonizers.read_by_rectifiers(
             [(graph.calls[i].layer, kinds[i]) for i in out.consumers])

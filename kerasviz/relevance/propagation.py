@@ -135,17 +135,15 @@ class Trace:
     def check(self, outputs, method="lrp"):
         """Merges BatchNormalization, finds where relevance goes, refuses or warns about layers (see module)."""
         producers = [[self._resolve(t) for t in call.inputs] for call in self.calls]
-        consumers = {}
         readers = {}  # the ref of a recorded output -> the calls that read it
         for index, sources in enumerate(producers):
             for ref in sources:
-                consumers[ref] = consumers.get(ref, 0) + 1
                 readers.setdefault(ref, []).append(index)
         for call, sources in zip(self.calls, producers):
             if call.kind == "batch_norm" and len(sources) == 1 and sources[0] in self.produced:
                 before = self.calls[self.produced[sources[0]]]
-                if before.kind == "linear" and before.pre is None and consumers[sources[0]] == 1 \
-                        and before.bn is None:
+                if before.bn is None and canonizers.merges_batch_norm(
+                        before.kind, before.layer, [self.calls[i].kind for i in readers[sources[0]]]):
                     before.bn, call.merged = call, True
             if call.kind == "gate":
                 call.gate = self._gate_index(call, sources)

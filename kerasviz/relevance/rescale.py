@@ -225,6 +225,14 @@ def _elementwise_rule(shared):
     return rule
 
 
+@compiled.elementwise
+def _pool_multipliers(routed, z, z0):
+    """The carried differences `routed` over `z - z0` (0 where that is within `EPSILON`): one kernel for all pools."""
+    dz = _f32(z) - _f32(z0)
+    small = tf.abs(dz) <= EPSILON  # there |y - y0| <= |z - z0| is small too: nothing to carry
+    return tf.where(small, tf.zeros_like(dz), routed / tf.where(small, tf.ones_like(dz), dz))
+
+
 def _max_pool_rule(pool_grad):
     """The Rescale rule of a max pooling `call(z)` against the reference's `z0`, `y0` (see `add`).
 
@@ -247,12 +255,6 @@ def _max_pool_rule(pool_grad):
                 again = call(z)
             return _f32(tape.gradient(again, z, output_gradients=g))
 
-        @compiled.elementwise
-        def divided(routed, z):
-            dz = _f32(z) - _f32(z0)
-            small = tf.abs(dz) <= EPSILON  # there |y - y0| <= |z - z0| is small too: nothing to carry
-            return tf.where(small, tf.zeros_like(dz), routed / tf.where(small, tf.ones_like(dz), dz))
-
         @tf.custom_gradient
         def pooled(z):
             with tf.name_scope(RESCALE_SCOPE):
@@ -263,7 +265,7 @@ def _max_pool_rule(pool_grad):
                     carried = dy * tf.cast(y - y0, dy.dtype)
                     rising = tf.cast(y >= y0, dy.dtype)
                     routed = route(z, y, carried * rising) + route(z0, y0, carried * (1 - rising))
-                    return tf.cast(divided(routed, z), dy.dtype)
+                    return tf.cast(_pool_multipliers(routed, z, z0), dy.dtype)
 
             return y, grad
 
