@@ -3,11 +3,13 @@
 On the straight path `x(a) = x' + a (x - x')` of Integrated Gradients, the
 conductance of a hidden unit `y` is `int_0^1 dS/dy (x(a)) * dy(x(a))/da da`:
 the part of the score's change that flows through `y`. Here `dy/da`, the
-derivative of the unit along the path, is a Jacobian-vector product computed
-in forward mode (`tf.autodiff.ForwardAccumulator`) in the same pass as the
-gradient, so each path point costs one forward (with its tangent) and one
-backward pass, and summed over a layer that every path crosses the
-conductances are, point by point, Integrated Gradients' total.
+derivative of the unit along the path, is a Jacobian-vector product carried
+forward with the model's own pass, layer by layer
+(`kerasviz.relevance.tangents`; TensorFlow's forward-mode autodiff where a
+layer on the way has no rule there), so each path point costs one forward
+(with its tangent) and one backward pass down to the layer, and summed over
+a layer that every path crosses the conductances are, point by point,
+Integrated Gradients' total.
 """
 
 import logging
@@ -18,7 +20,7 @@ import tensorflow as tf
 
 from kerasviz import compiled, inputs, models
 from kerasviz.gradients import core, integrated
-from kerasviz.relevance import layer_attribution
+from kerasviz.relevance import layer_attribution, tangents
 
 
 def _path_sums(prepared, path, baselines, class_idx, points, verbose, name, body, masks=None):
@@ -69,7 +71,9 @@ def layer_conductance(
     straight path from the baseline `x'` to the image `x` (Dhamdhere et al.,
     2018, "How Important Is a Neuron?", eq. 2, summed over the inputs). The
     integral uses Integrated Gradients' quadrature `rule`, and `dy/da` is
-    exact (forward-mode differentiation), so for a layer that every path from
+    exact (forward-mode differentiation, by hand through the layers that
+    `kerasviz.relevance.tangents` knows, by TensorFlow's
+    `ForwardAccumulator` otherwise), so for a layer that every path from
     the input to the score crosses (a block output, the Grad-CAM layer), the
     units' conductances sum to Integrated Gradients' total with the same
     `steps` and `rule` (*completeness*), which is `score(x) - score(x')` up
@@ -115,12 +119,19 @@ def layer_conductance(
     class_idx = core.predicted_classes(prepared)
 
     def body(model, target, capture, points, tangent, class_idx):
-        with tf.autodiff.ForwardAccumulator(points, tangent) as accumulator:
-            with tf.GradientTape() as tape:
-                tape.watch(points)
-                logits, activations = models.run(model, points, capture=capture)
-                scores = target.score(logits, activations, class_idx)
-        along_path = tf.cast(accumulator.jvp(activations[path]), tf.float32)
+        carried = tangents.Tangents(model, points, tangent)
+        with tf.GradientTape() as tape:
+            tape.watch(points)
+            logits, activations = models.run(model, points, capture=capture, overrides=carried.add_overrides)
+            scores = target.score(logits, activations, class_idx)
+        along_path = carried.of(activations[path])
+        if along_path is None:  # a layer on the way without a tangent rule: forward-mode autodiff (slower)
+            with tf.autodiff.ForwardAccumulator(points, tangent) as accumulator:
+                with tf.GradientTape() as tape:
+                    tape.watch(points)
+                    logits, activations = models.run(model, points, capture=capture)
+                    scores = target.score(logits, activations, class_idx)
+            along_path = tf.cast(accumulator.jvp(activations[path]), tf.float32)
         return tf.cast(tape.gradient(scores, activations[path]), tf.float32) * along_path
 
     sums = _path_sums(prepared, path, baselines, class_idx, points, verbose, "layer_conductance", body)
