@@ -14,6 +14,7 @@ Integrated Gradients' total.
 
 import logging
 import numbers
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -49,6 +50,7 @@ def _path_sums(prepared, path, baselines, class_idx, points, verbose, name, body
                                    tf.TensorSpec([None], tf.int32),
                                    *([] if masks is None else [tf.TensorSpec([None, *masks.shape[1:]], tf.float32)]))
     function = compiled.compiled_function(prepared.model, prepared.key(name, path), build, signature)
+    function.get_concrete_function()  # traced before the progress bar starts (a trace may refuse: `by_hand`)
     return integrated.path_sums(function, prepared, class_idx, baselines, points, verbose,
                                 *([] if masks is None else [masks]))
 
@@ -118,24 +120,41 @@ def layer_conductance(
     path = layer_attribution.attribution_layer(prepared.model, layer, prepared.images.shape[1:], output)
     class_idx = core.predicted_classes(prepared)
 
-    def body(model, target, capture, points, tangent, class_idx):
+    def by_hand(model, target, capture, points, tangent, class_idx):
         carried = tangents.Tangents(model, points, tangent)
         with tf.GradientTape() as tape:
             tape.watch(points)
             logits, activations = models.run(model, points, capture=capture, overrides=carried.add_overrides)
             scores = target.score(logits, activations, class_idx)
         along_path = carried.of(activations[path])
-        if along_path is None:  # a layer on the way without a tangent rule: forward-mode autodiff (slower)
-            with tf.autodiff.ForwardAccumulator(points, tangent) as accumulator:
-                with tf.GradientTape() as tape:
-                    tape.watch(points)
-                    logits, activations = models.run(model, points, capture=capture)
-                    scores = target.score(logits, activations, class_idx)
-            along_path = tf.cast(accumulator.jvp(activations[path]), tf.float32)
+        if along_path is None:  # found while tracing: nothing has run
+            raise tangents.UnknownTangent(path)
         return tf.cast(tape.gradient(scores, activations[path]), tf.float32) * along_path
 
-    sums = _path_sums(prepared, path, baselines, class_idx, points, verbose, "layer_conductance", body)
+    def by_autodiff(model, target, capture, points, tangent, class_idx):
+        with tf.autodiff.ForwardAccumulator(points, tangent) as accumulator:
+            with tf.GradientTape() as tape:
+                tape.watch(points)
+                logits, activations = models.run(model, points, capture=capture)
+                scores = target.score(logits, activations, class_idx)
+        along_path = tf.cast(accumulator.jvp(activations[path]), tf.float32)
+        return tf.cast(tape.gradient(scores, activations[path]), tf.float32) * along_path
+
+    unknown = _UNKNOWN_TANGENTS.setdefault(prepared.model, set())
+    sums = None
+    if path not in unknown:
+        try:
+            sums = _path_sums(prepared, path, baselines, class_idx, points, verbose, "layer_conductance", by_hand)
+        except tangents.UnknownTangent:  # a layer on the way without a tangent rule: forward-mode autodiff
+            unknown.add(path)
+    if sums is None:
+        sums = _path_sums(prepared, path, baselines, class_idx, points, verbose, "layer_conductance_autodiff",
+                          by_autodiff)
     return layer_attribution.finish(sums, output, prepared.images.shape[1:3], "layer_conductance")
+
+
+# model -> the layers whose tangent `kerasviz.relevance.tangents` cannot carry (found by a trace that stopped)
+_UNKNOWN_TANGENTS = weakref.WeakKeyDictionary()
 
 
 def _check_neuron(neuron, shape, path):

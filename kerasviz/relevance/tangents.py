@@ -39,6 +39,10 @@ _THROUGH = ("Cast", "Identity")
 _SEARCH_LIMIT = 20000  # graph ops a dependency search visits before it calls a tensor unknown
 
 
+class UnknownTangent(Exception):
+    """Raised by a caller that found, while tracing, a tangent it needs unknown (`Tangents.of` gave None)."""
+
+
 class _Unknown:
     """The tangent of a tensor that depends on the input through something without a rule."""
 
