@@ -215,8 +215,10 @@ def linear_parts(layer, bn=None):
             data_format=layer.data_format), _f32(layer.kernel), _bias(layer))
         return [_merge(part, bn, depthwise=True)]
     if isinstance(layer, _L.Dense):
-        return [_merge(Linear(keras.ops.matmul, _f32(layer.kernel), _bias(layer)), bn, depthwise=False)]
-    return [_merge(Linear(layer.convolution_op, _f32(layer.kernel), _bias(layer)), bn, depthwise=False)]
+        return [_merge(Linear(keras.ops.matmul, _f32(layer.kernel), _bias(layer), -1), bn, depthwise=False)]
+    channels_last = getattr(layer, "data_format", "channels_last") == "channels_last"
+    axis = (-1 if channels_last else 1) if getattr(layer, "groups", 1) == 1 else None
+    return [_merge(Linear(layer.convolution_op, _f32(layer.kernel), _bias(layer), axis), bn, depthwise=False)]
 
 
 def _bias(layer):
@@ -234,4 +236,4 @@ def _merge(linear, bn, depthwise):
     else:
         kernel = kernel * scale
     bias = shift if linear.bias is None else linear.bias * scale + shift
-    return Linear(linear.apply, kernel, bias)
+    return Linear(linear.apply, kernel, bias, linear.channel_axis)

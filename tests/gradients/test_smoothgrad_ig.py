@@ -288,3 +288,12 @@ def test_smoothgrad_of_magnitudes_is_smoother_than_saliency_on_a_small_net(image
     absolute = _roughness(smoothgrad(model, images, value_range=(0, 1), magnitude="abs")).mean()
     print(f"roughness: saliency {plain:.3f}, smoothgrad {signed:.3f}, smoothgrad |g| {absolute:.3f}")
     assert absolute < 0.9 * plain and absolute < signed  # measured: 0.455, 0.425, 0.369
+
+
+def test_reduce_map_is_the_largest_magnitude_over_channels():
+    values = np.random.default_rng(0).normal(size=(2, 5, 4, 3)).astype(np.float32)
+    values[0, 1, 2, 1] = np.nan  # propagated, as np.max would
+    expected = np.max(np.abs(values), axis=-1)
+    np.testing.assert_array_equal(core.reduce_map(values), expected)
+    np.testing.assert_array_equal(core.reduce_map(values[..., :1]), np.abs(values[..., 0]))
+    assert core.reduce_map(values).dtype == np.float32 and core.reduce_map(values).flags["C_CONTIGUOUS"]
