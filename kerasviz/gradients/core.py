@@ -241,7 +241,19 @@ def sample_normal(seed, sample_ids, shape):
     first = tf.cast(sample_ids[0], tf.uint64)
     counter = tf.stack([first * (padded // 4), tf.constant(0, tf.uint64)])
     rows = tf.size(sample_ids)
-    noise = tf.raw_ops.StatelessRandomNormalV2(
+    uniform = tf.raw_ops.StatelessRandomUniformV2(
         shape=tf.stack([rows, padded]), key=key, counter=counter, alg=1  # 1 = Philox
     )
-    return tf.reshape(noise[:, :size], tf.concat([[rows], tf.constant(shape, tf.int32)], axis=0))
+    return tf.reshape(_standard_normal(uniform[:, :size]), tf.concat([[rows], tf.constant(shape, tf.int32)], axis=0))
+
+
+@compiled.elementwise
+def _standard_normal(uniform):
+    """The standard normal quantiles of `uniform` (float32 multiples of 2^-23 in [0, 1)), never infinite.
+
+    `sqrt(2) erfinv(2u - 1)` at the midpoints of the 2^23 cells: within
+    about +-5.3 standard deviations. One XLA loop costs about half of
+    TensorFlow's Box-Muller normals (a third of a noise-tunnel step on a
+    small model).
+    """
+    return np.float32(np.sqrt(2.0)) * tf.math.erfinv(2.0 * uniform - 1.0 + 2.0 ** -23)
