@@ -195,10 +195,11 @@ def _expected(model, images, target, batch_size, references, samples, seed, nois
     def build(model_ref):
         step = core.gradient_step(model_ref, prepared.target, prepared.capture)
 
-        def expected_sums(images, class_idx, starts, alphas, local, sigmas, pair_ids, seed):
+        def expected_sums(images, class_idx, references, drawn, alphas, local, sigmas, pair_ids, seed):
             ends = tf.gather(images, local)
             if noise:  # traced only for GradientShap: Expected Gradients keeps its graph
                 ends += tf.gather(sigmas, local)[:, None, None, :] * core.sample_normal(seed, pair_ids, image_shape)
+            starts = tf.gather(references, drawn)
             difference = ends - starts
             points = starts + tf.reshape(alphas, [-1, 1, 1, 1]) * difference
             gradients = step(points, tf.gather(class_idx, local))[1]
@@ -208,6 +209,7 @@ def _expected(model, images, target, batch_size, references, samples, seed, nois
 
     signature = prepared.signature(
         tf.TensorSpec([None, *images.shape[1:]], tf.float32),
+        tf.TensorSpec([None], tf.int64),
         tf.TensorSpec([None], tf.float32),
         tf.TensorSpec([None], tf.int32),
         tf.TensorSpec([None, images.shape[-1]], tf.float32),
@@ -218,13 +220,14 @@ def _expected(model, images, target, batch_size, references, samples, seed, nois
         prepared.model, prepared.key("expected_gradients", bool(noise)), build, signature
     )
     sums = np.zeros(images.shape, np.float64)
+    references = tf.constant(references)  # once: each chunk gathers its draws in the graph
     for first, last, pair_ids, local in core.pair_chunks(
             len(images), samples, prepared.batch_size, verbose, unit="sample"):
         part = slice(first, last + 1)
         sums[part] += function(
-            tf.constant(images[part]), tf.constant(class_idx[part]),
-            tf.constant(references[drawn[pair_ids]]), tf.constant(alphas[pair_ids]), tf.constant(local),
-            tf.constant(sigmas[part]), tf.constant(pair_ids), tf.constant(seed % 2**63, tf.int64),
+            tf.constant(images[part]), tf.constant(class_idx[part]), references, tf.constant(drawn[pair_ids]),
+            tf.constant(alphas[pair_ids]), tf.constant(local), tf.constant(sigmas[part]), tf.constant(pair_ids),
+            tf.constant(seed % 2**63, tf.int64),
         ).numpy()
     attributions = (sums / samples).astype(np.float32)
     return inputs.warn_if_constant(attributions if signed else core.reduce_map(attributions), name)
