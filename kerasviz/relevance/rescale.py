@@ -35,7 +35,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from kerasviz import compiled, patching
+from kerasviz import compiled, models, patching
 
 RESCALE_SCOPE = "kerasviz_rescale"
 EPSILON = 1e-6
@@ -109,6 +109,15 @@ _ACTIVATION_RECTIFIERS = {keras.activations.relu: Rectifier(), keras.activations
 
 
 _KERNELS = {}
+
+
+def shared_activation(activation):
+    """What equal uses of the Keras `activation` share (`kernel_of`): a `Rectifier`, the activation itself,
+    or None for sigmoid and softmax, which `kerasviz.models.run` may bypass at the output (the layer then
+    computes the identity, not them)."""
+    if activation in models._PROBABILITY_ACTIVATIONS:
+        return None
+    return _ACTIVATION_RECTIFIERS.get(activation, activation)
 
 
 def kernel_of(make, call, shared):
@@ -321,7 +330,7 @@ def add(frame, layer, run, nonlinearity=None):
 
     activation = patching.original(layer, "activation")
     if activation in ELEMENTWISE and activation is not keras.activations.linear:
-        shared = _ACTIVATION_RECTIFIERS.get(activation, activation)
+        shared = shared_activation(activation)
         frame.add(layer, "activation", elementwise((id(layer), "activation"), shared))
     kind = type(layer).__name__
     key = (id(layer), "call")

@@ -69,7 +69,6 @@ class Tangents:
 
     def __init__(self, model, points, tangent):
         self.layers = [layer for _, layer in models.iter_layers(model) if not isinstance(layer, keras.Model)]
-        self.source = points
         self.known = {points.ref(): _f32(tangent)}  # ref -> float32 tangent, None (constant) or UNKNOWN
         self.pending = {}  # id(layer) -> the tangent of its pre-activation, read by its fused activation
 
@@ -146,7 +145,7 @@ class Tangents:
 
     def _activation(self, layer, activation):
         elementwise = activation in rescale.ELEMENTWISE
-        shared = rescale._ACTIVATION_RECTIFIERS.get(activation, activation)
+        shared = rescale.shared_activation(activation)
 
         def override(fn, z, *args, **kwargs):
             pre = self.pending.pop(id(layer), None)
@@ -231,7 +230,7 @@ def _elementwise(carried, layer, call, args, kwargs):
                                    rescale._number(getattr(layer, "max_value", None)),
                                    rescale._number(getattr(layer, "threshold", 0.0)))
     elif isinstance(layer, _L.Activation) and not rest:
-        shared = rescale._ACTIVATION_RECTIFIERS.get(*(patching.original(layer, "activation"),) * 2)
+        shared = rescale.shared_activation(patching.original(layer, "activation"))
     return output, _through(lambda v: call(v, *rest, **kwargs), shared, carried.of(z), z, output)
 
 
@@ -328,7 +327,7 @@ def _rule(layer):
             return _quotient
         return _elementwise if kind in rescale._ELEMENTWISE_OPS else None
     if isinstance(layer, reveal_cancel._KERNEL_LAYERS):
-        return _kernel
+        return None if getattr(layer, "padding", None) == "causal" else _kernel  # padded in `call`
     if isinstance(layer, _L.BatchNormalization):
         return _batch_norm if reveal_cancel._last_axis(layer) else None
     if isinstance(layer, (_L.Subtract, *reveal_cancel._CARRYING)):

@@ -215,3 +215,15 @@ def test_mobilenet_v3_from_the_zoo():
     hand, auto = _hand_and_autodiff(model, (path,), x, rng.normal(0, 50, x.shape).astype(np.float32))[path]
     assert np.abs(auto).max() > 1e-6
     _assert_equal(hand, auto, path)
+
+
+def test_a_bypassed_output_sigmoid_is_the_identity_it_computes():
+    """`models.run` bypasses an output sigmoid (logits): its tangent is the identity's, not the sigmoid's."""
+    keras.backend.clear_session()
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = L.Flatten()(L.Conv2D(2, 3, activation="relu", kernel_initializer=_init(0))(inputs))
+    fused = L.Dense(3, activation="sigmoid", kernel_initializer=_init(1), name="fused")(x)
+    model = keras.Model(inputs, fused)
+    x, t = _points()
+    hand, auto = _hand_and_autodiff(model, ("fused",), x, t)["fused"]
+    _assert_equal(hand, auto, "fused")
