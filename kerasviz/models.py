@@ -280,7 +280,7 @@ def _output_layers(model):
     return layers
 
 
-_PROBABILITY_ACTIVATIONS = {
+PROBABILITY_ACTIVATIONS = {
     keras.activations.softmax: "softmax",
     keras.activations.sigmoid: "sigmoid",
 }
@@ -302,7 +302,7 @@ def output_activation(model):
 def _layer_activation(layer):
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
-    return _PROBABILITY_ACTIVATIONS.get(patching.original(layer, "activation"))
+    return PROBABILITY_ACTIVATIONS.get(patching.original(layer, "activation"))
 
 
 def _identity_call(call, inputs, *args, **kwargs):
@@ -379,7 +379,7 @@ def _add_logits(frame, model):
             continue
         if isinstance(layer, keras.layers.Softmax):
             frame.add(layer, "call", _identity_call)
-        elif patching.original(layer, "activation") in _PROBABILITY_ACTIVATIONS:
+        elif patching.original(layer, "activation") in PROBABILITY_ACTIVATIONS:
             frame.add(layer, "activation", _identity_activation)
 
 

@@ -66,7 +66,7 @@ _LINEAR_LAYERS = tuple(getattr(_L, n) for n in (
 # Keras ops of a functional graph (not layers): linear in their tensor arguments, or a product handled here.
 _LINEAR_OPS = {"Add", "Subtract", "Negative", "Reshape", "Transpose", "Concatenate", "ExpandDims", "Squeeze",
                "Multiply", "Average"}
-_ELEMENTWISE_OPS = {"Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Gelu", "Silu", "HardSilu", "Sigmoid",
+ELEMENTWISE_OPS = {"Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Gelu", "Silu", "HardSilu", "Sigmoid",
                     "HardSigmoid", "Tanh", "Softplus", "Softsign", "Mish", "Celu"}
 # Graph ops that are nonlinear in what flows through them: outside RESCALE_SCOPE, a rule was not applied.
 NONLINEAR_OP_TYPES = ("Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softplus", "Softsign",
@@ -93,6 +93,12 @@ class Rectifier:
     max_value: "float | None" = None
     threshold: float = 0.0
 
+    @classmethod
+    def of_layer(cls, layer):
+        """The rectifier of a `ReLU` or `LeakyReLU` layer."""
+        return cls(_number(layer.negative_slope), _number(getattr(layer, "max_value", None)),
+                   _number(getattr(layer, "threshold", 0.0)))
+
     def __call__(self, z):
         return keras.activations.relu(z, negative_slope=self.negative_slope, max_value=self.max_value,
                                       threshold=self.threshold)
@@ -115,7 +121,7 @@ def shared_activation(activation):
     """What equal uses of the Keras `activation` share (`kernel_of`): a `Rectifier`, the activation itself,
     or None for sigmoid and softmax, which `kerasviz.models.run` may bypass at the output (the layer then
     computes the identity, not them)."""
-    if activation in models._PROBABILITY_ACTIVATIONS:
+    if activation in models.PROBABILITY_ACTIVATIONS:
         return None
     return _ACTIVATION_RECTIFIERS.get(activation, activation)
 
@@ -335,10 +341,8 @@ def add(frame, layer, run, nonlinearity=None):
     kind = type(layer).__name__
     key = (id(layer), "call")
     if isinstance(layer, (_L.ReLU, _L.LeakyReLU)):
-        rectifier = Rectifier(_number(layer.negative_slope), _number(getattr(layer, "max_value", None)),
-                              _number(getattr(layer, "threshold", 0.0)))
-        frame.add(layer, "call", elementwise(key, rectifier))
-    elif isinstance(layer, _ELEMENTWISE_LAYERS) or (_is_op(layer) and kind in _ELEMENTWISE_OPS):
+        frame.add(layer, "call", elementwise(key, Rectifier.of_layer(layer)))
+    elif isinstance(layer, _ELEMENTWISE_LAYERS) or (_is_op(layer) and kind in ELEMENTWISE_OPS):
         frame.add(layer, "call", elementwise(key, None))
     elif isinstance(layer, _MAX_POOLING):
         rule = _max_pool_rule(_max_pool_2d_grad(layer))
@@ -402,7 +406,7 @@ def unsupported_layers(layers, output_layer=None):
         if isinstance(layer, keras.Model):
             continue
         if _is_op(layer):
-            if kind not in _LINEAR_OPS | _ELEMENTWISE_OPS:
+            if kind not in _LINEAR_OPS | ELEMENTWISE_OPS:
                 found.append((path, f"the op {kind}"))
             continue
         if isinstance(layer, _L.Softmax) or activation in _NOT_ELEMENTWISE:

@@ -44,11 +44,11 @@ from kerasviz import models, patching
 from kerasviz.relevance import canonizers, rescale
 
 _L = keras.layers
-_KERNEL_LAYERS = tuple(t for t in (getattr(_L, n, None) for n in (
+KERNEL_LAYERS = tuple(t for t in (getattr(_L, n, None) for n in (
     "Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
     "SeparableConv2D")) if t is not None)
 # Parameter-free linear layers with non-negative coefficients: their own call maps spreads.
-_CARRYING = tuple(t for t in (getattr(_L, n, None) for n in (
+CARRYING = tuple(t for t in (getattr(_L, n, None) for n in (
     "Add", "Average", "Concatenate", "Flatten", "Reshape", "Permute", "RepeatVector", "Identity", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D",
     "UpSampling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "GlobalAveragePooling1D",
@@ -67,12 +67,12 @@ def unsplit_layers(layers):
     for path, layer in layers:
         if isinstance(layer, _UNSPLIT):
             found.append((path, type(layer).__name__))
-        elif isinstance(layer, _L.BatchNormalization) and not _last_axis(layer):
+        elif isinstance(layer, _L.BatchNormalization) and not over_last_axis(layer):
             found.append((path, f"BatchNormalization over axis {layer.axis}"))
     return found
 
 
-def _last_axis(bn):
+def over_last_axis(bn):
     axis = bn.axis if isinstance(bn.axis, int) else (bn.axis[0] if len(bn.axis) == 1 else None)
     if axis == -1:
         return True
@@ -143,16 +143,16 @@ class Spreads:
 
     def _carry(self, layer):
         """The override of `layer`'s call that records the spread of its output, or None."""
-        if isinstance(layer, _KERNEL_LAYERS):
+        if isinstance(layer, KERNEL_LAYERS):
             return self._kernel_layer(layer)
-        if isinstance(layer, _L.BatchNormalization) and _last_axis(layer):
+        if isinstance(layer, _L.BatchNormalization) and over_last_axis(layer):
             def scaled(call, spreads, *args, **kwargs):
                 return spreads * tf.abs(canonizers.batch_norm_affine(layer)[0])
 
             return self._mapped(layer, scaled)
         if isinstance(layer, _L.Subtract):
             return self._mapped(layer, lambda call, spreads, *args, **kwargs: spreads[0] + spreads[1])
-        if isinstance(layer, _CARRYING):
+        if isinstance(layer, CARRYING):
             return self._mapped(layer, lambda call, spreads, *args, **kwargs: call(spreads, *args, **kwargs))
         return None
 

@@ -226,9 +226,7 @@ def _elementwise(carried, layer, call, args, kwargs):
     output = call(z, *rest, **kwargs)
     shared = None
     if isinstance(layer, (_L.ReLU, _L.LeakyReLU)):
-        shared = rescale.Rectifier(rescale._number(layer.negative_slope),
-                                   rescale._number(getattr(layer, "max_value", None)),
-                                   rescale._number(getattr(layer, "threshold", 0.0)))
+        shared = rescale.Rectifier.of_layer(layer)
     elif isinstance(layer, _L.Activation) and not rest:
         shared = rescale.shared_activation(patching.original(layer, "activation"))
     return output, _through(lambda v: call(v, *rest, **kwargs), shared, carried.of(z), z, output)
@@ -325,12 +323,12 @@ def _rule(layer):
             return _product
         if kind in ("Divide", "TrueDivide"):
             return _quotient
-        return _elementwise if kind in rescale._ELEMENTWISE_OPS else None
-    if isinstance(layer, reveal_cancel._KERNEL_LAYERS):
+        return _elementwise if kind in rescale.ELEMENTWISE_OPS else None
+    if isinstance(layer, reveal_cancel.KERNEL_LAYERS):
         return None if getattr(layer, "padding", None) == "causal" else _kernel  # padded in `call`
     if isinstance(layer, _L.BatchNormalization):
-        return _batch_norm if reveal_cancel._last_axis(layer) else None
-    if isinstance(layer, (_L.Subtract, *reveal_cancel._CARRYING)):
+        return _batch_norm if reveal_cancel.over_last_axis(layer) else None
+    if isinstance(layer, (_L.Subtract, *reveal_cancel.CARRYING)):
         return _linear
     if isinstance(layer, _AFFINE):
         return _affine
