@@ -67,7 +67,7 @@ _LINEAR_LAYERS = tuple(getattr(_L, n) for n in (
 _LINEAR_OPS = {"Add", "Subtract", "Negative", "Reshape", "Transpose", "Concatenate", "ExpandDims", "Squeeze",
                "Multiply", "Average"}
 ELEMENTWISE_OPS = {"Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Gelu", "Silu", "HardSilu", "Sigmoid",
-                    "HardSigmoid", "Tanh", "Softplus", "Softsign", "Mish", "Celu"}
+                   "HardSigmoid", "Tanh", "Softplus", "Softsign", "Mish", "Celu"}
 # Graph ops that are nonlinear in what flows through them: outside RESCALE_SCOPE, a rule was not applied.
 NONLINEAR_OP_TYPES = ("Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softplus", "Softsign",
                       "Erf", "MaxPool", "MaxPoolV2", "MaxPool3D", "Softmax", "LogSoftmax")

@@ -119,6 +119,21 @@ def test_each_rule_is_its_matrix_form(rule, kind):
         np.testing.assert_allclose(computed[i].ravel(), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_z_box_without_stacking_is_its_matrix_form(kind):
+    """A depthwise or grouped layer (no `channel_axis`) takes z^B's three products apart: the same relevance."""
+    layer, x, m, mask = _layer(kind)
+    (linear,) = canonizers.linear_parts(layer)
+    assert linear.channel_axis == -1
+    r = RNG.uniform(-1, 1, np.asarray(layer(x)).shape).astype(np.float32)
+    computed = np.asarray(ZBox(-1.0, 1.0).relevance(tf.constant(x), linear._replace(channel_axis=None),
+                                                    tf.constant(r)))
+    for i in range(len(x)):
+        expected = reference(ZBox(-1.0, 1.0), x[i].astype(np.float64).ravel(), m, None, mask,
+                             r[i].astype(np.float64).ravel(), np.full(x[i].size, -1.0), np.full(x[i].size, 1.0))
+        np.testing.assert_allclose(computed[i].ravel(), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("rule", [Gamma(0.25), AlphaBeta(1, 0), AlphaBeta(2, 1), ZPlus()], ids=repr)
 def test_the_shortcut_for_non_negative_inputs_is_the_rule(rule):
     layer, x, _, _ = _layer("conv")
