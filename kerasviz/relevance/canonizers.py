@@ -184,6 +184,17 @@ def _f32(t):
     return tf.cast(t, tf.float32)
 
 
+def passed_on(tensor, depth=8):
+    """`tensor`, then the tensor it is a cast or an identity of, in turn (what Keras puts between two layers:
+    autocasting, a nested model's inputs), at most `depth` of them."""
+    for _ in range(depth):
+        yield tensor
+        op = getattr(tensor, "op", None)
+        if op is None or op.type not in ("Cast", "Identity") or not op.inputs:
+            return
+        tensor = op.inputs[0]
+
+
 def batch_norm_affine(bn):
     """`(scale, shift)` float32 `[C]` of an inference-mode BatchNormalization: `y = scale * x + shift`."""
     inv = tf.math.rsqrt(_f32(bn.moving_variance) + bn.epsilon)

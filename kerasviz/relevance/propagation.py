@@ -27,7 +27,6 @@ from kerasviz import models
 from kerasviz.relevance import canonizers
 from kerasviz.relevance.rules import Epsilon, shares
 
-_THROUGH = ("Cast", "Identity")  # ops between layers that hand relevance on as it is
 STABILIZER = 0.0  # sums, average pooling and a BatchNormalization alone: the exact split (0 where z is 0)
 
 
@@ -120,14 +119,9 @@ class Trace:
 
     def _resolve(self, tensor):
         """The ref of the recorded output (or images) `tensor` comes from, through casts and identities."""
-        for _ in range(8):
-            ref = tensor.ref()
-            if ref in self.produced or ref in self.inputs_nonnegative:
-                return ref
-            op = getattr(tensor, "op", None)
-            if op is None or op.type not in _THROUGH or not op.inputs:
-                return None
-            tensor = op.inputs[0]
+        for t in canonizers.passed_on(tensor):
+            if t.ref() in self.produced or t.ref() in self.inputs_nonnegative:
+                return t.ref()
         return None
 
     # ------------------------------------------------------------------ after the forward pass

@@ -64,7 +64,7 @@ _LINEAR_LAYERS = tuple(getattr(_L, n) for n in (
     "GaussianNoise", "AlphaDropout", "ActivityRegularization", "Rescaling", "Normalization", "Identity",
     "InputLayer", "Resizing", "CenterCrop", "Activation") if hasattr(_L, n))
 # Keras ops of a functional graph (not layers): linear in their tensor arguments, or a product handled here.
-_LINEAR_OPS = {"Add", "Subtract", "Negative", "Reshape", "Transpose", "Concatenate", "ExpandDims", "Squeeze",
+LINEAR_OPS = {"Add", "Subtract", "Negative", "Reshape", "Transpose", "Concatenate", "ExpandDims", "Squeeze",
                "Multiply", "Average"}
 ELEMENTWISE_OPS = {"Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Gelu", "Silu", "HardSilu", "Sigmoid",
                    "HardSigmoid", "Tanh", "Softplus", "Softsign", "Mish", "Celu"}
@@ -406,7 +406,7 @@ def unsupported_layers(layers, output_layer=None):
         if isinstance(layer, keras.Model):
             continue
         if _is_op(layer):
-            if kind not in _LINEAR_OPS | ELEMENTWISE_OPS:
+            if kind not in LINEAR_OPS | ELEMENTWISE_OPS:
                 found.append((path, f"the op {kind}"))
             continue
         if isinstance(layer, _L.Softmax) or activation in _NOT_ELEMENTWISE:

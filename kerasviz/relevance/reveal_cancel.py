@@ -57,7 +57,6 @@ CARRYING = tuple(t for t in (getattr(_L, n, None) for n in (
     if t is not None)
 _UNSPLIT = tuple(t for t in (getattr(_L, n, None) for n in (
     "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "EinsumDense")) if t is not None)
-_THROUGH = ("Cast", "Identity")
 RELATIVE_EMPTY = 1e-5  # a side smaller than this share of the spread (float32 rounding of sums) is empty
 
 
@@ -117,15 +116,10 @@ class Spreads:
 
     def spread_of(self, tensor, reference):
         """The spread of `tensor`: recorded by the linear layer that made it, else `|x - x0|` against `reference`."""
-        t = tensor
-        for _ in range(8):
+        for t in canonizers.passed_on(tensor):
             found = self.spreads.get(t.ref())
             if found is not None:
                 return found
-            op = getattr(t, "op", None)
-            if op is None or op.type not in _THROUGH or not op.inputs:
-                break
-            t = op.inputs[0]
         return tf.abs(_f32(tensor) - _f32(reference))
 
     def _nonlinearity(self, layer):

@@ -32,10 +32,8 @@ from kerasviz.relevance import canonizers, rescale, reveal_cancel
 
 _L = keras.layers
 _AFFINE = tuple(t for t in (getattr(_L, n, None) for n in ("Rescaling", "Normalization")) if t is not None)
-_LINEAR_OPS = {"Add", "Subtract", "Negative", "Reshape", "Transpose", "Concatenate", "ExpandDims", "Squeeze",
-               "Average"}
+_LINEAR_OPS = rescale.LINEAR_OPS - {"Multiply"}  # the ops linear in their tensors (a product has its own rule)
 _ADDITIVE_OPS = {"Add", "Subtract"}
-_THROUGH = ("Cast", "Identity")
 _SEARCH_LIMIT = 20000  # graph ops a dependency search visits before it calls a tensor unknown
 
 
@@ -89,14 +87,9 @@ class Tangents:
         return tf.zeros_like(_f32(tensor)) if found is None else found
 
     def _lookup(self, tensor):
-        t = tensor
-        for _ in range(8):
+        for t in canonizers.passed_on(tensor):
             if t.ref() in self.known:
                 return self.known[t.ref()]
-            op = getattr(t, "op", None)
-            if op is None or op.type not in _THROUGH or not op.inputs:
-                break
-            t = op.inputs[0]
         return UNKNOWN if self._depends(tensor) else None
 
     def _depends(self, tensor):
