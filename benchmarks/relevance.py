@@ -3,7 +3,8 @@
 For each method, the limit (a compiled forward+backward input gradient over
 `--batch` images, `limits.backward_of`) and the method (on the same images,
 `batch_size=--batch`) are timed in turns and the medians compared. A method
-is counted in the passes its registry record says it makes
+is called as users call it, for the predicted class (`target=None`), and
+counted in the passes its registry record says it makes
 (`kerasviz.registry.cost`: DeepLIFT's image and reference are two
 evaluations, a path method's points one each, forward passes one each;
 the passes a rule cannot do without inside the backward, `Cost.rule_passes`:
@@ -82,7 +83,7 @@ def benchmark(label, model, images, references, value_range, steps, repeats, clo
         passes = cost.forward + cost.backward + cost.rule_passes
         limit_seconds, seconds = median_times(
             [lambda: backward(batch).numpy(),
-             lambda: registry.ATTRIBUTION_METHODS[method](model, images, target=1, batch_size=len(images),
+             lambda: registry.ATTRIBUTION_METHODS[method](model, images, batch_size=len(images),
                                                           **params)],
             repeats, CLOCKS[clock])
         limit = len(images) / limit_seconds
