@@ -164,6 +164,14 @@ def gradient_shap(
                      verbose, "gradient_shap")
 
 
+@compiled.elementwise
+def _noisy_path(ends, starts, alphas, sigmas, uniform):
+    """`(x - x', x' + a (x - x'))` of each pair, stacked, from the noisy image `x = image + sigma n`
+    (GradientShap), `n` the normal quantiles of `uniform`: one XLA loop with the noise's own."""
+    difference = ends + sigmas[:, None, None, :] * core.normal_quantiles(uniform) - starts
+    return tf.stack([difference, starts + tf.reshape(alphas, [-1, 1, 1, 1]) * difference])
+
+
 def _expected(model, images, target, batch_size, references, samples, seed, noise, value_range, signed, verbose,
               name):
     """Expected Gradients, from noisy copies of the images when `noise` (GradientShap)."""
@@ -196,12 +204,13 @@ def _expected(model, images, target, batch_size, references, samples, seed, nois
         step = core.gradient_step(model_ref, prepared.target, prepared.capture)
 
         def expected_sums(images, class_idx, references, drawn, alphas, local, sigmas, pair_ids, seed):
-            ends = tf.gather(images, local)
+            ends, starts = tf.gather(images, local), tf.gather(references, drawn)
             if noise:  # traced only for GradientShap: Expected Gradients keeps its graph
-                ends += tf.gather(sigmas, local)[:, None, None, :] * core.sample_normal(seed, pair_ids, image_shape)
-            starts = tf.gather(references, drawn)
-            difference = ends - starts
-            points = starts + tf.reshape(alphas, [-1, 1, 1, 1]) * difference
+                difference, points = tf.unstack(_noisy_path(
+                    ends, starts, alphas, tf.gather(sigmas, local), core.sample_uniform(seed, pair_ids, image_shape)))
+            else:
+                difference = ends - starts
+                points = starts + tf.reshape(alphas, [-1, 1, 1, 1]) * difference
             gradients = step(points, tf.gather(class_idx, local))[1]
             return tf.math.unsorted_segment_sum(difference * gradients, local, tf.shape(images)[0])
 

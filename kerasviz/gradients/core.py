@@ -227,7 +227,13 @@ def pair_chunks(n_images, per_image, batch_size, verbose=0, unit="sample"):
 
 
 def sample_normal(seed, sample_ids, shape):
-    """Standard normal noise `[S, *shape]` for consecutive global sample ids.
+    """Standard normal noise `[S, *shape]` for consecutive global sample ids (`normal_quantiles` of
+    `sample_uniform`)."""
+    return _standard_normal(sample_uniform(seed, sample_ids, shape))
+
+
+def sample_uniform(seed, sample_ids, shape):
+    """Uniform noise `[S, *shape]` in `[0, 1)` (float32 multiples of 2^-23) for consecutive global sample ids.
 
     Row `s` depends only on `(seed, sample_ids[s])`, never on how the ids are
     chunked: one Philox stream keyed by `seed` is laid out row after row
@@ -244,17 +250,21 @@ def sample_normal(seed, sample_ids, shape):
     uniform = tf.raw_ops.StatelessRandomUniformV2(
         shape=tf.stack([rows, padded]), key=key, counter=counter, alg=1  # 1 = Philox
     )
-    return tf.reshape(_standard_normal(uniform[:, :size]), tf.concat([[rows], tf.constant(shape, tf.int32)], axis=0))
+    return tf.reshape(uniform[:, :size], tf.concat([[rows], tf.constant(shape, tf.int32)], axis=0))
 
 
-@compiled.elementwise
-def _standard_normal(uniform):
-    """The standard normal quantiles of `uniform` (float32 multiples of 2^-23 in [0, 1)), never infinite.
+def normal_quantiles(uniform):
+    """The standard normal quantiles of `uniform` (float32 multiples of 2^-23 in `[0, 1)`), never infinite.
 
     `sqrt(2) erfinv(2u - 1)` at the midpoints of the 2^23 cells: within
     about +-5.3 standard deviations. Philox uniforms and this one XLA loop
     take somewhat less CPU than TensorFlow's Box-Muller normals (2.5-2.8
     against 2.8-3.2 ms for 16 x 64 x 64 x 3 values here), which on a small
-    model are a tenth of a GradientShap step.
+    model are a tenth of a GradientShap step. Plain ops: call it inside a
+    compiled elementwise kernel (`kerasviz.compiled.elementwise`), as
+    `sample_normal` does, to fuse it with what uses the noise.
     """
     return np.float32(np.sqrt(2.0)) * tf.math.erfinv(2.0 * uniform - 1.0 + 2.0 ** -23)
+
+
+_standard_normal = compiled.elementwise(normal_quantiles)
