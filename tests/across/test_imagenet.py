@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import kerasviz
-from kerasviz import inputs, models, targets
+from kerasviz import targets
 from kerasviz.art import deepdream
 from kerasviz.gradients import feature_visualization, synthesis
 from tests.helpers.processes import REPO

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasviz import compiled, metrics, models
+from kerasviz import compiled, metrics
 from kerasviz.gradients.saliency import guided_backprop, saliency
 from tb_plugin import metadata
 from tests.helpers.models import CLASSES, SIZE, assert_model_unchanged, layer_state, sequential, weights_snapshot

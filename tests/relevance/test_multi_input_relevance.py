@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasviz
 from tests.helpers.models import assert_model_unchanged, layer_state, weights_snapshot

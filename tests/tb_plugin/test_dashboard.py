@@ -313,7 +313,7 @@ def test_comparison_table_sorts_and_marks_best_and_sanity_failures(dashboard, sc
     failed = frame.eval_on_selector_all("#kv-comparison td.kv-fail", "ts => ts.map(t => [t.closest('tr').dataset.method, t.dataset.metric])")
     assert sorted(failed) == [["guided_backprop", "random_logit"], ["guided_backprop", "randomization"]]
     assert "fails random_logit, randomization" in frame.inner_text("#kv-comparison tr[data-method='guided_backprop'] th")
-    assert frame.inner_text(f"#kv-comparison tr:nth-child(3) td[data-metric='random_logit']") == "n/a"
+    assert frame.inner_text("#kv-comparison tr:nth-child(3) td[data-metric='random_logit']") == "n/a"
     assert "\u2265 0.5" in frame.inner_text(".kv-cmp-legend")
     click_sort(frame, "deletion auc")  # lower is better: ascending
     assert comparison_rows(frame) == ["guided_backprop", "saliency", records.XSS]
