@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasviz import compiled, models, patching
+from kerasviz import models, patching
 from kerasviz.relevance import canonizers, rescale, reveal_cancel
 
 _L = keras.layers
@@ -232,15 +232,17 @@ def _by_output(rectifier):
         rectifier.max_value is None or rectifier.max_value > 0)
 
 
-def _slope_of_output(rectifier):
+def _slope_of_output(rectifier, slope=None):
+    """The kernel `f'(z) tangent` of a rectifier that `_by_output` accepts, read from its output `y`
+    (`rescale.kernel_of`'s `make`: the rectifier comes as the forward; its closed-form `slope` reads inputs)."""
     def kernel(tangent, y):
         inside = y > 0 if rectifier.negative_slope == 0 else tf.ones_like(y, tf.bool)
         if rectifier.max_value is not None:
             inside = inside & (y < rectifier.max_value)
         if rectifier.negative_slope == 0:
             return tf.where(inside, tangent, tf.zeros_like(tangent))
-        slope = tf.where(y > 0, 1.0, float(rectifier.negative_slope))
-        return tf.where(inside, slope * tangent, tf.zeros_like(tangent))
+        factor = tf.where(y > 0, 1.0, float(rectifier.negative_slope))
+        return tf.where(inside, factor * tangent, tf.zeros_like(tangent))
 
     return kernel
 
@@ -252,16 +254,11 @@ def _slope_of_input(forward, slope):
     return kernel
 
 
-_BY_OUTPUT = {}
-
-
 def _through(call, shared, tangent, z, y):
     """The tangent of `y = call(z)` (elementwise): `f'(z) tangent`, one compiled kernel, shared by equal
     nonlinearities (`shared`: a `rescale.Rectifier`, a Keras activation or None, as `rescale.kernel_of`)."""
     if isinstance(shared, rescale.Rectifier) and _by_output(shared):
-        if shared not in _BY_OUTPUT:
-            _BY_OUTPUT[shared] = compiled.elementwise(_slope_of_output(shared))
-        return _BY_OUTPUT[shared](tangent, _f32(y))
+        return rescale.kernel_of(_slope_of_output, call, shared)(tangent, _f32(y))
     return rescale.kernel_of(_slope_of_input, call, shared)(tangent, z)
 
 
